@@ -1,0 +1,138 @@
+//! Single-use backup codes: 10 per set, 50 bits each, stored only as Argon2id hashes.
+//!
+//! Printed as `k7qm-x2fp-9d` from Crockford's base32 alphabet (no i, l, o, u), so a code
+//! can be read aloud; typed back with or without dashes and spaces, in any case, and with
+//! the look-alikes o→0 and i/l→1 forgiven.
+//!
+//! A keyed 64-bit tag beside each hash finds the one candidate row, so an attempt costs
+//! exactly one Argon2 evaluation however many codes remain (a dummy one when nothing
+//! matches, so that timing does not tell).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use zeroize::Zeroizing;
+
+/// Codes per set.
+pub const CODES_PER_SET: usize = 10;
+/// Symbols per code (10 × 5 bits = 50 bits).
+pub const CODE_LEN: usize = 10;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// Argon2 evaluations performed by this process (the benchmark reads it).
+pub static ARGON2_EVALUATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// A new set of codes, formatted for printing.
+pub fn generate_set() -> Vec<Zeroizing<String>> {
+    let mut rng = rand::rngs::OsRng;
+    (0..CODES_PER_SET)
+        .map(|_| {
+            let raw: String = (0..CODE_LEN)
+                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+                .collect();
+            Zeroizing::new(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
+        })
+        .collect()
+}
+
+/// The canonical form of a typed code, or `None` when it cannot be a backup code.
+pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(CODE_LEN));
+    for c in typed.chars() {
+        let c = match c.to_ascii_lowercase() {
+            '-' | ' ' | '\t' => continue,
+            'o' => '0',
+            'i' | 'l' => '1',
+            c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+            _ => return None,
+        };
+        if out.len() == CODE_LEN {
+            return None;
+        }
+        out.push(c);
+    }
+    (out.len() == CODE_LEN).then_some(out)
+}
+
+fn hasher() -> Argon2<'static> {
+    // OWASP's Argon2id baseline: 19 MiB, 2 passes, 1 lane.
+    let params = argon2::Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters");
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Argon2id hash (PHC string) of a normalized code.
+pub fn hash(normalized: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    ARGON2_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+    hasher()
+        .hash_password(normalized.as_bytes(), &salt)
+        .expect("Argon2 hashing with valid parameters cannot fail")
+        .to_string()
+}
+
+/// Checks a normalized code against a stored hash: one Argon2 evaluation.
+pub fn verify(normalized: &str, stored_hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored_hash) else {
+        return false;
+    };
+    ARGON2_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+    hasher()
+        .verify_password(normalized.as_bytes(), &parsed)
+        .is_ok()
+}
+
+/// One Argon2 evaluation that matches nothing, spent when no candidate row exists.
+pub fn verify_nothing(normalized: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        hasher()
+            .hash_password(b"twofold-dummy-backup-code", &salt)
+            .expect("Argon2 hashing with valid parameters cannot fail")
+            .to_string()
+    });
+    let _ = verify(normalized, dummy);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_have_fifty_bits_and_no_lookalikes() {
+        let set = generate_set();
+        assert_eq!(set.len(), CODES_PER_SET);
+        for code in &set {
+            assert_eq!(code.len(), CODE_LEN + 2);
+            assert!(!code.contains(['i', 'l', 'o', 'u']));
+            assert_eq!(normalize(code).unwrap().len(), CODE_LEN);
+        }
+        assert_eq!(ALPHABET.len(), 32); // 5 bits per symbol
+    }
+
+    #[test]
+    fn typed_forms_normalize_alike() {
+        let canonical = normalize("k7qm-x2fp-9d").unwrap();
+        for typed in ["K7QM X2FP 9D", "k7qmx2fp9d", " k7qm-x2fp-9d ", "K7QM-X2FP-9D"] {
+            assert_eq!(normalize(typed).unwrap(), canonical, "{typed}");
+        }
+        assert_eq!(normalize("oIl0-0000-00").unwrap().as_str(), "0110000000");
+        assert!(normalize("k7qm-x2fp-9").is_none());
+        assert!(normalize("k7qm-x2fp-9dd").is_none());
+        assert!(normalize("k7qm-x2fp-9u").is_none());
+        assert!(normalize("").is_none());
+        assert!(normalize("ü7qm-x2fp-9d").is_none());
+    }
+
+    #[test]
+    fn hash_verifies_only_its_code() {
+        let h = hash("k7qmx2fp9d");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("k7qmx2fp9d", &h));
+        assert!(!verify("k7qmx2fp9e", &h));
+    }
+}

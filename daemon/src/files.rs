@@ -1,0 +1,136 @@
+//! Opening the daemon's private files (database, key) without following links.
+//!
+//! pam_oath's CVE-2024-47191 was a symlink attack on its state file; we refuse to start
+//! rather than write through a link, into a file someone else owns, or into one that
+//! others can read.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Why a private file or directory was refused.
+#[derive(Debug)]
+pub struct UnsafeFile(pub String);
+
+impl std::fmt::Display for UnsafeFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn our_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Checks that `path` is a regular file (not a link), owned by us, and not readable or
+/// writable by group or others.
+pub fn check_private_file(path: &Path) -> Result<(), UnsafeFile> {
+    let meta = fs::symlink_metadata(path)
+        .map_err(|e| UnsafeFile(format!("{}: cannot inspect: {e}", path.display())))?;
+    if meta.file_type().is_symlink() {
+        return Err(UnsafeFile(format!(
+            "{} is a symbolic link; refusing to use it",
+            path.display()
+        )));
+    }
+    if !meta.file_type().is_file() {
+        return Err(UnsafeFile(format!("{} is not a regular file", path.display())));
+    }
+    if meta.uid() != our_uid() {
+        return Err(UnsafeFile(format!(
+            "{} is owned by uid {}, expected uid {}",
+            path.display(),
+            meta.uid(),
+            our_uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(UnsafeFile(format!(
+            "{} has mode {mode:04o}, expected 0600 (others must not read it)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `path` as a new 0600 file; fails if anything (even a dangling link) is there.
+pub fn create_private_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Opens an existing private file for reading after checking it.
+pub fn open_private_file(path: &Path) -> Result<File, UnsafeFile> {
+    check_private_file(path)?;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| UnsafeFile(format!("{}: {e}", path.display())))
+}
+
+/// Makes sure the directory holding a private file exists (created 0700) and that nobody
+/// but us or root can write into it (or swap our files for links).
+pub fn ensure_private_dir(dir: &Path) -> Result<(), UnsafeFile> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| UnsafeFile(format!("{}: cannot create: {e}", dir.display())))?;
+    }
+    let meta = fs::metadata(dir)
+        .map_err(|e| UnsafeFile(format!("{}: cannot inspect: {e}", dir.display())))?;
+    if !meta.is_dir() {
+        return Err(UnsafeFile(format!("{} is not a directory", dir.display())));
+    }
+    let mode = meta.permissions().mode();
+    let sticky = mode & 0o1000 != 0;
+    if meta.uid() != our_uid() && meta.uid() != 0 {
+        return Err(UnsafeFile(format!(
+            "{} is owned by uid {}; it must belong to uid {} or root",
+            dir.display(),
+            meta.uid(),
+            our_uid()
+        )));
+    }
+    if mode & 0o022 != 0 && !sticky {
+        return Err(UnsafeFile(format!(
+            "{} is writable by group or others (mode {:04o})",
+            dir.display(),
+            mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn refuses_links_and_loose_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        drop(create_private_file(&good).unwrap());
+        check_private_file(&good).unwrap();
+
+        let link = dir.path().join("link");
+        symlink(&good, &link).unwrap();
+        let err = check_private_file(&link).unwrap_err();
+        assert!(err.0.contains("symbolic link"), "{err}");
+        assert!(create_private_file(&link).is_err());
+
+        fs::set_permissions(&good, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = check_private_file(&good).unwrap_err();
+        assert!(err.0.contains("0644"), "{err}");
+    }
+}

@@ -1,0 +1,161 @@
+//! `twofoldd`: the privileged daemon behind pam_twofold.so and the twofold CLI.
+
+mod backup_codes;
+mod dbus;
+mod files;
+mod lockout;
+mod logging;
+mod otp;
+mod policy;
+mod secrets;
+mod service;
+mod storage;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use twofold_contract::{BUS_NAME, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
+use zbus::fdo::{RequestNameFlags, RequestNameReply};
+
+use crate::policy::Policy;
+use crate::service::Service;
+use crate::storage::sqlite::SqliteStore;
+
+const DEFAULT_STATE_DIR: &str = "/var/lib/twofold";
+const DEFAULT_KEY: &str = "/etc/twofold/secret.key";
+const DEFAULT_CONFIG: &str = "/etc/twofold/twofoldd.toml";
+
+/// twofold's privileged daemon: owns TOTP secrets, backup codes, lockout counters and
+/// the audit trail, and answers pam_twofold.so and the twofold CLI over D-Bus.
+#[derive(Debug, Parser)]
+#[command(name = "twofoldd", version, about)]
+struct Args {
+    /// D-Bus address to serve on (default: the system bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+    /// SQLite database (default: $STATE_DIRECTORY/twofold.db, else /var/lib/twofold/twofold.db).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// At-rest encryption key, created 0600 on first start.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_KEY)]
+    key: PathBuf,
+    /// Configuration file (a missing default file means built-in defaults).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Copy log lines to standard error as well as syslog.
+    #[arg(long)]
+    log_stderr: bool,
+    /// Log more detail (never secrets or codes).
+    #[arg(long)]
+    debug: bool,
+}
+
+fn default_db() -> PathBuf {
+    let dir = std::env::var_os("STATE_DIRECTORY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    dir.join("twofold.db")
+}
+
+fn load_policy(args: &Args) -> Result<Policy, String> {
+    match &args.config {
+        Some(path) => Policy::load(path),
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
+            Policy::load(std::path::Path::new(DEFAULT_CONFIG))
+        }
+        None => Ok(Policy::default()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    logging::init(args.log_stderr, args.debug);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!("{message}");
+            eprintln!("twofoldd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    // Files we create are ours alone, whatever umask we were started with.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let policy = load_policy(&args)?;
+    let keys = secrets::Keys::load_or_create(&args.key)?;
+    let db = args.db.clone().unwrap_or_else(default_db);
+    let store = SqliteStore::open(&db)?;
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let service = Arc::new(Service {
+        store: Arc::new(store),
+        keys,
+        policy,
+        hostname,
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(args.bus.as_deref(), service, &db))
+}
+
+async fn serve(bus: Option<&str>, service: Arc<Service>, db: &std::path::Path) -> Result<(), String> {
+    let address = bus.unwrap_or(SYSTEM_BUS_ADDRESS);
+    let connection = zbus::connection::Builder::address(address)
+        .map_err(|e| format!("bad bus address {address}: {e}"))?
+        .build()
+        .await
+        .map_err(|e| format!("cannot connect to the bus at {address}: {e}"))?;
+    let object = dbus::Bus::new(service, &connection)
+        .await
+        .map_err(|e| format!("bus set-up failed: {e}"))?;
+    connection
+        .object_server()
+        .at(OBJECT_PATH, object)
+        .await
+        .map_err(|e| format!("cannot serve {OBJECT_PATH}: {e}"))?;
+    match connection
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .await
+    {
+        Ok(RequestNameReply::PrimaryOwner) | Ok(RequestNameReply::AlreadyOwner) => {}
+        Ok(other) => return Err(format!("cannot own {BUS_NAME} ({other:?}): is another twofoldd running?")),
+        Err(e) => return Err(format!("cannot own {BUS_NAME}: {e} (does the bus policy let us own it?)")),
+    }
+    log::info!("serving {BUS_NAME} on {address}, database {}", db.display());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| e.to_string())?;
+    let dbus = zbus::fdo::DBusProxy::builder(&connection)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = term.recv() => { log::info!("SIGTERM: exiting"); return Ok(()); }
+            _ = int.recv() => { log::info!("SIGINT: exiting"); return Ok(()); }
+            _ = tick.tick() => {
+                // The bus went away: exit so that the service manager (or D-Bus
+                // activation) starts us afresh on the new bus.
+                if let Err(e) = dbus.get_id().await {
+                    return Err(format!("lost the bus: {e}"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The embedded store: one SQLite file (WAL, `synchronous=FULL`, so a success is on disk
+//! before it is returned), created 0600 and never opened through a link.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
+use crate::files;
+use crate::lockout::{LockoutPolicy, Throttle};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the login path.
+    "CREATE TABLE users (
+        name        TEXT PRIMARY KEY NOT NULL,
+        secret      BLOB NOT NULL,
+        enrolled_at INTEGER NOT NULL,
+        last_step   INTEGER
+    );
+    CREATE TABLE pending_enrollments (
+        name       TEXT PRIMARY KEY NOT NULL,
+        secret     BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE backup_codes (
+        id      INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL,
+        tag     BLOB NOT NULL,
+        hash    TEXT NOT NULL,
+        used_at INTEGER
+    );
+    CREATE INDEX backup_codes_by_tag ON backup_codes(name, tag);
+    CREATE TABLE throttle (
+        name         TEXT PRIMARY KEY NOT NULL,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        lockouts     INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        actor_uid INTEGER,
+        actor_pid INTEGER,
+        user      TEXT NOT NULL,
+        event     TEXT NOT NULL,
+        service   TEXT NOT NULL DEFAULT '',
+        tty       TEXT NOT NULL DEFAULT '',
+        rhost     TEXT NOT NULL DEFAULT '',
+        detail    TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_by_user ON audit(user, at);",
+];
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("{context}: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating 0600 when absent) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, String> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                files::ensure_private_dir(dir).map_err(|e| e.0)?;
+            }
+        }
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                drop(files::create_private_file(path).map_err(|e| {
+                    format!("{}: cannot create database: {e}", path.display())
+                })?);
+            }
+            _ => files::check_private_file(path).map_err(|e| format!("database: {e}"))?,
+        }
+        for side in ["-wal", "-shm"] {
+            let mut side_path = path.as_os_str().to_owned();
+            side_path.push(side);
+            let side_path = Path::new(&side_path);
+            if std::fs::symlink_metadata(side_path).is_ok() {
+                files::check_private_file(side_path).map_err(|e| format!("database: {e}"))?;
+            }
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|e| format!("{}: cannot open database: {e}", path.display()))?;
+        Self::prepare(conn).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// An in-memory store for unit tests.
+    #[cfg(test)]
+    pub fn in_memory() -> SqliteStore {
+        Self::prepare(Connection::open_in_memory().unwrap()).unwrap()
+    }
+
+    fn prepare(mut conn: Connection) -> Result<SqliteStore, String> {
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| format!("cannot enable WAL: {e}"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(|e| e.to_string())?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError("database lock poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err("begin"))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(err("commit"))?;
+            Ok(out)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > MIGRATIONS.len() {
+        return Err(format!(
+            "database schema version {version} is newer than this twofoldd ({}); refusing to touch it",
+            MIGRATIONS.len()
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", i + 1))
+            .and_then(|()| tx.commit())
+            .map_err(|e| format!("schema migration {} failed: {e}", i + 1))?;
+    }
+    Ok(())
+}
+
+fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit (at, actor_uid, actor_pid, user, event, service, tty, rhost, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            a.at,
+            a.actor_uid,
+            a.actor_pid,
+            a.user,
+            a.event,
+            a.service,
+            a.tty,
+            a.rhost,
+            a.detail
+        ],
+    )
+    .map_err(err("audit"))?;
+    Ok(())
+}
+
+fn clear_throttle(tx: &Transaction<'_>, user: &str) -> StoreResult<()> {
+    tx.execute("DELETE FROM throttle WHERE name = ?1", params![user])
+        .map_err(err("throttle"))?;
+    Ok(())
+}
+
+fn count_backup_codes(conn: &Connection, user: &str) -> StoreResult<u32> {
+    conn.query_row(
+        "SELECT count(*) FROM backup_codes WHERE name = ?1 AND used_at IS NULL",
+        params![user],
+        |row| row.get(0),
+    )
+    .map_err(err("backup codes"))
+}
+
+fn read_throttle(conn: &Connection, user: &str) -> StoreResult<Throttle> {
+    Ok(conn
+        .query_row(
+            "SELECT failures, lockouts, locked_until FROM throttle WHERE name = ?1",
+            params![user],
+            |row| {
+                Ok(Throttle {
+                    failures: row.get(0)?,
+                    lockouts: row.get(1)?,
+                    locked_until: row.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(err("throttle"))?
+        .unwrap_or_default())
+}
+
+impl Store for SqliteStore {
+    fn user(&self, user: &str) -> StoreResult<Option<UserRecord>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT secret, enrolled_at, last_step FROM users WHERE name = ?1",
+                params![user],
+                |row| {
+                    Ok(UserRecord {
+                        secret_sealed: row.get(0)?,
+                        enrolled_at: row.get(1)?,
+                        last_step: row.get::<_, Option<i64>>(2)?.map(|s| s as u64),
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("user"))
+        })
+    }
+
+    fn throttle(&self, user: &str) -> StoreResult<Throttle> {
+        self.with_conn(|conn| read_throttle(conn, user))
+    }
+
+    fn backup_codes_left(&self, user: &str) -> StoreResult<u32> {
+        self.with_conn(|conn| count_backup_codes(conn, user))
+    }
+
+    fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT secret, expires_at FROM pending_enrollments
+                 WHERE name = ?1 AND expires_at > ?2",
+                params![user, now],
+                |row| {
+                    Ok(Pending {
+                        secret_sealed: row.get(0)?,
+                        expires_at: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("pending enrollment"))
+        })
+    }
+
+    fn accept_totp_step(&self, user: &str, step: u64, audit: &AuditEvent) -> StoreResult<bool> {
+        self.write(|tx| {
+            let moved = tx
+                .execute(
+                    "UPDATE users SET last_step = ?2
+                     WHERE name = ?1 AND (last_step IS NULL OR last_step < ?2)",
+                    params![user, step as i64],
+                )
+                .map_err(err("replay watermark"))?;
+            if moved == 1 {
+                clear_throttle(tx, user)?;
+                insert_audit(tx, audit)?;
+            }
+            Ok(moved == 1)
+        })
+    }
+
+    fn backup_code_candidates(&self, user: &str, tag: &[u8]) -> StoreResult<Vec<(i64, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, hash FROM backup_codes
+                     WHERE name = ?1 AND tag = ?2 AND used_at IS NULL",
+                )
+                .map_err(err("backup codes"))?;
+            let rows = stmt
+                .query_map(params![user, tag], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(err("backup codes"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(err("backup codes"))
+        })
+    }
+
+    fn consume_backup_code(
+        &self,
+        user: &str,
+        id: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<u32>> {
+        self.write(|tx| {
+            let used = tx
+                .execute(
+                    "UPDATE backup_codes SET used_at = ?3
+                     WHERE id = ?1 AND name = ?2 AND used_at IS NULL",
+                    params![id, user, audit.at],
+                )
+                .map_err(err("backup code"))?;
+            if used != 1 {
+                return Ok(None);
+            }
+            clear_throttle(tx, user)?;
+            insert_audit(tx, audit)?;
+            Ok(Some(count_backup_codes(tx, user)?))
+        })
+    }
+
+    fn record_failure(
+        &self,
+        user: &str,
+        policy: &LockoutPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<Throttle> {
+        self.write(|tx| {
+            let before = read_throttle(tx, user)?;
+            let after = policy.after_failure(before, audit.at);
+            tx.execute(
+                "INSERT INTO throttle (name, failures, lockouts, locked_until)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET failures = ?2, lockouts = ?3, locked_until = ?4",
+                params![user, after.failures, after.lockouts, after.locked_until],
+            )
+            .map_err(err("throttle"))?;
+            insert_audit(tx, audit)?;
+            if after.lockouts > before.lockouts {
+                insert_audit(
+                    tx,
+                    &AuditEvent {
+                        event: "lockout",
+                        detail: format!("locked for {} s", after.locked_until - audit.at),
+                        ..audit.clone()
+                    },
+                )?;
+            }
+            Ok(after)
+        })
+    }
+
+    fn begin_enrollment(
+        &self,
+        user: &str,
+        pending: &Pending,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO pending_enrollments (name, secret, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET secret = ?2, expires_at = ?3",
+                params![user, pending.secret_sealed, pending.expires_at],
+            )
+            .map_err(err("pending enrollment"))?;
+            insert_audit(tx, audit)
+        })
+    }
+
+    fn confirm_enrollment(
+        &self,
+        user: &str,
+        secret_sealed: &[u8],
+        step: u64,
+        codes: &[StoredBackupCode],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            let taken = tx
+                .execute(
+                    "DELETE FROM pending_enrollments
+                     WHERE name = ?1 AND secret = ?2 AND expires_at > ?3",
+                    params![user, secret_sealed, audit.at],
+                )
+                .map_err(err("pending enrollment"))?;
+            if taken != 1 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO users (name, secret, enrolled_at, last_step) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET secret = ?2, enrolled_at = ?3, last_step = ?4",
+                params![user, secret_sealed, audit.at, step as i64],
+            )
+            .map_err(err("user"))?;
+            tx.execute("DELETE FROM backup_codes WHERE name = ?1", params![user])
+                .map_err(err("backup codes"))?;
+            for code in codes {
+                tx.execute(
+                    "INSERT INTO backup_codes (name, tag, hash) VALUES (?1, ?2, ?3)",
+                    params![user, code.tag, code.hash],
+                )
+                .map_err(err("backup codes"))?;
+            }
+            clear_throttle(tx, user)?;
+            insert_audit(tx, audit)?;
+            Ok(true)
+        })
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: i64) -> AuditEvent {
+        AuditEvent {
+            at,
+            user: "alice".into(),
+            event: "test",
+            ..Default::default()
+        }
+    }
+
+    fn enrolled() -> SqliteStore {
+        let store = SqliteStore::in_memory();
+        let pending = Pending {
+            secret_sealed: vec![1, 2, 3],
+            expires_at: 2000,
+        };
+        store.begin_enrollment("alice", &pending, &event(1000)).unwrap();
+        let codes = vec![StoredBackupCode {
+            tag: vec![9; 8],
+            hash: "h".into(),
+        }];
+        assert!(store
+            .confirm_enrollment("alice", &[1, 2, 3], 50, &codes, &event(1000))
+            .unwrap());
+        store
+    }
+
+    #[test]
+    fn watermark_moves_forward_only() {
+        let store = enrolled();
+        assert_eq!(store.user("alice").unwrap().unwrap().last_step, Some(50));
+        assert!(!store.accept_totp_step("alice", 50, &event(1001)).unwrap());
+        assert!(store.accept_totp_step("alice", 51, &event(1001)).unwrap());
+        assert!(!store.accept_totp_step("alice", 51, &event(1001)).unwrap());
+        assert!(!store.accept_totp_step("bob", 99, &event(1001)).unwrap());
+    }
+
+    #[test]
+    fn backup_code_is_single_use() {
+        let store = enrolled();
+        let cands = store.backup_code_candidates("alice", &[9; 8]).unwrap();
+        assert_eq!(cands.len(), 1);
+        assert_eq!(store.consume_backup_code("alice", cands[0].0, &event(1)).unwrap(), Some(0));
+        assert_eq!(store.consume_backup_code("alice", cands[0].0, &event(1)).unwrap(), None);
+        assert!(store.backup_code_candidates("alice", &[9; 8]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn confirm_needs_the_same_unexpired_pending() {
+        let store = SqliteStore::in_memory();
+        let pending = Pending {
+            secret_sealed: vec![7],
+            expires_at: 100,
+        };
+        store.begin_enrollment("bob", &pending, &event(10)).unwrap();
+        assert!(!store.confirm_enrollment("bob", &[8], 1, &[], &event(20)).unwrap());
+        assert!(!store.confirm_enrollment("bob", &[7], 1, &[], &event(100)).unwrap());
+        assert!(store.pending("bob", 100).unwrap().is_none());
+        assert!(store.confirm_enrollment("bob", &[7], 1, &[], &event(99)).unwrap());
+    }
+
+    #[test]
+    fn failures_lock_and_success_clears() {
+        let store = enrolled();
+        let policy = LockoutPolicy::default();
+        let mut t = Throttle::default();
+        for _ in 0..5 {
+            t = store.record_failure("alice", &policy, &event(500)).unwrap();
+        }
+        assert_eq!(t.locked_for(500), Some(30));
+        assert_eq!(store.throttle("alice").unwrap(), t);
+        assert!(store.accept_totp_step("alice", 60, &event(600)).unwrap());
+        assert_eq!(store.throttle("alice").unwrap(), Throttle::default());
+    }
+}
