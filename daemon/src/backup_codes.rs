@@ -117,7 +117,12 @@ mod tests {
     #[test]
     fn typed_forms_normalize_alike() {
         let canonical = normalize("k7qm-x2fp-9d").unwrap();
-        for typed in ["K7QM X2FP 9D", "k7qmx2fp9d", " k7qm-x2fp-9d ", "K7QM-X2FP-9D"] {
+        for typed in [
+            "K7QM X2FP 9D",
+            "k7qmx2fp9d",
+            " k7qm-x2fp-9d ",
+            "K7QM-X2FP-9D",
+        ] {
             assert_eq!(normalize(typed).unwrap(), canonical, "{typed}");
         }
         assert_eq!(normalize("oIl0-0000-00").unwrap().as_str(), "0110000000");

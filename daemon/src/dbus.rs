@@ -58,7 +58,9 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, TwofoldError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
         log::error!("request worker failed: {e}");
-        Err(TwofoldError::Internal("twofoldd failed internally; see its log".into()))
+        Err(TwofoldError::Internal(
+            "twofoldd failed internally; see its log".into(),
+        ))
     })
 }
 
@@ -73,7 +75,9 @@ impl Bus {
             service,
             dbus,
             credentials: Mutex::new(HashMap::new()),
-            user_locks: (0..USER_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            user_locks: (0..USER_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
     }
 
@@ -82,15 +86,24 @@ impl Bus {
             .sender()
             .ok_or_else(|| TwofoldError::PermissionDenied("anonymous caller".into()))?
             .to_string();
-        if let Some(caller) = self.credentials.lock().ok().and_then(|c| c.get(&sender).copied()) {
+        if let Some(caller) = self
+            .credentials
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&sender).copied())
+        {
             return Ok(caller);
         }
         let name = BusName::try_from(sender.as_str())
             .map_err(|_| TwofoldError::PermissionDenied("malformed sender".into()))?;
-        let creds = self.dbus.get_connection_credentials(name).await.map_err(|e| {
-            log::error!("cannot read the credentials of {sender}: {e}");
-            TwofoldError::PermissionDenied("the bus did not vouch for the caller".into())
-        })?;
+        let creds = self
+            .dbus
+            .get_connection_credentials(name)
+            .await
+            .map_err(|e| {
+                log::error!("cannot read the credentials of {sender}: {e}");
+                TwofoldError::PermissionDenied("the bus did not vouch for the caller".into())
+            })?;
         let uid = creds
             .unix_user_id()
             .ok_or_else(|| TwofoldError::PermissionDenied("caller without a uid".into()))?;

@@ -35,7 +35,10 @@ pub fn check_private_file(path: &Path) -> Result<(), UnsafeFile> {
         )));
     }
     if !meta.file_type().is_file() {
-        return Err(UnsafeFile(format!("{} is not a regular file", path.display())));
+        return Err(UnsafeFile(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     if meta.uid() != our_uid() {
         return Err(UnsafeFile(format!(

@@ -63,10 +63,7 @@ impl LockoutPolicy {
                 locked_until: now + self.delay(lockouts),
             }
         } else {
-            Throttle {
-                failures,
-                ..before
-            }
+            Throttle { failures, ..before }
         }
     }
 }

@@ -34,7 +34,11 @@ impl Log for DaemonLogger {
             }
         }
         if self.stderr || self.syslog.is_none() {
-            eprintln!("twofoldd[{}]: {}: {message}", std::process::id(), record.level());
+            eprintln!(
+                "twofoldd[{}]: {}: {message}",
+                std::process::id(),
+                record.level()
+            );
         }
     }
 

@@ -110,7 +110,11 @@ fn run(args: Args) -> Result<(), String> {
     runtime.block_on(serve(args.bus.as_deref(), service, &db))
 }
 
-async fn serve(bus: Option<&str>, service: Arc<Service>, db: &std::path::Path) -> Result<(), String> {
+async fn serve(
+    bus: Option<&str>,
+    service: Arc<Service>,
+    db: &std::path::Path,
+) -> Result<(), String> {
     let address = bus.unwrap_or(SYSTEM_BUS_ADDRESS);
     let connection = zbus::connection::Builder::address(address)
         .map_err(|e| format!("bad bus address {address}: {e}"))?
@@ -130,8 +134,16 @@ async fn serve(bus: Option<&str>, service: Arc<Service>, db: &std::path::Path) -
         .await
     {
         Ok(RequestNameReply::PrimaryOwner) | Ok(RequestNameReply::AlreadyOwner) => {}
-        Ok(other) => return Err(format!("cannot own {BUS_NAME} ({other:?}): is another twofoldd running?")),
-        Err(e) => return Err(format!("cannot own {BUS_NAME}: {e} (does the bus policy let us own it?)")),
+        Ok(other) => {
+            return Err(format!(
+                "cannot own {BUS_NAME} ({other:?}): is another twofoldd running?"
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot own {BUS_NAME}: {e} (does the bus policy let us own it?)"
+            ))
+        }
     }
     log::info!("serving {BUS_NAME} on {address}, database {}", db.display());
 

@@ -95,10 +95,16 @@ mod tests {
     #[test]
     fn rfc6238_vectors() {
         // T = 59 s -> 94287082 (8 digits); the 6-digit code is its last six digits.
-        assert_eq!(matching_step(RFC_SECRET, "287082", step_at(59), 0, None), Some(1));
+        assert_eq!(
+            matching_step(RFC_SECRET, "287082", step_at(59), 0, None),
+            Some(1)
+        );
         // T = 1111111109 -> 07081804
         let step = step_at(1_111_111_109);
-        assert_eq!(matching_step(RFC_SECRET, "081804", step, 0, None), Some(step));
+        assert_eq!(
+            matching_step(RFC_SECRET, "081804", step, 0, None),
+            Some(step)
+        );
         assert_eq!(matching_step(RFC_SECRET, "081805", step, 1, None), None);
     }
 
@@ -106,11 +112,20 @@ mod tests {
     fn window_and_replay() {
         let step = step_at(1_111_111_109);
         // The code of `step` is accepted one step later with window 1, not with window 0.
-        assert_eq!(matching_step(RFC_SECRET, "081804", step + 1, 1, None), Some(step));
+        assert_eq!(
+            matching_step(RFC_SECRET, "081804", step + 1, 1, None),
+            Some(step)
+        );
         assert_eq!(matching_step(RFC_SECRET, "081804", step + 1, 0, None), None);
         // Once `step` was used, neither it nor an earlier step is accepted again.
-        assert_eq!(matching_step(RFC_SECRET, "081804", step, 1, Some(step)), None);
-        assert_eq!(matching_step(RFC_SECRET, "081804", step, 1, Some(step + 1)), None);
+        assert_eq!(
+            matching_step(RFC_SECRET, "081804", step, 1, Some(step)),
+            None
+        );
+        assert_eq!(
+            matching_step(RFC_SECRET, "081804", step, 1, Some(step + 1)),
+            None
+        );
         assert_eq!(
             matching_step(RFC_SECRET, "081804", step, 1, Some(step - 1)),
             Some(step)

@@ -62,7 +62,9 @@ impl Policy {
             return Err("lockout.max_failures: between 1 and 100".into());
         }
         if l.base_delay < 1 || l.max_delay < l.base_delay {
-            return Err("lockout.base_delay must be >= 1 and lockout.max_delay >= base_delay".into());
+            return Err(
+                "lockout.base_delay must be >= 1 and lockout.max_delay >= base_delay".into(),
+            );
         }
         Ok(())
     }

@@ -165,9 +165,14 @@ mod tests {
     fn seal_binds_user_and_key() {
         let keys = Keys::from_master(&[7u8; 32]);
         let sealed = keys.seal("alice", b"0123456789abcdefghij");
-        assert_eq!(&keys.open("alice", &sealed).unwrap()[..], b"0123456789abcdefghij");
+        assert_eq!(
+            &keys.open("alice", &sealed).unwrap()[..],
+            b"0123456789abcdefghij"
+        );
         assert!(keys.open("bob", &sealed).is_err());
-        assert!(Keys::from_master(&[8u8; 32]).open("alice", &sealed).is_err());
+        assert!(Keys::from_master(&[8u8; 32])
+            .open("alice", &sealed)
+            .is_err());
         assert!(!sealed.windows(20).any(|w| w == b"0123456789abcdefghij"));
     }
 

@@ -79,7 +79,9 @@ impl Service {
             enrolled_since: record.as_ref().map_or(0, |r| r.enrolled_at),
             backup_codes_left,
             failures: throttle.failures,
-            locked_until: throttle.locked_for(now).map_or(0, |_| throttle.locked_until),
+            locked_until: throttle
+                .locked_for(now)
+                .map_or(0, |_| throttle.locked_until),
             pending_enrollment: pending.is_some(),
         })
     }
@@ -117,39 +119,45 @@ impl Service {
 
         let code = code.trim();
         let outcome = if code.is_empty() {
-            Err(("empty code", TwofoldError::InvalidArgument("No code was entered.".into())))
+            Err(Refused::Malformed("empty code", "No code was entered."))
         } else if code.len() > twofold_contract::MAX_CODE_LEN {
-            Err(("over-long code", TwofoldError::InvalidArgument("That code is far too long.".into())))
+            Err(Refused::Malformed(
+                "over-long code",
+                "That code is far too long.",
+            ))
         } else if otp::looks_like_totp(code) {
             self.verify_totp(user, code, &record, &event)
         } else if let Some(normalized) = backup_codes::normalize(code) {
             self.verify_backup_code(user, &normalized, &event)
         } else {
-            Err(("not a code", invalid_code()))
+            Err(Refused::Wrong("not a code"))
         };
 
-        match outcome {
+        let (why, reply) = match outcome {
             Ok(verified) => {
                 log::info!("verified by {}: {where_}", verified.method);
-                Ok(verified)
+                return Ok(verified);
             }
-            Err((why, error)) => {
-                event.event = "verify_failed";
-                event.detail = why.to_string();
-                let after = self
-                    .store
-                    .record_failure(user, &self.policy.lockout, &event)
-                    .map_err(internal)?;
-                match after.locked_for(event.at) {
-                    Some(seconds) => {
-                        log::warn!("verification failed ({why}), now locked out for {seconds} s: {where_}");
-                        Err(TwofoldError::Locked(locked_message(seconds)))
-                    }
-                    None => {
-                        log::warn!("verification failed ({why}): {where_}");
-                        Err(error)
-                    }
-                }
+            Err(Refused::Broken(error)) => return Err(*error),
+            Err(Refused::Wrong(why)) => (why, invalid_code()),
+            Err(Refused::Malformed(why, message)) => {
+                (why, TwofoldError::InvalidArgument(message.into()))
+            }
+        };
+        event.event = "verify_failed";
+        event.detail = why.to_string();
+        let after = self
+            .store
+            .record_failure(user, &self.policy.lockout, &event)
+            .map_err(internal)?;
+        match after.locked_for(event.at) {
+            Some(seconds) => {
+                log::warn!("verification failed ({why}), now locked out for {seconds} s: {where_}");
+                Err(TwofoldError::Locked(locked_message(seconds)))
+            }
+            None => {
+                log::warn!("verification failed ({why}): {where_}");
+                Err(reply)
             }
         }
     }
@@ -160,14 +168,22 @@ impl Service {
         code: &str,
         record: &crate::storage::UserRecord,
         event: &AuditEvent,
-    ) -> Result<Verified, (&'static str, TwofoldError)> {
+    ) -> Result<Verified, Refused> {
         let secret = self.keys.open(user, &record.secret_sealed).map_err(|e| {
             log::error!("cannot open the secret of {}: {e}", safe(user));
-            ("secret unreadable", TwofoldError::Internal("twofoldd cannot read this user's secret; see its log".into()))
+            Refused::Broken(Box::new(TwofoldError::Internal(
+                "twofoldd cannot read this user's secret; see its log".into(),
+            )))
         })?;
         let now_step = otp::step_at(event.at as u64);
-        let step = otp::matching_step(&secret, code, now_step, self.policy.totp_window, record.last_step)
-            .ok_or(("wrong or used code", invalid_code()))?;
+        let step = otp::matching_step(
+            &secret,
+            code,
+            now_step,
+            self.policy.totp_window,
+            record.last_step,
+        )
+        .ok_or(Refused::Wrong("wrong or used code"))?;
         let mut event = event.clone();
         let step_offset = step as i64 - now_step as i64;
         event.detail = format!("step_offset={step_offset}");
@@ -177,8 +193,8 @@ impl Service {
                 backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),
                 step_offset: step_offset as i32,
             }),
-            Ok(false) => Err(("code already used", invalid_code())),
-            Err(e) => Err(("storage failure", internal(e))),
+            Ok(false) => Err(Refused::Wrong("code already used")),
+            Err(e) => Err(Refused::Broken(Box::new(internal(e)))),
         }
     }
 
@@ -187,20 +203,20 @@ impl Service {
         user: &str,
         normalized: &str,
         event: &AuditEvent,
-    ) -> Result<Verified, (&'static str, TwofoldError)> {
+    ) -> Result<Verified, Refused> {
         let tag = self.keys.backup_code_tag(user, normalized);
         let candidates = self
             .store
             .backup_code_candidates(user, &tag)
-            .map_err(|e| ("storage failure", internal(e)))?;
+            .map_err(|e| Refused::Broken(Box::new(internal(e))))?;
         // The tag is 64 bits: more than one candidate does not happen; if it ever did, the
         // first is checked, and an attempt still costs exactly one Argon2 evaluation.
         let Some((id, hash)) = candidates.into_iter().next() else {
             backup_codes::verify_nothing(normalized);
-            return Err(("wrong or used backup code", invalid_code()));
+            return Err(Refused::Wrong("wrong or used backup code"));
         };
         if !backup_codes::verify(normalized, &hash) {
-            return Err(("wrong backup code", invalid_code()));
+            return Err(Refused::Wrong("wrong backup code"));
         }
         let mut event = event.clone();
         event.event = "backup_code_used";
@@ -210,8 +226,8 @@ impl Service {
                 backup_codes_left: left,
                 step_offset: 0,
             }),
-            Ok(None) => Err(("backup code already used", invalid_code())),
-            Err(e) => Err(("storage failure", internal(e))),
+            Ok(None) => Err(Refused::Wrong("backup code already used")),
+            Err(e) => Err(Refused::Broken(Box::new(internal(e)))),
         }
     }
 
@@ -223,10 +239,15 @@ impl Service {
         user: &str,
         issuer: &str,
     ) -> Result<Enrollment, TwofoldError> {
-        let issuer = if issuer.is_empty() { self.hostname.as_str() } else { issuer };
+        let issuer = if issuer.is_empty() {
+            self.hostname.as_str()
+        } else {
+            issuer
+        };
         if issuer.len() > 64 || issuer.contains(':') || issuer.chars().any(char::is_control) {
             return Err(TwofoldError::InvalidArgument(
-                "The issuer must be at most 64 characters, without ':' or control characters.".into(),
+                "The issuer must be at most 64 characters, without ':' or control characters."
+                    .into(),
             ));
         }
         if caller.uid != 0 && self.store.user(user).map_err(internal)?.is_some() {
@@ -269,21 +290,30 @@ impl Service {
         };
         let code = code.trim();
         if !otp::looks_like_totp(code) {
-            return Err(TwofoldError::InvalidArgument("Enter the 6-digit code your app shows.".into()));
+            return Err(TwofoldError::InvalidArgument(
+                "Enter the 6-digit code your app shows.".into(),
+            ));
         }
         let secret = self.keys.open(user, &pending.secret_sealed).map_err(|e| {
             log::error!("cannot open the pending secret of {}: {e}", safe(user));
             TwofoldError::Internal("twofoldd cannot read the pending secret; see its log".into())
         })?;
-        let step = otp::matching_step(&secret, code, otp::step_at(now as u64), self.policy.totp_window, None)
-            .ok_or_else(invalid_code)?;
+        let step = otp::matching_step(
+            &secret,
+            code,
+            otp::step_at(now as u64),
+            self.policy.totp_window,
+            None,
+        )
+        .ok_or_else(invalid_code)?;
         drop(secret);
 
         let codes = backup_codes::generate_set();
         let stored: Vec<StoredBackupCode> = codes
             .iter()
             .map(|c| {
-                let normalized = backup_codes::normalize(c).expect("generated codes are well-formed");
+                let normalized =
+                    backup_codes::normalize(c).expect("generated codes are well-formed");
                 StoredBackupCode {
                     tag: self.keys.backup_code_tag(user, &normalized),
                     hash: backup_codes::hash(&normalized),
@@ -297,12 +327,26 @@ impl Service {
             .map_err(internal)?
         {
             return Err(TwofoldError::NoPendingEnrollment(
-                "The enrollment was replaced or expired meanwhile; run `twofold enroll` again.".into(),
+                "The enrollment was replaced or expired meanwhile; run `twofold enroll` again."
+                    .into(),
             ));
         }
         log::info!("enrollment confirmed for {}", safe(user));
-        Ok(codes.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>())
+        Ok(codes
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect::<Vec<_>>())
     }
+}
+
+/// Why an attempt did not pass.
+enum Refused {
+    /// A wrong, used or unrecognizable code: counts towards the lockout.
+    Wrong(&'static str),
+    /// Input that cannot be a code (empty, over-long): counts too, with its own message.
+    Malformed(&'static str, &'static str),
+    /// The daemon could not judge (storage, key): fails closed without counting.
+    Broken(Box<TwofoldError>),
 }
 
 fn invalid_code() -> TwofoldError {
@@ -310,4 +354,3 @@ fn invalid_code() -> TwofoldError {
         "That code did not match. Check that your phone sets its time automatically.".into(),
     )
 }
-

@@ -93,8 +93,12 @@ pub trait Store: Send + Sync {
     /// Marks backup code `id` used if it still is unused, clears the failure counters and
     /// appends `audit`, atomically. `Some(codes left)` on success, `None` when it was
     /// used already.
-    fn consume_backup_code(&self, user: &str, id: i64, audit: &AuditEvent)
-        -> StoreResult<Option<u32>>;
+    fn consume_backup_code(
+        &self,
+        user: &str,
+        id: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<u32>>;
     /// Counts one failure under `policy` and appends `audit` (plus a `lockout` entry when
     /// this failure starts one), atomically; returns the new counters.
     fn record_failure(
@@ -105,8 +109,12 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Throttle>;
 
     /// Stores (or replaces) the user's pending enrollment.
-    fn begin_enrollment(&self, user: &str, pending: &Pending, audit: &AuditEvent)
-        -> StoreResult<()>;
+    fn begin_enrollment(
+        &self,
+        user: &str,
+        pending: &Pending,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
     /// Makes the pending enrollment whose sealed secret is `secret_sealed` the user's
     /// secret, with `step` as its first used step and `codes` as the new backup codes,
     /// atomically. False when that pending enrollment is gone (replaced or expired).
@@ -118,5 +126,4 @@ pub trait Store: Send + Sync {
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
-
 }

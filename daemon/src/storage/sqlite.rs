@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
 use crate::files;
@@ -73,9 +75,10 @@ impl SqliteStore {
         }
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                drop(files::create_private_file(path).map_err(|e| {
-                    format!("{}: cannot create database: {e}", path.display())
-                })?);
+                drop(
+                    files::create_private_file(path)
+                        .map_err(|e| format!("{}: cannot create database: {e}", path.display()))?,
+                );
             }
             _ => files::check_private_file(path).map_err(|e| format!("database: {e}"))?,
         }
@@ -401,7 +404,6 @@ impl Store for SqliteStore {
             Ok(true)
         })
     }
-
 }
 
 #[cfg(test)]
@@ -423,7 +425,9 @@ mod tests {
             secret_sealed: vec![1, 2, 3],
             expires_at: 2000,
         };
-        store.begin_enrollment("alice", &pending, &event(1000)).unwrap();
+        store
+            .begin_enrollment("alice", &pending, &event(1000))
+            .unwrap();
         let codes = vec![StoredBackupCode {
             tag: vec![9; 8],
             hash: "h".into(),
@@ -449,9 +453,22 @@ mod tests {
         let store = enrolled();
         let cands = store.backup_code_candidates("alice", &[9; 8]).unwrap();
         assert_eq!(cands.len(), 1);
-        assert_eq!(store.consume_backup_code("alice", cands[0].0, &event(1)).unwrap(), Some(0));
-        assert_eq!(store.consume_backup_code("alice", cands[0].0, &event(1)).unwrap(), None);
-        assert!(store.backup_code_candidates("alice", &[9; 8]).unwrap().is_empty());
+        assert_eq!(
+            store
+                .consume_backup_code("alice", cands[0].0, &event(1))
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            store
+                .consume_backup_code("alice", cands[0].0, &event(1))
+                .unwrap(),
+            None
+        );
+        assert!(store
+            .backup_code_candidates("alice", &[9; 8])
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -462,10 +479,16 @@ mod tests {
             expires_at: 100,
         };
         store.begin_enrollment("bob", &pending, &event(10)).unwrap();
-        assert!(!store.confirm_enrollment("bob", &[8], 1, &[], &event(20)).unwrap());
-        assert!(!store.confirm_enrollment("bob", &[7], 1, &[], &event(100)).unwrap());
+        assert!(!store
+            .confirm_enrollment("bob", &[8], 1, &[], &event(20))
+            .unwrap());
+        assert!(!store
+            .confirm_enrollment("bob", &[7], 1, &[], &event(100))
+            .unwrap());
         assert!(store.pending("bob", 100).unwrap().is_none());
-        assert!(store.confirm_enrollment("bob", &[7], 1, &[], &event(99)).unwrap());
+        assert!(store
+            .confirm_enrollment("bob", &[7], 1, &[], &event(99))
+            .unwrap());
     }
 
     #[test]

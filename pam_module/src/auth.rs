@@ -1,0 +1,412 @@
+//! The PAM authentication logic, free of libpam and of the bus.
+//!
+//! [`authenticate`] is generic over the few things it talks to (the conversation, the
+//! daemon, the log), so it is unit-tested with scripted mocks; `lib.rs` plugs in the
+//! real ones (pam-bindings' conversation, [`crate::bus::BusConnector`], `pam_syslog`).
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pam::constants::PamResultCode;
+use twofold_contract::{context, method, TwofoldError, UserStatus, Verified, MAX_CODE_LEN};
+use zeroize::Zeroizing;
+
+use crate::options::{FailMode, Options};
+use crate::text::{lossy_truncated, safe_bytes, safe_str, truncate_ceil};
+
+/// Longest PAM item (service, tty, rhost, ruser) passed on to the daemon, in bytes.
+pub const MAX_ITEM_LEN: usize = 256;
+/// Characters of a user name shown in log lines.
+const LOG_USER_CHARS: usize = 32;
+/// Characters of other untrusted text (service, rhost, reasons) shown in log lines.
+const LOG_TEXT_CHARS: usize = 128;
+/// Characters of a daemon message shown to the user.
+const MAX_MESSAGE_CHARS: usize = 256;
+
+/// Syslog severity of a log line (the facility is always `LOG_AUTHPRIV`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `LOG_ERR`: the daemon is unavailable, or the module is misconfigured.
+    Err,
+    /// `LOG_WARNING`: bad module arguments, refused requests.
+    Warning,
+    /// `LOG_NOTICE`: authentication outcomes.
+    Notice,
+    /// `LOG_INFO`.
+    Info,
+    /// `LOG_DEBUG`: step-by-step lines, only with the `debug` option.
+    Debug,
+}
+
+/// Where log lines go (`pam_syslog` in the real module).
+pub trait Logger {
+    /// Writes one line. `msg` never contains a code or anything else the user typed.
+    fn log(&mut self, level: Level, msg: &str);
+}
+
+/// The conversation failed (the application's conversation function returned an error
+/// or no answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvError;
+
+/// The PAM conversation with the user.
+pub trait Conversation {
+    /// Asks with echo off (`PAM_PROMPT_ECHO_OFF`); the answer is decoded lossily.
+    fn prompt_hidden(&mut self, msg: &str) -> Result<Zeroizing<String>, ConvError>;
+    /// Shows a `PAM_TEXT_INFO` message; failures are ignored.
+    fn info(&mut self, msg: &str);
+    /// Shows a `PAM_ERROR_MSG` message; failures are ignored.
+    fn error(&mut self, msg: &str);
+}
+
+/// A failed daemon call.
+#[derive(Debug)]
+pub enum CallError {
+    /// The daemon could not be asked or did not answer in time; the reason is for the log.
+    Unavailable(String),
+    /// The daemon (or the bus, for `TwofoldError::ZBus`) answered with an error.
+    Daemon(TwofoldError),
+}
+
+impl From<TwofoldError> for CallError {
+    fn from(e: TwofoldError) -> Self {
+        CallError::Daemon(e)
+    }
+}
+
+/// A connection to a verified `twofoldd`. Each call must return by `deadline`.
+pub trait Daemon {
+    /// `Status(user)`.
+    fn status(&mut self, user: &str, deadline: Instant) -> Result<UserStatus, CallError>;
+    /// `Verify(user, code, context)`.
+    fn verify(
+        &mut self,
+        user: &str,
+        code: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<Verified, CallError>;
+}
+
+/// Opens a [`Daemon`] connection, checking who owns the bus name, by `deadline`.
+pub trait Connector {
+    /// The connection type.
+    type Daemon: Daemon;
+    /// Connects to `opts.bus` and checks the owner of [`twofold_contract::BUS_NAME`];
+    /// the error is a reason for the log (the module treats it as "unavailable").
+    fn connect(&mut self, opts: &Options, deadline: Instant) -> Result<Self::Daemon, String>;
+}
+
+/// The PAM items describing the login, passed to `Verify` for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginContext {
+    /// `PAM_SERVICE`.
+    pub service: Option<String>,
+    /// `PAM_TTY`.
+    pub tty: Option<String>,
+    /// `PAM_RHOST`.
+    pub rhost: Option<String>,
+    /// `PAM_RUSER`.
+    pub ruser: Option<String>,
+}
+
+impl LoginContext {
+    /// Builds the context from raw item bytes: lossy UTF-8, each cut to
+    /// [`MAX_ITEM_LEN`] bytes.
+    pub fn from_items(
+        service: Option<&[u8]>,
+        tty: Option<&[u8]>,
+        rhost: Option<&[u8]>,
+        ruser: Option<&[u8]>,
+    ) -> Self {
+        let conv = |b: Option<&[u8]>| b.map(|b| lossy_truncated(b, MAX_ITEM_LEN));
+        LoginContext {
+            service: conv(service),
+            tty: conv(tty),
+            rhost: conv(rhost),
+            ruser: conv(ruser),
+        }
+    }
+
+    /// The `Verify` context dictionary: only the items that are set.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        [
+            (context::SERVICE, &self.service),
+            (context::TTY, &self.tty),
+            (context::RHOST, &self.rhost),
+            (context::RUSER, &self.ruser),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
+        .collect()
+    }
+}
+
+/// Checks the user name from `PAM_USER`: non-empty, at most
+/// [`twofold_contract::MAX_USER_LEN`] bytes, UTF-8.
+pub fn check_user(raw: &[u8]) -> Result<&str, &'static str> {
+    if raw.is_empty() {
+        return Err("empty user name");
+    }
+    if raw.len() > twofold_contract::MAX_USER_LEN {
+        return Err("user name too long");
+    }
+    std::str::from_utf8(raw).map_err(|_| "user name is not UTF-8")
+}
+
+/// Text shown to the user from the daemon: control characters replaced, length bounded.
+fn printable(s: &str, fallback: &str) -> String {
+    let s = s.trim();
+    if s.is_empty() {
+        return fallback.to_owned();
+    }
+    s.chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// How a daemon error is handled.
+enum Answer {
+    Unavailable(String),
+    NotEnrolled,
+    UnknownUser,
+    Locked(String),
+    Refused(String),
+}
+
+fn classify(e: CallError) -> Answer {
+    match e {
+        CallError::Unavailable(reason) => Answer::Unavailable(reason),
+        CallError::Daemon(e) => match e {
+            TwofoldError::ZBus(e) => Answer::Unavailable(format!("D-Bus error: {e}")),
+            TwofoldError::Internal(m) => Answer::Unavailable(format!("daemon internal error: {m}")),
+            TwofoldError::NotEnrolled(_) => Answer::NotEnrolled,
+            TwofoldError::UnknownUser(_) => Answer::UnknownUser,
+            TwofoldError::Locked(m) => Answer::Locked(m),
+            TwofoldError::InvalidCode(_) => Answer::Refused("invalid code".to_owned()),
+            TwofoldError::PermissionDenied(m) => {
+                Answer::Refused(format!("permission denied by twofoldd: {m}"))
+            }
+            TwofoldError::InvalidArgument(m) => Answer::Refused(format!("invalid argument: {m}")),
+            e @ (TwofoldError::AlreadyEnrolled(_) | TwofoldError::NoPendingEnrollment(_)) => {
+                Answer::Unavailable(format!("unexpected reply from twofoldd: {e:?}"))
+            }
+        },
+    }
+}
+
+/// The logger plus the `debug` switch and the safe names of the login for log lines.
+struct Log<'a, L: Logger> {
+    inner: &'a mut L,
+    debug: bool,
+    who: String,
+}
+
+impl<L: Logger> Log<'_, L> {
+    fn debug(&mut self, msg: &str) {
+        if self.debug {
+            self.inner.log(Level::Debug, msg);
+        }
+    }
+    fn outcome(&mut self, level: Level, what: &str) {
+        let line = format!("{what} for {}", self.who);
+        self.inner.log(level, &line);
+    }
+}
+
+/// Runs the whole `pam_sm_authenticate` flow for `user` (the raw `PAM_USER` bytes):
+/// status (bounded by `opts.timeout`), prompt (unbounded: the user is typing), verify
+/// (bounded again). The daemon connection is dropped before this returns.
+pub fn authenticate<C, K, L>(
+    opts: &Options,
+    user: &[u8],
+    ctx: &LoginContext,
+    conv: &mut C,
+    connector: &mut K,
+    log: &mut L,
+) -> PamResultCode
+where
+    C: Conversation,
+    K: Connector,
+    L: Logger,
+{
+    let user = match check_user(user) {
+        Ok(u) => u,
+        Err(why) => {
+            let line = format!(
+                "refusing user \"{}\": {why}",
+                safe_bytes(user, LOG_USER_CHARS)
+            );
+            log.log(Level::Warning, &line);
+            return PamResultCode::PAM_USER_UNKNOWN;
+        }
+    };
+    let show = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("-".to_owned(), |v| safe_str(v, LOG_TEXT_CHARS))
+    };
+    let who = format!(
+        "user \"{}\" (service {}, rhost {})",
+        safe_str(user, LOG_USER_CHARS),
+        show(&ctx.service),
+        show(&ctx.rhost)
+    );
+    let mut log = Log {
+        inner: log,
+        debug: opts.debug,
+        who,
+    };
+
+    // Phase 1: connect, check the owner, ask for the status; bounded as a whole.
+    log.debug(&format!(
+        "phase 1: connecting to {} (timeout {:?}, daemon uid {})",
+        safe_str(&opts.bus, LOG_TEXT_CHARS),
+        opts.timeout,
+        opts.daemon_uid
+    ));
+    let deadline = Instant::now() + opts.timeout;
+    let mut daemon = match connector.connect(opts, deadline) {
+        Ok(d) => d,
+        Err(reason) => return unavailable(opts, &mut log, &reason),
+    };
+    log.debug("phase 1: connected, asking for the user's status");
+    match daemon.status(user, deadline) {
+        Ok(status) => {
+            log.debug(&format!(
+                "phase 1: enrolled={} locked_until={} backup_codes_left={}",
+                status.enrolled, status.locked_until, status.backup_codes_left
+            ));
+            if !status.enrolled {
+                return not_enrolled(opts, &mut log, false);
+            }
+            let now = now_unix();
+            if status.locked_until > now {
+                let secs = status.locked_until - now;
+                conv.error(&format!(
+                    "Too many failed attempts. Try again in {secs} seconds."
+                ));
+                log.outcome(Level::Notice, &format!("locked out ({secs} s left)"));
+                return PamResultCode::PAM_MAXTRIES;
+            }
+        }
+        Err(e) => return refused(opts, conv, &mut log, classify(e)),
+    }
+
+    // Phase 2: ask for the code. Not bounded: the user is typing.
+    log.debug("phase 2: prompting for the code");
+    let code = match conv.prompt_hidden(&opts.prompt) {
+        Ok(typed) => Zeroizing::new(truncate_ceil(typed.trim(), MAX_CODE_LEN + 1).to_owned()),
+        Err(ConvError) => {
+            log.outcome(Level::Notice, "conversation failed");
+            return PamResultCode::PAM_CONV_ERR;
+        }
+    };
+
+    // Phase 3: verify, on the same connection; bounded again. Whatever was typed is sent,
+    // even nothing, so the daemon counts every attempt.
+    log.debug("phase 3: verifying the code");
+    let deadline = Instant::now() + opts.timeout;
+    let result = daemon.verify(user, &code, ctx.to_map(), deadline);
+    drop(code);
+    drop(daemon);
+    match result {
+        Ok(v) => {
+            log.debug(&format!(
+                "phase 3: accepted, method {}, step offset {}",
+                safe_str(&v.method, LOG_TEXT_CHARS),
+                v.step_offset
+            ));
+            if v.method == method::BACKUP_CODE {
+                let n = v.backup_codes_left;
+                let codes = if n == 1 { "code" } else { "codes" };
+                conv.info(&format!("Backup code accepted. {n} backup {codes} left."));
+                if n <= twofold_contract::BACKUP_CODES_LOW {
+                    conv.error(
+                        "Warning: few backup codes left. \
+                         Run `twofold backup-codes regenerate` to get new codes.",
+                    );
+                }
+                log.outcome(
+                    Level::Notice,
+                    &format!("2FA succeeded with a backup code ({n} left)"),
+                );
+            } else {
+                log.outcome(Level::Notice, "2FA succeeded");
+            }
+            PamResultCode::PAM_SUCCESS
+        }
+        Err(e) => refused(opts, conv, &mut log, classify(e)),
+    }
+}
+
+fn unavailable<L: Logger>(opts: &Options, log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
+    let (code, verdict) = match opts.failmode {
+        FailMode::Secure => (PamResultCode::PAM_AUTHINFO_UNAVAIL, "failing closed"),
+        FailMode::Safe => (
+            PamResultCode::PAM_IGNORE,
+            "failmode=safe: ignoring this module",
+        ),
+    };
+    let line = format!(
+        "twofoldd unavailable for {}: {}; {verdict}",
+        log.who,
+        safe_str(reason, LOG_TEXT_CHARS * 2)
+    );
+    log.inner.log(Level::Err, &line);
+    code
+}
+
+fn not_enrolled<L: Logger>(opts: &Options, log: &mut Log<'_, L>, unknown: bool) -> PamResultCode {
+    let what = if unknown {
+        "unknown to twofoldd"
+    } else {
+        "not enrolled"
+    };
+    if opts.nullok {
+        log.outcome(
+            Level::Info,
+            &format!("{what}, nullok: ignoring this module"),
+        );
+        PamResultCode::PAM_IGNORE
+    } else {
+        log.outcome(Level::Notice, &format!("2FA failed: {what}"));
+        if unknown {
+            PamResultCode::PAM_USER_UNKNOWN
+        } else {
+            PamResultCode::PAM_AUTH_ERR
+        }
+    }
+}
+
+fn refused<C: Conversation, L: Logger>(
+    opts: &Options,
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    answer: Answer,
+) -> PamResultCode {
+    match answer {
+        Answer::Unavailable(reason) => unavailable(opts, log, &reason),
+        Answer::NotEnrolled => not_enrolled(opts, log, false),
+        Answer::UnknownUser => not_enrolled(opts, log, true),
+        Answer::Locked(m) => {
+            conv.error(&printable(&m, "Too many failed attempts. Try again later."));
+            log.outcome(Level::Notice, "2FA refused: locked out");
+            PamResultCode::PAM_MAXTRIES
+        }
+        Answer::Refused(why) => {
+            let line = format!("2FA failed: {}", safe_str(&why, LOG_TEXT_CHARS * 2));
+            log.outcome(Level::Notice, &line);
+            PamResultCode::PAM_AUTH_ERR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

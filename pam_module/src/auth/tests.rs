@@ -1,0 +1,679 @@
+//! `authenticate` against a scripted conversation and a scripted daemon.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use pam::constants::PamResultCode;
+use twofold_contract::{method, TwofoldError, UserStatus, Verified, MAX_CODE_LEN};
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::options::{FailMode, Options};
+
+// ---------------------------------------------------------------- mocks
+
+#[derive(Default)]
+struct MockConv {
+    replies: VecDeque<Result<String, ConvError>>,
+    prompts: Vec<String>,
+    infos: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Conversation for MockConv {
+    fn prompt_hidden(&mut self, msg: &str) -> Result<Zeroizing<String>, ConvError> {
+        self.prompts.push(msg.to_owned());
+        self.replies
+            .pop_front()
+            .expect("unexpected prompt")
+            .map(Zeroizing::new)
+    }
+    fn info(&mut self, msg: &str) {
+        self.infos.push(msg.to_owned());
+    }
+    fn error(&mut self, msg: &str) {
+        self.errors.push(msg.to_owned());
+    }
+}
+
+#[derive(Default)]
+struct MockLog {
+    lines: Vec<(Level, String)>,
+}
+
+impl Logger for MockLog {
+    fn log(&mut self, level: Level, msg: &str) {
+        self.lines.push((level, msg.to_owned()));
+    }
+}
+
+impl MockLog {
+    fn has(&self, level: Level, needle: &str) -> bool {
+        self.lines
+            .iter()
+            .any(|(l, m)| *l == level && m.contains(needle))
+    }
+}
+
+#[derive(Default)]
+struct Record {
+    connects: usize,
+    connect_budget: Option<Duration>,
+    statuses: Vec<String>,
+    verifies: Vec<(String, String, HashMap<String, String>)>,
+    verify_budget: Option<Duration>,
+    dropped: bool,
+}
+
+struct MockConnector {
+    connect: Result<(), String>,
+    status: Option<Result<UserStatus, CallError>>,
+    verify: Option<Result<Verified, CallError>>,
+    record: Rc<RefCell<Record>>,
+}
+
+struct MockDaemon {
+    status: Option<Result<UserStatus, CallError>>,
+    verify: Option<Result<Verified, CallError>>,
+    record: Rc<RefCell<Record>>,
+}
+
+impl Connector for MockConnector {
+    type Daemon = MockDaemon;
+    fn connect(&mut self, _opts: &Options, deadline: Instant) -> Result<MockDaemon, String> {
+        let mut r = self.record.borrow_mut();
+        r.connects += 1;
+        r.connect_budget = Some(deadline.saturating_duration_since(Instant::now()));
+        self.connect.clone()?;
+        Ok(MockDaemon {
+            status: self.status.take(),
+            verify: self.verify.take(),
+            record: self.record.clone(),
+        })
+    }
+}
+
+impl Daemon for MockDaemon {
+    fn status(&mut self, user: &str, _deadline: Instant) -> Result<UserStatus, CallError> {
+        self.record.borrow_mut().statuses.push(user.to_owned());
+        self.status.take().expect("unexpected Status call")
+    }
+    fn verify(
+        &mut self,
+        user: &str,
+        code: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<Verified, CallError> {
+        let mut r = self.record.borrow_mut();
+        r.verifies.push((user.to_owned(), code.to_owned(), context));
+        r.verify_budget = Some(deadline.saturating_duration_since(Instant::now()));
+        self.verify.take().expect("unexpected Verify call")
+    }
+}
+
+impl Drop for MockDaemon {
+    fn drop(&mut self) {
+        self.record.borrow_mut().dropped = true;
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn enrolled() -> UserStatus {
+    UserStatus {
+        user: "alice".into(),
+        enrolled: true,
+        enrolled_since: 1_700_000_000,
+        backup_codes_left: 10,
+        failures: 0,
+        locked_until: 0,
+        pending_enrollment: false,
+    }
+}
+
+fn not_enrolled_status() -> UserStatus {
+    UserStatus {
+        enrolled: false,
+        enrolled_since: 0,
+        backup_codes_left: 0,
+        ..enrolled()
+    }
+}
+
+fn totp() -> Verified {
+    Verified {
+        method: method::TOTP.into(),
+        backup_codes_left: 10,
+        step_offset: 0,
+    }
+}
+
+fn backup(left: u32) -> Verified {
+    Verified {
+        method: method::BACKUP_CODE.into(),
+        backup_codes_left: left,
+        step_offset: 0,
+    }
+}
+
+fn ctx() -> LoginContext {
+    LoginContext {
+        service: Some("sshd".into()),
+        tty: Some("ssh".into()),
+        rhost: Some("192.0.2.7".into()),
+        ruser: None,
+    }
+}
+
+struct Case {
+    opts: Options,
+    user: Vec<u8>,
+    connect: Result<(), String>,
+    status: Option<Result<UserStatus, CallError>>,
+    replies: Vec<Result<String, ConvError>>,
+    verify: Option<Result<Verified, CallError>>,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case {
+            opts: Options::default(),
+            user: b"alice".to_vec(),
+            connect: Ok(()),
+            status: Some(Ok(enrolled())),
+            replies: vec![Ok("123456".into())],
+            verify: Some(Ok(totp())),
+        }
+    }
+    fn opts(mut self, f: impl FnOnce(&mut Options)) -> Self {
+        f(&mut self.opts);
+        self
+    }
+    fn status(mut self, s: Result<UserStatus, CallError>) -> Self {
+        self.status = Some(s);
+        self
+    }
+    fn typed(mut self, r: Result<&str, ConvError>) -> Self {
+        self.replies = vec![r.map(str::to_owned)];
+        self
+    }
+    fn verify(mut self, v: Result<Verified, CallError>) -> Self {
+        self.verify = Some(v);
+        self
+    }
+    fn run(self) -> Outcome {
+        let record = Rc::new(RefCell::new(Record::default()));
+        let mut conv = MockConv {
+            replies: self.replies.into_iter().collect(),
+            ..MockConv::default()
+        };
+        let mut connector = MockConnector {
+            connect: self.connect,
+            status: self.status,
+            verify: self.verify,
+            record: record.clone(),
+        };
+        let mut log = MockLog::default();
+        let code = authenticate(
+            &self.opts,
+            &self.user,
+            &ctx(),
+            &mut conv,
+            &mut connector,
+            &mut log,
+        );
+        drop(connector);
+        let record = Rc::try_unwrap(record)
+            .ok()
+            .expect("the daemon connection outlived authenticate")
+            .into_inner();
+        let out = Outcome {
+            code,
+            conv,
+            log,
+            record,
+        };
+        out.assert_no_secret_logged();
+        out
+    }
+}
+
+struct Outcome {
+    code: PamResultCode,
+    conv: MockConv,
+    log: MockLog,
+    record: Record,
+}
+
+impl Outcome {
+    fn assert_no_secret_logged(&self) {
+        for (_, typed, _) in &self.record.verifies {
+            if typed.is_empty() {
+                continue;
+            }
+            for (_, line) in &self.log.lines {
+                assert!(!line.contains(typed.as_str()), "code logged: {line}");
+            }
+        }
+    }
+    fn assert_not_prompted(&self) {
+        assert!(self.conv.prompts.is_empty(), "{:?}", self.conv.prompts);
+        assert!(self.record.verifies.is_empty());
+    }
+    fn sent_code(&self) -> &str {
+        assert_eq!(self.record.verifies.len(), 1);
+        &self.record.verifies[0].1
+    }
+}
+
+fn unavailable_err() -> CallError {
+    CallError::Unavailable("timed out after 5s".into())
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn right_code_succeeds() {
+    let out = Case::new().run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.conv.prompts, ["Verification code: "]);
+    assert!(out.conv.infos.is_empty() && out.conv.errors.is_empty());
+    assert_eq!(out.record.connects, 1);
+    assert_eq!(out.record.statuses, ["alice"]);
+    let (user, code, context) = &out.record.verifies[0];
+    assert_eq!(user, "alice");
+    assert_eq!(code, "123456");
+    let expected: HashMap<String, String> =
+        [("service", "sshd"), ("tty", "ssh"), ("rhost", "192.0.2.7")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    assert_eq!(context, &expected);
+    assert!(out.record.dropped);
+    assert!(out.log.has(
+        Level::Notice,
+        "2FA succeeded for user \"alice\" (service sshd, rhost 192.0.2.7)"
+    ));
+    assert!(out.log.lines.iter().all(|(l, _)| *l != Level::Debug));
+}
+
+#[test]
+fn custom_prompt_is_used() {
+    let out = Case::new().opts(|o| o.prompt = "OTP: ".into()).run();
+    assert_eq!(out.conv.prompts, ["OTP: "]);
+}
+
+#[test]
+fn wrong_code_fails() {
+    let out = Case::new()
+        .verify(Err(TwofoldError::InvalidCode("invalid code".into()).into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert!(out.conv.errors.is_empty());
+    assert!(out
+        .log
+        .has(Level::Notice, "2FA failed: invalid code for user \"alice\""));
+}
+
+#[test]
+fn invalid_argument_and_permission_denied_fail() {
+    for e in [
+        TwofoldError::InvalidArgument("code too long".into()),
+        TwofoldError::PermissionDenied("no".into()),
+    ] {
+        let out = Case::new().verify(Err(e.into())).run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    }
+    for e in [
+        TwofoldError::InvalidArgument("bad user".into()),
+        TwofoldError::PermissionDenied("no".into()),
+    ] {
+        let out = Case::new().status(Err(e.into())).run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+        out.assert_not_prompted();
+    }
+}
+
+#[test]
+fn locked_in_phase_1_by_status() {
+    let until = now_unix() + 600;
+    let out = Case::new()
+        .status(Ok(UserStatus {
+            locked_until: until,
+            failures: 5,
+            ..enrolled()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    out.assert_not_prompted();
+    assert_eq!(out.conv.errors.len(), 1);
+    let msg = &out.conv.errors[0];
+    assert!(
+        msg == "Too many failed attempts. Try again in 600 seconds."
+            || msg == "Too many failed attempts. Try again in 599 seconds.",
+        "{msg}"
+    );
+}
+
+#[test]
+fn expired_lock_is_not_a_lock() {
+    let out = Case::new()
+        .status(Ok(UserStatus {
+            locked_until: now_unix() - 1,
+            ..enrolled()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+}
+
+#[test]
+fn locked_in_phase_1_by_error() {
+    let out = Case::new()
+        .status(Err(TwofoldError::Locked(
+            "Locked for 30 more seconds.".into(),
+        )
+        .into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    out.assert_not_prompted();
+    assert_eq!(out.conv.errors, ["Locked for 30 more seconds."]);
+}
+
+#[test]
+fn locked_in_phase_3() {
+    let out = Case::new()
+        .verify(Err(TwofoldError::Locked(
+            "Too many failed attempts. Try again in 60 seconds.\x1b[2J".into(),
+        )
+        .into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    assert_eq!(
+        out.conv.errors,
+        ["Too many failed attempts. Try again in 60 seconds.?[2J"]
+    );
+    assert!(out.log.has(Level::Notice, "locked out"));
+}
+
+#[test]
+fn locked_with_empty_message_gets_a_generic_one() {
+    let out = Case::new()
+        .verify(Err(TwofoldError::Locked(String::new()).into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    assert_eq!(
+        out.conv.errors,
+        ["Too many failed attempts. Try again later."]
+    );
+}
+
+#[test]
+fn not_enrolled_without_nullok_fails_without_prompt() {
+    for status in [
+        Ok(not_enrolled_status()),
+        Err(TwofoldError::NotEnrolled("not enrolled".into()).into()),
+    ] {
+        let out = Case::new().status(status).run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+        out.assert_not_prompted();
+        assert!(out.log.has(Level::Notice, "not enrolled"));
+    }
+}
+
+#[test]
+fn not_enrolled_with_nullok_is_ignored() {
+    for status in [
+        Ok(not_enrolled_status()),
+        Err(TwofoldError::NotEnrolled("not enrolled".into()).into()),
+    ] {
+        let out = Case::new().opts(|o| o.nullok = true).status(status).run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        out.assert_not_prompted();
+    }
+}
+
+#[test]
+fn not_enrolled_in_phase_3() {
+    let e = || Err(TwofoldError::NotEnrolled("reset by admin".into()).into());
+    let out = Case::new().verify(e()).run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    let out = Case::new().opts(|o| o.nullok = true).verify(e()).run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+}
+
+#[test]
+fn unknown_user() {
+    let e = || Err(TwofoldError::UnknownUser("no such user".into()).into());
+    let out = Case::new().status(e()).run();
+    assert_eq!(out.code, PamResultCode::PAM_USER_UNKNOWN);
+    out.assert_not_prompted();
+    let out = Case::new().opts(|o| o.nullok = true).status(e()).run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    out.assert_not_prompted();
+}
+
+#[test]
+fn unavailable_connect_secure_and_safe() {
+    let mut case = Case::new();
+    case.connect = Err("owner of org.twofold.Twofold1 runs as uid 1000, expected 0".into());
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    out.assert_not_prompted();
+    assert!(out.record.statuses.is_empty());
+    assert!(out.log.has(Level::Err, "twofoldd unavailable for user \"alice\" (service sshd, rhost 192.0.2.7): owner of org.twofold.Twofold1 runs as uid 1000, expected 0; failing closed"));
+
+    let mut case = Case::new().opts(|o| o.failmode = FailMode::Safe);
+    case.connect = Err("connection refused".into());
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    out.assert_not_prompted();
+    assert!(out.log.has(Level::Err, "failmode=safe"));
+}
+
+#[test]
+fn unavailable_status_secure_and_safe() {
+    let errors = || -> Vec<CallError> {
+        vec![
+            unavailable_err(),
+            TwofoldError::Internal("database is locked".into()).into(),
+            TwofoldError::ZBus(zbus::Error::Failure("broken pipe".into())).into(),
+            TwofoldError::AlreadyEnrolled("?".into()).into(),
+        ]
+    };
+    for e in errors() {
+        let out = Case::new().status(Err(e)).run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+        out.assert_not_prompted();
+        assert!(out.log.has(Level::Err, "twofoldd unavailable"));
+    }
+    for e in errors() {
+        let out = Case::new()
+            .opts(|o| o.failmode = FailMode::Safe)
+            .status(Err(e))
+            .run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        out.assert_not_prompted();
+        assert!(out.log.has(Level::Err, "twofoldd unavailable"));
+    }
+}
+
+#[test]
+fn unavailable_verify_secure_and_safe() {
+    let out = Case::new().verify(Err(unavailable_err())).run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(out.log.has(Level::Err, "timed out after 5s"));
+    let out = Case::new()
+        .opts(|o| o.failmode = FailMode::Safe)
+        .verify(Err(unavailable_err()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+}
+
+#[test]
+fn conversation_error() {
+    let out = Case::new().typed(Err(ConvError)).run();
+    assert_eq!(out.code, PamResultCode::PAM_CONV_ERR);
+    assert!(out.record.verifies.is_empty());
+    assert!(out.record.dropped);
+}
+
+#[test]
+fn backup_code_reports_codes_left() {
+    let out = Case::new()
+        .typed(Ok("abcd-efgh"))
+        .verify(Ok(backup(7)))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(
+        out.conv.infos,
+        ["Backup code accepted. 7 backup codes left."]
+    );
+    assert!(out.conv.errors.is_empty());
+    assert!(out.log.has(Level::Notice, "backup code (7 left)"));
+}
+
+#[test]
+fn backup_code_warns_when_three_or_fewer_left() {
+    for left in [3, 1, 0] {
+        let out = Case::new().verify(Ok(backup(left))).run();
+        assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+        assert_eq!(
+            out.conv.infos,
+            [format!(
+                "Backup code accepted. {left} backup {} left.",
+                if left == 1 { "code" } else { "codes" }
+            )]
+        );
+        assert_eq!(out.conv.errors.len(), 1);
+        assert!(
+            out.conv.errors[0].contains("Run `twofold backup-codes regenerate` to get new codes.")
+        );
+    }
+    let out = Case::new().verify(Ok(backup(4))).run();
+    assert!(out.conv.errors.is_empty());
+}
+
+#[test]
+fn typed_code_is_trimmed() {
+    let out = Case::new().typed(Ok("  123 456 \r\n")).run();
+    assert_eq!(out.sent_code(), "123 456");
+}
+
+#[test]
+fn empty_code_is_still_sent() {
+    let out = Case::new()
+        .typed(Ok(""))
+        .verify(Err(TwofoldError::InvalidCode("".into()).into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(out.sent_code(), "");
+    let out = Case::new()
+        .typed(Ok("   "))
+        .verify(Err(TwofoldError::InvalidCode("".into()).into()))
+        .run();
+    assert_eq!(out.sent_code(), "");
+}
+
+#[test]
+fn over_long_code_is_cut_but_stays_over_long() {
+    let long = "7".repeat(10_000);
+    let out = Case::new()
+        .typed(Ok(&long))
+        .verify(Err(
+            TwofoldError::InvalidArgument("code too long".into()).into()
+        ))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(out.sent_code().len(), MAX_CODE_LEN + 1);
+
+    // A multi-byte character across the cut: keep it whole rather than fall to MAX_CODE_LEN.
+    let tricky = format!("{}é{}", "1".repeat(MAX_CODE_LEN), "2".repeat(10));
+    let out = Case::new().typed(Ok(&tricky)).run();
+    assert_eq!(out.sent_code().len(), MAX_CODE_LEN + 2);
+    assert!(out.sent_code().len() > MAX_CODE_LEN);
+
+    // Exactly MAX_CODE_LEN is left alone.
+    let exact = "1".repeat(MAX_CODE_LEN);
+    let out = Case::new().typed(Ok(&exact)).run();
+    assert_eq!(out.sent_code(), exact);
+}
+
+#[test]
+fn bad_user_names_are_unknown_without_asking_the_daemon() {
+    for user in [
+        b"al\xffice".to_vec(),
+        Vec::new(),
+        vec![b'a'; twofold_contract::MAX_USER_LEN + 1],
+    ] {
+        let mut case = Case::new();
+        case.user = user;
+        let out = case.run();
+        assert_eq!(out.code, PamResultCode::PAM_USER_UNKNOWN);
+        assert_eq!(out.record.connects, 0);
+        assert!(out.log.has(Level::Warning, "refusing user"));
+    }
+    let mut case = Case::new();
+    case.user = b"evil\xff\n\x1b[31m".to_vec();
+    let out = case.run();
+    assert!(out
+        .log
+        .lines
+        .iter()
+        .all(|(_, l)| !l.contains('\n') && !l.contains('\x1b')));
+    // The longest allowed name is fine.
+    let mut case = Case::new();
+    case.user = vec![b'a'; twofold_contract::MAX_USER_LEN];
+    assert_eq!(case.run().code, PamResultCode::PAM_SUCCESS);
+}
+
+#[test]
+fn debug_adds_steps_but_never_the_code() {
+    let out = Case::new()
+        .opts(|o| o.debug = true)
+        .typed(Ok("918273"))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    let debug: Vec<_> = out
+        .log
+        .lines
+        .iter()
+        .filter(|(l, _)| *l == Level::Debug)
+        .collect();
+    assert!(debug.len() >= 4, "{debug:?}");
+    assert!(out.log.has(Level::Debug, "phase 1"));
+    assert!(out.log.has(Level::Debug, "phase 3"));
+    assert!(out.log.lines.iter().all(|(_, l)| !l.contains("918273")));
+}
+
+#[test]
+fn each_bounded_phase_gets_the_timeout() {
+    let out = Case::new()
+        .opts(|o| o.timeout = Duration::from_millis(1500))
+        .run();
+    let c = out.record.connect_budget.unwrap();
+    let v = out.record.verify_budget.unwrap();
+    assert!(
+        c <= Duration::from_millis(1500) && c > Duration::from_millis(1000),
+        "{c:?}"
+    );
+    assert!(
+        v <= Duration::from_millis(1500) && v > Duration::from_millis(1000),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn context_from_items() {
+    let c = LoginContext::from_items(Some(b"sudo"), None, Some(b"h\xffst"), Some(&[b'r'; 300]));
+    assert_eq!(c.service.as_deref(), Some("sudo"));
+    assert_eq!(c.tty, None);
+    assert_eq!(c.rhost.as_deref(), Some("h\u{fffd}st"));
+    assert_eq!(c.ruser.as_ref().map(String::len), Some(MAX_ITEM_LEN));
+    let m = c.to_map();
+    assert_eq!(m.len(), 3);
+    assert_eq!(m["service"], "sudo");
+    assert!(!m.contains_key("tty"));
+}

@@ -1,0 +1,399 @@
+//! The real connector against a private `dbus-daemon` and a fake `twofoldd`, plus the
+//! timeouts and the "no thread left behind" rule. Skipped when `dbus-daemon` is missing.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use pam::constants::PamResultCode;
+use twofold_contract::{method, TwofoldError, UserStatus, Verified, BUS_NAME, OBJECT_PATH};
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::auth::{authenticate, ConvError, Conversation, Level, Logger, LoginContext};
+use crate::options::{FailMode, Options};
+
+const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
+
+fn unique_name(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "twofold-pam-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn euid() -> u32 {
+    std::fs::metadata("/proc/self").expect("/proc/self").uid()
+}
+
+/// No tokio thread (blocking pool: "tokio-rt-worker", or "tokio-runtime-worker" in older
+/// tokio) or zbus executor thread exists in this process (none of the tests here creates
+/// one on purpose: the fake daemon's runtime names its threads "fake-…").
+fn assert_no_stray_threads() {
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let comm =
+            std::fs::read_to_string(task.expect("task").path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        assert!(
+            !comm.starts_with("tokio") && !comm.starts_with("zbus"),
+            "stray thread {comm:?}"
+        );
+    }
+}
+
+/// A private bus on an abstract socket.
+struct Bus {
+    child: Child,
+    address: String,
+}
+
+impl Bus {
+    fn start() -> Option<Bus> {
+        if !std::path::Path::new(DBUS_DAEMON).exists() {
+            return None;
+        }
+        let address = format!("unix:abstract={}", unique_name("bus"));
+        let mut child = Command::new(DBUS_DAEMON)
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .arg(format!("--address={address}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dbus-daemon");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("dbus-daemon address");
+        assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
+        Some(Bus { child, address })
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fake `twofoldd`: alice is enrolled with code 123456 and backup code "backup-1";
+/// bob is not enrolled; code "slow" never gets an answer.
+struct Fake;
+
+#[zbus::interface(name = "org.twofold.Twofold1")]
+impl Fake {
+    async fn status(&self, user: &str) -> Result<UserStatus, TwofoldError> {
+        match user {
+            "alice" => Ok(UserStatus {
+                user: user.into(),
+                enrolled: true,
+                enrolled_since: 1,
+                backup_codes_left: 2,
+                failures: 0,
+                locked_until: 0,
+                pending_enrollment: false,
+            }),
+            "bob" => Err(TwofoldError::NotEnrolled("bob is not enrolled".into())),
+            _ => Err(TwofoldError::UnknownUser("no such user".into())),
+        }
+    }
+
+    async fn verify(
+        &self,
+        user: &str,
+        code: &str,
+        context: HashMap<String, String>,
+    ) -> Result<Verified, TwofoldError> {
+        if context.get("service").map(String::as_str) != Some("test") {
+            return Err(TwofoldError::InvalidArgument("missing context".into()));
+        }
+        match (user, code) {
+            ("alice", "123456") => Ok(Verified {
+                method: method::TOTP.into(),
+                backup_codes_left: 2,
+                step_offset: 0,
+            }),
+            ("alice", "backup-1") => Ok(Verified {
+                method: method::BACKUP_CODE.into(),
+                backup_codes_left: 1,
+                step_offset: 0,
+            }),
+            (_, "slow") => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(TwofoldError::Internal("too late".into()))
+            }
+            _ => Err(TwofoldError::InvalidCode("invalid code".into())),
+        }
+    }
+}
+
+/// Runs [`Fake`] on `bus` in its own thread until dropped.
+struct Service {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Service {
+    fn start(bus: &Bus) -> Service {
+        let address = bus.address.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("fake-twofoldd".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .thread_name("fake-blocking")
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let stream = connect_socket(&address).await.expect("connect");
+                    let conn = zbus::connection::Builder::unix_stream(stream)
+                        .name(BUS_NAME)
+                        .expect("name")
+                        .serve_at(OBJECT_PATH, Fake)
+                        .expect("serve_at")
+                        .build()
+                        .await
+                        .expect("fake twofoldd connection");
+                    ready_tx.send(()).expect("ready");
+                    let _ = stop_rx.await;
+                    drop(conn);
+                });
+            })
+            .expect("spawn fake twofoldd");
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fake twofoldd ready");
+        Service {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn opts(bus: &str) -> Options {
+    Options {
+        bus: bus.to_owned(),
+        daemon_uid: euid(),
+        timeout: Duration::from_secs(5),
+        ..Options::default()
+    }
+}
+
+fn test_context() -> HashMap<String, String> {
+    [("service".to_owned(), "test".to_owned())].into()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn connect(opts: &Options) -> Result<BusDaemon, String> {
+    BusConnector.connect(opts, Instant::now() + opts.timeout)
+}
+
+#[test]
+fn status_and_verify_through_a_real_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let _service = Service::start(&bus);
+    let mut d = connect(&opts(&bus.address)).expect("connect");
+
+    let status = d.status("alice", soon()).expect("status");
+    assert!(status.enrolled);
+    assert_eq!(status.backup_codes_left, 2);
+    assert!(matches!(
+        d.status("bob", soon()),
+        Err(CallError::Daemon(TwofoldError::NotEnrolled(_)))
+    ));
+    assert!(matches!(
+        d.status("carol", soon()),
+        Err(CallError::Daemon(TwofoldError::UnknownUser(_)))
+    ));
+    let ok = d
+        .verify("alice", "123456", test_context(), soon())
+        .expect("verify");
+    assert_eq!(ok.method, method::TOTP);
+    assert!(matches!(
+        d.verify("alice", "000000", test_context(), soon()),
+        Err(CallError::Daemon(TwofoldError::InvalidCode(_)))
+    ));
+    // Not even while connected: the socket was not connected on tokio's blocking pool.
+    assert_no_stray_threads();
+    drop(d);
+    assert_no_stray_threads();
+}
+
+#[test]
+fn wrong_owner_uid_is_unavailable() {
+    let Some(bus) = Bus::start() else { return };
+    let _service = Service::start(&bus);
+    let mut o = opts(&bus.address);
+    o.daemon_uid = euid().wrapping_add(1);
+    let err = connect(&o).err().expect("must refuse the owner");
+    assert!(err.contains("runs as uid"), "{err}");
+    assert_no_stray_threads();
+}
+
+#[test]
+fn missing_owner_is_unavailable() {
+    let Some(bus) = Bus::start() else { return };
+    let err = connect(&opts(&bus.address)).err().expect("no owner");
+    assert!(err.contains("has no owner"), "{err}");
+    assert_no_stray_threads();
+}
+
+#[test]
+fn missing_socket_is_unavailable() {
+    for address in [
+        "unix:path=/nonexistent/twofold/bus".to_owned(),
+        format!("unix:abstract={}", unique_name("nobody")),
+    ] {
+        let err = connect(&opts(&address)).err().expect("no bus");
+        assert!(err.contains("cannot connect"), "{err}");
+    }
+    assert_no_stray_threads();
+}
+
+#[test]
+fn silent_peer_times_out_while_connecting() {
+    use std::os::linux::net::SocketAddrExt;
+    let name = unique_name("silent");
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("addr");
+    // Bound and listening but never accepting: connect(2) succeeds through the backlog,
+    // the D-Bus handshake never gets an answer.
+    let _listener = std::os::unix::net::UnixListener::bind_addr(&addr).expect("bind");
+    let mut o = opts(&format!("unix:abstract={name}"));
+    o.timeout = Duration::from_millis(300);
+    let start = Instant::now();
+    let err = connect(&o).err().expect("must time out");
+    let took = start.elapsed();
+    assert!(err.contains("within the timeout"), "{err}");
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_no_stray_threads();
+}
+
+#[test]
+fn slow_verify_times_out() {
+    let Some(bus) = Bus::start() else { return };
+    let _service = Service::start(&bus);
+    let mut d = connect(&opts(&bus.address)).expect("connect");
+    let start = Instant::now();
+    let r = d.verify(
+        "alice",
+        "slow",
+        test_context(),
+        Instant::now() + Duration::from_millis(300),
+    );
+    let took = start.elapsed();
+    assert!(
+        matches!(&r, Err(CallError::Unavailable(m)) if m.contains("within the timeout")),
+        "{r:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    drop(d);
+    assert_no_stray_threads();
+}
+
+// ------------------------------------------------ the whole flow over the real bus
+
+struct Typing(Vec<&'static str>, Vec<String>);
+
+impl Conversation for Typing {
+    fn prompt_hidden(&mut self, _msg: &str) -> Result<Zeroizing<String>, ConvError> {
+        if self.0.is_empty() {
+            return Err(ConvError);
+        }
+        Ok(Zeroizing::new(self.0.remove(0).to_owned()))
+    }
+    fn info(&mut self, msg: &str) {
+        self.1.push(msg.to_owned());
+    }
+    fn error(&mut self, msg: &str) {
+        self.1.push(msg.to_owned());
+    }
+}
+
+#[derive(Default)]
+struct Lines(Vec<(Level, String)>);
+
+impl Logger for Lines {
+    fn log(&mut self, level: Level, msg: &str) {
+        self.0.push((level, msg.to_owned()));
+    }
+}
+
+fn run(o: &Options, user: &str, typed: &'static str) -> (PamResultCode, Vec<String>, Lines) {
+    let ctx = LoginContext {
+        service: Some("test".into()),
+        ..LoginContext::default()
+    };
+    let mut conv = Typing(vec![typed], Vec::new());
+    let mut log = Lines::default();
+    let code = authenticate(
+        o,
+        user.as_bytes(),
+        &ctx,
+        &mut conv,
+        &mut BusConnector,
+        &mut log,
+    );
+    (code, conv.1, log)
+}
+
+#[test]
+fn authenticate_over_a_real_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let _service = Service::start(&bus);
+    let o = opts(&bus.address);
+
+    assert_eq!(run(&o, "alice", "123456").0, PamResultCode::PAM_SUCCESS);
+    assert_eq!(run(&o, "alice", " 654321 ").0, PamResultCode::PAM_AUTH_ERR);
+    let (code, said, _) = run(&o, "alice", "backup-1");
+    assert_eq!(code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(said[0], "Backup code accepted. 1 backup code left.");
+    assert!(said[1].contains("twofold backup-codes regenerate"));
+    assert_eq!(run(&o, "bob", "123456").0, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(
+        run(&o, "carol", "123456").0,
+        PamResultCode::PAM_USER_UNKNOWN
+    );
+
+    let mut slow = o.clone();
+    slow.timeout = Duration::from_millis(300);
+    let (code, _, log) = run(&slow, "alice", "slow");
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(log
+        .0
+        .iter()
+        .any(|(l, m)| *l == Level::Err && m.contains("timeout")));
+    slow.failmode = FailMode::Safe;
+    assert_eq!(run(&slow, "alice", "slow").0, PamResultCode::PAM_IGNORE);
+
+    let mut wrong_uid = o.clone();
+    wrong_uid.daemon_uid = euid().wrapping_add(1);
+    assert_eq!(
+        run(&wrong_uid, "alice", "123456").0,
+        PamResultCode::PAM_AUTHINFO_UNAVAIL
+    );
+    assert_no_stray_threads();
+}

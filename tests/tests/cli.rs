@@ -1,0 +1,179 @@
+//! The `twofold` CLI against the real twofoldd on a private bus.
+
+use twofold_tests::{pam, require_root, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+
+const USER: &str = "daemon";
+
+macro_rules! root_only {
+    () => {
+        if !require_root(module_path!()) {
+            return;
+        }
+    };
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Pulls the base32 secret from the `otpauth://` URI in the human enrollment output.
+fn secret_from(text: &str) -> String {
+    let uri = text
+        .split_whitespace()
+        .find(|w| w.starts_with("otpauth://"))
+        .expect("the URI is printed");
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    secret.to_string()
+}
+
+#[test]
+fn interactive_enrollment_with_a_wrong_code_first() {
+    root_only!();
+    let env = TestEnv::new();
+    wait_for_fresh_step(10);
+    // The secret is only known once printed: read it from the CLI's output, then answer
+    // the prompt with a wrong code first and the right one second.
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(twofold_tests::built("twofold"))
+        .args([
+            "--bus",
+            &env.address,
+            "enroll",
+            "--user",
+            USER,
+            "--issuer",
+            "Test",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !seen.contains("otpauth://") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "no URI in: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let secret = secret_from(&seen);
+    assert!(
+        seen.contains('▀') || seen.contains('▄') || seen.contains('█'),
+        "QR blocks: {seen}"
+    );
+    let good = totp(&secret, 0);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    writeln!(stdin, "{wrong}").unwrap();
+    writeln!(stdin, "{good}").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let all = format!("{rest}{err}");
+    assert!(status.success(), "{seen}{all}");
+    assert!(
+        all.contains("did not match"),
+        "the wrong code is explained: {all}"
+    );
+    let codes: Vec<&str> = rest
+        .split_whitespace()
+        .filter(|w| w.len() == 12 && w.matches('-').count() == 2)
+        .collect();
+    assert_eq!(codes.len(), 10, "ten backup codes printed: {rest}");
+
+    // The enrollment is live: the next step's code logs in, and a backup code does.
+    let out = env.pam(&Login::new(USER, &totp(&secret, 1)));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+    let out = env.pam(&Login::new(USER, codes[0]));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+}
+
+#[test]
+fn interactive_enrollment_gives_up_after_three_tries() {
+    root_only!();
+    let env = TestEnv::new();
+    let out = env.cli(
+        &["enroll", "--user", USER],
+        None,
+        "000000\n000001\n000002\n",
+    );
+    assert!(!out.status.success());
+    let status = env.cli(&["status", "--json", "--user", USER], None, "");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["enrolled"], false, "{status}");
+}
+
+#[test]
+fn begin_confirm_and_status_json() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    assert!(
+        enrolled.uri.starts_with("otpauth://totp/"),
+        "{}",
+        enrolled.uri
+    );
+    assert!(enrolled
+        .uri
+        .contains(&format!("secret={}", enrolled.secret)));
+    assert!(enrolled.uri.contains("issuer="));
+    let out = env.cli(&["status", "--json", "--user", USER], None, "");
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["enrolled"], true);
+    assert_eq!(status["backup_codes_left"], 10);
+    let human = env.cli(&["status", "--user", USER], None, "");
+    assert!(stdout(&human).contains("10"), "{}", stdout(&human));
+
+    // A wrong confirmation code is one clear line and a failure.
+    let out = env.cli(&["enroll", "--begin", "--user", "bin"], None, "");
+    assert!(out.status.success());
+    let out = env.cli(
+        &["enroll", "--confirm", "000000", "--user", "bin"],
+        None,
+        "",
+    );
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn errors_are_one_friendly_line() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let out = env.cli(&["status", "--user", "no-such-user-xyz"], None, "");
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    let out = env.cli(&["status", "--user", USER], Some(NOBODY), "");
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    env.stop_daemon();
+    let out = env.cli(&["status"], None, "");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("not reachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = env.cli(&["enroll", "--begin", "--confirm", "123456"], None, "");
+    assert_eq!(out.status.code(), Some(2), "usage error: {out:?}");
+}

@@ -1,0 +1,476 @@
+//! The login path end to end: libpam → pam_twofold.so → private dbus-daemon → twofoldd →
+//! SQLite, with codes from oathtool. Every test starts its own bus and daemon.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::{Duration, Instant};
+
+use twofold_tests::{pam, require_root, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+
+const USER: &str = "daemon";
+
+macro_rules! root_only {
+    () => {
+        if !require_root(module_path!()) {
+            return;
+        }
+    };
+}
+
+fn no_thread_left(outcome: &twofold_tests::PamOutcome) {
+    assert_eq!(
+        outcome.threads_after, outcome.threads_before,
+        "pam_twofold.so left a thread running: {outcome:?}"
+    );
+}
+
+#[test]
+fn right_code_passes_once_and_wrong_code_fails() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let code = totp(&enrolled.secret, 0);
+
+    let ok = env.pam(&Login::new(USER, &code));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    assert_eq!(ok.prompts(), 1);
+    assert_eq!(ok.messages[0].text, "Verification code: ");
+    no_thread_left(&ok);
+
+    let replay = env.pam(&Login::new(USER, &code));
+    assert_eq!(
+        replay.result,
+        pam::AUTH_ERR,
+        "a code must be accepted once: {replay:?}"
+    );
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = env.pam(&Login::new(USER, wrong));
+    assert_eq!(bad.result, pam::AUTH_ERR, "{bad:?}");
+    no_thread_left(&bad);
+
+    // The next step's code is fresh, so it still works (window ±1).
+    let next = env.pam(&Login::new(USER, &totp(&enrolled.secret, 1)));
+    assert_eq!(next.result, pam::SUCCESS, "{next:?}");
+}
+
+#[test]
+fn custom_prompt_is_used() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let out = env.pam(&Login::new(USER, &totp(&enrolled.secret, 0)).args("prompt=Code:"));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+    assert_eq!(out.messages[0].text, "Code:");
+}
+
+#[test]
+fn five_wrong_codes_lock_and_the_lock_survives_a_restart() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let good = totp(&enrolled.secret, 0);
+    let wrong = if good == "123456" { "654321" } else { "123456" };
+    for attempt in 1..=4 {
+        let out = env.pam(&Login::new(USER, wrong));
+        assert_eq!(out.result, pam::AUTH_ERR, "attempt {attempt}: {out:?}");
+    }
+    let fifth = env.pam(&Login::new(USER, wrong));
+    assert_eq!(
+        fifth.result,
+        pam::MAXTRIES,
+        "the fifth failure locks: {fifth:?}"
+    );
+    assert!(
+        fifth.texts().contains("Too many failed attempts"),
+        "{fifth:?}"
+    );
+
+    let locked = env.pam(&Login::new(USER, &good));
+    assert_eq!(
+        locked.result,
+        pam::MAXTRIES,
+        "even the right code is refused: {locked:?}"
+    );
+    assert_eq!(locked.prompts(), 0, "a locked user is not asked for a code");
+
+    env.stop_daemon();
+    env.start_daemon();
+    let after_restart = env.pam(&Login::new(USER, &good));
+    assert_eq!(
+        after_restart.result,
+        pam::MAXTRIES,
+        "lock must be durable: {after_restart:?}"
+    );
+
+    let status = env.cli(&["status", "--json", "--user", USER], None, "");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(!status["locked_until"].is_null(), "{status}");
+}
+
+#[test]
+fn backup_code_works_once_and_the_count_drops() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    assert_eq!(enrolled.backup_codes.len(), 10);
+    let code = &enrolled.backup_codes[3];
+
+    let ok = env.pam(&Login::new(USER, code));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    assert!(ok.texts().contains("9 backup codes left"), "{ok:?}");
+
+    let again = env.pam(&Login::new(USER, code));
+    assert_eq!(
+        again.result,
+        pam::AUTH_ERR,
+        "a backup code works once: {again:?}"
+    );
+
+    // Typed in another form (upper case, spaces instead of dashes): still accepted once.
+    let other = enrolled.backup_codes[4].to_uppercase().replace('-', " ");
+    let ok = env.pam(&Login::new(USER, &other));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}");
+
+    let status = env.cli(&["status", "--json", "--user", USER], None, "");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["backup_codes_left"], 8, "{status}");
+}
+
+#[test]
+fn low_backup_codes_warn() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    for code in &enrolled.backup_codes[..7] {
+        assert_eq!(env.pam(&Login::new(USER, code)).result, pam::SUCCESS);
+    }
+    let out = env.pam(&Login::new(USER, &enrolled.backup_codes[7]));
+    assert_eq!(out.result, pam::SUCCESS);
+    assert!(out.texts().contains("2 backup codes left"), "{out:?}");
+    assert!(
+        out.texts().contains("twofold backup-codes regenerate"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn not_enrolled_with_and_without_nullok() {
+    root_only!();
+    let env = TestEnv::new();
+    let without = env.pam(&Login::new("bin", "123456"));
+    assert_eq!(without.result, pam::AUTH_ERR, "{without:?}");
+    assert_eq!(without.prompts(), 0);
+    // With nullok the module steps aside (PAM_IGNORE); the stack then has no verdict,
+    // which libpam reports as a failure of its own, not as AUTH_ERR.
+    let with = env.pam(&Login::new("bin", "123456").args("nullok"));
+    assert_ne!(with.result, pam::AUTH_ERR, "{with:?}");
+    assert_ne!(with.result, pam::SUCCESS, "{with:?}");
+    assert_eq!(with.prompts(), 0);
+    no_thread_left(&with);
+}
+
+#[test]
+fn daemon_absent_is_reported_at_once() {
+    root_only!();
+    let mut env = TestEnv::new();
+    env.stop_daemon();
+    let started = Instant::now();
+    let out = env.pam(&Login::new(USER, "123456").args("timeout=5"));
+    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.prompts(), 0);
+    no_thread_left(&out);
+
+    // No bus at all: the same.
+    let gone = Login {
+        bus_arg: Some(format!(
+            "bus=unix:path={}/no-such-socket",
+            env.dir.path().display()
+        )),
+        ..Login::new(USER, "123456")
+    };
+    let out = env.pam(&gone);
+    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
+}
+
+#[test]
+fn frozen_daemon_fails_within_the_timeout() {
+    root_only!();
+    let env = TestEnv::new();
+    env.signal_daemon(libc::SIGSTOP);
+    let started = Instant::now();
+    let out = env.pam(&Login::new(USER, "123456").args("timeout=2"));
+    let took = started.elapsed();
+    env.signal_daemon(libc::SIGCONT);
+    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
+    assert!(
+        took >= Duration::from_millis(1800),
+        "gave up too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "exceeded timeout=2: {took:?}"
+    );
+    no_thread_left(&out);
+}
+
+#[test]
+fn failmode_safe_lets_the_stack_continue() {
+    root_only!();
+    let mut env = TestEnv::new();
+    env.stop_daemon();
+    let secure = env.pam(&Login::new(USER, "123456"));
+    assert_eq!(secure.result, pam::AUTHINFO_UNAVAIL);
+    let safe = env.pam(&Login::new(USER, "123456").args("failmode=safe"));
+    assert_ne!(safe.result, pam::AUTHINFO_UNAVAIL, "{safe:?}");
+    assert_ne!(
+        safe.result,
+        pam::SUCCESS,
+        "failmode=safe ignores, never grants: {safe:?}"
+    );
+}
+
+#[test]
+fn wrong_daemon_owner_uid_is_refused() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let out = env.pam(&Login::new(USER, &totp(&enrolled.secret, 0)).args("daemon_uid=4242"));
+    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
+}
+
+#[test]
+fn non_root_caller_cannot_verify_or_enroll_another_user() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+
+    // Through the module, running as nobody (as a screen locker would).
+    let mut login = Login::new(USER, &totp(&enrolled.secret, 0));
+    login.as_uid = Some(NOBODY);
+    let out = env.pam(&login);
+    assert_ne!(out.result, pam::SUCCESS, "{out:?}");
+    assert!(env.log_text().contains("denied"), "{}", env.log_text());
+
+    // Through the CLI.
+    for args in [
+        vec!["enroll", "--begin", "--user", USER],
+        vec!["enroll", "--confirm", "123456", "--user", USER],
+        vec!["status", "--user", USER],
+    ] {
+        let out = env.cli(&args, Some(NOBODY), "");
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    }
+    // The code is still unused: root's login with it succeeds.
+    let out = env.pam(&Login::new(USER, &totp(&enrolled.secret, 0)));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+
+    // nobody may enroll itself.
+    let out = env.cli(&["enroll", "--begin", "--json"], Some(NOBODY), "");
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn hostile_bus_address_in_the_environment_is_ignored() {
+    root_only!();
+    let env = TestEnv::new();
+    let hostile = TestEnv::new();
+    let real = env.enroll(USER);
+    let fake = hostile.enroll(USER);
+    let hostile_env = vec![
+        (
+            "DBUS_SYSTEM_BUS_ADDRESS".to_string(),
+            hostile.address.clone(),
+        ),
+        (
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
+            hostile.address.clone(),
+        ),
+        ("TWOFOLD_BUS_ADDRESS".to_string(), hostile.address.clone()),
+    ];
+    let with_fake_code = Login {
+        env: hostile_env.clone(),
+        ..Login::new(USER, &totp(&fake.secret, 0))
+    };
+    let out = env.pam(&with_fake_code);
+    assert_eq!(
+        out.result,
+        pam::AUTH_ERR,
+        "the hostile daemon was asked: {out:?}"
+    );
+
+    // Without bus= the module uses the system bus socket, never the environment.
+    let no_bus_arg = Login {
+        bus_arg: Some(String::new()),
+        env: hostile_env.clone(),
+        ..Login::new(USER, &totp(&fake.secret, 1))
+    };
+    let out = env.pam(&no_bus_arg);
+    assert_ne!(
+        out.result,
+        pam::SUCCESS,
+        "the environment chose the bus: {out:?}"
+    );
+    assert!(
+        !hostile.log_text().contains("verified"),
+        "the hostile daemon verified something:\n{}",
+        hostile.log_text()
+    );
+
+    let with_real_code = Login {
+        env: hostile_env,
+        ..Login::new(USER, &totp(&real.secret, 0))
+    };
+    let out = env.pam(&with_real_code);
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+}
+
+#[test]
+fn fifty_parallel_verifications_of_one_code_give_one_success() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    wait_for_fresh_step(10);
+    let code = totp(&enrolled.secret, 0);
+    let results: Vec<i32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| env.pam(&Login::new(USER, &code)).result))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let successes = results.iter().filter(|&&r| r == pam::SUCCESS).count();
+    assert_eq!(successes, 1, "results: {results:?}");
+    assert!(results
+        .iter()
+        .all(|&r| r == pam::SUCCESS || r == pam::AUTH_ERR || r == pam::MAXTRIES));
+}
+
+#[test]
+fn state_files_are_private_and_hold_no_plain_secret() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let code = totp(&enrolled.secret, 0);
+    assert_eq!(env.pam(&Login::new(USER, &code)).result, pam::SUCCESS);
+    assert_eq!(
+        env.pam(&Login::new(USER, &enrolled.backup_codes[0])).result,
+        pam::SUCCESS
+    );
+
+    for path in [&env.db, &env.key] {
+        let meta = std::fs::metadata(path).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+        assert_eq!(meta.uid(), 0, "{}", path.display());
+    }
+    let raw_secret = data_encoding_decode(&enrolled.secret);
+    let mut stored = std::fs::read(&env.db).unwrap();
+    let wal = std::path::PathBuf::from(format!("{}-wal", env.db.display()));
+    stored.extend(std::fs::read(wal).unwrap_or_default());
+    assert!(
+        !contains(&stored, enrolled.secret.as_bytes()),
+        "base32 secret in the database"
+    );
+    assert!(
+        !contains(&stored, &raw_secret),
+        "raw secret in the database"
+    );
+    for code in &enrolled.backup_codes {
+        assert!(
+            !contains(&stored, code.as_bytes()),
+            "backup code in the database"
+        );
+        assert!(
+            !contains(&stored, code.replace('-', "").as_bytes()),
+            "backup code in the database"
+        );
+    }
+    let log = env.log_text();
+    assert!(
+        log.contains("verified by totp"),
+        "the log is being written: {log}"
+    );
+    assert!(!log.contains(&enrolled.secret), "secret in the log");
+    assert!(!log.contains(&code), "code in the log");
+    for backup in &enrolled.backup_codes {
+        assert!(!log.contains(backup.as_str()), "backup code in the log");
+    }
+}
+
+#[test]
+fn bad_input_is_refused_counted_and_survived() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let long = "9".repeat(300);
+    for bad in [
+        "",
+        "12345",
+        "abcdef",
+        "12 34 56 78",
+        long.as_str(),
+        "\u{1b}[31m;DROP TABLE users",
+    ] {
+        let out = env.pam(&Login::new(USER, bad));
+        assert!(
+            out.result == pam::AUTH_ERR || out.result == pam::MAXTRIES,
+            "{bad:?}: {out:?}"
+        );
+        no_thread_left(&out);
+    }
+    // Six bad attempts: the user is locked now, so the bad input counted.
+    let status = env.cli(&["status", "--json", "--user", USER], None, "");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(!status["locked_until"].is_null(), "{status}");
+    assert!(
+        !env.log_text().contains("DROP TABLE"),
+        "typed input reached the log"
+    );
+
+    // Unknown and malformed user names: a clear refusal, no panic.
+    let unknown = env.pam(&Login::new("no-such-user-xyz", "123456"));
+    assert_eq!(unknown.result, pam::USER_UNKNOWN, "{unknown:?}");
+    let non_utf8 = Login {
+        user_hex: Some("ff fe 61".replace(' ', "")),
+        ..Login::new("", "123456")
+    };
+    let out = env.pam(&non_utf8);
+    assert_eq!(out.result, pam::USER_UNKNOWN, "{out:?}");
+    let long_name = env.pam(&Login::new(&"u".repeat(300), "123456"));
+    assert_eq!(long_name.result, pam::USER_UNKNOWN, "{long_name:?}");
+    // The daemon is still there and well.
+    drop(enrolled);
+    assert!(env.name_has_owner());
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn data_encoding_decode(base32: &str) -> Vec<u8> {
+    // A small RFC 4648 base32 decoder, independent of the daemon's.
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    for c in base32.bytes() {
+        let v = alphabet.iter().position(|&a| a == c).expect("base32") as u64;
+        bits = (bits << 5) | v;
+        nbits += 5;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+        }
+    }
+    out
+}
