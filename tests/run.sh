@@ -22,5 +22,13 @@ fi
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
 
 cargo build --workspace --all-targets --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # End-to-end tests mostly wait (on daemons, on TOTP steps): run more of them than cores.
-cargo test --workspace --locked -- --test-threads=6
+status=0
+cargo test --workspace --locked --lib --bins --tests -- --test-threads=6 2>&1 | tee "$log" || status=$?
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIPPED' "$log" || true)
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
