@@ -34,6 +34,10 @@ pub enum Action {
     Verify,
     /// Begin or confirm an enrollment.
     Enroll,
+    /// Replace the backup codes.
+    RegenerateBackupCodes,
+    /// Turn two-factor authentication off.
+    Disable,
 }
 
 /// The served object.
@@ -218,11 +222,44 @@ impl Bus {
         #[zbus(header)] header: Header<'_>,
         user: &str,
         issuer: String,
+        proof: String,
     ) -> Result<Enrollment, TwofoldError> {
+        let proof = Zeroizing::new(proof);
         let (caller, user) = self.authorize(&header, Action::Enroll, user).await?;
         let _serialized = self.user_lock(&user).lock().await;
         let service = self.service.clone();
-        blocking(move || service.enroll_begin(caller, &user, &issuer)).await
+        blocking(move || service.enroll_begin(caller, &user, &issuer, &proof)).await
+    }
+
+    /// Replaces the backup codes; returns the new set, once.
+    async fn regenerate_backup_codes(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        proof: String,
+    ) -> Result<Vec<String>, TwofoldError> {
+        let proof = Zeroizing::new(proof);
+        let (caller, user) = self
+            .authorize(&header, Action::RegenerateBackupCodes, user)
+            .await?;
+        let _serialized = self.user_lock(&user).lock().await;
+        let service = self.service.clone();
+        blocking(move || service.regenerate_backup_codes(caller, &user, &proof)).await
+    }
+
+    /// Turns two-factor authentication off for `user`.
+    async fn disable(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        password: String,
+        proof: String,
+    ) -> Result<(), TwofoldError> {
+        let (password, proof) = (Zeroizing::new(password), Zeroizing::new(proof));
+        let (caller, user) = self.authorize(&header, Action::Disable, user).await?;
+        let _serialized = self.user_lock(&user).lock().await;
+        let service = self.service.clone();
+        blocking(move || service.disable(caller, &user, &password, &proof)).await
     }
 
     /// Confirms the pending enrollment with a current code; returns the backup codes.

@@ -1,16 +1,5 @@
 //! `twofoldd`: the privileged daemon behind pam_twofold.so and the twofold CLI.
 
-mod backup_codes;
-mod dbus;
-mod files;
-mod lockout;
-mod logging;
-mod otp;
-mod policy;
-mod secrets;
-mod service;
-mod storage;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,40 +7,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use twofold_contract::{BUS_NAME, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
+use twofoldd::args::{Args, DEFAULT_CONFIG, DEFAULT_STATE_DIR};
 use zbus::fdo::{RequestNameFlags, RequestNameReply};
 
-use crate::policy::Policy;
-use crate::service::Service;
-use crate::storage::sqlite::SqliteStore;
-
-const DEFAULT_STATE_DIR: &str = "/var/lib/twofold";
-const DEFAULT_KEY: &str = "/etc/twofold/secret.key";
-const DEFAULT_CONFIG: &str = "/etc/twofold/twofoldd.toml";
-
-/// twofold's privileged daemon: owns TOTP secrets, backup codes, lockout counters and
-/// the audit trail, and answers pam_twofold.so and the twofold CLI over D-Bus.
-#[derive(Debug, Parser)]
-#[command(name = "twofoldd", version, about)]
-struct Args {
-    /// D-Bus address to serve on (default: the system bus).
-    #[arg(long, value_name = "ADDRESS")]
-    bus: Option<String>,
-    /// SQLite database (default: $STATE_DIRECTORY/twofold.db, else /var/lib/twofold/twofold.db).
-    #[arg(long, value_name = "PATH")]
-    db: Option<PathBuf>,
-    /// At-rest encryption key, created 0600 on first start.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_KEY)]
-    key: PathBuf,
-    /// Configuration file (a missing default file means built-in defaults).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Copy log lines to standard error as well as syslog.
-    #[arg(long)]
-    log_stderr: bool,
-    /// Log more detail (never secrets or codes).
-    #[arg(long)]
-    debug: bool,
-}
+use twofoldd::policy::Policy;
+use twofoldd::service::Service;
+use twofoldd::storage::sqlite::SqliteStore;
+use twofoldd::{dbus, logging, secrets};
 
 fn default_db() -> PathBuf {
     let dir = std::env::var_os("STATE_DIRECTORY")
@@ -99,6 +61,9 @@ fn run(args: Args) -> Result<(), String> {
         keys,
         policy,
         hostname,
+        passwords: twofoldd::password::PasswordChecker {
+            confdir: args.pam_confdir.clone(),
+        },
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

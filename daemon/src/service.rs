@@ -13,6 +13,7 @@ use twofold_contract::{context, method, Enrollment, TwofoldError, UserStatus, Ve
 use crate::backup_codes;
 use crate::logging::safe;
 use crate::otp;
+use crate::password::PasswordChecker;
 use crate::policy::Policy;
 use crate::secrets::Keys;
 use crate::storage::{AuditEvent, Pending, Store, StoreError, StoredBackupCode};
@@ -32,7 +33,11 @@ pub struct Service {
     pub keys: Keys,
     pub policy: Policy,
     pub hostname: String,
+    pub passwords: PasswordChecker,
 }
+
+/// How many recent step offsets `Status` reports.
+const RECENT_OFFSETS: u32 = 10;
 
 /// Current Unix time in seconds.
 pub fn now() -> i64 {
@@ -73,16 +78,29 @@ impl Service {
             None => 0,
         };
         let pending = self.store.pending(user, now).map_err(internal)?;
+        let recent_step_offsets = match record {
+            Some(_) => self
+                .store
+                .recent_step_offsets(user, RECENT_OFFSETS)
+                .map_err(internal)?,
+            None => Vec::new(),
+        };
+        let record = record.as_ref();
         Ok(UserStatus {
             user: user.to_string(),
             enrolled: record.is_some(),
-            enrolled_since: record.as_ref().map_or(0, |r| r.enrolled_at),
+            enrolled_since: record.map_or(0, |r| r.enrolled_at),
             backup_codes_left,
             failures: throttle.failures,
             locked_until: throttle
                 .locked_for(now)
                 .map_or(0, |_| throttle.locked_until),
             pending_enrollment: pending.is_some(),
+            last_used: record.and_then(|r| r.last_used_at).unwrap_or(0),
+            last_method: record.map(|r| r.last_method.clone()).unwrap_or_default(),
+            last_service: record.map(|r| r.last_service.clone()).unwrap_or_default(),
+            last_rhost: record.map(|r| r.last_rhost.clone()).unwrap_or_default(),
+            recent_step_offsets,
         })
     }
 
@@ -112,9 +130,7 @@ impl Service {
             return Err(TwofoldError::Locked(locked_message(seconds)));
         }
         let Some(record) = self.store.user(user).map_err(internal)? else {
-            return Err(TwofoldError::NotEnrolled(format!(
-                "{user} has not enrolled in two-factor authentication"
-            )));
+            return Err(not_enrolled(user));
         };
 
         let code = code.trim();
@@ -186,7 +202,7 @@ impl Service {
         .ok_or(Refused::Wrong("wrong or used code"))?;
         let mut event = event.clone();
         let step_offset = step as i64 - now_step as i64;
-        event.detail = format!("step_offset={step_offset}");
+        event.step_offset = Some(step_offset as i32);
         match self.store.accept_totp_step(user, step, &event) {
             Ok(true) => Ok(Verified {
                 method: method::TOTP.into(),
@@ -231,13 +247,43 @@ impl Service {
         }
     }
 
-    /// `EnrollBegin`: a new secret, pending until `EnrollConfirm`. An enrolled user keeps
-    /// the old secret until the new one is confirmed; only root may re-enroll for now.
+    /// Checks `proof` (a current code or backup code) like a login would: it is consumed
+    /// when it passes and counts towards the lockout when it does not. Root needs none.
+    fn require_proof(&self, caller: Caller, user: &str, proof: &str) -> Result<(), TwofoldError> {
+        if caller.uid == 0 {
+            return Ok(());
+        }
+        let ctx = HashMap::from([(context::SERVICE.to_string(), "twofold".to_string())]);
+        self.verify(caller, user, proof, &ctx).map(drop)
+    }
+
+    /// A new set of backup codes: what to show once, and what to store.
+    fn new_backup_codes(&self, user: &str) -> (Vec<String>, Vec<StoredBackupCode>) {
+        let codes = backup_codes::generate_set();
+        let stored = codes
+            .iter()
+            .map(|c| {
+                let normalized =
+                    backup_codes::normalize(c).expect("generated codes are well-formed");
+                StoredBackupCode {
+                    tag: self.keys.backup_code_tag(user, &normalized),
+                    hash: backup_codes::hash(&normalized),
+                }
+            })
+            .collect();
+        let shown = codes.iter().map(|c| c.as_str().to_owned()).collect();
+        (shown, stored)
+    }
+
+    /// `EnrollBegin`: a new secret, pending until `EnrollConfirm`. Re-enrolling (a new
+    /// phone) needs a current code or backup code unless root asks; the old secret keeps
+    /// working until the new one is confirmed.
     pub fn enroll_begin(
         &self,
         caller: Caller,
         user: &str,
         issuer: &str,
+        proof: &str,
     ) -> Result<Enrollment, TwofoldError> {
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
@@ -251,9 +297,13 @@ impl Service {
             ));
         }
         if caller.uid != 0 && self.store.user(user).map_err(internal)?.is_some() {
-            return Err(TwofoldError::AlreadyEnrolled(format!(
-                "{user} is enrolled already; ask an administrator to re-enroll this account"
-            )));
+            if proof.trim().is_empty() {
+                return Err(TwofoldError::AlreadyEnrolled(format!(
+                    "{user} is enrolled already; to move to a new device, give a current code \
+                     or a backup code from the old one"
+                )));
+            }
+            self.require_proof(caller, user, proof)?;
         }
         let secret = otp::new_secret();
         let secret_base32 = otp::to_base32(&secret);
@@ -308,18 +358,7 @@ impl Service {
         .ok_or_else(invalid_code)?;
         drop(secret);
 
-        let codes = backup_codes::generate_set();
-        let stored: Vec<StoredBackupCode> = codes
-            .iter()
-            .map(|c| {
-                let normalized =
-                    backup_codes::normalize(c).expect("generated codes are well-formed");
-                StoredBackupCode {
-                    tag: self.keys.backup_code_tag(user, &normalized),
-                    hash: backup_codes::hash(&normalized),
-                }
-            })
-            .collect();
+        let (codes, stored) = self.new_backup_codes(user);
         let event = self.event(caller, user, "enroll_confirm");
         if !self
             .store
@@ -332,10 +371,75 @@ impl Service {
             ));
         }
         log::info!("enrollment confirmed for {}", safe(user));
-        Ok(codes
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect::<Vec<_>>())
+        Ok(codes)
+    }
+
+    /// `RegenerateBackupCodes`: a new set; the old one dies in the same transaction.
+    pub fn regenerate_backup_codes(
+        &self,
+        caller: Caller,
+        user: &str,
+        proof: &str,
+    ) -> Result<Vec<String>, TwofoldError> {
+        if self.store.user(user).map_err(internal)?.is_none() {
+            return Err(not_enrolled(user));
+        }
+        self.require_proof(caller, user, proof)?;
+        let (codes, stored) = self.new_backup_codes(user);
+        let event = self.event(caller, user, "backup_codes_regenerated");
+        if !self
+            .store
+            .replace_backup_codes(user, &stored, &event)
+            .map_err(internal)?
+        {
+            return Err(not_enrolled(user));
+        }
+        log::info!("backup codes regenerated for {}", safe(user));
+        Ok(codes)
+    }
+
+    /// `Disable`: the account password and a current code or backup code (root needs
+    /// neither); then every trace of the user's 2FA goes, except the audit trail.
+    pub fn disable(
+        &self,
+        caller: Caller,
+        user: &str,
+        password: &str,
+        proof: &str,
+    ) -> Result<(), TwofoldError> {
+        if self.store.user(user).map_err(internal)?.is_none() {
+            return Err(not_enrolled(user));
+        }
+        if caller.uid != 0 {
+            let mut event = self.event(caller, user, "disable_refused");
+            let throttle = self.store.throttle(user).map_err(internal)?;
+            if let Some(seconds) = throttle.locked_for(event.at) {
+                return Err(TwofoldError::Locked(locked_message(seconds)));
+            }
+            let right = self.passwords.check(user, password).map_err(|e| {
+                log::error!("password check failed: {e}");
+                TwofoldError::Internal("twofoldd could not check the password; see its log".into())
+            })?;
+            if !right {
+                event.detail = "wrong account password".into();
+                let after = self
+                    .store
+                    .record_failure(user, &self.policy.lockout, &event)
+                    .map_err(internal)?;
+                log::warn!("disable refused (wrong password) for {}", safe(user));
+                return Err(match after.locked_for(event.at) {
+                    Some(seconds) => TwofoldError::Locked(locked_message(seconds)),
+                    None => TwofoldError::InvalidPassword("That password is not right.".into()),
+                });
+            }
+            self.require_proof(caller, user, proof)?;
+        }
+        let event = self.event(caller, user, "disabled");
+        if !self.store.remove_user(user, &event).map_err(internal)? {
+            return Err(not_enrolled(user));
+        }
+        log::info!("two-factor authentication disabled for {}", safe(user));
+        Ok(())
     }
 }
 
@@ -349,8 +453,121 @@ enum Refused {
     Broken(Box<TwofoldError>),
 }
 
+fn not_enrolled(user: &str) -> TwofoldError {
+    TwofoldError::NotEnrolled(format!(
+        "{} has not turned on two-factor authentication",
+        safe(user)
+    ))
+}
+
 fn invalid_code() -> TwofoldError {
     TwofoldError::InvalidCode(
         "That code did not match. Check that your phone sets its time automatically.".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sqlite::SqliteStore;
+
+    const ROOT: Caller = Caller { uid: 0, pid: None };
+    const USER: Caller = Caller {
+        uid: 1000,
+        pid: None,
+    };
+
+    fn service() -> Service {
+        Service {
+            store: Arc::new(SqliteStore::in_memory()),
+            keys: Keys::from_master(&[3u8; 32]),
+            policy: Policy::default(),
+            hostname: "testhost".into(),
+            passwords: PasswordChecker::default(),
+        }
+    }
+
+    fn code_at(secret_b32: &str, step: u64) -> String {
+        let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+        let totp = totp_rs::Builder::new()
+            .with_secret(secret.as_slice())
+            .build()
+            .unwrap();
+        totp.generate(step * otp::STEP_SECONDS).to_string()
+    }
+
+    fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
+        let e = svc.enroll_begin(ROOT, user, "", "").unwrap();
+        assert!(e.uri.contains("issuer=testhost"));
+        let step = otp::step_at(now() as u64) - 1;
+        let codes = svc.enroll_confirm(ROOT, user, &code_at(&e.secret, step)).unwrap();
+        (e.secret, codes)
+    }
+
+    #[test]
+    fn regenerate_kills_the_old_set() {
+        let svc = service();
+        let (_, old) = enroll(&svc, "alice");
+        let new = svc.regenerate_backup_codes(ROOT, "alice", "").unwrap();
+        assert_eq!(new.len(), 10);
+        let ctx = HashMap::new();
+        assert!(matches!(
+            svc.verify(ROOT, "alice", &old[0], &ctx),
+            Err(TwofoldError::InvalidCode(_))
+        ));
+        let ok = svc.verify(ROOT, "alice", &new[0], &ctx).unwrap();
+        assert_eq!(ok.backup_codes_left, 9);
+        assert_eq!(svc.status("alice").unwrap().last_method, method::BACKUP_CODE);
+    }
+
+    #[test]
+    fn non_root_needs_proof_to_regenerate_or_re_enroll() {
+        let svc = service();
+        let (_, codes) = enroll(&svc, "alice");
+        assert!(matches!(
+            svc.regenerate_backup_codes(USER, "alice", ""),
+            Err(TwofoldError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            svc.enroll_begin(USER, "alice", "", ""),
+            Err(TwofoldError::AlreadyEnrolled(_))
+        ));
+        assert!(svc.enroll_begin(USER, "alice", "", &codes[0]).is_ok());
+        // The old secret still works while the new one waits for its confirmation.
+        assert!(svc.status("alice").unwrap().enrolled);
+        assert!(svc.regenerate_backup_codes(USER, "alice", &codes[1]).is_ok());
+    }
+
+    #[test]
+    fn status_reports_step_offsets_newest_first() {
+        let svc = service();
+        let (secret, _) = enroll(&svc, "alice");
+        let step = otp::step_at(now() as u64);
+        let ctx = HashMap::from([(context::SERVICE.to_string(), "sshd".to_string())]);
+        // Codes are accepted in increasing steps only: -1 (phone behind), then 0.
+        let a = svc.verify(ROOT, "alice", &code_at(&secret, step), &ctx);
+        if otp::step_at(now() as u64) != step {
+            return; // the step rolled over mid-test; the offsets would differ
+        }
+        assert_eq!(a.unwrap().step_offset, 0);
+        let st = svc.status("alice").unwrap();
+        assert_eq!(st.recent_step_offsets, vec![0]);
+        assert_eq!(st.last_service, "sshd");
+        assert_eq!(st.last_method, method::TOTP);
+        assert!(st.last_used > 0);
+    }
+
+    #[test]
+    fn root_disable_removes_everything_but_the_audit() {
+        let svc = service();
+        enroll(&svc, "alice");
+        svc.disable(ROOT, "alice", "", "").unwrap();
+        let st = svc.status("alice").unwrap();
+        assert!(!st.enrolled);
+        assert_eq!(st.backup_codes_left, 0);
+        assert!(matches!(
+            svc.disable(ROOT, "alice", "", ""),
+            Err(TwofoldError::NotEnrolled(_))
+        ));
+    }
 }

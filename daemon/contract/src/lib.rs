@@ -64,6 +64,8 @@ pub enum TwofoldError {
     AlreadyEnrolled(String),
     /// `EnrollConfirm` without a pending (unexpired) `EnrollBegin`.
     NoPendingEnrollment(String),
+    /// The account password did not match (`Disable`).
+    InvalidPassword(String),
     /// The daemon could not complete the request (storage failure, …); fail closed.
     Internal(String),
 }
@@ -81,6 +83,7 @@ impl TwofoldError {
             | TwofoldError::UnknownUser(m)
             | TwofoldError::AlreadyEnrolled(m)
             | TwofoldError::NoPendingEnrollment(m)
+            | TwofoldError::InvalidPassword(m)
             | TwofoldError::Internal(m) => m.clone(),
         }
     }
@@ -112,7 +115,7 @@ pub struct Verified {
 }
 
 /// Reply of `Status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct UserStatus {
     /// The user the status is about (resolved from the caller when asked for "").
     pub user: String,
@@ -128,6 +131,17 @@ pub struct UserStatus {
     pub locked_until: i64,
     /// An `EnrollBegin` is waiting for its confirmation.
     pub pending_enrollment: bool,
+    /// Unix time of the last successful verification; 0 when never.
+    pub last_used: i64,
+    /// How that verification passed ([`method::TOTP`], [`method::BACKUP_CODE`]); "" when never.
+    pub last_method: String,
+    /// PAM service of the last successful verification ("" when unknown).
+    pub last_service: String,
+    /// Remote host of the last successful verification ("" when local or unknown).
+    pub last_rhost: String,
+    /// Step offsets (device clock minus server clock, in 30 s steps) of the latest TOTP
+    /// verifications, newest first: `twofold doctor` reads the device's clock skew here.
+    pub recent_step_offsets: Vec<i32>,
 }
 
 /// Reply of `EnrollBegin`: shown once, to the user who enrolls.
@@ -164,11 +178,28 @@ pub trait Twofold {
         context: HashMap<String, String>,
     ) -> Result<Verified, TwofoldError>;
 
-    /// Starts an enrollment: a new secret, pending until confirmed.
-    fn enroll_begin(&self, user: &str, issuer: &str) -> Result<Enrollment, TwofoldError>;
+    /// Starts an enrollment: a new secret, pending until confirmed. Re-enrolling an
+    /// enrolled user (a new phone) needs `proof`, a current code or backup code, unless
+    /// the caller is root; the old secret keeps working until the new one is confirmed.
+    fn enroll_begin(
+        &self,
+        user: &str,
+        issuer: &str,
+        proof: &str,
+    ) -> Result<Enrollment, TwofoldError>;
 
     /// Confirms a pending enrollment with a current code; returns the new backup codes.
     fn enroll_confirm(&self, user: &str, code: &str) -> Result<Vec<String>, TwofoldError>;
+
+    /// Replaces the backup codes with a new set (the old set dies at once). Needs
+    /// `proof`, a current code or backup code, unless the caller is root.
+    fn regenerate_backup_codes(&self, user: &str, proof: &str)
+        -> Result<Vec<String>, TwofoldError>;
+
+    /// Removes everything of the user's two-factor authentication (the audit trail
+    /// stays). Needs the account `password` and `proof` (a current code or backup code),
+    /// unless the caller is root.
+    fn disable(&self, user: &str, password: &str, proof: &str) -> Result<(), TwofoldError>;
 
     /// The daemon's version.
     #[zbus(property)]

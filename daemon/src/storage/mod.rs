@@ -30,6 +30,14 @@ pub struct UserRecord {
     pub enrolled_at: i64,
     /// Latest accepted time step (the replay watermark).
     pub last_step: Option<u64>,
+    /// Unix time of the last successful verification.
+    pub last_used_at: Option<i64>,
+    /// How it passed (`totp`, `backup_code`).
+    pub last_method: String,
+    /// PAM service of the last successful verification.
+    pub last_service: String,
+    /// Remote host of the last successful verification.
+    pub last_rhost: String,
 }
 
 /// An enrollment waiting for its first code.
@@ -62,6 +70,8 @@ pub struct AuditEvent {
     pub rhost: String,
     /// Free-form detail (never a secret or a typed code).
     pub detail: String,
+    /// Matched TOTP step minus the server's step, for accepted TOTP codes.
+    pub step_offset: Option<i32>,
 }
 
 /// A new backup code as stored: lookup tag and Argon2id hash.
@@ -88,6 +98,8 @@ pub trait Store: Send + Sync {
     /// failure counters and appends `audit`, atomically. False when another
     /// verification got there first (the code was used).
     fn accept_totp_step(&self, user: &str, step: u64, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Step offsets of the user's latest accepted TOTP codes, newest first.
+    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>>;
     /// Unused backup codes of the user with this lookup tag: `(id, hash)`.
     fn backup_code_candidates(&self, user: &str, tag: &[u8]) -> StoreResult<Vec<(i64, String)>>;
     /// Marks backup code `id` used if it still is unused, clears the failure counters and
@@ -99,6 +111,18 @@ pub trait Store: Send + Sync {
         id: i64,
         audit: &AuditEvent,
     ) -> StoreResult<Option<u32>>;
+    /// Replaces all of an enrolled user's backup codes with `codes` and appends `audit`,
+    /// atomically. False when the user is not enrolled.
+    fn replace_backup_codes(
+        &self,
+        user: &str,
+        codes: &[StoredBackupCode],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Removes everything of the user's two-factor authentication (secret, backup codes,
+    /// pending enrollment, counters) and appends `audit`, atomically. False when the user
+    /// was not enrolled. The audit trail stays.
+    fn remove_user(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool>;
     /// Counts one failure under `policy` and appends `audit` (plus a `lockout` entry when
     /// this failure starts one), atomically; returns the new counters.
     fn record_failure(

@@ -54,6 +54,12 @@ const MIGRATIONS: &[&str] = &[
         detail    TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX audit_by_user ON audit(user, at);",
+    // 2: self-service (last use, device clock skew).
+    "ALTER TABLE users ADD COLUMN last_used_at INTEGER;
+    ALTER TABLE users ADD COLUMN last_method TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN last_service TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN last_rhost TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN step_offset INTEGER;",
 ];
 
 /// SQLite-backed [`Store`].
@@ -165,8 +171,9 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
 
 fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO audit (at, actor_uid, actor_pid, user, event, service, tty, rhost, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit (at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
+                            step_offset)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             a.at,
             a.actor_uid,
@@ -176,10 +183,29 @@ fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
             a.service,
             a.tty,
             a.rhost,
-            a.detail
+            a.detail,
+            a.step_offset
         ],
     )
     .map_err(err("audit"))?;
+    Ok(())
+}
+
+/// Replaces the user's backup codes: the old set dies in the same transaction.
+fn insert_backup_codes(
+    tx: &Transaction<'_>,
+    user: &str,
+    codes: &[StoredBackupCode],
+) -> StoreResult<()> {
+    tx.execute("DELETE FROM backup_codes WHERE name = ?1", params![user])
+        .map_err(err("backup codes"))?;
+    for code in codes {
+        tx.execute(
+            "INSERT INTO backup_codes (name, tag, hash) VALUES (?1, ?2, ?3)",
+            params![user, code.tag, code.hash],
+        )
+        .map_err(err("backup codes"))?;
+    }
     Ok(())
 }
 
@@ -220,13 +246,19 @@ impl Store for SqliteStore {
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>> {
         self.with_conn(|conn| {
             conn.query_row(
-                "SELECT secret, enrolled_at, last_step FROM users WHERE name = ?1",
+                "SELECT secret, enrolled_at, last_step, last_used_at, last_method, last_service,
+                        last_rhost
+                 FROM users WHERE name = ?1",
                 params![user],
                 |row| {
                     Ok(UserRecord {
                         secret_sealed: row.get(0)?,
                         enrolled_at: row.get(1)?,
                         last_step: row.get::<_, Option<i64>>(2)?.map(|s| s as u64),
+                        last_used_at: row.get(3)?,
+                        last_method: row.get(4)?,
+                        last_service: row.get(5)?,
+                        last_rhost: row.get(6)?,
                     })
                 },
             )
@@ -265,9 +297,10 @@ impl Store for SqliteStore {
         self.write(|tx| {
             let moved = tx
                 .execute(
-                    "UPDATE users SET last_step = ?2
+                    "UPDATE users SET last_step = ?2, last_used_at = ?3, last_method = 'totp',
+                                      last_service = ?4, last_rhost = ?5
                      WHERE name = ?1 AND (last_step IS NULL OR last_step < ?2)",
-                    params![user, step as i64],
+                    params![user, step as i64, audit.at, audit.service, audit.rhost],
                 )
                 .map_err(err("replay watermark"))?;
             if moved == 1 {
@@ -275,6 +308,22 @@ impl Store for SqliteStore {
                 insert_audit(tx, audit)?;
             }
             Ok(moved == 1)
+        })
+    }
+
+    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT step_offset FROM audit
+                     WHERE user = ?1 AND step_offset IS NOT NULL
+                     ORDER BY id DESC LIMIT ?2",
+                )
+                .map_err(err("audit"))?;
+            let rows = stmt
+                .query_map(params![user, limit], |row| row.get(0))
+                .map_err(err("audit"))?;
+            rows.collect::<Result<Vec<i32>, _>>().map_err(err("audit"))
         })
     }
 
@@ -311,9 +360,58 @@ impl Store for SqliteStore {
             if used != 1 {
                 return Ok(None);
             }
+            tx.execute(
+                "UPDATE users SET last_used_at = ?2, last_method = 'backup_code',
+                                  last_service = ?3, last_rhost = ?4
+                 WHERE name = ?1",
+                params![user, audit.at, audit.service, audit.rhost],
+            )
+            .map_err(err("user"))?;
             clear_throttle(tx, user)?;
             insert_audit(tx, audit)?;
             Ok(Some(count_backup_codes(tx, user)?))
+        })
+    }
+
+    fn replace_backup_codes(
+        &self,
+        user: &str,
+        codes: &[StoredBackupCode],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            let enrolled: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM users WHERE name = ?1)",
+                    params![user],
+                    |r| r.get(0),
+                )
+                .map_err(err("user"))?;
+            if !enrolled {
+                return Ok(false);
+            }
+            insert_backup_codes(tx, user, codes)?;
+            insert_audit(tx, audit)?;
+            Ok(true)
+        })
+    }
+
+    fn remove_user(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool> {
+        self.write(|tx| {
+            let removed = tx
+                .execute("DELETE FROM users WHERE name = ?1", params![user])
+                .map_err(err("user"))?;
+            for table in ["backup_codes", "pending_enrollments", "throttle"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE name = ?1"),
+                    params![user],
+                )
+                .map_err(err(table))?;
+            }
+            if removed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(removed == 1)
         })
     }
 
@@ -390,15 +488,7 @@ impl Store for SqliteStore {
                 params![user, secret_sealed, audit.at, step as i64],
             )
             .map_err(err("user"))?;
-            tx.execute("DELETE FROM backup_codes WHERE name = ?1", params![user])
-                .map_err(err("backup codes"))?;
-            for code in codes {
-                tx.execute(
-                    "INSERT INTO backup_codes (name, tag, hash) VALUES (?1, ?2, ?3)",
-                    params![user, code.tag, code.hash],
-                )
-                .map_err(err("backup codes"))?;
-            }
+            insert_backup_codes(tx, user, codes)?;
             clear_throttle(tx, user)?;
             insert_audit(tx, audit)?;
             Ok(true)
