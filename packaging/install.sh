@@ -1,71 +1,94 @@
 #!/usr/bin/env bash
-# Builds twofold from this checkout and installs it on this machine (Debian/Ubuntu),
-# then makes sure the system bus runs and twofoldd answers on it (D-Bus activation).
-# PAM is not touched: add the pam_twofold.so line yourself once you have enrolled.
+# Builds twofold's .deb from this checkout and installs it on this machine (Debian or
+# Ubuntu) with dpkg, like any package: twofoldd, the twofold CLI, pam_twofold.so, the bus
+# policy and activation file, the systemd unit, polkit actions and the pam-auth-update
+# profile. Then it makes sure the system bus runs (it starts dbus-daemon itself on
+# machines without systemd, such as containers) and that twofoldd answers, started by
+# D-Bus activation. /etc/pam.d is not changed: the profile is off until you enable it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root (sudo packaging/install.sh)" >&2; exit 1; }
+say() { echo "install.sh: $*"; }
+[ "$(id -u)" -eq 0 ] || { say "run as root (sudo packaging/install.sh)" >&2; exit 1; }
+if ! command -v dpkg >/dev/null || ! command -v apt-get >/dev/null; then
+    say "this installs a .deb (Debian/Ubuntu). On RPM systems build an .rpm with" >&2
+    say "packaging/build-packages.sh --rpm and see \"Packages\" in README.md" >&2
+    exit 1
+fi
 
+# What building needs (dpkg-dev: cargo-deb computes the package's dependencies with
+# dpkg-shlibdeps), and what the package depends on.
 need=()
-for p in libpam0g-dev dbus dbus-daemon dbus-bin gcc pkg-config; do
+for p in libpam0g-dev gcc pkg-config binutils dpkg-dev dbus dbus-daemon dbus-bin libpam-runtime; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
-    echo "install.sh: installing ${need[*]}"
+    say "installing ${need[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null || { say "cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
+if ! command -v cargo-deb >/dev/null; then
+    say "installing cargo-deb (cargo install --locked cargo-deb@3.8.0)"
+    cargo install --locked --quiet cargo-deb@3.8.0
+fi
 
-cargo build --release --locked -p twofoldd -p twofold-cli -p pam_twofold
+say "building the .deb (release)"
+deb=$(packaging/build-packages.sh --deb)
+say "installing $deb"
+# --force-confold: a config file you changed (or one an older install.sh left) is kept;
+# the packaged version lands next to it as *.dpkg-dist.
+DEBIAN_FRONTEND=noninteractive dpkg -i --force-confdef --force-confold "$deb"
 
-multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
-pamdir=/usr/lib/$multiarch/security
-[ -d "$pamdir" ] || pamdir=$(dirname "$(find /usr/lib /lib -name pam_unix.so -print -quit)")
-
-install -D -m 0755 target/release/twofoldd /usr/sbin/twofoldd
-install -D -m 0755 target/release/twofold /usr/bin/twofold
-install -D -m 0644 target/release/libpam_twofold.so "$pamdir/pam_twofold.so"
-install -D -m 0644 packaging/dbus/org.twofold.Twofold1.conf /usr/share/dbus-1/system.d/org.twofold.Twofold1.conf
-install -D -m 0644 packaging/dbus/org.twofold.Twofold1.service /usr/share/dbus-1/system-services/org.twofold.Twofold1.service
-install -d -m 0755 /etc/twofold
-[ -e /etc/twofold/twofoldd.toml ] || install -m 0644 packaging/twofoldd.toml /etc/twofold/twofoldd.toml
-install -d -m 0700 /var/lib/twofold
-
-if [ -d /run/systemd/system ]; then
-    install -D -m 0644 packaging/systemd/twofoldd.service /lib/systemd/system/twofoldd.service
-    systemctl daemon-reload
-    systemctl reload dbus 2>/dev/null || systemctl restart dbus
-else
-    # No systemd (containers): run the system bus ourselves if nobody does.
-    if ! dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetId >/dev/null 2>&1; then
+bus_answers() {
+    dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.GetId >/dev/null 2>&1
+}
+if ! bus_answers; then
+    if [ -d /run/systemd/system ]; then
+        systemctl start dbus.service
+    else
+        # No systemd (containers): run the system bus ourselves.
         rm -f /run/dbus/pid
         mkdir -p /run/dbus
         dbus-uuidgen --ensure
         dbus-daemon --system --fork
-        echo "install.sh: started the system bus (dbus-daemon --system)"
-    else
-        dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ReloadConfig >/dev/null
+        say "started the system bus (dbus-daemon --system)"
     fi
 fi
 
-# A twofoldd from an earlier install keeps the old binary: replace it.
-if dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
-        string:org.twofold.Twofold1 2>/dev/null | grep -q 'boolean true'; then
-    if [ -d /run/systemd/system ]; then systemctl restart twofoldd; else pkill -x twofoldd || true; sleep 0.5; fi
+# A twofoldd still running a binary this install replaced (for example one started
+# from an earlier install.sh; package upgrades restart it themselves) is stopped, so
+# that D-Bus activation starts the new one.
+owner_pid=$(dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.GetConnectionUnixProcessID string:org.twofold.Twofold1 2>/dev/null |
+    awk '/uint32/ {print $2}') || true
+if [ -n "${owner_pid:-}" ] && [ "$(readlink "/proc/$owner_pid/exe" 2>/dev/null)" != /usr/sbin/twofoldd ]; then
+    say "stopping twofoldd (pid $owner_pid), which runs an older binary"
+    if [ -d /run/systemd/system ]; then
+        systemctl restart twofoldd.service
+    else
+        kill -TERM "$owner_pid"
+        for _ in $(seq 50); do [ -d "/proc/$owner_pid" ] || break; sleep 0.1; done
+    fi
 fi
-# Start twofoldd through D-Bus activation, as any client would.
-dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.StartServiceByName \
-    string:org.twofold.Twofold1 uint32:0 >/dev/null
+
+# Start twofoldd through D-Bus activation, as any client would, and ask it something.
+dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.StartServiceByName string:org.twofold.Twofold1 uint32:0 >/dev/null
 twofold status >/dev/null
-echo "twofold is installed and twofoldd answers on the system bus."
+say "twofold is installed and twofoldd answers on the system bus (D-Bus activation)."
 cat <<'NEXT'
 
 Next steps:
-  1. As each user who will log in with 2FA:   twofold enroll
-  2. Then require a code, e.g. for sudo: add this line to /etc/pam.d/sudo after
-     "@include common-auth":
-         auth required pam_twofold.so
-     (for sshd, see README.md: keyboard-interactive must be on).
-Keep a root shell open while you try it, so that a mistake cannot lock you out.
+  1. Each user who will log in with 2FA, as that user (not as root):
+         twofold enroll
+  2. Then turn the module on for every login that includes common-auth
+     (sudo, su, sshd, console), keeping a root shell open while you try it:
+         sudo pam-auth-update --enable twofold
+     Users who have not enrolled are then refused; see README.md, "Packages".
+  3. For sshd, also allow keyboard-interactive in /etc/ssh/sshd_config:
+         KbdInteractiveAuthentication yes
+  To turn it off again: sudo pam-auth-update --disable twofold
+  To uninstall: sudo apt-get purge twofold (keeps the enrollments unless
+  TWOFOLD_PURGE_STATE=yes is set; see README.md).
 NEXT

@@ -7,7 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libpam0g-dev dbus dbus-daemon dbus-bin pamtester oathtool openssh-server openssh-client
-          sudo zbar-tools bubblewrap util-linux pkg-config gcc)
+          sudo zbar-tools bubblewrap util-linux pkg-config gcc python3-dbusmock)
+# tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), dpkg/rpm in a throwaway root,
+# lintian, ps and useradd there.
+packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)
+# tests/tests/fleet.rs: a real PostgreSQL server (started with pg_ctl on a temporary data
+# directory, TLS with a certificate made by openssl); the daemon links OpenSSL for TLS.
+packages+=(postgresql postgresql-client openssl libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,14 +27,22 @@ fi
 
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
 
+# The package tests build the .deb and the .rpm with these (pinned: their output is tested).
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+    if ! command -v "${tool%@*}" >/dev/null; then
+        echo "tests/run.sh: installing $tool"
+        cargo install --locked --quiet "$tool"
+    fi
+done
+
 cargo build --workspace --all-targets --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # End-to-end tests mostly wait (on daemons, on TOTP steps): run more of them than cores.
 status=0
-cargo test --workspace --locked --lib --bins --tests -- --test-threads=6 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast --lib --bins --tests -- --test-threads=6 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 skipped=$(grep -c '^SKIPPED' "$log" || true)
-echo "tests: $passed passed, $failed failed, $skipped skipped"
+echo "tests: $passed passed, $failed failed, $skipped skipped" | tee "${TWOFOLD_SUMMARY_FILE:-/dev/null}"
 exit "$status"

@@ -3,6 +3,8 @@
 //! Kept apart from the rest so that man pages and shell completions can be generated
 //! from [`command`] alone. What the flags mean together is checked in `options.rs`.
 
+use std::path::PathBuf;
+
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Environment variable that sets the bus address when `--bus` is not given.
@@ -17,13 +19,22 @@ pub const BUS_ENV: &str = "TWOFOLD_BUS_ADDRESS";
     long_about = "Two-factor authentication for Linux logins: TOTP codes from an \
                   authenticator app plus single-use backup codes, checked by the twofoldd \
                   daemon for SSH, sudo, su and console logins.",
+    after_long_help = "Getting started: `twofold enroll` sets up your authenticator app; \
+        `twofold status` shows where you stand; `twofold doctor` checks the set-up.\n\
+        Each command has its own help: `twofold help enroll`.",
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
 )]
 pub struct Cli {
     /// D-Bus address of the bus where twofoldd runs (default: the system bus)
-    #[arg(long, global = true, value_name = "ADDRESS", env = BUS_ENV)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDRESS",
+        env = BUS_ENV,
+        hide_env_values = true
+    )]
     pub bus: Option<String>,
 
     /// Print machine-readable JSON on standard output
@@ -39,17 +50,104 @@ pub struct Cli {
 pub enum Commands {
     /// Set up two-factor authentication with an authenticator app
     #[command(
-        long_about = "Set up two-factor authentication with an authenticator app.\n\n\
+        long_about = "Set up two-factor authentication with an authenticator app (Google \
+        Authenticator, Authy, Microsoft Authenticator, ...).\n\n\
         Without options: shows a QR code, the secret and its otpauth:// URI, asks for the \
-        current code from the app, and only then turns two-factor authentication on and \
-        prints 10 single-use backup codes.\n\n\
+        current code from the app (three tries), and only then turns two-factor \
+        authentication on and prints 10 single-use backup codes, once.\n\n\
+        Moving to a new phone: run it again. It asks for a current code or a backup code \
+        from the old device (or give it with --proof); the old phone keeps working until \
+        the new one is confirmed.\n\n\
         For scripts: `--begin` prints the secret and URI, then `--confirm CODE` turns it \
-        on and prints the backup codes."
+        on and prints the backup codes. A started enrollment expires after 10 minutes \
+        (the daemon's enroll_pending_seconds).",
+        after_help = "Examples:\n  \
+        twofold enroll\n  \
+        twofold enroll --qr-png qr.png --issuer \"Example Corp\"\n  \
+        twofold enroll --begin --json && twofold enroll --confirm 123456 --json"
     )]
     Enroll(EnrollArgs),
 
-    /// Show whether two-factor authentication is on, backup codes left and lockout state
+    /// Show whether two-factor authentication is on, backup codes left, last use and lockout
+    #[command(
+        long_about = "Show whether two-factor authentication is on and since when, \
+        how many backup codes are left, the last successful use (when, how, for which \
+        service, from where), failed attempts and lockout, and any pending enrollment."
+    )]
     Status(StatusArgs),
+
+    /// Count or renew your single-use backup codes
+    #[command(
+        name = "backup-codes",
+        long_about = "Count or renew your single-use backup codes. Without a subcommand: \
+        count. Each backup code works once in place of a code from the app; when 3 or fewer \
+        are left, get a new set with `twofold backup-codes regenerate`."
+    )]
+    BackupCodes(BackupCodesArgs),
+
+    /// Turn two-factor authentication off (needs your password and a code)
+    #[command(
+        long_about = "Turn two-factor authentication off: removes the secret and the \
+        backup codes (the audit log keeps a record). Asks for your account password, a \
+        current code or a backup code, and a typed confirmation. Root may turn it off for \
+        any user without password or code.",
+        after_help = "Examples:\n  \
+        twofold disable\n  \
+        printf '%s\\n' \"$PASSWORD\" | twofold disable --password-stdin --code 123456 --yes\n  \
+        sudo twofold disable --user alice --yes"
+    )]
+    Disable(DisableArgs),
+
+    /// Check the set-up: daemon, server clock, PAM and sshd, your phone's clock
+    #[command(
+        long_about = "Check the set-up, one line per check (ok, warn or fail): the \
+        daemon answers, and its version; the server clock is synchronized (NTP); \
+        /etc/pam.d/sshd and /etc/pam.d/sudo use pam_twofold.so; sshd allows \
+        keyboard-interactive authentication; your account's state; and your phone's clock, \
+        judged from the codes of your recent logins.\n\n\
+        Exit status: 0 when every check is ok, 1 when any check warns or fails."
+    )]
+    Doctor(DoctorArgs),
+
+    /// See your login sessions (where from, since when) and end them
+    #[command(
+        long_about = "See your live login sessions (SSH, sudo, su, console, ...): id, \
+        service, terminal, remote host with its name and location where known, when it \
+        started, idle time and how it passed two-factor authentication; `*` marks the \
+        session you are in. Also lists the \"remembered\" logins that a module's grace= \
+        window honours.\n\n\
+        `revoke ID` ends a session (through logind when it has a logind session, else by \
+        signals to its leading process); `revoke --others` ends all but the current one. \
+        `timeout DURATION` has the daemon end your sessions older than DURATION (`off` to \
+        go back to the administrator's default). `forget` clears the remembered logins, \
+        so the next sudo asks for a code again.",
+        after_help = "Examples:\n  \
+        twofold sessions\n  \
+        twofold sessions --all --json\n  \
+        twofold sessions revoke 1f2e3d4c\n  \
+        twofold sessions revoke --others\n  \
+        twofold sessions timeout 8h\n  \
+        twofold sessions forget"
+    )]
+    Sessions(SessionsArgs),
+
+    /// Administer users: list them, reset or unlock one, read the audit trail
+    #[command(
+        long_about = "Administer two-factor authentication for other users: list every \
+        user the daemon knows or the policy requires, remove the two-factor authentication \
+        of someone who lost both phone and backup codes (optionally with a one-time bypass \
+        code so that they can log in once to enroll again), release a lockout, and read the \
+        audit trail of who did what, to whom, from where and when.\n\n\
+        Needs root, or the polkit permission org.twofold.administer. Check the person's \
+        identity before a reset: the command cannot.",
+        after_help = "Examples:\n  \
+        sudo twofold admin users\n  \
+        sudo twofold admin reset alice --reason \"lost phone; ID checked by J. Doe\" --bypass-code 24\n  \
+        sudo twofold admin unlock alice\n  \
+        sudo twofold admin log --user alice --since 3d\n  \
+        sudo twofold admin log --since 2026-11-27 --json"
+    )]
+    Admin(AdminArgs),
 }
 
 /// The user a command acts on.
@@ -70,6 +168,18 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "confirm")]
     pub issuer: Option<String>,
 
+    /// Re-enrolling (new phone): a current code or a backup code from the old device
+    #[arg(long, value_name = "CODE", conflicts_with = "confirm")]
+    pub proof: Option<String>,
+
+    /// Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)
+    #[arg(long, value_name = "FILE", conflicts_with = "confirm")]
+    pub qr_png: Option<PathBuf>,
+
+    /// Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)
+    #[arg(long, value_name = "FILE", conflicts_with = "confirm")]
+    pub qr_svg: Option<PathBuf>,
+
     /// Only start: print the secret and URI, then exit (finish with --confirm)
     #[arg(long, conflicts_with = "confirm")]
     pub begin: bool,
@@ -84,6 +194,217 @@ pub struct EnrollArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub user: UserArg,
+}
+
+/// `twofold backup-codes [count|regenerate]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackupCodesArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCodesCommand>,
+
+    #[command(flatten)]
+    pub user: UserArg,
+}
+
+/// The subcommands of `twofold backup-codes`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BackupCodesCommand {
+    /// Show how many backup codes are left (warns when 3 or fewer)
+    Count(StatusArgs),
+
+    /// Replace all backup codes with a new set of 10 (the old ones stop working at once)
+    #[command(
+        long_about = "Replace all backup codes with a new set of 10 and print it, \
+        once. The old codes stop working at once. Asks for a current code from the app or \
+        a backup code (or give it with --code); root does not need one."
+    )]
+    Regenerate(RegenerateArgs),
+}
+
+/// `twofold backup-codes regenerate`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegenerateArgs {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// A current code from the app, or a backup code (asked for when not given)
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+}
+
+/// `twofold disable`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DisableArgs {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// Do not ask for the typed confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Read the account password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// A current code from the app, or a backup code (asked for when not given)
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+}
+
+/// `twofold doctor`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// PAM configuration directory to check (tests; default /etc/pam.d)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub pam_dir: Option<PathBuf>,
+
+    /// sshd configuration file to check instead of asking `sshd -T` (tests; default
+    /// /etc/ssh/sshd_config)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub sshd_config: Option<PathBuf>,
+
+    /// Take the server clock's NTP state as given instead of asking the system (tests)
+    #[arg(long, value_name = "yes|no", hide = true)]
+    pub assume_ntp_synced: Option<YesNo>,
+}
+
+/// A yes/no value of a hidden test option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+/// `twofold sessions`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SessionsArgs {
+    /// Act on USER's sessions (needs root or the administer permission)
+    #[arg(long, value_name = "USER", global = true)]
+    pub user: Option<String>,
+
+    /// Also list sessions that ended in the last 7 days, with why
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(subcommand)]
+    pub command: Option<SessionsCommand>,
+}
+
+/// The subcommands of `twofold sessions`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SessionsCommand {
+    /// List the sessions (the default)
+    List {
+        /// Also list sessions that ended in the last 7 days, with why
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a session, or all but the current one with --others
+    Revoke {
+        /// The session id (from `twofold sessions`)
+        #[arg(value_name = "ID", required_unless_present = "others")]
+        id: Option<String>,
+        /// End every session but the one you are in
+        #[arg(long, conflicts_with = "id")]
+        others: bool,
+    },
+    /// End sessions older than DURATION (30m, 8h, 1d, 1h30m), or `off`
+    Timeout {
+        /// DURATION or off
+        #[arg(value_name = "DURATION|off")]
+        duration: String,
+    },
+    /// Forget the remembered logins (the grace window starts afresh)
+    Forget,
+}
+
+/// `twofold admin`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The subcommands of `twofold admin`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// List users: enrolled, required (and by when), last use, backup codes, lockout, sessions
+    #[command(
+        long_about = "List every user the daemon knows (enrolled now or before) and every \
+        listed member of a required group: enrolled or not, required by policy and the \
+        enrollment deadline, last successful use, backup codes left, locked until, and live \
+        login sessions. With --json: a list of objects with the keys user, enrolled, \
+        required, enroll_deadline, last_used, backup_codes_left, locked_until, \
+        live_sessions (times in ISO 8601 UTC, null when unset)."
+    )]
+    Users,
+
+    /// Remove a user's two-factor authentication so they enroll again (lost phone and codes)
+    #[command(
+        long_about = "Remove USER's two-factor authentication (secret and backup codes) so \
+        that they enroll again; the reason goes into the audit trail. For someone who lost \
+        both phone and backup codes, after their identity was checked by a person.\n\n\
+        With --bypass-code HOURS also prints a one-time code, once, that lets USER log in \
+        once within HOURS, in place of a code from the app, to run `twofold enroll`. With \
+        --json: {\"user\", \"bypass_code\" (null without --bypass-code), \"expires\"}."
+    )]
+    Reset(AdminResetArgs),
+
+    /// Release a user's lockout after too many wrong codes (from every source)
+    Unlock {
+        /// The user to unlock
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+
+    /// Read the audit trail, newest first: who did what, to whom, from where, when
+    #[command(
+        long_about = "Read the audit trail, newest first: enrollments, codes accepted and \
+        refused, backup codes used and regenerated, disable, lockouts, unlocks, resets, \
+        bypass codes, sessions. Each entry names when (UTC), the acting user (the D-Bus \
+        caller; root for logins through the PAM module), the user acted on, the event, the \
+        PAM service, the terminal or remote host, and a detail.\n\n\
+        With --json: a list of objects with the keys at, actor_uid, actor, user, event, \
+        service, tty, rhost, detail (null when unknown or empty)."
+    )]
+    Log(AdminLogArgs),
+}
+
+/// `twofold admin reset`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminResetArgs {
+    /// The user whose two-factor authentication is removed
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// Why, and who checked the user's identity (kept in the audit trail)
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+
+    /// Also print a one-time code that lets USER log in once within HOURS (1 to 720)
+    #[arg(long, value_name = "HOURS")]
+    pub bypass_code: Option<String>,
+}
+
+/// `twofold admin log`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminLogArgs {
+    /// Only entries about USER
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Only entries since T: a date (2026-11-27), a date and time (2026-11-27T14:00; UTC
+    /// unless it ends in Z or an offset like +01:00) or a time ago (30m, 2h, 3d, 1w)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// At most N entries, the newest (default 100)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<String>,
 }
 
 /// The clap command, for man pages and shell completions.

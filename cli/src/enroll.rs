@@ -1,6 +1,6 @@
 //! `twofold enroll`: interactive, or `--begin` then `--confirm CODE`.
 
-use std::io::{self, BufRead, Write};
+use std::io::{BufRead, Write};
 
 use serde::Serialize;
 use twofold_contract::{Enrollment, TwofoldError};
@@ -9,12 +9,10 @@ use zeroize::Zeroizing;
 use crate::bus::Daemon;
 use crate::error::Failure;
 use crate::format::{group_secret, human_duration, human_time, now, optional_iso8601, uri_digits};
-use crate::options::{normalize_code, EnrollMode};
+use crate::options::{normalize_code, normalize_proof, EnrollMode, QrFiles};
 use crate::output::{suggest, write_out};
+use crate::prompt::{read_answer, OLD_DEVICE_PROMPT, TRIES};
 use crate::qr;
-
-/// Codes asked for before giving up, in interactive enrollment.
-pub const TRIES: usize = 3;
 
 /// `enroll --begin --json`.
 #[derive(Debug, Serialize)]
@@ -57,42 +55,140 @@ fn json_line(value: &impl Serialize) -> Result<Zeroizing<String>, Failure> {
     Ok(text)
 }
 
+/// What `twofold enroll` was asked to do.
+pub struct Request<'a> {
+    pub issuer: &'a str,
+    pub mode: &'a EnrollMode,
+    pub proof: Option<&'a str>,
+    pub qr: &'a QrFiles,
+    pub json: bool,
+}
+
 /// Runs `twofold enroll`.
 pub async fn run(
     daemon: &Daemon<'_>,
-    issuer: &str,
-    mode: &EnrollMode,
-    json: bool,
+    req: &Request<'_>,
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
-    match mode {
-        EnrollMode::Begin => begin(daemon, issuer, json, out).await,
+    match req.mode {
+        EnrollMode::Begin => begin(daemon, req, out).await,
         EnrollMode::Confirm(code) => {
             let codes = daemon
                 .run(daemon.proxy().enroll_confirm(daemon.user_arg(), code))
                 .await?;
-            print_backup_codes(daemon, codes, json, out)
+            print_backup_codes(daemon, codes, req.json, out)
         }
-        EnrollMode::Interactive => interactive(daemon, issuer, out, input).await,
+        EnrollMode::Interactive => interactive(daemon, req, out, input).await,
     }
 }
 
-async fn begin_call(daemon: &Daemon<'_>, issuer: &str) -> Result<Secret, Failure> {
+async fn begin_call(daemon: &Daemon<'_>, req: &Request<'_>) -> Result<Secret, Failure> {
     daemon
-        .run(daemon.proxy().enroll_begin(daemon.user_arg(), issuer))
+        .run(
+            daemon
+                .proxy()
+                .enroll_begin(daemon.user_arg(), req.issuer, req.proof.unwrap_or("")),
+        )
         .await
         .map(Secret::from)
 }
 
+/// Starts an interactive enrollment. A user who is enrolled already (a new phone) is
+/// asked for a current code or backup code of the old device, unless `--proof` gave one.
+async fn interactive_begin_call(
+    daemon: &Daemon<'_>,
+    req: &Request<'_>,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<Secret, Failure> {
+    let user = daemon.user_arg();
+    let first = daemon
+        .call(
+            daemon
+                .proxy()
+                .enroll_begin(user, req.issuer, req.proof.unwrap_or("")),
+        )
+        .await?;
+    match first {
+        Ok(e) => return Ok(Secret::from(e)),
+        Err(TwofoldError::AlreadyEnrolled(_)) if req.proof.is_none() => {}
+        Err(e) => return Err(daemon.context().failure(&e)),
+    }
+    let who = daemon.context().who();
+    write_out(
+        out,
+        &format!(
+            "Two-factor authentication is already on for {who}. To move it to a new phone, \
+             first prove it is you. Your old device keeps working until the new one is \
+             confirmed.\n"
+        ),
+    )?;
+    for attempt in 1..=TRIES {
+        let Some(answer) = read_answer(input, out, OLD_DEVICE_PROMPT)? else {
+            return Err(Failure::new(
+                "No code was entered (end of input), so nothing was changed.",
+            ));
+        };
+        let retry = match normalize_proof(&answer) {
+            Err(e) => format!("{}.\n", capitalize_first(&e)),
+            Ok(proof) => match daemon
+                .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
+                .await?
+            {
+                Ok(e) => return Ok(Secret::from(e)),
+                Err(TwofoldError::InvalidCode(_)) => {
+                    "That code did not match. Use the current code of your old device, \
+                     or one of your backup codes.\n"
+                        .to_owned()
+                }
+                Err(e) => return Err(daemon.context().failure(&e)),
+            },
+        };
+        write_out(out, &retry)?;
+        if attempt == TRIES {
+            break;
+        }
+    }
+    Err(Failure::new(format!(
+        "No matching code after {TRIES} tries, so nothing was changed. If you lost your old \
+         device and your backup codes, ask an administrator to reset your account."
+    )))
+}
+
+/// Writes the QR code files asked for; the lines to tell the user where they are.
+fn write_qr_files(uri: &str, files: &QrFiles) -> Result<String, Failure> {
+    let mut told = String::new();
+    let fail = |what: &str, path: &std::path::Path, e: String| {
+        Failure::new(format!(
+            "Could not write the QR code {what} to {}: {e}",
+            path.display()
+        ))
+    };
+    if let Some(path) = &files.png {
+        let data = qr::png(uri).map_err(|e| fail("image", path, e))?;
+        qr::write_private(path, &data).map_err(|e| fail("image", path, e))?;
+        told.push_str(&format!("QR code written to {} (PNG).\n", path.display()));
+    }
+    if let Some(path) = &files.svg {
+        let data = qr::svg(uri).map_err(|e| fail("image", path, e))?;
+        qr::write_private(path, data.as_bytes()).map_err(|e| fail("image", path, e))?;
+        told.push_str(&format!("QR code written to {} (SVG).\n", path.display()));
+    }
+    if !told.is_empty() {
+        told.push_str("The image holds your secret: delete it once your app has it.\n");
+    }
+    Ok(told)
+}
+
 async fn begin(
     daemon: &Daemon<'_>,
-    issuer: &str,
-    json: bool,
+    req: &Request<'_>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let s = begin_call(daemon, issuer).await?;
-    let text = if json {
+    let s = begin_call(daemon, req).await?;
+    let files = write_qr_files(&s.uri, req.qr)?;
+    let text = if req.json {
         json_line(&BeginJson {
             secret: &s.secret,
             uri: &s.uri,
@@ -107,6 +203,7 @@ async fn begin(
         if s.expires > 0 {
             t.push_str(&format!("Expires: {}\n", human_time(s.expires)));
         }
+        t.push_str(&files);
         t.push_str(&format!(
             "Add it to your authenticator app, then run `{}` with the code it shows.\n",
             suggest("enroll --confirm CODE", daemon.context().user)
@@ -122,63 +219,58 @@ fn print_backup_codes(
     json: bool,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
+    let headline = format!(
+        "Two-factor authentication is now on for {}.",
+        daemon.context().who()
+    );
+    write_backup_codes(codes, &headline, json, out)
+}
+
+/// Prints a new set of backup codes, once: JSON `{"backup_codes": [...]}`, or for people
+/// the `headline`, the advice and one code a line.
+pub fn write_backup_codes(
+    codes: Vec<String>,
+    headline: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     let codes = Zeroizing::new(codes);
     let text = if json {
         json_line(&BackupCodesJson {
             backup_codes: &codes,
         })?
     } else {
-        backup_codes_text(&codes, daemon.context().user)
+        backup_codes_text(&codes, headline)
     };
     write_out(out, &text)
 }
 
-/// The success message with the backup codes, for people.
-pub fn backup_codes_text(codes: &[String], user: Option<&str>) -> Zeroizing<String> {
-    let who = match user {
-        Some(u) => format!("user {u}"),
-        None => "your account".to_owned(),
-    };
+/// The message with the backup codes, for people.
+pub fn backup_codes_text(codes: &[String], headline: &str) -> Zeroizing<String> {
     let mut t = Zeroizing::new(format!(
-        "Two-factor authentication is now on for {who}.\n\n\
-         Backup codes, for logging in without your phone. Each one works once. Store them \
-         in a password manager or a safe: they are not shown again.\n\n"
+        "{headline}\n\n\
+         Backup codes, for logging in without your phone. Each one works once, typed with \
+         or without the dashes. Store them in a password manager or a safe: they are not \
+         shown again.\n\n"
     ));
     for code in codes {
+        t.push_str("    ");
         t.push_str(code);
         t.push('\n');
     }
     t
 }
 
-/// One answer read from `input` after printing `prompt`; `None` at end of input.
-pub fn read_answer(
-    input: &mut impl BufRead,
-    out: &mut impl Write,
-    prompt: &str,
-) -> Result<Option<Zeroizing<String>>, Failure> {
-    write_out(out, prompt)?;
-    let mut line = Zeroizing::new(String::new());
-    match input.read_line(&mut line) {
-        Ok(0) => Ok(None),
-        Ok(_) => Ok(Some(line)),
-        // Not UTF-8: no code at all; the caller words it like any other malformed code.
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Some(line)),
-        Err(e) => Err(Failure::new(format!(
-            "Could not read the code from standard input: {e}"
-        ))),
-    }
-}
-
 async fn interactive(
     daemon: &Daemon<'_>,
-    issuer: &str,
+    req: &Request<'_>,
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
     let user = daemon.context().user;
-    let s = begin_call(daemon, issuer).await?;
+    let s = interactive_begin_call(daemon, req, out, input).await?;
     let digits = uri_digits(&s.uri);
+    let files = write_qr_files(&s.uri, req.qr)?;
 
     let mut intro = Zeroizing::new(String::new());
     if let Some(u) = user {
@@ -202,6 +294,7 @@ async fn interactive(
         *group_secret(&s.secret),
         *s.uri
     ));
+    intro.push_str(&files);
     let remaining = s.expires - now();
     if s.expires > 0 && remaining > 0 {
         intro.push_str(&format!(
@@ -298,25 +391,12 @@ mod tests {
     #[test]
     fn backup_codes_one_per_line_with_advice() {
         let codes: Vec<String> = (0..10).map(|i| format!("code-{i}")).collect();
-        let text = backup_codes_text(&codes, None);
+        let text = backup_codes_text(&codes, "On.");
+        assert!(text.starts_with("On.\n"));
         for c in &codes {
-            assert!(text.lines().any(|l| l == c), "{}", *text);
+            assert!(text.lines().any(|l| l.trim() == c), "{}", *text);
         }
         assert!(text.contains("password manager or a safe"));
         assert!(text.contains("works once"));
-    }
-
-    #[test]
-    fn answers_and_end_of_input() {
-        let mut out = Vec::new();
-        let mut input = io::Cursor::new(b"123 456\n".to_vec());
-        let a = read_answer(&mut input, &mut out, "Code: ").unwrap();
-        assert_eq!(a.as_deref().map(String::as_str), Some("123 456\n"));
-        assert_eq!(read_answer(&mut input, &mut out, "Code: ").unwrap(), None);
-        assert_eq!(out, b"Code: Code: ");
-        // Not UTF-8: an answer that fails the format check, not an error.
-        let mut input = io::Cursor::new(b"\xff\xfe\n".to_vec());
-        let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
-        assert!(normalize_code(&a, Some(6)).is_err());
     }
 }

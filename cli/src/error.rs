@@ -38,7 +38,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// "your account" or "user alice".
-    fn who(&self) -> String {
+    pub fn who(&self) -> String {
         match self.user {
             None => "your account".to_owned(),
             Some(u) => format!("user {u}"),
@@ -104,8 +104,14 @@ impl Context<'_> {
                 None => Failure::new(format!("Your user is unknown to the daemon{}.", detail(m))),
             },
             TwofoldError::AlreadyEnrolled(_) => Failure::new(format!(
-                "Two-factor authentication is already on for {}. To start over, turn it off \
-                 first with `twofold disable` (or ask an administrator).",
+                "Two-factor authentication is already on for {}. To move it to a new phone, \
+                 prove it is you with a current code or a backup code: `{}` (or ask an \
+                 administrator).",
+                self.who(),
+                crate::output::suggest("enroll --proof CODE", self.user)
+            )),
+            TwofoldError::InvalidPassword(_) => Failure::new(format!(
+                "That is not the password of {}. Nothing was changed.",
                 self.who()
             )),
             TwofoldError::NoPendingEnrollment(_) => Failure::new(
@@ -243,6 +249,19 @@ mod tests {
         assert!(m.message().contains("user bob"), "{m}");
         let m = bob.failure(&TwofoldError::UnknownUser(String::new()));
         assert_eq!(m.message(), "There is no user \"bob\" on this system.");
+        let m = c.failure(&TwofoldError::InvalidPassword("pam said no".into()));
+        assert_eq!(
+            m.message(),
+            "That is not the password of your account. Nothing was changed."
+        );
+        let m = bob.failure(&TwofoldError::AlreadyEnrolled(String::new()));
+        assert!(
+            m.message()
+                .contains("`twofold enroll --proof CODE --user bob`"),
+            "{m}"
+        );
+        let m = c.failure(&TwofoldError::InvalidCode(String::new()));
+        assert!(m.message().starts_with("That code did not match."), "{m}");
     }
 
     #[test]

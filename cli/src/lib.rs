@@ -2,17 +2,24 @@
 //! shell completions can be generated from [`cli::command`].
 //!
 //! Flow: clap definition ([`cli`]) → validated [`options::Options`] → one action
-//! ([`enroll`], [`status`]) talking to the daemon through [`bus::Daemon`]. Every failure
-//! ends as one line `twofold: <message>` on standard error.
+//! (`enroll`, `status`, `backup_codes`, `disable`, `doctor`, `sessions`, `admin`) talking
+//! to the daemon through `bus::Daemon`. Every failure ends as one line `twofold: <message>` on
+//! standard error.
 
+mod admin;
+mod backup_codes;
 mod bus;
 pub mod cli;
+mod disable;
+mod doctor;
 mod enroll;
 mod error;
 mod format;
 mod options;
 mod output;
+mod prompt;
 mod qr;
+mod sessions;
 mod status;
 
 use std::io;
@@ -29,6 +36,19 @@ const EXIT_USAGE: u8 = 2;
 
 /// The whole program: parses the command line, runs the command, returns the exit status.
 pub fn main() -> ExitCode {
+    // A bug must still end as one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "twofold: internal error ({}); please report it",
+            options::one_line(&what)
+        );
+    }));
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -45,7 +65,9 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&format!("Could not start: {e}"), EXIT_FAILURE),
     };
     match runtime.block_on(run(&options)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The output said what is wrong (doctor).
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(f) => fail(f.message(), EXIT_FAILURE),
     }
 }
@@ -55,18 +77,60 @@ fn fail(message: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(options: &Options) -> Result<(), Failure> {
+/// Runs the action; `Ok(false)`: it ran, and its output reports a problem.
+async fn run(options: &Options) -> Result<bool, Failure> {
     let ctx = Context {
         bus: &options.bus,
         user: options.user(),
     };
-    let daemon = Daemon::connect(ctx).await?;
+    let json = options.json;
     let mut out = io::stdout().lock();
-    match &options.action {
-        Action::Enroll { issuer, mode, .. } => {
-            let mut input = io::stdin().lock();
-            enroll::run(&daemon, issuer, mode, options.json, &mut out, &mut input).await
-        }
-        Action::Status { .. } => status::run(&daemon, options.json, &mut out).await,
+    if let Action::Doctor { doctor, .. } = &options.action {
+        return doctor::run(ctx, doctor, json, &mut out).await;
     }
+    let daemon = Daemon::connect(ctx).await?;
+    let mut input = io::stdin().lock();
+    match &options.action {
+        Action::Enroll {
+            issuer,
+            mode,
+            proof,
+            qr,
+            ..
+        } => {
+            let req = enroll::Request {
+                issuer,
+                mode,
+                proof: proof.as_deref().map(String::as_str),
+                qr,
+                json,
+            };
+            enroll::run(&daemon, &req, &mut out, &mut input).await?
+        }
+        Action::Status { .. } => status::run(&daemon, json, &mut out).await?,
+        Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
+        Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
+        Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
+        Action::BackupCodesRegenerate { code, .. } => {
+            let code = code.as_deref().map(String::as_str);
+            backup_codes::regenerate(&daemon, code, json, &mut out, &mut input).await?
+        }
+        Action::Disable {
+            yes,
+            password_stdin,
+            code,
+            ..
+        } => {
+            let req = disable::Request {
+                yes: *yes,
+                password_stdin: *password_stdin,
+                code: code.as_deref().map(String::as_str),
+                json,
+            };
+            let mut ask = prompt::terminal_password;
+            disable::run(&daemon, &req, &mut out, &mut input, &mut ask).await?
+        }
+        Action::Doctor { .. } => unreachable!("handled above"),
+    }
+    Ok(true)
 }

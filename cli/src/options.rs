@@ -1,12 +1,16 @@
 //! Validated options: what the parsed flags mean together, checked before any bus call.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use twofold_contract::{MAX_CODE_LEN, MAX_USER_LEN};
 use zbus::Address;
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Commands, EnrollArgs, StatusArgs, UserArg};
+use crate::cli::{
+    BackupCodesArgs, BackupCodesCommand, Cli, Commands, DisableArgs, DoctorArgs, EnrollArgs,
+    RegenerateArgs, StatusArgs, UserArg, YesNo,
+};
 
 /// Longest issuer name accepted (it ends up in the authenticator app's list).
 pub const MAX_ISSUER_LEN: usize = 128;
@@ -54,6 +58,24 @@ pub enum EnrollMode {
     Confirm(Zeroizing<String>),
 }
 
+/// Where to write the QR code besides the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QrFiles {
+    pub png: Option<PathBuf>,
+    pub svg: Option<PathBuf>,
+}
+
+/// Paths and overrides of `twofold doctor` (hidden options, for tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorOptions {
+    /// `None`: /etc/pam.d.
+    pub pam_dir: Option<PathBuf>,
+    /// `None`: `sshd -T` when root, else /etc/ssh/sshd_config.
+    pub sshd_config: Option<PathBuf>,
+    /// `Some`: the server clock's NTP state, without asking the system.
+    pub assume_ntp_synced: Option<bool>,
+}
+
 /// The action to run, with its validated arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -62,9 +84,38 @@ pub enum Action {
         /// Empty: the daemon picks the host name.
         issuer: String,
         mode: EnrollMode,
+        /// Re-enrollment: a current code or backup code of the old device.
+        proof: Option<Zeroizing<String>>,
+        qr: QrFiles,
     },
     Status {
         user: Option<String>,
+    },
+    BackupCodesCount {
+        user: Option<String>,
+    },
+    BackupCodesRegenerate {
+        user: Option<String>,
+        code: Option<Zeroizing<String>>,
+    },
+    Disable {
+        user: Option<String>,
+        yes: bool,
+        password_stdin: bool,
+        code: Option<Zeroizing<String>>,
+    },
+    Doctor {
+        user: Option<String>,
+        doctor: DoctorOptions,
+    },
+    Sessions {
+        user: Option<String>,
+        action: crate::sessions::SessionsAction,
+    },
+    Admin {
+        /// The user acted on (`reset`, `unlock`, `log --user`), for messages.
+        user: Option<String>,
+        action: crate::admin::AdminAction,
     },
 }
 
@@ -81,9 +132,26 @@ impl Options {
     pub fn from_cli(cli: Cli) -> Result<Options, UsageError> {
         let bus = validate_bus(cli.bus.as_deref())?;
         let action = match cli.command {
+            Commands::Sessions(args) => crate::sessions::validate(args)?,
+            Commands::Admin(args) => crate::admin::validate(args)?,
             Commands::Enroll(args) => validate_enroll(args, cli.json)?,
             Commands::Status(StatusArgs { user }) => Action::Status {
                 user: validate_user(user)?,
+            },
+            Commands::BackupCodes(args) => validate_backup_codes(args)?,
+            Commands::Disable(args) => validate_disable(args)?,
+            Commands::Doctor(DoctorArgs {
+                user,
+                pam_dir,
+                sshd_config,
+                assume_ntp_synced,
+            }) => Action::Doctor {
+                user: validate_user(user)?,
+                doctor: DoctorOptions {
+                    pam_dir,
+                    sshd_config,
+                    assume_ntp_synced: assume_ntp_synced.map(|v| v == YesNo::Yes),
+                },
             },
         };
         Ok(Options {
@@ -96,7 +164,14 @@ impl Options {
     /// The user the action is about, `None` for the caller.
     pub fn user(&self) -> Option<&str> {
         match &self.action {
-            Action::Enroll { user, .. } | Action::Status { user } => user.as_deref(),
+            Action::Enroll { user, .. }
+            | Action::Status { user }
+            | Action::BackupCodesCount { user }
+            | Action::BackupCodesRegenerate { user, .. }
+            | Action::Disable { user, .. }
+            | Action::Doctor { user, .. }
+            | Action::Sessions { user, .. }
+            | Action::Admin { user, .. } => user.as_deref(),
         }
     }
 }
@@ -121,7 +196,7 @@ fn validate_bus(bus: Option<&str>) -> Result<BusTarget, UsageError> {
     Ok(BusTarget::Address(bus.to_owned()))
 }
 
-fn validate_user(arg: UserArg) -> Result<Option<String>, UsageError> {
+pub(crate) fn validate_user(arg: UserArg) -> Result<Option<String>, UsageError> {
     let Some(user) = arg.user else {
         return Ok(None);
     };
@@ -165,15 +240,29 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
     let EnrollArgs {
         user,
         issuer,
+        proof,
+        qr_png,
+        qr_svg,
         begin,
         confirm,
     } = args;
     let user = validate_user(user)?;
     let issuer = validate_issuer(issuer)?;
+    let proof = validate_proof("--proof", proof)?;
+    let qr = QrFiles {
+        png: validate_output_file("--qr-png", qr_png)?,
+        svg: validate_output_file("--qr-svg", qr_svg)?,
+    };
+    if qr.png.is_some() && qr.png == qr.svg {
+        return usage("--qr-png and --qr-svg need two different files");
+    }
     let mode = match (begin, confirm) {
         (true, Some(_)) => return usage("--begin and --confirm cannot be used together"),
         (true, None) => EnrollMode::Begin,
         (false, Some(code)) => {
+            if proof.is_some() || qr != QrFiles::default() {
+                return usage("--proof, --qr-png and --qr-svg go with the start of an enrollment, not with --confirm");
+            }
             let code = Zeroizing::new(code);
             match normalize_code(&code, None) {
                 Ok(code) => EnrollMode::Confirm(code),
@@ -190,7 +279,100 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
             EnrollMode::Interactive
         }
     };
-    Ok(Action::Enroll { user, issuer, mode })
+    Ok(Action::Enroll {
+        user,
+        issuer,
+        mode,
+        proof,
+        qr,
+    })
+}
+
+fn validate_backup_codes(args: BackupCodesArgs) -> Result<Action, UsageError> {
+    let BackupCodesArgs { command, user } = args;
+    let pick = |inner: UserArg| -> Result<Option<String>, UsageError> {
+        match (validate_user(user.clone())?, validate_user(inner)?) {
+            (Some(a), Some(b)) if a != b => usage(format!(
+                "--user is given twice, as \"{a}\" and \"{b}\"; give it once"
+            )),
+            (a, b) => Ok(b.or(a)),
+        }
+    };
+    Ok(match command {
+        None => Action::BackupCodesCount {
+            user: pick(UserArg::default())?,
+        },
+        Some(BackupCodesCommand::Count(StatusArgs { user: inner })) => {
+            Action::BackupCodesCount { user: pick(inner)? }
+        }
+        Some(BackupCodesCommand::Regenerate(RegenerateArgs { user: inner, code })) => {
+            Action::BackupCodesRegenerate {
+                user: pick(inner)?,
+                code: validate_proof("--code", code)?,
+            }
+        }
+    })
+}
+
+fn validate_disable(args: DisableArgs) -> Result<Action, UsageError> {
+    let DisableArgs {
+        user,
+        yes,
+        password_stdin,
+        code,
+    } = args;
+    Ok(Action::Disable {
+        user: validate_user(user)?,
+        yes,
+        password_stdin,
+        code: validate_proof("--code", code)?,
+    })
+}
+
+fn validate_output_file(flag: &str, path: Option<PathBuf>) -> Result<Option<PathBuf>, UsageError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    if path.as_os_str().is_empty() {
+        return usage(format!("{flag} needs a file name"));
+    }
+    if path.file_name().is_none() {
+        return usage(format!(
+            "{flag}: \"{}\" is a directory; give a file name such as qr.png",
+            one_line(&path.display().to_string())
+        ));
+    }
+    Ok(Some(path))
+}
+
+/// A proof of possession as given on the command line: a TOTP code or a backup code.
+fn validate_proof(
+    flag: &str,
+    code: Option<String>,
+) -> Result<Option<Zeroizing<String>>, UsageError> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    let code = Zeroizing::new(code);
+    normalize_proof(&code)
+        .map(Some)
+        .map_err(|e| UsageError(format!("{flag}: {e}")))
+}
+
+/// A current code or a backup code as typed: surrounding spaces dropped, otherwise as
+/// given (the daemon ignores dashes, spaces and case in backup codes).
+pub fn normalize_proof(input: &str) -> Result<Zeroizing<String>, String> {
+    let code = input.trim();
+    if code.is_empty() {
+        return Err("enter a current code from your app or one of your backup codes".into());
+    }
+    if code.len() > MAX_CODE_LEN {
+        return Err("that is too long for a code or a backup code".into());
+    }
+    if code.chars().any(char::is_control) {
+        return Err("a code cannot contain control characters".into());
+    }
+    Ok(Zeroizing::new(code.to_owned()))
 }
 
 /// Digits of a TOTP code as typed: spaces are dropped (`123 456`). `digits` is the
@@ -293,7 +475,9 @@ mod tests {
             Action::Enroll {
                 user: None,
                 issuer: String::new(),
-                mode: EnrollMode::Interactive
+                mode: EnrollMode::Interactive,
+                proof: None,
+                qr: QrFiles::default(),
             }
         );
         let o = parse(&["enroll", "--begin", "--issuer", " Example Corp ", "--json"]).unwrap();
@@ -303,7 +487,9 @@ mod tests {
             Action::Enroll {
                 user: None,
                 issuer: "Example Corp".into(),
-                mode: EnrollMode::Begin
+                mode: EnrollMode::Begin,
+                proof: None,
+                qr: QrFiles::default(),
             }
         );
         let o = parse(&["enroll", "--confirm", "123 456", "--user", "bob"]).unwrap();
@@ -312,7 +498,104 @@ mod tests {
             Action::Enroll {
                 user: Some("bob".into()),
                 issuer: String::new(),
-                mode: EnrollMode::Confirm(Zeroizing::new("123456".into()))
+                mode: EnrollMode::Confirm(Zeroizing::new("123456".into())),
+                proof: None,
+                qr: QrFiles::default(),
+            }
+        );
+    }
+
+    #[test]
+    fn enroll_proof_and_qr_files() {
+        let o = parse(&[
+            "enroll",
+            "--proof",
+            " k7qm-x2fp-9d ",
+            "--qr-png",
+            "a.png",
+            "--qr-svg",
+            "a.svg",
+        ])
+        .unwrap();
+        match o.action {
+            Action::Enroll { proof, qr, .. } => {
+                assert_eq!(proof.as_deref().map(String::as_str), Some("k7qm-x2fp-9d"));
+                assert_eq!(qr.png, Some(PathBuf::from("a.png")));
+                assert_eq!(qr.svg, Some(PathBuf::from("a.svg")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["enroll", "--proof", "  "]).is_err());
+        assert!(parse(&["enroll", "--proof", "a\u{7}b"]).is_err());
+        assert!(parse(&["enroll", "--qr-png", "x", "--qr-svg", "x"]).is_err());
+        // clap itself refuses an empty path.
+        assert!(Cli::try_parse_from(["twofold", "enroll", "--qr-png", ""]).is_err());
+        assert!(parse(&["enroll", "--qr-png", "/tmp/.."]).is_err());
+        assert!(
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "1", "--proof", "2"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "1", "--qr-png", "x"]).is_err()
+        );
+    }
+
+    #[test]
+    fn backup_codes_commands() {
+        let o = parse(&["backup-codes"]).unwrap();
+        assert_eq!(o.action, Action::BackupCodesCount { user: None });
+        let o = parse(&["backup-codes", "count", "--user", "bob"]).unwrap();
+        assert_eq!(o.user(), Some("bob"));
+        let o = parse(&["backup-codes", "--user", "bob", "count"]).unwrap();
+        assert_eq!(o.user(), Some("bob"));
+        assert!(parse(&["backup-codes", "--user", "bob", "count", "--user", "eve"]).is_err());
+        let o = parse(&["backup-codes", "regenerate", "--code", "123 456"]).unwrap();
+        assert_eq!(
+            o.action,
+            Action::BackupCodesRegenerate {
+                user: None,
+                code: Some(Zeroizing::new("123 456".into()))
+            }
+        );
+        assert!(parse(&["backup-codes", "regenerate", "--code", ""]).is_err());
+    }
+
+    #[test]
+    fn disable_flags() {
+        let o = parse(&["disable", "--yes", "--password-stdin", "--code", "123456"]).unwrap();
+        assert_eq!(
+            o.action,
+            Action::Disable {
+                user: None,
+                yes: true,
+                password_stdin: true,
+                code: Some(Zeroizing::new("123456".into()))
+            }
+        );
+        let o = parse(&["disable", "-y", "--user", "bob"]).unwrap();
+        assert_eq!(o.user(), Some("bob"));
+    }
+
+    #[test]
+    fn doctor_hidden_options() {
+        let o = parse(&[
+            "doctor",
+            "--pam-dir",
+            "/tmp/pam.d",
+            "--sshd-config",
+            "/tmp/sshd_config",
+            "--assume-ntp-synced",
+            "yes",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.action,
+            Action::Doctor {
+                user: None,
+                doctor: DoctorOptions {
+                    pam_dir: Some("/tmp/pam.d".into()),
+                    sshd_config: Some("/tmp/sshd_config".into()),
+                    assume_ntp_synced: Some(true),
+                }
             }
         );
     }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::error::Failure;
 
 /// Writes `text` and flushes; a closed or full output is a [`Failure`], not a panic.
-pub fn write_out(out: &mut impl Write, text: &str) -> Result<(), Failure> {
+pub fn write_out(out: &mut (impl Write + ?Sized), text: &str) -> Result<(), Failure> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| write_failure(&e))

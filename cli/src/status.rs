@@ -3,15 +3,13 @@
 use std::io::Write;
 
 use serde::Serialize;
-use twofold_contract::UserStatus;
+use twofold_contract::{method, UserStatus, BACKUP_CODES_LOW};
 
+use crate::backup_codes::low_warning;
 use crate::bus::Daemon;
 use crate::error::Failure;
 use crate::format::{human_duration, human_time, optional_iso8601};
 use crate::output::{suggest, write_out};
-
-/// At or below this many backup codes left, `status` warns.
-pub const FEW_BACKUP_CODES: u32 = 3;
 
 /// `status --json`: times are ISO 8601 UTC strings, `null` when unset.
 #[derive(Debug, Serialize)]
@@ -23,6 +21,26 @@ pub struct StatusJson<'a> {
     pub failures: u32,
     pub locked_until: Option<String>,
     pub pending_enrollment: bool,
+    /// 3 or fewer backup codes left (only when enrolled).
+    pub backup_codes_low: bool,
+    /// The last successful verification: ISO 8601, `null` when never.
+    pub last_used: Option<String>,
+    /// `totp` or `backup_code`; `null` when never.
+    pub last_method: Option<&'a str>,
+    /// PAM service (`sshd`, `sudo`, ...); `null` when unknown.
+    pub last_service: Option<&'a str>,
+    /// Remote host; `null` when local or unknown.
+    pub last_rhost: Option<&'a str>,
+    /// Device clock minus server clock, in 30-second steps, of recent logins, newest first.
+    pub recent_step_offsets: &'a [i32],
+    /// Policy requires two-factor authentication for this user.
+    pub required: bool,
+    /// Until when a required user may still log in without enrolling (ISO 8601); `null`.
+    pub enroll_deadline: Option<String>,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
 impl<'a> From<&'a UserStatus> for StatusJson<'a> {
@@ -39,8 +57,42 @@ impl<'a> From<&'a UserStatus> for StatusJson<'a> {
             failures: s.failures,
             locked_until: optional_iso8601(s.locked_until),
             pending_enrollment: s.pending_enrollment,
+            backup_codes_low: s.enrolled && s.backup_codes_left <= BACKUP_CODES_LOW,
+            last_used: optional_iso8601(s.last_used),
+            last_method: non_empty(&s.last_method),
+            last_service: non_empty(&s.last_service),
+            last_rhost: non_empty(&s.last_rhost),
+            recent_step_offsets: &s.recent_step_offsets,
+            required: s.required,
+            enroll_deadline: optional_iso8601(s.enroll_deadline),
         }
     }
+}
+
+/// "with a code from the app, for sshd from 192.0.2.7": how, where and from where the
+/// last successful use passed.
+pub fn last_use_details(s: &UserStatus) -> String {
+    let how = match s.last_method.as_str() {
+        method::TOTP => "with a code from the app".to_owned(),
+        method::BACKUP_CODE => "with a backup code".to_owned(),
+        "" => String::new(),
+        other => format!("with {}", crate::options::one_line(other)),
+    };
+    let service = if s.last_service.is_empty() {
+        String::new()
+    } else {
+        format!("for {}", crate::options::one_line(&s.last_service))
+    };
+    let from = if s.last_rhost.is_empty() {
+        "on this machine".to_owned()
+    } else {
+        format!("from {}", crate::options::one_line(&s.last_rhost))
+    };
+    [how, service, from]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The status for people. `user` is the `--user` argument (for suggested commands).
@@ -54,11 +106,41 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
         };
         lines.push(format!("Two-factor auth:    on{since}"));
         lines.push(format!("Backup codes left:  {}", s.backup_codes_left));
+        if s.last_used > 0 {
+            lines.push(format!(
+                "Last used:          {} ({} ago), {}",
+                human_time(s.last_used),
+                human_duration(now - s.last_used),
+                last_use_details(s)
+            ));
+        } else {
+            lines.push("Last used:          never".to_owned());
+        }
     } else {
         lines.push(format!(
             "Two-factor auth:    off (set it up with `{}`)",
             suggest("enroll", user)
         ));
+        if s.required {
+            let deadline = if s.enroll_deadline > now {
+                format!(
+                    "; enroll by {} (in {}; until then logins work without a code)",
+                    human_time(s.enroll_deadline),
+                    human_duration(s.enroll_deadline - now)
+                )
+            } else if s.enroll_deadline > 0 {
+                format!(
+                    "; the deadline to enroll passed {}: logins without a code are refused",
+                    human_time(s.enroll_deadline)
+                )
+            } else {
+                String::new()
+            };
+            lines.push(format!("Required by policy: yes{deadline}"));
+        }
+    }
+    if s.enrolled && s.required {
+        lines.push("Required by policy: yes".to_owned());
     }
     if s.locked_until > now {
         lines.push(format!(
@@ -79,17 +161,11 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
     } else {
         lines.push("Pending enrollment: no".to_owned());
     }
-    if s.enrolled && s.backup_codes_left <= FEW_BACKUP_CODES {
-        let few = match s.backup_codes_left {
-            0 => "No backup codes are left".to_owned(),
-            1 => "Only 1 backup code is left".to_owned(),
-            n => format!("Only {n} backup codes are left"),
-        };
-        lines.push(String::new());
-        lines.push(format!(
-            "Warning: {few}. Run `{}` to get a new set.",
-            suggest("backup-codes regenerate", user)
-        ));
+    if s.enrolled {
+        if let Some(warning) = low_warning(s.backup_codes_left, user) {
+            lines.push(String::new());
+            lines.push(format!("Warning: {warning}"));
+        }
     }
     let mut text = lines.join("\n");
     text.push('\n');
@@ -123,6 +199,13 @@ mod tests {
             failures: 1,
             locked_until: 0,
             pending_enrollment: false,
+            last_used: 1_735_790_645,
+            last_method: "totp".into(),
+            last_service: "sshd".into(),
+            last_rhost: "192.0.2.7".into(),
+            recent_step_offsets: vec![-1, 0],
+            required: false,
+            enroll_deadline: 0,
         }
     }
 
@@ -140,6 +223,14 @@ mod tests {
                 "failures": 1,
                 "locked_until": null,
                 "pending_enrollment": false,
+                "backup_codes_low": false,
+                "last_used": "2025-01-02T04:04:05Z",
+                "last_method": "totp",
+                "last_service": "sshd",
+                "last_rhost": "192.0.2.7",
+                "recent_step_offsets": [-1, 0],
+                "required": false,
+                "enroll_deadline": null,
             })
         );
         let off = UserStatus {
@@ -155,6 +246,46 @@ mod tests {
         assert_eq!(v["enrolled_since"], serde_json::Value::Null);
         assert_eq!(v["locked_until"], "2025-01-02T03:04:05Z");
         assert_eq!(v["pending_enrollment"], true);
+        let never = UserStatus {
+            last_used: 0,
+            last_method: String::new(),
+            last_service: String::new(),
+            last_rhost: String::new(),
+            recent_step_offsets: vec![],
+            ..status()
+        };
+        let v = serde_json::to_value(StatusJson::from(&never)).unwrap();
+        assert_eq!(v["last_used"], serde_json::Value::Null);
+        assert_eq!(v["last_method"], serde_json::Value::Null);
+        assert_eq!(v["last_rhost"], serde_json::Value::Null);
+        assert_eq!(v["recent_step_offsets"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn last_use_in_words() {
+        let text = human(&status(), None, 1_735_790_645 + 7200);
+        assert!(
+            text.contains(
+                "Last used:          2025-01-02 04:04 UTC (2 hours ago), with a code from the \
+                 app, for sshd, from 192.0.2.7"
+            ),
+            "{text}"
+        );
+        let local = UserStatus {
+            last_method: "backup_code".into(),
+            last_service: "sudo".into(),
+            last_rhost: String::new(),
+            ..status()
+        };
+        assert_eq!(
+            last_use_details(&local),
+            "with a backup code, for sudo, on this machine"
+        );
+        let never = UserStatus {
+            last_used: 0,
+            ..status()
+        };
+        assert!(human(&never, None, 0).contains("Last used:          never"));
     }
 
     #[test]
@@ -203,6 +334,30 @@ mod tests {
         assert!(text.contains("after 5 failed attempts"), "{text}");
         assert!(text.contains("`twofold enroll --confirm CODE`"), "{text}");
         assert!(!text.contains("Warning"), "{text}");
+        assert!(!text.contains("Required"), "{text}");
+        let required = UserStatus {
+            required: true,
+            enroll_deadline: now + 3 * 86_400,
+            ..s.clone()
+        };
+        assert!(
+            human(&required, None, now).contains(
+                "Required by policy: yes; enroll by 2025-01-05 03:04 UTC (in 3 days; until \
+                 then logins work without a code)"
+            ),
+            "{}",
+            human(&required, None, now)
+        );
+        let overdue = human(&required, None, now + 4 * 86_400);
+        assert!(
+            overdue.contains("the deadline to enroll passed 2025-01-05 03:04 UTC"),
+            "{overdue}"
+        );
+        let enrolled = UserStatus {
+            required: true,
+            ..status()
+        };
+        assert!(human(&enrolled, None, now).contains("Required by policy: yes\n"));
         // A lockout in the past is over.
         assert!(human(&s, None, now + 301).contains("not locked"));
     }

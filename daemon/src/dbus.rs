@@ -10,14 +10,19 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use twofold_contract::{Enrollment, TwofoldError, UserStatus, Verified, MAX_USER_LEN};
+use twofold_contract::{
+    AdminUser, AuditEntry, Enrollment, LoginState, SessionList, TwofoldError, UserStatus, Verified,
+    MAX_USER_LEN,
+};
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
+use zbus::zvariant::Value;
 use zeroize::Zeroizing;
 
 use crate::logging::safe;
 use crate::service::{Caller, Service};
+use crate::sessions::Sessions;
 
 /// Number of per-user locks (users hash onto them).
 const USER_LOCKS: usize = 64;
@@ -38,14 +43,41 @@ pub enum Action {
     RegenerateBackupCodes,
     /// Turn two-factor authentication off.
     Disable,
+    /// The module's pre-prompt question about a login.
+    BeginLogin,
+    /// Administration: list users, reset, unlock, read the audit trail.
+    Administer,
+    /// Register or close a login session, or ask about the grace window: root only
+    /// (the PAM module inside sshd, sudo, login).
+    RegisterSession,
+    /// List a user's sessions and remembered logins.
+    ListSessions,
+    /// End a user's session.
+    RevokeSession,
+    /// Change a user's session timeout or forget their remembered logins.
+    SessionSettings,
 }
+
+impl Action {
+    /// Actions only root may take, whatever the user and polkit say.
+    pub fn root_only(self) -> bool {
+        matches!(self, Action::RegisterSession)
+    }
+}
+
+/// The polkit action for administering other users.
+pub const ADMINISTER: &str = "org.twofold.administer";
+/// How long polkit may take to answer.
+const POLKIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The served object.
 pub struct Bus {
     service: Arc<Service>,
+    connection: zbus::Connection,
     dbus: DBusProxy<'static>,
     credentials: Mutex<HashMap<String, Caller>>,
     user_locks: Vec<tokio::sync::Mutex<()>>,
+    sessions: Arc<Sessions>,
 }
 
 fn user_name(user: &str) -> Result<(), TwofoldError> {
@@ -75,8 +107,11 @@ impl Bus {
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
             .await?;
+        let sessions = Arc::new(Sessions::new(service.clone(), Some(connection.clone())));
         Ok(Bus {
+            sessions,
             service,
+            connection: connection.clone(),
             dbus,
             credentials: Mutex::new(HashMap::new()),
             user_locks: (0..USER_LOCKS)
@@ -124,9 +159,11 @@ impl Bus {
         Ok(caller)
     }
 
-    /// The one authorization decision: who is calling (from D-Bus credentials), which
-    /// user the call is about ("" = the caller), and whether that is allowed. Root may
-    /// act on any user, any other caller only on itself.
+    /// The one authorization decision, made before every method: who is calling (from
+    /// D-Bus credentials only), which user the call is about ("" = the caller), and
+    /// whether that is allowed. Root may do anything. Any other caller may act on itself;
+    /// acting on others, or administering, needs polkit's `org.twofold.administer`;
+    /// checking codes (`Verify`, `BeginLogin`) is never delegated.
     pub async fn authorize(
         &self,
         header: &Header<'_>,
@@ -134,15 +171,42 @@ impl Bus {
         user: &str,
     ) -> Result<(Caller, String), TwofoldError> {
         let caller = self.caller(header).await?;
+        if action.root_only() && caller.uid != 0 {
+            log::warn!(
+                "denied {action:?} to uid {} (pid {:?}): root only",
+                caller.uid,
+                caller.pid
+            );
+            return Err(TwofoldError::PermissionDenied(
+                "Only root (the PAM module) may do this.".into(),
+            ));
+        }
         let requested = user.to_string();
         if !requested.is_empty() {
             user_name(&requested)?;
         }
-        let resolved = tokio::task::spawn_blocking(move || resolve(caller, requested))
-            .await
-            .unwrap_or_else(|_| Err(TwofoldError::Internal("user lookup failed".into())))?;
-        let (target_name, target_uid) = resolved;
-        if caller.uid == 0 || caller.uid == target_uid {
+        let target = if action == Action::Administer && requested.is_empty() {
+            None
+        } else {
+            let lookup = tokio::task::spawn_blocking(move || resolve(caller, requested));
+            Some(
+                lookup
+                    .await
+                    .unwrap_or_else(|_| Err(TwofoldError::Internal("user lookup failed".into())))?,
+            )
+        };
+        let target_name = target.as_ref().map(|t| t.0.clone()).unwrap_or_default();
+        let on_self = target.as_ref().is_some_and(|t| t.1 == caller.uid);
+        if caller.uid == 0 || (on_self && action != Action::Administer) {
+            return Ok((caller, target_name));
+        }
+        let delegable = !matches!(action, Action::Verify | Action::BeginLogin);
+        if delegable && self.polkit_allows(header, ADMINISTER).await {
+            log::info!(
+                "polkit allowed uid {} to {action:?} {}",
+                caller.uid,
+                safe(&target_name)
+            );
             return Ok((caller, target_name));
         }
         log::warn!(
@@ -151,9 +215,59 @@ impl Bus {
             caller.uid,
             caller.pid
         );
-        Err(TwofoldError::PermissionDenied(
-            "You may only act on your own account.".into(),
-        ))
+        Err(TwofoldError::PermissionDenied(match action {
+            Action::Administer => "This needs an administrator (root, or the \
+                                   org.twofold.administer polkit permission)."
+                .into(),
+            _ => "You may only act on your own account.".into(),
+        }))
+    }
+
+    /// Asks polkit whether the caller (subject: its bus name) may do `action_id`. Any
+    /// failure to get an answer is a no.
+    async fn polkit_allows(&self, header: &Header<'_>, action_id: &str) -> bool {
+        let Some(sender) = header.sender() else {
+            return false;
+        };
+        let subject = (
+            "system-bus-name",
+            HashMap::from([("name", Value::from(sender.as_str()))]),
+        );
+        let details: HashMap<&str, &str> = HashMap::new();
+        // No interaction: an SSH session has no polkit agent to answer it.
+        let args = (subject, action_id, details, 0u32, "");
+        let call = self.connection.call_method(
+            Some("org.freedesktop.PolicyKit1"),
+            "/org/freedesktop/PolicyKit1/Authority",
+            Some("org.freedesktop.PolicyKit1.Authority"),
+            "CheckAuthorization",
+            &args,
+        );
+        match tokio::time::timeout(POLKIT_TIMEOUT, call).await {
+            Ok(Ok(reply)) => match reply
+                .body()
+                .deserialize::<(bool, bool, HashMap<String, String>)>()
+            {
+                Ok((authorized, _, _)) => authorized,
+                Err(e) => {
+                    log::error!("polkit answered something unexpected: {e}");
+                    false
+                }
+            },
+            Ok(Err(e)) => {
+                log::warn!("polkit did not authorize {action_id}: {e}");
+                false
+            }
+            Err(_) => {
+                log::error!("polkit did not answer within {POLKIT_TIMEOUT:?}");
+                false
+            }
+        }
+    }
+
+    /// The session state, for the reaper (see `sessions::revoke::reaper`).
+    pub fn sessions(&self) -> Arc<Sessions> {
+        self.sessions.clone()
     }
 
     fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
@@ -213,7 +327,20 @@ impl Bus {
         };
         let _serialized = self.user_lock(&user).lock().await;
         let service = self.service.clone();
-        blocking(move || service.verify(caller, &user, &code, &context)).await
+        let (pass_user, pass_context) = (user.clone(), context.clone());
+        let verified = blocking(move || service.verify(caller, &user, &code, &context)).await?;
+        if caller.uid == 0 {
+            // A login passed (the PAM module runs as root): remember it for the grace
+            // window and for the session this login opens.
+            let sessions = self.sessions.clone();
+            let how = verified.method.clone();
+            let _ = blocking(move || {
+                sessions.record_pass(caller, &pass_user, &pass_context, &how);
+                Ok(())
+            })
+            .await;
+        }
+        Ok(verified)
     }
 
     /// Starts an enrollment; the secret and URI are returned to the enrolling user once.
@@ -274,6 +401,241 @@ impl Bus {
         let _serialized = self.user_lock(&user).lock().await;
         let service = self.service.clone();
         blocking(move || service.enroll_confirm(caller, &user, &code)).await
+    }
+
+    /// The module's first question about a login, before it prompts.
+    async fn begin_login(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        context: HashMap<String, String>,
+    ) -> Result<LoginState, TwofoldError> {
+        let (caller, user) = self.authorize(&header, Action::BeginLogin, user).await?;
+        let service = self.service.clone();
+        blocking(move || service.begin_login(caller, &user, &context)).await
+    }
+
+    /// Every user the daemon knows or the policy requires.
+    async fn admin_users(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<Vec<AdminUser>, TwofoldError> {
+        self.authorize(&header, Action::Administer, "").await?;
+        let service = self.service.clone();
+        blocking(move || service.admin_users()).await
+    }
+
+    /// Removes a user's 2FA so they enroll again; optionally issues a bypass code.
+    async fn admin_reset(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        reason: String,
+        bypass_hours: u32,
+    ) -> Result<String, TwofoldError> {
+        if user.is_empty() {
+            return Err(TwofoldError::InvalidArgument(
+                "Name the user to reset.".into(),
+            ));
+        }
+        let (caller, user) = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_lock(&user).lock().await;
+        let service = self.service.clone();
+        blocking(move || service.admin_reset(caller, &user, &reason, bypass_hours)).await
+    }
+
+    /// Clears a user's lockouts.
+    async fn admin_unlock(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+    ) -> Result<(), TwofoldError> {
+        if user.is_empty() {
+            return Err(TwofoldError::InvalidArgument(
+                "Name the user to unlock.".into(),
+            ));
+        }
+        let (caller, user) = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_lock(&user).lock().await;
+        let service = self.service.clone();
+        blocking(move || service.admin_unlock(caller, &user)).await
+    }
+
+    /// The audit trail, newest first.
+    async fn audit_log(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, TwofoldError> {
+        let (_, user) = self.authorize(&header, Action::Administer, user).await?;
+        let service = self.service.clone();
+        blocking(move || {
+            let user = (!user.is_empty()).then_some(user.as_str());
+            service.audit_log(user, since, limit)
+        })
+        .await
+    }
+
+    /// Registers the login session the caller (root) just opened; returns its id.
+    async fn open_session(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        info: HashMap<String, String>,
+    ) -> Result<String, TwofoldError> {
+        let (caller, user) = self
+            .authorize(&header, Action::RegisterSession, user)
+            .await?;
+        let sessions = self.sessions.clone();
+        let record = blocking(move || sessions.open(caller, &user, &info)).await?;
+        if !record.rhost.is_empty() {
+            // Reverse DNS may be slow: the login does not wait for it.
+            let sessions = self.sessions.clone();
+            let (id, rhost) = (record.id.clone(), record.rhost.clone());
+            tokio::task::spawn_blocking(move || sessions.locate(&id, &rhost));
+        }
+        Ok(record.id)
+    }
+
+    /// Records the end of the caller's session.
+    async fn close_session(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        info: HashMap<String, String>,
+    ) -> Result<(), TwofoldError> {
+        let (caller, user) = self
+            .authorize(&header, Action::RegisterSession, user)
+            .await?;
+        let sessions = self.sessions.clone();
+        blocking(move || sessions.close(caller, &user, &info)).await
+    }
+
+    /// The grace window: did `user` pass for this service on this terminal or from this
+    /// remote host within `seconds`?
+    async fn check_grace(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        context: HashMap<String, String>,
+        seconds: u32,
+    ) -> Result<bool, TwofoldError> {
+        let (caller, user) = self
+            .authorize(&header, Action::RegisterSession, user)
+            .await?;
+        let sessions = self.sessions.clone();
+        blocking(move || sessions.check_grace(caller, &user, &context, seconds)).await
+    }
+
+    /// A user's sessions, remembered logins and timeout.
+    async fn list_sessions(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        include_ended: bool,
+    ) -> Result<SessionList, TwofoldError> {
+        let (caller, user) = self.authorize(&header, Action::ListSessions, user).await?;
+        let sessions = self.sessions.clone();
+        blocking(move || sessions.list(caller, &user, include_ended)).await
+    }
+
+    /// Ends session `id`: its owner or an administrator only.
+    async fn revoke_session(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        id: &str,
+    ) -> Result<(), TwofoldError> {
+        // Who asks (acting on oneself is always allowed); then whether the session is
+        // theirs to end. A session of someone else is "not yours", like a missing one.
+        let (caller, _) = self.authorize(&header, Action::RevokeSession, "").await?;
+        let not_yours = || {
+            TwofoldError::PermissionDenied(format!(
+                "You have no session {}.",
+                safe(&id.chars().take(64).collect::<String>())
+            ))
+        };
+        let sessions = self.sessions.clone();
+        let wanted = id.to_string();
+        let Some(record) = blocking(move || sessions.get(&wanted)).await? else {
+            return Err(if caller.uid == 0 {
+                TwofoldError::InvalidArgument(format!("There is no session {}.", safe(id)))
+            } else {
+                not_yours()
+            });
+        };
+        if let Err(e) = self
+            .authorize(&header, Action::RevokeSession, &record.user)
+            .await
+        {
+            return Err(match e {
+                TwofoldError::PermissionDenied(_) => not_yours(),
+                other => other,
+            });
+        }
+        let reason = format!("revoked by uid {}", caller.uid);
+        self.sessions.terminate(record, Some(caller), reason).await
+    }
+
+    /// Ends all of a user's live sessions on this host but the caller's own.
+    async fn revoke_other_sessions(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+    ) -> Result<Vec<String>, TwofoldError> {
+        let (caller, user) = self.authorize(&header, Action::RevokeSession, user).await?;
+        let sessions = self.sessions.clone();
+        let others = blocking(move || sessions.others(caller, &user)).await?;
+        let reason = format!("revoked by uid {} (--others)", caller.uid);
+        let tasks: Vec<_> = others
+            .into_iter()
+            .map(|s| {
+                let sessions = self.sessions.clone();
+                let reason = reason.clone();
+                let id = s.id.clone();
+                (
+                    id,
+                    tokio::spawn(async move { sessions.terminate(s, Some(caller), reason).await }),
+                )
+            })
+            .collect();
+        let mut ended = Vec::new();
+        for (id, task) in tasks {
+            match task.await {
+                Ok(Ok(())) => ended.push(id),
+                Ok(Err(e)) => log::warn!("revoking session {id}: {}", e.message()),
+                Err(e) => log::error!("revoking session {id}: {e}"),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Sets the user's own session timeout (0 = none).
+    async fn set_session_timeout(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        seconds: u64,
+    ) -> Result<(), TwofoldError> {
+        let (caller, user) = self
+            .authorize(&header, Action::SessionSettings, user)
+            .await?;
+        let sessions = self.sessions.clone();
+        blocking(move || sessions.set_timeout(caller, &user, seconds)).await
+    }
+
+    /// Forgets the user's remembered logins (the grace window starts afresh).
+    async fn forget_remembered(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+    ) -> Result<u32, TwofoldError> {
+        let (caller, user) = self
+            .authorize(&header, Action::SessionSettings, user)
+            .await?;
+        let sessions = self.sessions.clone();
+        blocking(move || sessions.forget(caller, &user)).await
     }
 
     /// The daemon's version.

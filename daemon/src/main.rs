@@ -22,8 +22,9 @@ fn default_db() -> PathBuf {
     dir.join("twofold.db")
 }
 
-fn load_policy(args: &Args) -> Result<Policy, String> {
-    match &args.config {
+/// Reads the policy: `--config`, else the default file when it exists, else defaults.
+fn load_policy(config: Option<&std::path::Path>) -> Result<Policy, String> {
+    match config {
         Some(path) => Policy::load(path),
         None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
             Policy::load(std::path::Path::new(DEFAULT_CONFIG))
@@ -48,9 +49,13 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<(), String> {
     // Files we create are ours alone, whatever umask we were started with.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let policy = load_policy(&args)?;
+    let policy = load_policy(args.config.as_deref())?;
     let keys = secrets::Keys::load_or_create(&args.key)?;
-    let db = args.db.clone().unwrap_or_else(default_db);
+    let db = args
+        .db
+        .clone()
+        .or_else(|| policy.sqlite_path())
+        .unwrap_or_else(default_db);
     let store = SqliteStore::open(&db)?;
     let hostname = nix::unistd::gethostname()
         .ok()
@@ -59,7 +64,7 @@ fn run(args: Args) -> Result<(), String> {
     let service = Arc::new(Service {
         store: Arc::new(store),
         keys,
-        policy,
+        policy: std::sync::RwLock::new(Arc::new(policy)),
         hostname,
         passwords: twofoldd::password::PasswordChecker {
             confdir: args.pam_confdir.clone(),
@@ -72,23 +77,37 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(args.bus.as_deref(), service, &db))
+    runtime.block_on(serve(&args, service, &db))
 }
 
-async fn serve(
-    bus: Option<&str>,
-    service: Arc<Service>,
-    db: &std::path::Path,
-) -> Result<(), String> {
-    let address = bus.unwrap_or(SYSTEM_BUS_ADDRESS);
+/// SIGHUP: read the config again; a bad file keeps the policy in force.
+fn reload(config: Option<&std::path::Path>, service: &Service) {
+    match load_policy(config) {
+        Ok(policy) => {
+            service.set_policy(policy);
+            log::info!("SIGHUP: configuration reloaded");
+        }
+        Err(e) => log::error!("SIGHUP: keeping the previous configuration: {e}"),
+    }
+}
+
+async fn serve(args: &Args, service: Arc<Service>, db: &std::path::Path) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Before anything else: SIGHUP's default action would kill us.
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let address = args.bus.as_deref().unwrap_or(SYSTEM_BUS_ADDRESS);
     let connection = zbus::connection::Builder::address(address)
         .map_err(|e| format!("bad bus address {address}: {e}"))?
         .build()
         .await
         .map_err(|e| format!("cannot connect to the bus at {address}: {e}"))?;
-    let object = dbus::Bus::new(service, &connection)
+    let object = dbus::Bus::new(service.clone(), &connection)
         .await
         .map_err(|e| format!("bus set-up failed: {e}"))?;
+    // Login sessions: close stale ones, end timed-out ones.
+    tokio::spawn(twofoldd::sessions::revoke::reaper(object.sessions()));
     connection
         .object_server()
         .at(OBJECT_PATH, object)
@@ -112,10 +131,6 @@ async fn serve(
     }
     log::info!("serving {BUS_NAME} on {address}, database {}", db.display());
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| e.to_string())?;
     let dbus = zbus::fdo::DBusProxy::builder(&connection)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
@@ -126,6 +141,7 @@ async fn serve(
         tokio::select! {
             _ = term.recv() => { log::info!("SIGTERM: exiting"); return Ok(()); }
             _ = int.recv() => { log::info!("SIGINT: exiting"); return Ok(()); }
+            _ = hup.recv() => reload(args.config.as_deref(), &service),
             _ = tick.tick() => {
                 // The bus went away: exit so that the service manager (or D-Bus
                 // activation) starts us afresh on the new bus.

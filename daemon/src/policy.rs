@@ -16,6 +16,23 @@ pub struct Policy {
     pub enroll_pending_seconds: i64,
     /// Guessing throttle.
     pub lockout: LockoutPolicy,
+    /// Groups whose members must use two-factor authentication (resolved through NSS,
+    /// so LDAP and SSSD groups work).
+    pub require_groups: Vec<String>,
+    /// Days a required user may still log in without enrolling, counted from the first
+    /// time the daemon sees them.
+    pub enroll_grace: u32,
+    /// Whom users are told to ask when they are locked out of policy (shown in messages).
+    pub admin_contact: String,
+    /// Where state lives: `sqlite:PATH` (default `sqlite:/var/lib/twofold/twofold.db`;
+    /// `--db` overrides).
+    pub storage: Option<String>,
+    /// Seconds after which the daemon ends every login session (0 = never); a user's own
+    /// `twofold sessions timeout` can only make it shorter.
+    pub session_timeout: u64,
+    /// A MaxMind-format (GeoLite2/GeoIP2 City or Country) database: sessions then show
+    /// the city and country of their remote address.
+    pub geoip_db: Option<std::path::PathBuf>,
 }
 
 impl Default for Policy {
@@ -24,6 +41,12 @@ impl Default for Policy {
             totp_window: 1,
             enroll_pending_seconds: 600,
             lockout: LockoutPolicy::default(),
+            require_groups: Vec::new(),
+            enroll_grace: 7,
+            admin_contact: "your system administrator".into(),
+            storage: None,
+            session_timeout: 0,
+            geoip_db: None,
         }
     }
 }
@@ -66,7 +89,45 @@ impl Policy {
                 "lockout.base_delay must be >= 1 and lockout.max_delay >= base_delay".into(),
             );
         }
+        if l.user_ceiling < l.max_failures {
+            return Err("lockout.user_ceiling must be >= lockout.max_failures".into());
+        }
+        if self.enroll_grace > 3650 {
+            return Err("enroll_grace: at most 3650 days".into());
+        }
+        if let Some(g) = self
+            .require_groups
+            .iter()
+            .find(|g| g.is_empty() || g.len() > 256)
+        {
+            return Err(format!("require_groups: {g:?} is not a group name"));
+        }
+        if self.session_timeout != 0 && !(60..=366 * 86_400).contains(&self.session_timeout) {
+            return Err("session_timeout: 0 (none) or between 60 seconds and 366 days".into());
+        }
+        if self.geoip_db.as_ref().is_some_and(|p| !p.is_absolute()) {
+            return Err("geoip_db: give an absolute path".into());
+        }
+        if let Some(storage) = &self.storage {
+            if self.sqlite_path().is_none() {
+                return Err(format!(
+                    "storage: {storage:?} is not supported; use \"sqlite:/path/to/twofold.db\" \
+                     (PostgreSQL fleet storage is not available in this version)"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The SQLite path named by `storage`, if it names one.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        let path = self.storage.as_deref()?.strip_prefix("sqlite:")?;
+        path.starts_with('/').then(|| path.into())
+    }
+
+    /// Seconds of enrollment grace.
+    pub fn enroll_grace_seconds(&self) -> i64 {
+        i64::from(self.enroll_grace) * 86_400
     }
 }
 
@@ -91,5 +152,51 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = Policy::parse("totp_window = 99\n").unwrap_err();
         assert!(e.contains("totp_window"), "{e}");
+        let e = Policy::parse("storage = \"postgres://db/twofold\"\n").unwrap_err();
+        assert!(e.contains("storage"), "{e}");
+        let e = Policy::parse("require_groups = \"wheel\"\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    /// The shipped sample config documents every default: with its settings uncommented
+    /// it parses to exactly `Policy::default()`.
+    #[test]
+    fn sample_config_shows_the_defaults() {
+        let sample = include_str!("../../packaging/twofoldd.toml");
+        assert_eq!(Policy::parse(sample).unwrap(), Policy::default());
+        let uncommented: String = sample
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(Policy::parse(&uncommented).unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn session_keys() {
+        let p = Policy::parse("session_timeout = 3600\ngeoip_db = \"/srv/geo.mmdb\"\n").unwrap();
+        assert_eq!(p.session_timeout, 3600);
+        assert_eq!(
+            p.geoip_db.as_deref(),
+            Some(std::path::Path::new("/srv/geo.mmdb"))
+        );
+        for bad in ["session_timeout = 5\n", "geoip_db = \"geo.mmdb\"\n"] {
+            assert!(Policy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_keys() {
+        let p = Policy::parse(
+            "require_groups = [\"wheel\", \"admins\"]\nenroll_grace = 3\n\
+             storage = \"sqlite:/srv/tf.db\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.require_groups, ["wheel", "admins"]);
+        assert_eq!(p.enroll_grace_seconds(), 3 * 86_400);
+        assert_eq!(p.sqlite_path().unwrap(), std::path::Path::new("/srv/tf.db"));
     }
 }

@@ -5,12 +5,17 @@
 //! the bus layer runs them on the blocking thread pool.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use twofold_contract::{context, method, Enrollment, TwofoldError, UserStatus, Verified};
+use twofold_contract::{
+    context, method, AdminUser, AuditEntry, Enrollment, LoginState, TwofoldError, UserStatus,
+    Verified,
+};
 
 use crate::backup_codes;
+use crate::groups;
+use crate::lockout::Source;
 use crate::logging::safe;
 use crate::otp;
 use crate::password::PasswordChecker;
@@ -31,7 +36,7 @@ pub struct Caller {
 pub struct Service {
     pub store: Arc<dyn Store>,
     pub keys: Keys,
-    pub policy: Policy,
+    pub policy: RwLock<Arc<Policy>>,
     pub hostname: String,
     pub passwords: PasswordChecker,
 }
@@ -56,7 +61,44 @@ fn locked_message(seconds: i64) -> String {
     format!("Too many failed attempts. Try again in {seconds} seconds.")
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`, for messages.
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
 impl Service {
+    /// The policy in force (replaced as a whole on SIGHUP).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .map(|p| Arc::clone(&p))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// Puts a new policy in force.
+    pub fn set_policy(&self, policy: Policy) {
+        match self.policy.write() {
+            Ok(mut p) => *p = Arc::new(policy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
+        }
+    }
+
     fn event(&self, caller: Caller, user: &str, event: &'static str) -> AuditEvent {
         AuditEvent {
             at: now(),
@@ -64,6 +106,7 @@ impl Service {
             actor_pid: caller.pid,
             user: user.to_string(),
             event,
+            host: self.hostname.clone(),
             ..Default::default()
         }
     }
@@ -72,7 +115,7 @@ impl Service {
     pub fn status(&self, user: &str) -> Result<UserStatus, TwofoldError> {
         let now = now();
         let record = self.store.user(user).map_err(internal)?;
-        let throttle = self.store.throttle(user).map_err(internal)?;
+        let throttle = self.store.throttle_summary(user).map_err(internal)?;
         let backup_codes_left = match record {
             Some(_) => self.store.backup_codes_left(user).map_err(internal)?,
             None => 0,
@@ -86,6 +129,10 @@ impl Service {
             None => Vec::new(),
         };
         let record = record.as_ref();
+        let deadline = match record {
+            Some(_) => None,
+            None => self.enrollment_requirement(user, &self.policy())?,
+        };
         Ok(UserStatus {
             user: user.to_string(),
             enrolled: record.is_some(),
@@ -101,10 +148,98 @@ impl Service {
             last_service: record.map(|r| r.last_service.clone()).unwrap_or_default(),
             last_rhost: record.map(|r| r.last_rhost.clone()).unwrap_or_default(),
             recent_step_offsets,
+            required: deadline.is_some(),
+            enroll_deadline: deadline.unwrap_or(0),
         })
     }
 
-    /// `Verify`: one attempt with a TOTP code or a backup code.
+    /// The audit event and lockout counters of an attempt described by `ctx`.
+    fn attempt(
+        &self,
+        caller: Caller,
+        user: &str,
+        ctx: &HashMap<String, String>,
+        policy: &Policy,
+    ) -> (AuditEvent, Vec<Source>) {
+        let mut event = self.event(caller, user, "verify_ok");
+        let field = |key: &str| ctx.get(key).map(|v| safe(v)).unwrap_or_default();
+        event.service = field(context::SERVICE);
+        event.tty = field(context::TTY);
+        event.rhost = field(context::RHOST);
+        let raw = |key: &str| ctx.get(key).map(String::as_str).unwrap_or("");
+        let sources =
+            policy
+                .lockout
+                .sources(raw(context::RHOST), raw(context::TTY), &self.hostname);
+        (event, sources)
+    }
+
+    /// `BeginLogin`: the module's first question, before it prompts.
+    pub fn begin_login(
+        &self,
+        caller: Caller,
+        user: &str,
+        ctx: &HashMap<String, String>,
+    ) -> Result<LoginState, TwofoldError> {
+        let policy = self.policy();
+        let (event, sources) = self.attempt(caller, user, ctx, &policy);
+        let throttle = self.store.throttle(user, &sources).map_err(internal)?;
+        let enrolled = self.store.user(user).map_err(internal)?.is_some();
+        let mut state = LoginState {
+            enrolled,
+            locked_for: throttle.locked_for(event.at).unwrap_or(0),
+            ..Default::default()
+        };
+        if !enrolled {
+            state.bypass_pending = self
+                .store
+                .bypass(user, event.at)
+                .map_err(internal)?
+                .is_some();
+            let required = self.enrollment_requirement(user, &policy)?;
+            if let Some(deadline) = required {
+                state.required = true;
+                state.enroll_deadline = deadline;
+                state.message = if deadline > event.at {
+                    format!(
+                        "Two-factor authentication is required for your account from {}. \
+                         Set it up now with `twofold enroll`.",
+                        format_time(deadline)
+                    )
+                } else {
+                    format!(
+                        "Two-factor authentication is required for your account and was not \
+                         set up in time. Ask {} for help.",
+                        policy.admin_contact
+                    )
+                };
+            }
+        }
+        Ok(state)
+    }
+
+    /// For a user in a `require_groups` group: the end of their enrollment grace.
+    fn enrollment_requirement(
+        &self,
+        user: &str,
+        policy: &Policy,
+    ) -> Result<Option<i64>, TwofoldError> {
+        if policy.require_groups.is_empty() {
+            return Ok(None);
+        }
+        let member = groups::member_of_any(user, &policy.require_groups).map_err(|e| {
+            log::error!("group lookup for {} failed: {e}", safe(user));
+            TwofoldError::Internal("twofoldd could not look up the user's groups".into())
+        })?;
+        if !member {
+            return Ok(None);
+        }
+        let first_seen = self.store.first_seen(user, now()).map_err(internal)?;
+        Ok(Some(first_seen + policy.enroll_grace_seconds()))
+    }
+
+    /// `Verify`: one attempt with a TOTP code, a backup code, or an administrator's
+    /// one-time bypass code.
     pub fn verify(
         &self,
         caller: Caller,
@@ -112,25 +247,28 @@ impl Service {
         code: &str,
         ctx: &HashMap<String, String>,
     ) -> Result<Verified, TwofoldError> {
-        let mut event = self.event(caller, user, "verify_ok");
-        let field = |key: &str| ctx.get(key).map(|v| safe(v)).unwrap_or_default();
-        event.service = field(context::SERVICE);
-        event.tty = field(context::TTY);
-        event.rhost = field(context::RHOST);
+        let policy = self.policy();
+        let (mut event, sources) = self.attempt(caller, user, ctx, &policy);
         let where_ = format!(
-            "user={} service={} rhost={}",
+            "user={} service={} rhost={} tty={}",
             safe(user),
             event.service,
-            event.rhost
+            event.rhost,
+            event.tty
         );
 
-        let throttle = self.store.throttle(user).map_err(internal)?;
+        let throttle = self.store.throttle(user, &sources).map_err(internal)?;
         if let Some(seconds) = throttle.locked_for(event.at) {
             log::warn!("refused while locked out: {where_}");
             return Err(TwofoldError::Locked(locked_message(seconds)));
         }
-        let Some(record) = self.store.user(user).map_err(internal)? else {
-            return Err(not_enrolled(user));
+        let record = self.store.user(user).map_err(internal)?;
+        let bypass = match record {
+            Some(_) => None,
+            None => match self.store.bypass(user, event.at).map_err(internal)? {
+                Some(hash) => Some(hash),
+                None => return Err(not_enrolled(user)),
+            },
         };
 
         let code = code.trim();
@@ -141,10 +279,12 @@ impl Service {
                 "over-long code",
                 "That code is far too long.",
             ))
-        } else if otp::looks_like_totp(code) {
-            self.verify_totp(user, code, &record, &event)
+        } else if let Some(hash) = &bypass {
+            self.verify_bypass(user, code, hash, &sources, &event)
+        } else if let (Some(record), true) = (&record, otp::looks_like_totp(code)) {
+            self.verify_totp(user, code, record, &policy, &sources, &event)
         } else if let Some(normalized) = backup_codes::normalize(code) {
-            self.verify_backup_code(user, &normalized, &event)
+            self.verify_backup_code(user, &normalized, &sources, &event)
         } else {
             Err(Refused::Wrong("not a code"))
         };
@@ -164,7 +304,7 @@ impl Service {
         event.detail = why.to_string();
         let after = self
             .store
-            .record_failure(user, &self.policy.lockout, &event)
+            .record_failure(user, &sources, &policy.lockout, &event)
             .map_err(internal)?;
         match after.locked_for(event.at) {
             Some(seconds) => {
@@ -183,6 +323,8 @@ impl Service {
         user: &str,
         code: &str,
         record: &crate::storage::UserRecord,
+        policy: &Policy,
+        sources: &[Source],
         event: &AuditEvent,
     ) -> Result<Verified, Refused> {
         let secret = self.keys.open(user, &record.secret_sealed).map_err(|e| {
@@ -196,14 +338,14 @@ impl Service {
             &secret,
             code,
             now_step,
-            self.policy.totp_window,
+            policy.totp_window,
             record.last_step,
         )
         .ok_or(Refused::Wrong("wrong or used code"))?;
         let mut event = event.clone();
         let step_offset = step as i64 - now_step as i64;
         event.step_offset = Some(step_offset as i32);
-        match self.store.accept_totp_step(user, step, &event) {
+        match self.store.accept_totp_step(user, step, sources, &event) {
             Ok(true) => Ok(Verified {
                 method: method::TOTP.into(),
                 backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),
@@ -218,6 +360,7 @@ impl Service {
         &self,
         user: &str,
         normalized: &str,
+        sources: &[Source],
         event: &AuditEvent,
     ) -> Result<Verified, Refused> {
         let tag = self.keys.backup_code_tag(user, normalized);
@@ -236,13 +379,42 @@ impl Service {
         }
         let mut event = event.clone();
         event.event = "backup_code_used";
-        match self.store.consume_backup_code(user, id, &event) {
+        match self.store.consume_backup_code(user, id, sources, &event) {
             Ok(Some(left)) => Ok(Verified {
                 method: method::BACKUP_CODE.into(),
                 backup_codes_left: left,
                 step_offset: 0,
             }),
             Ok(None) => Err(Refused::Wrong("backup code already used")),
+            Err(e) => Err(Refused::Broken(Box::new(internal(e)))),
+        }
+    }
+
+    /// An administrator's one-time code for a user who lost everything (`admin reset
+    /// --bypass-code`): one Argon2 evaluation, single use.
+    fn verify_bypass(
+        &self,
+        user: &str,
+        code: &str,
+        hash: &str,
+        sources: &[Source],
+        event: &AuditEvent,
+    ) -> Result<Verified, Refused> {
+        let Some(normalized) = backup_codes::normalize(code) else {
+            return Err(Refused::Wrong("not a bypass code"));
+        };
+        if !backup_codes::verify(&normalized, hash) {
+            return Err(Refused::Wrong("wrong bypass code"));
+        }
+        let mut event = event.clone();
+        event.event = "bypass_used";
+        match self.store.consume_bypass(user, hash, sources, &event) {
+            Ok(true) => Ok(Verified {
+                method: method::BYPASS.into(),
+                backup_codes_left: 0,
+                step_offset: 0,
+            }),
+            Ok(false) => Err(Refused::Wrong("bypass code already used")),
             Err(e) => Err(Refused::Broken(Box::new(internal(e)))),
         }
     }
@@ -310,7 +482,7 @@ impl Service {
         let mut event = self.event(caller, user, "enroll_begin");
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
-            expires_at: event.at + self.policy.enroll_pending_seconds,
+            expires_at: event.at + self.policy().enroll_pending_seconds,
         };
         event.detail = format!("issuer={}", safe(issuer));
         self.store
@@ -352,7 +524,7 @@ impl Service {
             &secret,
             code,
             otp::step_at(now as u64),
-            self.policy.totp_window,
+            self.policy().totp_window,
             None,
         )
         .ok_or_else(invalid_code)?;
@@ -411,8 +583,10 @@ impl Service {
             return Err(not_enrolled(user));
         }
         if caller.uid != 0 {
-            let mut event = self.event(caller, user, "disable_refused");
-            let throttle = self.store.throttle(user).map_err(internal)?;
+            let policy = self.policy();
+            let (mut event, sources) = self.attempt(caller, user, &HashMap::new(), &policy);
+            event.event = "disable_refused";
+            let throttle = self.store.throttle(user, &sources).map_err(internal)?;
             if let Some(seconds) = throttle.locked_for(event.at) {
                 return Err(TwofoldError::Locked(locked_message(seconds)));
             }
@@ -424,7 +598,7 @@ impl Service {
                 event.detail = "wrong account password".into();
                 let after = self
                     .store
-                    .record_failure(user, &self.policy.lockout, &event)
+                    .record_failure(user, &sources, &policy.lockout, &event)
                     .map_err(internal)?;
                 log::warn!("disable refused (wrong password) for {}", safe(user));
                 return Err(match after.locked_for(event.at) {
@@ -441,6 +615,104 @@ impl Service {
         log::info!("two-factor authentication disabled for {}", safe(user));
         Ok(())
     }
+
+    /// `AdminUsers`: everyone the daemon knows, plus the listed members of required groups.
+    pub fn admin_users(&self) -> Result<Vec<AdminUser>, TwofoldError> {
+        let policy = self.policy();
+        let mut names = self.store.known_users().map_err(internal)?;
+        for group in &policy.require_groups {
+            names.extend(groups::listed_members(group));
+        }
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|user| {
+                let status = self.status(&user)?;
+                let live_sessions = self.store.live_session_count(&user).map_err(internal)?;
+                Ok(AdminUser {
+                    user,
+                    enrolled: status.enrolled,
+                    required: status.required,
+                    enroll_deadline: status.enroll_deadline,
+                    last_used: status.last_used,
+                    backup_codes_left: status.backup_codes_left,
+                    locked_until: status.locked_until,
+                    live_sessions,
+                })
+            })
+            .collect()
+    }
+
+    /// `AdminReset`: the user's 2FA goes (they enroll again); optionally a one-time
+    /// bypass code, valid `bypass_hours`, lets them log in once to do so.
+    pub fn admin_reset(
+        &self,
+        caller: Caller,
+        user: &str,
+        reason: &str,
+        bypass_hours: u32,
+    ) -> Result<String, TwofoldError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 500 || reason.chars().any(char::is_control) {
+            return Err(TwofoldError::InvalidArgument(
+                "Give a reason (one line, at most 500 characters): it goes into the audit trail."
+                    .into(),
+            ));
+        }
+        if bypass_hours > 720 {
+            return Err(TwofoldError::InvalidArgument(
+                "A bypass code can be valid for at most 720 hours (30 days).".into(),
+            ));
+        }
+        let mut event = self.event(caller, user, "reset");
+        event.detail = format!("reason: {}", safe_long(reason));
+        let removed = self.store.remove_user(user, &event).map_err(internal)?;
+        if !removed && bypass_hours == 0 {
+            return Err(not_enrolled(user));
+        }
+        log::info!(
+            "administrator uid {} reset the 2FA of {}",
+            caller.uid,
+            safe(user)
+        );
+        if bypass_hours == 0 {
+            return Ok(String::new());
+        }
+        let code = backup_codes::generate_set().swap_remove(0);
+        let normalized = backup_codes::normalize(&code).expect("generated codes are well-formed");
+        let mut event = self.event(caller, user, "bypass_issued");
+        event.detail = format!("valid {bypass_hours} h; reason: {}", safe_long(reason));
+        self.store
+            .set_bypass(
+                user,
+                &backup_codes::hash(&normalized),
+                event.at + i64::from(bypass_hours) * 3600,
+                &event,
+            )
+            .map_err(internal)?;
+        Ok(code.as_str().to_owned())
+    }
+
+    /// `AdminUnlock`: clears the user's lockouts from every source.
+    pub fn admin_unlock(&self, caller: Caller, user: &str) -> Result<(), TwofoldError> {
+        let event = self.event(caller, user, "unlock");
+        self.store.clear_lockouts(user, &event).map_err(internal)?;
+        log::info!("uid {} unlocked {}", caller.uid, safe(user));
+        Ok(())
+    }
+
+    /// `AuditLog`: newest first.
+    pub fn audit_log(
+        &self,
+        user: Option<&str>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, TwofoldError> {
+        self.store
+            .audit_log(user, since, limit.clamp(1, 100_000))
+            .map_err(internal)
+    }
 }
 
 /// Why an attempt did not pass.
@@ -451,6 +723,14 @@ enum Refused {
     Malformed(&'static str, &'static str),
     /// The daemon could not judge (storage, key): fails closed without counting.
     Broken(Box<TwofoldError>),
+}
+
+/// Untrusted text for the audit trail: control characters escaped, at most 500 chars.
+fn safe_long(text: &str) -> String {
+    text.chars()
+        .take(500)
+        .flat_map(char::escape_debug)
+        .collect()
 }
 
 fn not_enrolled(user: &str) -> TwofoldError {
@@ -481,14 +761,16 @@ mod tests {
         Service {
             store: Arc::new(SqliteStore::in_memory()),
             keys: Keys::from_master(&[3u8; 32]),
-            policy: Policy::default(),
+            policy: RwLock::new(Arc::new(Policy::default())),
             hostname: "testhost".into(),
             passwords: PasswordChecker::default(),
         }
     }
 
     fn code_at(secret_b32: &str, step: u64) -> String {
-        let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(secret_b32.as_bytes())
+            .unwrap();
         let totp = totp_rs::Builder::new()
             .with_secret(secret.as_slice())
             .build()
@@ -500,7 +782,9 @@ mod tests {
         let e = svc.enroll_begin(ROOT, user, "", "").unwrap();
         assert!(e.uri.contains("issuer=testhost"));
         let step = otp::step_at(now() as u64) - 1;
-        let codes = svc.enroll_confirm(ROOT, user, &code_at(&e.secret, step)).unwrap();
+        let codes = svc
+            .enroll_confirm(ROOT, user, &code_at(&e.secret, step))
+            .unwrap();
         (e.secret, codes)
     }
 
@@ -517,7 +801,10 @@ mod tests {
         ));
         let ok = svc.verify(ROOT, "alice", &new[0], &ctx).unwrap();
         assert_eq!(ok.backup_codes_left, 9);
-        assert_eq!(svc.status("alice").unwrap().last_method, method::BACKUP_CODE);
+        assert_eq!(
+            svc.status("alice").unwrap().last_method,
+            method::BACKUP_CODE
+        );
     }
 
     #[test]
@@ -535,7 +822,9 @@ mod tests {
         assert!(svc.enroll_begin(USER, "alice", "", &codes[0]).is_ok());
         // The old secret still works while the new one waits for its confirmation.
         assert!(svc.status("alice").unwrap().enrolled);
-        assert!(svc.regenerate_backup_codes(USER, "alice", &codes[1]).is_ok());
+        assert!(svc
+            .regenerate_backup_codes(USER, "alice", &codes[1])
+            .is_ok());
     }
 
     #[test]
@@ -569,5 +858,123 @@ mod tests {
             svc.disable(ROOT, "alice", "", ""),
             Err(TwofoldError::NotEnrolled(_))
         ));
+    }
+
+    fn ctx(rhost: &str, tty: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (context::SERVICE.to_string(), "sshd".to_string()),
+            (context::RHOST.to_string(), rhost.to_string()),
+            (context::TTY.to_string(), tty.to_string()),
+        ])
+    }
+
+    #[test]
+    fn remote_guessing_does_not_lock_the_console() {
+        let svc = service();
+        enroll(&svc, "alice");
+        for _ in 0..5 {
+            let _ = svc.verify(ROOT, "alice", "000000", &ctx("203.0.113.7", "ssh"));
+        }
+        let remote = svc
+            .begin_login(ROOT, "alice", &ctx("203.0.113.7", "ssh"))
+            .unwrap();
+        assert!(remote.locked_for > 0);
+        let other_host = svc
+            .begin_login(ROOT, "alice", &ctx("198.51.100.1", "ssh"))
+            .unwrap();
+        assert_eq!(other_host.locked_for, 0);
+        let console = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        assert_eq!(console.locked_for, 0, "the console stays usable");
+        // Unlock clears every source and is audited with its actor.
+        svc.admin_unlock(ROOT, "alice").unwrap();
+        let remote = svc
+            .begin_login(ROOT, "alice", &ctx("203.0.113.7", "ssh"))
+            .unwrap();
+        assert_eq!(remote.locked_for, 0);
+        let log = svc.audit_log(Some("alice"), 0, 100).unwrap();
+        assert_eq!(log[0].event, "unlock");
+        assert_eq!(log[0].actor_uid, 0);
+        assert!(log.iter().any(|e| e.event == "lockout"));
+    }
+
+    #[test]
+    fn many_remote_hosts_hit_the_per_user_ceiling() {
+        let svc = service();
+        enroll(&svc, "alice");
+        for host in 0..20 {
+            let _ = svc.verify(
+                ROOT,
+                "alice",
+                "000000",
+                &ctx(&format!("198.51.100.{host}"), ""),
+            );
+        }
+        let fresh_host = svc
+            .begin_login(ROOT, "alice", &ctx("192.0.2.1", ""))
+            .unwrap();
+        assert!(
+            fresh_host.locked_for > 0,
+            "remote logins are capped per user"
+        );
+        let console = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        assert_eq!(console.locked_for, 0);
+    }
+
+    #[test]
+    fn required_groups_give_a_grace_then_refuse() {
+        let svc = service();
+        let mut policy = Policy {
+            require_groups: vec!["root".into()],
+            ..Policy::default()
+        };
+        svc.set_policy(policy.clone());
+        let within = svc.begin_login(ROOT, "root", &ctx("", "tty1")).unwrap();
+        assert!(within.required && !within.enrolled);
+        assert!(within.enroll_deadline > now());
+        assert!(
+            within.message.contains("twofold enroll"),
+            "{}",
+            within.message
+        );
+        assert!(svc.status("root").unwrap().required);
+        // A user outside the group is not required.
+        let outside = svc.begin_login(ROOT, "daemon", &ctx("", "tty1")).unwrap();
+        assert!(!outside.required);
+        policy.enroll_grace = 0;
+        svc.set_policy(policy);
+        let after = svc.begin_login(ROOT, "root", &ctx("", "tty1")).unwrap();
+        assert!(after.required && after.enroll_deadline <= now());
+        assert!(
+            after.message.contains("your system administrator"),
+            "{}",
+            after.message
+        );
+    }
+
+    #[test]
+    fn reset_with_bypass_code_works_once() {
+        let svc = service();
+        enroll(&svc, "alice");
+        let code = svc
+            .admin_reset(ROOT, "alice", "lost phone, ID checked", 2)
+            .unwrap();
+        assert!(!svc.status("alice").unwrap().enrolled);
+        let state = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        assert!(state.bypass_pending);
+        let ok = svc.verify(ROOT, "alice", &code, &ctx("", "tty1")).unwrap();
+        assert_eq!(ok.method, method::BYPASS);
+        assert!(matches!(
+            svc.verify(ROOT, "alice", &code, &ctx("", "tty1")),
+            Err(TwofoldError::NotEnrolled(_))
+        ));
+        let log = svc.audit_log(Some("alice"), 0, 100).unwrap();
+        let events: Vec<&str> = log.iter().map(|e| e.event.as_str()).collect();
+        assert!(events.contains(&"reset") && events.contains(&"bypass_issued"));
+        assert!(events.contains(&"bypass_used"));
+        assert!(log.iter().any(|e| e.detail.contains("lost phone")));
+        assert!(
+            svc.admin_reset(ROOT, "alice", "", 0).is_err(),
+            "a reason is required"
+        );
     }
 }

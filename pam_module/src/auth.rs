@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, method, TwofoldError, UserStatus, Verified, MAX_CODE_LEN};
+use twofold_contract::{context, method, LoginState, TwofoldError, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use crate::options::{FailMode, Options};
@@ -77,7 +77,12 @@ impl From<TwofoldError> for CallError {
 /// A connection to a verified `twofoldd`. Each call must return by `deadline`.
 pub trait Daemon {
     /// `Status(user)`.
-    fn status(&mut self, user: &str, deadline: Instant) -> Result<UserStatus, CallError>;
+    fn begin_login(
+        &mut self,
+        user: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<LoginState, CallError>;
     /// `Verify(user, code, context)`.
     fn verify(
         &mut self,
@@ -86,6 +91,39 @@ pub trait Daemon {
         context: HashMap<String, String>,
         deadline: Instant,
     ) -> Result<Verified, CallError>;
+
+    /// `OpenSession(user, info)`: the session id.
+    fn open_session(
+        &mut self,
+        _user: &str,
+        _info: HashMap<String, String>,
+        _deadline: Instant,
+    ) -> Result<String, CallError> {
+        Err(CallError::Unavailable(
+            "OpenSession is not supported".into(),
+        ))
+    }
+    /// `CloseSession(user, info)`.
+    fn close_session(
+        &mut self,
+        _user: &str,
+        _info: HashMap<String, String>,
+        _deadline: Instant,
+    ) -> Result<(), CallError> {
+        Err(CallError::Unavailable(
+            "CloseSession is not supported".into(),
+        ))
+    }
+    /// `CheckGrace(user, context, seconds)`.
+    fn check_grace(
+        &mut self,
+        _user: &str,
+        _context: HashMap<String, String>,
+        _seconds: u32,
+        _deadline: Instant,
+    ) -> Result<bool, CallError> {
+        Err(CallError::Unavailable("CheckGrace is not supported".into()))
+    }
 }
 
 /// Opens a [`Daemon`] connection, checking who owns the bus name, by `deadline`.
@@ -195,7 +233,9 @@ fn classify(e: CallError) -> Answer {
                 Answer::Refused(format!("permission denied by twofoldd: {m}"))
             }
             TwofoldError::InvalidArgument(m) => Answer::Refused(format!("invalid argument: {m}")),
-            e @ (TwofoldError::AlreadyEnrolled(_) | TwofoldError::NoPendingEnrollment(_)) => {
+            e @ (TwofoldError::AlreadyEnrolled(_)
+            | TwofoldError::NoPendingEnrollment(_)
+            | TwofoldError::InvalidPassword(_)) => {
                 Answer::Unavailable(format!("unexpected reply from twofoldd: {e:?}"))
             }
         },
@@ -276,19 +316,25 @@ where
         Ok(d) => d,
         Err(reason) => return unavailable(opts, &mut log, &reason),
     };
-    log.debug("phase 1: connected, asking for the user's status");
-    match daemon.status(user, deadline) {
-        Ok(status) => {
+    log.debug("phase 1: connected, asking about this login");
+    match daemon.begin_login(user, ctx.to_map(), deadline) {
+        Ok(state) => {
             log.debug(&format!(
-                "phase 1: enrolled={} locked_until={} backup_codes_left={}",
-                status.enrolled, status.locked_until, status.backup_codes_left
+                "phase 1: enrolled={} locked_for={} required={} deadline={} bypass={}",
+                state.enrolled,
+                state.locked_for,
+                state.required,
+                state.enroll_deadline,
+                state.bypass_pending
             ));
-            if !status.enrolled {
+            if !state.enrolled && !state.bypass_pending {
+                if state.required {
+                    return required_but_not_enrolled(conv, &mut log, &state);
+                }
                 return not_enrolled(opts, &mut log, false);
             }
-            let now = now_unix();
-            if status.locked_until > now {
-                let secs = status.locked_until - now;
+            if state.locked_for > 0 {
+                let secs = state.locked_for;
                 conv.error(&format!(
                     "Too many failed attempts. Try again in {secs} seconds."
                 ));
@@ -297,6 +343,18 @@ where
             }
         }
         Err(e) => return refused(opts, conv, &mut log, classify(e)),
+    }
+
+    // The grace window (`grace=`): a recent pass for this service on this terminal or
+    // from this remote host spares the code. Still within phase 1's bound.
+    if opts.grace > 0
+        && crate::session::remembered(opts, user, ctx, &mut daemon, deadline, &mut *log.inner)
+    {
+        log.outcome(
+            Level::Notice,
+            "2FA passed within the grace window (no code asked)",
+        );
+        return PamResultCode::PAM_SUCCESS;
     }
 
     // Phase 2: ask for the code. Not bounded: the user is typing.
@@ -337,6 +395,15 @@ where
                     Level::Notice,
                     &format!("2FA succeeded with a backup code ({n} left)"),
                 );
+            } else if v.method == method::BYPASS {
+                conv.info(
+                    "One-time code accepted. Set up two-factor authentication again now: \
+                     run `twofold enroll`.",
+                );
+                log.outcome(
+                    Level::Notice,
+                    "2FA passed with an administrator's bypass code",
+                );
             } else {
                 log.outcome(Level::Notice, "2FA succeeded");
             }
@@ -361,6 +428,41 @@ fn unavailable<L: Logger>(opts: &Options, log: &mut Log<'_, L>, reason: &str) ->
     );
     log.inner.log(Level::Err, &line);
     code
+}
+
+/// A `require_groups` member who has not enrolled: within the grace period the module
+/// steps aside (the rest of the stack decides) and says until when; after it, refused.
+/// Never PAM_SUCCESS: the module only grants what a code proved.
+fn required_but_not_enrolled<C: Conversation, L: Logger>(
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    state: &LoginState,
+) -> PamResultCode {
+    let within = state.enroll_deadline > now_unix();
+    if within {
+        conv.info(&printable(
+            &state.message,
+            "Two-factor authentication will soon be required: run `twofold enroll`.",
+        ));
+        log.outcome(
+            Level::Notice,
+            &format!(
+                "required but not enrolled; grace until {}",
+                state.enroll_deadline
+            ),
+        );
+        PamResultCode::PAM_IGNORE
+    } else {
+        conv.error(&printable(
+            &state.message,
+            "Two-factor authentication is required for your account. Ask your administrator.",
+        ));
+        log.outcome(
+            Level::Notice,
+            "2FA refused: required, enrollment deadline passed",
+        );
+        PamResultCode::PAM_AUTH_ERR
+    }
 }
 
 fn not_enrolled<L: Logger>(opts: &Options, log: &mut Log<'_, L>, unknown: bool) -> PamResultCode {

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use twofold_contract::{TwofoldProxy, UserStatus, Verified, BUS_NAME};
+use twofold_contract::{LoginState, TwofoldProxy, Verified, BUS_NAME};
 use zbus::address::transport::{Transport, UnixSocket};
 use zbus::fdo::DBusProxy;
 use zbus::names::BusName;
@@ -91,10 +91,15 @@ impl BusDaemon {
 }
 
 impl Daemon for BusDaemon {
-    fn status(&mut self, user: &str, deadline: Instant) -> Result<UserStatus, CallError> {
+    fn begin_login(
+        &mut self,
+        user: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<LoginState, CallError> {
         let proxy = self.proxy()?;
-        self.run(deadline, "asking for the status", async {
-            Ok(proxy.status(user).await?)
+        self.run(deadline, "asking about the login", async {
+            Ok(proxy.begin_login(user, context).await?)
         })
     }
 
@@ -108,6 +113,43 @@ impl Daemon for BusDaemon {
         let proxy = self.proxy()?;
         self.run(deadline, "verifying the code", async {
             Ok(proxy.verify(user, code, context).await?)
+        })
+    }
+
+    fn open_session(
+        &mut self,
+        user: &str,
+        info: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        let proxy = self.proxy()?;
+        self.run(deadline, "registering the session", async {
+            Ok(proxy.open_session(user, info).await?)
+        })
+    }
+
+    fn close_session(
+        &mut self,
+        user: &str,
+        info: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<(), CallError> {
+        let proxy = self.proxy()?;
+        self.run(deadline, "closing the session", async {
+            Ok(proxy.close_session(user, info).await?)
+        })
+    }
+
+    fn check_grace(
+        &mut self,
+        user: &str,
+        context: HashMap<String, String>,
+        seconds: u32,
+        deadline: Instant,
+    ) -> Result<bool, CallError> {
+        let proxy = self.proxy()?;
+        self.run(deadline, "checking the grace window", async {
+            Ok(proxy.check_grace(user, context, seconds).await?)
         })
     }
 }

@@ -17,6 +17,28 @@ unsafe extern "C" {
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
 }
 
+#[link(name = "pam")]
+unsafe extern "C" {
+    /// `const char *pam_getenv(pam_handle_t *pamh, const char *name);`
+    fn pam_getenv(pamh: *const PamHandle, name: *const c_char) -> *const c_char;
+}
+
+/// A variable of the PAM environment (`pam_getenv(3)`, not the process environment),
+/// as bytes; None when unset.
+pub fn pam_env(pamh: &PamHandle, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    // SAFETY: `pamh` borrows the handle of the running hook; `name` is a valid C string
+    // for the call. libpam returns NULL or a pointer to a NUL-terminated string it owns,
+    // valid until the environment changes; we copy it before returning.
+    unsafe {
+        let value = pam_getenv(pamh, name.as_ptr());
+        if value.is_null() {
+            None
+        } else {
+            Some(std::ffi::CStr::from_ptr(value).to_bytes().to_vec())
+        }
+    }
+}
+
 /// Log lines through `pam_syslog(3)`: facility `LOG_AUTHPRIV`, prefixed by libpam with
 /// `pam_twofold(SERVICE:TYPE):`.
 pub struct Syslog<'a> {

@@ -32,6 +32,7 @@ pub mod auth;
 pub mod bus;
 mod ffi;
 pub mod options;
+pub mod session;
 pub mod text;
 
 use auth::{ConvError, Conversation, Level, Logger, LoginContext};
@@ -89,17 +90,44 @@ impl PamHooks for PamTwofold {
         PamResultCode::PAM_IGNORE
     }
 
-    fn sm_open_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_IGNORE
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        session_hook(session::Hook::Open, pamh, &args)
     }
 
-    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_IGNORE
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        session_hook(session::Hook::Close, pamh, &args)
     }
 
     fn sm_chauthtok(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
         PamResultCode::PAM_IGNORE
     }
+}
+
+/// `pam_sm_open_session` / `pam_sm_close_session`: tells the daemon, never fails the
+/// login (see [`session`]). The user is read from `PAM_USER` only (no prompting here).
+fn session_hook(hook: session::Hook, pamh: &PamHandle, args: &[&CStr]) -> PamResultCode {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.to_bytes()).collect();
+    let (opts, warnings) = Options::parse(&args);
+    let mut log = Syslog::new(pamh);
+    for w in &warnings {
+        log.log(Level::Warning, w);
+    }
+    let Some(user) = item_bytes::<User>(pamh) else {
+        log.log(Level::Warning, "session hook without PAM_USER: ignored");
+        return PamResultCode::PAM_IGNORE;
+    };
+    let ctx = session::SessionContext {
+        login: LoginContext::from_items(
+            item_bytes::<Service>(pamh).as_deref(),
+            item_bytes::<Tty>(pamh).as_deref(),
+            item_bytes::<RHost>(pamh).as_deref(),
+            item_bytes::<RUser>(pamh).as_deref(),
+        ),
+        logind_session: ffi::pam_env(pamh, c"XDG_SESSION_ID")
+            .map(|b| text::lossy_truncated(&b, 64)),
+        pid: std::process::id(),
+    };
+    session::session(hook, &opts, &user, &ctx, &mut bus::BusConnector, &mut log)
 }
 
 /// The raw bytes of a string item, if set.

@@ -16,6 +16,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MIN_TIMEOUT_SECS: f64 = 0.1;
 /// Largest accepted `timeout=`, in seconds.
 pub const MAX_TIMEOUT_SECS: f64 = 300.0;
+/// Largest accepted `grace=`, in seconds (12 hours; the daemon keeps passes that long).
+pub const MAX_GRACE_SECS: u32 = 12 * 3600;
 
 /// What to do when `twofoldd` cannot be asked (unreachable, slow, broken, wrong owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,9 @@ pub struct Options {
     pub debug: bool,
     /// The uid the owner of `org.twofold.Twofold1` must run as (`daemon_uid=`).
     pub daemon_uid: u32,
+    /// Seconds within which a pass for the same service on the same terminal, or from
+    /// the same remote host, spares the code (`grace=`; 0 = off).
+    pub grace: u32,
 }
 
 impl Default for Options {
@@ -55,6 +60,7 @@ impl Default for Options {
             prompt: DEFAULT_PROMPT.to_owned(),
             debug: false,
             daemon_uid: 0,
+            grace: 0,
         }
     }
 }
@@ -113,10 +119,19 @@ impl Options {
                     .parse::<u32>()
                     .map_err(|_| malformed("expected a numeric uid"))?;
             }
-            ("bus" | "timeout" | "failmode" | "prompt" | "daemon_uid", None) => {
+            ("grace", Some(v)) => {
+                self.grace = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|g| *g <= MAX_GRACE_SECS)
+                    .ok_or_else(|| {
+                        malformed(&format!("expected seconds from 0 to {MAX_GRACE_SECS}"))
+                    })?;
+            }
+            ("bus" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace", None) => {
                 return Err(malformed("needs a value"));
             }
-            ("forward_pass" | "grace", _) => {
+            ("forward_pass", _) => {
                 return Err(format!(
                     "ignoring option \"{}\": not supported by this version",
                     shown()
@@ -269,7 +284,7 @@ mod tests {
 
     #[test]
     fn unknown_options_are_warnings_not_errors() {
-        let (o, w) = parse(&["use_first_pass", "frobnicate=1", "forward_pass", "grace=60"]);
+        let (o, w) = parse(&["use_first_pass", "frobnicate=1", "forward_pass", "grace=-1"]);
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("unknown option \"use_first_pass\""));
         assert!(w[2].contains("not supported"));
@@ -286,6 +301,16 @@ mod tests {
             assert!(!line.contains('\n') && !line.contains('\x1b'), "{line}");
         }
         assert!(w[0].contains("\\xff"), "{w:?}");
+    }
+
+    #[test]
+    fn grace_seconds() {
+        assert_eq!(parse(&["grace=300"]).0.grace, 300);
+        assert_eq!(parse(&["grace=0"]).0.grace, 0);
+        for bad in ["grace=43201", "grace=1.5", "grace=", "grace"] {
+            let (o, w) = parse(&[bad]);
+            assert_eq!((o.grace, w.len()), (0, 1), "{bad}");
+        }
     }
 
     #[test]

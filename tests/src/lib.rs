@@ -213,6 +213,11 @@ fn private_bus_config(dir: &Path) -> String {
     <allow eavesdrop="true"/>
     <deny own="*"/>
   </policy>
+  <!-- Stand-ins for system services the daemon talks to (polkit, logind mocks). -->
+  <policy user="root">
+    <allow own="org.freedesktop.PolicyKit1"/>
+    <allow own="org.freedesktop.login1"/>
+  </policy>
   <include>{policy}</include>
 </busconfig>
 "#,
@@ -488,3 +493,578 @@ pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
 
 /// Uid of the `nobody` user, for tests of unprivileged callers.
 pub const NOBODY: u32 = 65534;
+
+impl TestEnv {
+    /// Runs `f` with a proxy to this environment's twofoldd, as the test process (root).
+    pub fn with_proxy<T>(
+        &self,
+        f: impl for<'p> FnOnce(
+            &'p contract::TwofoldProxy<'static>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'p>>,
+    ) -> T {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let conn = zbus::connection::Builder::address(self.address.as_str())
+                .unwrap()
+                .build()
+                .await
+                .unwrap();
+            let proxy = contract::TwofoldProxy::new(&conn).await.unwrap();
+            f(&proxy).await
+        })
+    }
+
+    /// Calls a method of twofoldd with `dbus-send` as `uid`; (success, output).
+    pub fn dbus_send_as(&self, uid: u32, method: &str, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new("dbus-send");
+        cmd.arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.twofold.Twofold1",
+                "/org/twofold/Twofold1",
+            ])
+            .arg(format!("org.twofold.Twofold1.{method}"))
+            .args(args)
+            .uid(uid)
+            .gid(uid);
+        let out = cmd.output().expect("dbus-send");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+/// A python-dbusmock polkitd on a test bus; killed on drop.
+pub struct PolkitMock {
+    child: Child,
+    address: String,
+}
+
+impl PolkitMock {
+    /// Starts the mock on `env`'s bus; it allows nothing until [`PolkitMock::allow`].
+    pub fn start(env: &TestEnv) -> PolkitMock {
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "dbusmock", "--template", "polkitd", "--system"])
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-dbusmock must be installed (tests/run.sh installs it)");
+        let mock = PolkitMock {
+            child,
+            address: env.address.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !mock.owned() {
+            assert!(Instant::now() < deadline, "the polkit mock did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        mock
+    }
+
+    fn owned(&self) -> bool {
+        let out = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.PolicyKit1",
+            ])
+            .output()
+            .expect("dbus-send");
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+
+    /// Makes the mock answer yes for `actions` (and no for every other).
+    pub fn allow(&self, actions: &[&str]) {
+        let list = format!("array:string:{}", actions.join(","));
+        let out = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.PolicyKit1",
+                "/org/freedesktop/PolicyKit1/Authority",
+                "org.freedesktop.DBus.Mock.SetAllowed",
+                &list,
+            ])
+            .output()
+            .expect("dbus-send");
+        assert!(out.status.success(), "SetAllowed: {out:?}");
+    }
+}
+
+impl Drop for PolkitMock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- Self-service (issue 3): account-password check, pseudo-terminals, QR images. ----
+
+impl TestEnv {
+    /// A bus and a daemon (config `config`) whose account-password check — PAM service
+    /// `twofold-password`, in a private directory passed with twofoldd's hidden
+    /// `--pam-confdir` — accepts exactly `password`, for every user. The check is
+    /// pam_exec with `expose_authtok` and a script comparing its standard input.
+    pub fn with_password(config: &str, password: &str) -> TestEnv {
+        let mut env = TestEnv::with_config(config);
+        env.stop_daemon();
+        let dir = env.dir.path().join("pam-password");
+        fs::create_dir(&dir).unwrap();
+        let expected = dir.join("expected");
+        fs::write(&expected, password).unwrap();
+        let script = dir.join("check-password");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# pam_exec writes the password and a NUL on standard input.\n\
+                 pw=$(tr -d '\\000')\n[ \"$pw\" = \"$(cat '{}')\" ]\n",
+                expected.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(
+            dir.join("twofold-password"),
+            format!(
+                "auth required pam_exec.so expose_authtok quiet {}\n\
+                 account required pam_permit.so\n",
+                script.display()
+            ),
+        )
+        .unwrap();
+        let child = env.spawn_daemon_with(&["--pam-confdir".as_ref(), dir.as_os_str()]);
+        env.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !env.name_has_owner() {
+            if let Some(status) = env.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("twofoldd exited with {status}; log:\n{}", env.log_text());
+            }
+            assert!(Instant::now() < deadline, "twofoldd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        env
+    }
+
+    /// [`TestEnv::spawn_daemon`] with extra arguments.
+    pub fn spawn_daemon_with(&self, extra: &[&std::ffi::OsStr]) -> Child {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        Command::new(built("twofoldd"))
+            .arg("--bus")
+            .arg(&self.address)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--key")
+            .arg(&self.key)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--log-stderr")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn twofoldd")
+    }
+
+    /// The `twofold` command on this bus, for [`Pty::spawn`].
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(built("twofold"));
+        cmd.arg("--bus").arg(&self.address).args(args);
+        cmd.env_remove("TWOFOLD_BUS_ADDRESS");
+        cmd
+    }
+}
+
+/// A program on a pseudo-terminal (its controlling terminal), as a person would run it:
+/// `expect` what it prints, `send_line` what a person types.
+pub struct Pty {
+    master: fs::File,
+    child: Child,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// How much of the output `expect` has consumed.
+    seen: usize,
+}
+
+impl Pty {
+    /// Starts `cmd` on a new pseudo-terminal, as `as_uid` (uid and gid) when given, with
+    /// `TERM=xterm-256color` and colours allowed.
+    pub fn spawn(mut cmd: Command, as_uid: Option<u32>) -> Pty {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty writes two new descriptors into the out-pointers; the name,
+        // termios and winsize arguments may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened by openpty and are owned here.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        if let Some(uid) = as_uid {
+            // The program opens /dev/tty (hidden password input): let it own the terminal.
+            std::os::unix::fs::fchown(&slave, Some(uid), Some(uid)).unwrap();
+            cmd.uid(uid).gid(uid);
+        }
+        cmd.env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .env_remove("COLORTERM")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn on the pseudo-terminal");
+        // Our copies of the terminal's end must go, or reading never ends.
+        drop(cmd);
+        let master = fs::File::from(master);
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let mut master = master.try_clone().unwrap();
+            let output = output.clone();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 4096];
+                // EIO once the program and its children closed the terminal.
+                while let Ok(n) = master.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    output.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        Pty {
+            master,
+            child,
+            output,
+            reader: Some(reader),
+            seen: 0,
+        }
+    }
+
+    /// Everything the program printed so far (and the terminal echoed).
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output after the previous `expect` contains `needle`; returns that
+    /// output up to and including it.
+    pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let out = self.output.lock().unwrap();
+                let text = String::from_utf8_lossy(&out[self.seen..]).into_owned();
+                if let Some(i) = text.find(needle) {
+                    let upto = &text[..i + needle.len()];
+                    self.seen += upto.len();
+                    return upto.to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {timeout:?}; the terminal shows:\n{}",
+                self.transcript()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `line` and Enter.
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        self.master
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    /// Waits for the program to end (killing it after `timeout`); its exit status and
+    /// the whole transcript.
+    pub fn wait(mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let s = self.child.wait().unwrap();
+                panic!("killed after {timeout:?} ({s}):\n{}", self.transcript());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status, self.transcript())
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Colours of a terminal theme, for [`render_terminal`].
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub name: &'static str,
+    pub default_fg: [u8; 3],
+    pub default_bg: [u8; 3],
+    /// The 16 basic colours as this theme shows them (themes remap these).
+    pub basic: [[u8; 3]; 16],
+}
+
+impl Theme {
+    /// A dark theme (Solarized Dark): light grey text on dark blue-grey.
+    pub fn dark() -> Theme {
+        Theme {
+            name: "dark",
+            default_fg: [0x83, 0x94, 0x96],
+            default_bg: [0x00, 0x2b, 0x36],
+            basic: [
+                [0x07, 0x36, 0x42],
+                [0xdc, 0x32, 0x2f],
+                [0x85, 0x99, 0x00],
+                [0xb5, 0x89, 0x00],
+                [0x26, 0x8b, 0xd2],
+                [0xd3, 0x36, 0x82],
+                [0x2a, 0xa1, 0x98],
+                [0xee, 0xe8, 0xd5],
+                [0x00, 0x2b, 0x36],
+                [0xcb, 0x4b, 0x16],
+                [0x58, 0x6e, 0x75],
+                [0x65, 0x7b, 0x83],
+                [0x83, 0x94, 0x96],
+                [0x6c, 0x71, 0xc4],
+                [0x93, 0xa1, 0xa1],
+                [0xfd, 0xf6, 0xe3],
+            ],
+        }
+    }
+
+    /// A light theme: near-black text on white, xterm's basic colours.
+    pub fn light() -> Theme {
+        Theme {
+            name: "light",
+            default_fg: [0x20, 0x20, 0x20],
+            default_bg: [0xff, 0xff, 0xff],
+            basic: [
+                [0, 0, 0],
+                [205, 0, 0],
+                [0, 205, 0],
+                [205, 205, 0],
+                [0, 0, 238],
+                [205, 0, 205],
+                [0, 205, 205],
+                [229, 229, 229],
+                [127, 127, 127],
+                [255, 0, 0],
+                [0, 255, 0],
+                [255, 255, 0],
+                [92, 92, 255],
+                [255, 0, 255],
+                [0, 255, 255],
+                [255, 255, 255],
+            ],
+        }
+    }
+
+    fn colour_256(&self, n: u16) -> [u8; 3] {
+        match n {
+            0..=15 => self.basic[n as usize],
+            16..=231 => {
+                let n = n - 16;
+                let level = |v: u16| if v == 0 { 0 } else { (55 + v * 40) as u8 };
+                [level(n / 36), level(n / 6 % 6), level(n % 6)]
+            }
+            _ => {
+                let g = (8 + (n.min(255) - 232) * 10) as u8;
+                [g, g, g]
+            }
+        }
+    }
+}
+
+/// What a terminal with `theme` shows for the block-character lines of `text` (the QR
+/// code of `twofold enroll`): each character cell is one pixel wide and two tall (upper
+/// and lower half), in the colours its SGR escape sequences set. Lines that are not
+/// made of block characters (the text around the code) are left out; a margin of the
+/// theme's background surrounds the picture. Returns rows of RGB pixels.
+pub fn render_terminal(text: &str, theme: &Theme) -> Vec<Vec<[u8; 3]>> {
+    const MARGIN: usize = 3;
+    let mut rows: Vec<Vec<[u8; 3]>> = Vec::new();
+    let (mut fg, mut bg) = (theme.default_fg, theme.default_bg);
+    for line in text.split('\n') {
+        let mut top = Vec::new();
+        let mut bottom = Vec::new();
+        let mut chars = line.trim_end_matches('\r').chars().peekable();
+        let mut blocks = 0;
+        let mut other = 0;
+        let mut escapes = 0;
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                escapes += 1;
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    let mut params = String::new();
+                    let mut fin = ' ';
+                    for p in chars.by_ref() {
+                        if p.is_ascii_alphabetic() {
+                            fin = p;
+                            break;
+                        }
+                        params.push(p);
+                    }
+                    if fin == 'm' {
+                        sgr(&params, theme, &mut fg, &mut bg);
+                    }
+                }
+                continue;
+            }
+            let (t, b) = match c {
+                ' ' => (bg, bg),
+                '\u{2580}' => (fg, bg),
+                '\u{2584}' => (bg, fg),
+                '\u{2588}' => (fg, fg),
+                _ => {
+                    other += 1;
+                    (bg, bg)
+                }
+            };
+            if c != ' ' && other == 0 {
+                blocks += 1;
+            }
+            top.push(t);
+            bottom.push(b);
+        }
+        // The code's lines: block characters and spaces only, with at least one block or
+        // colour (the quiet zone's lines are coloured spaces).
+        if (blocks > 0 || escapes > 0) && other == 0 && !top.is_empty() {
+            rows.push(top);
+            rows.push(bottom);
+        }
+    }
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0) + 2 * MARGIN;
+    let pad = |mut r: Vec<[u8; 3]>| {
+        let mut out = vec![theme.default_bg; MARGIN];
+        out.append(&mut r);
+        out.resize(width, theme.default_bg);
+        out
+    };
+    let mut image = vec![vec![theme.default_bg; width]; MARGIN * 2];
+    image.extend(rows.into_iter().map(pad));
+    image.extend(vec![vec![theme.default_bg; width]; MARGIN * 2]);
+    image
+}
+
+fn sgr(params: &str, theme: &Theme, fg: &mut [u8; 3], bg: &mut [u8; 3]) {
+    let nums: Vec<u16> = if params.is_empty() {
+        vec![0]
+    } else {
+        params.split(';').map(|p| p.parse().unwrap_or(0)).collect()
+    };
+    let mut i = 0;
+    while i < nums.len() {
+        match nums[i] {
+            0 => {
+                *fg = theme.default_fg;
+                *bg = theme.default_bg;
+            }
+            n @ 30..=37 => *fg = theme.basic[(n - 30) as usize],
+            n @ 40..=47 => *bg = theme.basic[(n - 40) as usize],
+            n @ 90..=97 => *fg = theme.basic[(n - 90 + 8) as usize],
+            n @ 100..=107 => *bg = theme.basic[(n - 100 + 8) as usize],
+            39 => *fg = theme.default_fg,
+            49 => *bg = theme.default_bg,
+            38 | 48 if nums.get(i + 1) == Some(&5) => {
+                let c = theme.colour_256(nums.get(i + 2).copied().unwrap_or(0));
+                if nums[i] == 38 {
+                    *fg = c;
+                } else {
+                    *bg = c;
+                }
+                i += 2;
+            }
+            38 | 48 if nums.get(i + 1) == Some(&2) => {
+                let v = |k: usize| nums.get(i + k).copied().unwrap_or(0).min(255) as u8;
+                let c = [v(2), v(3), v(4)];
+                if nums[i] == 38 {
+                    *fg = c;
+                } else {
+                    *bg = c;
+                }
+                i += 4;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+/// Writes `pixels` as a binary PPM image, each pixel `scale` × `scale`.
+pub fn write_ppm(path: &Path, pixels: &[Vec<[u8; 3]>], scale: usize) {
+    let height = pixels.len() * scale;
+    let width = pixels.first().map_or(0, Vec::len) * scale;
+    let mut data = format!("P6\n{width} {height}\n255\n").into_bytes();
+    for row in pixels {
+        let mut line = Vec::with_capacity(width * 3);
+        for px in row {
+            for _ in 0..scale {
+                line.extend_from_slice(px);
+            }
+        }
+        for _ in 0..scale {
+            data.extend_from_slice(&line);
+        }
+    }
+    fs::write(path, data).unwrap();
+}
+
+/// What `zbarimg` decodes from the image at `path`: the QR code's text, or `None`.
+pub fn zbar_decode(path: &Path) -> Option<String> {
+    let out = Command::new("zbarimg")
+        .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+        .arg(path)
+        .output()
+        .expect("zbarimg must be installed (tests/run.sh installs zbar-tools)");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    Some(text.trim_end_matches('\n').to_owned())
+}
+
+/// A writer of tiny MaxMind DB (GeoIP) files for the session tests.
+pub mod mmdb;

@@ -7,7 +7,8 @@
 
 pub mod sqlite;
 
-use crate::lockout::{LockoutPolicy, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle};
+use twofold_contract::AuditEntry;
 
 /// A storage failure: the request fails closed.
 #[derive(Debug)]
@@ -72,6 +73,8 @@ pub struct AuditEvent {
     pub detail: String,
     /// Matched TOTP step minus the server's step, for accepted TOTP codes.
     pub step_offset: Option<i32>,
+    /// Host whose daemon records the event ("" when unknown).
+    pub host: String,
 }
 
 /// A new backup code as stored: lookup tag and Argon2id hash.
@@ -84,31 +87,69 @@ pub struct StoredBackupCode {
 }
 
 /// The daemon's durable state.
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + SessionStore {
     /// The user's TOTP state, if enrolled.
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>>;
-    /// The user's failure counters (zero when none were recorded).
-    fn throttle(&self, user: &str) -> StoreResult<Throttle>;
+    /// The strictest of the user's counters for `sources` (zero when none were recorded).
+    fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle>;
+    /// All of the user's counters together: failures summed, the latest lockout end.
+    fn throttle_summary(&self, user: &str) -> StoreResult<Throttle>;
+    /// Clears every lockout counter of the user (`admin unlock`) and appends `audit`.
+    fn clear_lockouts(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool>;
+    /// When the daemon first saw the user (recorded now if never): starts the
+    /// enrollment grace of required users.
+    fn first_seen(&self, user: &str, now: i64) -> StoreResult<i64>;
+    /// Stores (replacing any) an administrator's one-time bypass code hash.
+    fn set_bypass(
+        &self,
+        user: &str,
+        hash: &str,
+        expires_at: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// The hash of the user's unexpired bypass code, if any.
+    fn bypass(&self, user: &str, now: i64) -> StoreResult<Option<String>>;
+    /// Uses up the bypass code with `hash` if still there and unexpired at `audit.at`,
+    /// clears `sources` and appends `audit`, atomically.
+    fn consume_bypass(
+        &self,
+        user: &str,
+        hash: &str,
+        sources: &[Source],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Every user the store holds anything about.
+    fn known_users(&self) -> StoreResult<Vec<String>>;
+    /// The audit trail, newest first.
+    fn audit_log(&self, user: Option<&str>, since: i64, limit: u32)
+        -> StoreResult<Vec<AuditEntry>>;
     /// Unused backup codes of the user.
     fn backup_codes_left(&self, user: &str) -> StoreResult<u32>;
     /// The user's pending enrollment, if one exists and has not expired at `now`.
     fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>>;
 
     /// Moves the user's replay watermark to `step` if it is still below it, clears the
-    /// failure counters and appends `audit`, atomically. False when another
+    /// failure counters of `sources` and appends `audit`, atomically. False when another
     /// verification got there first (the code was used).
-    fn accept_totp_step(&self, user: &str, step: u64, audit: &AuditEvent) -> StoreResult<bool>;
+    fn accept_totp_step(
+        &self,
+        user: &str,
+        step: u64,
+        sources: &[Source],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
     /// Step offsets of the user's latest accepted TOTP codes, newest first.
     fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>>;
     /// Unused backup codes of the user with this lookup tag: `(id, hash)`.
     fn backup_code_candidates(&self, user: &str, tag: &[u8]) -> StoreResult<Vec<(i64, String)>>;
-    /// Marks backup code `id` used if it still is unused, clears the failure counters and
-    /// appends `audit`, atomically. `Some(codes left)` on success, `None` when it was
-    /// used already.
+    /// Marks backup code `id` used if it still is unused, clears the failure counters of
+    /// `sources` and appends `audit`, atomically. `Some(codes left)` on success, `None`
+    /// when it was used already.
     fn consume_backup_code(
         &self,
         user: &str,
         id: i64,
+        sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<Option<u32>>;
     /// Replaces all of an enrolled user's backup codes with `codes` and appends `audit`,
@@ -123,11 +164,13 @@ pub trait Store: Send + Sync {
     /// pending enrollment, counters) and appends `audit`, atomically. False when the user
     /// was not enrolled. The audit trail stays.
     fn remove_user(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool>;
-    /// Counts one failure under `policy` and appends `audit` (plus a `lockout` entry when
-    /// this failure starts one), atomically; returns the new counters.
+    /// Counts one failure against each of `sources` under `policy` and appends `audit`
+    /// (plus a `lockout` entry when this failure starts one), atomically; returns the
+    /// strictest of the new counters.
     fn record_failure(
         &self,
         user: &str,
+        sources: &[Source],
         policy: &LockoutPolicy,
         audit: &AuditEvent,
     ) -> StoreResult<Throttle>;
@@ -150,4 +193,140 @@ pub trait Store: Send + Sync {
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
+}
+
+// ------------------------------------------------------------------ login sessions
+
+/// A login session as stored (see `crate::sessions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Short random id that users type.
+    pub id: String,
+    /// `PAM_USER`.
+    pub user: String,
+    /// `PAM_SERVICE`.
+    pub service: String,
+    /// `PAM_TTY`, "" when none.
+    pub tty: String,
+    /// `PAM_RHOST`, "" when none.
+    pub rhost: String,
+    /// `PAM_RUSER`, "" when none.
+    pub ruser: String,
+    /// Host the session runs on (fleets share one store).
+    pub host: String,
+    /// Kernel boot id when it opened: another boot id means the host rebooted since.
+    pub boot_id: String,
+    /// The session leader (the caller of `pam_open_session`).
+    pub leader_pid: u32,
+    /// Its start time in clock ticks since boot (tells it from a later reuse of the pid).
+    pub leader_start: u64,
+    /// logind session id, "" when none.
+    pub logind_session: String,
+    /// How the second factor was passed (`totp`, `backup_code`, `grace`, …).
+    pub auth_method: String,
+    /// When, 0 when unknown.
+    pub auth_at: i64,
+    /// Unix time it opened.
+    pub started: i64,
+    /// Unix time it ended, None while live.
+    pub ended: Option<i64>,
+    /// Why it ended.
+    pub end_reason: String,
+    /// Reverse-DNS name of `rhost`.
+    pub rhost_name: String,
+    /// "City, Country", "local" or "".
+    pub location: String,
+    /// ISO country code, "" when unknown.
+    pub country_code: String,
+    /// The timeout warning was written.
+    pub warned: bool,
+    /// Another host's daemon asked for this session to be ended, for this reason ("" when
+    /// not): the daemon of `host` ends it (see `sessions::revoke::reaper`).
+    pub revoke_requested: String,
+}
+
+/// A passed second factor, kept for the grace window and to tell how a session passed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthPass {
+    /// The user who passed.
+    pub user: String,
+    /// PAM service.
+    pub service: String,
+    /// `PAM_TTY`, "" when none.
+    pub tty: String,
+    /// `PAM_RHOST`, "" when none.
+    pub rhost: String,
+    /// Unix time.
+    pub at: i64,
+    /// `totp`, `backup_code`, `bypass` or `grace`.
+    pub method: String,
+    /// The D-Bus caller (the process running the PAM stack).
+    pub caller_pid: u32,
+    /// Its parent (sshd authenticates in a child of the process that opens the session).
+    pub caller_ppid: u32,
+    /// Session id (`getsid`) of the caller: with the tty, names one terminal login.
+    pub tty_sid: u32,
+    /// Start time of that session's leader (0 when unknown).
+    pub tty_sid_start: u64,
+    /// Host.
+    pub host: String,
+    /// Kernel boot id.
+    pub boot_id: String,
+}
+
+/// Durable state of login sessions; every [`Store`] has it.
+pub trait SessionStore: Send + Sync {
+    /// Adds a session and appends `audit`, atomically; false when the id is taken.
+    fn insert_session(&self, session: &SessionRecord, audit: &AuditEvent) -> StoreResult<bool>;
+    /// The session with this id, live or ended.
+    fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// The user's live sessions, plus those that ended at or after `ended_since`;
+    /// newest first.
+    fn user_sessions(
+        &self,
+        user: &str,
+        ended_since: Option<i64>,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Every live session on `host`.
+    fn host_live_sessions(&self, host: &str) -> StoreResult<Vec<SessionRecord>>;
+    /// Number of live sessions of the user (all hosts).
+    fn live_session_count(&self, user: &str) -> StoreResult<u32>;
+    /// Asks the daemon of the session's host to end it (fleet mode: revoked from another
+    /// host) with `reason`, and appends `audit`, atomically; false when the session is not
+    /// live (or does not exist).
+    fn request_revoke(&self, id: &str, reason: &str, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Ends a live session with `reason` and appends `audit`, atomically; false when it
+    /// had ended already (or does not exist).
+    fn end_session(&self, id: &str, at: i64, reason: &str, audit: &AuditEvent)
+        -> StoreResult<bool>;
+    /// Stores where the session came from.
+    fn set_session_place(
+        &self,
+        id: &str,
+        rhost_name: &str,
+        location: &str,
+        country_code: &str,
+    ) -> StoreResult<()>;
+    /// Notes that the timeout warning was written.
+    fn mark_session_warned(&self, id: &str) -> StoreResult<()>;
+    /// Remembers a passed second factor.
+    fn record_auth_pass(&self, pass: &AuthPass) -> StoreResult<()>;
+    /// The user's passes at or after `since`, newest first.
+    fn auth_passes(&self, user: &str, since: i64) -> StoreResult<Vec<AuthPass>>;
+    /// Forgets all of the user's passes and appends `audit`; returns how many there were.
+    fn forget_auth_passes(&self, user: &str, audit: &AuditEvent) -> StoreResult<u32>;
+    /// Drops passes older than `passes_before` and ended sessions older than
+    /// `ended_before`.
+    fn purge_sessions(&self, passes_before: i64, ended_before: i64) -> StoreResult<()>;
+    /// The user's own session timeout in seconds, if set.
+    fn session_timeout(&self, user: &str) -> StoreResult<Option<u64>>;
+    /// Every user's own session timeout.
+    fn session_timeouts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Sets (Some) or clears (None) the user's session timeout and appends `audit`.
+    fn set_session_timeout(
+        &self,
+        user: &str,
+        seconds: Option<u64>,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
 }

@@ -11,7 +11,8 @@ use rusqlite::{
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
 use crate::files;
-use crate::lockout::{LockoutPolicy, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle};
+use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -60,7 +61,81 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_service TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN last_rhost TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN step_offset INTEGER;",
+    // 3: policy and administration (lockouts per source, enrollment grace, bypass codes).
+    "CREATE TABLE throttle_by_source (
+        name         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        lockouts     INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, source)
+    );
+    INSERT INTO throttle_by_source (name, source, failures, lockouts, locked_until)
+        SELECT name, 'local', failures, lockouts, locked_until FROM throttle;
+    DROP TABLE throttle;
+    ALTER TABLE throttle_by_source RENAME TO throttle;
+    CREATE TABLE first_seen (
+        name TEXT PRIMARY KEY NOT NULL,
+        at   INTEGER NOT NULL
+    );
+    CREATE TABLE bypass_codes (
+        name       TEXT PRIMARY KEY NOT NULL,
+        hash       TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit(at);",
+    // 4: login sessions, remembered second-factor passes, session timeouts.
+    "CREATE TABLE sessions (
+        id             TEXT PRIMARY KEY NOT NULL,
+        user           TEXT NOT NULL,
+        service        TEXT NOT NULL DEFAULT '',
+        tty            TEXT NOT NULL DEFAULT '',
+        rhost          TEXT NOT NULL DEFAULT '',
+        ruser          TEXT NOT NULL DEFAULT '',
+        host           TEXT NOT NULL DEFAULT '',
+        boot_id        TEXT NOT NULL DEFAULT '',
+        leader_pid     INTEGER NOT NULL,
+        leader_start   INTEGER NOT NULL,
+        logind_session TEXT NOT NULL DEFAULT '',
+        auth_method    TEXT NOT NULL DEFAULT '',
+        auth_at        INTEGER NOT NULL DEFAULT 0,
+        started        INTEGER NOT NULL,
+        ended          INTEGER,
+        end_reason     TEXT NOT NULL DEFAULT '',
+        rhost_name     TEXT NOT NULL DEFAULT '',
+        location       TEXT NOT NULL DEFAULT '',
+        country_code   TEXT NOT NULL DEFAULT '',
+        warned         INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_by_user ON sessions(user, started);
+    CREATE INDEX sessions_live ON sessions(host, ended);
+    CREATE TABLE auth_passes (
+        id            INTEGER PRIMARY KEY,
+        user          TEXT NOT NULL,
+        service       TEXT NOT NULL DEFAULT '',
+        tty           TEXT NOT NULL DEFAULT '',
+        rhost         TEXT NOT NULL DEFAULT '',
+        at            INTEGER NOT NULL,
+        method        TEXT NOT NULL,
+        caller_pid    INTEGER NOT NULL DEFAULT 0,
+        caller_ppid   INTEGER NOT NULL DEFAULT 0,
+        tty_sid       INTEGER NOT NULL DEFAULT 0,
+        tty_sid_start INTEGER NOT NULL DEFAULT 0,
+        host          TEXT NOT NULL DEFAULT '',
+        boot_id       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX auth_passes_by_user ON auth_passes(user, at);
+    CREATE TABLE session_timeouts (
+        name    TEXT PRIMARY KEY NOT NULL,
+        seconds INTEGER NOT NULL
+    );",
+    // 5: fleet mode (the same schema as PostgreSQL's): the host of each audit entry,
+    // revocation of a session asked by another host.
+    "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN revoke_requested TEXT NOT NULL DEFAULT '';",
 ];
+
+mod sessions;
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -172,8 +247,8 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
 fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO audit (at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
-                            step_offset)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            step_offset, host)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             a.at,
             a.actor_uid,
@@ -184,7 +259,8 @@ fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
             a.tty,
             a.rhost,
             a.detail,
-            a.step_offset
+            a.step_offset,
+            a.host
         ],
     )
     .map_err(err("audit"))?;
@@ -209,9 +285,15 @@ fn insert_backup_codes(
     Ok(())
 }
 
-fn clear_throttle(tx: &Transaction<'_>, user: &str) -> StoreResult<()> {
-    tx.execute("DELETE FROM throttle WHERE name = ?1", params![user])
+/// Clears the counters of `sources` after a success from them.
+fn clear_throttle(tx: &Transaction<'_>, user: &str, sources: &[Source]) -> StoreResult<()> {
+    for source in sources {
+        tx.execute(
+            "DELETE FROM throttle WHERE name = ?1 AND source = ?2",
+            params![user, source.key],
+        )
         .map_err(err("throttle"))?;
+    }
     Ok(())
 }
 
@@ -224,11 +306,11 @@ fn count_backup_codes(conn: &Connection, user: &str) -> StoreResult<u32> {
     .map_err(err("backup codes"))
 }
 
-fn read_throttle(conn: &Connection, user: &str) -> StoreResult<Throttle> {
+fn read_throttle(conn: &Connection, user: &str, source: &str) -> StoreResult<Throttle> {
     Ok(conn
         .query_row(
-            "SELECT failures, lockouts, locked_until FROM throttle WHERE name = ?1",
-            params![user],
+            "SELECT failures, lockouts, locked_until FROM throttle WHERE name = ?1 AND source = ?2",
+            params![user, source],
             |row| {
                 Ok(Throttle {
                     failures: row.get(0)?,
@@ -240,6 +322,15 @@ fn read_throttle(conn: &Connection, user: &str) -> StoreResult<Throttle> {
         .optional()
         .map_err(err("throttle"))?
         .unwrap_or_default())
+}
+
+/// The strictest of several counters: the latest lockout end, the most failures.
+fn strictest(all: impl IntoIterator<Item = Throttle>) -> Throttle {
+    all.into_iter().fold(Throttle::default(), |a, b| Throttle {
+        failures: a.failures.max(b.failures),
+        lockouts: a.lockouts.max(b.lockouts),
+        locked_until: a.locked_until.max(b.locked_until),
+    })
 }
 
 impl Store for SqliteStore {
@@ -267,8 +358,161 @@ impl Store for SqliteStore {
         })
     }
 
-    fn throttle(&self, user: &str) -> StoreResult<Throttle> {
-        self.with_conn(|conn| read_throttle(conn, user))
+    fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle> {
+        self.with_conn(|conn| {
+            let all = sources
+                .iter()
+                .map(|s| read_throttle(conn, user, &s.key))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(strictest(all))
+        })
+    }
+
+    fn throttle_summary(&self, user: &str) -> StoreResult<Throttle> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT coalesce(sum(failures), 0), coalesce(max(lockouts), 0),
+                        coalesce(max(locked_until), 0)
+                 FROM throttle WHERE name = ?1",
+                params![user],
+                |row| {
+                    Ok(Throttle {
+                        failures: row.get(0)?,
+                        lockouts: row.get(1)?,
+                        locked_until: row.get(2)?,
+                    })
+                },
+            )
+            .map_err(err("throttle"))
+        })
+    }
+
+    fn clear_lockouts(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool> {
+        self.write(|tx| {
+            let cleared = tx
+                .execute("DELETE FROM throttle WHERE name = ?1", params![user])
+                .map_err(err("throttle"))?;
+            insert_audit(tx, audit)?;
+            Ok(cleared > 0)
+        })
+    }
+
+    fn first_seen(&self, user: &str, now: i64) -> StoreResult<i64> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO first_seen (name, at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                params![user, now],
+            )
+            .map_err(err("first seen"))?;
+            conn.query_row(
+                "SELECT at FROM first_seen WHERE name = ?1",
+                params![user],
+                |row| row.get(0),
+            )
+            .map_err(err("first seen"))
+        })
+    }
+
+    fn set_bypass(
+        &self,
+        user: &str,
+        hash: &str,
+        expires_at: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO bypass_codes (name, hash, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET hash = ?2, expires_at = ?3",
+                params![user, hash, expires_at],
+            )
+            .map_err(err("bypass code"))?;
+            insert_audit(tx, audit)
+        })
+    }
+
+    fn bypass(&self, user: &str, now: i64) -> StoreResult<Option<String>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT hash FROM bypass_codes WHERE name = ?1 AND expires_at > ?2",
+                params![user, now],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(err("bypass code"))
+        })
+    }
+
+    fn consume_bypass(
+        &self,
+        user: &str,
+        hash: &str,
+        sources: &[Source],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            let used = tx
+                .execute(
+                    "DELETE FROM bypass_codes WHERE name = ?1 AND hash = ?2 AND expires_at > ?3",
+                    params![user, hash, audit.at],
+                )
+                .map_err(err("bypass code"))?;
+            if used == 1 {
+                clear_throttle(tx, user, sources)?;
+                insert_audit(tx, audit)?;
+            }
+            Ok(used == 1)
+        })
+    }
+
+    fn known_users(&self) -> StoreResult<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM users UNION SELECT name FROM first_seen
+                     UNION SELECT name FROM throttle UNION SELECT name FROM pending_enrollments
+                     UNION SELECT name FROM bypass_codes ORDER BY 1",
+                )
+                .map_err(err("users"))?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(err("users"))?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(err("users"))
+        })
+    }
+
+    fn audit_log(
+        &self,
+        user: Option<&str>,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
+                            host
+                     FROM audit WHERE (?1 IS NULL OR user = ?1) AND at >= ?2
+                     ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(err("audit"))?;
+            let rows = stmt
+                .query_map(params![user, since, limit], |row| {
+                    Ok(AuditEntry {
+                        at: row.get(0)?,
+                        actor_uid: row.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+                        actor_pid: row.get::<_, Option<i64>>(2)?.unwrap_or(-1),
+                        user: row.get(3)?,
+                        event: row.get(4)?,
+                        service: row.get(5)?,
+                        tty: row.get(6)?,
+                        rhost: row.get(7)?,
+                        detail: row.get(8)?,
+                        host: row.get(9)?,
+                    })
+                })
+                .map_err(err("audit"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err("audit"))
+        })
     }
 
     fn backup_codes_left(&self, user: &str) -> StoreResult<u32> {
@@ -293,7 +537,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn accept_totp_step(&self, user: &str, step: u64, audit: &AuditEvent) -> StoreResult<bool> {
+    fn accept_totp_step(
+        &self,
+        user: &str,
+        step: u64,
+        sources: &[Source],
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
         self.write(|tx| {
             let moved = tx
                 .execute(
@@ -304,7 +554,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(err("replay watermark"))?;
             if moved == 1 {
-                clear_throttle(tx, user)?;
+                clear_throttle(tx, user, sources)?;
                 insert_audit(tx, audit)?;
             }
             Ok(moved == 1)
@@ -347,6 +597,7 @@ impl Store for SqliteStore {
         &self,
         user: &str,
         id: i64,
+        sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<Option<u32>> {
         self.write(|tx| {
@@ -367,7 +618,7 @@ impl Store for SqliteStore {
                 params![user, audit.at, audit.service, audit.rhost],
             )
             .map_err(err("user"))?;
-            clear_throttle(tx, user)?;
+            clear_throttle(tx, user, sources)?;
             insert_audit(tx, audit)?;
             Ok(Some(count_backup_codes(tx, user)?))
         })
@@ -401,7 +652,12 @@ impl Store for SqliteStore {
             let removed = tx
                 .execute("DELETE FROM users WHERE name = ?1", params![user])
                 .map_err(err("user"))?;
-            for table in ["backup_codes", "pending_enrollments", "throttle"] {
+            for table in [
+                "backup_codes",
+                "pending_enrollments",
+                "throttle",
+                "bypass_codes",
+            ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE name = ?1"),
                     params![user],
@@ -418,31 +674,47 @@ impl Store for SqliteStore {
     fn record_failure(
         &self,
         user: &str,
+        sources: &[Source],
         policy: &LockoutPolicy,
         audit: &AuditEvent,
     ) -> StoreResult<Throttle> {
         self.write(|tx| {
-            let before = read_throttle(tx, user)?;
-            let after = policy.after_failure(before, audit.at);
-            tx.execute(
-                "INSERT INTO throttle (name, failures, lockouts, locked_until)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(name) DO UPDATE SET failures = ?2, lockouts = ?3, locked_until = ?4",
-                params![user, after.failures, after.lockouts, after.locked_until],
-            )
-            .map_err(err("throttle"))?;
+            let mut after_all = Vec::with_capacity(sources.len());
+            let mut new_lockout = None;
+            for source in sources {
+                let before = read_throttle(tx, user, &source.key)?;
+                let after = policy.after_failure(before, source.max_failures, audit.at);
+                tx.execute(
+                    "INSERT INTO throttle (name, source, failures, lockouts, locked_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(name, source)
+                     DO UPDATE SET failures = ?3, lockouts = ?4, locked_until = ?5",
+                    params![
+                        user,
+                        source.key,
+                        after.failures,
+                        after.lockouts,
+                        after.locked_until
+                    ],
+                )
+                .map_err(err("throttle"))?;
+                if after.lockouts > before.lockouts {
+                    new_lockout = Some((source.key.clone(), after.locked_until - audit.at));
+                }
+                after_all.push(after);
+            }
             insert_audit(tx, audit)?;
-            if after.lockouts > before.lockouts {
+            if let Some((source, seconds)) = new_lockout {
                 insert_audit(
                     tx,
                     &AuditEvent {
                         event: "lockout",
-                        detail: format!("locked for {} s", after.locked_until - audit.at),
+                        detail: format!("{source} locked for {seconds} s"),
                         ..audit.clone()
                     },
                 )?;
             }
-            Ok(after)
+            Ok(strictest(after_all))
         })
     }
 
@@ -489,7 +761,8 @@ impl Store for SqliteStore {
             )
             .map_err(err("user"))?;
             insert_backup_codes(tx, user, codes)?;
-            clear_throttle(tx, user)?;
+            tx.execute("DELETE FROM bypass_codes WHERE name = ?1", params![user])
+                .map_err(err("bypass code"))?;
             insert_audit(tx, audit)?;
             Ok(true)
         })
@@ -499,6 +772,13 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local() -> Vec<Source> {
+        vec![Source {
+            key: "local".into(),
+            max_failures: 5,
+        }]
+    }
 
     fn event(at: i64) -> AuditEvent {
         AuditEvent {
@@ -532,10 +812,18 @@ mod tests {
     fn watermark_moves_forward_only() {
         let store = enrolled();
         assert_eq!(store.user("alice").unwrap().unwrap().last_step, Some(50));
-        assert!(!store.accept_totp_step("alice", 50, &event(1001)).unwrap());
-        assert!(store.accept_totp_step("alice", 51, &event(1001)).unwrap());
-        assert!(!store.accept_totp_step("alice", 51, &event(1001)).unwrap());
-        assert!(!store.accept_totp_step("bob", 99, &event(1001)).unwrap());
+        assert!(!store
+            .accept_totp_step("alice", 50, &local(), &event(1001))
+            .unwrap());
+        assert!(store
+            .accept_totp_step("alice", 51, &local(), &event(1001))
+            .unwrap());
+        assert!(!store
+            .accept_totp_step("alice", 51, &local(), &event(1001))
+            .unwrap());
+        assert!(!store
+            .accept_totp_step("bob", 99, &local(), &event(1001))
+            .unwrap());
     }
 
     #[test]
@@ -545,13 +833,13 @@ mod tests {
         assert_eq!(cands.len(), 1);
         assert_eq!(
             store
-                .consume_backup_code("alice", cands[0].0, &event(1))
+                .consume_backup_code("alice", cands[0].0, &local(), &event(1))
                 .unwrap(),
             Some(0)
         );
         assert_eq!(
             store
-                .consume_backup_code("alice", cands[0].0, &event(1))
+                .consume_backup_code("alice", cands[0].0, &local(), &event(1))
                 .unwrap(),
             None
         );
@@ -587,11 +875,18 @@ mod tests {
         let policy = LockoutPolicy::default();
         let mut t = Throttle::default();
         for _ in 0..5 {
-            t = store.record_failure("alice", &policy, &event(500)).unwrap();
+            t = store
+                .record_failure("alice", &local(), &policy, &event(500))
+                .unwrap();
         }
         assert_eq!(t.locked_for(500), Some(30));
-        assert_eq!(store.throttle("alice").unwrap(), t);
-        assert!(store.accept_totp_step("alice", 60, &event(600)).unwrap());
-        assert_eq!(store.throttle("alice").unwrap(), Throttle::default());
+        assert_eq!(store.throttle("alice", &local()).unwrap(), t);
+        assert!(store
+            .accept_totp_step("alice", 60, &local(), &event(600))
+            .unwrap());
+        assert_eq!(
+            store.throttle("alice", &local()).unwrap(),
+            Throttle::default()
+        );
     }
 }

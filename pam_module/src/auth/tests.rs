@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{method, TwofoldError, UserStatus, Verified, MAX_CODE_LEN};
+use twofold_contract::{method, LoginState, TwofoldError, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -69,13 +69,13 @@ struct Record {
 
 struct MockConnector {
     connect: Result<(), String>,
-    status: Option<Result<UserStatus, CallError>>,
+    status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
     record: Rc<RefCell<Record>>,
 }
 
 struct MockDaemon {
-    status: Option<Result<UserStatus, CallError>>,
+    status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
     record: Rc<RefCell<Record>>,
 }
@@ -96,9 +96,14 @@ impl Connector for MockConnector {
 }
 
 impl Daemon for MockDaemon {
-    fn status(&mut self, user: &str, _deadline: Instant) -> Result<UserStatus, CallError> {
+    fn begin_login(
+        &mut self,
+        user: &str,
+        _context: HashMap<String, String>,
+        _deadline: Instant,
+    ) -> Result<LoginState, CallError> {
         self.record.borrow_mut().statuses.push(user.to_owned());
-        self.status.take().expect("unexpected Status call")
+        self.status.take().expect("unexpected BeginLogin call")
     }
     fn verify(
         &mut self,
@@ -122,23 +127,16 @@ impl Drop for MockDaemon {
 
 // ---------------------------------------------------------------- helpers
 
-fn enrolled() -> UserStatus {
-    UserStatus {
-        user: "alice".into(),
+fn enrolled() -> LoginState {
+    LoginState {
         enrolled: true,
-        enrolled_since: 1_700_000_000,
-        backup_codes_left: 10,
-        failures: 0,
-        locked_until: 0,
-        pending_enrollment: false,
+        ..Default::default()
     }
 }
 
-fn not_enrolled_status() -> UserStatus {
-    UserStatus {
+fn not_enrolled_status() -> LoginState {
+    LoginState {
         enrolled: false,
-        enrolled_since: 0,
-        backup_codes_left: 0,
         ..enrolled()
     }
 }
@@ -172,7 +170,7 @@ struct Case {
     opts: Options,
     user: Vec<u8>,
     connect: Result<(), String>,
-    status: Option<Result<UserStatus, CallError>>,
+    status: Option<Result<LoginState, CallError>>,
     replies: Vec<Result<String, ConvError>>,
     verify: Option<Result<Verified, CallError>>,
 }
@@ -192,7 +190,7 @@ impl Case {
         f(&mut self.opts);
         self
     }
-    fn status(mut self, s: Result<UserStatus, CallError>) -> Self {
+    fn status(mut self, s: Result<LoginState, CallError>) -> Self {
         self.status = Some(s);
         self
     }
@@ -339,11 +337,9 @@ fn invalid_argument_and_permission_denied_fail() {
 
 #[test]
 fn locked_in_phase_1_by_status() {
-    let until = now_unix() + 600;
     let out = Case::new()
-        .status(Ok(UserStatus {
-            locked_until: until,
-            failures: 5,
+        .status(Ok(LoginState {
+            locked_for: 600,
             ..enrolled()
         }))
         .run();
@@ -359,14 +355,68 @@ fn locked_in_phase_1_by_status() {
 }
 
 #[test]
-fn expired_lock_is_not_a_lock() {
+fn no_lock_means_a_prompt() {
     let out = Case::new()
-        .status(Ok(UserStatus {
-            locked_until: now_unix() - 1,
+        .status(Ok(LoginState {
+            locked_for: 0,
             ..enrolled()
         }))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+}
+
+#[test]
+fn required_within_grace_steps_aside_with_the_deadline() {
+    let out = Case::new()
+        .status(Ok(LoginState {
+            enrolled: false,
+            required: true,
+            enroll_deadline: now_unix() + 86_400,
+            message: "required from 2030-01-01; run `twofold enroll`".into(),
+            ..Default::default()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    out.assert_not_prompted();
+    assert_eq!(
+        out.conv.infos,
+        ["required from 2030-01-01; run `twofold enroll`"]
+    );
+}
+
+#[test]
+fn required_after_grace_is_refused_even_with_nullok() {
+    let out = Case::new()
+        .opts(|o| o.nullok = true)
+        .status(Ok(LoginState {
+            enrolled: false,
+            required: true,
+            enroll_deadline: now_unix() - 1,
+            message: "Ask the help desk.".into(),
+            ..Default::default()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    out.assert_not_prompted();
+    assert_eq!(out.conv.errors, ["Ask the help desk."]);
+}
+
+#[test]
+fn bypass_code_is_prompted_for_and_explained() {
+    let out = Case::new()
+        .status(Ok(LoginState {
+            enrolled: false,
+            bypass_pending: true,
+            ..Default::default()
+        }))
+        .verify(Ok(Verified {
+            method: method::BYPASS.into(),
+            backup_codes_left: 0,
+            step_offset: 0,
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert!(out.conv.infos[0].contains("twofold enroll"));
 }
 
 #[test]

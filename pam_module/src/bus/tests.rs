@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{method, TwofoldError, UserStatus, Verified, BUS_NAME, OBJECT_PATH};
+use twofold_contract::{method, LoginState, TwofoldError, Verified, BUS_NAME, OBJECT_PATH};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -88,16 +88,15 @@ struct Fake;
 
 #[zbus::interface(name = "org.twofold.Twofold1")]
 impl Fake {
-    async fn status(&self, user: &str) -> Result<UserStatus, TwofoldError> {
+    async fn begin_login(
+        &self,
+        user: &str,
+        _context: HashMap<String, String>,
+    ) -> Result<LoginState, TwofoldError> {
         match user {
-            "alice" => Ok(UserStatus {
-                user: user.into(),
+            "alice" => Ok(LoginState {
                 enrolled: true,
-                enrolled_since: 1,
-                backup_codes_left: 2,
-                failures: 0,
-                locked_until: 0,
-                pending_enrollment: false,
+                ..Default::default()
             }),
             "bob" => Err(TwofoldError::NotEnrolled("bob is not enrolled".into())),
             _ => Err(TwofoldError::UnknownUser("no such user".into())),
@@ -217,15 +216,16 @@ fn status_and_verify_through_a_real_bus() {
     let _service = Service::start(&bus);
     let mut d = connect(&opts(&bus.address)).expect("connect");
 
-    let status = d.status("alice", soon()).expect("status");
-    assert!(status.enrolled);
-    assert_eq!(status.backup_codes_left, 2);
+    let state = d
+        .begin_login("alice", test_context(), soon())
+        .expect("begin_login");
+    assert!(state.enrolled);
     assert!(matches!(
-        d.status("bob", soon()),
+        d.begin_login("bob", test_context(), soon()),
         Err(CallError::Daemon(TwofoldError::NotEnrolled(_)))
     ));
     assert!(matches!(
-        d.status("carol", soon()),
+        d.begin_login("carol", test_context(), soon()),
         Err(CallError::Daemon(TwofoldError::UnknownUser(_)))
     ));
     let ok = d

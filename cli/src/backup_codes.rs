@@ -1,0 +1,201 @@
+//! `twofold backup-codes count` and `twofold backup-codes regenerate`.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+use twofold_contract::{TwofoldError, UserStatus, BACKUP_CODES_LOW};
+use zeroize::Zeroizing;
+
+use crate::bus::Daemon;
+use crate::enroll::write_backup_codes;
+use crate::error::Failure;
+use crate::options::normalize_proof;
+use crate::output::{suggest, write_out};
+use crate::prompt::{is_root, read_answer, PROOF_PROMPT, TRIES};
+
+/// `backup-codes count --json`.
+#[derive(Debug, Serialize)]
+pub struct CountJson<'a> {
+    pub user: &'a str,
+    pub backup_codes_left: u32,
+    /// 3 or fewer left: time to regenerate.
+    pub low: bool,
+}
+
+/// "Only 2 backup codes are left" and the like; `None` when there are enough.
+pub fn low_warning(left: u32, user: Option<&str>) -> Option<String> {
+    if left > BACKUP_CODES_LOW {
+        return None;
+    }
+    let few = match left {
+        0 => "No backup codes are left".to_owned(),
+        1 => "Only 1 backup code is left".to_owned(),
+        n => format!("Only {n} backup codes are left"),
+    };
+    Some(format!(
+        "{few}. Run `{}` to get a new set.",
+        suggest("backup-codes regenerate", user)
+    ))
+}
+
+/// The count for people.
+pub fn count_text(s: &UserStatus, user: Option<&str>) -> String {
+    let mut t = match s.backup_codes_left {
+        1 => "1 backup code left.\n".to_owned(),
+        n => format!("{n} backup codes left.\n"),
+    };
+    if let Some(w) = low_warning(s.backup_codes_left, user) {
+        t.push_str(&format!("Warning: {w}\n"));
+    }
+    t
+}
+
+/// Runs `twofold backup-codes count`.
+pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let s = daemon.run(daemon.proxy().status(daemon.user_arg())).await?;
+    if !s.enrolled {
+        return Err(daemon
+            .context()
+            .failure(&TwofoldError::NotEnrolled(String::new())));
+    }
+    let text = if json {
+        let mut t = serde_json::to_string(&CountJson {
+            user: &s.user,
+            backup_codes_left: s.backup_codes_left,
+            low: s.backup_codes_left <= BACKUP_CODES_LOW,
+        })
+        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
+        t.push('\n');
+        t
+    } else {
+        count_text(&s, daemon.context().user)
+    };
+    write_out(out, &text)
+}
+
+/// Runs `twofold backup-codes regenerate`: the proof from `--code`, else asked for (root
+/// needs none).
+pub async fn regenerate(
+    daemon: &Daemon<'_>,
+    code: Option<&str>,
+    json: bool,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<(), Failure> {
+    let user = daemon.user_arg();
+    let codes = if let Some(code) = code {
+        daemon
+            .run(daemon.proxy().regenerate_backup_codes(user, code))
+            .await?
+    } else if is_root() {
+        daemon
+            .run(daemon.proxy().regenerate_backup_codes(user, ""))
+            .await?
+    } else {
+        // Not enrolled: say so before asking for a code that cannot exist.
+        let s = daemon.run(daemon.proxy().status(user)).await?;
+        if !s.enrolled {
+            return Err(daemon
+                .context()
+                .failure(&TwofoldError::NotEnrolled(String::new())));
+        }
+        ask_and_regenerate(daemon, json, out, input).await?
+    };
+    let headline = format!(
+        "New backup codes for {}. The old ones no longer work.",
+        daemon.context().who()
+    );
+    write_backup_codes(codes, &headline, json, out)
+}
+
+async fn ask_and_regenerate(
+    daemon: &Daemon<'_>,
+    json: bool,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<Vec<String>, Failure> {
+    // With --json, standard output is for the JSON alone: prompts go to standard error.
+    let mut stderr = std::io::stderr();
+    let prompts: &mut dyn Write = if json { &mut stderr } else { out };
+    for attempt in 1..=TRIES {
+        let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
+            return Err(Failure::new(
+                "No code was entered (end of input), so the backup codes were not changed. \
+                 In scripts, give it with --code.",
+            ));
+        };
+        let retry = match normalize_proof(&answer) {
+            Err(e) => format!("{e}.\n"),
+            Ok(proof) => match daemon
+                .call(
+                    daemon
+                        .proxy()
+                        .regenerate_backup_codes(daemon.user_arg(), &proof),
+                )
+                .await?
+            {
+                Ok(codes) => return Ok(codes),
+                Err(TwofoldError::InvalidCode(_)) => "That code did not match. Check that your \
+                     phone sets its time automatically, or use a backup code.\n"
+                    .to_owned(),
+                Err(e) => return Err(daemon.context().failure(&e)),
+            },
+        };
+        write_out(prompts, &capitalize(&retry))?;
+        if attempt == TRIES {
+            break;
+        }
+    }
+    Err(Failure::new(format!(
+        "No matching code after {TRIES} tries, so the backup codes were not changed."
+    )))
+}
+
+fn capitalize(s: &str) -> Zeroizing<String> {
+    let mut c = s.chars();
+    Zeroizing::new(match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(left: u32) -> UserStatus {
+        UserStatus {
+            user: "alice".into(),
+            enrolled: true,
+            backup_codes_left: left,
+            ..UserStatus::default()
+        }
+    }
+
+    #[test]
+    fn count_warns_at_three_or_fewer() {
+        assert_eq!(count_text(&status(10), None), "10 backup codes left.\n");
+        assert_eq!(count_text(&status(4), None), "4 backup codes left.\n");
+        let t = count_text(&status(3), None);
+        assert!(t.contains("Warning: Only 3 backup codes are left."), "{t}");
+        assert!(t.contains("`twofold backup-codes regenerate`"), "{t}");
+        let t = count_text(&status(1), Some("bob"));
+        assert!(t.starts_with("1 backup code left."), "{t}");
+        assert!(t.contains("regenerate --user bob"), "{t}");
+        assert!(count_text(&status(0), None).contains("No backup codes are left"));
+    }
+
+    #[test]
+    fn count_json_shape() {
+        let v = serde_json::to_value(CountJson {
+            user: "alice",
+            backup_codes_left: 3,
+            low: true,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"user": "alice", "backup_codes_left": 3, "low": true})
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! `twofold disable`: the account password, a current code or backup code, and a typed
+//! confirmation; then the daemon removes the secret and the backup codes.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+use twofold_contract::TwofoldError;
+use zeroize::Zeroizing;
+
+use crate::bus::Daemon;
+use crate::error::Failure;
+use crate::options::normalize_proof;
+use crate::output::{suggest, write_out};
+use crate::prompt::{
+    confirm_disable, is_root, read_answer, read_password, PasswordSource, PROOF_PROMPT,
+};
+
+/// `disable --json`.
+#[derive(Debug, Serialize)]
+pub struct DisableJson<'a> {
+    pub user: &'a str,
+    pub enrolled: bool,
+}
+
+/// What `twofold disable` was given on the command line.
+pub struct Request<'a> {
+    pub yes: bool,
+    pub password_stdin: bool,
+    pub code: Option<&'a str>,
+    pub json: bool,
+}
+
+/// Runs `twofold disable`. `ask_password` reads a hidden password from the terminal.
+pub async fn run(
+    daemon: &Daemon<'_>,
+    req: &Request<'_>,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+    ask_password: &mut dyn FnMut(&str) -> std::io::Result<String>,
+) -> Result<(), Failure> {
+    let ctx = daemon.context();
+    let user = daemon.user_arg();
+    let status = daemon.run(daemon.proxy().status(user)).await?;
+    if !status.enrolled {
+        return Err(Failure::new(format!(
+            "Two-factor authentication is not on for {}: there is nothing to turn off.",
+            ctx.who()
+        )));
+    }
+    // With --json, standard output is for the JSON alone: prompts go to standard error.
+    let mut stderr = std::io::stderr();
+    let prompts: &mut dyn Write = if req.json { &mut stderr } else { out };
+
+    // Root may act without password and code (the daemon allows it); anyone else needs
+    // both. What is given on the command line is passed on either way.
+    let root = is_root();
+    let password = if req.password_stdin {
+        read_password(PasswordSource::Stdin, input, prompts, &ctx.who())?
+    } else if root {
+        Zeroizing::new(String::new())
+    } else {
+        read_password(
+            PasswordSource::Terminal(ask_password),
+            input,
+            prompts,
+            &ctx.who(),
+        )?
+    };
+    let code = match req.code {
+        Some(c) => Zeroizing::new(c.to_owned()),
+        None if root => Zeroizing::new(String::new()),
+        None => {
+            let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
+                return Err(Failure::new(
+                    "No code was entered (end of input), so nothing was changed. In \
+                     scripts, give it with --code.",
+                ));
+            };
+            normalize_proof(&answer).map_err(|e| {
+                Failure::new(format!("{}. Nothing was changed.", capitalize_first(&e)))
+            })?
+        }
+    };
+    if !req.yes && !confirm_disable(input, prompts)? {
+        return Err(Failure::new(
+            "Not confirmed, so nothing was changed (type the word disable to confirm, or use \
+             --yes in scripts).",
+        ));
+    }
+    match daemon
+        .call(daemon.proxy().disable(user, &password, &code))
+        .await?
+    {
+        Ok(()) => {}
+        Err(TwofoldError::InvalidCode(_)) => {
+            return Err(Failure::new(
+                "That code did not match, so nothing was changed. Use the current code \
+                 from your app (check that your phone sets its time automatically) or a \
+                 backup code.",
+            ))
+        }
+        Err(e) => return Err(ctx.failure(&e)),
+    }
+    let text = if req.json {
+        let mut t = serde_json::to_string(&DisableJson {
+            user: &status.user,
+            enrolled: false,
+        })
+        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
+        t.push('\n');
+        t
+    } else {
+        format!(
+            "Two-factor authentication is now off for {}. The authenticator app's entry \
+             and the backup codes no longer work; you may delete them. To turn it on \
+             again: `{}`.\n",
+            ctx.who(),
+            suggest("enroll", ctx.user)
+        )
+    };
+    write_out(out, &text)
+}
+
+fn capitalize_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let v = serde_json::to_value(DisableJson {
+            user: "alice",
+            enrolled: false,
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"user": "alice", "enrolled": false}));
+    }
+}

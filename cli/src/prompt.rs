@@ -1,0 +1,207 @@
+//! Asking people for things: answers read line by line from standard input, the account
+//! password without echo from the terminal.
+
+use std::io::{self, BufRead, Write};
+
+use zeroize::Zeroizing;
+
+use crate::error::Failure;
+use crate::output::write_out;
+
+/// How many times a prompt for a code is repeated after a wrong code.
+pub const TRIES: usize = 3;
+
+/// Prompt for a proof of possession (re-enrollment, regenerate, disable).
+pub const PROOF_PROMPT: &str = "Enter a current code or a backup code: ";
+
+/// Prompt for a proof from the old device when re-enrolling.
+pub const OLD_DEVICE_PROMPT: &str = "Enter a current code or a backup code from your old device: ";
+
+/// The words to type to confirm `twofold disable`.
+pub const DISABLE_WORD: &str = "disable";
+
+/// One answer read from `input` after printing `prompt`; `None` at end of input.
+pub fn read_answer(
+    input: &mut impl BufRead,
+    out: &mut (impl Write + ?Sized),
+    prompt: &str,
+) -> Result<Option<Zeroizing<String>>, Failure> {
+    write_out(out, prompt)?;
+    let mut line = Zeroizing::new(String::new());
+    match input.read_line(&mut line) {
+        Ok(0) => Ok(None),
+        Ok(_) => Ok(Some(line)),
+        // Not UTF-8: no code at all; the caller words it like any other malformed code.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Some(line)),
+        Err(e) => Err(Failure::new(format!(
+            "Could not read the answer from standard input: {e}"
+        ))),
+    }
+}
+
+/// The line without its line ending (and nothing else: spaces in passwords count).
+pub fn without_newline(line: &str) -> &str {
+    line.strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(line)
+}
+
+/// Where the account password comes from.
+pub enum PasswordSource<'a> {
+    /// The first line of standard input (`--password-stdin`).
+    Stdin,
+    /// The terminal, without echo; the function reads it (rpassword in the program).
+    Terminal(&'a mut dyn FnMut(&str) -> io::Result<String>),
+}
+
+/// Asks for the account password of `who` ("your account", "user alice").
+pub fn read_password(
+    source: PasswordSource<'_>,
+    input: &mut impl BufRead,
+    out: &mut (impl Write + ?Sized),
+    who: &str,
+) -> Result<Zeroizing<String>, Failure> {
+    match source {
+        PasswordSource::Stdin => {
+            let mut line = Zeroizing::new(String::new());
+            match input.read_line(&mut line) {
+                Ok(0) => Err(Failure::new(
+                    "--password-stdin: standard input is empty; give the password on its \
+                     first line.",
+                )),
+                Ok(_) => Ok(Zeroizing::new(without_newline(&line).to_owned())),
+                Err(e) => Err(Failure::new(format!(
+                    "--password-stdin: could not read the password: {e}"
+                ))),
+            }
+        }
+        PasswordSource::Terminal(ask) => {
+            out.flush().ok();
+            let prompt = format!("Password of {who}: ");
+            match ask(&prompt) {
+                Ok(p) => Ok(Zeroizing::new(p)),
+                Err(e) if is_no_terminal(&e) => Err(Failure::new(
+                    "There is no terminal to ask for the password. In scripts, give it on \
+                     standard input with --password-stdin.",
+                )),
+                Err(e) => Err(Failure::new(format!("Could not read the password: {e}"))),
+            }
+        }
+    }
+}
+
+fn is_no_terminal(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::UnexpectedEof
+    ) || e.raw_os_error() == Some(libc::ENXIO)
+        || e.raw_os_error() == Some(libc::ENOTTY)
+}
+
+/// The hidden password prompt of the real program: on /dev/tty, without echo.
+pub fn terminal_password(prompt: &str) -> io::Result<String> {
+    rpassword::prompt_password(prompt)
+}
+
+/// Asks for the typed confirmation of `twofold disable`; true when confirmed.
+pub fn confirm_disable(
+    input: &mut impl BufRead,
+    out: &mut (impl Write + ?Sized),
+) -> Result<bool, Failure> {
+    let answer = read_answer(
+        input,
+        out,
+        &format!("Type '{DISABLE_WORD}' to turn off two-factor authentication: "),
+    )?;
+    Ok(answer.is_some_and(|a| a.trim() == DISABLE_WORD))
+}
+
+/// True when the program runs as root (the daemon lets root act without proofs).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_and_end_of_input() {
+        let mut out = Vec::new();
+        let mut input = io::Cursor::new(b"123 456\n".to_vec());
+        let a = read_answer(&mut input, &mut out, "Code: ").unwrap();
+        assert_eq!(a.as_deref().map(String::as_str), Some("123 456\n"));
+        assert_eq!(read_answer(&mut input, &mut out, "Code: ").unwrap(), None);
+        assert_eq!(out, b"Code: Code: ");
+        // Not UTF-8: an answer that fails the format check, not an error.
+        let mut input = io::Cursor::new(b"\xff\xfe\n".to_vec());
+        let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
+        assert!(crate::options::normalize_code(&a, Some(6)).is_err());
+    }
+
+    #[test]
+    fn password_from_stdin_keeps_spaces() {
+        let mut out = Vec::new();
+        let mut input = io::Cursor::new(b" pass word \r\n123456\n".to_vec());
+        let p = read_password(PasswordSource::Stdin, &mut input, &mut out, "x").unwrap();
+        assert_eq!(p.as_str(), " pass word ");
+        // The next line is still there for the code prompt.
+        let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
+        assert_eq!(a.trim(), "123456");
+        let mut empty = io::Cursor::new(Vec::new());
+        assert!(read_password(PasswordSource::Stdin, &mut empty, &mut out, "x").is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn password_from_terminal() {
+        let mut out = Vec::new();
+        let mut input = io::Cursor::new(Vec::new());
+        let mut seen = String::new();
+        let mut ask = |prompt: &str| {
+            seen = prompt.to_owned();
+            Ok("hunter2".to_owned())
+        };
+        let p = read_password(
+            PasswordSource::Terminal(&mut ask),
+            &mut input,
+            &mut out,
+            "user bob",
+        )
+        .unwrap();
+        assert_eq!(p.as_str(), "hunter2");
+        assert_eq!(seen, "Password of user bob: ");
+        let mut no_tty = |_: &str| Err(io::Error::from_raw_os_error(libc::ENXIO));
+        let e = read_password(
+            PasswordSource::Terminal(&mut no_tty),
+            &mut input,
+            &mut out,
+            "x",
+        )
+        .unwrap_err();
+        assert!(e.message().contains("--password-stdin"), "{e}");
+    }
+
+    #[test]
+    fn confirmation_needs_the_word() {
+        let mut out = Vec::new();
+        for (typed, ok) in [
+            ("disable\n", true),
+            ("  disable \n", true),
+            ("yes\n", false),
+            ("Disable\n", false),
+            ("", false),
+        ] {
+            let mut input = io::Cursor::new(typed.as_bytes().to_vec());
+            assert_eq!(
+                confirm_disable(&mut input, &mut out).unwrap(),
+                ok,
+                "{typed:?}"
+            );
+        }
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("Type 'disable' to turn off two-factor authentication: "));
+    }
+}

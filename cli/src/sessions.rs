@@ -1,0 +1,509 @@
+//! `twofold sessions`: list, revoke, timeout, forget.
+
+use std::io::Write;
+
+use serde::Serialize;
+use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
+
+use crate::bus::Daemon;
+use crate::cli::{SessionsArgs, SessionsCommand, UserArg};
+use crate::error::Failure;
+use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
+use crate::options::{one_line, validate_user, Action, UsageError};
+use crate::output::write_out;
+
+/// Longest session timeout (as the daemon's).
+const MAX_TIMEOUT: u64 = 366 * 86_400;
+
+/// What `twofold sessions` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionsAction {
+    List {
+        all: bool,
+    },
+    Revoke {
+        id: String,
+    },
+    RevokeOthers,
+    /// Seconds; 0 = off.
+    Timeout {
+        seconds: u64,
+    },
+    Forget,
+}
+
+/// Checks the parsed `twofold sessions` arguments.
+pub fn validate(args: SessionsArgs) -> Result<Action, UsageError> {
+    let user = validate_user(UserArg { user: args.user })?;
+    let action = match args.command {
+        None => SessionsAction::List { all: args.all },
+        Some(SessionsCommand::List { all }) => SessionsAction::List {
+            all: all || args.all,
+        },
+        Some(SessionsCommand::Revoke { others: true, .. }) => SessionsAction::RevokeOthers,
+        Some(SessionsCommand::Revoke { id, .. }) => {
+            let id = id.unwrap_or_default();
+            let id = id.trim();
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(UsageError(format!(
+                    "\"{}\" is not a session id; `twofold sessions` lists them",
+                    one_line(id)
+                )));
+            }
+            SessionsAction::Revoke {
+                id: id.to_ascii_lowercase(),
+            }
+        }
+        Some(SessionsCommand::Timeout { duration }) => SessionsAction::Timeout {
+            seconds: parse_duration(&duration).map_err(UsageError)?,
+        },
+        Some(SessionsCommand::Forget) => SessionsAction::Forget,
+    };
+    Ok(Action::Sessions { user, action })
+}
+
+/// `30s`, `10m`, `8h`, `2d`, `1h30m`, a plain number of seconds, or `off` (0).
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if matches!(t.as_str(), "off" | "none" | "0") {
+        return Ok(0);
+    }
+    let bad = || {
+        format!(
+            "\"{}\" is not a duration; examples: 30m, 8h, 1d, 1h30m, or off",
+            one_line(text)
+        )
+    };
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = total.checked_add(n).ok_or_else(bad)?;
+    }
+    if total == 0 {
+        return Err(bad());
+    }
+    if total > MAX_TIMEOUT {
+        return Err("a session timeout is at most 366 days".into());
+    }
+    Ok(total)
+}
+
+/// Runs the action.
+pub async fn run(
+    daemon: &Daemon<'_>,
+    action: &SessionsAction,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let user = daemon.user_arg();
+    let proxy = daemon.proxy();
+    match action {
+        SessionsAction::List { all } => {
+            let list = daemon.run(proxy.list_sessions(user, *all)).await?;
+            let text = if json {
+                let rows: Vec<SessionJson<'_>> =
+                    list.sessions.iter().map(SessionJson::from).collect();
+                to_json(&rows)?
+            } else {
+                human(&list, *all, now())
+            };
+            write_out(out, &text)
+        }
+        SessionsAction::Revoke { id } => {
+            match daemon.call(proxy.revoke_session(id)).await? {
+                Ok(()) => {}
+                Err(TwofoldError::PermissionDenied(m) | TwofoldError::InvalidArgument(m)) => {
+                    return Err(Failure::new(m))
+                }
+                Err(e) => return Err(daemon.context().failure(&e)),
+            }
+            let text = if json {
+                to_json(&serde_json::json!({ "revoked": [id] }))?
+            } else {
+                format!("Session {id} ended.\n")
+            };
+            write_out(out, &text)
+        }
+        SessionsAction::RevokeOthers => {
+            let ended = daemon.run(proxy.revoke_other_sessions(user)).await?;
+            let text = if json {
+                to_json(&serde_json::json!({ "revoked": ended }))?
+            } else if ended.is_empty() {
+                "No other session to end.\n".to_string()
+            } else {
+                format!(
+                    "Ended {} session{}: {}\n",
+                    ended.len(),
+                    if ended.len() == 1 { "" } else { "s" },
+                    ended.join(", ")
+                )
+            };
+            write_out(out, &text)
+        }
+        SessionsAction::Timeout { seconds } => {
+            daemon
+                .run(proxy.set_session_timeout(user, *seconds))
+                .await?;
+            let text = if json {
+                to_json(&serde_json::json!({ "timeout": seconds }))?
+            } else if *seconds == 0 {
+                "No session timeout of your own any more (the administrator's default still applies).\n"
+                    .to_string()
+            } else {
+                format!(
+                    "Sessions older than {} will be ended by the daemon (with a warning on \
+                     their terminal a minute before, where it can).\n",
+                    human_duration(*seconds as i64)
+                )
+            };
+            write_out(out, &text)
+        }
+        SessionsAction::Forget => {
+            let n = daemon.run(proxy.forget_remembered(user)).await?;
+            let text = if json {
+                to_json(&serde_json::json!({ "forgotten": n }))?
+            } else {
+                format!(
+                    "Forgot {n} remembered login{}: the next login asks for a code again.\n",
+                    if n == 1 { "" } else { "s" }
+                )
+            };
+            write_out(out, &text)
+        }
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, Failure> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))
+}
+
+/// One session in `sessions --json`: times as ISO 8601 UTC (plus `started_unix`).
+#[derive(Debug, Serialize)]
+pub struct SessionJson<'a> {
+    pub id: &'a str,
+    pub user: &'a str,
+    pub service: &'a str,
+    pub tty: &'a str,
+    pub rhost: &'a str,
+    pub rhost_name: &'a str,
+    pub location: &'a str,
+    pub country_code: &'a str,
+    pub ruser: &'a str,
+    pub host: &'a str,
+    pub started: String,
+    pub started_unix: i64,
+    pub idle_seconds: Option<i64>,
+    pub current: bool,
+    pub leader_pid: u32,
+    pub logind_session: &'a str,
+    pub auth_method: &'a str,
+    pub auth_at: Option<String>,
+    pub expires: Option<String>,
+    pub ended: Option<String>,
+    pub end_reason: &'a str,
+}
+
+impl<'a> From<&'a SessionInfo> for SessionJson<'a> {
+    fn from(s: &'a SessionInfo) -> Self {
+        SessionJson {
+            id: &s.id,
+            user: &s.user,
+            service: &s.service,
+            tty: &s.tty,
+            rhost: &s.rhost,
+            rhost_name: &s.rhost_name,
+            location: &s.location,
+            country_code: &s.country_code,
+            ruser: &s.ruser,
+            host: &s.host,
+            started: iso8601(s.started),
+            started_unix: s.started,
+            idle_seconds: (s.idle >= 0).then_some(s.idle),
+            current: s.current,
+            leader_pid: s.leader_pid,
+            logind_session: &s.logind_session,
+            auth_method: &s.auth_method,
+            auth_at: optional_iso8601(s.auth_at),
+            expires: optional_iso8601(s.expires),
+            ended: optional_iso8601(s.ended),
+            end_reason: &s.end_reason,
+        }
+    }
+}
+
+/// Text a person sees for a daemon-given string: one line, no control characters.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(120)
+        .collect()
+}
+
+fn how(method_name: &str) -> &str {
+    match method_name {
+        method::TOTP => "code",
+        method::BACKUP_CODE => "backup code",
+        method::BYPASS => "admin bypass code",
+        auth_method::GRACE => "remembered",
+        auth_method::NOT_ENROLLED => "not enrolled",
+        auth_method::NONE | "" => "-",
+        other => other,
+    }
+}
+
+fn from(s: &SessionInfo) -> String {
+    if s.rhost.is_empty() {
+        return if s.location.is_empty() {
+            "local".into()
+        } else {
+            clean(&s.location)
+        };
+    }
+    let mut details = Vec::new();
+    if !s.rhost_name.is_empty() {
+        details.push(clean(&s.rhost_name));
+    }
+    if !s.location.is_empty() {
+        details.push(clean(&s.location));
+    }
+    if details.is_empty() {
+        clean(&s.rhost)
+    } else {
+        format!("{} ({})", clean(&s.rhost), details.join(", "))
+    }
+}
+
+/// The table for people.
+pub fn human(list: &SessionList, all: bool, now: i64) -> String {
+    let mut out = String::new();
+    let live: Vec<&SessionInfo> = list.sessions.iter().filter(|s| s.ended == 0).collect();
+    if live.is_empty() {
+        out.push_str("No live login sessions.\n");
+    } else {
+        let rows: Vec<[String; 8]> = live
+            .iter()
+            .map(|s| {
+                [
+                    format!("{}{}", if s.current { "* " } else { "  " }, s.id),
+                    clean(&s.service),
+                    if s.tty.is_empty() {
+                        "-".into()
+                    } else {
+                        clean(&s.tty)
+                    },
+                    from(s),
+                    format!(
+                        "{} ({} ago)",
+                        human_time(s.started),
+                        human_duration(now - s.started)
+                    ),
+                    if s.idle >= 0 {
+                        human_duration(s.idle)
+                    } else {
+                        "-".into()
+                    },
+                    how(&s.auth_method).to_string(),
+                    if s.expires > 0 {
+                        format!("in {}", human_duration(s.expires - now))
+                    } else {
+                        "-".into()
+                    },
+                ]
+            })
+            .collect();
+        let header = [
+            "  ID", "SERVICE", "TTY", "FROM", "STARTED", "IDLE", "2FA", "ENDS",
+        ];
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let mut l = String::new();
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                if i + 1 == cells.len() {
+                    l.push_str(cell);
+                } else {
+                    l.push_str(&format!("{cell:<w$}  ", w = *w));
+                }
+            }
+            l.trim_end().to_string() + "\n"
+        };
+        out.push_str(&line(header.to_vec()));
+        for row in &rows {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        if live.iter().any(|s| s.current) {
+            out.push_str("(* = the session you are in)\n");
+        }
+    }
+    if all {
+        let ended: Vec<&SessionInfo> = list.sessions.iter().filter(|s| s.ended != 0).collect();
+        if !ended.is_empty() {
+            out.push_str("\nEnded (last 7 days):\n");
+            for s in ended {
+                out.push_str(&format!(
+                    "  {}  {}  from {}  {} - {}: {}\n",
+                    s.id,
+                    clean(&s.service),
+                    from(s),
+                    human_time(s.started),
+                    human_time(s.ended),
+                    clean(&s.end_reason)
+                ));
+            }
+        }
+    }
+    if !list.remembered.is_empty() {
+        out.push_str("\nRemembered logins (a module's grace= window may skip the code):\n");
+        for r in &list.remembered {
+            let place = match (r.tty.is_empty() || r.tty == "ssh", r.rhost.is_empty()) {
+                (false, _) => format!("on {}", clean(&r.tty)),
+                (true, false) => format!("from {}", clean(&r.rhost)),
+                (true, true) => "locally".into(),
+            };
+            out.push_str(&format!(
+                "  {} {place}, {} ago, by {}\n",
+                clean(&r.service),
+                human_duration(now - r.at),
+                how(&r.method)
+            ));
+        }
+        out.push_str("  (`twofold sessions forget` clears them)\n");
+    }
+    let timeout = match (list.timeout, list.default_timeout) {
+        (0, 0) => "none".to_string(),
+        (0, d) => format!("{} (administrator's default)", human_duration(d as i64)),
+        (t, 0) => format!("{} (yours)", human_duration(t as i64)),
+        (t, d) => format!(
+            "{} (yours; the administrator's is {})",
+            human_duration(t.min(d) as i64),
+            human_duration(d as i64)
+        ),
+    };
+    out.push_str(&format!("\nSession timeout: {timeout}\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twofold_contract::RememberedLogin;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("off"), Ok(0));
+        assert_eq!(parse_duration("30s"), Ok(30));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("8h"), Ok(8 * 3600));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("2d"), Ok(2 * 86_400));
+        assert_eq!(parse_duration("90"), Ok(90));
+        for bad in [
+            "",
+            "h",
+            "5x",
+            "-5m",
+            "1.5h",
+            "0s",
+            "400d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn table_marks_the_current_session_and_shows_where_from() {
+        let list = SessionList {
+            sessions: vec![
+                SessionInfo {
+                    id: "0a1b2c3d".into(),
+                    user: "alice".into(),
+                    service: "sshd".into(),
+                    tty: "ssh".into(),
+                    rhost: "192.0.2.1".into(),
+                    rhost_name: "box.example".into(),
+                    location: "Paris, France".into(),
+                    started: 1_000,
+                    idle: -1,
+                    current: true,
+                    auth_method: "totp".into(),
+                    ..Default::default()
+                },
+                SessionInfo {
+                    id: "99999999".into(),
+                    service: "login".into(),
+                    tty: "tty1".into(),
+                    location: "local".into(),
+                    started: 500,
+                    ended: 900,
+                    end_reason: "leader gone".into(),
+                    ..Default::default()
+                },
+            ],
+            remembered: vec![RememberedLogin {
+                service: "sudo".into(),
+                tty: "/dev/pts/2".into(),
+                at: 1_900,
+                method: "totp".into(),
+                ..Default::default()
+            }],
+            timeout: 3600,
+            default_timeout: 0,
+        };
+        let text = human(&list, true, 2_000);
+        assert!(text.contains("* 0a1b2c3d"), "{text}");
+        assert!(
+            text.contains("192.0.2.1 (box.example, Paris, France)"),
+            "{text}"
+        );
+        assert!(text.contains("leader gone"), "{text}");
+        assert!(text.contains("Remembered"), "{text}");
+        assert!(text.contains("sudo on /dev/pts/2"), "{text}");
+        assert!(text.contains("60 minutes (yours)"), "{text}");
+        let hidden = human(&list, false, 2_000);
+        assert!(!hidden.contains("99999999"), "{hidden}");
+    }
+
+    #[test]
+    fn json_has_the_keys_scripts_rely_on() {
+        let s = SessionInfo {
+            id: "0a1b2c3d".into(),
+            started: 86_400,
+            idle: 5,
+            ..Default::default()
+        };
+        let v = serde_json::to_value(SessionJson::from(&s)).unwrap();
+        for key in ["id", "user", "service", "tty", "rhost", "started"] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["started"], "1970-01-02T00:00:00Z");
+        assert_eq!(v["idle_seconds"], 5);
+    }
+}

@@ -1,0 +1,371 @@
+//! Ending sessions: logind's `TerminateSession` when the session has a logind id, else
+//! SIGHUP, SIGTERM, SIGKILL to the leader's process group, each step bounded; and the
+//! reaper, which closes sessions whose leader is gone and ends those that timed out.
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use twofold_contract::TwofoldError;
+
+use super::{procfs, Sessions, ENDED_KEPT_SECONDS, MAX_GRACE_SECONDS, REAP_EVERY, WARN_BEFORE};
+use crate::logging::safe;
+use crate::service::{now, Caller};
+use crate::storage::SessionRecord;
+
+/// How long logind may take to answer.
+const LOGIND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each step (logind, then each signal) waits for the leader to exit.
+pub const STEP_WAIT: Duration = Duration::from_secs(2);
+/// How often the reaper purges old passes and ended sessions.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How long a revocation of another host's session waits for that host's daemon to end
+/// it: its reaper looks every [`REAP_EVERY`], then takes at most four [`STEP_WAIT`]s.
+pub const REMOTE_REVOKE_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits up to `limit` for the leader to be gone.
+async fn gone_within(s: &SessionRecord, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !procfs::alive(s.leader_pid, s.leader_start) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `sig` to the leader's process group (or the leader alone when its group is
+/// not one we may signal), after checking that the pid is still the leader.
+fn signal(s: &SessionRecord, sig: Signal) -> bool {
+    let Some(stat) = procfs::stat(s.leader_pid) else {
+        return false;
+    };
+    if stat.start != s.leader_start || s.leader_pid <= 1 {
+        return false;
+    }
+    let own_pgrp = nix::unistd::getpgrp().as_raw() as u32;
+    let own_pid = std::process::id();
+    if s.leader_pid == own_pid {
+        return false;
+    }
+    let target = if stat.pgrp > 1 && stat.pgrp != own_pgrp {
+        Pid::from_raw(-(stat.pgrp as i32))
+    } else {
+        Pid::from_raw(s.leader_pid as i32)
+    };
+    match kill(target, sig) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("cannot send {sig} to {target} (session {}): {e}", s.id);
+            false
+        }
+    }
+}
+
+impl Sessions {
+    /// Asks logind to terminate the session; true when it accepted.
+    async fn logind_terminate(&self, s: &SessionRecord) -> bool {
+        let Some(bus) = &self.bus else { return false };
+        let args = (s.logind_session.as_str(),);
+        let call = bus.call_method(
+            Some("org.freedesktop.login1"),
+            "/org/freedesktop/login1",
+            Some("org.freedesktop.login1.Manager"),
+            "TerminateSession",
+            &args,
+        );
+        match tokio::time::timeout(LOGIND_TIMEOUT, call).await {
+            Ok(Ok(_)) => {
+                log::info!(
+                    "logind terminated session {} (logind id {})",
+                    s.id,
+                    safe(&s.logind_session)
+                );
+                true
+            }
+            Ok(Err(e)) => {
+                log::warn!(
+                    "logind TerminateSession({}) failed: {e}; signalling the leader",
+                    safe(&s.logind_session)
+                );
+                false
+            }
+            Err(_) => {
+                log::warn!(
+                    "logind did not answer within {LOGIND_TIMEOUT:?}; signalling the leader"
+                );
+                false
+            }
+        }
+    }
+
+    /// Ends a live session on this host and records `reason`. Each step is bounded.
+    pub async fn terminate(
+        self: &Arc<Self>,
+        s: SessionRecord,
+        caller: Option<Caller>,
+        reason: String,
+    ) -> Result<(), TwofoldError> {
+        if s.ended.is_some() {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "Session {} has ended already.",
+                s.id
+            )));
+        }
+        if s.host != self.service.hostname {
+            return self.revoke_elsewhere(s, caller, reason).await;
+        }
+        {
+            let Ok(mut busy) = self.revoking.lock() else {
+                return Err(TwofoldError::Internal("session lock poisoned".into()));
+            };
+            if !busy.insert(s.id.clone()) {
+                return Ok(()); // being ended already
+            }
+        }
+        let result = self.terminate_inner(&s, caller, &reason).await;
+        if let Ok(mut busy) = self.revoking.lock() {
+            busy.remove(&s.id);
+        }
+        result
+    }
+
+    async fn terminate_inner(
+        self: &Arc<Self>,
+        s: &SessionRecord,
+        caller: Option<Caller>,
+        reason: &str,
+    ) -> Result<(), TwofoldError> {
+        let mut how = "gone already";
+        let same_boot = s.boot_id == self.boot_id;
+        if same_boot && procfs::alive(s.leader_pid, s.leader_start) {
+            how = "not ended";
+            if !s.logind_session.is_empty()
+                && self.logind_terminate(s).await
+                && gone_within(s, STEP_WAIT).await
+            {
+                how = "logind";
+            } else {
+                for sig in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGKILL] {
+                    if !signal(s, sig) && procfs::alive(s.leader_pid, s.leader_start) {
+                        continue;
+                    }
+                    if gone_within(s, STEP_WAIT).await {
+                        how = sig.as_str();
+                        break;
+                    }
+                }
+            }
+            if how == "not ended" {
+                log::error!("session {}: leader {} survived SIGKILL", s.id, s.leader_pid);
+                return Err(TwofoldError::Internal(format!(
+                    "Session {} did not end (its leader {} survived SIGKILL).",
+                    s.id, s.leader_pid
+                )));
+            }
+        }
+        let reason = format!("{reason} ({how})");
+        let this = self.clone();
+        let s2 = s.clone();
+        tokio::task::spawn_blocking(move || this.end(&s2, caller, &reason, "session_revoked"))
+            .await
+            .map_err(|_| TwofoldError::Internal("worker failed".into()))??;
+        Ok(())
+    }
+
+    /// Fleet mode: a session of another host (sharing the store) is ended by that host's
+    /// daemon. The request goes into the store; that daemon's reaper sees it within
+    /// [`REAP_EVERY`] and ends the session. Waits up to [`REMOTE_REVOKE_WAIT`] for it.
+    async fn revoke_elsewhere(
+        self: &Arc<Self>,
+        s: SessionRecord,
+        caller: Option<Caller>,
+        reason: String,
+    ) -> Result<(), TwofoldError> {
+        let this = self.clone();
+        let id = s.id.clone();
+        let asked = tokio::task::spawn_blocking(move || {
+            let mut event = this.event(caller, &s.user, "session_revoke_requested");
+            event.service = safe(&s.service);
+            event.tty = safe(&s.tty);
+            event.rhost = safe(&s.rhost);
+            event.detail = format!("id={} on {}: {reason}", s.id, safe(&s.host));
+            let reason = format!("{reason} from {}", this.service.hostname);
+            this.service
+                .store
+                .request_revoke(&s.id, &reason, &event)
+                .map(|asked| (asked, s.host))
+        })
+        .await
+        .map_err(|_| TwofoldError::Internal("worker failed".into()))?;
+        let (asked, host) = asked.map_err(super::internal)?;
+        if !asked {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "Session {id} has ended already."
+            )));
+        }
+        log::info!(
+            "session {id} runs on {}: asked its daemon to end it",
+            safe(&host)
+        );
+        let deadline = Instant::now() + REMOTE_REVOKE_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let this = self.clone();
+            let wanted = id.clone();
+            let now = tokio::task::spawn_blocking(move || this.service.store.session(&wanted))
+                .await
+                .map_err(|_| TwofoldError::Internal("worker failed".into()))?
+                .map_err(super::internal)?;
+            if now.is_none_or(|s| s.ended.is_some()) {
+                return Ok(());
+            }
+        }
+        Err(TwofoldError::Internal(format!(
+            "Session {id} runs on {}: its daemon was asked to end it but has not done so \
+             within {} seconds (is twofoldd running there?). It ends the session as soon \
+             as it runs.",
+            safe(&host),
+            REMOTE_REVOKE_WAIT.as_secs()
+        )))
+    }
+
+    /// One pass of the reaper: stale sessions closed, timed-out ones warned and ended.
+    /// Returns the sessions to end, with why: timed out, or revoked from another host.
+    pub(crate) fn reap_once(&self) -> Vec<(SessionRecord, String)> {
+        let store = &self.service.store;
+        let live = match store.host_live_sessions(&self.service.hostname) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("reaper: {e}");
+                return Vec::new();
+            }
+        };
+        if live.is_empty() {
+            return Vec::new();
+        }
+        let own: std::collections::HashMap<String, u64> = store
+            .session_timeouts()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let at = now();
+        let mut expired = Vec::new();
+        for s in live {
+            let reason = if s.boot_id != self.boot_id {
+                Some("host rebooted".to_string())
+            } else if !procfs::alive(s.leader_pid, s.leader_start) {
+                Some(format!(
+                    "leader gone (process {} ended without closing the session)",
+                    s.leader_pid
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                if let Err(e) = self.end(&s, None, &reason, "session_reaped") {
+                    log::error!("reaper: {}", e.message());
+                }
+                continue;
+            }
+            if !s.revoke_requested.is_empty() {
+                let reason = s.revoke_requested.clone();
+                expired.push((s, reason));
+                continue;
+            }
+            let Some(timeout) = self.timeout_for(own.get(&s.user).copied()) else {
+                continue;
+            };
+            let ends = s
+                .started
+                .saturating_add(timeout.min(i64::MAX as u64) as i64);
+            if at >= ends {
+                expired.push((s, "timeout".to_string()));
+            } else if !s.warned && at >= ends - WARN_BEFORE {
+                warn_terminal(&s, ends - at);
+                if let Err(e) = store.mark_session_warned(&s.id) {
+                    log::error!("reaper: {e}");
+                }
+            }
+        }
+        expired
+    }
+}
+
+/// Writes the timeout warning to the session's terminal, where it has one. Never
+/// blocks: the terminal is opened non-blocking and never becomes our controlling tty.
+fn warn_terminal(s: &SessionRecord, seconds: i64) {
+    let Some(path) = procfs::session_tty(&s.tty, s.leader_pid) else {
+        return;
+    };
+    let is_tty = std::fs::symlink_metadata(&path)
+        .map(|m| m.file_type().is_char_device())
+        .unwrap_or(false);
+    if !is_tty {
+        return;
+    }
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(&path);
+    let message = format!(
+        "\r\n*** twofold: this session ({}) reaches its time limit and will be ended in {} seconds. ***\r\n",
+        s.id,
+        seconds.max(0)
+    );
+    match opened.and_then(|mut f| f.write(message.as_bytes())) {
+        Ok(_) => log::info!(
+            "session {}: timeout warning written to {}",
+            s.id,
+            path.display()
+        ),
+        Err(e) => log::debug!("session {}: no warning on {}: {e}", s.id, path.display()),
+    }
+}
+
+/// The reaper: every [`REAP_EVERY`], closes this host's sessions whose leader is gone
+/// (or that predate a reboot) and ends those past their timeout; hourly, purges old
+/// remembered passes and ended sessions.
+pub async fn reaper(sessions: Arc<Sessions>) {
+    let mut tick = tokio::time::interval(REAP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge: Option<Instant> = None;
+    loop {
+        tick.tick().await;
+        let this = sessions.clone();
+        let purge = last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY);
+        let expired = tokio::task::spawn_blocking(move || {
+            if purge {
+                let at = now();
+                if let Err(e) = this
+                    .service
+                    .store
+                    .purge_sessions(at - i64::from(MAX_GRACE_SECONDS), at - ENDED_KEPT_SECONDS)
+                {
+                    log::error!("reaper: purge failed: {e}");
+                }
+            }
+            this.reap_once()
+        })
+        .await
+        .unwrap_or_default();
+        if purge {
+            last_purge = Some(Instant::now());
+        }
+        for (s, reason) in expired {
+            let this = sessions.clone();
+            tokio::spawn(async move {
+                let id = s.id.clone();
+                if let Err(e) = this.terminate(s, None, reason.clone()).await {
+                    log::error!("session {id}: {reason}: {}", e.message());
+                }
+            });
+        }
+    }
+}

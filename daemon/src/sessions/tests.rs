@@ -1,0 +1,266 @@
+//! Session logic against an in-memory store, with real child processes as leaders.
+
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::{Arc, RwLock};
+
+use twofold_contract::{auth_method, context, method};
+
+use super::*;
+use crate::password::PasswordChecker;
+use crate::policy::Policy;
+use crate::secrets::Keys;
+use crate::storage::sqlite::SqliteStore;
+
+fn sessions() -> Arc<Sessions> {
+    let service = Service {
+        store: Arc::new(SqliteStore::in_memory()),
+        keys: Keys::from_master(&[3u8; 32]),
+        policy: RwLock::new(Arc::new(Policy::default())),
+        hostname: "testhost".into(),
+        passwords: PasswordChecker::default(),
+    };
+    Arc::new(Sessions::new(Arc::new(service), None))
+}
+
+fn root(pid: u32) -> Caller {
+    Caller {
+        uid: 0,
+        pid: Some(pid),
+    }
+}
+
+fn info(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A process to stand for a session leader, in its own process group.
+fn leader() -> Child {
+    Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn open_list_close() {
+    let s = sessions();
+    let mut child = leader();
+    let pid = child.id();
+    let ctx = info(&[
+        (context::SERVICE, "sshd"),
+        (context::TTY, "ssh"),
+        (context::RHOST, "192.0.2.7"),
+    ]);
+    let rec = s.open(root(pid), "alice", &ctx).unwrap();
+    assert_eq!(rec.id.len(), 8);
+    assert_eq!(rec.leader_pid, pid);
+    assert_eq!(rec.auth_method, auth_method::NOT_ENROLLED);
+    // Listed for alice; "current" only for a caller inside the session.
+    let me = std::process::id();
+    let list = s.list(root(me), "alice", false).unwrap();
+    assert_eq!(list.sessions.len(), 1);
+    assert!(!list.sessions[0].current);
+    assert_eq!(list.sessions[0].rhost, "192.0.2.7");
+    let list = s.list(root(pid), "alice", false).unwrap();
+    assert!(list.sessions[0].current);
+    assert!(s.others(root(pid), "alice").unwrap().is_empty());
+    assert_eq!(s.others(root(me), "alice").unwrap().len(), 1);
+    // Another process cannot close it; its leader can.
+    s.close(root(me), "alice", &ctx).unwrap();
+    assert_eq!(s.list(root(me), "alice", false).unwrap().sessions.len(), 1);
+    s.close(root(pid), "alice", &ctx).unwrap();
+    assert!(s
+        .list(root(me), "alice", false)
+        .unwrap()
+        .sessions
+        .is_empty());
+    let all = s.list(root(me), "alice", true).unwrap();
+    assert_eq!(all.sessions[0].end_reason, "closed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn local_logins_are_local_and_bad_fields_are_refused() {
+    let s = sessions();
+    let me = std::process::id();
+    let rec = s
+        .open(
+            root(me),
+            "bob",
+            &info(&[(context::SERVICE, "login"), (context::TTY, "tty1")]),
+        )
+        .unwrap();
+    assert_eq!(rec.location, "local");
+    assert!(s
+        .open(root(me), "bob", &info(&[(context::TTY, "a\nb")]))
+        .is_err());
+    assert!(s
+        .open(root(me), "bob", &info(&[(context::LOGIND_SESSION, "../x")]))
+        .is_err());
+    assert!(s
+        .open(Caller { uid: 0, pid: None }, "bob", &info(&[]))
+        .is_err());
+}
+
+#[test]
+fn the_pass_is_found_by_process_tree_then_by_place() {
+    let s = sessions();
+    let me = std::process::id();
+    let parent = procfs::stat(me).unwrap().ppid;
+    // sshd: the pass comes from a child of the leader (here: we are the child).
+    let ctx = info(&[(context::SERVICE, "sshd"), (context::RHOST, "198.51.100.1")]);
+    s.record_pass(root(me), "carol", &ctx, method::TOTP);
+    let rec = s.open(root(parent), "carol", &ctx).unwrap();
+    assert_eq!(rec.auth_method, method::TOTP);
+    assert!(rec.auth_at > 0);
+    // Same user, service and remote host shortly before.
+    let ctx2 = info(&[(context::SERVICE, "sshd"), (context::RHOST, "198.51.100.2")]);
+    let other = root(1);
+    s.record_pass(other, "carl", &ctx2, method::BACKUP_CODE);
+    let rec = s.open(root(me), "carl", &ctx2).unwrap();
+    assert_eq!(rec.auth_method, method::BACKUP_CODE);
+}
+
+#[test]
+fn grace_needs_same_service_and_terminal_login_or_remote_host() {
+    let s = sessions();
+    let me = std::process::id();
+    let sudo = info(&[(context::SERVICE, "sudo"), (context::TTY, "/dev/pts/4")]);
+    assert!(!s.check_grace(root(me), "dave", &sudo, 60).unwrap());
+    s.record_pass(root(me), "dave", &sudo, method::TOTP);
+    assert!(s.check_grace(root(me), "dave", &sudo, 60).unwrap());
+    assert!(!s.check_grace(root(me), "dave", &sudo, 0).unwrap());
+    // Another terminal, another service, another user: no.
+    let pts5 = info(&[(context::SERVICE, "sudo"), (context::TTY, "/dev/pts/5")]);
+    assert!(!s.check_grace(root(me), "dave", &pts5, 60).unwrap());
+    // sudo sets PAM_RHOST to the local host name on every terminal: it does not count.
+    let with_host = |tty: &str| {
+        info(&[
+            (context::SERVICE, "sudo"),
+            (context::TTY, tty),
+            (context::RHOST, "testhost"),
+        ])
+    };
+    s.record_pass(root(me), "dave", &with_host("/dev/pts/6"), method::TOTP);
+    assert!(!s
+        .check_grace(root(me), "dave", &with_host("/dev/pts/7"), 60)
+        .unwrap());
+    let su = info(&[(context::SERVICE, "su"), (context::TTY, "/dev/pts/4")]);
+    assert!(!s.check_grace(root(me), "dave", &su, 60).unwrap());
+    assert!(!s.check_grace(root(me), "erin", &sudo, 60).unwrap());
+    // The same terminal name in another terminal login (a reused pty): no.
+    let mut child = Command::new("setsid")
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!s.check_grace(root(child.id()), "dave", &sudo, 60).unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // sshd's "ssh" is no terminal; the remote host counts instead.
+    let ssh = info(&[
+        (context::SERVICE, "sshd"),
+        (context::TTY, "ssh"),
+        (context::RHOST, "203.0.113.9"),
+    ]);
+    s.record_pass(root(1), "dave", &ssh, method::TOTP);
+    let ssh_other_tty = info(&[(context::SERVICE, "sshd"), (context::TTY, "ssh")]);
+    assert!(!s.check_grace(root(me), "dave", &ssh_other_tty, 60).unwrap());
+    assert!(s.check_grace(root(me), "dave", &ssh, 60).unwrap());
+    // Grace passes are not remembered as codes (no chaining), and forget clears all.
+    let list = s.list(root(me), "dave", false).unwrap();
+    assert_eq!(list.remembered.len(), 3);
+    assert!(s.forget(root(me), "dave").unwrap() >= 3);
+    assert!(!s.check_grace(root(me), "dave", &sudo, 60).unwrap());
+}
+
+#[test]
+fn reaper_closes_sessions_whose_leader_is_gone() {
+    let s = sessions();
+    let mut child = leader();
+    let rec = s
+        .open(
+            root(child.id()),
+            "frank",
+            &info(&[(context::SERVICE, "sshd")]),
+        )
+        .unwrap();
+    assert!(s.reap_once().is_empty());
+    assert_eq!(s.list(root(1), "frank", false).unwrap().sessions.len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(s.reap_once().is_empty());
+    let all = s.list(root(1), "frank", true).unwrap();
+    assert_eq!(all.sessions.len(), 1);
+    assert!(
+        all.sessions[0].end_reason.starts_with("leader gone"),
+        "{:?}",
+        all.sessions[0]
+    );
+    assert_eq!(all.sessions[0].id, rec.id);
+}
+
+#[test]
+fn timeouts_take_the_shorter_of_user_and_admin() {
+    let s = sessions();
+    assert_eq!(s.timeout_for(None), None);
+    assert_eq!(s.timeout_for(Some(30)), Some(30));
+    s.service.set_policy(Policy {
+        session_timeout: 600,
+        ..Policy::default()
+    });
+    assert_eq!(s.timeout_for(None), Some(600));
+    assert_eq!(s.timeout_for(Some(30)), Some(30));
+    assert_eq!(s.timeout_for(Some(6000)), Some(600));
+    let mut child = leader();
+    s.open(
+        root(child.id()),
+        "gina",
+        &info(&[(context::SERVICE, "sshd")]),
+    )
+    .unwrap();
+    s.set_timeout(root(1), "gina", 1).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(s.reap_once().len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_signals_the_process_group_and_records_why() {
+    let s = sessions();
+    // A shell that ignores SIGHUP: SIGTERM must follow.
+    let mut child = Command::new("sh")
+        .args(["-c", "trap '' HUP; sleep 60 & wait"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let rec = s
+        .open(root(pid), "hank", &info(&[(context::SERVICE, "sshd")]))
+        .unwrap();
+    let started = std::time::Instant::now();
+    s.terminate(rec.clone(), Some(root(1)), "revoked by uid 0".into())
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(7));
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let ended = s.get(&rec.id).unwrap().unwrap();
+    assert!(ended.ended.is_some());
+    assert!(
+        ended.end_reason.contains("revoked by uid 0"),
+        "{}",
+        ended.end_reason
+    );
+    // Ending it again is refused.
+    assert!(s.terminate(ended, None, "again".into()).await.is_err());
+}

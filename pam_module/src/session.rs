@@ -1,0 +1,173 @@
+//! The session hooks (`session optional pam_twofold.so`) and the grace-window question,
+//! free of libpam: generic over the daemon connection and the log, like [`crate::auth`].
+//!
+//! A session hook never breaks a login: whatever goes wrong (daemon absent, slow, wrong
+//! owner, refusal), it logs and returns `PAM_IGNORE`, within `timeout=`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use pam::constants::PamResultCode;
+use twofold_contract::context;
+
+use crate::auth::{check_user, CallError, Connector, Daemon, Level, Logger, LoginContext};
+use crate::options::Options;
+use crate::text::{safe_bytes, safe_str};
+
+/// What the session hooks tell the daemon besides the PAM items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionContext {
+    /// `PAM_SERVICE`, `PAM_TTY`, `PAM_RHOST`, `PAM_RUSER`.
+    pub login: LoginContext,
+    /// `XDG_SESSION_ID` from the PAM environment (set by `pam_systemd`), if any.
+    pub logind_session: Option<String>,
+    /// `getpid()` of the application (the daemon trusts the bus's pid over it).
+    pub pid: u32,
+}
+
+impl SessionContext {
+    /// The `OpenSession` dictionary.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let mut map = self.login.to_map();
+        map.insert(context::PID.to_owned(), self.pid.to_string());
+        if let Some(id) = self.logind_session.as_ref().filter(|id| is_logind_id(id)) {
+            map.insert(context::LOGIND_SESSION.to_owned(), id.clone());
+        }
+        map
+    }
+}
+
+/// logind session ids are short and plain (`c2`, `42`).
+fn is_logind_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Which hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `pam_sm_open_session`.
+    Open,
+    /// `pam_sm_close_session`.
+    Close,
+}
+
+/// Runs a session hook: registers (`Open`) or closes (`Close`) the session with the
+/// daemon. `PAM_SUCCESS` when the daemon took it, `PAM_IGNORE` otherwise; bounded by
+/// `opts.timeout` as a whole, and the connection is gone when this returns.
+pub fn session<K, L>(
+    hook: Hook,
+    opts: &Options,
+    user: &[u8],
+    ctx: &SessionContext,
+    connector: &mut K,
+    log: &mut L,
+) -> PamResultCode
+where
+    K: Connector,
+    L: Logger,
+{
+    let what = match hook {
+        Hook::Open => "open",
+        Hook::Close => "close",
+    };
+    let user = match check_user(user) {
+        Ok(u) => u,
+        Err(why) => {
+            let line = format!(
+                "session {what}: ignoring user \"{}\": {why}",
+                safe_bytes(user, 32)
+            );
+            log.log(Level::Warning, &line);
+            return PamResultCode::PAM_IGNORE;
+        }
+    };
+    let deadline = Instant::now() + opts.timeout;
+    let mut daemon = match connector.connect(opts, deadline) {
+        Ok(d) => d,
+        Err(reason) => {
+            let line = format!(
+                "session {what} for \"{}\" not recorded: twofoldd unavailable: {}",
+                safe_str(user, 32),
+                safe_str(&reason, 256)
+            );
+            log.log(Level::Err, &line);
+            return PamResultCode::PAM_IGNORE;
+        }
+    };
+    let result = match hook {
+        Hook::Open => daemon.open_session(user, ctx.to_map(), deadline),
+        Hook::Close => daemon
+            .close_session(user, ctx.to_map(), deadline)
+            .map(|()| String::new()),
+    };
+    drop(daemon);
+    match result {
+        Ok(id) => {
+            if opts.debug || hook == Hook::Open {
+                let line = match hook {
+                    Hook::Open => format!(
+                        "session {} opened for \"{}\"",
+                        safe_str(&id, 64),
+                        safe_str(user, 32)
+                    ),
+                    Hook::Close => format!("session closed for \"{}\"", safe_str(user, 32)),
+                };
+                log.log(Level::Info, &line);
+            }
+            PamResultCode::PAM_SUCCESS
+        }
+        Err(e) => {
+            let reason = match e {
+                CallError::Unavailable(r) => r,
+                CallError::Daemon(e) => format!("{e:?}"),
+            };
+            let line = format!(
+                "session {what} for \"{}\" not recorded: {}",
+                safe_str(user, 32),
+                safe_str(&reason, 256)
+            );
+            log.log(Level::Warning, &line);
+            PamResultCode::PAM_IGNORE
+        }
+    }
+}
+
+/// The grace window: true when the daemon says `user` passed for this service on this
+/// terminal or from this remote host within `opts.grace` seconds. Any failure is
+/// "no" (the code is asked for as usual).
+pub fn remembered<D, L>(
+    opts: &Options,
+    user: &str,
+    ctx: &LoginContext,
+    daemon: &mut D,
+    deadline: Instant,
+    log: &mut L,
+) -> bool
+where
+    D: Daemon,
+    L: Logger + ?Sized,
+{
+    match daemon.check_grace(user, ctx.to_map(), opts.grace, deadline) {
+        Ok(yes) => yes,
+        Err(e) => {
+            let reason = match e {
+                CallError::Unavailable(r) => r,
+                CallError::Daemon(e) => format!("{e:?}"),
+            };
+            let line = format!(
+                "grace window not checked for \"{}\": {}; asking for a code",
+                safe_str(user, 32),
+                safe_str(&reason, 256)
+            );
+            log.log(Level::Warning, &line);
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
