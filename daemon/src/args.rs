@@ -19,11 +19,12 @@ pub struct Args {
     /// SQLite database (default: $STATE_DIRECTORY/twofold.db, else /var/lib/twofold/twofold.db).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// At-rest encryption key, created 0600 on first start.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_KEY)]
+    /// At-rest encryption key, created 0600 on first start (in a fleet: the same file on
+    /// every host).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_KEY, global = true)]
     pub key: PathBuf,
     /// Configuration file (a missing default file means built-in defaults).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
     /// Copy log lines to standard error as well as syslog.
     #[arg(long)]
@@ -35,6 +36,48 @@ pub struct Args {
     /// default is the system's, with the `twofold-password` service).
     #[arg(long, value_name = "DIR", hide = true)]
     pub pam_confdir: Option<PathBuf>,
+    /// Something else than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `twofoldd` subcommands; without one, it serves.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copy this host's SQLite state into a fleet's PostgreSQL database
+    ///
+    /// In one transaction (all or nothing): users, sealed secrets, replay watermarks,
+    /// backup codes (used ones stay used), lockout counters, bypass codes, sessions and
+    /// the audit trail. Stop twofoldd first, and use the key file that every host of the
+    /// fleet shares (--key). A user the fleet has already enrolled keeps the fleet's
+    /// enrollment; a source is migrated once.
+    Migrate(MigrateArgs),
+}
+
+/// `twofoldd migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy.
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub from: String,
+    /// The fleet's database, without a password in it.
+    #[arg(long, value_name = "postgres://USER@HOST:PORT/DBNAME")]
+    pub to: String,
+    /// File holding the database password (default: the config's storage_password_file).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// TLS: disable, require, verify-ca or verify-full (default: the config's
+    /// storage_sslmode, else verify-full).
+    #[arg(long, value_name = "MODE")]
+    pub sslmode: Option<String>,
+    /// CA certificate(s) of the database server, PEM (default: the config's
+    /// storage_sslrootcert, else the system's).
+    #[arg(long, value_name = "PATH")]
+    pub sslrootcert: Option<PathBuf>,
+    /// This host's name, for the audit entries and sessions copied (default: the config's
+    /// hostname, else the system's).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 impl Args {

@@ -83,9 +83,11 @@ impl LockoutPolicy {
                 source("remote".into(), self.user_ceiling),
             ]
         } else if !tty.is_empty() {
-            vec![source(format!("tty:{tty}"), self.max_failures)]
+            // Local counters name the host: in a fleet, one console's failures must not
+            // lock the user at every other host's console.
+            vec![source(format!("tty:{hostname}:{tty}"), self.max_failures)]
         } else {
-            vec![source("local".into(), self.max_failures)]
+            vec![source(format!("local:{hostname}"), self.max_failures)]
         }
     }
 
@@ -147,12 +149,12 @@ mod tests {
         // sudo passes the local host name as PAM_RHOST: that is a local login.
         assert_eq!(
             p.sources("web1", "/dev/pts/3", "web1")[0].key,
-            "tty:/dev/pts/3"
+            "tty:web1:/dev/pts/3"
         );
         assert_eq!(
             p.sources("web1.example.org", "/dev/pts/3", "web1")[0].key,
-            "tty:/dev/pts/3"
+            "tty:web1:/dev/pts/3"
         );
-        assert_eq!(p.sources("", "", "web1")[0].key, "local");
+        assert_eq!(p.sources("", "", "web1")[0].key, "local:web1");
     }
 }

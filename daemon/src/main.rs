@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use twofold_contract::{BUS_NAME, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
-use twofoldd::args::{Args, DEFAULT_CONFIG, DEFAULT_STATE_DIR};
+use twofoldd::args::{Args, Command, MigrateArgs, DEFAULT_CONFIG, DEFAULT_STATE_DIR};
 use zbus::fdo::{RequestNameFlags, RequestNameReply};
 
 use twofoldd::policy::Policy;
 use twofoldd::service::Service;
+use twofoldd::storage::postgres::{self as pg, PostgresStore};
 use twofoldd::storage::sqlite::SqliteStore;
+use twofoldd::storage::Store;
 use twofoldd::{dbus, logging, secrets};
 
 fn default_db() -> PathBuf {
@@ -46,23 +48,115 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    // Files we create are ours alone, whatever umask we were started with.
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let policy = load_policy(args.config.as_deref())?;
-    let keys = secrets::Keys::load_or_create(&args.key)?;
+fn system_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The value every host of a fleet derives from the shared key file (a keyed tag, never
+/// the key): the fleet's database refuses a host whose key differs.
+fn fleet_key_check(keys: &secrets::Keys) -> Vec<u8> {
+    keys.backup_code_tag("twofold fleet", "key check")
+}
+
+/// Opens the store the policy names; `--db` always means SQLite. Returns it with a
+/// description for the log.
+fn open_store(
+    args: &Args,
+    policy: &Policy,
+    keys: &secrets::Keys,
+    hostname: &str,
+) -> Result<(Arc<dyn Store>, String), String> {
+    if let (None, Some(settings)) = (&args.db, policy.postgres(hostname)) {
+        let store = PostgresStore::open(&settings, Some(fleet_key_check(keys)))?;
+        let place = format!("PostgreSQL {}", store.place());
+        match store.check() {
+            Ok(()) => {}
+            Err(e) if e.0.contains(pg::MISCONFIGURED) => return Err(e.0),
+            // Unreachable now: start anyway; each request tries again (and fails closed
+            // meanwhile), so the daemon recovers by itself when the database returns.
+            Err(e) => log::error!("{e}; logins fail closed until it answers"),
+        }
+        return Ok((Arc::new(store), place));
+    }
     let db = args
         .db
         .clone()
         .or_else(|| policy.sqlite_path())
         .unwrap_or_else(default_db);
     let store = SqliteStore::open(&db)?;
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into());
+    Ok((Arc::new(store), format!("database {}", db.display())))
+}
+
+/// `twofoldd migrate --from sqlite:PATH --to postgres://…`.
+fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> {
+    let from = m
+        .from
+        .strip_prefix("sqlite:")
+        .filter(|p| p.starts_with('/'))
+        .ok_or("--from: give the SQLite database as sqlite:/absolute/path")?;
+    if !std::path::Path::new(from).exists() {
+        return Err(format!("--from: {from} does not exist"));
+    }
+    pg::check_url(&m.to, "--to")?;
+    let sslmode = m
+        .sslmode
+        .as_deref()
+        .unwrap_or(&policy.storage_sslmode)
+        .parse::<pg::SslMode>()
+        .map_err(|e| format!("--sslmode: {e}"))?;
+    if !args.key.exists() {
+        return Err(format!(
+            "--key {}: no such file; migrate with this host's key file (it becomes, or must \
+             be, the fleet's)",
+            args.key.display()
+        ));
+    }
+    let keys = secrets::Keys::load_or_create(&args.key)?;
+    let host = m
+        .host
+        .clone()
+        .or_else(|| policy.hostname.clone())
+        .unwrap_or_else(system_hostname);
+    let source = SqliteStore::open(std::path::Path::new(from))?;
+    let settings = pg::Settings {
+        url: m.to.clone(),
+        password_file: m
+            .password_file
+            .clone()
+            .or_else(|| policy.storage_password_file.clone()),
+        sslmode,
+        sslrootcert: m
+            .sslrootcert
+            .clone()
+            .or_else(|| policy.storage_sslrootcert.clone()),
+        application_name: format!("{host} (migrate)"),
+    };
+    let target = PostgresStore::open(&settings, Some(fleet_key_check(&keys)))?;
+    target.check().map_err(|e| e.0)?;
+    let report = pg::migrate::migrate(&source, from, &target, &host, twofoldd::service::now())?;
+    log::info!("migrated {from} into {}: {report}", target.place());
+    println!(
+        "twofoldd: migrated {from} into {}: {report}",
+        target.place()
+    );
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), String> {
+    // Files we create are ours alone, whatever umask we were started with.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let policy = load_policy(args.config.as_deref())?;
+    if let Some(Command::Migrate(m)) = &args.command {
+        return migrate(&args, m, &policy);
+    }
+    let keys = secrets::Keys::load_or_create(&args.key)?;
+    let hostname = policy.hostname.clone().unwrap_or_else(system_hostname);
+    let (store, place) = open_store(&args, &policy, &keys, &hostname)?;
     let service = Arc::new(Service {
-        store: Arc::new(store),
+        store,
         keys,
         policy: std::sync::RwLock::new(Arc::new(policy)),
         hostname,
@@ -77,7 +171,7 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(&args, service, &db))
+    runtime.block_on(serve(&args, service, &place))
 }
 
 /// SIGHUP: read the config again; a bad file keeps the policy in force.
@@ -91,7 +185,7 @@ fn reload(config: Option<&std::path::Path>, service: &Service) {
     }
 }
 
-async fn serve(args: &Args, service: Arc<Service>, db: &std::path::Path) -> Result<(), String> {
+async fn serve(args: &Args, service: Arc<Service>, place: &str) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     // Before anything else: SIGHUP's default action would kill us.
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -129,7 +223,10 @@ async fn serve(args: &Args, service: Arc<Service>, db: &std::path::Path) -> Resu
             ))
         }
     }
-    log::info!("serving {BUS_NAME} on {address}, database {}", db.display());
+    log::info!(
+        "serving {BUS_NAME} on {address} as host {}, {place}",
+        service.hostname
+    );
 
     let dbus = zbus::fdo::DBusProxy::builder(&connection)
         .cache_properties(zbus::proxy::CacheProperties::No)

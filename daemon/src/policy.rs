@@ -24,9 +24,22 @@ pub struct Policy {
     pub enroll_grace: u32,
     /// Whom users are told to ask when they are locked out of policy (shown in messages).
     pub admin_contact: String,
-    /// Where state lives: `sqlite:PATH` (default `sqlite:/var/lib/twofold/twofold.db`;
-    /// `--db` overrides).
+    /// Where state lives: `sqlite:PATH` (default `sqlite:/var/lib/twofold/twofold.db`),
+    /// or `postgres://USER@HOST:PORT/DBNAME` for a fleet sharing one database (`--db`
+    /// overrides either with a SQLite file).
     pub storage: Option<String>,
+    /// PostgreSQL: a file (mode 0600, owned by the daemon's user) holding the database
+    /// password; never in the URL.
+    pub storage_password_file: Option<std::path::PathBuf>,
+    /// PostgreSQL: `disable`, `require`, `verify-ca` or `verify-full` (TLS, checking the
+    /// server's certificate and name).
+    pub storage_sslmode: String,
+    /// PostgreSQL: PEM file of the CA that signs the server's certificate (default: the
+    /// system's trusted CAs).
+    pub storage_sslrootcert: Option<std::path::PathBuf>,
+    /// This host's name in a fleet (sessions and audit entries carry it; each host of a
+    /// fleet needs its own); default: the system's host name. Read at start.
+    pub hostname: Option<String>,
     /// Seconds after which the daemon ends every login session (0 = never); a user's own
     /// `twofold sessions timeout` can only make it shorter.
     pub session_timeout: u64,
@@ -45,6 +58,10 @@ impl Default for Policy {
             enroll_grace: 7,
             admin_contact: "your system administrator".into(),
             storage: None,
+            storage_password_file: None,
+            storage_sslmode: "verify-full".into(),
+            storage_sslrootcert: None,
+            hostname: None,
             session_timeout: 0,
             geoip_db: None,
         }
@@ -109,14 +126,55 @@ impl Policy {
             return Err("geoip_db: give an absolute path".into());
         }
         if let Some(storage) = &self.storage {
-            if self.sqlite_path().is_none() {
+            if crate::storage::postgres::is_postgres_url(storage) {
+                crate::storage::postgres::check_url(storage, "storage")?;
+            } else if self.sqlite_path().is_none() {
                 return Err(format!(
                     "storage: {storage:?} is not supported; use \"sqlite:/path/to/twofold.db\" \
-                     (PostgreSQL fleet storage is not available in this version)"
+                     or \"postgres://USER@HOST:PORT/DBNAME\""
+                ));
+            }
+        }
+        self.storage_sslmode
+            .parse::<crate::storage::postgres::SslMode>()
+            .map_err(|e| format!("storage_sslmode: {e}"))?;
+        for (key, path) in [
+            ("storage_password_file", &self.storage_password_file),
+            ("storage_sslrootcert", &self.storage_sslrootcert),
+        ] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(format!("{key}: give an absolute path"));
+            }
+        }
+        if let Some(name) = &self.hostname {
+            let ok = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            if !ok {
+                return Err(format!(
+                    "hostname: {name:?} is not a host name (letters, digits, '-', '.', '_')"
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The PostgreSQL settings when `storage` names PostgreSQL; `host` names this host to
+    /// the server.
+    pub fn postgres(&self, host: &str) -> Option<crate::storage::postgres::Settings> {
+        let url = self.storage.as_deref()?;
+        crate::storage::postgres::is_postgres_url(url).then(|| crate::storage::postgres::Settings {
+            url: url.to_string(),
+            password_file: self.storage_password_file.clone(),
+            sslmode: self
+                .storage_sslmode
+                .parse()
+                .unwrap_or(crate::storage::postgres::SslMode::VerifyFull),
+            sslrootcert: self.storage_sslrootcert.clone(),
+            application_name: host.to_string(),
+        })
     }
 
     /// The SQLite path named by `storage`, if it names one.
@@ -152,7 +210,7 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = Policy::parse("totp_window = 99\n").unwrap_err();
         assert!(e.contains("totp_window"), "{e}");
-        let e = Policy::parse("storage = \"postgres://db/twofold\"\n").unwrap_err();
+        let e = Policy::parse("storage = \"mysql://db/twofold\"\n").unwrap_err();
         assert!(e.contains("storage"), "{e}");
         let e = Policy::parse("require_groups = \"wheel\"\n").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
@@ -198,5 +256,35 @@ mod tests {
         assert_eq!(p.require_groups, ["wheel", "admins"]);
         assert_eq!(p.enroll_grace_seconds(), 3 * 86_400);
         assert_eq!(p.sqlite_path().unwrap(), std::path::Path::new("/srv/tf.db"));
+        assert!(p.postgres("h").is_none());
+    }
+
+    #[test]
+    fn postgres_keys() {
+        let p = Policy::parse(
+            "storage = \"postgres://twofold@db.example.org:5433/twofold\"\n\
+             storage_password_file = \"/etc/twofold/pg.pass\"\n\
+             storage_sslmode = \"verify-ca\"\n\
+             storage_sslrootcert = \"/etc/twofold/pg-ca.pem\"\n\
+             hostname = \"web-1\"\n",
+        )
+        .unwrap();
+        let pg = p.postgres("web-1").unwrap();
+        assert_eq!(pg.sslmode, crate::storage::postgres::SslMode::VerifyCa);
+        assert_eq!(p.sqlite_path(), None);
+        assert_eq!(p.hostname.as_deref(), Some("web-1"));
+        // A password in the URL is refused, naming the key to use instead.
+        let e = Policy::parse("storage = \"postgres://twofold:s3cret@db/twofold\"\n").unwrap_err();
+        assert!(e.contains("storage_password_file"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        for bad in [
+            "storage = \"postgres://db/twofold\"\n",
+            "storage = \"postgres://twofold@db/twofold?sslmode=disable\"\n",
+            "storage_sslmode = \"prefer\"\n",
+            "storage_password_file = \"pg.pass\"\n",
+            "hostname = \"a b\"\n",
+        ] {
+            assert!(Policy::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -49,6 +49,7 @@ pub fn generate() -> io::Result<Vec<Doc>> {
     let mut docs = Vec::new();
     twofold_pages(&mut docs)?;
     docs.push(man_doc("twofoldd.8", &twofoldd_page()?));
+    twofoldd_subcommand_pages(&mut docs)?;
     docs.push(man_doc("pam_twofold.8", &pam_twofold_page()));
     docs.push(man_doc("twofoldd.toml.5", &twofoldd_toml_page()));
     for (shell, name) in [
@@ -216,10 +217,26 @@ Wrong usage (unknown option, bad value).
 "#;
 
 fn twofoldd_page() -> io::Result<String> {
-    let cmd = twofoldd::args::Args::command();
+    let cmd = twofoldd::args::Args::command().disable_help_subcommand(true);
     let mut text = render_sections(&man(cmd.clone(), "8"), &cmd)?;
     text.push_str(TWOFOLDD_EXTRA);
     Ok(text)
+}
+
+/// twofoldd-SUBCOMMAND(8) for each subcommand (`twofoldd migrate`).
+fn twofoldd_subcommand_pages(docs: &mut Vec<Doc>) -> io::Result<()> {
+    let mut cmd = twofoldd::args::Args::command().disable_help_subcommand(true);
+    cmd.build();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub
+            .get_display_name()
+            .unwrap_or_else(|| sub.get_name())
+            .to_owned();
+        let mut text = render_sections(&man(sub.clone(), "8"), sub)?;
+        text.push_str(".SH \"SEE ALSO\"\n.BR twofoldd (8),\n.BR twofoldd.toml (5)\n");
+        docs.push(man_doc(&format!("{name}.8"), &text));
+    }
+    Ok(())
 }
 
 /// Sections of twofoldd(8) that clap does not know about.
@@ -329,6 +346,7 @@ fn twofoldd_toml_page() -> String {
             ("require_groups", groups),
             ("enroll_grace", p.enroll_grace.to_string()),
             ("admin_contact", roff_value(&p.admin_contact)),
+            ("storage_sslmode", roff_value(&p.storage_sslmode)),
             ("session_timeout", p.session_timeout.to_string()),
             ("max_failures", p.lockout.max_failures.to_string()),
             ("base_delay", p.lockout.base_delay.to_string()),

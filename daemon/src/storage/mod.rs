@@ -5,6 +5,8 @@
 //! update inside one transaction), never a read followed by a write in the caller: that is
 //! what keeps a code single-use when many verifications race, on one host or many.
 
+pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::lockout::{LockoutPolicy, Source, Throttle};

@@ -212,6 +212,22 @@ impl SqliteStore {
         f(&mut conn)
     }
 
+    /// Reads with the raw connection, inside one transaction so that what is read is one
+    /// consistent state (`twofoldd migrate`).
+    pub(crate) fn read_raw<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err("begin"))?;
+            let out = f(&tx).map_err(err("read"))?;
+            tx.commit().map_err(err("commit"))?;
+            Ok(out)
+        })
+    }
+
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
         self.with_conn(|conn| {
             let tx = conn

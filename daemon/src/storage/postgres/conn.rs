@@ -1,0 +1,453 @@
+//! Connections to PostgreSQL: settings (URL without a password, password file, TLS),
+//! a small pool, and the one way every store operation runs: on the store's own
+//! runtime, under a deadline, retried when PostgreSQL asks for it.
+//!
+//! The store's methods are synchronous (the daemon calls them from tokio's blocking
+//! pool); each blocks on an async `tokio-postgres` operation driven by a private
+//! one-worker runtime, bounded by [`OP_TIMEOUT`] from start to commit. A request whose
+//! database does not answer in time fails closed, and its connection is dropped: a
+//! later request connects afresh, so the daemon reconnects by itself.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+use zeroize::Zeroizing;
+
+use crate::files;
+use crate::storage::{StoreError, StoreResult};
+
+/// Longest time one store operation may take, connection included. Well below the PAM
+/// module's default `timeout=5`, so that a login fails closed in time when the
+/// database is unreachable or hangs.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Longest time a new connection (TCP, TLS, authentication) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections kept for reuse.
+const POOL_IDLE_MAX: usize = 8;
+/// Attempts of one operation that PostgreSQL aborted as a serialization failure or
+/// deadlock (nothing of it was committed, so it is safe to run again).
+const MAX_ATTEMPTS: u32 = 6;
+
+/// How the connection to PostgreSQL is protected (`storage_sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP (a local socket, or a network the admin trusts).
+    Disable,
+    /// TLS, the server's certificate not checked (protects from eavesdropping only).
+    Require,
+    /// TLS, the certificate signed by a trusted CA (`storage_sslrootcert`, else the
+    /// system's), any host name.
+    VerifyCa,
+    /// TLS, the certificate signed by a trusted CA and naming the host of the URL.
+    VerifyFull,
+}
+
+impl FromStr for SslMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SslMode, String> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(format!(
+                    "{other:?} is not one of \"disable\", \"require\", \"verify-ca\", \
+                     \"verify-full\""
+                ))
+            }
+        })
+    }
+}
+
+/// Where and how to reach the fleet's database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `postgres://USER@HOST:PORT/DBNAME` (no password in it).
+    pub url: String,
+    /// A file (0600, owned by the daemon's user) holding the password, if one is needed.
+    pub password_file: Option<PathBuf>,
+    /// TLS.
+    pub sslmode: SslMode,
+    /// PEM file of the CA(s) that sign the server's certificate (else the system's).
+    pub sslrootcert: Option<PathBuf>,
+    /// Shown in `pg_stat_activity` (the host's name).
+    pub application_name: String,
+}
+
+/// True for `storage` values naming PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Parses and checks a PostgreSQL URL: no password in it (it would show in `ps`, in
+/// shell histories and in the world-readable config), no TLS parameters (they have keys
+/// of their own).
+pub fn check_url(url: &str, key: &str) -> Result<tokio_postgres::Config, String> {
+    if !is_postgres_url(url) {
+        return Err(format!("{key}: {url:?} is not a postgres:// URL"));
+    }
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        // The error may quote the URL; it has no password (checked below or not parsed).
+        format!("{key}: not a valid PostgreSQL URL: {e}")
+    })?;
+    if config.get_password().is_some() {
+        return Err(format!(
+            "{key}: the URL must not contain a password (it would be visible to other users \
+             and in logs); put the password in a file of its own, mode 0600, named by \
+             `storage_password_file` (for `twofoldd migrate`: --password-file)"
+        ));
+    }
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query
+        .split('&')
+        .any(|p| p.starts_with("sslmode=") || p.starts_with("sslrootcert="))
+    {
+        return Err(format!(
+            "{key}: set TLS with `storage_sslmode` and `storage_sslrootcert`, not in the URL"
+        ));
+    }
+    if config.get_user().is_none() {
+        return Err(format!(
+            "{key}: name the database user in the URL (postgres://USER@HOST/DBNAME)"
+        ));
+    }
+    if config.get_hosts().is_empty() {
+        return Err(format!(
+            "{key}: name the database server in the URL (postgres://USER@HOST/DBNAME)"
+        ));
+    }
+    Ok(config)
+}
+
+/// Reads the password file: private to the daemon's user, first line, without the
+/// line end.
+fn read_password(path: &Path) -> Result<Zeroizing<String>, String> {
+    let mut file =
+        files::open_private_file(path).map_err(|e| format!("storage_password_file: {}", e.0))?;
+    let mut text = Zeroizing::new(String::new());
+    std::io::Read::read_to_string(&mut file, &mut text)
+        .map_err(|e| format!("storage_password_file: {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!(
+            "storage_password_file: {} is empty",
+            path.display()
+        ));
+    }
+    Ok(Zeroizing::new(line.to_string()))
+}
+
+enum Tls {
+    None,
+    Native(postgres_native_tls::MakeTlsConnector),
+}
+
+fn tls_connector(settings: &Settings) -> Result<Tls, String> {
+    if settings.sslmode == SslMode::Disable {
+        return Ok(Tls::None);
+    }
+    let mut builder = native_tls::TlsConnector::builder();
+    builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+    match settings.sslmode {
+        SslMode::Disable => unreachable!(),
+        SslMode::Require => {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        SslMode::VerifyCa => {
+            builder.danger_accept_invalid_hostnames(true);
+        }
+        SslMode::VerifyFull => {}
+    }
+    if let Some(path) = &settings.sslrootcert {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("storage_sslrootcert: {}: {e}", path.display()))?;
+        let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+            format!(
+                "storage_sslrootcert: {}: not PEM certificates: {e}",
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "storage_sslrootcert: {}: no certificate in it",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            builder.add_root_certificate(cert);
+        }
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    Ok(Tls::Native(postgres_native_tls::MakeTlsConnector::new(
+        connector,
+    )))
+}
+
+/// The text of a PostgreSQL error: the server's own message and code when it sent one.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// What a new connection must go through once per process: schema migrations and the
+/// fleet-key check (see `PostgresStore`).
+pub type Prepare = Box<
+    dyn for<'c> Fn(
+            &'c mut Client,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'c>,
+        > + Send
+        + Sync,
+>;
+
+/// A pool of connections on a private runtime.
+pub struct Db {
+    runtime: Option<tokio::runtime::Runtime>,
+    config: tokio_postgres::Config,
+    password_file: Option<PathBuf>,
+    tls: Tls,
+    idle: Mutex<Vec<Client>>,
+    prepared: AtomicBool,
+    prepare: Prepare,
+    /// `host:port/dbname`, for messages.
+    pub place: String,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // May be dropped from inside another runtime (the daemon's): never block there.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Db {
+    /// Checks the settings (URL, password file, certificates); does not connect.
+    pub fn new(settings: &Settings, prepare: Prepare) -> Result<Db, String> {
+        let mut config = check_url(&settings.url, "storage")?;
+        if let Some(path) = &settings.password_file {
+            // Read now so that a bad file stops the daemon at start, with its name.
+            read_password(path)?;
+        }
+        let place = format!(
+            "{}:{}/{}",
+            match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "?".into(),
+            },
+            config.get_ports().first().copied().unwrap_or(5432),
+            config.get_dbname().unwrap_or("")
+        );
+        let tls = tls_connector(settings)?;
+        config
+            .ssl_mode(match settings.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                _ => tokio_postgres::config::SslMode::Require,
+            })
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .tcp_user_timeout(OP_TIMEOUT)
+            .application_name(format!("twofoldd@{}", settings.application_name))
+            // Server-side bounds too: no statement or lock wait outlives the client's
+            // deadline, no transaction stays open if we vanish.
+            .options(format!(
+                "-c statement_timeout={ms} -c lock_timeout={ms} \
+                 -c idle_in_transaction_session_timeout=10000 -c TimeZone=UTC",
+                ms = OP_TIMEOUT.as_millis()
+            ));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("twofoldd-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the database runtime: {e}"))?;
+        Ok(Db {
+            runtime: Some(runtime),
+            config,
+            password_file: settings.password_file.clone(),
+            tls,
+            idle: Mutex::new(Vec::new()),
+            prepared: AtomicBool::new(false),
+            prepare,
+            place,
+        })
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("runtime lives until drop")
+    }
+
+    async fn connect(&self) -> Result<Client, StoreError> {
+        let mut config = self.config.clone();
+        if let Some(path) = &self.password_file {
+            let password = read_password(path).map_err(StoreError)?;
+            config.password(password.as_bytes());
+        }
+        let fail = |e: tokio_postgres::Error| {
+            StoreError(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                self.place,
+                describe(&e)
+            ))
+        };
+        let handle = self.runtime().handle().clone();
+        let client = match &self.tls {
+            Tls::None => {
+                let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
+                handle.spawn(async move {
+                    let _ = conn.await;
+                });
+                client
+            }
+            Tls::Native(tls) => {
+                let (client, conn) = config.connect(tls.clone()).await.map_err(fail)?;
+                handle.spawn(async move {
+                    let _ = conn.await;
+                });
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    /// A pooled connection, or a new one (prepared once per process).
+    async fn client(&self) -> Result<Client, StoreError> {
+        loop {
+            let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match pooled {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let mut client = self.connect().await?;
+        if !self.prepared.load(Ordering::Acquire) {
+            (self.prepare)(&mut client).await?;
+            self.prepared.store(true, Ordering::Release);
+        }
+        Ok(client)
+    }
+
+    fn give_back(&self, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < POOL_IDLE_MAX {
+                idle.push(client);
+            }
+        }
+    }
+
+    /// Drops every idle connection (tests: after the server restarted).
+    pub fn forget_idle(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    /// Runs `op` on a connection within [`OP_TIMEOUT`]. `op` must leave the connection
+    /// outside any transaction when it returns. Serialization failures and deadlocks
+    /// are retried; with `idempotent`, so is a connection found broken (a pooled one
+    /// whose server restarted).
+    pub fn run<T>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        op: impl AsyncFnMut(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> StoreResult<T> {
+        self.run_within(what, idempotent, OP_TIMEOUT, op)
+    }
+
+    /// [`Db::run`] with another time limit (`twofoldd migrate` copies a whole database).
+    pub fn run_within<T>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        limit: Duration,
+        mut op: impl AsyncFnMut(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> StoreResult<T> {
+        let deadline = Instant::now() + limit;
+        let late = || {
+            StoreError(format!(
+                "{what}: PostgreSQL at {} did not answer within {} ms",
+                self.place,
+                limit.as_millis()
+            ))
+        };
+        self.runtime().block_on(async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut client = tokio::time::timeout(left, self.client())
+                    .await
+                    .map_err(|_| late())??;
+                let left = deadline.saturating_duration_since(Instant::now());
+                // On timeout the connection is dropped with the future: its state is
+                // unknown (PostgreSQL rolls back what was not committed).
+                let outcome = tokio::time::timeout(left, op(&mut client))
+                    .await
+                    .map_err(|_| late())?;
+                match outcome {
+                    Ok(value) => {
+                        self.give_back(client);
+                        return Ok(value);
+                    }
+                    Err(e) => {
+                        let broken = e.is_closed() || client.is_closed();
+                        if !broken {
+                            self.give_back(client);
+                        }
+                        let again = (retryable(&e) || (broken && idempotent))
+                            && attempt < MAX_ATTEMPTS
+                            && Instant::now() < deadline;
+                        if again {
+                            if !broken {
+                                // Let the competing transaction finish first.
+                                let pause = Duration::from_millis(
+                                    (2u64 << attempt) + u64::from(rand::random::<u8>() % 8),
+                                );
+                                tokio::time::sleep(pause).await;
+                            }
+                            continue;
+                        }
+                        return Err(StoreError(format!("{what}: {}", describe(&e))));
+                    }
+                }
+            }
+        })
+    }
+}

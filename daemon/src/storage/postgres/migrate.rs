@@ -1,0 +1,425 @@
+//! `twofoldd migrate --from sqlite:PATH --to postgres://…`: copies one host's SQLite
+//! state into the fleet's database, in one transaction (all or nothing).
+//!
+//! Everything goes, single-use state included: users with their sealed secrets (the
+//! fleet shares this host's key file) and replay watermarks, backup-code hashes with
+//! their tags and used marks, pending enrollments, throttle counters, bypass codes,
+//! first-seen times, session timeouts, sessions, remembered passes and the audit trail
+//! (entries without a host get this host's name).
+//!
+//! A user the fleet already has is merged only when it is the same enrollment (the same
+//! sealed secret, e.g. a copied database): the watermark becomes the later one and a
+//! backup code used on either side stays used. A different enrollment in the fleet wins
+//! and the user is reported: they keep using the fleet's. Counters merge to the
+//! stricter value. A source is migrated once: a second run is refused.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio_postgres::Client;
+
+use super::PostgresStore;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::StoreError;
+
+/// What a migration copied.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Users added to the fleet.
+    pub users: usize,
+    /// Users the fleet had with the same enrollment, merged.
+    pub merged: Vec<String>,
+    /// Users the fleet had with another enrollment: theirs kept, this host's dropped.
+    pub conflicts: Vec<String>,
+    /// Backup codes copied (used ones included).
+    pub backup_codes: usize,
+    /// Audit entries copied.
+    pub audit: usize,
+    /// Sessions copied.
+    pub sessions: usize,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} users added, {} merged, {} backup codes, {} audit entries, {} sessions",
+            self.users,
+            self.merged.len(),
+            self.backup_codes,
+            self.audit,
+            self.sessions
+        )?;
+        if !self.conflicts.is_empty() {
+            write!(
+                f,
+                "; enrolled differently in the fleet already (the fleet's enrollment kept): {}",
+                self.conflicts.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+type Val = rusqlite::types::Value;
+
+/// All rows of one table, as SQLite values.
+fn rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Val>>> {
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let rows = stmt.query_map([], |row| (0..n).map(|i| row.get::<_, Val>(i)).collect())?;
+    rows.collect()
+}
+
+fn text(v: &Val) -> String {
+    match v {
+        Val::Text(s) => s.clone(),
+        Val::Integer(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn int(v: &Val) -> Option<i64> {
+    match v {
+        Val::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn blob(v: &Val) -> Vec<u8> {
+    match v {
+        Val::Blob(b) => b.clone(),
+        Val::Text(s) => s.as_bytes().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+struct Export {
+    users: Vec<Vec<Val>>,
+    pending: Vec<Vec<Val>>,
+    backup_codes: Vec<Vec<Val>>,
+    throttle: Vec<Vec<Val>>,
+    first_seen: Vec<Vec<Val>>,
+    bypass: Vec<Vec<Val>>,
+    audit: Vec<Vec<Val>>,
+    sessions: Vec<Vec<Val>>,
+    passes: Vec<Vec<Val>>,
+    timeouts: Vec<Vec<Val>>,
+}
+
+fn export(source: &SqliteStore) -> Result<Export, StoreError> {
+    source.read_raw(|c| {
+        Ok(Export {
+            users: rows(
+                c,
+                "SELECT name, secret, enrolled_at, last_step, last_used_at, last_method,
+                        last_service, last_rhost FROM users ORDER BY name",
+            )?,
+            pending: rows(
+                c,
+                "SELECT name, secret, expires_at FROM pending_enrollments",
+            )?,
+            backup_codes: rows(
+                c,
+                "SELECT name, tag, hash, used_at FROM backup_codes ORDER BY id",
+            )?,
+            throttle: rows(
+                c,
+                "SELECT name, source, failures, lockouts, locked_until FROM throttle",
+            )?,
+            first_seen: rows(c, "SELECT name, at FROM first_seen")?,
+            bypass: rows(c, "SELECT name, hash, expires_at FROM bypass_codes")?,
+            audit: rows(
+                c,
+                "SELECT at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
+                        step_offset, host FROM audit ORDER BY id",
+            )?,
+            sessions: rows(
+                c,
+                "SELECT id, user, service, tty, rhost, ruser, host, boot_id, leader_pid,
+                        leader_start, logind_session, auth_method, auth_at, started, ended,
+                        end_reason, rhost_name, location, country_code, warned,
+                        revoke_requested FROM sessions",
+            )?,
+            passes: rows(
+                c,
+                "SELECT user, service, tty, rhost, at, method, caller_pid, caller_ppid,
+                        tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
+            )?,
+            timeouts: rows(c, "SELECT name, seconds FROM session_timeouts")?,
+        })
+    })
+}
+
+/// Copies everything of `source` (known as `source_name`, on host `host`) into
+/// `target`, in one transaction.
+pub fn migrate(
+    source: &SqliteStore,
+    source_name: &str,
+    target: &PostgresStore,
+    host: &str,
+    now: i64,
+) -> Result<Report, String> {
+    let data = export(source).map_err(|e| format!("reading {source_name}: {e}"))?;
+    let or_host = |v: &Val| {
+        let h = text(v);
+        if h.is_empty() {
+            host.to_string()
+        } else {
+            h
+        }
+    };
+    let source_key = format!("{host}:{source_name}");
+    target
+        .db
+        .run_within(
+            "migrate",
+            false,
+            Duration::from_secs(600),
+            async |c: &mut Client| {
+                let tx = c.transaction().await?;
+                let mut report = Report::default();
+                let done = tx
+                    .query_opt(
+                        "SELECT at FROM migrated_sources WHERE source = $1 FOR UPDATE",
+                        &[&source_key],
+                    )
+                    .await?;
+                if let Some(row) = done {
+                    let at: i64 = row.get(0);
+                    return Ok(Err(format!(
+                        "{source_name} of host {host} was migrated already (at Unix time \
+                         {at}); nothing done"
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO migrated_sources (source, host, at) VALUES ($1, $2, $3)",
+                    &[&source_key, &host, &now],
+                )
+                .await?;
+
+                // Users: new ones copied; the same enrollment merged; another one kept.
+                let mut copy_codes = std::collections::HashSet::new();
+                let mut merge_codes = std::collections::HashSet::new();
+                for u in &data.users {
+                    let name = text(&u[0]);
+                    let secret = blob(&u[1]);
+                    let existing = tx
+                        .query_opt(
+                            "SELECT secret FROM users WHERE name = $1 FOR UPDATE",
+                            &[&name],
+                        )
+                        .await?;
+                    match existing {
+                        None => {
+                            tx.execute(
+                                "INSERT INTO users (name, secret, enrolled_at, last_step,
+                                    last_used_at, last_method, last_service, last_rhost)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                &[
+                                    &name,
+                                    &secret,
+                                    &int(&u[2]).unwrap_or(0),
+                                    &int(&u[3]),
+                                    &int(&u[4]),
+                                    &text(&u[5]),
+                                    &text(&u[6]),
+                                    &text(&u[7]),
+                                ],
+                            )
+                            .await?;
+                            report.users += 1;
+                            copy_codes.insert(name);
+                        }
+                        Some(row) if row.get::<_, Vec<u8>>(0) == secret => {
+                            // Single-use state: the later watermark of the two.
+                            tx.execute(
+                                "UPDATE users SET last_step = GREATEST(last_step, $2)
+                                 WHERE name = $1",
+                                &[&name, &int(&u[3])],
+                            )
+                            .await?;
+                            report.merged.push(name.clone());
+                            merge_codes.insert(name);
+                        }
+                        Some(_) => report.conflicts.push(name),
+                    }
+                }
+                for b in &data.backup_codes {
+                    let name = text(&b[0]);
+                    let (tag, hash, used_at) = (blob(&b[1]), text(&b[2]), int(&b[3]));
+                    if copy_codes.contains(&name) {
+                        tx.execute(
+                            "INSERT INTO backup_codes (name, tag, hash, used_at)
+                             VALUES ($1, $2, $3, $4)",
+                            &[&name, &tag, &hash, &used_at],
+                        )
+                        .await?;
+                        report.backup_codes += 1;
+                    } else if merge_codes.contains(&name) && used_at.is_some() {
+                        // Used here: used in the fleet too.
+                        tx.execute(
+                            "UPDATE backup_codes SET used_at = coalesce(used_at, $3)
+                             WHERE name = $1 AND hash = $2",
+                            &[&name, &hash, &used_at],
+                        )
+                        .await?;
+                    }
+                }
+                for p in &data.pending {
+                    let name = text(&p[0]);
+                    if report.conflicts.contains(&name) {
+                        continue;
+                    }
+                    tx.execute(
+                        "INSERT INTO pending_enrollments (name, secret, expires_at)
+                         VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                        &[&name, &blob(&p[1]), &int(&p[2]).unwrap_or(0)],
+                    )
+                    .await?;
+                }
+                for b in &data.bypass {
+                    let name = text(&b[0]);
+                    if report.conflicts.contains(&name) {
+                        continue;
+                    }
+                    tx.execute(
+                        "INSERT INTO bypass_codes (name, hash, expires_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (name) DO NOTHING",
+                        &[&name, &text(&b[1]), &int(&b[2]).unwrap_or(0)],
+                    )
+                    .await?;
+                }
+                // Counters: the stricter of the two.
+                for t in &data.throttle {
+                    tx.execute(
+                        "INSERT INTO throttle (name, source, failures, lockouts, locked_until)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (name, source) DO UPDATE SET
+                            failures = GREATEST(throttle.failures, EXCLUDED.failures),
+                            lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
+                            locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until)",
+                        &[
+                            &text(&t[0]),
+                            &text(&t[1]),
+                            &int(&t[2]).unwrap_or(0),
+                            &int(&t[3]).unwrap_or(0),
+                            &int(&t[4]).unwrap_or(0),
+                        ],
+                    )
+                    .await?;
+                }
+                for f in &data.first_seen {
+                    tx.execute(
+                        "INSERT INTO first_seen (name, at) VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET at = LEAST(first_seen.at, EXCLUDED.at)",
+                        &[&text(&f[0]), &int(&f[1]).unwrap_or(now)],
+                    )
+                    .await?;
+                }
+                for t in &data.timeouts {
+                    tx.execute(
+                        "INSERT INTO session_timeouts (name, seconds) VALUES ($1, $2)
+                         ON CONFLICT (name) DO NOTHING",
+                        &[&text(&t[0]), &int(&t[1]).unwrap_or(0)],
+                    )
+                    .await?;
+                }
+                let audit = tx
+                    .prepare(
+                        "INSERT INTO audit (at, actor_uid, actor_pid, username, event, service,
+                            tty, rhost, detail, step_offset, host)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .await?;
+                for a in &data.audit {
+                    let step_offset = int(&a[9]).map(|o| o as i32);
+                    tx.execute(
+                        &audit,
+                        &[
+                            &int(&a[0]).unwrap_or(0),
+                            &int(&a[1]),
+                            &int(&a[2]),
+                            &text(&a[3]),
+                            &text(&a[4]),
+                            &text(&a[5]),
+                            &text(&a[6]),
+                            &text(&a[7]),
+                            &text(&a[8]),
+                            &step_offset,
+                            &or_host(&a[10]),
+                        ],
+                    )
+                    .await?;
+                    report.audit += 1;
+                }
+                for s in &data.sessions {
+                    let n = tx
+                        .execute(
+                            "INSERT INTO sessions (id, username, service, tty, rhost, ruser,
+                                host, boot_id, leader_pid, leader_start, logind_session,
+                                auth_method, auth_at, started, ended, end_reason, rhost_name,
+                                location, country_code, warned, revoke_requested)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                $14, $15, $16, $17, $18, $19, $20, $21)
+                             ON CONFLICT (id) DO NOTHING",
+                            &[
+                                &text(&s[0]),
+                                &text(&s[1]),
+                                &text(&s[2]),
+                                &text(&s[3]),
+                                &text(&s[4]),
+                                &text(&s[5]),
+                                &or_host(&s[6]),
+                                &text(&s[7]),
+                                &int(&s[8]).unwrap_or(0),
+                                &int(&s[9]).unwrap_or(0),
+                                &text(&s[10]),
+                                &text(&s[11]),
+                                &int(&s[12]).unwrap_or(0),
+                                &int(&s[13]).unwrap_or(0),
+                                &int(&s[14]),
+                                &text(&s[15]),
+                                &text(&s[16]),
+                                &text(&s[17]),
+                                &text(&s[18]),
+                                &(int(&s[19]).unwrap_or(0) != 0),
+                                &text(&s[20]),
+                            ],
+                        )
+                        .await?;
+                    report.sessions += n as usize;
+                }
+                for p in &data.passes {
+                    tx.execute(
+                        "INSERT INTO auth_passes (username, service, tty, rhost, at, method,
+                            caller_pid, caller_ppid, tty_sid, tty_sid_start, host, boot_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        &[
+                            &text(&p[0]),
+                            &text(&p[1]),
+                            &text(&p[2]),
+                            &text(&p[3]),
+                            &int(&p[4]).unwrap_or(0),
+                            &text(&p[5]),
+                            &int(&p[6]).unwrap_or(0),
+                            &int(&p[7]).unwrap_or(0),
+                            &int(&p[8]).unwrap_or(0),
+                            &int(&p[9]).unwrap_or(0),
+                            &or_host(&p[10]),
+                            &text(&p[11]),
+                        ],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(Ok(report))
+            },
+        )
+        .map_err(|e| {
+            format!(
+                "migration into {} failed (nothing was changed): {e}",
+                target.place()
+            )
+        })?
+}

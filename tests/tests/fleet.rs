@@ -1,0 +1,656 @@
+//! Fleet mode end to end: three twofoldd daemons, each on its own private bus and with
+//! its own host name, sharing one real PostgreSQL server (Debian's, started by the test
+//! with `pg_ctl` on a temporary data directory, TLS on) — and the storage suite run
+//! against both backends.
+//!
+//! Host 1 connects without TLS, host 2 with `verify-full` against the test CA, host 3
+//! with `require`: every TLS mode the daemon offers carries real logins.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use twofold_tests::contract::{TwofoldError, TwofoldProxy};
+use twofold_tests::{
+    built, pam, require_root, totp, wait_for_fresh_step, Login, PgServer, TestEnv,
+};
+use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
+
+const USER: &str = "daemon";
+
+macro_rules! root_only {
+    () => {
+        if !require_root(module_path!()) {
+            return;
+        }
+    };
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh database on `pg`.
+fn new_database(pg: &PgServer) -> String {
+    let name = format!(
+        "fleet_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    pg.create_database(&name);
+    name
+}
+
+/// A key file for the fleet (every host uses the same one).
+fn fleet_key(dir: &Path) -> PathBuf {
+    let key = dir.join("fleet.key");
+    // 64 hexadecimal digits, as twofoldd writes them.
+    let hex: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(37).wrapping_add(11)))
+        .collect();
+    std::fs::write(&key, hex).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    key
+}
+
+struct Fleet {
+    pg: PgServer,
+    hosts: Vec<TestEnv>,
+    _keydir: tempfile::TempDir,
+}
+
+/// `n` hosts on one new database of a new server.
+fn fleet(test: &str, n: usize) -> Option<Fleet> {
+    let pg = PgServer::start(test)?;
+    let db = new_database(&pg);
+    let keydir = tempfile::tempdir().unwrap();
+    let key = fleet_key(keydir.path());
+    let modes = ["disable", "verify-full", "require"];
+    let hosts = (0..n)
+        .map(|i| {
+            let config = pg.storage_config(&db, &format!("host{}", i + 1), modes[i % 3]);
+            TestEnv::fleet_host(&config, &key)
+        })
+        .collect();
+    Some(Fleet {
+        pg,
+        hosts,
+        _keydir: keydir,
+    })
+}
+
+fn json(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+fn settings(pg: &PgServer, db: &str, sslmode: SslMode, rootcert: bool) -> Settings {
+    Settings {
+        url: pg.url(db),
+        password_file: Some(pg.password_file.clone()),
+        sslmode,
+        sslrootcert: rootcert.then(|| pg.ca_cert.clone()),
+        application_name: "fleet-test".into(),
+    }
+}
+
+// ------------------------------------------------------------------ storage suite
+
+/// The same storage suite against SQLite and against PostgreSQL (concurrency included:
+/// racing verifications of one step, racing failure counts).
+#[test]
+fn storage_suite_passes_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = twofoldd::storage::sqlite::SqliteStore::open(&dir.path().join("s/t.db")).unwrap();
+    twofoldd::storage::conformance::run_all(&sqlite);
+
+    let Some(pg) = PgServer::start(module_path!()) else {
+        return;
+    };
+    let db = new_database(&pg);
+    let store = PostgresStore::open(&settings(&pg, &db, SslMode::Disable, false), None).unwrap();
+    twofoldd::storage::conformance::run_all(&store);
+    // Over TLS, checked against the test CA, the same.
+    let tls = PostgresStore::open(&settings(&pg, &db, SslMode::VerifyFull, true), None).unwrap();
+    twofoldd::storage::conformance::run_all(&tls);
+    let tls_connections: u32 = pg
+        .psql(&db, "SELECT count(*) FROM pg_stat_ssl WHERE ssl")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(tls_connections > 0, "the verify-full store uses TLS");
+}
+
+/// Bad settings fail with a message that says what is wrong, before anything is done.
+#[test]
+fn store_settings_are_checked() {
+    let Some(pg) = PgServer::start(module_path!()) else {
+        return;
+    };
+    let db = new_database(&pg);
+    // The server's certificate is not signed by a CA the system trusts.
+    let untrusted =
+        PostgresStore::open(&settings(&pg, &db, SslMode::VerifyFull, false), None).unwrap();
+    let e = untrusted.check().unwrap_err().0;
+    assert!(e.contains("certificate"), "{e}");
+    // A wrong password.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.pass");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut s = settings(&pg, &db, SslMode::Require, false);
+    s.password_file = Some(wrong.clone());
+    let e = PostgresStore::open(&s, None)
+        .unwrap()
+        .check()
+        .unwrap_err()
+        .0;
+    assert!(e.contains("password authentication failed"), "{e}");
+    // A password file others can read is refused at once.
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let e = PostgresStore::open(&s, None).err().unwrap();
+    assert!(
+        e.contains("storage_password_file") && e.contains("0600"),
+        "{e}"
+    );
+    // A password in the URL never gets that far.
+    let mut s = settings(&pg, &db, SslMode::Require, false);
+    s.url = format!("postgres://twofold:secret@127.0.0.1:{}/{db}", pg.port);
+    let e = PostgresStore::open(&s, None).err().unwrap();
+    assert!(
+        e.contains("storage_password_file") && !e.contains("secret@"),
+        "{e}"
+    );
+    // Several servers in the URL: the first that accepts writes is used.
+    let mut s = settings(&pg, &db, SslMode::Disable, false);
+    s.url = format!(
+        "postgres://twofold@127.0.0.1:1,127.0.0.1:{}/{db}?target_session_attrs=read-write",
+        pg.port
+    );
+    PostgresStore::open(&s, None).unwrap().check().unwrap();
+    // Two key files in one fleet: the second host is refused.
+    let a = PostgresStore::open(
+        &settings(&pg, &db, SslMode::Disable, false),
+        Some(vec![1; 8]),
+    )
+    .unwrap();
+    a.check().unwrap();
+    let b = PostgresStore::open(
+        &settings(&pg, &db, SslMode::Disable, false),
+        Some(vec![2; 8]),
+    )
+    .unwrap();
+    let e = b.check().unwrap_err().0;
+    assert!(e.contains("key file"), "{e}");
+}
+
+// ------------------------------------------------------------------ fleet behaviour
+
+#[test]
+fn enroll_on_one_host_log_in_on_another_replay_refused_on_a_third() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 3) else {
+        return;
+    };
+    let enrolled = f.hosts[0].enroll(USER);
+    let code = totp(&enrolled.secret, 0);
+    let ok = f.hosts[1].pam(&Login::new(USER, &code));
+    assert_eq!(
+        ok.result,
+        pam::SUCCESS,
+        "host 2: {ok:?}\n{}",
+        f.hosts[1].log_text()
+    );
+    let replay = f.hosts[2].pam(&Login::new(USER, &code));
+    assert_eq!(replay.result, pam::AUTH_ERR, "host 3 replay: {replay:?}");
+    // Same on host 1, and with a backup code used on host 3.
+    assert_eq!(
+        f.hosts[0].pam(&Login::new(USER, &code)).result,
+        pam::AUTH_ERR
+    );
+    let backup = &enrolled.backup_codes[0];
+    assert_eq!(
+        f.hosts[2].pam(&Login::new(USER, backup)).result,
+        pam::SUCCESS
+    );
+    assert_eq!(
+        f.hosts[1].pam(&Login::new(USER, backup)).result,
+        pam::AUTH_ERR
+    );
+    let status = json(&f.hosts[1].cli(&["status", "--json", "--user", USER], None, ""));
+    assert_eq!(status["enrolled"], true, "{status}");
+    assert_eq!(status["backup_codes_left"], 9, "{status}");
+    // The audit trail shows the whole fleet, each event with its host.
+    let log = json(&f.hosts[2].cli(&["admin", "log", "--user", USER, "--json"], None, ""));
+    let hosts_of = |event: &str| -> Vec<String> {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .map(|e| e["host"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(hosts_of("enroll_confirm"), ["host1"], "{log}");
+    assert_eq!(hosts_of("verify_ok"), ["host2"], "{log}");
+    assert_eq!(hosts_of("backup_code_used"), ["host3"], "{log}");
+    assert!(
+        hosts_of("verify_failed").contains(&"host3".to_string()),
+        "{log}"
+    );
+    let table = f.hosts[0].cli(&["admin", "log", "--user", USER], None, "");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.lines().next().unwrap().contains("HOST"), "{text}");
+    assert!(text.contains("host2"), "{text}");
+}
+
+#[test]
+fn a_thousand_parallel_verifications_of_one_code_over_three_hosts_pass_once() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 3) else {
+        return;
+    };
+    let enrolled = f.hosts[0].enroll(USER);
+    wait_for_fresh_step(20);
+    let code = totp(&enrolled.secret, 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes = runtime.block_on(async {
+        // Several connections per host, so that no bus limit on pending calls of one
+        // connection is what serializes them.
+        let mut proxies = Vec::new();
+        for env in &f.hosts {
+            for _ in 0..8 {
+                let conn = zbus::connection::Builder::address(env.address.as_str())
+                    .unwrap()
+                    .build()
+                    .await
+                    .unwrap();
+                proxies.push(TwofoldProxy::new(&conn).await.unwrap());
+            }
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..1000 {
+            let proxy = proxies[i % proxies.len()].clone();
+            let code = code.clone();
+            calls.spawn(async move {
+                let ctx = HashMap::from([("service".to_string(), "fleet-test".to_string())]);
+                proxy.verify(USER, &code, ctx).await
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(r) = calls.join_next().await {
+            outcomes.push(r.unwrap());
+        }
+        outcomes
+    });
+    assert_eq!(outcomes.len(), 1000);
+    let wins = outcomes.iter().filter(|o| o.is_ok()).count();
+    let broken: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .filter(|e| !matches!(e, TwofoldError::InvalidCode(_) | TwofoldError::Locked(_)))
+        .map(|e| format!("{e:?}"))
+        .take(5)
+        .collect();
+    assert!(broken.is_empty(), "unexpected errors: {broken:?}");
+    assert_eq!(wins, 1, "exactly one verification of the code passes");
+    let log = json(&f.hosts[0].cli(&["admin", "log", "--user", USER, "--json"], None, ""));
+    let oks = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "verify_ok")
+        .count();
+    assert_eq!(oks, 1, "{log}");
+}
+
+#[test]
+fn failures_spread_over_hosts_lock_the_user_everywhere() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 3) else {
+        return;
+    };
+    let enrolled = f.hosts[0].enroll(USER);
+    let good = totp(&enrolled.secret, 0);
+    let wrong = if good == "123456" { "654321" } else { "123456" };
+    let from = |code: &str| Login {
+        rhost: Some("203.0.113.9".into()),
+        ..Login::new(USER, code)
+    };
+    for attempt in 0..4 {
+        let out = f.hosts[attempt % 3].pam(&from(wrong));
+        assert_eq!(out.result, pam::AUTH_ERR, "attempt {attempt}: {out:?}");
+    }
+    let fifth = f.hosts[1].pam(&from(wrong));
+    assert_eq!(
+        fifth.result,
+        pam::MAXTRIES,
+        "the fifth failure, on host 2, locks: {fifth:?}"
+    );
+    for (i, env) in f.hosts.iter().enumerate() {
+        let locked = env.pam(&from(&good));
+        assert_eq!(locked.result, pam::MAXTRIES, "host {}: {locked:?}", i + 1);
+        assert_eq!(locked.prompts(), 0);
+    }
+    let status = json(&f.hosts[2].cli(&["status", "--json", "--user", USER], None, ""));
+    assert!(!status["locked_until"].is_null(), "{status}");
+    // An administrator on any host unlocks everywhere.
+    let out = f.hosts[2].cli(&["admin", "unlock", USER], None, "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(f.hosts[0].pam(&from(&good)).result, pam::SUCCESS);
+}
+
+/// sessiondriver (the session leader) with `pam_twofold.so`'s session hook on `env`.
+fn open_session(env: &TestEnv, user: &str) -> Child {
+    let confdir = tempfile::Builder::new()
+        .prefix("pam.d")
+        .tempdir_in(env.dir.path())
+        .unwrap()
+        .keep();
+    std::fs::write(
+        confdir.join("twofold-session"),
+        format!(
+            "session optional {} bus={} daemon_uid=0 timeout=3\n",
+            built("libpam_twofold.so").display(),
+            env.address
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(built("sessiondriver"))
+        .arg("--confdir")
+        .arg(&confdir)
+        .args([
+            "--service",
+            "twofold-session",
+            "--user",
+            user,
+            "--tty",
+            "/dev/pts/77",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("sessiondriver");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("open 0 "), "sessiondriver said {line:?}");
+    child
+}
+
+#[test]
+fn revoke_on_host_one_ends_a_session_of_host_two() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 2) else {
+        return;
+    };
+    let mut leader = open_session(&f.hosts[1], USER);
+    let listed = json(&f.hosts[0].cli(&["sessions", "--user", USER, "--json"], None, ""));
+    let sessions = listed.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{listed}");
+    assert_eq!(sessions[0]["host"], "host2", "{listed}");
+    let id = sessions[0]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let out = f.hosts[0].cli(&["sessions", "revoke", &id], None, "");
+    assert!(
+        out.status.success(),
+        "{out:?}\nhost 2:\n{}",
+        f.hosts[1].log_text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = leader.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session's leader on host 2 lives on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "ended by a signal: {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let all = json(&f.hosts[1].cli(&["sessions", "--all", "--user", USER, "--json"], None, ""));
+    let reason = all[0]["end_reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("revoked by uid 0 from host1"), "{all}");
+    let log = json(&f.hosts[0].cli(&["admin", "log", "--user", USER, "--json"], None, ""));
+    let event_host = |event: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == event)
+            .map(|e| e["host"].clone())
+    };
+    assert_eq!(
+        event_host("session_revoke_requested"),
+        Some("host1".into()),
+        "{log}"
+    );
+    assert_eq!(event_host("session_revoked"), Some("host2".into()), "{log}");
+    // An ended session cannot be revoked again, from anywhere.
+    let again = f.hosts[0].cli(&["sessions", "revoke", &id], None, "");
+    assert!(!again.status.success());
+}
+
+/// Pids of the server's processes: the postmaster (first line of postmaster.pid) and
+/// its children.
+fn server_pids(pg: &PgServer) -> Vec<i32> {
+    let text = std::fs::read_to_string(pg.dir.path().join("data/postmaster.pid")).unwrap();
+    let main: i32 = text.lines().next().unwrap().trim().parse().unwrap();
+    let mut pids = vec![main];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(main) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn database_down_or_hung_fails_closed_in_time_then_recovers() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 1) else {
+        return;
+    };
+    let env = &f.hosts[0];
+    let enrolled = env.enroll(USER);
+    wait_for_fresh_step(25);
+    let used = totp(&enrolled.secret, 0);
+    assert_eq!(env.pam(&Login::new(USER, &used)).result, pam::SUCCESS);
+
+    // Stopped: refused at once.
+    f.pg.stop_server();
+    let started = Instant::now();
+    let down = env.pam(&Login::new(USER, &totp(&enrolled.secret, 1)).args("timeout=5"));
+    assert_eq!(down.result, pam::AUTHINFO_UNAVAIL, "{down:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(down.prompts(), 0);
+
+    // Back: the daemon reconnects by itself; what it acknowledged is still there.
+    f.pg.start_server();
+    let replay = env.pam(&Login::new(USER, &used));
+    assert_eq!(
+        replay.result,
+        pam::AUTH_ERR,
+        "the code used before stays used: {replay:?}"
+    );
+    let backup = env.pam(&Login::new(USER, &enrolled.backup_codes[0]));
+    assert_eq!(
+        backup.result,
+        pam::SUCCESS,
+        "{backup:?}\n{}",
+        env.log_text()
+    );
+
+    // Hung (every server process stopped): the daemon gives up within its deadline.
+    let pids = server_pids(&f.pg);
+    for pid in &pids {
+        twofold_tests::signal(*pid, libc::SIGSTOP);
+    }
+    let started = Instant::now();
+    let hung = env.pam(&Login::new(USER, &enrolled.backup_codes[1]).args("timeout=5"));
+    let took = started.elapsed();
+    for pid in &pids {
+        twofold_tests::signal(*pid, libc::SIGCONT);
+    }
+    assert_eq!(hung.result, pam::AUTHINFO_UNAVAIL, "{hung:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // And recovers once the server runs again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = env.pam(&Login::new(USER, &enrolled.backup_codes[1]));
+        if out.result == pam::SUCCESS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {out:?}\n{}",
+            env.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = json(&env.cli(&["status", "--json", "--user", USER], None, ""));
+    assert_eq!(status["backup_codes_left"], 8, "{status}");
+}
+
+#[test]
+fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
+    root_only!();
+    let Some(pg) = PgServer::start(module_path!()) else {
+        return;
+    };
+    // A host on SQLite, with two users who used codes.
+    let mut old = TestEnv::with_config("hostname = \"oldhost\"\n");
+    let daemon = old.enroll(USER);
+    let bin = old.enroll("bin");
+    wait_for_fresh_step(25);
+    let used = totp(&daemon.secret, 0);
+    assert_eq!(old.pam(&Login::new(USER, &used)).result, pam::SUCCESS);
+    assert_eq!(
+        old.pam(&Login::new("bin", &bin.backup_codes[3])).result,
+        pam::SUCCESS
+    );
+    old.stop_daemon();
+
+    let db = new_database(&pg);
+    let migrate = |extra: &[&str]| {
+        Command::new(built("twofoldd"))
+            .arg("--key")
+            .arg(&old.key)
+            .args(["migrate", "--from"])
+            .arg(format!("sqlite:{}", old.db.display()))
+            .args(["--to", &pg.url(&db), "--password-file"])
+            .arg(&pg.password_file)
+            .args(["--sslmode", "verify-full", "--sslrootcert"])
+            .arg(&pg.ca_cert)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&[]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 users added"), "{said}");
+    // Once only.
+    let again = migrate(&[]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("migrated already"),
+        "{again:?}"
+    );
+    // A password in the URL is refused before anything.
+    let out = Command::new(built("twofoldd"))
+        .args(["migrate", "--from", "sqlite:/nonexistent", "--to"])
+        .arg(format!("postgres://twofold:pw@127.0.0.1:{}/{db}", pg.port))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // The fleet (with the migrated host's key) knows both users and their used codes.
+    let config = pg.storage_config(&db, "newhost", "verify-full");
+    let fleet = TestEnv::fleet_host(&config, &old.key);
+    assert_eq!(
+        fleet.pam(&Login::new(USER, &used)).result,
+        pam::AUTH_ERR,
+        "the code used on the old host stays used"
+    );
+    assert_eq!(
+        fleet.pam(&Login::new("bin", &bin.backup_codes[3])).result,
+        pam::AUTH_ERR,
+        "the backup code used on the old host stays used"
+    );
+    assert_eq!(
+        fleet.pam(&Login::new("bin", &bin.backup_codes[4])).result,
+        pam::SUCCESS
+    );
+    assert_eq!(
+        fleet
+            .pam(&Login::new(USER, &totp(&daemon.secret, 1)))
+            .result,
+        pam::SUCCESS
+    );
+    let st = json(&fleet.cli(&["status", "--json", "--user", "bin"], None, ""));
+    assert_eq!(st["backup_codes_left"], 8, "{st}");
+    let log = json(&fleet.cli(&["admin", "log", "--user", USER, "--json"], None, ""));
+    let hosts: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        hosts.contains(&"oldhost") && hosts.contains(&"newhost"),
+        "{log}"
+    );
+
+    // A host with another key file is refused by the fleet's database.
+    let other_key = fleet.dir.path().join("other.key");
+    std::fs::write(&other_key, "07".repeat(32)).unwrap();
+    std::fs::set_permissions(
+        &other_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let stray = TestEnv::with_config("");
+    std::fs::write(&stray.config, pg.storage_config(&db, "stray", "disable")).unwrap();
+    let out = Command::new(built("twofoldd"))
+        .arg("--bus")
+        .arg(&stray.address)
+        .arg("--key")
+        .arg(&other_key)
+        .arg("--config")
+        .arg(&stray.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key file"),
+        "{out:?}"
+    );
+}
