@@ -578,7 +578,7 @@ impl Bus {
         self.sessions.terminate(record, Some(caller), reason).await
     }
 
-    /// Ends all of a user's live sessions on this host but the caller's own.
+    /// Ends all of a user's live sessions but the caller's own (on every host of a fleet).
     async fn revoke_other_sessions(
         &self,
         #[zbus(header)] header: Header<'_>,

@@ -442,6 +442,38 @@ fn revoke_on_host_one_ends_a_session_of_host_two() {
     assert!(!again.status.success());
 }
 
+#[test]
+fn revoke_others_on_host_one_ends_sessions_on_every_host() {
+    root_only!();
+    let Some(f) = fleet(module_path!(), 2) else {
+        return;
+    };
+    let mut remote = open_session(&f.hosts[1], USER);
+    let mut local = open_session(&f.hosts[0], USER);
+    let out = f.hosts[0].cli(
+        &["sessions", "revoke", "--others", "--user", USER],
+        None,
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{out:?}\nhost 2:\n{}",
+        f.hosts[1].log_text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for leader in [&mut remote, &mut local] {
+        while leader.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "a session lives on after --others"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let live = json(&f.hosts[0].cli(&["sessions", "--user", USER, "--json"], None, ""));
+    assert_eq!(live.as_array().unwrap().len(), 0, "{live}");
+}
+
 /// Pids of the server's processes: the postmaster (first line of postmaster.pid) and
 /// its children.
 fn server_pids(pg: &PgServer) -> Vec<i32> {

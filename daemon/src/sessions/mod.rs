@@ -579,8 +579,11 @@ impl Sessions {
             .user_sessions(user, None)
             .map_err(internal)?
             .into_iter()
-            .filter(|s| s.host == self.host())
-            .filter(|s| !ancestry.contains(&(s.leader_pid, s.leader_start)))
+            // The caller's own session is on this host; every other one goes, on this
+            // host or (fleet mode) on the host that runs it.
+            .filter(|s| {
+                s.host != self.host() || !ancestry.contains(&(s.leader_pid, s.leader_start))
+            })
             .collect())
     }
 
