@@ -9,7 +9,7 @@
 //! matches, so that timing does not tell).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -64,14 +64,36 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
+/// Argon2 evaluations allowed at once: each takes 19 MiB, and the machine has few cores;
+/// more would only queue in the kernel while holding memory.
+const ARGON2_SLOTS: usize = 2;
+
+/// Runs `f` (one Argon2 evaluation) when one of [`ARGON2_SLOTS`] is free.
+fn in_argon2_slot<T>(f: impl FnOnce() -> T) -> T {
+    static BUSY: Mutex<usize> = Mutex::new(0);
+    static FREED: Condvar = Condvar::new();
+    let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
+    while *busy >= ARGON2_SLOTS {
+        busy = FREED.wait(busy).unwrap_or_else(|p| p.into_inner());
+    }
+    *busy += 1;
+    drop(busy);
+    ARGON2_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+    let out = f();
+    *BUSY.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+    FREED.notify_one();
+    out
+}
+
 /// Argon2id hash (PHC string) of a normalized code.
 pub fn hash(normalized: &str) -> String {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    ARGON2_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
-    hasher()
-        .hash_password(normalized.as_bytes(), &salt)
-        .expect("Argon2 hashing with valid parameters cannot fail")
-        .to_string()
+    in_argon2_slot(|| {
+        hasher()
+            .hash_password(normalized.as_bytes(), &salt)
+            .expect("Argon2 hashing with valid parameters cannot fail")
+            .to_string()
+    })
 }
 
 /// Checks a normalized code against a stored hash: one Argon2 evaluation.
@@ -79,10 +101,11 @@ pub fn verify(normalized: &str, stored_hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored_hash) else {
         return false;
     };
-    ARGON2_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
-    hasher()
-        .verify_password(normalized.as_bytes(), &parsed)
-        .is_ok()
+    in_argon2_slot(|| {
+        hasher()
+            .verify_password(normalized.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// One Argon2 evaluation that matches nothing, spent when no candidate row exists.

@@ -372,9 +372,18 @@ impl Service {
         // first is checked, and an attempt still costs exactly one Argon2 evaluation.
         let Some((id, hash)) = candidates.into_iter().next() else {
             backup_codes::verify_nothing(normalized);
+            log::debug!(
+                "backup-code attempt checked; Argon2 evaluations so far: {}",
+                backup_codes::ARGON2_EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed)
+            );
             return Err(Refused::Wrong("wrong or used backup code"));
         };
-        if !backup_codes::verify(normalized, &hash) {
+        let matched = backup_codes::verify(normalized, &hash);
+        log::debug!(
+            "backup-code attempt checked; Argon2 evaluations so far: {}",
+            backup_codes::ARGON2_EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        if !matched {
             return Err(Refused::Wrong("wrong backup code"));
         }
         let mut event = event.clone();

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# twofold's benchmark: pam_twofold.so + twofoldd against pam_google_authenticator.so and
+# pam_oath.so, in one process, in one run (see README "Benchmarks"). Needs root: it
+# enters a private mount namespace (bench users in a bind-mounted /etc/passwd; the
+# host's files are not changed) and runs a root daemon on a private bus.
+#   sudo bench/run.sh [--users N] [--small N] [--steps S] [--big-users M] [--clients C]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libpam0g-dev dbus-daemon dbus-bin oathtool libpam-google-authenticator libpam-oath)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "bench/run.sh: installing ${missing[*]}"
+    env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+cargo build --release --locked -p twofoldd -p pam_twofold -p twofold-bench
+target=${CARGO_TARGET_DIR:-target}
+exec "$target/release/twofold-bench" --bin-dir "$target/release" "$@"

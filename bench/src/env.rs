@@ -1,0 +1,388 @@
+//! The bench's world: a private mount namespace whose `/etc/passwd` holds the bench
+//! users (the daemon and the anchors resolve names through NSS; nothing on the host
+//! changes), a private `dbus-daemon` carrying the shipped bus policy, and `twofoldd`.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// First uid given to bench users.
+pub const FIRST_UID: u32 = 200_000;
+
+/// Name of the `i`th bench user.
+pub fn user_name(i: usize) -> String {
+    format!("tfb{i:06}")
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// Enters a private mount namespace whose `/etc` is a copy of the host's with `users`
+/// extra accounts in `passwd`. The whole directory is bind-mounted, not the file: the
+/// kernel detaches a mount whose mount point is renamed over in any namespace, and
+/// `useradd` & co. replace `/etc/passwd` by rename. Must run before any thread starts.
+pub fn enter_namespace(dir: &Path, users: usize, private_log: bool) -> Result<(), String> {
+    let etc = dir.join("etc");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg("/etc")
+        .arg(&etc)
+        .status()
+        .map_err(|e| format!("cp -a /etc: {e}"))?;
+    if !status.success() {
+        return Err(format!("cp -a /etc {}: {status}", etc.display()));
+    }
+    let passwd = etc.join("passwd");
+    let mut out = fs::OpenOptions::new()
+        .append(true)
+        .open(&passwd)
+        .map_err(|e| e.to_string())?;
+    let mut buf = String::with_capacity(users * 64);
+    for i in 0..users {
+        let uid = FIRST_UID + i as u32;
+        buf.push_str(&format!(
+            "{}:x:{uid}:{uid}:twofold bench:/nonexistent:/usr/sbin/nologin\n",
+            user_name(i)
+        ));
+    }
+    out.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
+    drop(out);
+    fs::set_permissions(&passwd, fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+
+    // SAFETY: unshare has no memory preconditions; the process is single-threaded here.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(format!(
+            "unshare(CLONE_NEWNS): {} (the bench needs root)",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let root = cstr("/");
+    // SAFETY: valid C strings; null source/type/data are allowed for a propagation change.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "make / private: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let src = cstr(etc.to_str().unwrap());
+    let dst = cstr("/etc");
+    // SAFETY: valid C strings; a bind mount takes no type or data.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "bind-mount {} on /etc: {}",
+            etc.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    if private_log {
+        private_dev()?;
+    }
+    Ok(())
+}
+
+/// Mounts a small private `/dev` (null, zero, full, random, urandom, tty) so that the
+/// bench can serve `/dev/log`: on a machine without a syslog socket, glibc's `syslog`
+/// falls back to writing `/dev/console` once any module has opened the log with
+/// `LOG_CONS` (pam_google_authenticator does), which costs milliseconds per line.
+fn private_dev() -> Result<(), String> {
+    let (dev, tmpfs) = (cstr("/dev"), cstr("tmpfs"));
+    let opts = cstr("mode=0755,size=1m");
+    // SAFETY: valid C strings for source, target, type and data.
+    let rc = unsafe {
+        libc::mount(
+            tmpfs.as_ptr(),
+            dev.as_ptr(),
+            tmpfs.as_ptr(),
+            libc::MS_NOSUID,
+            opts.as_ptr() as *const libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "tmpfs on /dev: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let path = cstr(&format!("/dev/{name}"));
+        // SAFETY: valid C string; mknod of a character device as root.
+        let rc = unsafe {
+            libc::mknod(
+                path.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major, minor),
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "mknod /dev/{name}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        fs::set_permissions(format!("/dev/{name}"), fs::Permissions::from_mode(0o666))
+            .map_err(|e| e.to_string())?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(to, format!("/dev/{link}")).map_err(|e| e.to_string())?;
+    }
+    fs::create_dir("/dev/shm").map_err(|e| e.to_string())?;
+    fs::set_permissions("/dev/shm", fs::Permissions::from_mode(0o1777))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Serves `/dev/log` (in the private `/dev`) like a syslog daemon that keeps up: every
+/// datagram is read and counted.
+pub fn syslog_sink() -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let sock =
+        std::os::unix::net::UnixDatagram::bind("/dev/log").map_err(|e| format!("/dev/log: {e}"))?;
+    fs::set_permissions("/dev/log", fs::Permissions::from_mode(0o666))
+        .map_err(|e| e.to_string())?;
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 8192];
+        while sock.recv(&mut buf).is_ok() {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(count)
+}
+
+/// A private bus with twofoldd on it.
+pub struct World {
+    pub dir: PathBuf,
+    pub address: String,
+    pub socket: PathBuf,
+    bus: Option<Child>,
+    daemon: Option<Child>,
+    pub bin_dir: PathBuf,
+    daemon_env: Vec<(String, String)>,
+}
+
+fn bus_config(dir: &Path, policy: &Path) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>twofold-bench</type>
+  <listen>unix:path={dir}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <deny own="*"/>
+  </policy>
+  <include>{policy}</include>
+</busconfig>
+"#,
+        dir = dir.display(),
+        policy = policy.display()
+    )
+}
+
+impl World {
+    /// Starts the bus and the daemon; `policy` is the shipped bus policy file.
+    pub fn start(
+        dir: &Path,
+        daemon_env: &[(String, String)],
+        bin_dir: &Path,
+        policy: &Path,
+    ) -> Result<World, String> {
+        let conf = dir.join("bus.conf");
+        fs::write(&conf, bus_config(dir, policy)).map_err(|e| e.to_string())?;
+        let mut bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(dir.join("dbus-daemon.log")).unwrap())
+            .spawn()
+            .map_err(|e| format!("dbus-daemon: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let state = dir.join("state");
+        fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        let mut world = World {
+            dir: dir.to_path_buf(),
+            address: line.trim().to_string(),
+            socket: dir.join("bus"),
+            bus: Some(bus),
+            daemon: None,
+            bin_dir: bin_dir.to_path_buf(),
+            daemon_env: daemon_env.to_vec(),
+        };
+        world.start_daemon()?;
+        Ok(world)
+    }
+
+    /// Starts twofoldd and waits until it owns its name.
+    pub fn start_daemon(&mut self) -> Result<(), String> {
+        let state = self.dir.join("state");
+        let config = self.dir.join("twofoldd.toml");
+        fs::write(&config, "").map_err(|e| e.to_string())?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("twofoldd.log"))
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(self.bin_dir.join("twofoldd"))
+            .arg("--bus")
+            .arg(&self.address)
+            .arg("--db")
+            .arg(state.join("twofold.db"))
+            .arg("--key")
+            .arg(state.join("secret.key"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--log-stderr")
+            .envs(self.daemon_env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("twofoldd: {e}"))?;
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.name_has_owner() {
+            let exited = self
+                .daemon
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                return Err(format!(
+                    "twofoldd did not start ({exited:?}); its log:\n{}\ndbus-daemon's log:\n{}",
+                    fs::read_to_string(self.dir.join("twofoldd.log")).unwrap_or_default(),
+                    fs::read_to_string(self.dir.join("dbus-daemon.log")).unwrap_or_default()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Pid of twofoldd.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    fn name_has_owner(&self) -> bool {
+        Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.twofold.Twofold1",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+            .unwrap_or(false)
+    }
+
+    /// Stops twofoldd (SIGTERM) and waits.
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the bus (SIGTERM) and waits.
+    pub fn stop_bus(&mut self) {
+        if let Some(mut child) = self.bus.take() {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_daemon();
+        self.stop_bus();
+    }
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Run time of each thread of `pid` (ns, from `/proc/PID/task/*/schedstat`).
+pub fn thread_times(pid: u32) -> std::collections::HashMap<u32, u64> {
+    let mut out = std::collections::HashMap::new();
+    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for e in dir.flatten() {
+            let Ok(tid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let ns = fs::read_to_string(e.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            out.insert(tid, ns);
+        }
+    }
+    out
+}
+
+/// CPU seconds the threads of `pid` ran since `before` (threads that exited meanwhile
+/// were idle: tokio retires blocking threads after 10 s without work).
+pub fn cpu_since(pid: u32, before: &std::collections::HashMap<u32, u64>) -> f64 {
+    thread_times(pid)
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(*before.get(tid).unwrap_or(&0)))
+        .sum::<u64>() as f64
+        / 1e9
+}

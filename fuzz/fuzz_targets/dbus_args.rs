@@ -1,0 +1,74 @@
+//! D-Bus argument handling: hostile message bodies decoded as each method's signature
+//! (what zbus does before twofoldd sees a call), then the daemon's pure handling of the
+//! decoded strings: code classification, backup-code normalization, TOTP matching, the
+//! log escaping and the otpauth URI. No panic, no hang.
+#![no_main]
+
+use std::collections::HashMap;
+
+use libfuzzer_sys::fuzz_target;
+use twofoldd::{backup_codes, logging, otp};
+use zbus::zvariant::serialized::{Context, Data};
+use zbus::zvariant::LE;
+
+fn handle(user: &str, code: &str, other: &str) {
+    let shown = logging::safe(user);
+    assert!(
+        !shown.contains('\n') && !shown.contains('\u{1b}'),
+        "{shown:?}"
+    );
+    if otp::looks_like_totp(code) {
+        assert_eq!(code.len(), 6);
+        let _ = otp::matching_step(
+            b"12345678901234567890",
+            code,
+            55_555_555,
+            1,
+            Some(55_555_554),
+        );
+    } else if let Some(n) = backup_codes::normalize(code) {
+        assert_eq!(n.len(), 10);
+    }
+    let _ = otp::otpauth_uri(other, user, "JBSWY3DPEHPK3PXP");
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.is_empty() {
+        return;
+    }
+    let ctx = Context::new_dbus(LE, 0);
+    let body = Data::new(&data[1..], ctx);
+    match data[0] % 4 {
+        // Verify(s user, s code, a{ss} context)
+        0 => {
+            if let Ok(((u, c, m), _)) =
+                body.deserialize::<(String, String, HashMap<String, String>)>()
+            {
+                handle(&u, &c, m.keys().next().map_or("", |k| k.as_str()));
+            }
+        }
+        // EnrollBegin(s, s, s) / Disable(s, s, s)
+        1 => {
+            if let Ok(((u, a, b), _)) = body.deserialize::<(String, String, String)>() {
+                handle(&u, &a, &b);
+            }
+        }
+        // EnrollConfirm(s, s) / RegenerateBackupCodes(s, s)
+        2 => {
+            if let Ok(((u, c), _)) = body.deserialize::<(String, String)>() {
+                handle(&u, &c, "");
+            }
+        }
+        // Anything as text, straight to the handlers.
+        _ => {
+            let text = String::from_utf8_lossy(&data[1..]);
+            let mut parts = text.splitn(3, '\u{0}');
+            let (u, c, o) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            handle(u, c, o);
+        }
+    }
+});
