@@ -270,6 +270,32 @@ impl Bus {
         self.sessions.clone()
     }
 
+    /// A login for a user name that does not exist still counts: a login service (root)
+    /// asking about one is charged to the unknown-users counter of the login's source,
+    /// so that guessing names is throttled like guessing codes.
+    async fn refused_login(
+        &self,
+        header: &Header<'_>,
+        error: TwofoldError,
+        requested: &str,
+        context: HashMap<String, String>,
+    ) -> TwofoldError {
+        let TwofoldError::UnknownUser(_) = error else {
+            return error;
+        };
+        let Ok(caller) = self.caller(header).await else {
+            return error;
+        };
+        if caller.uid != 0 {
+            return error;
+        }
+        let service = self.service.clone();
+        let requested = requested.to_string();
+        blocking(move || Ok(service.unknown_user_attempt(caller, &requested, &context)))
+            .await
+            .unwrap_or_else(|e| e)
+    }
+
     fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
         let mut h = DefaultHasher::new();
         user.hash(&mut h);
@@ -323,7 +349,7 @@ impl Bus {
         let code = Zeroizing::new(code);
         let (caller, user) = match self.authorize(&header, Action::Verify, user).await {
             Ok(ok) => ok,
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.refused_login(&header, e, user, context).await),
         };
         let _serialized = self.user_lock(&user).lock().await;
         let service = self.service.clone();
@@ -410,7 +436,10 @@ impl Bus {
         user: &str,
         context: HashMap<String, String>,
     ) -> Result<LoginState, TwofoldError> {
-        let (caller, user) = self.authorize(&header, Action::BeginLogin, user).await?;
+        let (caller, user) = match self.authorize(&header, Action::BeginLogin, user).await {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.refused_login(&header, e, user, context).await),
+        };
         let service = self.service.clone();
         blocking(move || service.begin_login(caller, &user, &context)).await
     }

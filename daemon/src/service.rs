@@ -41,6 +41,9 @@ pub struct Service {
     pub passwords: PasswordChecker,
 }
 
+/// The store's name for the counters of logins for user names that do not exist.
+pub const UNKNOWN_USERS: &str = "";
+
 /// How many recent step offsets `Status` reports.
 const RECENT_OFFSETS: u32 = 10;
 
@@ -216,6 +219,42 @@ impl Service {
             }
         }
         Ok(state)
+    }
+
+    /// Counts a login attempt for a user name that does not exist against the
+    /// unknown-users counter of its source (stored under the empty user name, which no
+    /// account can have). Returns the error to answer: `UnknownUser`, or `Locked` once
+    /// that source has guessed too many names.
+    pub fn unknown_user_attempt(
+        &self,
+        caller: Caller,
+        requested: &str,
+        ctx: &HashMap<String, String>,
+    ) -> TwofoldError {
+        let policy = self.policy();
+        let (mut event, sources) = self.attempt(caller, UNKNOWN_USERS, ctx, &policy);
+        event.event = "unknown_user";
+        event.detail = format!("name: {}", safe(requested));
+        let unknown =
+            TwofoldError::UnknownUser(format!("There is no user named {}.", safe(requested)));
+        match self
+            .store
+            .record_failure(UNKNOWN_USERS, &sources, &policy.lockout, &event)
+        {
+            Ok(after) => match after.locked_for(event.at) {
+                Some(seconds) => {
+                    log::warn!(
+                        "login for unknown user {} from rhost={} tty={}: source locked for {seconds} s",
+                        safe(requested),
+                        event.rhost,
+                        event.tty
+                    );
+                    TwofoldError::Locked(locked_message(seconds))
+                }
+                None => unknown,
+            },
+            Err(e) => internal(e),
+        }
     }
 
     /// For a user in a `require_groups` group: the end of their enrollment grace.
@@ -629,6 +668,7 @@ impl Service {
     pub fn admin_users(&self) -> Result<Vec<AdminUser>, TwofoldError> {
         let policy = self.policy();
         let mut names = self.store.known_users().map_err(internal)?;
+        names.retain(|n| n != UNKNOWN_USERS);
         for group in &policy.require_groups {
             names.extend(groups::listed_members(group));
         }

@@ -474,3 +474,38 @@ fn data_encoding_decode(base32: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn guessing_user_names_is_throttled_per_source() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let from = |user: &str, code: &str| Login {
+        rhost: Some("203.0.113.99".into()),
+        ..Login::new(user, code)
+    };
+    let mut results = Vec::new();
+    for i in 0..6 {
+        results.push(
+            env.pam(&from(&format!("no-such-user-{i}"), "123456"))
+                .result,
+        );
+    }
+    assert_eq!(&results[..4], [pam::USER_UNKNOWN; 4], "{results:?}");
+    assert_eq!(
+        &results[4..],
+        [pam::MAXTRIES; 2],
+        "the fifth unknown name locks the source: {results:?}"
+    );
+    // Real users are not affected, from that host or elsewhere.
+    let out = env.pam(&from(USER, &totp(&enrolled.secret, 0)));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+    let log = env.with_proxy(|p| Box::pin(async move { p.audit_log("", 0, 100).await.unwrap() }));
+    assert!(
+        log.iter()
+            .any(|e| e.event == "unknown_user" && e.detail.contains("no-such-user-0")),
+        "{log:?}"
+    );
+    let users = env.with_proxy(|p| Box::pin(async move { p.admin_users().await.unwrap() }));
+    assert!(users.iter().all(|u| !u.user.is_empty()), "{users:?}");
+}
