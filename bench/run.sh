@@ -3,11 +3,14 @@
 # pam_oath.so, in one process, in one run (see README "Benchmarks"). Needs root: it
 # enters a private mount namespace (bench users in a bind-mounted /etc/passwd; the
 # host's files are not changed) and runs a root daemon on a private bus.
-#   sudo bench/run.sh [--users N] [--small N] [--steps S] [--big-users M] [--clients C]
+#   sudo bench/run.sh [--users N] [--small N] [--fleet-users N] [--steps S] [--big-users M]
+#                     [--clients C]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libpam0g-dev dbus-daemon dbus-bin oathtool libpam-google-authenticator libpam-oath)
+# postgresql: the fleet-mode figure (twofoldd on a PostgreSQL store, started by the bench).
+packages=(libpam0g-dev dbus-daemon dbus-bin oathtool libpam-google-authenticator libpam-oath
+    postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,5 +21,5 @@ if ((${#missing[@]})); then
     env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cargo build --release --locked -p twofoldd -p pam_twofold -p twofold-bench
-target=${CARGO_TARGET_DIR:-target}
+target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 exec "$target/release/twofold-bench" --bin-dir "$target/release" "$@"

@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 pub use twofold_contract as contract;
 
+pub mod pam_ffi;
+
 /// PAM result codes the tests look for (Linux-PAM values).
 pub mod pam {
     pub const SUCCESS: i32 = 0;

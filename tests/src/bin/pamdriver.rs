@@ -5,53 +5,11 @@
 //! Usage: pamdriver --confdir DIR --service NAME (--user USER | --user-hex HEX)
 //!        [--tty TTY] [--rhost HOST] [--ruser USER] [--response TEXT]... [--repeat N]
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::ptr;
 use std::time::Instant;
 
-const PAM_PROMPT_ECHO_OFF: c_int = 1;
-const PAM_PROMPT_ECHO_ON: c_int = 2;
-const PAM_ERROR_MSG: c_int = 3;
-const PAM_TEXT_INFO: c_int = 4;
-const PAM_SUCCESS: c_int = 0;
-const PAM_CONV_ERR: c_int = 19;
-const PAM_BUF_ERR: c_int = 5;
-const PAM_TTY: c_int = 3;
-const PAM_RHOST: c_int = 4;
-const PAM_RUSER: c_int = 8;
-
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int,
-    appdata: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-    fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
-}
+use twofold_tests::pam_ffi::*;
 
 #[derive(Default)]
 struct Script {
@@ -122,12 +80,6 @@ unsafe fn free_replies(replies: *mut PamResponse, filled: usize) {
     }
     // SAFETY: the array came from calloc.
     unsafe { libc::free(replies as *mut c_void) };
-}
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 fn hex(text: &str) -> Vec<u8> {

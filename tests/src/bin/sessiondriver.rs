@@ -8,53 +8,21 @@
 //! Prints `open RC ELAPSED_MS THREADS_BEFORE THREADS_AFTER` after opening and
 //! `close RC` after closing, one line each.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::io::{Read, Write};
 use std::ptr;
 use std::time::Instant;
 
-const PAM_SUCCESS: c_int = 0;
-const PAM_CONV_ERR: c_int = 19;
-const PAM_TTY: c_int = 3;
-const PAM_RHOST: c_int = 4;
-const PAM_RUSER: c_int = 8;
-
-#[repr(C)]
-struct PamConv {
-    conv: extern "C" fn(c_int, *mut *const c_void, *mut *mut c_void, *mut c_void) -> c_int,
-    appdata: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
-    fn pam_putenv(pamh: *mut c_void, name_value: *const c_char) -> c_int;
-    fn pam_open_session(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_close_session(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
+use twofold_tests::pam_ffi::*;
 
 /// Session hooks must not talk to the user: any conversation is an error.
 extern "C" fn no_conversation(
     _n: c_int,
-    _msgs: *mut *const c_void,
-    _out: *mut *mut c_void,
+    _msgs: *mut *const PamMessage,
+    _out: *mut *mut PamResponse,
     _appdata: *mut c_void,
 ) -> c_int {
     PAM_CONV_ERR
-}
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 fn main() {
