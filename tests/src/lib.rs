@@ -305,25 +305,7 @@ impl TestEnv {
 
     /// Spawns twofoldd on this bus without waiting (for tests of refused starts).
     pub fn spawn_daemon(&self) -> Child {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        Command::new(built("twofoldd"))
-            .arg("--bus")
-            .arg(&self.address)
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--log-stderr")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn twofoldd")
+        self.spawn_daemon_with(&[])
     }
 
     /// Pid of the running daemon.
