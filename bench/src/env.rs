@@ -161,6 +161,25 @@ fn private_dev() -> Result<(), String> {
         std::os::unix::fs::symlink(to, format!("/dev/{link}")).map_err(|e| e.to_string())?;
     }
     fs::create_dir("/dev/shm").map_err(|e| e.to_string())?;
+    // A tmpfs of its own, as on a real host: the 1 MiB /dev above is too small for
+    // PostgreSQL's dynamic shared memory (the fleet-mode phase).
+    let (shm, shm_opts) = (cstr("/dev/shm"), cstr("mode=1777,size=256m"));
+    // SAFETY: valid C strings for source, target, type and data.
+    let rc = unsafe {
+        libc::mount(
+            tmpfs.as_ptr(),
+            shm.as_ptr(),
+            tmpfs.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            shm_opts.as_ptr() as *const libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "tmpfs on /dev/shm: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
     fs::set_permissions("/dev/shm", fs::Permissions::from_mode(0o1777))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -194,6 +213,9 @@ pub struct World {
     daemon: Option<Child>,
     pub bin_dir: PathBuf,
     daemon_env: Vec<(String, String)>,
+    /// twofoldd.toml's text; with a `storage = "postgres://…"` line the daemon runs
+    /// without `--db` (fleet mode).
+    config: String,
 }
 
 fn bus_config(dir: &Path, policy: &Path) -> String {
@@ -226,6 +248,18 @@ impl World {
         bin_dir: &Path,
         policy: &Path,
     ) -> Result<World, String> {
+        World::start_with_config(dir, daemon_env, bin_dir, policy, "")
+    }
+
+    /// Like [`World::start`], with `config` as twofoldd.toml (a PostgreSQL `storage`
+    /// line in it means fleet mode: no `--db`).
+    pub fn start_with_config(
+        dir: &Path,
+        daemon_env: &[(String, String)],
+        bin_dir: &Path,
+        policy: &Path,
+        config: &str,
+    ) -> Result<World, String> {
         let conf = dir.join("bus.conf");
         fs::write(&conf, bus_config(dir, policy)).map_err(|e| e.to_string())?;
         let mut bus = Command::new("dbus-daemon")
@@ -251,6 +285,7 @@ impl World {
             daemon: None,
             bin_dir: bin_dir.to_path_buf(),
             daemon_env: daemon_env.to_vec(),
+            config: config.to_string(),
         };
         world.start_daemon()?;
         Ok(world)
@@ -260,17 +295,22 @@ impl World {
     pub fn start_daemon(&mut self) -> Result<(), String> {
         let state = self.dir.join("state");
         let config = self.dir.join("twofoldd.toml");
-        fs::write(&config, "").map_err(|e| e.to_string())?;
+        fs::write(&config, &self.config).map_err(|e| e.to_string())?;
+        let fleet = self
+            .config
+            .lines()
+            .any(|l| l.trim_start().starts_with("storage") && l.contains("postgres"));
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("twofoldd.log"))
             .map_err(|e| e.to_string())?;
-        let child = Command::new(self.bin_dir.join("twofoldd"))
-            .arg("--bus")
-            .arg(&self.address)
-            .arg("--db")
-            .arg(state.join("twofold.db"))
+        let mut cmd = Command::new(self.bin_dir.join("twofoldd"));
+        cmd.arg("--bus").arg(&self.address);
+        if !fleet {
+            cmd.arg("--db").arg(state.join("twofold.db"));
+        }
+        let child = cmd
             .arg("--key")
             .arg(state.join("secret.key"))
             .arg("--config")

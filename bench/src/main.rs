@@ -1,13 +1,14 @@
 //! twofold-bench: pam_twofold.so + twofoldd against pam_google_authenticator.so and
 //! pam_oath.so, side by side in one run, and the targets of issue 7 as pass or miss.
 //!
-//! `sudo bench/run.sh [--users N] [--steps S] [--big-users M]`: see README "Benchmarks".
+//! `sudo bench/run.sh [--users N] [--steps S] [--fleet-users N] [--big-users M]`: see README "Benchmarks".
 //! Every login is `pam_start_confdir` + `pam_authenticate` + `pam_end` in this process,
 //! with a fresh valid code (one login per user per 30-second step: all three modules
 //! refuse a reused code).
 
 mod env;
 mod pam;
+mod pg;
 mod totp;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use crate::pam::Service;
 struct Args {
     users: usize,
     small: usize,
+    fleet_users: usize,
     steps: usize,
     big_users: usize,
     clients: usize,
@@ -43,6 +45,7 @@ fn parse_args() -> Args {
     let mut a = Args {
         users: 300,
         small: 100,
+        fleet_users: 50,
         steps: 3,
         big_users: 0,
         clients: 32,
@@ -59,6 +62,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--users" => a.users = value().parse().expect("--users N"),
             "--small" => a.small = value().parse().expect("--small N"),
+            "--fleet-users" => a.fleet_users = value().parse().expect("--fleet-users N"),
             "--steps" => a.steps = value().parse().expect("--steps N"),
             "--big-users" => a.big_users = value().parse().expect("--big-users N"),
             "--clients" => a.clients = value().parse().expect("--clients N"),
@@ -74,8 +78,8 @@ fn parse_args() -> Args {
             }
             "-h" | "--help" => {
                 println!(
-                    "twofold-bench [--users N (300)] [--small N (100)] [--steps S (3)] \
-                     [--big-users M (0: skip)] [--clients C (32)] [--bin-dir DIR] [--keep] [--perf] [--no-syslog] [--daemon-env K=V]..."
+                    "twofold-bench [--users N (300)] [--small N (100)] [--fleet-users N (50; 0: skip)] \
+                     [--steps S (3)] [--big-users M (0: skip)] [--clients C (32)] [--bin-dir DIR] [--keep] [--perf] [--no-syslog] [--daemon-env K=V]..."
                 );
                 std::process::exit(0);
             }
@@ -83,6 +87,7 @@ fn parse_args() -> Args {
         }
     }
     assert!(a.small <= a.users, "--small must be <= --users");
+    assert!(a.fleet_users <= a.users, "--fleet-users must be <= --users");
     a
 }
 
@@ -350,6 +355,77 @@ impl Verdicts {
 
 fn verdict(ok: bool, measured: String) -> String {
     format!("{} ({measured})", if ok { "PASS" } else { "MISS" })
+}
+
+/// Fleet mode: a PostgreSQL server, a second bus with a twofoldd on that store (fleet
+/// mode: no `--db`), `--fleet-users` users enrolled through it, and the same PAM logins
+/// as the SQLite small run (one per user per step, `--steps` steps).
+fn fleet_run(
+    args: &Args,
+    dir: &Path,
+    repo: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Samples, String> {
+    if args.fleet_users == 0 {
+        return Err("--fleet-users 0".into());
+    }
+    let Some(bin) = pg::postgres_bin() else {
+        return Err(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; \
+             bench/run.sh installs the postgresql package)"
+                .into(),
+        );
+    };
+    let fdir = dir.join("fleet");
+    let server = pg::PgServer::start(&fdir.join("pg"), bin.clone())
+        .map_err(|e| format!("PostgreSQL did not start: {e}"))?;
+    println!(
+        "PostgreSQL from {} on 127.0.0.1:{}, fsync={}, synchronous_commit={}, TCP without TLS",
+        bin.display(),
+        server.port,
+        server.show("fsync"),
+        server.show("synchronous_commit")
+    );
+    let world = env::World::start_with_config(
+        &fdir,
+        &args.daemon_env,
+        &args.bin_dir,
+        &repo.join("packaging/dbus/org.twofold.Twofold1.conf"),
+        &server.storage_config("bench-fleet-1"),
+    )?;
+    let users: Vec<String> = (0..args.fleet_users).map(user_name).collect();
+    let t = Instant::now();
+    let (enrolled, lat) = rt.block_on(enroll(&world.address, users.clone(), 4));
+    println!(
+        "{}   ({:.1} enrollments/s)",
+        lat.line("one enrollment (latency, 4 in flight)"),
+        users.len() as f64 / t.elapsed().as_secs_f64()
+    );
+    let mut m = Module {
+        name: "pam_twofold (PostgreSQL)",
+        service: Service::new(
+            &dir.join("pam.d"),
+            "bench-twofold-fleet",
+            &format!(
+                "auth required {} bus=unix:path={}",
+                args.bin_dir.join("libpam_twofold.so").display(),
+                world.socket.display()
+            ),
+        ),
+        users: users
+            .iter()
+            .map(|u| (u.clone(), enrolled[u].secret.clone()))
+            .collect(),
+        last_step: vec![0; users.len()],
+        samples: Samples::default(),
+    };
+    for _ in 0..args.steps {
+        wait_next_step(0.3);
+        m.pass();
+    }
+    drop(world);
+    drop(server);
+    Ok(m.samples)
 }
 
 fn main() {
@@ -1004,6 +1080,27 @@ fn main() {
     }
     println!("{}", nobus.line("no bus socket -> AUTHINFO_UNAVAIL"));
 
+    // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
+    println!("\n== fleet mode: twofoldd on a PostgreSQL store");
+    let fleet = fleet_run(&args, &dir, &repo, &rt);
+    let sqlite_line = small
+        .samples
+        .line(&format!("pam_twofold, SQLite store, {} users", args.small));
+    match &fleet {
+        Ok(s) => {
+            println!("{sqlite_line}");
+            println!(
+                "{}   ({:.2} × SQLite)",
+                s.line(&format!(
+                    "pam_twofold, PostgreSQL fleet store, {} users",
+                    args.fleet_users
+                )),
+                s.p50() / small.samples.p50()
+            );
+        }
+        Err(why) => println!("pam_twofold, PostgreSQL fleet store: not measured: {why}"),
+    }
+
     // Targets.
     let ga = modules
         .iter()
@@ -1109,6 +1206,21 @@ fn main() {
     for (t, verdict) in &v.0 {
         println!("{t:<56} {verdict}");
     }
+    println!(
+        "{:<56} {}",
+        "fleet-mode login p50 beside SQLite (issue 8)",
+        match &fleet {
+            Ok(s) => format!(
+                "PostgreSQL {:.3} ms (p99 {:.3} ms) vs SQLite {:.3} ms (p99 {:.3} ms) = {:.2}x",
+                s.p50(),
+                s.p99(),
+                small.samples.p50(),
+                small.samples.p99(),
+                s.p50() / small.samples.p50()
+            ),
+            Err(why) => format!("not measured: {}", why.lines().next().unwrap_or("")),
+        }
+    );
     println!("load average at end: {}", loadavg());
     match &syslog_lines {
         Some(n) => println!(
