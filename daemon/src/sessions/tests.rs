@@ -208,6 +208,34 @@ fn reaper_closes_sessions_whose_leader_is_gone() {
 }
 
 #[test]
+fn sessions_from_before_a_reboot_are_closed_as_such() {
+    let before = sessions();
+    let mut child = leader();
+    let rec = before
+        .open(
+            root(child.id()),
+            "gina",
+            &info(&[(context::SERVICE, "login")]),
+        )
+        .unwrap();
+    // The same store after a reboot: a new boot id. The old leader's pid may even be
+    // alive again (pid reuse); the boot id alone decides.
+    let mut after = Sessions::new(before.service.clone(), None);
+    after.boot_id = format!("{}-after-reboot", before.boot_id);
+    let after = Arc::new(after);
+    assert!(after.reap_once().is_empty());
+    let all = after.list(root(1), "gina", true).unwrap();
+    assert_eq!(all.sessions[0].id, rec.id);
+    assert_eq!(
+        all.sessions[0].end_reason, "host rebooted",
+        "{:?}",
+        all.sessions[0]
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn timeouts_take_the_shorter_of_user_and_admin() {
     let s = sessions();
     assert_eq!(s.timeout_for(None), None);
