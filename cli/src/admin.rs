@@ -3,7 +3,6 @@
 //! the answers).
 
 use std::collections::HashMap;
-use std::ffi::CStr;
 use std::io::Write;
 
 use serde::Serialize;
@@ -597,29 +596,11 @@ impl Names {
 
 /// The name of `uid` from the password database (files, LDAP, SSSD, ...).
 fn user_name(uid: i64) -> Option<String> {
-    let uid = libc::uid_t::try_from(uid).ok()?;
-    let mut buf: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        // SAFETY: an all-zero `passwd` (null pointers, zero ids) is a valid value of this
-        // plain C struct; getpwuid_r only writes into it.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid and exclusively borrowed for the call, and
-        // `buf.len()` is the size of `buf`.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: on success `pw_name` points at a NUL-terminated string inside `buf`,
-        // which outlives this borrow.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
+    let uid = u32::try_from(uid).ok()?;
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// One entry of `admin log --json`: `null` for what is unknown or empty.

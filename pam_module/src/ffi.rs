@@ -26,9 +26,9 @@ unsafe extern "C" {
 /// A variable of the PAM environment (`pam_getenv(3)`, not the process environment),
 /// as bytes; None when unset.
 pub fn pam_env(pamh: &PamHandle, name: &std::ffi::CStr) -> Option<Vec<u8>> {
-    // SAFETY: `pamh` borrows the handle of the running hook; `name` is a valid C string
-    // for the call. libpam returns NULL or a pointer to a NUL-terminated string it owns,
-    // valid until the environment changes; we copy it before returning.
+    // libpam returns NULL or a NUL-terminated string it owns, valid until the PAM
+    // environment changes; it is copied before returning.
+    // SAFETY: `pamh` borrows the running hook's handle; `name` is a valid C string.
     unsafe {
         let value = pam_getenv(pamh, name.as_ptr());
         if value.is_null() {
@@ -64,10 +64,9 @@ impl Logger for Syslog<'_> {
         let Ok(msg) = CString::new(msg.replace('\0', "\\0")) else {
             return;
         };
-        // SAFETY: `self.pamh` borrows the handle libpam passed to the running hook, so it
-        // is valid for this call; the format is the literal "%s" and its only argument is
-        // a NUL-terminated string that lives until the call returns, so `pam_syslog`
-        // reads exactly one valid C string and nothing else.
+        // The format is the literal "%s" and its only argument a NUL-terminated string
+        // that outlives the call: pam_syslog reads exactly one valid C string.
+        // SAFETY: `self.pamh` borrows the running hook's handle; see above for the rest.
         unsafe {
             pam_syslog(
                 self.pamh,
