@@ -1,49 +1,15 @@
 //! One PAM transaction in this process: `pam_start_confdir` + `pam_authenticate` +
 //! `pam_end` through the real libpam, answering every prompt with one code.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::path::Path;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-const PAM_PROMPT_ECHO_OFF: c_int = 1;
-const PAM_PROMPT_ECHO_ON: c_int = 2;
-const PAM_SUCCESS: c_int = 0;
-const PAM_BUF_ERR: c_int = 5;
+use twofold_tests::pam_ffi::*;
 
 /// Linux-PAM's `PAM_AUTHINFO_UNAVAIL`.
 pub const AUTHINFO_UNAVAIL: i32 = 9;
-
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int,
-    appdata: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
 
 /// Answers every prompt with the code in `appdata`.
 extern "C" fn converse(
