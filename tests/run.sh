@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.88 (rustup.rs)" >&2; exit 1; }
 
 # The package tests build the .deb and the .rpm with these (pinned: their output is tested).
 for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
