@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libpam0g-dev dbus dbus-daemon dbus-bin pamtester oathtool openssh-server openssh-client
-          sudo zbar-tools bubblewrap util-linux pkg-config gcc python3-dbusmock)
+          sudo zbar-tools bubblewrap util-linux pkg-config gcc python3-dbusmock groff-base)
 # tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), dpkg/rpm in a throwaway root,
 # lintian, ps and useradd there.
 packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)

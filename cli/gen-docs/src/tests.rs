@@ -176,6 +176,11 @@ fn pages_format_without_warnings() {
         .output()
         .is_err()
     {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "groff must be installed under CI (tests/run.sh installs groff-base)"
+        );
         eprintln!("SKIPPED pages_format_without_warnings: groff is not installed");
         return;
     }
