@@ -38,6 +38,24 @@ fn info(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
+/// A process that leads a terminal login of its own (its own session id), as a shell on
+/// a terminal does. The test process itself may have no usable session id: in a PID
+/// namespace whose session leader lives outside, /proc reports the session as 0.
+fn terminal_login() -> Child {
+    let child = Command::new("setsid")
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    for _ in 0..500 {
+        if procfs::stat(pid).is_some_and(|s| s.sid == pid) {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("setsid did not make {pid} a session leader");
+}
+
 /// A process to stand for a session leader, in its own process group.
 fn leader() -> Child {
     Command::new("sleep")
@@ -131,7 +149,8 @@ fn the_pass_is_found_by_process_tree_then_by_place() {
 #[test]
 fn grace_needs_same_service_and_terminal_login_or_remote_host() {
     let s = sessions();
-    let me = std::process::id();
+    let mut shell = terminal_login();
+    let me = shell.id();
     let sudo = info(&[(context::SERVICE, "sudo"), (context::TTY, "/dev/pts/4")]);
     assert!(!s.check_grace(root(me), "dave", &sudo, 60).unwrap());
     s.record_pass(root(me), "dave", &sudo, method::TOTP);
@@ -156,11 +175,7 @@ fn grace_needs_same_service_and_terminal_login_or_remote_host() {
     assert!(!s.check_grace(root(me), "dave", &su, 60).unwrap());
     assert!(!s.check_grace(root(me), "erin", &sudo, 60).unwrap());
     // The same terminal name in another terminal login (a reused pty): no.
-    let mut child = Command::new("setsid")
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut child = terminal_login();
     assert!(!s.check_grace(root(child.id()), "dave", &sudo, 60).unwrap());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -179,6 +194,8 @@ fn grace_needs_same_service_and_terminal_login_or_remote_host() {
     assert_eq!(list.remembered.len(), 3);
     assert!(s.forget(root(me), "dave").unwrap() >= 3);
     assert!(!s.check_grace(root(me), "dave", &sudo, 60).unwrap());
+    shell.kill().unwrap();
+    shell.wait().unwrap();
 }
 
 #[test]
