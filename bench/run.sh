@@ -20,6 +20,8 @@ if ((${#missing[@]})); then
     env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+. packaging/rust-env.sh
+command -v cargo >/dev/null || { echo "bench/run.sh: cargo not found; install Rust (rustup.rs)" >&2; exit 1; }
 cargo build --release --locked -p twofoldd -p pam_twofold -p twofold-bench
 target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 exec "$target/release/twofold-bench" --bin-dir "$target/release" "$@"

@@ -25,6 +25,7 @@ if ((${#missing[@]})); then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+. packaging/rust-env.sh
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.88 (rustup.rs)" >&2; exit 1; }
 
 # The package tests build the .deb and the .rpm with these (pinned: their output is tested).
