@@ -178,7 +178,9 @@ fn run(args: Args) -> Result<(), String> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(8)
+        // Requests block in place (see `dbus::blocking`); each needs a spare thread to
+        // take over its worker's other tasks meanwhile. Argon2 runs at most two at once.
+        .max_blocking_threads(64)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -1147,3 +1147,64 @@ fn fuzz_rustflags() -> String {
     ]
     .join(" ")
 }
+
+#[test]
+fn a_login_does_not_wait_behind_backup_code_hashes() {
+    root_only!();
+    let env = TestEnv::new();
+    let pool: Vec<&str> = ["daemon", "bin", "sys", "sync", "games", "man", "lp", "mail"]
+        .into_iter()
+        .filter(|u| uid_of(u).is_some())
+        .collect();
+    assert!(pool.len() >= 7, "need 7 system users, have {pool:?}");
+    runtime().block_on(async {
+        let (_c, proxy) = connect(&env.address).await;
+        let mut codes = Vec::new();
+        for user in &pool[..6] {
+            let (_, backup) = enroll_dbus(&proxy, user).await;
+            codes.push((user.to_string(), backup[0].clone()));
+        }
+        let (_c2, login) = connect(&env.address).await;
+        // 24 backup-code attempts: one Argon2 evaluation each, at most two at once, so
+        // they take a while; four per user stay under the lockout. A login must not wait
+        // behind all of them (it would if hashing held a lock the bus loop needs).
+        let mut hashing = tokio::task::JoinSet::new();
+        let mut conns = Vec::new();
+        for (user, code) in codes {
+            // A connection per user, as logins come: the daemon gets them all at once.
+            let (conn, proxy) = connect(&env.address).await;
+            conns.push(conn);
+            for _ in 0..4 {
+                let (proxy, user, code) = (proxy.clone(), user.clone(), code.clone());
+                hashing.spawn(async move {
+                    let _ = proxy.verify(&user, &code, HashMap::new()).await;
+                    Instant::now()
+                });
+            }
+        }
+        let fired = Instant::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let state = login
+            .begin_login(pool[6], HashMap::new())
+            .await
+            .expect("BeginLogin");
+        let answered = Instant::now();
+        assert!(!state.enrolled);
+        let mut after = 0;
+        while let Some(done) = hashing.join_next().await {
+            if done.expect("verify task") > answered {
+                after += 1;
+            }
+        }
+        eprintln!(
+            "{after} of 24 backup-code answers came after the login's ({:?} after the first \
+             was sent; all took {:?})",
+            answered - fired,
+            fired.elapsed()
+        );
+        assert!(
+            after >= 12,
+            "a login waited behind the hashes: only {after} of 24 answers came after it"
+        );
+    });
+}

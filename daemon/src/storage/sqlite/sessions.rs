@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{err, insert_audit, SqliteStore};
+use super::{err, insert_audit, Cached, SqliteStore};
 use crate::storage::{AuditEvent, AuthPass, SessionRecord, SessionStore, StoreResult};
 
 const SESSION_COLUMNS: &str = "id, user, service, tty, rhost, ruser, host, boot_id, leader_pid,
@@ -71,7 +71,7 @@ impl SessionStore for SqliteStore {
     fn insert_session(&self, s: &SessionRecord, audit: &AuditEvent) -> StoreResult<bool> {
         self.write(|tx| {
             let inserted = tx
-                .execute(
+                .exec(
                     "INSERT OR IGNORE INTO sessions (id, user, service, tty, rhost, ruser, host,
                         boot_id, leader_pid, leader_start, logind_session, auth_method, auth_at,
                         started, ended, end_reason, rhost_name, location, country_code, warned)
@@ -107,7 +107,7 @@ impl SessionStore for SqliteStore {
 
     fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
         self.with_conn(|conn| {
-            conn.query_row(
+            conn.row(
                 &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
                 params![id],
                 session_row,
@@ -134,7 +134,7 @@ impl SessionStore for SqliteStore {
 
     fn live_session_count(&self, user: &str) -> StoreResult<u32> {
         self.with_conn(|conn| {
-            conn.query_row(
+            conn.row(
                 "SELECT count(*) FROM sessions WHERE user = ?1 AND ended IS NULL",
                 params![user],
                 |row| row.get(0),
@@ -146,7 +146,7 @@ impl SessionStore for SqliteStore {
     fn request_revoke(&self, id: &str, reason: &str, audit: &AuditEvent) -> StoreResult<bool> {
         self.write(|tx| {
             let asked = tx
-                .execute(
+                .exec(
                     "UPDATE sessions SET revoke_requested = ?2 WHERE id = ?1 AND ended IS NULL",
                     params![id, reason],
                 )
@@ -167,7 +167,7 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<bool> {
         self.write(|tx| {
             let ended = tx
-                .execute(
+                .exec(
                     "UPDATE sessions SET ended = ?2, end_reason = ?3
                      WHERE id = ?1 AND ended IS NULL",
                     params![id, at, reason],
@@ -188,7 +188,7 @@ impl SessionStore for SqliteStore {
         country_code: &str,
     ) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.exec(
                 "UPDATE sessions SET rhost_name = ?2, location = ?3, country_code = ?4
                  WHERE id = ?1",
                 params![id, rhost_name, location, country_code],
@@ -200,15 +200,16 @@ impl SessionStore for SqliteStore {
 
     fn mark_session_warned(&self, id: &str) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("UPDATE sessions SET warned = 1 WHERE id = ?1", params![id])
+            tx.exec("UPDATE sessions SET warned = 1 WHERE id = ?1", params![id])
                 .map_err(err("sessions"))?;
             Ok(())
         })
     }
 
     fn record_auth_pass(&self, p: &AuthPass) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.execute(
+        // Lost in a crash, a pass only means a code is asked again.
+        self.write_unsynced(|tx| {
+            tx.exec(
                 "INSERT INTO auth_passes (user, service, tty, rhost, at, method, caller_pid,
                     caller_ppid, tty_sid, tty_sid_start, host, boot_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -253,7 +254,7 @@ impl SessionStore for SqliteStore {
     fn forget_auth_passes(&self, user: &str, audit: &AuditEvent) -> StoreResult<u32> {
         self.write(|tx| {
             let n = tx
-                .execute("DELETE FROM auth_passes WHERE user = ?1", params![user])
+                .exec("DELETE FROM auth_passes WHERE user = ?1", params![user])
                 .map_err(err("auth passes"))?;
             insert_audit(tx, audit)?;
             Ok(n as u32)
@@ -262,12 +263,12 @@ impl SessionStore for SqliteStore {
 
     fn purge_sessions(&self, passes_before: i64, ended_before: i64) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.exec(
                 "DELETE FROM auth_passes WHERE at < ?1",
                 params![passes_before],
             )
             .map_err(err("auth passes"))?;
-            tx.execute(
+            tx.exec(
                 "DELETE FROM sessions WHERE ended IS NOT NULL AND ended < ?1",
                 params![ended_before],
             )
@@ -278,7 +279,7 @@ impl SessionStore for SqliteStore {
 
     fn session_timeout(&self, user: &str) -> StoreResult<Option<u64>> {
         self.with_conn(|conn| {
-            conn.query_row(
+            conn.row(
                 "SELECT seconds FROM session_timeouts WHERE name = ?1",
                 params![user],
                 |row| row.get::<_, i64>(0),
@@ -315,12 +316,12 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<()> {
         self.write(|tx| {
             match seconds {
-                Some(s) => tx.execute(
+                Some(s) => tx.exec(
                     "INSERT INTO session_timeouts (name, seconds) VALUES (?1, ?2)
                      ON CONFLICT(name) DO UPDATE SET seconds = ?2",
                     params![user, s.min(i64::MAX as u64) as i64],
                 ),
-                None => tx.execute(
+                None => tx.exec(
                     "DELETE FROM session_timeouts WHERE name = ?1",
                     params![user],
                 ),
