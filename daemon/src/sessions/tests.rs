@@ -42,7 +42,7 @@ fn info(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 /// a terminal does. The test process itself may have no usable session id: in a PID
 /// namespace whose session leader lives outside, /proc reports the session as 0.
 fn terminal_login() -> Child {
-    let child = Command::new("setsid")
+    let mut child = Command::new("setsid")
         .args(["sleep", "60"])
         .spawn()
         .unwrap();
@@ -53,6 +53,8 @@ fn terminal_login() -> Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    child.kill().unwrap();
+    child.wait().unwrap();
     panic!("setsid did not make {pid} a session leader");
 }
 
