@@ -126,12 +126,14 @@ pub trait Daemon {
     }
 }
 
-/// Opens a [`Daemon`] connection, checking who owns the bus name, by `deadline`.
+/// Opens a [`Daemon`] connection to the owner of the bus name, by `deadline`.
 pub trait Connector {
     /// The connection type.
     type Daemon: Daemon;
-    /// Connects to `opts.bus` and checks the owner of [`twofold_contract::BUS_NAME`];
-    /// the error is a reason for the log (the module treats it as "unavailable").
+    /// Connects to `opts.bus` and finds the owner of [`twofold_contract::BUS_NAME`]. Its
+    /// uid may be checked alongside the first call; no call's answer is returned unless
+    /// that check passed. The error is a reason for the log (the module treats it as
+    /// "unavailable").
     fn connect(&mut self, opts: &Options, deadline: Instant) -> Result<Self::Daemon, String>;
 }
 

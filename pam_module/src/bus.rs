@@ -5,18 +5,27 @@
 //! and the socket is connected here, non-blocking, instead of by zbus (whose address
 //! connector runs the blocking `connect(2)` on tokio's blocking pool, i.e. in a thread).
 //! The runtime is shut down when the [`BusDaemon`] is dropped.
+//!
+//! The owner check costs no round trip of its own: [`BusConnector::connect`] asks the bus
+//! who owns [`BUS_NAME`] (unique name O) and stops there; the first daemon call (unless
+//! it carries a code: `Verify` waits for the check) is sent to O together with
+//! `GetConnectionUnixUser(O)`, and its answer is handed
+//! out only once that uid is `daemon_uid` (otherwise it is dropped, and this and every
+//! later call fail as "unavailable"). Unique names are never reused, so both messages
+//! concern the same connection, and nothing is ever sent to the well-known name.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use twofold_contract::{LoginState, TwofoldProxy, Verified, BUS_NAME};
+use twofold_contract::{LoginState, TwofoldError, TwofoldProxy, Verified, BUS_NAME};
 use zbus::address::transport::{Transport, UnixSocket};
 use zbus::fdo::DBusProxy;
-use zbus::names::BusName;
+use zbus::names::{BusName, OwnedUniqueName};
 use zbus::proxy::CacheProperties;
-use zbus::Connection;
 
 use crate::auth::{CallError, Connector, Daemon};
 use crate::options::Options;
@@ -28,12 +37,35 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
 #[derive(Debug, Default)]
 pub struct BusConnector;
 
-/// A connection to the checked owner of [`BUS_NAME`], with the runtime that drives it.
+/// A connection to the owner of [`BUS_NAME`] (whose uid the first call checks), with the
+/// runtime that drives it.
 pub struct BusDaemon {
     // Dropped explicitly, in this order, inside the runtime context: see `Drop`.
-    proxy: Option<TwofoldProxy<'static>>,
-    conn: Option<Connection>,
+    link: Option<Link>,
     rt: Option<Runtime>,
+}
+
+/// The bus connection (held by both proxies) and what is known of the owner.
+struct Link {
+    /// Sends to `owner`, never to the well-known name.
+    proxy: TwofoldProxy<'static>,
+    /// The bus itself, for the uid check.
+    dbus: DBusProxy<'static>,
+    /// The unique name that owned [`BUS_NAME`] when asked.
+    owner: OwnedUniqueName,
+    daemon_uid: u32,
+    owner_uid: OwnerUid,
+}
+
+/// Whether `owner` is known to run as `daemon_uid`.
+enum OwnerUid {
+    /// Not answered yet (not asked, or the call that asked ran out of time): the next
+    /// call asks again, alongside.
+    Unchecked,
+    /// It does: calls run alone.
+    Expected,
+    /// It does not, or the bus could not say: every call fails with this reason.
+    Refused(String),
 }
 
 impl Connector for BusConnector {
@@ -46,18 +78,16 @@ impl Connector for BusConnector {
             .build()
             .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
         let mut daemon = BusDaemon {
-            proxy: None,
-            conn: None,
+            link: None,
             rt: Some(rt),
         };
-        let (conn, proxy) = daemon
+        let link = daemon
             .run(deadline, "connecting", open(&opts.bus, opts.daemon_uid))
             .map_err(|e| match e {
                 CallError::Unavailable(reason) => reason,
                 CallError::Daemon(e) => format!("{e:?}"),
             })?;
-        daemon.conn = Some(conn);
-        daemon.proxy = Some(proxy);
+        daemon.link = Some(link);
         Ok(daemon)
     }
 }
@@ -83,11 +113,124 @@ impl BusDaemon {
         })
     }
 
-    fn proxy(&self) -> Result<&TwofoldProxy<'static>, CallError> {
-        self.proxy
+    fn link(&self) -> Result<&Link, CallError> {
+        self.link
             .as_ref()
             .ok_or_else(|| CallError::Unavailable("not connected".into()))
     }
+
+    /// The proxy to the owner, for one call (a cheap clone, so that [`Self::call`] may
+    /// record the uid check's outcome while the call borrows the proxy).
+    fn proxy(&self) -> Result<TwofoldProxy<'static>, CallError> {
+        Ok(self.link()?.proxy.clone())
+    }
+
+    /// Runs one daemon call under `deadline`. Until the owner's uid is known to be
+    /// right, the call runs alongside the check and its answer waits for (and depends
+    /// on) the check's outcome, which is kept for the following calls.
+    fn call<T, F>(&mut self, deadline: Instant, what: &str, call: F) -> Result<T, CallError>
+    where
+        F: Future<Output = Result<T, TwofoldError>>,
+    {
+        let link = self.link()?;
+        let call = async { Ok(call.await?) };
+        match &link.owner_uid {
+            OwnerUid::Expected => return self.run(deadline, what, call),
+            OwnerUid::Refused(reason) => return Err(CallError::Unavailable(reason.clone())),
+            OwnerUid::Unchecked => {}
+        }
+        let mut verdict = None;
+        let result = self.run(
+            deadline,
+            what,
+            gated(link.check_owner_uid(), call, &mut verdict),
+        );
+        if let (Some(link), Some(verdict)) = (self.link.as_mut(), verdict) {
+            link.owner_uid = match verdict {
+                Ok(()) => OwnerUid::Expected,
+                Err(reason) => OwnerUid::Refused(reason),
+            };
+        }
+        result
+    }
+}
+
+impl BusDaemon {
+    /// Settles the owner check on its own (before a call that carries a secret).
+    fn check_owner_alone(&mut self, deadline: Instant) -> Result<(), CallError> {
+        let link = self.link()?;
+        if !matches!(link.owner_uid, OwnerUid::Unchecked) {
+            return Ok(());
+        }
+        let verdict = self.run(deadline, "checking the daemon", async {
+            Ok(link.check_owner_uid().await)
+        })?;
+        if let Some(link) = self.link.as_mut() {
+            link.owner_uid = match &verdict {
+                Ok(()) => OwnerUid::Expected,
+                Err(reason) => OwnerUid::Refused(reason.clone()),
+            };
+        }
+        verdict.map_err(CallError::Unavailable)
+    }
+}
+
+impl Link {
+    /// `GetConnectionUnixUser(owner)` must answer `daemon_uid`; the error is the reason
+    /// for the log.
+    async fn check_owner_uid(&self) -> Result<(), String> {
+        let owner = &self.owner;
+        let uid = self
+            .dbus
+            .get_connection_unix_user(BusName::Unique(owner.as_ref()))
+            .await
+            .map_err(|e| format!("GetConnectionUnixUser({owner}): {e}"))?;
+        if uid != self.daemon_uid {
+            let expected = self.daemon_uid;
+            return Err(format!(
+                "owner {owner} of {BUS_NAME} runs as uid {uid}, expected {expected}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `call` alongside `check` (`check` is polled first, then `call`, so both requests
+/// are on the wire before either answer is awaited) and returns `call`'s answer only
+/// once `check` has passed. A failed check is the result as soon as it is known, whatever
+/// `call` answered or would answer (its answer is dropped unseen). `verdict` receives
+/// the check's outcome once known (it stays `None` if this is dropped before).
+async fn gated<T>(
+    check: impl Future<Output = Result<(), String>>,
+    call: impl Future<Output = Result<T, CallError>>,
+    verdict: &mut Option<Result<(), String>>,
+) -> Result<T, CallError> {
+    let mut check = pin!(check);
+    let mut call = pin!(call);
+    let mut answer = None;
+    poll_fn(move |cx| {
+        if verdict.is_none() {
+            if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
+                *verdict = Some(outcome);
+            }
+        }
+        if let Some(Err(reason)) = verdict {
+            return Poll::Ready(Err(CallError::Unavailable(reason.clone())));
+        }
+        if answer.is_none() {
+            if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                answer = Some(result);
+            }
+        }
+        match (&*verdict, answer.take()) {
+            (Some(Ok(())), Some(result)) => Poll::Ready(result),
+            (_, pending) => {
+                answer = pending;
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 impl Daemon for BusDaemon {
@@ -98,8 +241,8 @@ impl Daemon for BusDaemon {
         deadline: Instant,
     ) -> Result<LoginState, CallError> {
         let proxy = self.proxy()?;
-        self.run(deadline, "asking about the login", async {
-            Ok(proxy.begin_login(user, context).await?)
+        self.call(deadline, "asking about the login", async move {
+            proxy.begin_login(user, context).await
         })
     }
 
@@ -110,9 +253,11 @@ impl Daemon for BusDaemon {
         context: HashMap<String, String>,
         deadline: Instant,
     ) -> Result<Verified, CallError> {
+        // A code goes only to an owner already checked: never alongside the check.
+        self.check_owner_alone(deadline)?;
         let proxy = self.proxy()?;
-        self.run(deadline, "verifying the code", async {
-            Ok(proxy.verify(user, code, context).await?)
+        self.call(deadline, "verifying the code", async move {
+            proxy.verify(user, code, context).await
         })
     }
 
@@ -123,8 +268,8 @@ impl Daemon for BusDaemon {
         deadline: Instant,
     ) -> Result<String, CallError> {
         let proxy = self.proxy()?;
-        self.run(deadline, "registering the session", async {
-            Ok(proxy.open_session(user, info).await?)
+        self.call(deadline, "registering the session", async move {
+            proxy.open_session(user, info).await
         })
     }
 
@@ -135,8 +280,8 @@ impl Daemon for BusDaemon {
         deadline: Instant,
     ) -> Result<(), CallError> {
         let proxy = self.proxy()?;
-        self.run(deadline, "closing the session", async {
-            Ok(proxy.close_session(user, info).await?)
+        self.call(deadline, "closing the session", async move {
+            proxy.close_session(user, info).await
         })
     }
 
@@ -148,8 +293,8 @@ impl Daemon for BusDaemon {
         deadline: Instant,
     ) -> Result<bool, CallError> {
         let proxy = self.proxy()?;
-        self.run(deadline, "checking the grace window", async {
-            Ok(proxy.check_grace(user, context, seconds).await?)
+        self.call(deadline, "checking the grace window", async move {
+            proxy.check_grace(user, context, seconds).await
         })
     }
 }
@@ -159,8 +304,7 @@ impl Drop for BusDaemon {
         if let Some(rt) = self.rt.take() {
             {
                 let _context = rt.enter();
-                self.proxy = None;
-                self.conn = None;
+                self.link = None;
             }
             // Drops every task (the socket reader among them) and closes the socket.
             rt.shutdown_timeout(SHUTDOWN_GRACE);
@@ -200,12 +344,11 @@ async fn connect_socket(bus: &str) -> Result<tokio::net::UnixStream, CallError> 
     result.map_err(|e| unavailable(format!("cannot connect to {bus}: {e}")))
 }
 
-/// Connects, finds the owner of [`BUS_NAME`], checks its uid, and builds a proxy that
-/// sends to that owner's unique name (so the checked connection is the one answering).
-async fn open(
-    bus: &str,
-    daemon_uid: u32,
-) -> Result<(Connection, TwofoldProxy<'static>), CallError> {
+/// Connects, finds the owner of [`BUS_NAME`] and builds a proxy that sends to that
+/// owner's unique name; the owner's uid is checked by the first call (see [`Link`]).
+/// Building the proxies sends nothing (no introspection, no match rule: properties are
+/// not cached), so this costs the handshake and `GetNameOwner` only.
+async fn open(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
     let stream = connect_socket(bus).await?;
     let conn = zbus::connection::Builder::unix_stream(stream)
         .build()
@@ -224,23 +367,20 @@ async fn open(
         }
         Err(e) => return Err(unavailable(format!("GetNameOwner({BUS_NAME}): {e}"))),
     };
-    let uid = dbus
-        .get_connection_unix_user(BusName::Unique(owner.as_ref()))
-        .await
-        .map_err(|e| unavailable(format!("GetConnectionUnixUser({owner}): {e}")))?;
-    if uid != daemon_uid {
-        return Err(unavailable(format!(
-            "owner {owner} of {BUS_NAME} runs as uid {uid}, expected {daemon_uid}"
-        )));
-    }
     let proxy = TwofoldProxy::builder(&conn)
-        .destination(BusName::Unique(owner.into_inner()))
+        .destination(BusName::Unique(owner.clone().into_inner()))
         .map_err(unavailable)?
         .cache_properties(CacheProperties::No)
         .build()
         .await
         .map_err(|e| unavailable(format!("Twofold proxy: {e}")))?;
-    Ok((conn, proxy))
+    Ok(Link {
+        proxy,
+        dbus,
+        owner,
+        daemon_uid,
+        owner_uid: OwnerUid::Unchecked,
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! The real connector against a private `dbus-daemon` and a fake `twofoldd`, plus the
-//! timeouts and the "no thread left behind" rule. Skipped when `dbus-daemon` is missing.
+//! timeouts, the "no thread left behind" rule, the uid check that gates the first call's
+//! answer, and the messages a login costs on the bus (counted with `dbus-monitor`).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use pam::constants::PamResultCode;
@@ -17,6 +21,7 @@ use crate::auth::{authenticate, ConvError, Conversation, Level, Logger, LoginCon
 use crate::options::{FailMode, Options};
 
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
+const DBUS_MONITOR: &str = "/usr/bin/dbus-monitor";
 
 fn unique_name(what: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -244,14 +249,47 @@ fn status_and_verify_through_a_real_bus() {
     assert_no_stray_threads();
 }
 
+fn assert_wrong_uid<T: std::fmt::Debug>(r: Result<T, CallError>) {
+    assert!(
+        matches!(&r, Err(CallError::Unavailable(m)) if m.contains("runs as uid")),
+        "{r:?}"
+    );
+}
+
+/// The uid check travels with the first call, whichever it is, and gates its answer: the
+/// fake's "bob is not enrolled" or its acceptance of alice's code must not get through
+/// from an owner running as another uid, nor may any later call.
 #[test]
 fn wrong_owner_uid_is_unavailable() {
     let Some(bus) = Bus::start() else { return };
     let _service = Service::start(&bus);
     let mut o = opts(&bus.address);
     o.daemon_uid = euid().wrapping_add(1);
-    let err = connect(&o).err().expect("must refuse the owner");
-    assert!(err.contains("runs as uid"), "{err}");
+
+    // Connecting stops before the check: it is the first call that fails.
+    let mut d = connect(&o).expect("connect");
+    assert_wrong_uid(d.begin_login("bob", test_context(), soon()));
+    assert_wrong_uid(d.verify("alice", "123456", test_context(), soon()));
+    assert_wrong_uid(d.begin_login("alice", test_context(), soon()));
+    drop(d);
+
+    let mut d = connect(&o).expect("connect");
+    assert_wrong_uid(d.verify("alice", "123456", test_context(), soon()));
+    drop(d);
+
+    // Through the whole flow: "not enrolled" under nullok would be PAM_IGNORE.
+    let mut nullok = o.clone();
+    nullok.nullok = true;
+    let (code, said, log) = run(&nullok, "bob", "123456");
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(said.is_empty(), "{said:?}");
+    assert!(
+        log.0
+            .iter()
+            .any(|(l, m)| *l == Level::Err && m.contains("runs as uid")),
+        "{:?}",
+        log.0
+    );
     assert_no_stray_threads();
 }
 
@@ -397,5 +435,233 @@ fn authenticate_over_a_real_bus() {
         run(&wrong_uid, "alice", "123456").0,
         PamResultCode::PAM_AUTHINFO_UNAVAIL
     );
+    assert_no_stray_threads();
+}
+
+// ------------------------------------------------ the uid check alongside the first call
+
+fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Senders that answer the check and the call of [`cued`].
+struct Cues {
+    check: tokio::sync::oneshot::Sender<Result<(), String>>,
+    call: tokio::sync::oneshot::Sender<u32>,
+}
+
+/// A check and a call answered on cue; `sent` is set when the call is first polled (with
+/// zbus, polled once means written to the socket).
+fn cued<'a>(
+    sent: &'a Cell<bool>,
+) -> (
+    Cues,
+    impl Future<Output = Result<(), String>> + 'a,
+    impl Future<Output = Result<u32, CallError>> + 'a,
+) {
+    let (check_tx, check_rx) = tokio::sync::oneshot::channel();
+    let (call_tx, call_rx) = tokio::sync::oneshot::channel();
+    let check = async move { check_rx.await.expect("check cue") };
+    let call = async move {
+        sent.set(true);
+        Ok(call_rx.await.expect("call cue"))
+    };
+    (
+        Cues {
+            check: check_tx,
+            call: call_tx,
+        },
+        check,
+        call,
+    )
+}
+
+#[test]
+fn gated_sends_both_and_answers_after_the_check() {
+    for call_first in [true, false] {
+        let sent = Cell::new(false);
+        let (cues, check, call) = cued(&sent);
+        let mut verdict = None;
+        {
+            let mut fut = pin!(gated(check, call, &mut verdict));
+            assert!(poll_once(fut.as_mut()).is_pending());
+            assert!(sent.get(), "the call must not wait for the check");
+            if call_first {
+                cues.call.send(7).expect("call");
+                assert!(
+                    poll_once(fut.as_mut()).is_pending(),
+                    "the answer must wait for the check"
+                );
+                cues.check.send(Ok(())).expect("check");
+            } else {
+                cues.check.send(Ok(())).expect("check");
+                assert!(poll_once(fut.as_mut()).is_pending());
+                cues.call.send(7).expect("call");
+            }
+            assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(7))));
+        }
+        assert_eq!(verdict, Some(Ok(())));
+    }
+}
+
+#[test]
+fn gated_drops_the_answer_when_the_check_fails() {
+    for call_first in [true, false] {
+        let sent = Cell::new(false);
+        let (cues, check, call) = cued(&sent);
+        let mut verdict = None;
+        {
+            let mut fut = pin!(gated(check, call, &mut verdict));
+            assert!(poll_once(fut.as_mut()).is_pending());
+            if call_first {
+                cues.call.send(7).expect("call");
+                assert!(poll_once(fut.as_mut()).is_pending());
+            }
+            // Without the call's answer, when it comes second: no waiting for it.
+            cues.check.send(Err("wrong owner".into())).expect("check");
+            let r = poll_once(fut.as_mut());
+            assert!(
+                matches!(&r, Poll::Ready(Err(CallError::Unavailable(m))) if m == "wrong owner"),
+                "{r:?}"
+            );
+        }
+        assert_eq!(verdict, Some(Err("wrong owner".into())));
+    }
+}
+
+#[test]
+fn gated_dropped_early_leaves_the_check_open() {
+    let sent = Cell::new(false);
+    let (cues, check, call) = cued(&sent);
+    let mut verdict = None;
+    {
+        let mut fut = pin!(gated(check, call, &mut verdict));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        cues.call.send(7).expect("call");
+        assert!(poll_once(fut.as_mut()).is_pending());
+    }
+    assert_eq!(verdict, None);
+}
+
+/// `dbus-monitor --profile` on a bus, started after the fake twofoldd so that every
+/// message it reports concerns the connections made afterwards.
+struct Monitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    fn start(bus: &Bus) -> Monitor {
+        assert!(
+            std::path::Path::new(DBUS_MONITOR).exists(),
+            "{DBUS_MONITOR} is required for these tests (tests/run.sh installs it)"
+        );
+        let mut child = Command::new(DBUS_MONITOR)
+            .args(["--profile", "--address", &bus.address])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dbus-monitor");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::Builder::new()
+            .name("fake-monitor".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn monitor reader");
+        let mut monitor = Monitor {
+            child,
+            lines,
+            reader: Some(reader),
+        };
+        // Becoming a monitor, it loses its own unique name: from then on it sees all.
+        monitor.until(|f| f[0] == "sig" && f.get(7) == Some(&"NameLost"));
+        monitor
+    }
+
+    /// The tab-separated fields of the lines up to and including the first one that
+    /// `stop` accepts.
+    fn until(&mut self, mut stop: impl FnMut(&[&str]) -> bool) -> Vec<Vec<String>> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("dbus-monitor: {e}; saw {seen:?}"));
+            let fields: Vec<&str> = line.split('\t').collect();
+            let done = stop(&fields);
+            seen.push(fields.into_iter().map(str::to_owned).collect());
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// What a login costs on the bus: after the handshake (`Hello`), `GetNameOwner`, then the
+/// uid check together with `BeginLogin`, then `Verify`: no introspection, no match rule,
+/// nothing to the well-known name, and one uid check only.
+#[test]
+fn a_login_sends_five_method_calls() {
+    let Some(bus) = Bus::start() else { return };
+    let _service = Service::start(&bus);
+    let mut monitor = Monitor::start(&bus);
+
+    let mut d = connect(&opts(&bus.address)).expect("connect");
+    assert!(
+        d.begin_login("alice", test_context(), soon())
+            .expect("begin_login")
+            .enrolled
+    );
+    d.verify("alice", "123456", test_context(), soon())
+        .expect("verify");
+    drop(d);
+
+    // The module's connection: a NameOwnerChanged when it gets its unique name, another
+    // when it is gone.
+    let mut changes = 0;
+    let seen = monitor.until(|f| {
+        if f[0] == "sig" && f.get(7) == Some(&"NameOwnerChanged") {
+            changes += 1;
+        }
+        changes == 2
+    });
+    let calls: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .filter(|f| f[0] == "mc" && f.len() >= 8)
+        .map(|f| (f[3].as_str(), f[4].as_str(), f[7].as_str()))
+        .collect();
+    let members: Vec<&str> = calls.iter().map(|c| c.2).collect();
+    assert_eq!(members.len(), 5, "{calls:?}");
+    assert_eq!(members[..2], ["Hello", "GetNameOwner"], "{calls:?}");
+    let mut pair = members[2..4].to_vec();
+    pair.sort_unstable();
+    assert_eq!(pair, ["BeginLogin", "GetConnectionUnixUser"], "{calls:?}");
+    assert_eq!(members[4], "Verify", "{calls:?}");
+    let module = calls[0].0;
+    for (sender, destination, member) in &calls {
+        assert_eq!(*sender, module, "{calls:?}");
+        if matches!(*member, "BeginLogin" | "Verify") {
+            assert!(destination.starts_with(':'), "{calls:?}");
+        }
+    }
     assert_no_stray_threads();
 }
