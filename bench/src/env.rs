@@ -185,6 +185,39 @@ fn private_dev() -> Result<(), String> {
     Ok(())
 }
 
+/// Mounts a private tmpfs (mode 0700, root's) on `path`, creating the directory; in the
+/// bench's mount namespace, so that nothing outside sees it.
+pub fn mount_tmpfs(path: &Path) -> Result<(), String> {
+    fs::create_dir_all(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (target, tmpfs) = (cstr(path.to_str().unwrap()), cstr("tmpfs"));
+    let opts = cstr("mode=0700,size=4g");
+    // SAFETY: valid C strings for source, target, type and data.
+    let rc = unsafe {
+        libc::mount(
+            tmpfs.as_ptr(),
+            target.as_ptr(),
+            tmpfs.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            opts.as_ptr() as *const libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "tmpfs on {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Unmounts what [`mount_tmpfs`] mounted on `path` (its contents go with it).
+pub fn unmount(path: &Path) {
+    let target = cstr(path.to_str().unwrap());
+    // SAFETY: a valid C string.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+}
+
 /// Serves `/dev/log` (in the private `/dev`) like a syslog daemon that keeps up: every
 /// datagram is read and counted.
 pub fn syslog_sink() -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>, String> {
@@ -291,9 +324,18 @@ impl World {
         Ok(world)
     }
 
+    /// The SQLite database twofoldd serves (`--db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("state").join("twofold.db")
+    }
+
+    /// The at-rest key file twofoldd uses (`--key`).
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join("state").join("secret.key")
+    }
+
     /// Starts twofoldd and waits until it owns its name.
     pub fn start_daemon(&mut self) -> Result<(), String> {
-        let state = self.dir.join("state");
         let config = self.dir.join("twofoldd.toml");
         fs::write(&config, &self.config).map_err(|e| e.to_string())?;
         let fleet = self
@@ -308,11 +350,11 @@ impl World {
         let mut cmd = Command::new(self.bin_dir.join("twofoldd"));
         cmd.arg("--bus").arg(&self.address);
         if !fleet {
-            cmd.arg("--db").arg(state.join("twofold.db"));
+            cmd.arg("--db").arg(self.db_path());
         }
         let child = cmd
             .arg("--key")
-            .arg(state.join("secret.key"))
+            .arg(self.key_path())
             .arg("--config")
             .arg(&config)
             .arg("--log-stderr")
