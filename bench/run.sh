@@ -16,8 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql: the fleet-mode figure (twofoldd on a PostgreSQL store, started by the bench).
+# libnss-db: hashed passwd lookups for the 100,000 bench accounts (see bench/src/env.rs).
 packages=(libpam0g-dev dbus-daemon dbus-bin oathtool libpam-google-authenticator libpam-oath
-    postgresql)
+    postgresql libnss-db)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

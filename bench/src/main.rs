@@ -546,6 +546,15 @@ fn main() {
         }
     );
     println!(
+        "passwd lookups: {}",
+        if env::passwd_is_hashed() {
+            "libnss-db (hashed), then files"
+        } else {
+            "files only (apt install libnss-db for hashed lookups: with 100,000 accounts, \
+             a files lookup of a late line reads the whole file)"
+        }
+    );
+    println!(
         "users: {} (comparison), {} (small run), {} (big run{}), {} steps of 30 s, {} concurrent clients; state on {}",
         args.users,
         args.small,

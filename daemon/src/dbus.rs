@@ -75,7 +75,7 @@ pub struct Bus {
     service: Arc<Service>,
     connection: zbus::Connection,
     dbus: DBusProxy<'static>,
-    credentials: Mutex<HashMap<String, Caller>>,
+    credentials: Arc<Mutex<HashMap<String, Caller>>>,
     user_locks: Vec<tokio::sync::Mutex<()>>,
     sessions: Arc<Sessions>,
 }
@@ -116,6 +116,15 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| failed(&e))
 }
 
+fn remember(cache: &Mutex<HashMap<String, Caller>>, unique_name: String, caller: Caller) {
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= CREDENTIALS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(unique_name, caller);
+    }
+}
+
 impl Bus {
     /// Wraps the service for serving on `connection`.
     pub async fn new(service: Arc<Service>, connection: &zbus::Connection) -> zbus::Result<Bus> {
@@ -129,11 +138,65 @@ impl Bus {
             service,
             connection: connection.clone(),
             dbus,
-            credentials: Mutex::new(HashMap::new()),
+            credentials: Arc::new(Mutex::new(HashMap::new())),
             user_locks: (0..USER_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         })
+    }
+
+    /// Reads the credentials of every new bus connection as it appears, and forgets them
+    /// when it leaves. A login's first call then usually finds its caller cached, instead
+    /// of waiting for a round trip to the bus: the PAM module connects, then asks who
+    /// owns our name, and by the time its call arrives the answer is here. A miss still
+    /// asks the bus (see [`Self::caller`]). The entries come from the bus alone, keyed by
+    /// unique names, which are never reused.
+    pub fn prefetch_credentials(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (dbus, cache) = (self.dbus.clone(), self.credentials.clone());
+        async move {
+            use futures_lite::StreamExt;
+            let mut changes = match dbus.receive_name_owner_changed().await {
+                Ok(changes) => changes,
+                Err(e) => {
+                    log::warn!(
+                        "cannot watch new bus connections (credentials are read per call): {e}"
+                    );
+                    return;
+                }
+            };
+            while let Some(change) = changes.next().await {
+                let Ok(args) = change.args() else { continue };
+                let BusName::Unique(name) = args.name() else {
+                    continue;
+                };
+                let name = name.to_string();
+                match (args.old_owner().is_some(), args.new_owner().is_some()) {
+                    (false, true) => {
+                        let (dbus, cache) = (dbus.clone(), cache.clone());
+                        tokio::spawn(async move {
+                            let Ok(bus_name) = BusName::try_from(name.as_str()) else {
+                                return;
+                            };
+                            if let Ok(creds) = dbus.get_connection_credentials(bus_name).await {
+                                if let Some(uid) = creds.unix_user_id() {
+                                    let caller = Caller {
+                                        uid,
+                                        pid: creds.process_id(),
+                                    };
+                                    remember(&cache, name, caller);
+                                }
+                            }
+                        });
+                    }
+                    (true, false) => {
+                        if let Ok(mut cache) = cache.lock() {
+                            cache.remove(&name);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     async fn caller(&self, header: &Header<'_>) -> Result<Caller, TwofoldError> {
@@ -166,12 +229,7 @@ impl Bus {
             uid,
             pid: creds.process_id(),
         };
-        if let Ok(mut cache) = self.credentials.lock() {
-            if cache.len() >= CREDENTIALS_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(sender, caller);
-        }
+        remember(&self.credentials, sender, caller);
         Ok(caller)
     }
 

@@ -146,12 +146,15 @@ fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> 
 }
 
 /// Keeps Argon2's 19 MiB working memory from staying in glibc's per-thread arenas after
-/// each hash: blocks from 1 MiB up are mmap'd and returned to the system when freed.
+/// each hash: blocks from 1 MiB up are mmap'd and returned to the system when freed. And
+/// two arenas at most: requests run on as many threads as are in flight (see
+/// `dbus::blocking`), and an arena per thread would keep its freed memory resident.
 fn return_big_allocations_to_the_system() {
     // SAFETY: mallopt only adjusts allocator tuning; it is called once, before any other
-    // thread exists, with a valid parameter and value.
+    // thread exists, with valid parameters and values.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
@@ -215,6 +218,7 @@ async fn serve(args: &Args, service: Arc<Service>, place: &str) -> Result<(), St
         .map_err(|e| format!("bus set-up failed: {e}"))?;
     // Login sessions: close stale ones, end timed-out ones.
     tokio::spawn(twofoldd::sessions::revoke::reaper(object.sessions()));
+    tokio::spawn(object.prefetch_credentials());
     connection
         .object_server()
         .at(OBJECT_PATH, object)
