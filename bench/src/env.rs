@@ -502,6 +502,49 @@ impl Drop for World {
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in KiB.
+/// What the resident memory of `pid` is made of, and its thread count (for the log).
+pub fn memory_breakdown(pid: u32) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    ["RssAnon:", "RssFile:", "RssShmem:", "Threads:"]
+        .iter()
+        .filter_map(|name| {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            Some(line.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+        + &largest_mappings(pid)
+}
+
+/// The five mappings of `pid` with the most resident memory, summed by file.
+fn largest_mappings(pid: u32) -> String {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: std::collections::HashMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            current = fields.get(5).map_or("[anon]".into(), |s| s.to_string());
+        } else if fields.first() == Some(&"Rss:") {
+            *by_name.entry(current.clone()).or_default() += fields
+                .get(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    let mut top: Vec<_> = by_name.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.truncate(5);
+    let list: Vec<String> = top
+        .iter()
+        .map(|(name, kib)| format!("{name} {kib} kB"))
+        .collect();
+    format!("; largest: {}", list.join(", "))
+}
+
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {

@@ -1159,12 +1159,28 @@ fn main() {
         "Peer.Ping", ping_rate, pings, ping_secs
     );
     let rss_throughput = env::rss_kib(world.daemon_pid().unwrap());
+    println!(
+        "{:<44} {}",
+        "twofoldd memory after the throughput phase",
+        env::memory_breakdown(world.daemon_pid().unwrap())
+    );
     if let Some((rss, hwm)) = rss_throughput {
         println!(
             "{:<44} {:.1} MiB (peak {:.1} MiB) after the throughput phase",
             "twofoldd RSS",
             rss as f64 / 1024.0,
             hwm as f64 / 1024.0
+        );
+    }
+    // The burst's extra threads (one per request in flight) end after 10 s idle.
+    std::thread::sleep(Duration::from_secs(12));
+    let rss_settled = env::rss_kib(world.daemon_pid().unwrap());
+    if let Some((rss, _)) = rss_settled {
+        println!(
+            "{:<44} {:.1} MiB 12 s later ({})",
+            "twofoldd RSS",
+            rss as f64 / 1024.0,
+            env::memory_breakdown(world.daemon_pid().unwrap())
         );
     }
     if let Some(mut p) = perf {
@@ -1420,13 +1436,19 @@ fn main() {
                     "daemon RSS <= 20 MiB at {} users",
                     thousands(args.big_users)
                 ),
+                // Judged on the highest resident size read at this size (after the
+                // logins, the throughput phase and the backup codes), not the first.
                 verdict(
-                    rss <= 20 * 1024,
+                    [Some((rss, hwm)), rss_throughput, rss_settled, rss_end]
+                        .into_iter()
+                        .flatten()
+                        .all(|(r, _)| r <= 20 * 1024),
                     format!(
                         "{:.1} MiB after the logins above, peak {:.1} MiB{}",
                         rss as f64 / 1024.0,
                         hwm as f64 / 1024.0,
                         after("after the throughput phase", rss_throughput)
+                            + &after("12 s after it", rss_settled)
                             + &after("after the backup codes (Argon2)", rss_end)
                     ),
                 ),

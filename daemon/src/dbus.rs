@@ -75,7 +75,7 @@ pub struct Bus {
     service: Arc<Service>,
     connection: zbus::Connection,
     dbus: DBusProxy<'static>,
-    credentials: Arc<Mutex<HashMap<String, Caller>>>,
+    credentials: Arc<Credentials>,
     user_locks: Vec<tokio::sync::Mutex<()>>,
     sessions: Arc<Sessions>,
 }
@@ -116,12 +116,55 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| failed(&e))
 }
 
-fn remember(cache: &Mutex<HashMap<String, Caller>>, unique_name: String, caller: Caller) {
-    if let Ok(mut cache) = cache.lock() {
-        if cache.len() >= CREDENTIALS_CACHE_MAX {
-            cache.clear();
+/// Callers by unique bus name, each read from the bus once. A lookup in flight is
+/// shared: a call that arrives while the prefetch of its sender is under way waits for
+/// it instead of asking again.
+#[derive(Default)]
+pub struct Credentials {
+    by_name: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<Caller>>>>>,
+}
+
+impl Credentials {
+    fn cell(&self, unique_name: &str) -> Arc<tokio::sync::OnceCell<Option<Caller>>> {
+        let Ok(mut map) = self.by_name.lock() else {
+            return Arc::default();
+        };
+        if map.len() >= CREDENTIALS_CACHE_MAX && !map.contains_key(unique_name) {
+            map.clear();
         }
-        cache.insert(unique_name, caller);
+        map.entry(unique_name.to_string()).or_default().clone()
+    }
+
+    fn forget(&self, unique_name: &str) {
+        if let Ok(mut map) = self.by_name.lock() {
+            map.remove(unique_name);
+        }
+    }
+
+    /// The caller behind `unique_name`, from the bus (once per name); None when the bus
+    /// cannot say (the connection is gone, or has no uid).
+    async fn lookup(&self, dbus: &DBusProxy<'static>, unique_name: &str) -> Option<Caller> {
+        let cell = self.cell(unique_name);
+        let found = *cell
+            .get_or_init(|| async {
+                let name = BusName::try_from(unique_name).ok()?;
+                match dbus.get_connection_credentials(name).await {
+                    Ok(creds) => Some(Caller {
+                        uid: creds.unix_user_id()?,
+                        pid: creds.process_id(),
+                    }),
+                    Err(e) => {
+                        log::debug!("cannot read the credentials of {unique_name}: {e}");
+                        None
+                    }
+                }
+            })
+            .await;
+        if found.is_none() {
+            // Not kept: a later call asks the bus again.
+            self.forget(unique_name);
+        }
+        found
     }
 }
 
@@ -138,7 +181,7 @@ impl Bus {
             service,
             connection: connection.clone(),
             dbus,
-            credentials: Arc::new(Mutex::new(HashMap::new())),
+            credentials: Arc::new(Credentials::default()),
             user_locks: (0..USER_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -174,25 +217,10 @@ impl Bus {
                     (false, true) => {
                         let (dbus, cache) = (dbus.clone(), cache.clone());
                         tokio::spawn(async move {
-                            let Ok(bus_name) = BusName::try_from(name.as_str()) else {
-                                return;
-                            };
-                            if let Ok(creds) = dbus.get_connection_credentials(bus_name).await {
-                                if let Some(uid) = creds.unix_user_id() {
-                                    let caller = Caller {
-                                        uid,
-                                        pid: creds.process_id(),
-                                    };
-                                    remember(&cache, name, caller);
-                                }
-                            }
+                            cache.lookup(&dbus, &name).await;
                         });
                     }
-                    (true, false) => {
-                        if let Ok(mut cache) = cache.lock() {
-                            cache.remove(&name);
-                        }
-                    }
+                    (true, false) => cache.forget(&name),
                     _ => {}
                 }
             }
@@ -204,33 +232,13 @@ impl Bus {
             .sender()
             .ok_or_else(|| TwofoldError::PermissionDenied("anonymous caller".into()))?
             .to_string();
-        if let Some(caller) = self
-            .credentials
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&sender).copied())
-        {
-            return Ok(caller);
-        }
-        let name = BusName::try_from(sender.as_str())
-            .map_err(|_| TwofoldError::PermissionDenied("malformed sender".into()))?;
-        let creds = self
-            .dbus
-            .get_connection_credentials(name)
+        self.credentials
+            .lookup(&self.dbus, &sender)
             .await
-            .map_err(|e| {
-                log::error!("cannot read the credentials of {sender}: {e}");
+            .ok_or_else(|| {
+                log::error!("cannot read the credentials of {sender}");
                 TwofoldError::PermissionDenied("the bus did not vouch for the caller".into())
-            })?;
-        let uid = creds
-            .unix_user_id()
-            .ok_or_else(|| TwofoldError::PermissionDenied("caller without a uid".into()))?;
-        let caller = Caller {
-            uid,
-            pid: creds.process_id(),
-        };
-        remember(&self.credentials, sender, caller);
-        Ok(caller)
+            })
     }
 
     /// The one authorization decision, made before every method: who is calling (from
