@@ -536,7 +536,7 @@ fn largest_mappings(pid: u32) -> String {
         }
     }
     let mut top: Vec<_> = by_name.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     top.truncate(5);
     let list: Vec<String> = top
         .iter()
