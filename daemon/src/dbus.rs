@@ -89,6 +89,11 @@ fn user_name(user: &str) -> Result<(), TwofoldError> {
     Ok(())
 }
 
+/// Requests whose blocking work may run at once. Each holds a thread meanwhile (whose
+/// stack stays resident once used); more would not go faster on a small machine, and
+/// the others wait without holding one.
+const REQUESTS_IN_PLACE: usize = 16;
+
 /// Runs blocking work (NSS, SQLite, Argon2) of one request without stalling the bus.
 ///
 /// On the daemon's multi-thread runtime the request's own worker runs it after handing
@@ -97,6 +102,8 @@ fn user_name(user: &str) -> Result<(), TwofoldError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TwofoldError> + Send + 'static,
 ) -> Result<T, TwofoldError> {
+    static IN_PLACE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(REQUESTS_IN_PLACE);
+    let _turn = IN_PLACE.acquire().await;
     let failed = |what: &dyn std::fmt::Display| {
         log::error!("request worker failed: {what}");
         Err(TwofoldError::Internal(

@@ -302,6 +302,10 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         conn.set_prepared_statement_cache_capacity(64);
+        // 1 MiB of page cache (SQLite's default is 2): lookups are by key into a file
+        // the kernel caches anyway, and the daemon's resident size is a goal.
+        conn.pragma_update(None, "cache_size", -1024)
+            .map_err(|e| e.to_string())?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| format!("cannot enable WAL: {e}"))?;
         conn.pragma_update(None, "synchronous", "FULL")
