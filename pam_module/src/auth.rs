@@ -57,6 +57,81 @@ pub trait Conversation {
     fn info(&mut self, msg: &str);
     /// Shows a `PAM_ERROR_MSG` message; failures are ignored.
     fn error(&mut self, msg: &str);
+    /// Asks with echo off and returns the answer's bytes exactly as typed (no lossy
+    /// decoding: with `forward_pass` the answer holds the account password).
+    fn prompt_hidden_raw(&mut self, msg: &str) -> Result<Zeroizing<Vec<u8>>, ConvError> {
+        self.prompt_hidden(msg)
+            .map(|s| Zeroizing::new(s.as_bytes().to_vec()))
+    }
+}
+
+/// `pam_set_item(PAM_AUTHTOK)` failed (libpam's result code, for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthTokError(pub i32);
+
+/// Hands the password on to the next module of the stack (`forward_pass`).
+pub trait AuthTok {
+    /// Sets `PAM_AUTHTOK` (libpam keeps its own copy).
+    fn set_authtok(&mut self, authtok: &[u8]) -> Result<(), AuthTokError>;
+}
+
+/// Prompt used with `forward_pass` when 2FA is skipped within the grace window: only the
+/// account password is needed then.
+pub const GRACE_PASSWORD_PROMPT: &str = "Password: ";
+
+/// What a `forward_pass` answer ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailingCode {
+    /// Six ASCII digits, right after the password (no separator), as in
+    /// google-authenticator-libpam.
+    Totp,
+    /// A backup (or administrator's bypass) code in its printed form `xxxx-xxxx-xx`,
+    /// separated from the password by one space.
+    Backup,
+}
+
+/// Length of a TOTP code.
+const TOTP_LEN: usize = 6;
+/// Length of a backup code in its printed form (`xxxx-xxxx-xx`).
+const BACKUP_PRINTED_LEN: usize = 12;
+
+/// Splits a `forward_pass` answer into (password, code). The TOTP rule is tried first:
+/// the last six bytes are ASCII digits. Then the backup-code rule: the answer ends with a
+/// space and a code in its printed form (four, dash, four, dash, two ASCII letters or
+/// digits). None when neither rule matches: the answer holds no code. The password part
+/// is kept byte for byte (nothing is trimmed) and may be empty.
+pub fn split_answer(answer: &[u8]) -> Option<(&[u8], &[u8], TrailingCode)> {
+    let n = answer.len();
+    if n >= TOTP_LEN && answer[n - TOTP_LEN..].iter().all(u8::is_ascii_digit) {
+        let (password, code) = answer.split_at(n - TOTP_LEN);
+        return Some((password, code, TrailingCode::Totp));
+    }
+    if n > BACKUP_PRINTED_LEN && answer[n - BACKUP_PRINTED_LEN - 1] == b' ' {
+        let code = &answer[n - BACKUP_PRINTED_LEN..];
+        let printed = code.iter().enumerate().all(|(i, b)| match i {
+            4 | 9 => *b == b'-',
+            _ => b.is_ascii_alphanumeric(),
+        });
+        if printed {
+            return Some((
+                &answer[..n - BACKUP_PRINTED_LEN - 1],
+                code,
+                TrailingCode::Backup,
+            ));
+        }
+    }
+    None
+}
+
+/// Which part of a `forward_pass` answer is the password when no code is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordIs {
+    /// The user is known to have no code to type (not enrolled, or within the grace
+    /// window with its own prompt): the whole answer.
+    Whole,
+    /// The user may have typed a code (the daemon could not say, or changed its answer
+    /// after the prompt): the answer without a trailing code, if it has one.
+    WithoutTrailingCode,
 }
 
 /// A failed daemon call.
@@ -275,7 +350,7 @@ pub fn authenticate<C, K, L>(
     log: &mut L,
 ) -> PamResultCode
 where
-    C: Conversation,
+    C: Conversation + AuthTok,
     K: Connector,
     L: Logger,
 {
@@ -316,7 +391,10 @@ where
     let deadline = Instant::now() + opts.timeout;
     let mut daemon = match connector.connect(opts, deadline) {
         Ok(d) => d,
-        Err(reason) => return unavailable(opts, &mut log, &reason),
+        Err(reason) => {
+            let rc = unavailable(opts, &mut log, &reason);
+            return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::WithoutTrailingCode);
+        }
     };
     log.debug("phase 1: connected, asking about this login");
     match daemon.begin_login(user, ctx.to_map(), deadline) {
@@ -330,10 +408,13 @@ where
                 state.bypass_pending
             ));
             if !state.enrolled && !state.bypass_pending {
-                if state.required {
-                    return required_but_not_enrolled(conv, &mut log, &state);
-                }
-                return not_enrolled(opts, &mut log, false);
+                drop(daemon);
+                let rc = if state.required {
+                    required_but_not_enrolled(conv, &mut log, &state)
+                } else {
+                    not_enrolled(opts, &mut log, false)
+                };
+                return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::Whole);
             }
             if state.locked_for > 0 {
                 let secs = state.locked_for;
@@ -344,7 +425,19 @@ where
                 return PamResultCode::PAM_MAXTRIES;
             }
         }
-        Err(e) => return refused(opts, conv, &mut log, classify(e)),
+        Err(e) => {
+            drop(daemon);
+            let answer = classify(e);
+            // Stepping aside because the daemon could not say (failmode=safe): the user
+            // may be enrolled and type a code. Otherwise (not enrolled, unknown with
+            // nullok) there is no code to type.
+            let password_is = match answer {
+                Answer::Unavailable(_) => PasswordIs::WithoutTrailingCode,
+                _ => PasswordIs::Whole,
+            };
+            let rc = refused(opts, conv, &mut log, answer);
+            return forward_if_aside(opts, conv, &mut log, rc, password_is);
+        }
     }
 
     // The grace window (`grace=`): a recent pass for this service on this terminal or
@@ -356,7 +449,21 @@ where
             Level::Notice,
             "2FA passed within the grace window (no code asked)",
         );
+        if opts.forward_pass {
+            drop(daemon);
+            return forward_password(
+                conv,
+                &mut log,
+                GRACE_PASSWORD_PROMPT,
+                PasswordIs::Whole,
+                PamResultCode::PAM_SUCCESS,
+            );
+        }
         return PamResultCode::PAM_SUCCESS;
+    }
+
+    if opts.forward_pass {
+        return forward_pass(opts, user, ctx, conv, daemon, &mut log);
     }
 
     // Phase 2: ask for the code. Not bounded: the user is typing.
@@ -377,42 +484,192 @@ where
     drop(code);
     drop(daemon);
     match result {
-        Ok(v) => {
-            log.debug(&format!(
-                "phase 3: accepted, method {}, step offset {}",
-                safe_str(&v.method, LOG_TEXT_CHARS),
-                v.step_offset
-            ));
-            if v.method == method::BACKUP_CODE {
-                let n = v.backup_codes_left;
-                let codes = if n == 1 { "code" } else { "codes" };
-                conv.info(&format!("Backup code accepted. {n} backup {codes} left."));
-                if n <= twofold_contract::BACKUP_CODES_LOW {
-                    conv.error(
-                        "Warning: few backup codes left. \
-                         Run `twofold backup-codes regenerate` to get new codes.",
-                    );
-                }
-                log.outcome(
-                    Level::Notice,
-                    &format!("2FA succeeded with a backup code ({n} left)"),
-                );
-            } else if v.method == method::BYPASS {
-                conv.info(
-                    "One-time code accepted. Set up two-factor authentication again now: \
-                     run `twofold enroll`.",
-                );
-                log.outcome(
-                    Level::Notice,
-                    "2FA passed with an administrator's bypass code",
-                );
-            } else {
-                log.outcome(Level::Notice, "2FA succeeded");
-            }
-            PamResultCode::PAM_SUCCESS
-        }
+        Ok(v) => accepted(conv, &mut log, &v),
         Err(e) => refused(opts, conv, &mut log, classify(e)),
     }
+}
+
+/// `forward_pass`, phases 2 and 3: one hidden answer, `password` then `code`. The code is
+/// verified exactly like a typed one; the password goes on as `PAM_AUTHTOK` when the code
+/// was accepted, or when the module steps aside (`PAM_IGNORE`), never when it failed.
+/// Neither the answer nor its parts are logged or sent anywhere but there: the daemon
+/// gets the code only (an empty one when the answer ends with none, so that the attempt
+/// still counts).
+fn forward_pass<C, D, L>(
+    opts: &Options,
+    user: &str,
+    ctx: &LoginContext,
+    conv: &mut C,
+    mut daemon: D,
+    log: &mut Log<'_, L>,
+) -> PamResultCode
+where
+    C: Conversation + AuthTok,
+    D: Daemon,
+    L: Logger,
+{
+    // Phase 2: not bounded, the user is typing.
+    log.debug("phase 2: prompting for the password and the code (forward_pass)");
+    let answer = match conv.prompt_hidden_raw(&opts.prompt) {
+        Ok(answer) => answer,
+        Err(ConvError) => {
+            log.outcome(Level::Notice, "conversation failed");
+            return PamResultCode::PAM_CONV_ERR;
+        }
+    };
+    let split = split_answer(&answer);
+    let code = match split {
+        Some((_, code, kind)) => {
+            log.debug(match kind {
+                TrailingCode::Totp => "phase 2: the answer ends with a TOTP code",
+                TrailingCode::Backup => "phase 2: the answer ends with a backup code",
+            });
+            // ASCII by construction.
+            std::str::from_utf8(code).unwrap_or_default()
+        }
+        None => {
+            log.debug("phase 2: the answer ends with no code; sending an empty one");
+            ""
+        }
+    };
+
+    // Phase 3: bounded again.
+    log.debug("phase 3: verifying the code");
+    let deadline = Instant::now() + opts.timeout;
+    let result = daemon.verify(user, code, ctx.to_map(), deadline);
+    drop(daemon);
+    let password = split.map_or(&answer[..], |(password, _, _)| password);
+    match result {
+        Ok(_) if split.is_none() => {
+            // The daemon never accepts an empty code; if it did, nothing was proved.
+            log.outcome(Level::Err, "2FA refused: the daemon accepted an empty code");
+            PamResultCode::PAM_AUTH_ERR
+        }
+        Ok(v) => match hand_on(conv, log, password, PamResultCode::PAM_SUCCESS) {
+            PamResultCode::PAM_SUCCESS => accepted(conv, log, &v),
+            failed => failed,
+        },
+        Err(e) => match refused(opts, conv, log, classify(e)) {
+            // Stepping aside after the prompt (failmode=safe, or the user's 2FA was
+            // reset meanwhile, with nullok): the code, if any, is not the password.
+            PamResultCode::PAM_IGNORE => hand_on(conv, log, password, PamResultCode::PAM_IGNORE),
+            rc => rc,
+        },
+    }
+}
+
+/// With `forward_pass`, a module that steps aside before its prompt (`PAM_IGNORE`) still
+/// asks, so that the next module (`use_first_pass`) gets the password; any other result
+/// is returned as it is, without a prompt, exactly as without `forward_pass`.
+fn forward_if_aside<C, L>(
+    opts: &Options,
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    rc: PamResultCode,
+    password_is: PasswordIs,
+) -> PamResultCode
+where
+    C: Conversation + AuthTok,
+    L: Logger,
+{
+    if !opts.forward_pass || rc != PamResultCode::PAM_IGNORE {
+        return rc;
+    }
+    forward_password(conv, log, &opts.prompt, password_is, rc)
+}
+
+/// Asks with `prompt`, hands the password part of the answer on as `PAM_AUTHTOK` and
+/// returns `rc`; no code is checked.
+fn forward_password<C, L>(
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    prompt: &str,
+    password_is: PasswordIs,
+    rc: PamResultCode,
+) -> PamResultCode
+where
+    C: Conversation + AuthTok,
+    L: Logger,
+{
+    log.debug("forward_pass: asking for the password to hand on (no code is checked)");
+    let answer = match conv.prompt_hidden_raw(prompt) {
+        Ok(answer) => answer,
+        Err(ConvError) => {
+            log.outcome(Level::Notice, "conversation failed");
+            return PamResultCode::PAM_CONV_ERR;
+        }
+    };
+    let password = match password_is {
+        PasswordIs::Whole => &answer[..],
+        PasswordIs::WithoutTrailingCode => {
+            split_answer(&answer).map_or(&answer[..], |(password, _, _)| password)
+        }
+    };
+    hand_on(conv, log, password, rc)
+}
+
+/// Sets `PAM_AUTHTOK` to `password`: `rc` on success, `PAM_SYSTEM_ERR` when libpam
+/// refused (the next module would find no password).
+fn hand_on<C: AuthTok, L: Logger>(
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    password: &[u8],
+    rc: PamResultCode,
+) -> PamResultCode {
+    match conv.set_authtok(password) {
+        Ok(()) => {
+            log.debug("forward_pass: the password was handed on as PAM_AUTHTOK");
+            rc
+        }
+        Err(AuthTokError(code)) => {
+            let line = format!(
+                "cannot hand the password on for {}: pam_set_item(PAM_AUTHTOK) returned {code}",
+                log.who
+            );
+            log.inner.log(Level::Err, &line);
+            PamResultCode::PAM_SYSTEM_ERR
+        }
+    }
+}
+
+/// A code the daemon accepted: what to tell the user and the log.
+fn accepted<C: Conversation, L: Logger>(
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    v: &Verified,
+) -> PamResultCode {
+    log.debug(&format!(
+        "phase 3: accepted, method {}, step offset {}",
+        safe_str(&v.method, LOG_TEXT_CHARS),
+        v.step_offset
+    ));
+    if v.method == method::BACKUP_CODE {
+        let n = v.backup_codes_left;
+        let codes = if n == 1 { "code" } else { "codes" };
+        conv.info(&format!("Backup code accepted. {n} backup {codes} left."));
+        if n <= twofold_contract::BACKUP_CODES_LOW {
+            conv.error(
+                "Warning: few backup codes left. \
+                 Run `twofold backup-codes regenerate` to get new codes.",
+            );
+        }
+        log.outcome(
+            Level::Notice,
+            &format!("2FA succeeded with a backup code ({n} left)"),
+        );
+    } else if v.method == method::BYPASS {
+        conv.info(
+            "One-time code accepted. Set up two-factor authentication again now: \
+             run `twofold enroll`.",
+        );
+        log.outcome(
+            Level::Notice,
+            "2FA passed with an administrator's bypass code",
+        );
+    } else {
+        log.outcome(Level::Notice, "2FA succeeded");
+    }
+    PamResultCode::PAM_SUCCESS
 }
 
 fn unavailable<L: Logger>(opts: &Options, log: &mut Log<'_, L>, reason: &str) -> PamResultCode {

@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! auth required pam_twofold.so [bus=ADDRESS] [timeout=SECONDS] [failmode=secure|safe]
-//!                              [nullok] [prompt=TEXT] [debug] [daemon_uid=UID]
+//!                              [nullok] [prompt=TEXT] [forward_pass] [grace=SECONDS]
+//!                              [debug] [daemon_uid=UID]
 //! ```
+//!
+//! With `forward_pass` the module asks one hidden question, password then code, checks
+//! the code and hands the password on as `PAM_AUTHTOK` to the next module
+//! (`pam_unix.so use_first_pass`); see [`auth::split_answer`].
 //!
 //! The module is a thin client: it never sees a secret, only the code the user types,
 //! which it hands to the daemon and zeroizes. Its bus address comes only from its
@@ -35,7 +40,7 @@ pub mod options;
 pub mod session;
 pub mod text;
 
-use auth::{ConvError, Conversation, Level, Logger, LoginContext};
+use auth::{AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext};
 use ffi::Syslog;
 use options::Options;
 
@@ -68,6 +73,7 @@ impl PamHooks for PamTwofold {
             item_bytes::<RUser>(pamh).as_deref(),
         );
         let mut conv = PamConversation {
+            pamh,
             conv: pamh.get_item::<Conv>().ok().flatten(),
             silent: flags & PAM_SILENT != 0,
         };
@@ -154,8 +160,9 @@ fn read_user(pamh: &mut PamHandle) -> Result<Vec<u8>, PamResultCode> {
     }
 }
 
-/// The application's conversation function, through pam-bindings.
+/// The application's conversation function, through pam-bindings, and `PAM_AUTHTOK`.
 struct PamConversation<'a> {
+    pamh: &'a PamHandle,
     conv: Option<Conv<'a>>,
     /// `PAM_SILENT`: no informational or error messages (prompts still go out).
     silent: bool,
@@ -185,11 +192,26 @@ impl Conversation for PamConversation<'_> {
         }
     }
 
+    fn prompt_hidden_raw(&mut self, msg: &str) -> Result<Zeroizing<Vec<u8>>, ConvError> {
+        let conv = self.conv.as_ref().ok_or(ConvError)?;
+        match conv.send(PAM_PROMPT_ECHO_OFF, msg) {
+            // `secret` zeroizes its buffer on drop; the copy is zeroized by the caller.
+            Ok(Some(secret)) => Ok(Zeroizing::new(secret.as_bytes().to_vec())),
+            Ok(None) | Err(_) => Err(ConvError),
+        }
+    }
+
     fn info(&mut self, msg: &str) {
         self.say(PAM_TEXT_INFO, msg);
     }
 
     fn error(&mut self, msg: &str) {
         self.say(PAM_ERROR_MSG, msg);
+    }
+}
+
+impl AuthTok for PamConversation<'_> {
+    fn set_authtok(&mut self, authtok: &[u8]) -> Result<(), AuthTokError> {
+        ffi::set_authtok(self.pamh, authtok).map_err(AuthTokError)
     }
 }

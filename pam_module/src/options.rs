@@ -10,6 +10,9 @@ use crate::text::safe_bytes;
 
 /// Default prompt shown when asking for the code.
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
+/// Default prompt with `forward_pass` (google-authenticator-libpam's wording): one hidden
+/// answer holding the account password followed by the code.
+pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 /// Default bound of each daemon phase.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Smallest accepted `timeout=`, in seconds.
@@ -39,8 +42,12 @@ pub struct Options {
     pub failmode: FailMode,
     /// Users who are not enrolled pass with `PAM_IGNORE` (`nullok`).
     pub nullok: bool,
-    /// Text of the code prompt (`prompt=`).
+    /// Text of the code prompt (`prompt=`); with `forward_pass` and no `prompt=`,
+    /// [`FORWARD_PASS_PROMPT`].
     pub prompt: String,
+    /// One prompt for `password` + `code`; the password part is handed on as
+    /// `PAM_AUTHTOK` to the next module (`forward_pass`).
+    pub forward_pass: bool,
     /// Step-by-step log lines (`debug`).
     pub debug: bool,
     /// The uid the owner of `org.twofold.Twofold1` must run as (`daemon_uid=`).
@@ -58,6 +65,7 @@ impl Default for Options {
             failmode: FailMode::Secure,
             nullok: false,
             prompt: DEFAULT_PROMPT.to_owned(),
+            forward_pass: false,
             debug: false,
             daemon_uid: 0,
             grace: 0,
@@ -68,8 +76,10 @@ impl Default for Options {
 impl Options {
     /// Parses the module arguments. Never fails: unknown or malformed arguments are
     /// returned as warnings (for the log) and a malformed known option keeps its default.
+    /// With `forward_pass` and no valid `prompt=`, the prompt is [`FORWARD_PASS_PROMPT`].
     pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> (Options, Vec<String>) {
         let mut opts = Options::default();
+        let mut prompt_given = false;
         let mut warnings = Vec::new();
         for raw in args {
             let raw = raw.as_ref();
@@ -80,9 +90,13 @@ impl Options {
                 ));
                 continue;
             };
-            if let Err(w) = opts.apply(arg) {
-                warnings.push(w);
+            match opts.apply(arg) {
+                Ok(()) => prompt_given |= arg.starts_with("prompt="),
+                Err(w) => warnings.push(w),
             }
+        }
+        if opts.forward_pass && !prompt_given {
+            opts.prompt = FORWARD_PASS_PROMPT.to_owned();
         }
         (opts, warnings)
     }
@@ -104,7 +118,10 @@ impl Options {
         match (key, value) {
             ("nullok", None) => self.nullok = true,
             ("debug", None) => self.debug = true,
-            ("nullok" | "debug", Some(_)) => return Err(malformed("takes no value")),
+            ("forward_pass", None) => self.forward_pass = true,
+            ("nullok" | "debug" | "forward_pass", Some(_)) => {
+                return Err(malformed("takes no value"))
+            }
             ("bus", Some(v)) => {
                 check_bus_address(v).map_err(|why| malformed(&why))?;
                 self.bus = v.to_owned();
@@ -137,12 +154,6 @@ impl Options {
             }
             ("bus" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace", None) => {
                 return Err(malformed("needs a value"));
-            }
-            ("forward_pass", _) => {
-                return Err(format!(
-                    "ignoring option \"{}\": not supported by this version",
-                    shown()
-                ));
             }
             _ => return Err(format!("ignoring unknown option \"{}\"", shown())),
         }
@@ -196,6 +207,7 @@ mod tests {
         assert!(!o.nullok);
         assert!(!o.debug);
         assert_eq!(o.prompt, "Verification code: ");
+        assert!(!o.forward_pass);
         assert_eq!(o.daemon_uid, 0);
     }
 
@@ -209,8 +221,10 @@ mod tests {
             "prompt=Code (2FA): ",
             "debug",
             "daemon_uid=1234",
+            "forward_pass",
         ]);
         assert!(w.is_empty(), "{w:?}");
+        assert!(o.forward_pass);
         assert_eq!(o.bus, "unix:path=/tmp/test.sock");
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.failmode, FailMode::Safe);
@@ -281,21 +295,53 @@ mod tests {
             "prompt=",
             "nullok=yes",
             "debug=1",
+            "forward_pass=1",
             "timeout",
             "bus",
         ]);
-        assert_eq!(w.len(), 12, "{w:?}");
+        assert_eq!(w.len(), 13, "{w:?}");
         assert!(w.iter().all(|l| l.contains("malformed")), "{w:?}");
         assert_eq!(o, Options::default());
     }
 
     #[test]
     fn unknown_options_are_warnings_not_errors() {
-        let (o, w) = parse(&["use_first_pass", "frobnicate=1", "forward_pass", "grace=-1"]);
+        let (o, w) = parse(&[
+            "use_first_pass",
+            "frobnicate=1",
+            "try_first_pass",
+            "grace=-1",
+        ]);
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("unknown option \"use_first_pass\""));
-        assert!(w[2].contains("not supported"));
+        assert!(w[1].contains("unknown option \"frobnicate=1\""));
+        assert!(w[2].contains("unknown option \"try_first_pass\""));
+        assert!(w[3].contains("malformed"));
         assert_eq!(o, Options::default());
+    }
+
+    #[test]
+    fn forward_pass_flag_and_its_prompt() {
+        let (o, w) = parse(&["forward_pass"]);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(o.forward_pass);
+        assert_eq!(o.prompt, "Password & verification code: ");
+        // prompt= wins, wherever it stands.
+        for args in [
+            ["forward_pass", "prompt=Password+OTP: "],
+            ["prompt=Password+OTP: ", "forward_pass"],
+        ] {
+            let (o, w) = parse(&args);
+            assert!(w.is_empty(), "{w:?}");
+            assert!(o.forward_pass);
+            assert_eq!(o.prompt, "Password+OTP: ");
+        }
+        // A malformed prompt= does not count as given.
+        let (o, w) = parse(&["prompt=", "forward_pass"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(o.prompt, FORWARD_PASS_PROMPT);
+        // Without forward_pass nothing changes.
+        assert_eq!(parse(&["nullok"]).0.prompt, DEFAULT_PROMPT);
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! SQLite, with codes from oathtool. Every test starts its own bus and daemon.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use twofold_tests::{pam, require_root, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::{
+    built, pam, require_root, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv, NOBODY,
+};
 
 const USER: &str = "daemon";
 
@@ -508,4 +512,156 @@ fn guessing_user_names_is_throttled_per_source() {
     );
     let users = env.with_proxy(|p| Box::pin(async move { p.admin_users().await.unwrap() }));
     assert!(users.iter().all(|u| !u.user.is_empty()), "{users:?}");
+}
+
+// ------------------------------------------------------------------ forward_pass
+
+/// A copy of the host's /etc/shadow in which each `(user, password)` has that password
+/// (SHA-512 crypt from `openssl passwd -6`), mode 0600, in the test's directory. It is
+/// bind-mounted over /etc/shadow for pamdriver only, in a private mount namespace: the
+/// real pam_unix checks real passwords and the host's accounts stay untouched.
+fn private_shadow(env: &TestEnv, passwords: &[(&str, &str)]) -> PathBuf {
+    let mut shadow = std::fs::read_to_string("/etc/shadow").expect("read /etc/shadow");
+    for (user, password) in passwords {
+        let out = Command::new("openssl")
+            .args(["passwd", "-6", "-salt", "twofoldtestsalt", password])
+            .output()
+            .expect("openssl must be installed (tests/run.sh installs it)");
+        assert!(out.status.success(), "openssl passwd: {out:?}");
+        let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let prefix = format!("{user}:");
+        let mut found = false;
+        shadow = shadow
+            .lines()
+            .map(|line| match line.strip_prefix(&prefix) {
+                Some(rest) => {
+                    found = true;
+                    let after_hash = rest.split_once(':').map_or("", |(_, r)| r);
+                    format!("{user}:{hash}:{after_hash}\n")
+                }
+                None => format!("{line}\n"),
+            })
+            .collect();
+        assert!(found, "{user} is not in /etc/shadow");
+    }
+    let path = env.dir.path().join("shadow");
+    std::fs::write(&path, shadow).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// One login through the stack the README recommends for `forward_pass`:
+///
+/// ```text
+/// auth requisite pam_twofold.so bus=… forward_pass [args]
+/// auth required  pam_unix.so use_first_pass
+/// ```
+///
+/// with `answer` typed at the only prompt, and `shadow` as /etc/shadow.
+fn forward_pass_login(
+    env: &TestEnv,
+    shadow: &Path,
+    user: &str,
+    answer: &str,
+    args: &str,
+) -> PamOutcome {
+    let login = Login::new(user, answer).args(&format!("forward_pass {args}"));
+    let confdir = env.pam_confdir(&login);
+    let service = confdir.join("twofold-test");
+    let twofold_line = std::fs::read_to_string(&service).unwrap();
+    let twofold_line = twofold_line
+        .strip_prefix("auth required ")
+        .expect("the harness writes one auth line");
+    std::fs::write(
+        &service,
+        format!("auth requisite {twofold_line}auth required pam_unix.so use_first_pass\n"),
+    )
+    .unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .args(["sh", "-c", r#"mount --bind "$0" /etc/shadow && exec "$@""#])
+        .arg(shadow)
+        .arg(built("pamdriver"))
+        .arg("--confdir")
+        .arg(&confdir)
+        .args(["--service", "twofold-test", "--user", user])
+        .args(["--response", answer])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .expect("unshare (util-linux)");
+    assert!(
+        out.status.success(),
+        "pamdriver in a mount namespace: {out:?}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
+}
+
+#[test]
+fn forward_pass_one_prompt_for_password_and_code() {
+    root_only!();
+    const PASSWORD: &str = "c0rrect horse";
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let shadow = private_shadow(&env, &[(USER, PASSWORD), ("bin", "bin-pass")]);
+    wait_for_fresh_step(15);
+    let verified = || env.log_text().matches("verified by totp").count();
+    let login = |answer: &str| forward_pass_login(&env, &shadow, USER, answer, "");
+    let code = totp(&enrolled.secret, 0);
+
+    // Password and code in one answer: pam_unix gets the password (use_first_pass).
+    let ok = login(&format!("{PASSWORD}{code}"));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    assert_eq!(ok.prompts(), 1, "one prompt only: {ok:?}");
+    assert_eq!(ok.messages[0].text, "Password & verification code: ");
+    no_thread_left(&ok);
+    assert_eq!(verified(), 1);
+
+    // The code is single-use.
+    let replay = login(&format!("{PASSWORD}{code}"));
+    assert_eq!(
+        replay.result,
+        pam::AUTH_ERR,
+        "a code works once: {replay:?}"
+    );
+
+    // Right password, wrong code: refused, and nothing says which part was wrong.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad_code = login(&format!("{PASSWORD}{wrong}"));
+    assert_eq!(bad_code.result, pam::AUTH_ERR, "{bad_code:?}");
+    assert_eq!(bad_code.texts(), "", "{bad_code:?}");
+
+    // Wrong password, right (fresh) code: the code passes, pam_unix refuses.
+    let next = totp(&enrolled.secret, 1);
+    let bad_password = login(&format!("not the password{next}"));
+    assert_eq!(bad_password.result, pam::AUTH_ERR, "{bad_password:?}");
+    assert_eq!(bad_password.texts(), "", "{bad_password:?}");
+    assert_eq!(verified(), 2, "the code was accepted: pam_unix refused");
+    let after = login(&format!("{PASSWORD}{next}"));
+    assert_eq!(after.result, pam::AUTH_ERR, "that code is spent: {after:?}");
+
+    // A backup code after a space.
+    let ok = login(&format!("{PASSWORD} {}", enrolled.backup_codes[0]));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    assert!(ok.texts().contains("9 backup codes left"), "{ok:?}");
+
+    // A user who is not enrolled, with nullok: the whole answer is the password.
+    let bin = |answer: &str| forward_pass_login(&env, &shadow, "bin", answer, "nullok");
+    let ok = bin("bin-pass");
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}");
+    assert_eq!(ok.prompts(), 1, "{ok:?}");
+    let with_digits = bin(&format!("bin-pass{}", totp(&enrolled.secret, 0)));
+    assert_eq!(with_digits.result, pam::AUTH_ERR, "{with_digits:?}");
+    // Without nullok: refused before any prompt, as without forward_pass.
+    let refused = forward_pass_login(&env, &shadow, "bin", "bin-pass", "");
+    assert_eq!(refused.result, pam::AUTH_ERR, "{refused:?}");
+    assert_eq!(refused.prompts(), 0, "{refused:?}");
+
+    // Neither the password nor a code reaches the daemon's log.
+    let log = env.log_text();
+    assert!(
+        !log.contains(PASSWORD) && !log.contains("bin-pass"),
+        "{log}"
+    );
+    assert!(!log.contains(&code) && !log.contains(&next), "{log}");
 }

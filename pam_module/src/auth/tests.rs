@@ -20,6 +20,12 @@ struct MockConv {
     prompts: Vec<String>,
     infos: Vec<String>,
     errors: Vec<String>,
+    /// Every `set_authtok` call, in order.
+    authtoks: Vec<Vec<u8>>,
+    /// `set_authtok` fails (libpam's PAM_BUF_ERR).
+    authtok_fails: bool,
+    /// Answers came through `prompt_hidden_raw`.
+    raw_prompts: usize,
 }
 
 impl Conversation for MockConv {
@@ -35,6 +41,22 @@ impl Conversation for MockConv {
     }
     fn error(&mut self, msg: &str) {
         self.errors.push(msg.to_owned());
+    }
+    fn prompt_hidden_raw(&mut self, msg: &str) -> Result<Zeroizing<Vec<u8>>, ConvError> {
+        self.raw_prompts += 1;
+        self.prompt_hidden(msg)
+            .map(|s| Zeroizing::new(s.as_bytes().to_vec()))
+    }
+}
+
+impl AuthTok for MockConv {
+    fn set_authtok(&mut self, authtok: &[u8]) -> Result<(), AuthTokError> {
+        self.authtoks.push(authtok.to_vec());
+        if self.authtok_fails {
+            Err(AuthTokError(5))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -71,12 +93,15 @@ struct MockConnector {
     connect: Result<(), String>,
     status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
+    grace: Option<bool>,
     record: Rc<RefCell<Record>>,
 }
 
 struct MockDaemon {
     status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
+    /// `CheckGrace`'s answer; None: not supported (the trait's default).
+    grace: Option<bool>,
     record: Rc<RefCell<Record>>,
 }
 
@@ -90,6 +115,7 @@ impl Connector for MockConnector {
         Ok(MockDaemon {
             status: self.status.take(),
             verify: self.verify.take(),
+            grace: self.grace,
             record: self.record.clone(),
         })
     }
@@ -116,6 +142,16 @@ impl Daemon for MockDaemon {
         r.verifies.push((user.to_owned(), code.to_owned(), context));
         r.verify_budget = Some(deadline.saturating_duration_since(Instant::now()));
         self.verify.take().expect("unexpected Verify call")
+    }
+    fn check_grace(
+        &mut self,
+        _user: &str,
+        _context: HashMap<String, String>,
+        _seconds: u32,
+        _deadline: Instant,
+    ) -> Result<bool, CallError> {
+        self.grace
+            .ok_or_else(|| CallError::Unavailable("CheckGrace is not supported".into()))
     }
 }
 
@@ -173,6 +209,8 @@ struct Case {
     status: Option<Result<LoginState, CallError>>,
     replies: Vec<Result<String, ConvError>>,
     verify: Option<Result<Verified, CallError>>,
+    grace: Option<bool>,
+    authtok_fails: bool,
 }
 
 impl Case {
@@ -184,6 +222,8 @@ impl Case {
             status: Some(Ok(enrolled())),
             replies: vec![Ok("123456".into())],
             verify: Some(Ok(totp())),
+            grace: None,
+            authtok_fails: false,
         }
     }
     fn opts(mut self, f: impl FnOnce(&mut Options)) -> Self {
@@ -206,12 +246,14 @@ impl Case {
         let record = Rc::new(RefCell::new(Record::default()));
         let mut conv = MockConv {
             replies: self.replies.into_iter().collect(),
+            authtok_fails: self.authtok_fails,
             ..MockConv::default()
         };
         let mut connector = MockConnector {
             connect: self.connect,
             status: self.status,
             verify: self.verify,
+            grace: self.grace,
             record: record.clone(),
         };
         let mut log = MockLog::default();
@@ -235,6 +277,12 @@ impl Case {
             record,
         };
         out.assert_no_secret_logged();
+        if !self.opts.forward_pass {
+            // Without forward_pass, PAM_AUTHTOK is never touched and answers are read
+            // as before.
+            assert!(out.conv.authtoks.is_empty());
+            assert_eq!(out.conv.raw_prompts, 0);
+        }
         out
     }
 }
@@ -726,4 +774,397 @@ fn context_from_items() {
     assert_eq!(m.len(), 3);
     assert_eq!(m["service"], "sudo");
     assert!(!m.contains_key("tty"));
+}
+
+// ---------------------------------------------------------------- forward_pass
+
+const FWD_PROMPT: &str = "Password & verification code: ";
+
+/// A `forward_pass` case: the user types `answer`.
+fn fwd(answer: &str) -> Case {
+    Case::new()
+        .opts(|o| {
+            o.forward_pass = true;
+            o.prompt = FWD_PROMPT.into();
+        })
+        .typed(Ok(answer))
+}
+
+impl Outcome {
+    fn authtoks(&self) -> Vec<String> {
+        self.conv
+            .authtoks
+            .iter()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .collect()
+    }
+    fn assert_not_logged(&self, secret: &str) {
+        for (_, line) in &self.log.lines {
+            assert!(!line.contains(secret), "secret logged: {line}");
+        }
+    }
+}
+
+#[test]
+fn split_rules() {
+    type Split<'a> = Option<(&'a [u8], &'a [u8], TrailingCode)>;
+    let cases: [(&[u8], Split<'_>); 17] = [
+        // TOTP: the last six bytes are digits, no separator (as google-authenticator).
+        (
+            b"hunter2123456",
+            Some((b"hunter2", b"123456", TrailingCode::Totp)),
+        ),
+        (b"123456", Some((b"", b"123456", TrailingCode::Totp))),
+        (b"pw 123456", Some((b"pw ", b"123456", TrailingCode::Totp))),
+        (b"1234567", Some((b"1", b"234567", TrailingCode::Totp))),
+        (
+            b"p\xffw000000",
+            Some((b"p\xffw", b"000000", TrailingCode::Totp)),
+        ),
+        (b"12345", None),
+        (b"hunter2", None),
+        (b"hunter212345a", None),
+        (b"hunter2123456 ", None),
+        (b"", None),
+        // Backup (and bypass) codes: printed form, after one space.
+        (
+            b"s3cret k7qm-x2fp-9d",
+            Some((b"s3cret", b"k7qm-x2fp-9d", TrailingCode::Backup)),
+        ),
+        (
+            b"two words K7QM-X2FP-9D",
+            Some((b"two words", b"K7QM-X2FP-9D", TrailingCode::Backup)),
+        ),
+        (
+            b" k7qm-x2fp-9d",
+            Some((b"", b"k7qm-x2fp-9d", TrailingCode::Backup)),
+        ),
+        (b"s3cretk7qm-x2fp-9d", None),
+        (b"k7qm-x2fp-9d", None),
+        (b"s3cret k7qm x2fp 9d", None),
+        (b"s3cret k7qm-x2f_-9d", None),
+    ];
+    for (answer, expected) in cases {
+        assert_eq!(
+            split_answer(answer),
+            expected,
+            "{}",
+            String::from_utf8_lossy(answer)
+        );
+    }
+}
+
+#[test]
+fn forward_pass_right_code_hands_the_password_on() {
+    let out = fwd("hunter2123456").opts(|o| o.debug = true).run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.conv.prompts, [FWD_PROMPT]);
+    assert_eq!(out.conv.raw_prompts, 1);
+    assert_eq!(out.sent_code(), "123456");
+    assert_eq!(out.authtoks(), ["hunter2"]);
+    assert!(out.record.dropped);
+    assert!(out
+        .log
+        .has(Level::Notice, "2FA succeeded for user \"alice\""));
+    for secret in ["hunter2", "123456"] {
+        out.assert_not_logged(secret);
+    }
+}
+
+#[test]
+fn forward_pass_password_bytes_are_kept_exactly() {
+    let out = fwd(" pass wörd \t000000").run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.sent_code(), "000000");
+    assert_eq!(out.authtoks(), [" pass wörd \t"]);
+    // Only a code: the password handed on is empty (pam_unix decides).
+    let out = fwd("123456").run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.conv.authtoks, [Vec::<u8>::new()]);
+}
+
+#[test]
+fn forward_pass_backup_and_bypass_codes() {
+    let out = fwd("s3cret pw k7qm-x2fp-9d").verify(Ok(backup(7))).run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.sent_code(), "k7qm-x2fp-9d");
+    assert_eq!(out.authtoks(), ["s3cret pw"]);
+    assert_eq!(
+        out.conv.infos,
+        ["Backup code accepted. 7 backup codes left."]
+    );
+    out.assert_not_logged("s3cret");
+
+    let out = fwd("s3cret ab12-cd34-ef")
+        .status(Ok(LoginState {
+            enrolled: false,
+            bypass_pending: true,
+            ..Default::default()
+        }))
+        .verify(Ok(Verified {
+            method: method::BYPASS.into(),
+            backup_codes_left: 0,
+            step_offset: 0,
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.sent_code(), "ab12-cd34-ef");
+    assert_eq!(out.authtoks(), ["s3cret"]);
+}
+
+#[test]
+fn forward_pass_wrong_code_fails_without_handing_anything_on() {
+    let out = fwd("hunter2654321")
+        .verify(Err(TwofoldError::InvalidCode("invalid code".into()).into()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert_eq!(out.sent_code(), "654321");
+    assert!(out.conv.authtoks.is_empty());
+    // Nothing says which factor was wrong.
+    assert!(out.conv.errors.is_empty() && out.conv.infos.is_empty());
+    out.assert_not_logged("hunter2");
+}
+
+#[test]
+fn forward_pass_answer_without_code_sends_an_empty_code_never_the_password() {
+    for answer in ["justapassword", "hunter2 12345", ""] {
+        let out = fwd(answer)
+            .opts(|o| o.debug = true)
+            .verify(Err(TwofoldError::InvalidCode("".into()).into()))
+            .run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR, "{answer}");
+        assert_eq!(out.sent_code(), "", "{answer}");
+        assert!(out.conv.authtoks.is_empty());
+        if !answer.is_empty() {
+            out.assert_not_logged(answer);
+        }
+    }
+    // A daemon that accepted an empty code proves nothing.
+    let out = fwd("justapassword").run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert!(out.conv.authtoks.is_empty());
+}
+
+#[test]
+fn forward_pass_lockout_fails_without_handing_anything_on() {
+    let out = fwd("hunter2123456")
+        .status(Ok(LoginState {
+            locked_for: 60,
+            ..enrolled()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    out.assert_not_prompted();
+    assert!(out.conv.authtoks.is_empty());
+
+    let out = fwd("hunter2123456")
+        .verify(Err(
+            TwofoldError::Locked("Try again in 60 seconds.".into()).into()
+        ))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
+    assert!(out.conv.authtoks.is_empty());
+    for e in [
+        TwofoldError::InvalidArgument("code too long".into()),
+        TwofoldError::PermissionDenied("no".into()),
+    ] {
+        let out = fwd("hunter2123456").verify(Err(e.into())).run();
+        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+        assert!(out.conv.authtoks.is_empty());
+    }
+}
+
+#[test]
+fn forward_pass_not_enrolled_with_nullok_hands_the_whole_answer_on() {
+    for status in [
+        Ok(not_enrolled_status()),
+        Err(TwofoldError::NotEnrolled("not enrolled".into()).into()),
+        Err(TwofoldError::UnknownUser("no such user".into()).into()),
+    ] {
+        // Even an answer ending in six digits: this user has no code to type.
+        let out = fwd("hunter2123456")
+            .opts(|o| o.nullok = true)
+            .status(status)
+            .run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        assert_eq!(out.conv.prompts, [FWD_PROMPT]);
+        assert!(out.record.verifies.is_empty());
+        assert_eq!(out.authtoks(), ["hunter2123456"]);
+        assert!(out.record.dropped);
+    }
+}
+
+#[test]
+fn forward_pass_refusals_before_the_prompt_are_unchanged() {
+    // Not enrolled without nullok, unknown user, enrollment deadline passed: the same
+    // result as without forward_pass, no prompt, nothing handed on.
+    let after_deadline = LoginState {
+        enrolled: false,
+        required: true,
+        enroll_deadline: now_unix() - 1,
+        ..Default::default()
+    };
+    for (status, nullok, expected) in [
+        (
+            Ok(not_enrolled_status()),
+            false,
+            PamResultCode::PAM_AUTH_ERR,
+        ),
+        (
+            Err(TwofoldError::UnknownUser("no".into()).into()),
+            false,
+            PamResultCode::PAM_USER_UNKNOWN,
+        ),
+        (Ok(after_deadline), true, PamResultCode::PAM_AUTH_ERR),
+        (
+            Err(TwofoldError::PermissionDenied("no".into()).into()),
+            true,
+            PamResultCode::PAM_AUTH_ERR,
+        ),
+    ] {
+        let out = fwd("hunter2123456")
+            .opts(|o| o.nullok = nullok)
+            .status(status)
+            .run();
+        assert_eq!(out.code, expected);
+        out.assert_not_prompted();
+        assert!(out.conv.authtoks.is_empty());
+    }
+}
+
+#[test]
+fn forward_pass_required_within_enrollment_grace_hands_the_whole_answer_on() {
+    let out = fwd("hunter2")
+        .status(Ok(LoginState {
+            enrolled: false,
+            required: true,
+            enroll_deadline: now_unix() + 86_400,
+            message: "run `twofold enroll`".into(),
+            ..Default::default()
+        }))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    assert_eq!(out.conv.infos, ["run `twofold enroll`"]);
+    assert_eq!(out.conv.prompts, [FWD_PROMPT]);
+    assert_eq!(out.authtoks(), ["hunter2"]);
+}
+
+#[test]
+fn forward_pass_daemon_unavailable_secure_and_safe() {
+    // Secure: fail closed, no prompt, nothing handed on.
+    let mut case = fwd("hunter2123456");
+    case.connect = Err("connection refused".into());
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    out.assert_not_prompted();
+    assert!(out.conv.authtoks.is_empty());
+    let out = fwd("hunter2123456").status(Err(unavailable_err())).run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    out.assert_not_prompted();
+    let out = fwd("hunter2123456").verify(Err(unavailable_err())).run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(out.conv.authtoks.is_empty());
+
+    // Safe: the stack decides on the password; a trailing code (which cannot be checked)
+    // is not part of it, an answer without one is the password.
+    for (answer, password) in [("hunter2123456", "hunter2"), ("hunter2", "hunter2")] {
+        let safe = || fwd(answer).opts(|o| o.failmode = FailMode::Safe);
+        let mut case = safe();
+        case.connect = Err("connection refused".into());
+        let out = case.run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        assert_eq!(out.conv.prompts, [FWD_PROMPT]);
+        assert!(out.record.verifies.is_empty());
+        assert_eq!(out.authtoks(), [password]);
+
+        let out = safe().status(Err(unavailable_err())).run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        assert!(out.record.verifies.is_empty());
+        assert_eq!(out.authtoks(), [password]);
+
+        let out = safe().verify(Err(unavailable_err())).run();
+        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+        assert_eq!(out.authtoks(), [password]);
+    }
+}
+
+#[test]
+fn forward_pass_reset_between_prompt_and_verify() {
+    let e = || Err(TwofoldError::NotEnrolled("reset by admin".into()).into());
+    let out = fwd("hunter2123456").verify(e()).run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
+    assert!(out.conv.authtoks.is_empty());
+    let out = fwd("hunter2123456")
+        .opts(|o| o.nullok = true)
+        .verify(e())
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    assert_eq!(out.authtoks(), ["hunter2"]);
+}
+
+#[test]
+fn forward_pass_conversation_error() {
+    let out = fwd("x").typed(Err(ConvError)).run();
+    assert_eq!(out.code, PamResultCode::PAM_CONV_ERR);
+    assert!(out.record.verifies.is_empty());
+    assert!(out.conv.authtoks.is_empty());
+    let out = fwd("x")
+        .typed(Err(ConvError))
+        .opts(|o| o.nullok = true)
+        .status(Ok(not_enrolled_status()))
+        .run();
+    assert_eq!(out.code, PamResultCode::PAM_CONV_ERR);
+    assert!(out.conv.authtoks.is_empty());
+}
+
+#[test]
+fn forward_pass_authtok_refused_by_libpam_is_a_system_error() {
+    let mut case = fwd("hunter2123456");
+    case.authtok_fails = true;
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_SYSTEM_ERR);
+    assert!(out.log.has(Level::Err, "PAM_AUTHTOK"));
+    assert!(!out.log.has(Level::Notice, "2FA succeeded"));
+
+    let mut case = fwd("hunter2")
+        .opts(|o| o.nullok = true)
+        .status(Ok(not_enrolled_status()));
+    case.authtok_fails = true;
+    assert_eq!(case.run().code, PamResultCode::PAM_SYSTEM_ERR);
+}
+
+#[test]
+fn forward_pass_within_the_grace_window_asks_the_password_only() {
+    let out = fwd("hunter2123456")
+        .opts(|o| o.grace = 300)
+        .status(Ok(enrolled()))
+        .run_with_grace(true);
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.conv.prompts, [GRACE_PASSWORD_PROMPT]);
+    assert!(out.record.verifies.is_empty());
+    assert_eq!(out.authtoks(), ["hunter2123456"]);
+
+    // Outside the window: the usual single prompt.
+    let out = fwd("hunter2123456")
+        .opts(|o| o.grace = 300)
+        .run_with_grace(false);
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert_eq!(out.conv.prompts, [FWD_PROMPT]);
+    assert_eq!(out.authtoks(), ["hunter2"]);
+
+    // Without forward_pass the grace window still asks nothing.
+    let out = Case::new().opts(|o| o.grace = 300).run_with_grace(true);
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    out.assert_not_prompted();
+}
+
+impl Case {
+    fn run_with_grace(mut self, grace: bool) -> Outcome {
+        self.grace = Some(grace);
+        if grace {
+            // Neither a prompt's answer nor a Verify is used for the code.
+            self.verify = None;
+        }
+        self.run()
+    }
 }

@@ -17,7 +17,9 @@ use twofold_contract::{method, LoginState, TwofoldError, Verified, BUS_NAME, OBJ
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::auth::{authenticate, ConvError, Conversation, Level, Logger, LoginContext};
+use crate::auth::{
+    authenticate, AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext,
+};
 use crate::options::{FailMode, Options};
 
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
@@ -370,6 +372,12 @@ impl Conversation for Typing {
     }
     fn error(&mut self, msg: &str) {
         self.1.push(msg.to_owned());
+    }
+}
+
+impl AuthTok for Typing {
+    fn set_authtok(&mut self, _authtok: &[u8]) -> Result<(), AuthTokError> {
+        panic!("PAM_AUTHTOK set without forward_pass");
     }
 }
 
