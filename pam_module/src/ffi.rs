@@ -42,13 +42,11 @@ pub fn set_authtok(pamh: &PamHandle, authtok: &[u8]) -> Result<(), c_int> {
     c_authtok.extend_from_slice(authtok);
     c_authtok.push(0);
     let pamh = std::ptr::from_ref(pamh).cast_mut();
-    // `PamHandle` is an opaque zero-sized stand-in for libpam's handle: libpam's writes
-    // behind the pointer touch no memory Rust knows of, and nothing in this module holds
-    // a reference into the old PAM_AUTHTOK item (never read here) that its release
-    // could leave dangling. libpam only reads the item string, during the call.
-    // SAFETY: `pamh` is the running hook's handle (this module is called from a module
-    // hook, where PAM_AUTHTOK may be set); `c_authtok` is NUL-terminated with no NUL
-    // before its end and outlives the call.
+    // `pamh` is the running hook's handle (module hooks may set PAM_AUTHTOK), an opaque
+    // stand-in whose pointee Rust never touches; nothing here holds a reference into the
+    // old PAM_AUTHTOK item (never read), which libpam wipes and frees.
+    // SAFETY: valid handle; `c_authtok` is NUL-terminated with no NUL before its end and
+    // outlives the call, during which libpam only reads it.
     let rc = unsafe {
         pam_set_item(
             pamh,
