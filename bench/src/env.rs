@@ -79,25 +79,7 @@ pub fn enter_namespace(dir: &Path, users: usize, private_log: bool) -> Result<()
             std::io::Error::last_os_error()
         ));
     }
-    let src = cstr(etc.to_str().unwrap());
-    let dst = cstr("/etc");
-    // SAFETY: valid C strings; a bind mount takes no type or data.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(format!(
-            "bind-mount {} on /etc: {}",
-            etc.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
+    bind(&etc, Path::new("/etc"))?;
     if let Some(misc) = hashed {
         bind(&misc, Path::new(NSS_DB_DIR))?;
     }
