@@ -145,17 +145,24 @@ impl BusDaemon {
             what,
             gated(link.check_owner_uid(), call, &mut verdict),
         );
-        if let (Some(link), Some(verdict)) = (self.link.as_mut(), verdict) {
-            link.owner_uid = match verdict {
-                Ok(()) => OwnerUid::Expected,
-                Err(reason) => OwnerUid::Refused(reason),
-            };
+        if let Some(verdict) = &verdict {
+            self.settle_owner(verdict);
         }
         result
     }
 }
 
 impl BusDaemon {
+    /// Keeps the outcome of the owner check for the following calls.
+    fn settle_owner(&mut self, verdict: &Result<(), String>) {
+        if let Some(link) = self.link.as_mut() {
+            link.owner_uid = match verdict {
+                Ok(()) => OwnerUid::Expected,
+                Err(reason) => OwnerUid::Refused(reason.clone()),
+            };
+        }
+    }
+
     /// Settles the owner check on its own (before a call that carries a secret).
     fn check_owner_alone(&mut self, deadline: Instant) -> Result<(), CallError> {
         let link = self.link()?;
@@ -165,12 +172,7 @@ impl BusDaemon {
         let verdict = self.run(deadline, "checking the daemon", async {
             Ok(link.check_owner_uid().await)
         })?;
-        if let Some(link) = self.link.as_mut() {
-            link.owner_uid = match &verdict {
-                Ok(()) => OwnerUid::Expected,
-                Err(reason) => OwnerUid::Refused(reason.clone()),
-            };
-        }
+        self.settle_owner(&verdict);
         verdict.map_err(CallError::Unavailable)
     }
 }
