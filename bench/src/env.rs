@@ -306,37 +306,14 @@ pub struct World {
     config: String,
 }
 
-fn bus_config(dir: &Path, policy: &Path) -> String {
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>twofold-bench</type>
-  <listen>unix:path={dir}/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <deny own="*"/>
-  </policy>
-  <include>{policy}</include>
-</busconfig>
-"#,
-        dir = dir.display(),
-        policy = policy.display()
-    )
-}
-
 impl World {
     /// Starts the bus and the daemon; `policy` is the shipped bus policy file.
     pub fn start(
         dir: &Path,
         daemon_env: &[(String, String)],
         bin_dir: &Path,
-        policy: &Path,
     ) -> Result<World, String> {
-        World::start_with_config(dir, daemon_env, bin_dir, policy, "")
+        World::start_with_config(dir, daemon_env, bin_dir, "")
     }
 
     /// Like [`World::start`], with `config` as twofoldd.toml (a PostgreSQL `storage`
@@ -345,11 +322,10 @@ impl World {
         dir: &Path,
         daemon_env: &[(String, String)],
         bin_dir: &Path,
-        policy: &Path,
         config: &str,
     ) -> Result<World, String> {
         let conf = dir.join("bus.conf");
-        fs::write(&conf, bus_config(dir, policy)).map_err(|e| e.to_string())?;
+        fs::write(&conf, twofold_tests::private_bus_config(dir)).map_err(|e| e.to_string())?;
         let mut bus = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf.display()))
             .args(["--nofork", "--print-address"])

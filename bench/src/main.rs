@@ -413,12 +413,7 @@ fn verdict(ok: bool, measured: String) -> String {
 /// Fleet mode: a PostgreSQL server, a second bus with a twofoldd on that store (fleet
 /// mode: no `--db`), `--fleet-users` users enrolled through it, and the same PAM logins
 /// as the SQLite small run (one per user per step, `--steps` steps).
-fn fleet_run(
-    args: &Args,
-    dir: &Path,
-    repo: &Path,
-    rt: &tokio::runtime::Runtime,
-) -> Result<Samples, String> {
+fn fleet_run(args: &Args, dir: &Path, rt: &tokio::runtime::Runtime) -> Result<Samples, String> {
     if args.fleet_users == 0 {
         return Err("--fleet-users 0".into());
     }
@@ -443,7 +438,6 @@ fn fleet_run(
         &fdir,
         &args.daemon_env,
         &args.bin_dir,
-        &repo.join("packaging/dbus/org.twofold.Twofold1.conf"),
         &server.storage_config("bench-fleet-1"),
     )?;
     let users: Vec<String> = (0..args.fleet_users).map(user_name).collect();
@@ -488,10 +482,6 @@ fn main() {
         eprintln!("twofold-bench needs root (a mount namespace, a root-owned daemon)");
         std::process::exit(2);
     }
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
     // On a real disk (/var/tmp), so that fsync costs what it costs.
     let tmp = tempfile::Builder::new()
         .prefix("twofold-bench")
@@ -578,13 +568,8 @@ fn main() {
     if !args.daemon_env.is_empty() {
         println!("twofoldd environment: {:?}", args.daemon_env);
     }
-    let mut world = World::start(
-        &dir,
-        &args.daemon_env,
-        &args.bin_dir,
-        &repo.join("packaging/dbus/org.twofold.Twofold1.conf"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut world =
+        World::start(&dir, &args.daemon_env, &args.bin_dir).unwrap_or_else(|e| panic!("{e}"));
     let address = world.address.clone();
     let so = args.bin_dir.join("libpam_twofold.so");
     assert!(so.exists(), "{} missing", so.display());
@@ -1317,7 +1302,7 @@ fn main() {
 
     // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
     println!("\n== fleet mode: twofoldd on a PostgreSQL store");
-    let fleet = fleet_run(&args, &dir, &repo, &rt);
+    let fleet = fleet_run(&args, &dir, &rt);
     let sqlite_line = small
         .samples
         .line(&format!("pam_twofold, SQLite store, {} users", args.small));

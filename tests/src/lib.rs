@@ -199,7 +199,9 @@ pub struct TestEnv {
     pub log: PathBuf,
 }
 
-fn private_bus_config(dir: &Path) -> String {
+/// A dbus-daemon configuration for a private bus at `DIR/bus` carrying the shipped bus
+/// policy (also used by the bench).
+pub fn private_bus_config(dir: &Path) -> String {
     let policy = repo_root().join("packaging/dbus/org.twofold.Twofold1.conf");
     assert!(policy.exists(), "{} missing", policy.display());
     format!(
