@@ -114,6 +114,11 @@ impl Context<'_> {
                 "That is not the password of {}. Nothing was changed.",
                 self.who()
             )),
+            TwofoldError::RateLimited(m) => Failure::new(format!(
+                "The twofold daemon is busy with your earlier requests{}. Wait a few seconds \
+                 and try again.",
+                detail(m)
+            )),
             TwofoldError::NoPendingEnrollment(_) => Failure::new(
                 "There is no enrollment waiting for a code (it may have expired). \
                  Start again with `twofold enroll`.",

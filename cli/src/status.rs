@@ -206,6 +206,7 @@ mod tests {
             recent_step_offsets: vec![-1, 0],
             required: false,
             enroll_deadline: 0,
+            proof_required: true,
         }
     }
 

@@ -417,9 +417,11 @@ impl Bus {
         #[zbus(header)] header: Header<'_>,
         user: &str,
     ) -> Result<UserStatus, TwofoldError> {
-        let (_, user) = self.authorize(&header, Action::Status, user).await?;
+        let (caller, user) = self.authorize(&header, Action::Status, user).await?;
         let service = self.service.clone();
-        blocking(move || service.status(&user)).await
+        let mut status = blocking(move || service.status(&user)).await?;
+        status.proof_required = caller.uid != 0;
+        Ok(status)
     }
 
     /// Checks a TOTP code or a backup code; `context` names the login for the audit trail.

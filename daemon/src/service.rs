@@ -153,6 +153,8 @@ impl Service {
             recent_step_offsets,
             required: deadline.is_some(),
             enroll_deadline: deadline.unwrap_or(0),
+            // The caller's part: the bus layer fills it in from the grant.
+            proof_required: false,
         })
     }
 

@@ -312,7 +312,8 @@ fn classify(e: CallError) -> Answer {
             TwofoldError::InvalidArgument(m) => Answer::Refused(format!("invalid argument: {m}")),
             e @ (TwofoldError::AlreadyEnrolled(_)
             | TwofoldError::NoPendingEnrollment(_)
-            | TwofoldError::InvalidPassword(_)) => {
+            | TwofoldError::InvalidPassword(_)
+            | TwofoldError::RateLimited(_)) => {
                 Answer::Unavailable(format!("unexpected reply from twofoldd: {e:?}"))
             }
         },

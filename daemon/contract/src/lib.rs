@@ -21,13 +21,11 @@ pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";
 /// Prefix of every error name `twofoldd` returns.
 pub const ERROR_PREFIX: &str = "org.twofold.Error";
 
-/// Longest code (TOTP or backup code, with any formatting) the daemon looks at.
-pub const MAX_CODE_LEN: usize = 256;
+pub mod limits;
+pub use limits::{MAX_CODE_LEN, MAX_USER_LEN};
+
 /// When this many backup codes or fewer remain, users are told to regenerate them.
 pub const BACKUP_CODES_LOW: u32 = 3;
-
-/// Longest user name accepted (Linux `LOGIN_NAME_MAX`).
-pub const MAX_USER_LEN: usize = 256;
 
 /// Keys of the context dictionary passed to `Verify`.
 pub mod context {
@@ -44,6 +42,9 @@ pub mod context {
     pub const PID: &str = "pid";
     /// `OpenSession`: the logind session id (`XDG_SESSION_ID` from the PAM environment).
     pub const LOGIND_SESSION: &str = "logind_session";
+
+    /// Every key a context may carry.
+    pub const KEYS: &[&str] = &[SERVICE, TTY, RHOST, RUSER, PID, LOGIND_SESSION];
 }
 
 /// Every error `twofoldd` can answer with: one namespace, a closed set.
@@ -63,6 +64,8 @@ pub enum TwofoldError {
     Locked(String),
     /// A malformed argument (over-long code, invalid user name, …).
     InvalidArgument(String),
+    /// This uid sent more requests than its share; try again in a moment.
+    RateLimited(String),
     /// No such user on this system.
     UnknownUser(String),
     /// The user is enrolled already; re-enrolling needs proof or an administrator.
@@ -85,18 +88,13 @@ impl TwofoldError {
             | TwofoldError::InvalidCode(m)
             | TwofoldError::Locked(m)
             | TwofoldError::InvalidArgument(m)
+            | TwofoldError::RateLimited(m)
             | TwofoldError::UnknownUser(m)
             | TwofoldError::AlreadyEnrolled(m)
             | TwofoldError::NoPendingEnrollment(m)
             | TwofoldError::InvalidPassword(m)
             | TwofoldError::Internal(m) => m.clone(),
         }
-    }
-
-    /// True for failures of the transport or the daemon itself, where a client cannot
-    /// tell whether the user would have passed: the PAM module fails closed on these.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, TwofoldError::ZBus(_) | TwofoldError::Internal(_))
     }
 }
 
@@ -153,6 +151,10 @@ pub struct UserStatus {
     pub required: bool,
     /// Enrollment deadline of a required, unenrolled user (0 when none).
     pub enroll_deadline: i64,
+    /// This caller must prove a current code or backup code to re-enroll, regenerate
+    /// backup codes or disable (false for root and administrators): the daemon decides,
+    /// clients only ask.
+    pub proof_required: bool,
 }
 
 /// Reply of `BeginLogin`: what the PAM module needs to know before it prompts.

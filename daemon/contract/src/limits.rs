@@ -1,0 +1,172 @@
+//! Every bound that two programs share, and the validators that apply them, once.
+//!
+//! The daemon checks every value a caller sends against these at its door; the CLI and
+//! the PAM module check the same values before sending, so that a person gets the same
+//! one-line answer wherever the check happens.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::context;
+
+/// Longest code (TOTP or backup code, with any formatting) the daemon looks at.
+pub const MAX_CODE_LEN: usize = 256;
+/// Longest user name accepted (Linux `LOGIN_NAME_MAX`).
+pub const MAX_USER_LEN: usize = 256;
+/// Longest value of a login context entry (service, tty, rhost, ruser, pid).
+pub const MAX_CONTEXT_VALUE_LEN: usize = 256;
+/// Most entries a login context may carry (the keys of [`context`] are fewer).
+pub const MAX_CONTEXT_ENTRIES: usize = 8;
+/// Longest issuer name shown in authenticator apps (`otpauth://` URI).
+pub const MAX_ISSUER_LEN: usize = 64;
+/// Longest reason of an administrator's reset (it goes into the audit trail).
+pub const MAX_REASON_LEN: usize = 500;
+/// Longest validity of an administrator's one-time bypass code, in hours (30 days).
+pub const MAX_BYPASS_HOURS: u32 = 720;
+/// Most audit entries one `AuditLog` call returns.
+pub const MAX_AUDIT_LIMIT: u32 = 100_000;
+/// Longest session timeout a user may set, in seconds (366 days).
+pub const MAX_SESSION_TIMEOUT: u64 = 366 * 86_400;
+/// Longest session id (ids are ASCII letters and digits).
+pub const MAX_SESSION_ID_LEN: usize = 64;
+/// Longest account password `Disable` passes on to PAM.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// A value refused at the door; the text is one line for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// A user name: 1 to [`MAX_USER_LEN`] bytes, no control characters.
+pub fn user_name(name: &str) -> Result<(), Invalid> {
+    if name.is_empty() || name.len() > MAX_USER_LEN || has_control(name) {
+        return Err(Invalid(format!(
+            "a user name has 1 to {MAX_USER_LEN} characters and no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A login context: at most [`MAX_CONTEXT_ENTRIES`] entries, keys among [`context`],
+/// values of at most [`MAX_CONTEXT_VALUE_LEN`] bytes without control characters.
+pub fn login_context(ctx: &HashMap<String, String>) -> Result<(), Invalid> {
+    if ctx.len() > MAX_CONTEXT_ENTRIES {
+        return Err(Invalid(format!(
+            "a login context has at most {MAX_CONTEXT_ENTRIES} entries"
+        )));
+    }
+    for (key, value) in ctx {
+        if !context::KEYS.contains(&key.as_str()) {
+            return Err(Invalid(
+                "a login context key is not one twofoldd knows".into(),
+            ));
+        }
+        if value.len() > MAX_CONTEXT_VALUE_LEN || has_control(value) {
+            return Err(Invalid(format!(
+                "login context {key}: at most {MAX_CONTEXT_VALUE_LEN} bytes, no control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An issuer name: at most [`MAX_ISSUER_LEN`] characters, no ':' (it separates issuer
+/// and account in the URI label) and no control characters.
+pub fn issuer(text: &str) -> Result<(), Invalid> {
+    if text.chars().count() > MAX_ISSUER_LEN || text.contains(':') || has_control(text) {
+        return Err(Invalid(format!(
+            "the issuer must be at most {MAX_ISSUER_LEN} characters, without ':' or control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A reset's reason: one non-empty line of at most [`MAX_REASON_LEN`] bytes.
+pub fn reason(text: &str) -> Result<(), Invalid> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > MAX_REASON_LEN || has_control(text) {
+        return Err(Invalid(format!(
+            "give a reason: one line, at most {MAX_REASON_LEN} bytes (it goes into the audit trail)"
+        )));
+    }
+    Ok(())
+}
+
+/// A session id: 1 to [`MAX_SESSION_ID_LEN`] ASCII letters and digits.
+pub fn session_id(id: &str) -> Result<(), Invalid> {
+    if id.is_empty()
+        || id.len() > MAX_SESSION_ID_LEN
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(Invalid(format!(
+            "a session id is 1 to {MAX_SESSION_ID_LEN} letters and digits"
+        )));
+    }
+    Ok(())
+}
+
+/// Anything else a caller sends as free text (a code, a password): bounded length.
+pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
+    if text.len() > max {
+        return Err(Invalid(format!("{what} is too long (at most {max} bytes)")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        assert!(user_name("alice").is_ok());
+        assert!(user_name("").is_err());
+        assert!(user_name("al\nice").is_err());
+        assert!(user_name(&"a".repeat(MAX_USER_LEN + 1)).is_err());
+        assert!(user_name(&"a".repeat(MAX_USER_LEN)).is_ok());
+    }
+
+    #[test]
+    fn contexts() {
+        let ok = HashMap::from([
+            (context::SERVICE.to_string(), "sshd".to_string()),
+            (context::RHOST.to_string(), "203.0.113.9".to_string()),
+        ]);
+        assert!(login_context(&ok).is_ok());
+        let long = HashMap::from([(context::RHOST.to_string(), "x".repeat(1 << 20))]);
+        assert!(login_context(&long).is_err());
+        let edge = HashMap::from([(
+            context::RHOST.to_string(),
+            "x".repeat(MAX_CONTEXT_VALUE_LEN),
+        )]);
+        assert!(login_context(&edge).is_ok());
+        let control = HashMap::from([(context::TTY.to_string(), "pts/1\u{1b}[2J".to_string())]);
+        assert!(login_context(&control).is_err());
+        let unknown = HashMap::from([("evil".to_string(), String::new())]);
+        assert!(login_context(&unknown).is_err());
+    }
+
+    #[test]
+    fn issuers_reasons_and_ids() {
+        assert!(issuer(&"é".repeat(MAX_ISSUER_LEN)).is_ok());
+        assert!(issuer(&"x".repeat(MAX_ISSUER_LEN + 1)).is_err());
+        assert!(issuer("a:b").is_err());
+        assert!(reason("  ").is_err());
+        assert!(reason("lost phone").is_ok());
+        assert!(reason("two\nlines").is_err());
+        assert!(session_id("ab12").is_ok());
+        assert!(session_id("../x").is_err());
+        assert!(bounded("the code", &"1".repeat(MAX_CODE_LEN + 1), MAX_CODE_LEN).is_err());
+    }
+}
