@@ -1,18 +1,19 @@
 //! The D-Bus face of the daemon: `org.twofold.Twofold1` on `/org/twofold/Twofold1`.
 //!
 //! Every method first goes through [`Bus::authorize`], the one place where access is
-//! decided, from the caller's D-Bus credentials only (never from an argument). Then the
-//! work runs on the blocking pool, so that an Argon2 hash or an fsync never stalls the
-//! bus loop, under a per-user lock so that one user's attempts are judged one at a time.
+//! decided, from the caller's D-Bus credentials only (never from an argument), by the
+//! rule table of [`crate::authz`]; it hands the method a [`Grant`]. Every other value a
+//! caller sends is checked at the door against the contract's limits. Then the work runs
+//! off the bus loop, in the login services' lane or the (smaller) lane of everyone else,
+//! under the exact per-user lock, so that one user's attempts are judged one at a time
+//! and nobody else's requests can make a root login wait.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use twofold_contract::{
-    AdminUser, AuditEntry, Enrollment, LoginState, SessionList, TwofoldError, UserStatus, Verified,
-    MAX_USER_LEN,
+    limits, AdminUser, AuditEntry, Enrollment, LoginState, SessionList, TwofoldError, UserStatus,
+    Verified,
 };
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
@@ -20,50 +21,15 @@ use zbus::names::BusName;
 use zbus::zvariant::Value;
 use zeroize::Zeroizing;
 
+pub use crate::authz::Action;
+use crate::authz::{Grant, RateLimiter, Role, Rule, UserLocks};
 use crate::logging::safe;
-use crate::service::{Caller, Service};
+use crate::service::{Caller, Service, UNKNOWN_USERS};
 use crate::sessions::Sessions;
 
-/// Number of per-user locks (users hash onto them).
-const USER_LOCKS: usize = 64;
 /// Bound on the credentials cache (unique names are never reused on a bus, so a cached
 /// entry can only be stale in that it is no longer needed).
 const CREDENTIALS_CACHE_MAX: usize = 4096;
-
-/// What a method is about to do, for [`Bus::authorize`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Read enrollment and lockout state.
-    Status,
-    /// Check a code (logins; screen lockers verify as the user).
-    Verify,
-    /// Begin or confirm an enrollment.
-    Enroll,
-    /// Replace the backup codes.
-    RegenerateBackupCodes,
-    /// Turn two-factor authentication off.
-    Disable,
-    /// The module's pre-prompt question about a login.
-    BeginLogin,
-    /// Administration: list users, reset, unlock, read the audit trail.
-    Administer,
-    /// Register or close a login session, or ask about the grace window: root only
-    /// (the PAM module inside sshd, sudo, login).
-    RegisterSession,
-    /// List a user's sessions and remembered logins.
-    ListSessions,
-    /// End a user's session.
-    RevokeSession,
-    /// Change a user's session timeout or forget their remembered logins.
-    SessionSettings,
-}
-
-impl Action {
-    /// Actions only root may take, whatever the user and polkit say.
-    pub fn root_only(self) -> bool {
-        matches!(self, Action::RegisterSession)
-    }
-}
 
 /// The polkit action for administering other users.
 pub const ADMINISTER: &str = "org.twofold.administer";
@@ -76,34 +42,36 @@ pub struct Bus {
     connection: zbus::Connection,
     dbus: DBusProxy<'static>,
     credentials: Arc<Credentials>,
-    user_locks: Vec<tokio::sync::Mutex<()>>,
+    limiter: RateLimiter,
+    user_locks: UserLocks,
     sessions: Arc<Sessions>,
 }
 
-fn user_name(user: &str) -> Result<(), TwofoldError> {
-    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
-        return Err(TwofoldError::InvalidArgument(
-            "That is not a valid user name.".into(),
-        ));
-    }
-    Ok(())
-}
+/// Requests of the login services (root) whose blocking work may run at once. Each
+/// holds a thread meanwhile (whose stack stays resident once used); more would not go
+/// faster on a small machine, and the others wait without holding one.
+const LOGIN_LANE: usize = 12;
+/// The same for every other caller: a smaller lane of its own, so that no amount of
+/// unprivileged traffic makes a root login wait for a turn.
+const OTHERS_LANE: usize = 4;
 
-/// Requests whose blocking work may run at once. Each holds a thread meanwhile (whose
-/// stack stays resident once used); more would not go faster on a small machine, and
-/// the others wait without holding one.
-const REQUESTS_IN_PLACE: usize = 16;
-
-/// Runs blocking work (NSS, SQLite, Argon2) of one request without stalling the bus.
+/// Runs blocking work (NSS, SQLite, Argon2) of one request without stalling the bus, in
+/// the lane of the caller's role.
 ///
 /// On the daemon's multi-thread runtime the request's own worker runs it after handing
 /// its other tasks to another thread (`block_in_place`): the bus keeps being served, and
 /// the request does not pay two thread switches per step as with `spawn_blocking`.
 async fn blocking<T: Send + 'static>(
+    role: Role,
     f: impl FnOnce() -> Result<T, TwofoldError> + Send + 'static,
 ) -> Result<T, TwofoldError> {
-    static IN_PLACE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(REQUESTS_IN_PLACE);
-    let _turn = IN_PLACE.acquire().await;
+    static LOGINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LOGIN_LANE);
+    static OTHERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(OTHERS_LANE);
+    let lane = match role {
+        Role::LoginService => &LOGINS,
+        Role::Owner | Role::Admin => &OTHERS,
+    };
+    let _turn = lane.acquire().await;
     let failed = |what: &dyn std::fmt::Display| {
         log::error!("request worker failed: {what}");
         Err(TwofoldError::Internal(
@@ -121,6 +89,13 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| failed(&e))
+}
+
+/// A login context checked at the door (size, keys, characters) before anything else
+/// looks at it.
+fn checked(context: HashMap<String, String>) -> Result<HashMap<String, String>, TwofoldError> {
+    limits::login_context(&context)?;
+    Ok(context)
 }
 
 /// Callers by unique bus name, each read from the bus once. A lookup in flight is
@@ -189,9 +164,8 @@ impl Bus {
             connection: connection.clone(),
             dbus,
             credentials: Arc::new(Credentials::default()),
-            user_locks: (0..USER_LOCKS)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            limiter: RateLimiter::default(),
+            user_locks: UserLocks::default(),
         })
     }
 
@@ -250,61 +224,80 @@ impl Bus {
 
     /// The one authorization decision, made before every method: who is calling (from
     /// D-Bus credentials only), which user the call is about ("" = the caller), and
-    /// whether that is allowed. Root may do anything. Any other caller may act on itself;
-    /// acting on others, or administering, needs polkit's `org.twofold.administer`;
-    /// checking codes (`Verify`, `BeginLogin`) is never delegated.
+    /// whether [`Action::rule`] allows it. An unprivileged caller is first charged to its
+    /// uid's rate limit. The answer is a [`Grant`] naming the role the caller acts in.
     pub async fn authorize(
         &self,
         header: &Header<'_>,
         action: Action,
         user: &str,
-    ) -> Result<(Caller, String), TwofoldError> {
+    ) -> Result<Grant, TwofoldError> {
         let caller = self.caller(header).await?;
-        if action.root_only() && caller.uid != 0 {
+        self.limiter.admit(caller.uid).inspect_err(|_| {
             log::warn!(
-                "denied {action:?} to uid {} (pid {:?}): root only",
+                "rate-limited {action:?} from uid {} (pid {:?})",
                 caller.uid,
                 caller.pid
             );
-            return Err(TwofoldError::PermissionDenied(
-                "Only root (the PAM module) may do this.".into(),
-            ));
+        })?;
+        let rule = action.rule();
+        if rule == Rule::LoginService && caller.uid != 0 {
+            return Err(self.denied(action, rule, caller, ""));
         }
-        let requested = user.to_string();
-        if !requested.is_empty() {
-            user_name(&requested)?;
+        if !user.is_empty() {
+            limits::user_name(user)?;
         }
-        let target = if action == Action::Administer && requested.is_empty() {
-            None
+        let target = if rule == Rule::Admin && user.is_empty() {
+            None // administration of everyone
         } else {
-            Some(blocking(move || resolve(caller, requested)).await?)
+            let requested = user.to_string();
+            let lane = if caller.uid == 0 {
+                Role::LoginService
+            } else {
+                Role::Owner
+            };
+            Some(blocking(lane, move || resolve(caller, requested)).await?)
         };
-        let target_name = target.as_ref().map(|t| t.0.clone()).unwrap_or_default();
-        let on_self = target.as_ref().is_some_and(|t| t.1 == caller.uid);
-        if caller.uid == 0 || (on_self && action != Action::Administer) {
-            return Ok((caller, target_name));
-        }
-        let delegable = !matches!(action, Action::Verify | Action::BeginLogin);
-        if delegable && self.polkit_allows(header, ADMINISTER).await {
+        let (name, target_uid) = match target {
+            Some((name, uid)) => (name, Some(uid)),
+            None => (String::new(), None),
+        };
+        let on_self = target_uid == Some(caller.uid);
+        let role = if caller.uid == 0 {
+            Role::LoginService
+        } else if on_self && rule != Rule::Admin {
+            Role::Owner
+        } else if matches!(rule, Rule::OwnerOrAdmin | Rule::Admin)
+            && self.polkit_allows(header, ADMINISTER).await
+        {
             log::info!(
                 "polkit allowed uid {} to {action:?} {}",
                 caller.uid,
-                safe(&target_name)
+                safe(&name)
             );
-            return Ok((caller, target_name));
-        }
+            Role::Admin
+        } else {
+            return Err(self.denied(action, rule, caller, &name));
+        };
+        Ok(Grant::new(caller, name, role))
+    }
+
+    fn denied(&self, action: Action, rule: Rule, caller: Caller, user: &str) -> TwofoldError {
         log::warn!(
             "denied {action:?} on {} to uid {} (pid {:?})",
-            safe(&target_name),
+            safe(user),
             caller.uid,
             caller.pid
         );
-        Err(TwofoldError::PermissionDenied(match action {
-            Action::Administer => "This needs an administrator (root, or the \
-                                   org.twofold.administer polkit permission)."
+        TwofoldError::PermissionDenied(match rule {
+            Rule::LoginService => "Only root (the PAM module) may do this.".into(),
+            Rule::Admin => "This needs an administrator (root, or the \
+                            org.twofold.administer polkit permission)."
                 .into(),
-            _ => "You may only act on your own account.".into(),
-        }))
+            Rule::OwnerOrRoot | Rule::OwnerOrAdmin => {
+                "You may only act on your own account.".into()
+            }
+        })
     }
 
     /// Asks polkit whether the caller (subject: its bus name) may do `action_id`. Any
@@ -367,23 +360,24 @@ impl Bus {
         let TwofoldError::UnknownUser(_) = error else {
             return error;
         };
+        let Ok(context) = checked(context) else {
+            return error;
+        };
+        // Only a login service's context names a source to charge.
         let Ok(caller) = self.caller(header).await else {
             return error;
         };
         if caller.uid != 0 {
             return error;
         }
+        let grant = Grant::new(caller, UNKNOWN_USERS.into(), Role::LoginService);
         let service = self.service.clone();
         let requested = requested.to_string();
-        blocking(move || Ok(service.unknown_user_attempt(caller, &requested, &context)))
-            .await
-            .unwrap_or_else(|e| e)
-    }
-
-    fn user_lock(&self, user: &str) -> &tokio::sync::Mutex<()> {
-        let mut h = DefaultHasher::new();
-        user.hash(&mut h);
-        &self.user_locks[(h.finish() as usize) % USER_LOCKS]
+        blocking(grant.role(), move || {
+            Ok(service.unknown_user_attempt(&grant, &requested, &context))
+        })
+        .await
+        .unwrap_or_else(|e| e)
     }
 }
 
@@ -417,11 +411,9 @@ impl Bus {
         #[zbus(header)] header: Header<'_>,
         user: &str,
     ) -> Result<UserStatus, TwofoldError> {
-        let (caller, user) = self.authorize(&header, Action::Status, user).await?;
+        let grant = self.authorize(&header, Action::Status, user).await?;
         let service = self.service.clone();
-        let mut status = blocking(move || service.status(&user)).await?;
-        status.proof_required = caller.uid != 0;
-        Ok(status)
+        blocking(grant.role(), move || service.status(&grant)).await
     }
 
     /// Checks a TOTP code or a backup code; `context` names the login for the audit trail.
@@ -433,19 +425,20 @@ impl Bus {
         context: HashMap<String, String>,
     ) -> Result<Verified, TwofoldError> {
         let code = Zeroizing::new(code);
-        let (caller, user) = match self.authorize(&header, Action::Verify, user).await {
-            Ok(ok) => ok,
+        let grant = match self.authorize(&header, Action::Verify, user).await {
+            Ok(grant) => grant,
             Err(e) => return Err(self.refused_login(&header, e, user, context).await),
         };
-        let _serialized = self.user_lock(&user).lock().await;
+        let context = checked(context)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         let sessions = self.sessions.clone();
-        blocking(move || {
-            let verified = service.verify(caller, &user, &code, &context)?;
-            if caller.uid == 0 {
-                // A login passed (the PAM module runs as root): remember it for the grace
-                // window and for the session this login opens.
-                sessions.record_pass(caller, &user, &context, &verified.method);
+        blocking(grant.role(), move || {
+            let verified = service.verify(&grant, &code, &context)?;
+            if grant.trusts_context() {
+                // A login passed: remember it for the grace window and for the session
+                // this login opens.
+                sessions.record_pass(grant.caller(), grant.user(), &context, &verified.method);
             }
             Ok(verified)
         })
@@ -461,10 +454,14 @@ impl Bus {
         proof: String,
     ) -> Result<Enrollment, TwofoldError> {
         let proof = Zeroizing::new(proof);
-        let (caller, user) = self.authorize(&header, Action::Enroll, user).await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let grant = self.authorize(&header, Action::Enroll, user).await?;
+        limits::issuer(&issuer)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.enroll_begin(caller, &user, &issuer, &proof)).await
+        blocking(grant.role(), move || {
+            service.enroll_begin(&grant, &issuer, &proof)
+        })
+        .await
     }
 
     /// Replaces the backup codes; returns the new set, once.
@@ -475,12 +472,15 @@ impl Bus {
         proof: String,
     ) -> Result<Vec<String>, TwofoldError> {
         let proof = Zeroizing::new(proof);
-        let (caller, user) = self
+        let grant = self
             .authorize(&header, Action::RegenerateBackupCodes, user)
             .await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.regenerate_backup_codes(caller, &user, &proof)).await
+        blocking(grant.role(), move || {
+            service.regenerate_backup_codes(&grant, &proof)
+        })
+        .await
     }
 
     /// Turns two-factor authentication off for `user`.
@@ -492,10 +492,14 @@ impl Bus {
         proof: String,
     ) -> Result<(), TwofoldError> {
         let (password, proof) = (Zeroizing::new(password), Zeroizing::new(proof));
-        let (caller, user) = self.authorize(&header, Action::Disable, user).await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let grant = self.authorize(&header, Action::Disable, user).await?;
+        limits::bounded("the password", &password, limits::MAX_PASSWORD_LEN)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.disable(caller, &user, &password, &proof)).await
+        blocking(grant.role(), move || {
+            service.disable(&grant, &password, &proof)
+        })
+        .await
     }
 
     /// Confirms the pending enrollment with a current code; returns the backup codes.
@@ -506,10 +510,10 @@ impl Bus {
         code: String,
     ) -> Result<Vec<String>, TwofoldError> {
         let code = Zeroizing::new(code);
-        let (caller, user) = self.authorize(&header, Action::Enroll, user).await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let grant = self.authorize(&header, Action::Enroll, user).await?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.enroll_confirm(caller, &user, &code)).await
+        blocking(grant.role(), move || service.enroll_confirm(&grant, &code)).await
     }
 
     /// The module's first question about a login, before it prompts.
@@ -519,12 +523,13 @@ impl Bus {
         user: &str,
         context: HashMap<String, String>,
     ) -> Result<LoginState, TwofoldError> {
-        let (caller, user) = match self.authorize(&header, Action::BeginLogin, user).await {
-            Ok(ok) => ok,
+        let grant = match self.authorize(&header, Action::BeginLogin, user).await {
+            Ok(grant) => grant,
             Err(e) => return Err(self.refused_login(&header, e, user, context).await),
         };
+        let context = checked(context)?;
         let service = self.service.clone();
-        blocking(move || service.begin_login(caller, &user, &context)).await
+        blocking(grant.role(), move || service.begin_login(&grant, &context)).await
     }
 
     /// Every user the daemon knows or the policy requires.
@@ -532,9 +537,9 @@ impl Bus {
         &self,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<Vec<AdminUser>, TwofoldError> {
-        self.authorize(&header, Action::Administer, "").await?;
+        let grant = self.authorize(&header, Action::Administer, "").await?;
         let service = self.service.clone();
-        blocking(move || service.admin_users()).await
+        blocking(grant.role(), move || service.admin_users(&grant)).await
     }
 
     /// Removes a user's 2FA so they enroll again; optionally issues a bypass code.
@@ -550,10 +555,13 @@ impl Bus {
                 "Name the user to reset.".into(),
             ));
         }
-        let (caller, user) = self.authorize(&header, Action::Administer, user).await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.admin_reset(caller, &user, &reason, bypass_hours)).await
+        blocking(grant.role(), move || {
+            service.admin_reset(&grant, &reason, bypass_hours)
+        })
+        .await
     }
 
     /// Clears a user's lockouts.
@@ -567,10 +575,10 @@ impl Bus {
                 "Name the user to unlock.".into(),
             ));
         }
-        let (caller, user) = self.authorize(&header, Action::Administer, user).await?;
-        let _serialized = self.user_lock(&user).lock().await;
+        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
-        blocking(move || service.admin_unlock(caller, &user)).await
+        blocking(grant.role(), move || service.admin_unlock(&grant)).await
     }
 
     /// The audit trail, newest first.
@@ -581,11 +589,10 @@ impl Bus {
         since: i64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, TwofoldError> {
-        let (_, user) = self.authorize(&header, Action::Administer, user).await?;
+        let grant = self.authorize(&header, Action::Administer, user).await?;
         let service = self.service.clone();
-        blocking(move || {
-            let user = (!user.is_empty()).then_some(user.as_str());
-            service.audit_log(user, since, limit)
+        blocking(grant.role(), move || {
+            service.audit_log(&grant, since, limit)
         })
         .await
     }
@@ -597,11 +604,15 @@ impl Bus {
         user: &str,
         info: HashMap<String, String>,
     ) -> Result<String, TwofoldError> {
-        let (caller, user) = self
+        let grant = self
             .authorize(&header, Action::RegisterSession, user)
             .await?;
+        let info = checked(info)?;
         let sessions = self.sessions.clone();
-        let record = blocking(move || sessions.open(caller, &user, &info)).await?;
+        let record = blocking(grant.role(), move || {
+            sessions.open(grant.caller(), grant.user(), &info)
+        })
+        .await?;
         if !record.rhost.is_empty() {
             // Reverse DNS may be slow: the login does not wait for it.
             let sessions = self.sessions.clone();
@@ -618,11 +629,15 @@ impl Bus {
         user: &str,
         info: HashMap<String, String>,
     ) -> Result<(), TwofoldError> {
-        let (caller, user) = self
+        let grant = self
             .authorize(&header, Action::RegisterSession, user)
             .await?;
+        let info = checked(info)?;
         let sessions = self.sessions.clone();
-        blocking(move || sessions.close(caller, &user, &info)).await
+        blocking(grant.role(), move || {
+            sessions.close(grant.caller(), grant.user(), &info)
+        })
+        .await
     }
 
     /// The grace window: did `user` pass for this service on this terminal or from this
@@ -634,11 +649,13 @@ impl Bus {
         context: HashMap<String, String>,
         seconds: u32,
     ) -> Result<bool, TwofoldError> {
-        let (caller, user) = self
-            .authorize(&header, Action::RegisterSession, user)
-            .await?;
+        let grant = self.authorize(&header, Action::CheckGrace, user).await?;
+        let context = checked(context)?;
         let sessions = self.sessions.clone();
-        blocking(move || sessions.check_grace(caller, &user, &context, seconds)).await
+        blocking(grant.role(), move || {
+            sessions.check_grace(grant.caller(), grant.user(), &context, seconds)
+        })
+        .await
     }
 
     /// A user's sessions, remembered logins and timeout.
@@ -648,9 +665,12 @@ impl Bus {
         user: &str,
         include_ended: bool,
     ) -> Result<SessionList, TwofoldError> {
-        let (caller, user) = self.authorize(&header, Action::ListSessions, user).await?;
+        let grant = self.authorize(&header, Action::ListSessions, user).await?;
         let sessions = self.sessions.clone();
-        blocking(move || sessions.list(caller, &user, include_ended)).await
+        blocking(grant.role(), move || {
+            sessions.list(grant.caller(), grant.user(), include_ended)
+        })
+        .await
     }
 
     /// Ends session `id`: its owner or an administrator only.
@@ -661,33 +681,31 @@ impl Bus {
     ) -> Result<(), TwofoldError> {
         // Who asks (acting on oneself is always allowed); then whether the session is
         // theirs to end. A session of someone else is "not yours", like a missing one.
-        let (caller, _) = self.authorize(&header, Action::RevokeSession, "").await?;
-        let not_yours = || {
-            TwofoldError::PermissionDenied(format!(
-                "You have no session {}.",
-                safe(&id.chars().take(64).collect::<String>())
-            ))
-        };
+        let asker = self.authorize(&header, Action::RevokeSession, "").await?;
+        limits::session_id(id)?;
+        let not_yours = || TwofoldError::PermissionDenied(format!("You have no session {id}."));
         let sessions = self.sessions.clone();
         let wanted = id.to_string();
-        let Some(record) = blocking(move || sessions.get(&wanted)).await? else {
-            return Err(if caller.uid == 0 {
-                TwofoldError::InvalidArgument(format!("There is no session {}.", safe(id)))
-            } else {
-                not_yours()
+        let Some(record) = blocking(asker.role(), move || sessions.get(&wanted)).await? else {
+            return Err(match asker.role() {
+                Role::LoginService => {
+                    TwofoldError::InvalidArgument(format!("There is no session {id}."))
+                }
+                Role::Owner | Role::Admin => not_yours(),
             });
         };
-        if let Err(e) = self
+        let grant = match self
             .authorize(&header, Action::RevokeSession, &record.user)
             .await
         {
-            return Err(match e {
-                TwofoldError::PermissionDenied(_) => not_yours(),
-                other => other,
-            });
-        }
-        let reason = format!("revoked by uid {}", caller.uid);
-        self.sessions.terminate(record, Some(caller), reason).await
+            Ok(grant) => grant,
+            Err(TwofoldError::PermissionDenied(_)) => return Err(not_yours()),
+            Err(other) => return Err(other),
+        };
+        let reason = format!("revoked by uid {}", grant.caller().uid);
+        self.sessions
+            .terminate(record, Some(grant.caller()), reason)
+            .await
     }
 
     /// Ends all of a user's live sessions but the caller's own (on every host of a fleet).
@@ -696,9 +714,13 @@ impl Bus {
         #[zbus(header)] header: Header<'_>,
         user: &str,
     ) -> Result<Vec<String>, TwofoldError> {
-        let (caller, user) = self.authorize(&header, Action::RevokeSession, user).await?;
+        let grant = self.authorize(&header, Action::RevokeSession, user).await?;
+        let caller = grant.caller();
         let sessions = self.sessions.clone();
-        let others = blocking(move || sessions.others(caller, &user)).await?;
+        let others = blocking(grant.role(), move || {
+            sessions.others(grant.caller(), grant.user())
+        })
+        .await?;
         let reason = format!("revoked by uid {} (--others)", caller.uid);
         let tasks: Vec<_> = others
             .into_iter()
@@ -730,11 +752,20 @@ impl Bus {
         user: &str,
         seconds: u64,
     ) -> Result<(), TwofoldError> {
-        let (caller, user) = self
+        let grant = self
             .authorize(&header, Action::SessionSettings, user)
             .await?;
+        if seconds > limits::MAX_SESSION_TIMEOUT {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "a session timeout is at most {} days",
+                limits::MAX_SESSION_TIMEOUT / 86_400
+            )));
+        }
         let sessions = self.sessions.clone();
-        blocking(move || sessions.set_timeout(caller, &user, seconds)).await
+        blocking(grant.role(), move || {
+            sessions.set_timeout(grant.caller(), grant.user(), seconds)
+        })
+        .await
     }
 
     /// Forgets the user's remembered logins (the grace window starts afresh).
@@ -743,11 +774,14 @@ impl Bus {
         #[zbus(header)] header: Header<'_>,
         user: &str,
     ) -> Result<u32, TwofoldError> {
-        let (caller, user) = self
+        let grant = self
             .authorize(&header, Action::SessionSettings, user)
             .await?;
         let sessions = self.sessions.clone();
-        blocking(move || sessions.forget(caller, &user)).await
+        blocking(grant.role(), move || {
+            sessions.forget(grant.caller(), grant.user())
+        })
+        .await
     }
 
     /// The daemon's version.

@@ -2,6 +2,7 @@
 //! SPEC.md, so that the man page generator and the fuzzers can reach the parsers too.
 
 pub mod args;
+pub mod authz;
 pub mod backup_codes;
 pub mod dbus;
 pub mod files;

@@ -1,18 +1,21 @@
 //! What the daemon does, independent of D-Bus: status, verification, enrollment.
 //!
-//! Callers arrive here already authorized (see `dbus::authorize`), with the target user
-//! resolved. All functions are synchronous and may block (Argon2, SQLite commits, NSS):
-//! the bus layer runs them on the blocking thread pool.
+//! Callers arrive here with a [`Grant`] (made by `dbus::Bus::authorize`): the target
+//! user, resolved, and the caller's role. No function here looks at a uid: the grant
+//! says whether proof is needed and whether the caller's login context is believed.
+//! All functions are synchronous and may block (Argon2, SQLite commits, NSS): the bus
+//! layer runs them off its event loop.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use twofold_contract::{
-    context, method, AdminUser, AuditEntry, Enrollment, LoginState, TwofoldError, UserStatus,
-    Verified,
+    context, limits, method, AdminUser, AuditEntry, Enrollment, LoginState, TwofoldError,
+    UserStatus, Verified,
 };
 
+use crate::authz::Grant;
 use crate::backup_codes;
 use crate::groups;
 use crate::lockout::Source;
@@ -43,6 +46,10 @@ pub struct Service {
 
 /// The store's name for the counters of logins for user names that do not exist.
 pub const UNKNOWN_USERS: &str = "";
+
+/// The service name recorded for what an unprivileged caller does over D-Bus: its own
+/// service/tty/rhost claims are never believed.
+pub const SELF_SERVICE: &str = "self-service via D-Bus";
 
 /// How many recent step offsets `Status` reports.
 const RECENT_OFFSETS: u32 = 10;
@@ -102,20 +109,29 @@ impl Service {
         }
     }
 
-    fn event(&self, caller: Caller, user: &str, event: &'static str) -> AuditEvent {
+    fn event(&self, grant: &Grant, event: &'static str) -> AuditEvent {
+        let caller = grant.caller();
         AuditEvent {
             at: now(),
             actor_uid: Some(caller.uid),
             actor_pid: caller.pid,
-            user: user.to_string(),
+            user: grant.user().to_string(),
             event,
             host: self.hostname.clone(),
             ..Default::default()
         }
     }
 
-    /// `Status`: enrollment, backup codes, lockout.
-    pub fn status(&self, user: &str) -> Result<UserStatus, TwofoldError> {
+    /// `Status`: enrollment, backup codes, lockout, and whether this caller must prove
+    /// a code to change them.
+    pub fn status(&self, grant: &Grant) -> Result<UserStatus, TwofoldError> {
+        Ok(UserStatus {
+            proof_required: grant.proof_required(),
+            ..self.status_of(grant.user())?
+        })
+    }
+
+    fn status_of(&self, user: &str) -> Result<UserStatus, TwofoldError> {
         let now = now();
         let record = self.store.user(user).map_err(internal)?;
         let throttle = self.store.throttle_summary(user).map_err(internal)?;
@@ -153,20 +169,27 @@ impl Service {
             recent_step_offsets,
             required: deadline.is_some(),
             enroll_deadline: deadline.unwrap_or(0),
-            // The caller's part: the bus layer fills it in from the grant.
             proof_required: false,
         })
     }
 
-    /// The audit event and lockout counters of an attempt described by `ctx`.
+    /// The audit event and lockout counters of an attempt described by `ctx`. Only a
+    /// login service's context is believed; an unprivileged caller's is ignored: its
+    /// attempts are recorded as self-service and charged to one counter per uid, so that
+    /// made-up terminals or hosts neither multiply its guesses nor fill the records.
     fn attempt(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         ctx: &HashMap<String, String>,
         policy: &Policy,
     ) -> (AuditEvent, Vec<Source>) {
-        let mut event = self.event(caller, user, "verify_ok");
+        let mut event = self.event(grant, "verify_ok");
+        if !grant.trusts_context() {
+            event.service = SELF_SERVICE.into();
+            let per_uid = format!("dbus-uid-{}", grant.caller().uid);
+            let sources = policy.lockout.sources("", &per_uid, &self.hostname);
+            return (event, sources);
+        }
         let field = |key: &str| ctx.get(key).map(|v| safe(v)).unwrap_or_default();
         event.service = field(context::SERVICE);
         event.tty = field(context::TTY);
@@ -182,12 +205,12 @@ impl Service {
     /// `BeginLogin`: the module's first question, before it prompts.
     pub fn begin_login(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         ctx: &HashMap<String, String>,
     ) -> Result<LoginState, TwofoldError> {
+        let user = grant.user();
         let policy = self.policy();
-        let (event, sources) = self.attempt(caller, user, ctx, &policy);
+        let (event, sources) = self.attempt(grant, ctx, &policy);
         let throttle = self.store.throttle(user, &sources).map_err(internal)?;
         let enrolled = self.store.user(user).map_err(internal)?.is_some();
         let mut state = LoginState {
@@ -226,15 +249,15 @@ impl Service {
     /// Counts a login attempt for a user name that does not exist against the
     /// unknown-users counter of its source (stored under the empty user name, which no
     /// account can have). Returns the error to answer: `UnknownUser`, or `Locked` once
-    /// that source has guessed too many names.
+    /// that source has guessed too many names. `grant` is about [`UNKNOWN_USERS`].
     pub fn unknown_user_attempt(
         &self,
-        caller: Caller,
+        grant: &Grant,
         requested: &str,
         ctx: &HashMap<String, String>,
     ) -> TwofoldError {
         let policy = self.policy();
-        let (mut event, sources) = self.attempt(caller, UNKNOWN_USERS, ctx, &policy);
+        let (mut event, sources) = self.attempt(grant, ctx, &policy);
         event.event = "unknown_user";
         event.detail = format!("name: {}", safe(requested));
         let unknown =
@@ -283,13 +306,13 @@ impl Service {
     /// one-time bypass code.
     pub fn verify(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         code: &str,
         ctx: &HashMap<String, String>,
     ) -> Result<Verified, TwofoldError> {
+        let user = grant.user();
         let policy = self.policy();
-        let (mut event, sources) = self.attempt(caller, user, ctx, &policy);
+        let (mut event, sources) = self.attempt(grant, ctx, &policy);
         let where_ = format!(
             "user={} service={} rhost={} tty={}",
             safe(user),
@@ -469,14 +492,14 @@ impl Service {
         }
     }
 
-    /// Checks `proof` (a current code or backup code) like a login would: it is consumed
-    /// when it passes and counts towards the lockout when it does not. Root needs none.
-    fn require_proof(&self, caller: Caller, user: &str, proof: &str) -> Result<(), TwofoldError> {
-        if caller.uid == 0 {
+    /// Checks `proof` (a current code or backup code) like a login would, when the grant
+    /// asks for it: it is consumed when it passes and counts towards the lockout when it
+    /// does not.
+    fn require_proof(&self, grant: &Grant, proof: &str) -> Result<(), TwofoldError> {
+        if !grant.proof_required() {
             return Ok(());
         }
-        let ctx = HashMap::from([(context::SERVICE.to_string(), "twofold".to_string())]);
-        self.verify(caller, user, proof, &ctx).map(drop)
+        self.verify(grant, proof, &HashMap::new()).map(drop)
     }
 
     /// A new set of backup codes: what to show once, and what to store.
@@ -502,34 +525,29 @@ impl Service {
     /// working until the new one is confirmed.
     pub fn enroll_begin(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         issuer: &str,
         proof: &str,
     ) -> Result<Enrollment, TwofoldError> {
+        let user = grant.user();
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
         } else {
             issuer
         };
-        if issuer.len() > 64 || issuer.contains(':') || issuer.chars().any(char::is_control) {
-            return Err(TwofoldError::InvalidArgument(
-                "The issuer must be at most 64 characters, without ':' or control characters."
-                    .into(),
-            ));
-        }
-        if caller.uid != 0 && self.store.user(user).map_err(internal)?.is_some() {
+        limits::issuer(issuer)?;
+        if grant.proof_required() && self.store.user(user).map_err(internal)?.is_some() {
             if proof.trim().is_empty() {
                 return Err(TwofoldError::AlreadyEnrolled(format!(
                     "{user} is enrolled already; to move to a new device, give a current code \
                      or a backup code from the old one"
                 )));
             }
-            self.require_proof(caller, user, proof)?;
+            self.require_proof(grant, proof)?;
         }
         let secret = otp::new_secret();
         let secret_base32 = otp::to_base32(&secret);
-        let mut event = self.event(caller, user, "enroll_begin");
+        let mut event = self.event(grant, "enroll_begin");
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: event.at + self.policy().enroll_pending_seconds,
@@ -548,12 +566,8 @@ impl Service {
 
     /// `EnrollConfirm`: the first code proves the app holds the secret; then 2FA is active
     /// and the backup codes are returned, once.
-    pub fn enroll_confirm(
-        &self,
-        caller: Caller,
-        user: &str,
-        code: &str,
-    ) -> Result<Vec<String>, TwofoldError> {
+    pub fn enroll_confirm(&self, grant: &Grant, code: &str) -> Result<Vec<String>, TwofoldError> {
+        let user = grant.user();
         let now = now();
         let Some(pending) = self.store.pending(user, now).map_err(internal)? else {
             return Err(TwofoldError::NoPendingEnrollment(
@@ -581,7 +595,7 @@ impl Service {
         drop(secret);
 
         let (codes, stored) = self.new_backup_codes(user);
-        let event = self.event(caller, user, "enroll_confirm");
+        let event = self.event(grant, "enroll_confirm");
         if !self
             .store
             .confirm_enrollment(user, &pending.secret_sealed, step, &stored, &event)
@@ -599,16 +613,16 @@ impl Service {
     /// `RegenerateBackupCodes`: a new set; the old one dies in the same transaction.
     pub fn regenerate_backup_codes(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         proof: &str,
     ) -> Result<Vec<String>, TwofoldError> {
+        let user = grant.user();
         if self.store.user(user).map_err(internal)?.is_none() {
             return Err(not_enrolled(user));
         }
-        self.require_proof(caller, user, proof)?;
+        self.require_proof(grant, proof)?;
         let (codes, stored) = self.new_backup_codes(user);
-        let event = self.event(caller, user, "backup_codes_regenerated");
+        let event = self.event(grant, "backup_codes_regenerated");
         if !self
             .store
             .replace_backup_codes(user, &stored, &event)
@@ -620,21 +634,17 @@ impl Service {
         Ok(codes)
     }
 
-    /// `Disable`: the account password and a current code or backup code (root needs
-    /// neither); then every trace of the user's 2FA goes, except the audit trail.
-    pub fn disable(
-        &self,
-        caller: Caller,
-        user: &str,
-        password: &str,
-        proof: &str,
-    ) -> Result<(), TwofoldError> {
+    /// `Disable`: the account password and a current code or backup code (root and
+    /// administrators need neither); then every trace of the user's 2FA goes, except the
+    /// audit trail.
+    pub fn disable(&self, grant: &Grant, password: &str, proof: &str) -> Result<(), TwofoldError> {
+        let user = grant.user();
         if self.store.user(user).map_err(internal)?.is_none() {
             return Err(not_enrolled(user));
         }
-        if caller.uid != 0 {
+        if grant.proof_required() {
             let policy = self.policy();
-            let (mut event, sources) = self.attempt(caller, user, &HashMap::new(), &policy);
+            let (mut event, sources) = self.attempt(grant, &HashMap::new(), &policy);
             event.event = "disable_refused";
             let throttle = self.store.throttle(user, &sources).map_err(internal)?;
             if let Some(seconds) = throttle.locked_for(event.at) {
@@ -656,9 +666,9 @@ impl Service {
                     None => TwofoldError::InvalidPassword("That password is not right.".into()),
                 });
             }
-            self.require_proof(caller, user, proof)?;
+            self.require_proof(grant, proof)?;
         }
-        let event = self.event(caller, user, "disabled");
+        let event = self.event(grant, "disabled");
         if !self.store.remove_user(user, &event).map_err(internal)? {
             return Err(not_enrolled(user));
         }
@@ -667,7 +677,7 @@ impl Service {
     }
 
     /// `AdminUsers`: everyone the daemon knows, plus the listed members of required groups.
-    pub fn admin_users(&self) -> Result<Vec<AdminUser>, TwofoldError> {
+    pub fn admin_users(&self, _grant: &Grant) -> Result<Vec<AdminUser>, TwofoldError> {
         let policy = self.policy();
         let mut names = self.store.known_users().map_err(internal)?;
         names.retain(|n| n != UNKNOWN_USERS);
@@ -679,7 +689,7 @@ impl Service {
         names
             .into_iter()
             .map(|user| {
-                let status = self.status(&user)?;
+                let status = self.status_of(&user)?;
                 let live_sessions = self.store.live_session_count(&user).map_err(internal)?;
                 Ok(AdminUser {
                     user,
@@ -699,24 +709,20 @@ impl Service {
     /// bypass code, valid `bypass_hours`, lets them log in once to do so.
     pub fn admin_reset(
         &self,
-        caller: Caller,
-        user: &str,
+        grant: &Grant,
         reason: &str,
         bypass_hours: u32,
     ) -> Result<String, TwofoldError> {
+        let user = grant.user();
+        limits::reason(reason)?;
         let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 500 || reason.chars().any(char::is_control) {
-            return Err(TwofoldError::InvalidArgument(
-                "Give a reason (one line, at most 500 characters): it goes into the audit trail."
-                    .into(),
-            ));
+        if bypass_hours > limits::MAX_BYPASS_HOURS {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "A bypass code can be valid for at most {} hours.",
+                limits::MAX_BYPASS_HOURS
+            )));
         }
-        if bypass_hours > 720 {
-            return Err(TwofoldError::InvalidArgument(
-                "A bypass code can be valid for at most 720 hours (30 days).".into(),
-            ));
-        }
-        let mut event = self.event(caller, user, "reset");
+        let mut event = self.event(grant, "reset");
         event.detail = format!("reason: {}", safe_long(reason));
         let removed = self.store.remove_user(user, &event).map_err(internal)?;
         if !removed && bypass_hours == 0 {
@@ -724,7 +730,7 @@ impl Service {
         }
         log::info!(
             "administrator uid {} reset the 2FA of {}",
-            caller.uid,
+            grant.caller().uid,
             safe(user)
         );
         if bypass_hours == 0 {
@@ -732,7 +738,7 @@ impl Service {
         }
         let code = backup_codes::generate_set().swap_remove(0);
         let normalized = backup_codes::normalize(&code).expect("generated codes are well-formed");
-        let mut event = self.event(caller, user, "bypass_issued");
+        let mut event = self.event(grant, "bypass_issued");
         event.detail = format!("valid {bypass_hours} h; reason: {}", safe_long(reason));
         self.store
             .set_bypass(
@@ -746,22 +752,25 @@ impl Service {
     }
 
     /// `AdminUnlock`: clears the user's lockouts from every source.
-    pub fn admin_unlock(&self, caller: Caller, user: &str) -> Result<(), TwofoldError> {
-        let event = self.event(caller, user, "unlock");
-        self.store.clear_lockouts(user, &event).map_err(internal)?;
-        log::info!("uid {} unlocked {}", caller.uid, safe(user));
+    pub fn admin_unlock(&self, grant: &Grant) -> Result<(), TwofoldError> {
+        let event = self.event(grant, "unlock");
+        self.store
+            .clear_lockouts(grant.user(), &event)
+            .map_err(internal)?;
+        log::info!("uid {} unlocked {}", grant.caller().uid, safe(grant.user()));
         Ok(())
     }
 
-    /// `AuditLog`: newest first.
+    /// `AuditLog`: newest first, of the grant's user ("" = everyone).
     pub fn audit_log(
         &self,
-        user: Option<&str>,
+        grant: &Grant,
         since: i64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, TwofoldError> {
+        let user = Some(grant.user()).filter(|u| !u.is_empty());
         self.store
-            .audit_log(user, since, limit.clamp(1, 100_000))
+            .audit_log(user, since, limit.clamp(1, limits::MAX_AUDIT_LIMIT))
             .map_err(internal)
     }
 }
@@ -802,11 +811,16 @@ mod tests {
     use super::*;
     use crate::storage::sqlite::SqliteStore;
 
-    const ROOT: Caller = Caller { uid: 0, pid: None };
-    const USER: Caller = Caller {
-        uid: 1000,
-        pid: None,
-    };
+    use crate::authz::Role;
+
+    /// An unprivileged caller (uid 1000) acting on its own account.
+    fn owner(user: &str) -> Grant {
+        let caller = Caller {
+            uid: 1000,
+            pid: Some(4242),
+        };
+        Grant::new(caller, user.to_string(), Role::Owner)
+    }
 
     fn service() -> Service {
         Service {
@@ -830,11 +844,11 @@ mod tests {
     }
 
     fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
-        let e = svc.enroll_begin(ROOT, user, "", "").unwrap();
+        let e = svc.enroll_begin(&Grant::root(user), "", "").unwrap();
         assert!(e.uri.contains("issuer=testhost"));
         let step = otp::step_at(now() as u64) - 1;
         let codes = svc
-            .enroll_confirm(ROOT, user, &code_at(&e.secret, step))
+            .enroll_confirm(&Grant::root(user), &code_at(&e.secret, step))
             .unwrap();
         (e.secret, codes)
     }
@@ -843,17 +857,19 @@ mod tests {
     fn regenerate_kills_the_old_set() {
         let svc = service();
         let (_, old) = enroll(&svc, "alice");
-        let new = svc.regenerate_backup_codes(ROOT, "alice", "").unwrap();
+        let new = svc
+            .regenerate_backup_codes(&Grant::root("alice"), "")
+            .unwrap();
         assert_eq!(new.len(), 10);
         let ctx = HashMap::new();
         assert!(matches!(
-            svc.verify(ROOT, "alice", &old[0], &ctx),
+            svc.verify(&Grant::root("alice"), &old[0], &ctx),
             Err(TwofoldError::InvalidCode(_))
         ));
-        let ok = svc.verify(ROOT, "alice", &new[0], &ctx).unwrap();
+        let ok = svc.verify(&Grant::root("alice"), &new[0], &ctx).unwrap();
         assert_eq!(ok.backup_codes_left, 9);
         assert_eq!(
-            svc.status("alice").unwrap().last_method,
+            svc.status_of("alice").unwrap().last_method,
             method::BACKUP_CODE
         );
     }
@@ -863,18 +879,18 @@ mod tests {
         let svc = service();
         let (_, codes) = enroll(&svc, "alice");
         assert!(matches!(
-            svc.regenerate_backup_codes(USER, "alice", ""),
+            svc.regenerate_backup_codes(&owner("alice"), ""),
             Err(TwofoldError::InvalidArgument(_))
         ));
         assert!(matches!(
-            svc.enroll_begin(USER, "alice", "", ""),
+            svc.enroll_begin(&owner("alice"), "", ""),
             Err(TwofoldError::AlreadyEnrolled(_))
         ));
-        assert!(svc.enroll_begin(USER, "alice", "", &codes[0]).is_ok());
+        assert!(svc.enroll_begin(&owner("alice"), "", &codes[0]).is_ok());
         // The old secret still works while the new one waits for its confirmation.
-        assert!(svc.status("alice").unwrap().enrolled);
+        assert!(svc.status_of("alice").unwrap().enrolled);
         assert!(svc
-            .regenerate_backup_codes(USER, "alice", &codes[1])
+            .regenerate_backup_codes(&owner("alice"), &codes[1])
             .is_ok());
     }
 
@@ -885,12 +901,12 @@ mod tests {
         let step = otp::step_at(now() as u64);
         let ctx = HashMap::from([(context::SERVICE.to_string(), "sshd".to_string())]);
         // Codes are accepted in increasing steps only: -1 (phone behind), then 0.
-        let a = svc.verify(ROOT, "alice", &code_at(&secret, step), &ctx);
+        let a = svc.verify(&Grant::root("alice"), &code_at(&secret, step), &ctx);
         if otp::step_at(now() as u64) != step {
             return; // the step rolled over mid-test; the offsets would differ
         }
         assert_eq!(a.unwrap().step_offset, 0);
-        let st = svc.status("alice").unwrap();
+        let st = svc.status_of("alice").unwrap();
         assert_eq!(st.recent_step_offsets, vec![0]);
         assert_eq!(st.last_service, "sshd");
         assert_eq!(st.last_method, method::TOTP);
@@ -901,12 +917,12 @@ mod tests {
     fn root_disable_removes_everything_but_the_audit() {
         let svc = service();
         enroll(&svc, "alice");
-        svc.disable(ROOT, "alice", "", "").unwrap();
-        let st = svc.status("alice").unwrap();
+        svc.disable(&Grant::root("alice"), "", "").unwrap();
+        let st = svc.status_of("alice").unwrap();
         assert!(!st.enrolled);
         assert_eq!(st.backup_codes_left, 0);
         assert!(matches!(
-            svc.disable(ROOT, "alice", "", ""),
+            svc.disable(&Grant::root("alice"), "", ""),
             Err(TwofoldError::NotEnrolled(_))
         ));
     }
@@ -924,25 +940,27 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         for _ in 0..5 {
-            let _ = svc.verify(ROOT, "alice", "000000", &ctx("203.0.113.7", "ssh"));
+            let _ = svc.verify(&Grant::root("alice"), "000000", &ctx("203.0.113.7", "ssh"));
         }
         let remote = svc
-            .begin_login(ROOT, "alice", &ctx("203.0.113.7", "ssh"))
+            .begin_login(&Grant::root("alice"), &ctx("203.0.113.7", "ssh"))
             .unwrap();
         assert!(remote.locked_for > 0);
         let other_host = svc
-            .begin_login(ROOT, "alice", &ctx("198.51.100.1", "ssh"))
+            .begin_login(&Grant::root("alice"), &ctx("198.51.100.1", "ssh"))
             .unwrap();
         assert_eq!(other_host.locked_for, 0);
-        let console = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        let console = svc
+            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .unwrap();
         assert_eq!(console.locked_for, 0, "the console stays usable");
         // Unlock clears every source and is audited with its actor.
-        svc.admin_unlock(ROOT, "alice").unwrap();
+        svc.admin_unlock(&Grant::root("alice")).unwrap();
         let remote = svc
-            .begin_login(ROOT, "alice", &ctx("203.0.113.7", "ssh"))
+            .begin_login(&Grant::root("alice"), &ctx("203.0.113.7", "ssh"))
             .unwrap();
         assert_eq!(remote.locked_for, 0);
-        let log = svc.audit_log(Some("alice"), 0, 100).unwrap();
+        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
         assert_eq!(log[0].event, "unlock");
         assert_eq!(log[0].actor_uid, 0);
         assert!(log.iter().any(|e| e.event == "lockout"));
@@ -954,21 +972,74 @@ mod tests {
         enroll(&svc, "alice");
         for host in 0..20 {
             let _ = svc.verify(
-                ROOT,
-                "alice",
+                &Grant::root("alice"),
                 "000000",
                 &ctx(&format!("198.51.100.{host}"), ""),
             );
         }
         let fresh_host = svc
-            .begin_login(ROOT, "alice", &ctx("192.0.2.1", ""))
+            .begin_login(&Grant::root("alice"), &ctx("192.0.2.1", ""))
             .unwrap();
         assert!(
             fresh_host.locked_for > 0,
             "remote logins are capped per user"
         );
-        let console = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        let console = svc
+            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .unwrap();
         assert_eq!(console.locked_for, 0);
+    }
+
+    #[test]
+    fn an_unprivileged_callers_made_up_terminals_share_one_counter_and_are_not_recorded() {
+        let svc = service();
+        enroll(&svc, "alice");
+        let mut locked = None;
+        for i in 0..60 {
+            let forged = ctx(&format!("198.51.100.{i}"), &format!("fake{i}"));
+            if let Err(TwofoldError::Locked(_)) = svc.verify(&owner("alice"), "000000", &forged) {
+                locked = Some(i);
+                break;
+            }
+        }
+        let max = Policy::default().lockout.max_failures as usize;
+        assert_eq!(
+            locked,
+            Some(max - 1),
+            "locked at the limit, whatever the context"
+        );
+        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
+        let failures: Vec<_> = log.iter().filter(|e| e.event == "verify_failed").collect();
+        assert!(!failures.is_empty());
+        for e in failures {
+            assert_eq!(e.service, SELF_SERVICE);
+            assert!(e.tty.is_empty() && e.rhost.is_empty(), "{e:?}");
+            assert_eq!((e.actor_uid, e.actor_pid), (1000, 4242));
+        }
+        // The login service's context is still believed: root's console is not locked.
+        let console = svc
+            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .unwrap();
+        assert_eq!(console.locked_for, 0);
+    }
+
+    #[test]
+    fn status_says_who_must_prove() {
+        let svc = service();
+        enroll(&svc, "alice");
+        assert!(svc.status(&owner("alice")).unwrap().proof_required);
+        assert!(!svc.status(&Grant::root("alice")).unwrap().proof_required);
+        let admin = Grant::new(
+            Caller {
+                uid: 1001,
+                pid: None,
+            },
+            "alice".into(),
+            Role::Admin,
+        );
+        assert!(!svc.status(&admin).unwrap().proof_required);
+        // An administrator regenerates without the user's code.
+        assert_eq!(svc.regenerate_backup_codes(&admin, "").unwrap().len(), 10);
     }
 
     #[test]
@@ -979,7 +1050,9 @@ mod tests {
             ..Policy::default()
         };
         svc.set_policy(policy.clone());
-        let within = svc.begin_login(ROOT, "root", &ctx("", "tty1")).unwrap();
+        let within = svc
+            .begin_login(&Grant::root("root"), &ctx("", "tty1"))
+            .unwrap();
         assert!(within.required && !within.enrolled);
         assert!(within.enroll_deadline > now());
         assert!(
@@ -987,13 +1060,17 @@ mod tests {
             "{}",
             within.message
         );
-        assert!(svc.status("root").unwrap().required);
+        assert!(svc.status_of("root").unwrap().required);
         // A user outside the group is not required.
-        let outside = svc.begin_login(ROOT, "daemon", &ctx("", "tty1")).unwrap();
+        let outside = svc
+            .begin_login(&Grant::root("daemon"), &ctx("", "tty1"))
+            .unwrap();
         assert!(!outside.required);
         policy.enroll_grace = 0;
         svc.set_policy(policy);
-        let after = svc.begin_login(ROOT, "root", &ctx("", "tty1")).unwrap();
+        let after = svc
+            .begin_login(&Grant::root("root"), &ctx("", "tty1"))
+            .unwrap();
         assert!(after.required && after.enroll_deadline <= now());
         assert!(
             after.message.contains("your system administrator"),
@@ -1007,24 +1084,28 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         let code = svc
-            .admin_reset(ROOT, "alice", "lost phone, ID checked", 2)
+            .admin_reset(&Grant::root("alice"), "lost phone, ID checked", 2)
             .unwrap();
-        assert!(!svc.status("alice").unwrap().enrolled);
-        let state = svc.begin_login(ROOT, "alice", &ctx("", "tty1")).unwrap();
+        assert!(!svc.status_of("alice").unwrap().enrolled);
+        let state = svc
+            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .unwrap();
         assert!(state.bypass_pending);
-        let ok = svc.verify(ROOT, "alice", &code, &ctx("", "tty1")).unwrap();
+        let ok = svc
+            .verify(&Grant::root("alice"), &code, &ctx("", "tty1"))
+            .unwrap();
         assert_eq!(ok.method, method::BYPASS);
         assert!(matches!(
-            svc.verify(ROOT, "alice", &code, &ctx("", "tty1")),
+            svc.verify(&Grant::root("alice"), &code, &ctx("", "tty1")),
             Err(TwofoldError::NotEnrolled(_))
         ));
-        let log = svc.audit_log(Some("alice"), 0, 100).unwrap();
+        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
         let events: Vec<&str> = log.iter().map(|e| e.event.as_str()).collect();
         assert!(events.contains(&"reset") && events.contains(&"bypass_issued"));
         assert!(events.contains(&"bypass_used"));
         assert!(log.iter().any(|e| e.detail.contains("lost phone")));
         assert!(
-            svc.admin_reset(ROOT, "alice", "", 0).is_err(),
+            svc.admin_reset(&Grant::root("alice"), "", 0).is_err(),
             "a reason is required"
         );
     }

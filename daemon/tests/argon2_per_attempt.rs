@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
+use twofoldd::authz::Grant;
 use twofoldd::backup_codes::ARGON2_EVALUATIONS;
 use twofoldd::otp;
 use twofoldd::password::PasswordChecker;
 use twofoldd::policy::Policy;
 use twofoldd::secrets::Keys;
-use twofoldd::service::{now, Caller, Service};
+use twofoldd::service::{now, Service};
 use twofoldd::storage::sqlite::SqliteStore;
-
-const ROOT: Caller = Caller { uid: 0, pid: None };
 
 fn evaluations_during(f: impl FnOnce()) -> u64 {
     let before = ARGON2_EVALUATIONS.load(Ordering::SeqCst);
@@ -32,7 +31,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
         hostname: "bench".into(),
         passwords: PasswordChecker::default(),
     };
-    let enrollment = service.enroll_begin(ROOT, "alice", "", "").unwrap();
+    let enrollment = service.enroll_begin(&Grant::root("alice"), "", "").unwrap();
     let secret = data_encoding::BASE32_NOPAD
         .decode(enrollment.secret.as_bytes())
         .unwrap();
@@ -44,7 +43,9 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
         .to_string();
     let mut codes = Vec::new();
     let hashed = evaluations_during(|| {
-        codes = service.enroll_confirm(ROOT, "alice", &code).unwrap();
+        codes = service
+            .enroll_confirm(&Grant::root("alice"), &code)
+            .unwrap();
     });
     assert_eq!(hashed, 10, "one hash per new backup code");
 
@@ -53,7 +54,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     let attempt = |code: &str, i: usize| {
         let ctx = HashMap::from([("tty".to_string(), format!("tty{i}"))]);
         evaluations_during(|| {
-            let _ = service.verify(ROOT, "alice", code, &ctx);
+            let _ = service.verify(&Grant::root("alice"), code, &ctx);
         })
     };
     assert_eq!(attempt("zzzz-zzzz-zz", 0), 1, "wrong code, 10 left");
@@ -62,13 +63,19 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     for (i, c) in codes[1..9].iter().enumerate() {
         assert_eq!(attempt(c, 10 + i), 1);
     }
-    assert_eq!(service.status("alice").unwrap().backup_codes_left, 1);
+    assert_eq!(
+        service
+            .status(&Grant::root("alice"))
+            .unwrap()
+            .backup_codes_left,
+        1
+    );
     assert_eq!(attempt("zzzz-zzzz-zz", 30), 1, "wrong code, 1 left");
     assert_eq!(attempt(&codes[9], 31), 1, "right code, 1 left");
     // A TOTP attempt costs none.
     assert_eq!(
         evaluations_during(|| {
-            let _ = service.verify(ROOT, "alice", "000000", &ctx);
+            let _ = service.verify(&Grant::root("alice"), "000000", &ctx);
         }),
         0
     );

@@ -78,6 +78,12 @@ pub enum TwofoldError {
     Internal(String),
 }
 
+impl From<limits::Invalid> for TwofoldError {
+    fn from(e: limits::Invalid) -> Self {
+        TwofoldError::InvalidArgument(e.0)
+    }
+}
+
 impl TwofoldError {
     /// The message text carried by the error, for showing to a person.
     pub fn message(&self) -> String {

@@ -1,0 +1,305 @@
+//! Who may do what: the one table of rules, the typed grant that the bus layer hands to
+//! every method, and the per-caller bounds (rate limit, exact per-user locks, lanes).
+//!
+//! The bus layer (`dbus::Bus::authorize`) is the only place that turns D-Bus credentials
+//! into a [`Grant`]; the service takes the grant and never looks at a uid again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use twofold_contract::TwofoldError;
+
+use crate::service::Caller;
+
+/// What a method is about to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read enrollment and lockout state.
+    Status,
+    /// Check a code (logins; screen lockers verify as the user).
+    Verify,
+    /// Begin or confirm an enrollment.
+    Enroll,
+    /// Replace the backup codes.
+    RegenerateBackupCodes,
+    /// Turn two-factor authentication off.
+    Disable,
+    /// The module's pre-prompt question about a login.
+    BeginLogin,
+    /// Administration: list users, reset, unlock, read the audit trail.
+    Administer,
+    /// Register or close a login session (the PAM module's session hooks).
+    RegisterSession,
+    /// Ask about the grace window (the PAM module's auth hook).
+    CheckGrace,
+    /// List a user's sessions and remembered logins.
+    ListSessions,
+    /// End a user's session.
+    RevokeSession,
+    /// Change a user's session timeout or forget their remembered logins.
+    SessionSettings,
+}
+
+/// How an action is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Root only: the PAM module inside sshd, sudo, login.
+    LoginService,
+    /// Root, or the caller on its own account; never delegated to polkit (checking
+    /// codes is the account owner's business or the login service's).
+    OwnerOrRoot,
+    /// Root, the caller on its own account, or an administrator (polkit
+    /// `org.twofold.administer`) on any account.
+    OwnerOrAdmin,
+    /// Root or an administrator only.
+    Admin,
+}
+
+impl Action {
+    /// The one table: each action's rule. A new action does not compile without one.
+    pub const fn rule(self) -> Rule {
+        match self {
+            Action::RegisterSession | Action::CheckGrace => Rule::LoginService,
+            Action::Verify | Action::BeginLogin => Rule::OwnerOrRoot,
+            Action::Status
+            | Action::Enroll
+            | Action::RegenerateBackupCodes
+            | Action::Disable
+            | Action::ListSessions
+            | Action::RevokeSession
+            | Action::SessionSettings => Rule::OwnerOrAdmin,
+            Action::Administer => Rule::Admin,
+        }
+    }
+}
+
+/// In what capacity the caller acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Root: the PAM module inside a login service, or root's own CLI. Its login
+    /// context (service, tty, rhost) is trusted and it needs no proof.
+    LoginService,
+    /// An unprivileged caller on its own account: its context is not trusted, and
+    /// changes need proof (a current code or backup code).
+    Owner,
+    /// An unprivileged caller that polkit allowed to administer (any account).
+    Admin,
+}
+
+/// Permission to run one call: who asks, about whom, in what role. Only the bus layer
+/// makes one (after [`Action::rule`] allowed it); every service method takes one.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    caller: Caller,
+    user: String,
+    role: Role,
+}
+
+impl Grant {
+    /// Made by `dbus::Bus::authorize` (and tests) only.
+    pub(crate) fn new(caller: Caller, user: String, role: Role) -> Grant {
+        Grant { caller, user, role }
+    }
+
+    /// A grant for root, for in-process callers (tests, the bench's seeding, the reaper).
+    pub fn root(user: &str) -> Grant {
+        Grant::new(
+            Caller { uid: 0, pid: None },
+            user.to_string(),
+            Role::LoginService,
+        )
+    }
+
+    /// The caller, for the audit trail.
+    pub fn caller(&self) -> Caller {
+        self.caller
+    }
+
+    /// The user the call is about ("" for administration of everyone).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The caller must prove a current code or backup code to change 2FA settings.
+    pub fn proof_required(&self) -> bool {
+        self.role == Role::Owner
+    }
+
+    /// The login context the caller sent (service, tty, rhost) may be believed: it
+    /// goes into lockout keys and records. Only root's is.
+    pub fn trusts_context(&self) -> bool {
+        self.role == Role::LoginService
+    }
+}
+
+/// Requests an unprivileged uid may make in a burst, and per second after it.
+pub const RATE_BURST: f64 = 20.0;
+/// See [`RATE_BURST`].
+pub const RATE_PER_SECOND: f64 = 5.0;
+/// Buckets kept at most; full ones are dropped first (a full bucket is a new one).
+const RATE_BUCKETS_MAX: usize = 4096;
+
+/// Per-uid token buckets for unprivileged callers. Root (the login services) is never
+/// limited here: its logins are throttled per source by the lockout counters.
+#[derive(Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<u32, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Takes one request's token for `uid`, or says when to come back.
+    pub fn admit(&self, uid: u32) -> Result<(), TwofoldError> {
+        self.admit_at(uid, Instant::now())
+    }
+
+    fn admit_at(&self, uid: u32, now: Instant) -> Result<(), TwofoldError> {
+        if uid == 0 {
+            return Ok(());
+        }
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let refill = |(tokens, at): (f64, Instant)| {
+            let gained = now.saturating_duration_since(at).as_secs_f64() * RATE_PER_SECOND;
+            (tokens + gained).min(RATE_BURST)
+        };
+        if buckets.len() >= RATE_BUCKETS_MAX && !buckets.contains_key(&uid) {
+            buckets.retain(|_, b| refill(*b) < RATE_BURST);
+            if buckets.len() >= RATE_BUCKETS_MAX {
+                return Err(busy());
+            }
+        }
+        let bucket = buckets.entry(uid).or_insert((RATE_BURST, now));
+        let tokens = refill(*bucket);
+        if tokens < 1.0 {
+            *bucket = (tokens, now);
+            return Err(busy());
+        }
+        *bucket = (tokens - 1.0, now);
+        Ok(())
+    }
+}
+
+fn busy() -> TwofoldError {
+    TwofoldError::RateLimited(format!(
+        "more than {RATE_PER_SECOND} requests per second (bursts of {RATE_BURST}) from one user"
+    ))
+}
+
+/// One lock per user name, exactly: one user's attempts are judged one at a time, and
+/// no user ever waits on another's lock. Entries go when nobody holds or waits.
+#[derive(Default)]
+pub struct UserLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl UserLocks {
+    /// The lock of `user` (held by the caller until the guard drops).
+    pub async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(lock) = locks.get(user).and_then(Weak::upgrade) {
+                lock
+            } else {
+                // Forget the users nobody holds any more before adding one: the map is
+                // bounded by the requests in flight.
+                locks.retain(|_, weak| weak.strong_count() > 0);
+                let lock = Arc::new(tokio::sync::Mutex::new(()));
+                locks.insert(user.to_string(), Arc::downgrade(&lock));
+                lock
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.locks.lock().map(|l| l.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_action_has_the_rule_of_the_table() {
+        assert_eq!(Action::RegisterSession.rule(), Rule::LoginService);
+        assert_eq!(Action::CheckGrace.rule(), Rule::LoginService);
+        assert_eq!(Action::Verify.rule(), Rule::OwnerOrRoot);
+        assert_eq!(Action::Disable.rule(), Rule::OwnerOrAdmin);
+        assert_eq!(Action::Administer.rule(), Rule::Admin);
+    }
+
+    #[test]
+    fn only_owners_prove_and_only_root_is_believed() {
+        let caller = Caller {
+            uid: 1000,
+            pid: Some(7),
+        };
+        let owner = Grant::new(caller, "alice".into(), Role::Owner);
+        assert!(owner.proof_required() && !owner.trusts_context());
+        let admin = Grant::new(caller, "bob".into(), Role::Admin);
+        assert!(!admin.proof_required() && !admin.trusts_context());
+        let root = Grant::root("alice");
+        assert!(!root.proof_required() && root.trusts_context());
+    }
+
+    #[test]
+    fn a_uid_gets_its_burst_then_its_rate_and_root_is_never_limited() {
+        let limiter = RateLimiter::default();
+        let t0 = Instant::now();
+        for _ in 0..RATE_BURST as usize {
+            limiter.admit_at(1000, t0).unwrap();
+        }
+        assert!(matches!(
+            limiter.admit_at(1000, t0),
+            Err(TwofoldError::RateLimited(_))
+        ));
+        // Another uid has its own bucket.
+        limiter.admit_at(1001, t0).unwrap();
+        // One second later, RATE_PER_SECOND more.
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..RATE_PER_SECOND as usize {
+            limiter.admit_at(1000, t1).unwrap();
+        }
+        assert!(limiter.admit_at(1000, t1).is_err());
+        for _ in 0..1000 {
+            limiter.admit_at(0, t1).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn user_locks_are_exact_and_forgotten_when_free() {
+        let locks = UserLocks::default();
+        let alice = locks.lock("alice").await;
+        // Another user never waits on alice's lock, whatever the names hash to.
+        for i in 0..200 {
+            let other =
+                tokio::time::timeout(Duration::from_millis(100), locks.lock(&format!("user{i}")))
+                    .await;
+            assert!(other.is_ok(), "user{i} waited behind alice");
+        }
+        // alice's second request waits for the first.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), locks.lock("alice"))
+                .await
+                .is_err()
+        );
+        drop(alice);
+        let _again = locks.lock("alice").await;
+        assert!(locks.len() <= 2, "freed locks are forgotten");
+    }
+}
