@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use twofold_contract::TwofoldError;
 
@@ -140,9 +140,13 @@ impl Grant {
 }
 
 /// Requests an unprivileged uid may make in a burst, and per second after it.
-pub const RATE_BURST: f64 = 20.0;
+pub const RATE_BURST: f64 = 30.0;
 /// See [`RATE_BURST`].
 pub const RATE_PER_SECOND: f64 = 5.0;
+/// Requests past its rate that a uid may have waiting for their turn; more are refused
+/// at once. Waiting (rather than an instant refusal) is what stops a client that sends
+/// as fast as it gets answers: it gets answers at the rate, not faster.
+pub const RATE_QUEUE: f64 = 8.0;
 /// Buckets kept at most; full ones are dropped first (a full bucket is a new one).
 const RATE_BUCKETS_MAX: usize = 4096;
 
@@ -150,18 +154,25 @@ const RATE_BUCKETS_MAX: usize = 4096;
 /// limited here: its logins are throttled per source by the lockout counters.
 #[derive(Default)]
 pub struct RateLimiter {
+    /// Tokens (negative: requests queued for later turns) and when they were counted.
     buckets: Mutex<HashMap<u32, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    /// Takes one request's token for `uid`, or says when to come back.
-    pub fn admit(&self, uid: u32) -> Result<(), TwofoldError> {
-        self.admit_at(uid, Instant::now())
+    /// Takes a turn for one request of `uid`, waiting for it when the uid is past its
+    /// rate but within its queue; refuses when the queue is full.
+    pub async fn admit(&self, uid: u32) -> Result<(), TwofoldError> {
+        let wait = self.turn_at(uid, Instant::now())?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
-    fn admit_at(&self, uid: u32, now: Instant) -> Result<(), TwofoldError> {
+    /// How long the request must wait for its turn, or a refusal.
+    fn turn_at(&self, uid: u32, now: Instant) -> Result<Duration, TwofoldError> {
         if uid == 0 {
-            return Ok(());
+            return Ok(Duration::ZERO);
         }
         let mut buckets = self
             .buckets
@@ -178,13 +189,12 @@ impl RateLimiter {
             }
         }
         let bucket = buckets.entry(uid).or_insert((RATE_BURST, now));
-        let tokens = refill(*bucket);
-        if tokens < 1.0 {
-            *bucket = (tokens, now);
+        let left = refill(*bucket) - 1.0;
+        if left < -RATE_QUEUE {
             return Err(busy());
         }
-        *bucket = (tokens - 1.0, now);
-        Ok(())
+        *bucket = (left, now);
+        Ok(Duration::from_secs_f64((-left).max(0.0) / RATE_PER_SECOND))
     }
 }
 
@@ -232,7 +242,6 @@ impl UserLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn every_action_has_the_rule_of_the_table() {
@@ -258,27 +267,31 @@ mod tests {
     }
 
     #[test]
-    fn a_uid_gets_its_burst_then_its_rate_and_root_is_never_limited() {
+    fn a_uid_gets_its_burst_then_waits_its_turn_then_is_refused() {
         let limiter = RateLimiter::default();
         let t0 = Instant::now();
         for _ in 0..RATE_BURST as usize {
-            limiter.admit_at(1000, t0).unwrap();
+            assert_eq!(limiter.turn_at(1000, t0).unwrap(), Duration::ZERO);
         }
+        // Past the burst: queued, each a fifth of a second after the one before.
+        let mut waits = Vec::new();
+        for _ in 0..RATE_QUEUE as usize {
+            waits.push(limiter.turn_at(1000, t0).unwrap());
+        }
+        assert_eq!(waits[0], Duration::from_millis(200));
+        assert_eq!(*waits.last().unwrap(), Duration::from_millis(1600));
         assert!(matches!(
-            limiter.admit_at(1000, t0),
+            limiter.turn_at(1000, t0),
             Err(TwofoldError::RateLimited(_))
         ));
-        // Another uid has its own bucket.
-        limiter.admit_at(1001, t0).unwrap();
-        // One second later, RATE_PER_SECOND more.
-        let t1 = t0 + Duration::from_secs(1);
-        for _ in 0..RATE_PER_SECOND as usize {
-            limiter.admit_at(1000, t1).unwrap();
-        }
-        assert!(limiter.admit_at(1000, t1).is_err());
+        // Another uid has its own bucket; root has none.
+        assert_eq!(limiter.turn_at(1001, t0).unwrap(), Duration::ZERO);
         for _ in 0..1000 {
-            limiter.admit_at(0, t1).unwrap();
+            assert_eq!(limiter.turn_at(0, t0).unwrap(), Duration::ZERO);
         }
+        // Three seconds later the queue has drained and a few turns are free again.
+        let t3 = t0 + Duration::from_secs(3);
+        assert_eq!(limiter.turn_at(1000, t3).unwrap(), Duration::ZERO);
     }
 
     #[tokio::test]

@@ -233,7 +233,7 @@ impl Bus {
         user: &str,
     ) -> Result<Grant, TwofoldError> {
         let caller = self.caller(header).await?;
-        self.limiter.admit(caller.uid).inspect_err(|_| {
+        self.limiter.admit(caller.uid).await.inspect_err(|_| {
             log::warn!(
                 "rate-limited {action:?} from uid {} (pid {:?})",
                 caller.uid,

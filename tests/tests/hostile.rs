@@ -22,6 +22,8 @@ use twofold_tests::{
 const USER: &str = "daemon";
 /// Another non-root user with a name (uid 2 on Debian).
 const OTHER: &str = "bin";
+/// A third one, whom the matrix makes an administrator through polkit (uid 3 on Debian).
+const ADMIN: &str = "sys";
 
 macro_rules! root_only {
     () => {
@@ -832,9 +834,11 @@ fn authz_helper() {
 fn authorization_matrix_covers_every_method_of_the_interface() {
     root_only!();
     let env = TestEnv::new();
-    let (self_uid, other_uid) = (
+    // Three unprivileged uids, so that no column spends another's rate limit.
+    let (self_uid, other_uid, admin_uid) = (
         uid_of(USER).expect("user daemon"),
         uid_of(OTHER).expect("user bin"),
+        uid_of(ADMIN).expect("user sys"),
     );
     let xml: String = runtime().block_on(async {
         let conn = zbus::connection::Builder::address(env.address.as_str())
@@ -897,7 +901,7 @@ fn authorization_matrix_covers_every_method_of_the_interface() {
         ("root", 0),
         ("the user itself", self_uid),
         ("another user", other_uid),
-        ("an administrator through polkit", other_uid),
+        ("an administrator through polkit", admin_uid),
     ]
     .into_iter()
     .enumerate()
