@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use twofold_contract::TwofoldError;
 
-use crate::service::Caller;
+use crate::service::{Caller, UNKNOWN_USERS};
 
 /// What a method is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +87,9 @@ pub enum Role {
     Admin,
 }
 
-/// Permission to run one call: who asks, about whom, in what role. Only the bus layer
-/// makes one (after [`Action::rule`] allowed it); every service method takes one.
+/// Permission to run one call: who asks, about whom, in what role. Only [`decide`] makes
+/// one, by the rule of [`Action::rule`]; every service method takes one, so a method
+/// that skips the decision has nothing to call the service with.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -98,18 +99,24 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Made by `dbus::Bus::authorize` (and tests) only.
-    pub(crate) fn new(caller: Caller, user: String, role: Role) -> Grant {
+    fn new(caller: Caller, user: String, role: Role) -> Grant {
         Grant { caller, user, role }
     }
 
-    /// A grant for root, for in-process callers (tests, the bench's seeding, the reaper).
-    pub fn root(user: &str) -> Grant {
+    /// A grant for root in this process, for code that holds the service directly and
+    /// is root by construction (tests, the bench's seeding); never for a D-Bus caller.
+    pub fn in_process_root(user: &str) -> Grant {
         Grant::new(
             Caller { uid: 0, pid: None },
             user.to_string(),
             Role::LoginService,
         )
+    }
+
+    /// Any grant, for unit tests of the service.
+    #[cfg(test)]
+    pub(crate) fn for_tests(caller: Caller, user: &str, role: Role) -> Grant {
+        Grant::new(caller, user.to_string(), role)
     }
 
     /// The caller, for the audit trail.
@@ -137,6 +144,53 @@ impl Grant {
     pub fn trusts_context(&self) -> bool {
         self.role == Role::LoginService
     }
+}
+
+/// What the rule table says about one call.
+pub enum Decision {
+    /// Allowed, in the grant's role.
+    Granted(Grant),
+    /// Allowed if polkit grants `org.twofold.administer` to the caller.
+    AskPolkit(PolkitPending),
+    /// Refused, by this rule.
+    Denied(Rule),
+}
+
+/// A call that only an administrator may make: [`PolkitPending::allowed`] once polkit
+/// said yes.
+pub struct PolkitPending {
+    caller: Caller,
+    user: String,
+}
+
+impl PolkitPending {
+    /// Polkit allowed it: the caller acts as an administrator.
+    pub fn allowed(self) -> Grant {
+        Grant::new(self.caller, self.user, Role::Admin)
+    }
+}
+
+/// The one decision: `caller` (from D-Bus credentials) wants to do `action` to `user`
+/// (resolved through NSS, with its uid; no uid for administration of everyone).
+pub fn decide(action: Action, caller: Caller, user: String, user_uid: Option<u32>) -> Decision {
+    let rule = action.rule();
+    if caller.uid == 0 {
+        return Decision::Granted(Grant::new(caller, user, Role::LoginService));
+    }
+    match rule {
+        Rule::LoginService => Decision::Denied(rule),
+        Rule::OwnerOrRoot | Rule::OwnerOrAdmin if user_uid == Some(caller.uid) => {
+            Decision::Granted(Grant::new(caller, user, Role::Owner))
+        }
+        Rule::OwnerOrRoot => Decision::Denied(rule),
+        Rule::OwnerOrAdmin | Rule::Admin => Decision::AskPolkit(PolkitPending { caller, user }),
+    }
+}
+
+/// A login service asking about a user name that does not exist: charged to the
+/// unknown-users counter of its source. Only root's login context names a source.
+pub fn unknown_user_login(caller: Caller) -> Option<Grant> {
+    (caller.uid == 0).then(|| Grant::new(caller, UNKNOWN_USERS.to_string(), Role::LoginService))
 }
 
 /// Requests an unprivileged uid may make in a burst, and per second after it.
@@ -262,8 +316,36 @@ mod tests {
         assert!(owner.proof_required() && !owner.trusts_context());
         let admin = Grant::new(caller, "bob".into(), Role::Admin);
         assert!(!admin.proof_required() && !admin.trusts_context());
-        let root = Grant::root("alice");
+        let root = Grant::in_process_root("alice");
         assert!(!root.proof_required() && root.trusts_context());
+    }
+
+    #[test]
+    fn decisions_follow_the_table() {
+        let root = Caller { uid: 0, pid: None };
+        let alice = Caller {
+            uid: 1000,
+            pid: None,
+        };
+        let role = |d: Decision| match d {
+            Decision::Granted(g) => format!("{:?}", g.role()),
+            Decision::AskPolkit(p) => format!("polkit:{:?}", p.allowed().role()),
+            Decision::Denied(rule) => format!("denied:{rule:?}"),
+        };
+        let on = |action, caller, uid| role(decide(action, caller, "alice".into(), uid));
+        assert_eq!(on(Action::CheckGrace, root, Some(1000)), "LoginService");
+        assert_eq!(
+            on(Action::CheckGrace, alice, Some(1000)),
+            "denied:LoginService"
+        );
+        assert_eq!(on(Action::Verify, alice, Some(1000)), "Owner");
+        assert_eq!(on(Action::Verify, alice, Some(1001)), "denied:OwnerOrRoot");
+        assert_eq!(on(Action::Disable, alice, Some(1000)), "Owner");
+        assert_eq!(on(Action::Disable, alice, Some(1001)), "polkit:Admin");
+        assert_eq!(on(Action::Administer, alice, Some(1000)), "polkit:Admin");
+        assert_eq!(on(Action::Administer, root, None), "LoginService");
+        assert!(unknown_user_login(alice).is_none());
+        assert_eq!(unknown_user_login(root).unwrap().user(), UNKNOWN_USERS);
     }
 
     #[test]

@@ -22,9 +22,9 @@ use zbus::zvariant::Value;
 use zeroize::Zeroizing;
 
 pub use crate::authz::Action;
-use crate::authz::{Grant, RateLimiter, Role, Rule, UserLocks};
+use crate::authz::{self, Decision, Grant, RateLimiter, Role, Rule, UserLocks};
 use crate::logging::safe;
-use crate::service::{Caller, Service, UNKNOWN_USERS};
+use crate::service::{Caller, Service};
 use crate::sessions::Sessions;
 
 /// Bound on the credentials cache (unique names are never reused on a bus, so a cached
@@ -242,7 +242,8 @@ impl Bus {
         })?;
         let rule = action.rule();
         if rule == Rule::LoginService && caller.uid != 0 {
-            return Err(self.denied(action, rule, caller, ""));
+            // Refused before any lookup on its behalf.
+            return Err(self.denied(action, rule, caller, user));
         }
         if !user.is_empty() {
             limits::user_name(user)?;
@@ -262,24 +263,20 @@ impl Bus {
             Some((name, uid)) => (name, Some(uid)),
             None => (String::new(), None),
         };
-        let on_self = target_uid == Some(caller.uid);
-        let role = if caller.uid == 0 {
-            Role::LoginService
-        } else if on_self && rule != Rule::Admin {
-            Role::Owner
-        } else if matches!(rule, Rule::OwnerOrAdmin | Rule::Admin)
-            && self.polkit_allows(header, ADMINISTER).await
-        {
-            log::info!(
-                "polkit allowed uid {} to {action:?} {}",
-                caller.uid,
-                safe(&name)
-            );
-            Role::Admin
-        } else {
-            return Err(self.denied(action, rule, caller, &name));
-        };
-        Ok(Grant::new(caller, name, role))
+        match authz::decide(action, caller, name, target_uid) {
+            Decision::Granted(grant) => Ok(grant),
+            Decision::AskPolkit(pending) if self.polkit_allows(header, ADMINISTER).await => {
+                let grant = pending.allowed();
+                log::info!(
+                    "polkit allowed uid {} to {action:?} {}",
+                    caller.uid,
+                    safe(grant.user())
+                );
+                Ok(grant)
+            }
+            Decision::AskPolkit(_) => Err(self.denied(action, Rule::Admin, caller, user)),
+            Decision::Denied(rule) => Err(self.denied(action, rule, caller, user)),
+        }
     }
 
     fn denied(&self, action: Action, rule: Rule, caller: Caller, user: &str) -> TwofoldError {
@@ -367,10 +364,9 @@ impl Bus {
         let Ok(caller) = self.caller(header).await else {
             return error;
         };
-        if caller.uid != 0 {
+        let Some(grant) = authz::unknown_user_login(caller) else {
             return error;
-        }
-        let grant = Grant::new(caller, UNKNOWN_USERS.into(), Role::LoginService);
+        };
         let service = self.service.clone();
         let requested = requested.to_string();
         blocking(grant.role(), move || {

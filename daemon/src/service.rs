@@ -819,7 +819,7 @@ mod tests {
             uid: 1000,
             pid: Some(4242),
         };
-        Grant::new(caller, user.to_string(), Role::Owner)
+        Grant::for_tests(caller, user, Role::Owner)
     }
 
     fn service() -> Service {
@@ -844,11 +844,13 @@ mod tests {
     }
 
     fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
-        let e = svc.enroll_begin(&Grant::root(user), "", "").unwrap();
+        let e = svc
+            .enroll_begin(&Grant::in_process_root(user), "", "")
+            .unwrap();
         assert!(e.uri.contains("issuer=testhost"));
         let step = otp::step_at(now() as u64) - 1;
         let codes = svc
-            .enroll_confirm(&Grant::root(user), &code_at(&e.secret, step))
+            .enroll_confirm(&Grant::in_process_root(user), &code_at(&e.secret, step))
             .unwrap();
         (e.secret, codes)
     }
@@ -858,15 +860,17 @@ mod tests {
         let svc = service();
         let (_, old) = enroll(&svc, "alice");
         let new = svc
-            .regenerate_backup_codes(&Grant::root("alice"), "")
+            .regenerate_backup_codes(&Grant::in_process_root("alice"), "")
             .unwrap();
         assert_eq!(new.len(), 10);
         let ctx = HashMap::new();
         assert!(matches!(
-            svc.verify(&Grant::root("alice"), &old[0], &ctx),
+            svc.verify(&Grant::in_process_root("alice"), &old[0], &ctx),
             Err(TwofoldError::InvalidCode(_))
         ));
-        let ok = svc.verify(&Grant::root("alice"), &new[0], &ctx).unwrap();
+        let ok = svc
+            .verify(&Grant::in_process_root("alice"), &new[0], &ctx)
+            .unwrap();
         assert_eq!(ok.backup_codes_left, 9);
         assert_eq!(
             svc.status_of("alice").unwrap().last_method,
@@ -901,7 +905,11 @@ mod tests {
         let step = otp::step_at(now() as u64);
         let ctx = HashMap::from([(context::SERVICE.to_string(), "sshd".to_string())]);
         // Codes are accepted in increasing steps only: -1 (phone behind), then 0.
-        let a = svc.verify(&Grant::root("alice"), &code_at(&secret, step), &ctx);
+        let a = svc.verify(
+            &Grant::in_process_root("alice"),
+            &code_at(&secret, step),
+            &ctx,
+        );
         if otp::step_at(now() as u64) != step {
             return; // the step rolled over mid-test; the offsets would differ
         }
@@ -917,12 +925,13 @@ mod tests {
     fn root_disable_removes_everything_but_the_audit() {
         let svc = service();
         enroll(&svc, "alice");
-        svc.disable(&Grant::root("alice"), "", "").unwrap();
+        svc.disable(&Grant::in_process_root("alice"), "", "")
+            .unwrap();
         let st = svc.status_of("alice").unwrap();
         assert!(!st.enrolled);
         assert_eq!(st.backup_codes_left, 0);
         assert!(matches!(
-            svc.disable(&Grant::root("alice"), "", ""),
+            svc.disable(&Grant::in_process_root("alice"), "", ""),
             Err(TwofoldError::NotEnrolled(_))
         ));
     }
@@ -940,27 +949,36 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         for _ in 0..5 {
-            let _ = svc.verify(&Grant::root("alice"), "000000", &ctx("203.0.113.7", "ssh"));
+            let _ = svc.verify(
+                &Grant::in_process_root("alice"),
+                "000000",
+                &ctx("203.0.113.7", "ssh"),
+            );
         }
         let remote = svc
-            .begin_login(&Grant::root("alice"), &ctx("203.0.113.7", "ssh"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("203.0.113.7", "ssh"))
             .unwrap();
         assert!(remote.locked_for > 0);
         let other_host = svc
-            .begin_login(&Grant::root("alice"), &ctx("198.51.100.1", "ssh"))
+            .begin_login(
+                &Grant::in_process_root("alice"),
+                &ctx("198.51.100.1", "ssh"),
+            )
             .unwrap();
         assert_eq!(other_host.locked_for, 0);
         let console = svc
-            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
             .unwrap();
         assert_eq!(console.locked_for, 0, "the console stays usable");
         // Unlock clears every source and is audited with its actor.
-        svc.admin_unlock(&Grant::root("alice")).unwrap();
+        svc.admin_unlock(&Grant::in_process_root("alice")).unwrap();
         let remote = svc
-            .begin_login(&Grant::root("alice"), &ctx("203.0.113.7", "ssh"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("203.0.113.7", "ssh"))
             .unwrap();
         assert_eq!(remote.locked_for, 0);
-        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
+        let log = svc
+            .audit_log(&Grant::in_process_root("alice"), 0, 100)
+            .unwrap();
         assert_eq!(log[0].event, "unlock");
         assert_eq!(log[0].actor_uid, 0);
         assert!(log.iter().any(|e| e.event == "lockout"));
@@ -972,20 +990,20 @@ mod tests {
         enroll(&svc, "alice");
         for host in 0..20 {
             let _ = svc.verify(
-                &Grant::root("alice"),
+                &Grant::in_process_root("alice"),
                 "000000",
                 &ctx(&format!("198.51.100.{host}"), ""),
             );
         }
         let fresh_host = svc
-            .begin_login(&Grant::root("alice"), &ctx("192.0.2.1", ""))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("192.0.2.1", ""))
             .unwrap();
         assert!(
             fresh_host.locked_for > 0,
             "remote logins are capped per user"
         );
         let console = svc
-            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
             .unwrap();
         assert_eq!(console.locked_for, 0);
     }
@@ -1008,7 +1026,9 @@ mod tests {
             Some(max - 1),
             "locked at the limit, whatever the context"
         );
-        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
+        let log = svc
+            .audit_log(&Grant::in_process_root("alice"), 0, 100)
+            .unwrap();
         let failures: Vec<_> = log.iter().filter(|e| e.event == "verify_failed").collect();
         assert!(!failures.is_empty());
         for e in failures {
@@ -1018,7 +1038,7 @@ mod tests {
         }
         // The login service's context is still believed: root's console is not locked.
         let console = svc
-            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
             .unwrap();
         assert_eq!(console.locked_for, 0);
     }
@@ -1028,13 +1048,17 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         assert!(svc.status(&owner("alice")).unwrap().proof_required);
-        assert!(!svc.status(&Grant::root("alice")).unwrap().proof_required);
-        let admin = Grant::new(
+        assert!(
+            !svc.status(&Grant::in_process_root("alice"))
+                .unwrap()
+                .proof_required
+        );
+        let admin = Grant::for_tests(
             Caller {
                 uid: 1001,
                 pid: None,
             },
-            "alice".into(),
+            "alice",
             Role::Admin,
         );
         assert!(!svc.status(&admin).unwrap().proof_required);
@@ -1051,7 +1075,7 @@ mod tests {
         };
         svc.set_policy(policy.clone());
         let within = svc
-            .begin_login(&Grant::root("root"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("root"), &ctx("", "tty1"))
             .unwrap();
         assert!(within.required && !within.enrolled);
         assert!(within.enroll_deadline > now());
@@ -1063,13 +1087,13 @@ mod tests {
         assert!(svc.status_of("root").unwrap().required);
         // A user outside the group is not required.
         let outside = svc
-            .begin_login(&Grant::root("daemon"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("daemon"), &ctx("", "tty1"))
             .unwrap();
         assert!(!outside.required);
         policy.enroll_grace = 0;
         svc.set_policy(policy);
         let after = svc
-            .begin_login(&Grant::root("root"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("root"), &ctx("", "tty1"))
             .unwrap();
         assert!(after.required && after.enroll_deadline <= now());
         assert!(
@@ -1084,28 +1108,35 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         let code = svc
-            .admin_reset(&Grant::root("alice"), "lost phone, ID checked", 2)
+            .admin_reset(
+                &Grant::in_process_root("alice"),
+                "lost phone, ID checked",
+                2,
+            )
             .unwrap();
         assert!(!svc.status_of("alice").unwrap().enrolled);
         let state = svc
-            .begin_login(&Grant::root("alice"), &ctx("", "tty1"))
+            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
             .unwrap();
         assert!(state.bypass_pending);
         let ok = svc
-            .verify(&Grant::root("alice"), &code, &ctx("", "tty1"))
+            .verify(&Grant::in_process_root("alice"), &code, &ctx("", "tty1"))
             .unwrap();
         assert_eq!(ok.method, method::BYPASS);
         assert!(matches!(
-            svc.verify(&Grant::root("alice"), &code, &ctx("", "tty1")),
+            svc.verify(&Grant::in_process_root("alice"), &code, &ctx("", "tty1")),
             Err(TwofoldError::NotEnrolled(_))
         ));
-        let log = svc.audit_log(&Grant::root("alice"), 0, 100).unwrap();
+        let log = svc
+            .audit_log(&Grant::in_process_root("alice"), 0, 100)
+            .unwrap();
         let events: Vec<&str> = log.iter().map(|e| e.event.as_str()).collect();
         assert!(events.contains(&"reset") && events.contains(&"bypass_issued"));
         assert!(events.contains(&"bypass_used"));
         assert!(log.iter().any(|e| e.detail.contains("lost phone")));
         assert!(
-            svc.admin_reset(&Grant::root("alice"), "", 0).is_err(),
+            svc.admin_reset(&Grant::in_process_root("alice"), "", 0)
+                .is_err(),
             "a reason is required"
         );
     }

@@ -31,7 +31,9 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
         hostname: "bench".into(),
         passwords: PasswordChecker::default(),
     };
-    let enrollment = service.enroll_begin(&Grant::root("alice"), "", "").unwrap();
+    let enrollment = service
+        .enroll_begin(&Grant::in_process_root("alice"), "", "")
+        .unwrap();
     let secret = data_encoding::BASE32_NOPAD
         .decode(enrollment.secret.as_bytes())
         .unwrap();
@@ -44,7 +46,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     let mut codes = Vec::new();
     let hashed = evaluations_during(|| {
         codes = service
-            .enroll_confirm(&Grant::root("alice"), &code)
+            .enroll_confirm(&Grant::in_process_root("alice"), &code)
             .unwrap();
     });
     assert_eq!(hashed, 10, "one hash per new backup code");
@@ -54,7 +56,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     let attempt = |code: &str, i: usize| {
         let ctx = HashMap::from([("tty".to_string(), format!("tty{i}"))]);
         evaluations_during(|| {
-            let _ = service.verify(&Grant::root("alice"), code, &ctx);
+            let _ = service.verify(&Grant::in_process_root("alice"), code, &ctx);
         })
     };
     assert_eq!(attempt("zzzz-zzzz-zz", 0), 1, "wrong code, 10 left");
@@ -65,7 +67,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     }
     assert_eq!(
         service
-            .status(&Grant::root("alice"))
+            .status(&Grant::in_process_root("alice"))
             .unwrap()
             .backup_codes_left,
         1
@@ -75,7 +77,7 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
     // A TOTP attempt costs none.
     assert_eq!(
         evaluations_during(|| {
-            let _ = service.verify(&Grant::root("alice"), "000000", &ctx);
+            let _ = service.verify(&Grant::in_process_root("alice"), "000000", &ctx);
         }),
         0
     );

@@ -979,7 +979,10 @@ fn packaging_files_carry_what_the_package_promises() {
     }
     let policy = read("polkit/org.twofold.policy");
     // Self-service is decided by uid and proof, not polkit: no action that nothing checks.
-    assert!(!policy.contains("manage-own"), "an unchecked polkit action is listed");
+    assert!(
+        !policy.contains("manage-own"),
+        "an unchecked polkit action is listed"
+    );
     let action = "org.twofold.administer";
     let start = policy
         .find(&format!("<action id=\"{action}\">"))
