@@ -177,6 +177,14 @@ pub trait Store: Send + Sync + SessionStore {
         audit: &AuditEvent,
     ) -> StoreResult<Throttle>;
 
+    /// Forgets the throttle counters not locked at `now` that counted no failure since
+    /// `idle_before`; returns how many.
+    fn purge_throttle(&self, now: i64, idle_before: i64) -> StoreResult<u64>;
+    /// Deletes the audit entries older than `before`, then the oldest beyond the newest
+    /// `max_rows`, a batch per transaction (logins wait for one batch at most); returns
+    /// how many.
+    fn purge_audit(&self, before: i64, max_rows: u64) -> StoreResult<u64>;
+
     /// Stores (or replaces) the user's pending enrollment.
     fn begin_enrollment(
         &self,
@@ -195,6 +203,35 @@ pub trait Store: Send + Sync + SessionStore {
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
+}
+
+/// Rows deleted per transaction by the purges.
+pub(crate) const PURGE_BATCH: i64 = 5_000;
+
+/// What [`purge_expired`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Idle throttle counters.
+    pub throttle: u64,
+    /// Audit entries past `audit_retention_days` or `audit_max_rows`.
+    pub audit: u64,
+}
+
+/// Deletes what `policy` no longer keeps: throttle counters idle for
+/// [`LockoutPolicy::idle_lifetime`] and not locked, audit entries older than
+/// `audit_retention_days` or beyond the newest `audit_max_rows`. The daemon calls it
+/// periodically (hourly), so that no caller can make the database grow without bound.
+pub fn purge_expired(
+    store: &dyn Store,
+    policy: &crate::policy::Policy,
+    now: i64,
+) -> StoreResult<Purged> {
+    let throttle = store.purge_throttle(now, now - policy.lockout.idle_lifetime())?;
+    let audit = store.purge_audit(
+        now - i64::from(policy.audit_retention_days) * 86_400,
+        policy.audit_max_rows,
+    )?;
+    Ok(Purged { throttle, audit })
 }
 
 // ------------------------------------------------------------------ login sessions
