@@ -408,12 +408,7 @@ impl Store for PostgresStore {
     }
 
     fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle> {
-        // Ceilings stay: a success does not refill them.
-    let keys: Vec<&str> = sources
-        .iter()
-        .filter(|s| s.clears_on_success())
-        .map(|s| s.key.as_str())
-        .collect();
+        let keys: Vec<&str> = sources.iter().map(|s| s.key.as_str()).collect();
         self.read("throttle", async |c: &mut Client| {
             let rows = c
                 .query(
