@@ -154,6 +154,9 @@ fn is_local_host(rhost: &str, hostname: &str) -> bool {
             .is_some_and(|short| short.eq_ignore_ascii_case(hostname))
 }
 
+/// SQL `LIKE` pattern of the ceilings' keys: their failures are the sources' failures
+/// again, so the summary of a user's failures leaves them out.
+pub const CEILINGS_LIKE: &str = "ceiling:%";
 /// Key of the ceiling over every remote host.
 pub const REMOTE_CEILING: &str = "ceiling:remote";
 /// Key of the ceiling over every local terminal and D-Bus caller, of every host.
@@ -187,7 +190,10 @@ impl LockoutPolicy {
     /// context it sends): one per uid and host, and the local ceiling.
     pub fn self_service_sources(&self, uid: u32, hostname: &str) -> Vec<Source> {
         vec![
-            Source::in_a_row(format!("uid:{}:{uid}", bounded(hostname)), self.max_failures),
+            Source::in_a_row(
+                format!("uid:{}:{uid}", bounded(hostname)),
+                self.max_failures,
+            ),
             self.local_ceiling(),
         ]
     }
@@ -301,6 +307,8 @@ mod tests {
         assert_eq!(p.sources("", "", "web1")[0].key, "local:web1");
         // No remote source is charged to the local ceiling, nor a local one to the remote.
         assert!(!remote.iter().any(|s| s.key == LOCAL_CEILING));
+        let prefix = CEILINGS_LIKE.trim_end_matches('%');
+        assert!(LOCAL_CEILING.starts_with(prefix) && REMOTE_CEILING.starts_with(prefix));
         let own = p.self_service_sources(1000, "web1");
         assert_eq!(own[0].key, "uid:web1:1000");
         assert_eq!(own[0].rule, Rule::InARow);

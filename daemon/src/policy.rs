@@ -289,10 +289,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((p.audit_retention_days, p.audit_max_rows), (30, 5000));
-        assert_eq!(
-            (p.lockout.local_ceiling, p.lockout.user_ceiling),
-            (6, 10)
-        );
+        assert_eq!((p.lockout.local_ceiling, p.lockout.user_ceiling), (6, 10));
         assert_eq!(p.lockout.ceiling_period, 43_200);
         for bad in [
             "audit_retention_days = 0\n",
@@ -302,7 +299,11 @@ mod tests {
             "[lockout]\nceiling_period = 60\n",
         ] {
             let e = Policy::parse(bad).unwrap_err();
-            let key = bad.trim_start_matches("[lockout]\n").split(' ').next().unwrap();
+            let key = bad
+                .trim_start_matches("[lockout]\n")
+                .split(' ')
+                .next()
+                .unwrap();
             assert!(e.contains(key), "{bad}: {e}");
         }
     }

@@ -143,9 +143,8 @@ fn guess_over_dbus(
 
 /// Wrong codes the daemon checked for `USER` (each one a guess, whatever it answered).
 fn guesses_checked(env: &TestEnv) -> usize {
-    let log = env.with_proxy(|p| {
-        Box::pin(async move { p.audit_log(USER, 0, 100_000).await.unwrap() })
-    });
+    let log =
+        env.with_proxy(|p| Box::pin(async move { p.audit_log(USER, 0, 100_000).await.unwrap() }));
     log.iter().filter(|e| e.event == "verify_failed").count()
 }
 
@@ -192,7 +191,10 @@ fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
         "{checked} guesses checked from {} terminals; the ceiling is {LOCAL_CEILING}",
         ptys.len()
     );
-    assert_eq!(checked, LOCAL_CEILING, "the ceiling is reached, not undercut");
+    assert_eq!(
+        checked, LOCAL_CEILING,
+        "the ceiling is reached, not undercut"
+    );
 
     // The right code from yet another terminal is refused too: the user is locked.
     let fresh = open_ptys(1).pop().unwrap();
@@ -252,7 +254,11 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
         tty: Some("/dev/tty1".into()),
         ..Login::new(USER, &totp(&enrolled.secret, 0))
     });
-    assert_eq!(out.result, pam::SUCCESS, "the console stays usable: {out:?}");
+    assert_eq!(
+        out.result,
+        pam::SUCCESS,
+        "the console stays usable: {out:?}"
+    );
 }
 
 #[test]

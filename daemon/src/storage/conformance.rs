@@ -221,7 +221,10 @@ impl Run {
         assert_eq!(r.failures, 1);
         let summary = store.throttle_summary(&alice).unwrap();
         assert_eq!(summary.locked_until, 530);
-        assert_eq!(summary.failures, 2, "rhost and remote counters, summed");
+        assert_eq!(
+            summary.failures, 1,
+            "the rhost counter; not again its ceiling"
+        );
         let log = store.audit_log(Some(&alice), 0, 100).unwrap();
         assert!(log.iter().any(|e| e.event == "lockout"
             && e.detail == "local locked for 30 s"
@@ -625,9 +628,17 @@ impl Run {
                 .any(|e| e.event == "lockout" && e.detail.starts_with("ceiling:local")),
             "{log:?}"
         );
+        assert_eq!(
+            store.throttle_summary(&alice).unwrap().failures,
+            7,
+            "six terminals' failures and the last one's, not again the ceiling's"
+        );
         // A remote source is not under the local ceiling.
         let remote = policy.sources("203.0.113.9", "ssh", "host");
-        assert_eq!(store.throttle(&alice, &remote).unwrap(), Throttle::default());
+        assert_eq!(
+            store.throttle(&alice, &remote).unwrap(),
+            Throttle::default()
+        );
         store
             .record_failure(&alice, &remote, &policy, &self.event(&alice, 5000))
             .unwrap();
@@ -650,7 +661,10 @@ impl Run {
                 .unwrap();
         }
         store.purge_throttle(20, 4000).unwrap();
-        assert_eq!(store.throttle(&bob, &local()).unwrap().locked_for(20), Some(20));
+        assert_eq!(
+            store.throttle(&bob, &local()).unwrap().locked_for(20),
+            Some(20)
+        );
     }
 
     /// Old audit entries go, then the oldest beyond the cap.
@@ -669,7 +683,10 @@ impl Run {
         for n in 3..8 {
             write(recent + i64::from(n), n);
         }
-        assert_eq!(store.audit_log(Some(&gina), i64::MIN, 100).unwrap().len(), 8);
+        assert_eq!(
+            store.audit_log(Some(&gina), i64::MIN, 100).unwrap().len(),
+            8
+        );
         let deleted = store.purge_audit(-900, 1_000_000_000).unwrap();
         assert!(deleted >= 3, "{deleted}");
         let left = store.audit_log(Some(&gina), i64::MIN, 100).unwrap();

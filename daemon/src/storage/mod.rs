@@ -94,7 +94,8 @@ pub trait Store: Send + Sync + SessionStore {
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>>;
     /// The strictest of the user's counters for `sources` (zero when none were recorded).
     fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle>;
-    /// All of the user's counters together: failures summed, the latest lockout end.
+    /// All of the user's counters together: failures summed (the sources', not again
+    /// the ceilings'), the latest lockout end.
     fn throttle_summary(&self, user: &str) -> StoreResult<Throttle>;
     /// Clears every lockout counter of the user (`admin unlock`) and appends `audit`.
     fn clear_lockouts(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool>;

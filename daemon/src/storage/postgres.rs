@@ -32,7 +32,7 @@ pub use conn::{check_url, is_postgres_url, Settings, SslMode, OP_TIMEOUT};
 pub const MISCONFIGURED: &str = "misconfigured: ";
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
-use crate::lockout::{LockoutPolicy, Source, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `schema_version` holds how many were applied.
@@ -425,10 +425,11 @@ impl Store for PostgresStore {
         self.read("throttle", async |c: &mut Client| {
             let row = c
                 .query_one(
-                    "SELECT coalesce(sum(failures), 0)::BIGINT, coalesce(max(lockouts), 0),
-                            coalesce(max(locked_until), 0)
+                    "SELECT coalesce(sum(CASE WHEN source LIKE $2 THEN 0 ELSE failures END),
+                                     0)::BIGINT,
+                            coalesce(max(lockouts), 0), coalesce(max(locked_until), 0)
                      FROM throttle WHERE name = $1",
-                    &[&user],
+                    &[&user, &CEILINGS_LIKE],
                 )
                 .await?;
             Ok(throttle_row(&row))

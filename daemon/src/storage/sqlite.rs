@@ -15,7 +15,7 @@ use rusqlite::{
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
 use crate::files;
-use crate::lockout::{LockoutPolicy, Source, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
@@ -530,10 +530,10 @@ impl Store for SqliteStore {
     fn throttle_summary(&self, user: &str) -> StoreResult<Throttle> {
         self.with_conn(|conn| {
             conn.row(
-                "SELECT coalesce(sum(failures), 0), coalesce(max(lockouts), 0),
-                        coalesce(max(locked_until), 0)
+                "SELECT coalesce(sum(CASE WHEN source LIKE ?2 THEN 0 ELSE failures END), 0),
+                        coalesce(max(lockouts), 0), coalesce(max(locked_until), 0)
                  FROM throttle WHERE name = ?1",
-                params![user],
+                params![user, CEILINGS_LIKE],
                 |row| {
                     Ok(Throttle {
                         failures: row.get(0)?,
