@@ -14,13 +14,20 @@ use std::time::{Duration, Instant};
 
 use twofold_tests::contract::{context, limits, TwofoldError, TwofoldProxy};
 use twofold_tests::{pam, require_root, totp, unix_now, Login, TestEnv};
+use twofoldd::lockout::{LockoutPolicy, MAX_SOURCE_KEY};
 
 /// The user that the tests enroll (uid 1 on Debian).
 const USER: &str = "daemon";
 
-/// The default ceilings (`lockout.local_ceiling`, `lockout.user_ceiling`).
-const LOCAL_CEILING: usize = 8;
-const REMOTE_CEILING: usize = 8;
+/// Guesses that the default policy allows from all local sources together.
+fn local_ceiling() -> usize {
+    LockoutPolicy::default().local_ceiling as usize
+}
+
+/// Guesses that the default policy allows from all remote sources together.
+fn remote_ceiling() -> usize {
+    LockoutPolicy::default().user_ceiling as usize
+}
 
 macro_rules! root_only {
     () => {
@@ -186,15 +193,13 @@ fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
     eprintln!("answers over D-Bus: {answers:?}");
 
     let checked = guesses_checked(&env);
+    let ceiling = local_ceiling();
     assert!(
-        checked <= LOCAL_CEILING,
-        "{checked} guesses checked from {} terminals; the ceiling is {LOCAL_CEILING}",
+        checked <= ceiling,
+        "{checked} guesses checked from {} terminals; the ceiling is {ceiling}",
         ptys.len()
     );
-    assert_eq!(
-        checked, LOCAL_CEILING,
-        "the ceiling is reached, not undercut"
-    );
+    assert_eq!(checked, ceiling, "the ceiling is reached, not undercut");
 
     // The right code from yet another terminal is refused too: the user is locked.
     let fresh = open_ptys(1).pop().unwrap();
@@ -239,9 +244,10 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
     let answers = guess_over_dbus(&env, &mut wrong, contexts);
     eprintln!("answers: {answers:?}");
     let checked = guesses_checked(&env);
+    let ceiling = remote_ceiling();
     assert!(
-        checked <= REMOTE_CEILING,
-        "{checked} guesses checked from 1,000 addresses; the ceiling is {REMOTE_CEILING}"
+        checked <= ceiling,
+        "{checked} guesses checked from 1,000 addresses; the ceiling is {ceiling}"
     );
     // A remote login with the right code is locked now; the console is not.
     let out = env.pam(&Login {
@@ -259,6 +265,47 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
         pam::SUCCESS,
         "the console stays usable: {out:?}"
     );
+}
+
+/// The reported attack: a user verifies their own account over D-Bus, making up a new
+/// terminal for each guess.
+#[test]
+fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let mut wrong = WrongCodes::new(&enrolled.secret);
+    let uid = uid_of(USER);
+    for i in 0..60 {
+        let (_, said) = env.dbus_send_as(
+            uid,
+            "Verify",
+            &[
+                &format!("string:{USER}"),
+                &format!("string:{}", wrong.next(i)),
+                &format!("dict:string:string:service,sudo,tty,fake{i}"),
+            ],
+        );
+        assert!(
+            said.contains("InvalidCode") || said.contains("Locked"),
+            "guess {i}: {said}"
+        );
+    }
+    let checked = guesses_checked(&env);
+    let ceiling = local_ceiling();
+    assert!(
+        checked <= ceiling,
+        "{checked} guesses checked from 60 made-up terminals; the ceiling is {ceiling}"
+    );
+}
+
+fn uid_of(name: &str) -> u32 {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    assert!(!pw.is_null(), "no user {name}");
+    // SAFETY: a non-null result points to a valid passwd struct.
+    unsafe { (*pw).pw_uid }
 }
 
 #[test]
@@ -287,7 +334,10 @@ fn long_context_values_do_not_make_stored_keys_grow() {
     let (rows, longest) = text.split_once('|').unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(rows, "4", "two sources and two ceilings: {text}");
     let longest: usize = longest.parse().unwrap();
-    assert!(longest <= 101, "a stored source key of {longest} bytes");
+    assert!(
+        longest <= MAX_SOURCE_KEY,
+        "a stored source key of {longest} bytes"
+    );
 }
 
 /// Starts the daemon, which must refuse to start; returns what it logged.
