@@ -370,3 +370,49 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn purge_expired_follows_the_policy() {
+        let store = sqlite::SqliteStore::in_memory();
+        let policy = Policy::parse("audit_retention_days = 2\n").unwrap();
+        let day = 86_400;
+        let now = 100 * day;
+        let sources = policy.lockout.sources("", "/dev/pts/1", "host");
+        let event = |at: i64| AuditEvent {
+            at,
+            user: "alice".into(),
+            event: "verify_failed",
+            ..Default::default()
+        };
+        // Three days ago (past retention, counters idle), and an hour ago.
+        store
+            .record_failure("alice", &sources, &policy.lockout, &event(now - 3 * day))
+            .unwrap();
+        store
+            .record_failure("bob", &sources, &policy.lockout, &event(now - 3600))
+            .unwrap();
+        let purged = purge_expired(&store, &policy, now).unwrap();
+        assert_eq!(
+            purged,
+            Purged {
+                throttle: 2,
+                audit: 1
+            }
+        );
+        assert_eq!(
+            store.throttle_summary("alice").unwrap(),
+            Throttle::default()
+        );
+        assert_eq!(store.throttle_summary("bob").unwrap().failures, 1);
+        assert_eq!(store.audit_log(None, 0, 10).unwrap().len(), 1);
+        assert_eq!(
+            purge_expired(&store, &policy, now).unwrap(),
+            Purged::default()
+        );
+    }
+}
