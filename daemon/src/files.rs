@@ -95,7 +95,6 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), UnsafeFile> {
         return Err(UnsafeFile(format!("{} is not a directory", dir.display())));
     }
     let mode = meta.permissions().mode();
-    let sticky = mode & 0o1000 != 0;
     if meta.uid() != our_uid() && meta.uid() != 0 {
         return Err(UnsafeFile(format!(
             "{} is owned by uid {}; it must belong to uid {} or root",
@@ -104,7 +103,9 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), UnsafeFile> {
             our_uid()
         )));
     }
-    if mode & 0o022 != 0 && !sticky {
+    // Sticky or not: in a sticky directory others cannot replace our files, but they can
+    // create a file or link under a name we have not created yet (a new -wal, the key).
+    if mode & 0o022 != 0 {
         return Err(UnsafeFile(format!(
             "{} is writable by group or others (mode {:04o})",
             dir.display(),
@@ -135,5 +136,24 @@ mod tests {
         fs::set_permissions(&good, fs::Permissions::from_mode(0o644)).unwrap();
         let err = check_private_file(&good).unwrap_err();
         assert!(err.0.contains("0644"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_state_directory_others_can_write_sticky_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        ensure_private_dir(&state).unwrap();
+        for mode in [0o1777, 0o777, 0o1770, 0o1733, 0o0720] {
+            fs::set_permissions(&state, fs::Permissions::from_mode(mode)).unwrap();
+            let err = ensure_private_dir(&state).unwrap_err();
+            assert!(
+                err.0.contains(&format!("mode {mode:04o}")),
+                "{mode:04o}: {err}"
+            );
+        }
+        for mode in [0o700, 0o755, 0o1755] {
+            fs::set_permissions(&state, fs::Permissions::from_mode(mode)).unwrap();
+            ensure_private_dir(&state).unwrap();
+        }
     }
 }

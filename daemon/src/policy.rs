@@ -46,6 +46,10 @@ pub struct Policy {
     /// A MaxMind-format (GeoLite2/GeoIP2 City or Country) database: sessions then show
     /// the city and country of their remote address.
     pub geoip_db: Option<std::path::PathBuf>,
+    /// Days the audit trail keeps an entry.
+    pub audit_retention_days: u32,
+    /// Most audit entries kept: the oldest beyond go first.
+    pub audit_max_rows: u64,
 }
 
 impl Default for Policy {
@@ -64,6 +68,8 @@ impl Default for Policy {
             hostname: None,
             session_timeout: 0,
             geoip_db: None,
+            audit_retention_days: 90,
+            audit_max_rows: 1_000_000,
         }
     }
 }
@@ -106,8 +112,24 @@ impl Policy {
                 "lockout.base_delay must be >= 1 and lockout.max_delay >= base_delay".into(),
             );
         }
-        if l.user_ceiling < l.max_failures {
-            return Err("lockout.user_ceiling must be >= lockout.max_failures".into());
+        for (key, ceiling) in [
+            ("user_ceiling", l.user_ceiling),
+            ("local_ceiling", l.local_ceiling),
+        ] {
+            if !(l.max_failures..=1000).contains(&ceiling) {
+                return Err(format!(
+                    "lockout.{key}: between lockout.max_failures and 1000"
+                ));
+            }
+        }
+        if !(3600..=30 * 86_400).contains(&l.ceiling_period) {
+            return Err("lockout.ceiling_period: between 3600 and 2592000 seconds".into());
+        }
+        if !(1..=36_500).contains(&self.audit_retention_days) {
+            return Err("audit_retention_days: between 1 and 36500".into());
+        }
+        if !(1000..=1_000_000_000).contains(&self.audit_max_rows) {
+            return Err("audit_max_rows: between 1000 and 1000000000".into());
         }
         if self.enroll_grace > 3650 {
             return Err("enroll_grace: at most 3650 days".into());
@@ -257,6 +279,33 @@ mod tests {
         assert_eq!(p.enroll_grace_seconds(), 3 * 86_400);
         assert_eq!(p.sqlite_path().unwrap(), std::path::Path::new("/srv/tf.db"));
         assert!(p.postgres("h").is_none());
+    }
+
+    #[test]
+    fn lockout_and_retention_keys() {
+        let p = Policy::parse(
+            "audit_retention_days = 30\naudit_max_rows = 5000\n\
+             [lockout]\nlocal_ceiling = 6\nuser_ceiling = 10\nceiling_period = 43200\n",
+        )
+        .unwrap();
+        assert_eq!((p.audit_retention_days, p.audit_max_rows), (30, 5000));
+        assert_eq!((p.lockout.local_ceiling, p.lockout.user_ceiling), (6, 10));
+        assert_eq!(p.lockout.ceiling_period, 43_200);
+        for bad in [
+            "audit_retention_days = 0\n",
+            "audit_max_rows = 10\n",
+            "[lockout]\nlocal_ceiling = 4\n",
+            "[lockout]\nuser_ceiling = 5000\n",
+            "[lockout]\nceiling_period = 60\n",
+        ] {
+            let e = Policy::parse(bad).unwrap_err();
+            let key = bad
+                .trim_start_matches("[lockout]\n")
+                .split(' ')
+                .next()
+                .unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -352,6 +352,10 @@ fn twofoldd_toml_page() -> String {
             ("base_delay", p.lockout.base_delay.to_string()),
             ("max_delay", p.lockout.max_delay.to_string()),
             ("user_ceiling", p.lockout.user_ceiling.to_string()),
+            ("local_ceiling", p.lockout.local_ceiling.to_string()),
+            ("ceiling_period", p.lockout.ceiling_period.to_string()),
+            ("audit_retention_days", p.audit_retention_days.to_string()),
+            ("audit_max_rows", p.audit_max_rows.to_string()),
         ],
     )
 }

@@ -28,6 +28,9 @@ pub fn run_all(store: &dyn Store) {
     run.passes_and_timeouts(store);
     run.one_of_many_concurrent_verifications_wins(store);
     run.concurrent_failures_all_count(store);
+    run.ceilings_survive_success_and_idle_counters_expire(store);
+    // Last: it deletes every old audit entry of the store.
+    run.audit_retention(store);
 }
 
 struct Run {
@@ -35,10 +38,7 @@ struct Run {
 }
 
 fn local() -> Vec<Source> {
-    vec![Source {
-        key: "local".into(),
-        max_failures: 5,
-    }]
+    vec![Source::in_a_row("local".into(), 5)]
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -221,7 +221,10 @@ impl Run {
         assert_eq!(r.failures, 1);
         let summary = store.throttle_summary(&alice).unwrap();
         assert_eq!(summary.locked_until, 530);
-        assert_eq!(summary.failures, 2, "rhost and remote counters, summed");
+        assert_eq!(
+            summary.failures, 1,
+            "the rhost counter; not again its ceiling"
+        );
         let log = store.audit_log(Some(&alice), 0, 100).unwrap();
         assert!(log.iter().any(|e| e.event == "lockout"
             && e.detail == "local locked for 30 s"
@@ -571,14 +574,8 @@ impl Run {
     fn concurrent_failures_all_count(&self, store: &dyn Store) {
         let alice = self.enrolled(store, "guess");
         let sources = vec![
-            Source {
-                key: "rhost:203.0.113.1".into(),
-                max_failures: 1000,
-            },
-            Source {
-                key: "remote".into(),
-                max_failures: 1000,
-            },
+            Source::in_a_row("rhost:203.0.113.1".into(), 1000),
+            Source::in_a_row("remote".into(), 1000),
         ];
         let policy = LockoutPolicy::default();
         std::thread::scope(|s| {
@@ -595,6 +592,112 @@ impl Run {
         let t = store.throttle(&alice, &sources).unwrap();
         assert_eq!(t.failures, 40);
         assert_eq!(store.throttle_summary(&alice).unwrap().failures, 80);
+    }
+}
+
+impl Run {
+    /// A success clears the source's counter but not the ceiling; counters idle for
+    /// long and not locked are purged, the others stay.
+    fn ceilings_survive_success_and_idle_counters_expire(&self, store: &dyn Store) {
+        let alice = self.enrolled(store, "ceiling");
+        let policy = LockoutPolicy::default();
+        let tty = |n: u32| policy.sources("", &format!("/dev/pts/{n}"), "host");
+        // 7 failures from 7 terminals: no terminal is locked, the ceiling not yet.
+        for n in 0..7 {
+            let t = store
+                .record_failure(&alice, &tty(n), &policy, &self.event(&alice, 1000))
+                .unwrap();
+            assert_eq!(t.locked_for(1000), None);
+        }
+        assert!(store
+            .accept_totp_step(&alice, 60, &tty(0), &self.event(&alice, 1001))
+            .unwrap());
+        // The 8th failure, from yet another terminal, reaches the ceiling.
+        let t = store
+            .record_failure(&alice, &tty(100), &policy, &self.event(&alice, 1002))
+            .unwrap();
+        assert!(t.locked_for(1002).is_some(), "{t:?}");
+        assert!(store
+            .throttle(&alice, &tty(200))
+            .unwrap()
+            .locked_for(1002)
+            .is_some());
+        let log = store.audit_log(Some(&alice), 0, 100).unwrap();
+        assert!(
+            log.iter()
+                .any(|e| e.event == "lockout" && e.detail.starts_with("ceiling:local")),
+            "{log:?}"
+        );
+        assert_eq!(
+            store.throttle_summary(&alice).unwrap().failures,
+            7,
+            "six terminals' failures and the last one's, not again the ceiling's"
+        );
+        // A remote source is not under the local ceiling.
+        let remote = policy.sources("203.0.113.9", "ssh", "host");
+        assert_eq!(
+            store.throttle(&alice, &remote).unwrap(),
+            Throttle::default()
+        );
+        store
+            .record_failure(&alice, &remote, &policy, &self.event(&alice, 5000))
+            .unwrap();
+
+        // Purge at a time when all but the remote counters (updated at 5000) are idle:
+        // the ceiling, regained by then, goes too.
+        let later = 1002 + policy.idle_lifetime();
+        let purged = store.purge_throttle(later, 4000).unwrap();
+        assert!(purged >= 7, "{purged}");
+        assert_eq!(
+            store.throttle(&alice, &tty(100)).unwrap(),
+            Throttle::default()
+        );
+        assert_eq!(store.throttle(&alice, &remote).unwrap().failures, 1);
+        // A locked counter stays, however idle.
+        let bob = self.user("bob");
+        for _ in 0..5 {
+            store
+                .record_failure(&bob, &local(), &policy, &self.event(&bob, 10))
+                .unwrap();
+        }
+        store.purge_throttle(20, 4000).unwrap();
+        assert_eq!(
+            store.throttle(&bob, &local()).unwrap().locked_for(20),
+            Some(20)
+        );
+    }
+
+    /// Old audit entries go, then the oldest beyond the cap.
+    fn audit_retention(&self, store: &dyn Store) {
+        let gina = self.user("gina");
+        let write = |at: i64, n: u32| {
+            let mut ev = self.event(&gina, at);
+            ev.detail = format!("n={n}");
+            store.first_seen(&gina, at).unwrap();
+            store.clear_lockouts(&gina, &ev).unwrap();
+        };
+        for n in 0..3 {
+            write(-1000 + i64::from(n), n);
+        }
+        let recent = 2_000_000_000;
+        for n in 3..8 {
+            write(recent + i64::from(n), n);
+        }
+        assert_eq!(
+            store.audit_log(Some(&gina), i64::MIN, 100).unwrap().len(),
+            8
+        );
+        let deleted = store.purge_audit(-900, 1_000_000_000).unwrap();
+        assert!(deleted >= 3, "{deleted}");
+        let left = store.audit_log(Some(&gina), i64::MIN, 100).unwrap();
+        assert_eq!(left.len(), 5, "only the old entries go");
+        assert!(left.iter().all(|e| e.at >= recent));
+        // The cap keeps the newest entries of the whole trail.
+        store.purge_audit(i64::MIN, 2).unwrap();
+        let all = store.audit_log(None, i64::MIN, 100).unwrap();
+        let details: Vec<&str> = all.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(details, ["n=7", "n=6"]);
+        assert_eq!(store.purge_audit(i64::MIN, 2).unwrap(), 0);
     }
 }
 

@@ -94,7 +94,8 @@ pub trait Store: Send + Sync + SessionStore {
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>>;
     /// The strictest of the user's counters for `sources` (zero when none were recorded).
     fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle>;
-    /// All of the user's counters together: failures summed, the latest lockout end.
+    /// All of the user's counters together: failures summed (the sources', not again
+    /// the ceilings'), the latest lockout end.
     fn throttle_summary(&self, user: &str) -> StoreResult<Throttle>;
     /// Clears every lockout counter of the user (`admin unlock`) and appends `audit`.
     fn clear_lockouts(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool>;
@@ -177,6 +178,14 @@ pub trait Store: Send + Sync + SessionStore {
         audit: &AuditEvent,
     ) -> StoreResult<Throttle>;
 
+    /// Forgets the throttle counters not locked at `now` that counted no failure since
+    /// `idle_before`; returns how many.
+    fn purge_throttle(&self, now: i64, idle_before: i64) -> StoreResult<u64>;
+    /// Deletes the audit entries older than `before`, then the oldest beyond the newest
+    /// `max_rows`, a batch per transaction (logins wait for one batch at most); returns
+    /// how many.
+    fn purge_audit(&self, before: i64, max_rows: u64) -> StoreResult<u64>;
+
     /// Stores (or replaces) the user's pending enrollment.
     fn begin_enrollment(
         &self,
@@ -195,6 +204,35 @@ pub trait Store: Send + Sync + SessionStore {
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
+}
+
+/// Rows deleted per transaction by the purges.
+pub(crate) const PURGE_BATCH: i64 = 5_000;
+
+/// What [`purge_expired`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Idle throttle counters.
+    pub throttle: u64,
+    /// Audit entries past `audit_retention_days` or `audit_max_rows`.
+    pub audit: u64,
+}
+
+/// Deletes what `policy` no longer keeps: throttle counters idle for
+/// [`LockoutPolicy::idle_lifetime`] and not locked, audit entries older than
+/// `audit_retention_days` or beyond the newest `audit_max_rows`. The daemon calls it
+/// periodically (hourly), so that no caller can make the database grow without bound.
+pub fn purge_expired(
+    store: &dyn Store,
+    policy: &crate::policy::Policy,
+    now: i64,
+) -> StoreResult<Purged> {
+    let throttle = store.purge_throttle(now, now - policy.lockout.idle_lifetime())?;
+    let audit = store.purge_audit(
+        now - i64::from(policy.audit_retention_days) * 86_400,
+        policy.audit_max_rows,
+    )?;
+    Ok(Purged { throttle, audit })
 }
 
 // ------------------------------------------------------------------ login sessions
@@ -331,4 +369,50 @@ pub trait SessionStore: Send + Sync {
         seconds: Option<u64>,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn purge_expired_follows_the_policy() {
+        let store = sqlite::SqliteStore::in_memory();
+        let policy = Policy::parse("audit_retention_days = 2\n").unwrap();
+        let day = 86_400;
+        let now = 100 * day;
+        let sources = policy.lockout.sources("", "/dev/pts/1", "host");
+        let event = |at: i64| AuditEvent {
+            at,
+            user: "alice".into(),
+            event: "verify_failed",
+            ..Default::default()
+        };
+        // Three days ago (past retention, counters idle), and an hour ago.
+        store
+            .record_failure("alice", &sources, &policy.lockout, &event(now - 3 * day))
+            .unwrap();
+        store
+            .record_failure("bob", &sources, &policy.lockout, &event(now - 3600))
+            .unwrap();
+        let purged = purge_expired(&store, &policy, now).unwrap();
+        assert_eq!(
+            purged,
+            Purged {
+                throttle: 2,
+                audit: 1
+            }
+        );
+        assert_eq!(
+            store.throttle_summary("alice").unwrap(),
+            Throttle::default()
+        );
+        assert_eq!(store.throttle_summary("bob").unwrap().failures, 1);
+        assert_eq!(store.audit_log(None, 0, 10).unwrap().len(), 1);
+        assert_eq!(
+            purge_expired(&store, &policy, now).unwrap(),
+            Purged::default()
+        );
+    }
 }

@@ -32,7 +32,7 @@ pub use conn::{check_url, is_postgres_url, Settings, SslMode, OP_TIMEOUT};
 pub const MISCONFIGURED: &str = "misconfigured: ";
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
-use crate::lockout::{LockoutPolicy, Source, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `schema_version` holds how many were applied.
@@ -150,6 +150,9 @@ const MIGRATIONS: &[&str] = &[
         host   TEXT NOT NULL,
         at     BIGINT NOT NULL
     );",
+    // 2: bounded storage (SQLite's 6): when each throttle counter last counted a failure
+    // (idle ones are purged).
+    "ALTER TABLE throttle ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// Key of the advisory lock that serializes schema migrations of daemons starting
@@ -337,7 +340,12 @@ async fn clear_throttle(
     user: &str,
     sources: &[Source],
 ) -> Result<(), tokio_postgres::Error> {
-    let keys: Vec<&str> = sources.iter().map(|s| s.key.as_str()).collect();
+    // Ceilings stay: a success does not refill them.
+    let keys: Vec<&str> = sources
+        .iter()
+        .filter(|s| s.clears_on_success())
+        .map(|s| s.key.as_str())
+        .collect();
     tx.execute(
         "DELETE FROM throttle WHERE name = $1 AND source = ANY($2)",
         &[&user, &keys],
@@ -417,10 +425,11 @@ impl Store for PostgresStore {
         self.read("throttle", async |c: &mut Client| {
             let row = c
                 .query_one(
-                    "SELECT coalesce(sum(failures), 0)::BIGINT, coalesce(max(lockouts), 0),
-                            coalesce(max(locked_until), 0)
+                    "SELECT coalesce(sum(CASE WHEN source LIKE $2 THEN 0 ELSE failures END),
+                                     0)::BIGINT,
+                            coalesce(max(lockouts), 0), coalesce(max(locked_until), 0)
                      FROM throttle WHERE name = $1",
-                    &[&user],
+                    &[&user, &CEILINGS_LIKE],
                 )
                 .await?;
             Ok(throttle_row(&row))
@@ -732,9 +741,10 @@ impl Store for PostgresStore {
                     )
                     .await?;
                 let before = throttle_row(&row);
-                let after = policy.after_failure(before, source.max_failures, audit.at);
+                let after = policy.after_failure(before, source, audit.at);
                 tx.execute(
-                    "UPDATE throttle SET failures = $3, lockouts = $4, locked_until = $5
+                    "UPDATE throttle SET failures = $3, lockouts = $4, locked_until = $5,
+                                         updated_at = $6
                      WHERE name = $1 AND source = $2",
                     &[
                         &user,
@@ -742,6 +752,7 @@ impl Store for PostgresStore {
                         &i64::from(after.failures),
                         &i64::from(after.lockouts),
                         &after.locked_until,
+                        &audit.at,
                     ],
                 )
                 .await?;
@@ -764,6 +775,50 @@ impl Store for PostgresStore {
             }
             Ok(strictest(after_all))
         })
+    }
+
+    fn purge_throttle(&self, now: i64, idle_before: i64) -> StoreResult<u64> {
+        self.write("throttle", async |tx: &Transaction<'_>| {
+            tx.execute(
+                "DELETE FROM throttle WHERE updated_at < $2 AND locked_until <= $1",
+                &[&now, &idle_before],
+            )
+            .await
+        })
+    }
+
+    fn purge_audit(&self, before: i64, max_rows: u64) -> StoreResult<u64> {
+        // Ids are unique and only grow: none at or below this one is among the newest
+        // `max_rows`.
+        let newest: i64 = self.read("audit", async |c: &mut Client| {
+            let row = c
+                .query_one("SELECT coalesce(max(id), 0) FROM audit", &[])
+                .await?;
+            Ok(row.get(0))
+        })?;
+        let beyond_cap = newest.saturating_sub(i64::try_from(max_rows).unwrap_or(i64::MAX));
+        let mut deleted = 0;
+        for (sql, bound) in [
+            (
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)",
+                before,
+            ),
+            (
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= $1 LIMIT $2)",
+                beyond_cap,
+            ),
+        ] {
+            loop {
+                let n = self.write("audit", async |tx: &Transaction<'_>| {
+                    tx.execute(sql, &[&bound, &super::PURGE_BATCH]).await
+                })?;
+                deleted += n;
+                if (n as i64) < super::PURGE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     fn begin_enrollment(

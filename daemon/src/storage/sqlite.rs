@@ -15,7 +15,7 @@ use rusqlite::{
 
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
 use crate::files;
-use crate::lockout::{LockoutPolicy, Source, Throttle};
+use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
@@ -137,6 +137,9 @@ const MIGRATIONS: &[&str] = &[
     // revocation of a session asked by another host.
     "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN revoke_requested TEXT NOT NULL DEFAULT '';",
+    // 6: bounded storage: when each throttle counter last counted a failure (idle ones
+    // are purged).
+    "ALTER TABLE throttle ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;",
 ];
 
 mod sessions;
@@ -441,9 +444,9 @@ fn insert_backup_codes(
     Ok(())
 }
 
-/// Clears the counters of `sources` after a success from them.
+/// Clears the counters of `sources` after a success from them (ceilings stay).
 fn clear_throttle(tx: &Transaction<'_>, user: &str, sources: &[Source]) -> StoreResult<()> {
-    for source in sources {
+    for source in sources.iter().filter(|s| s.clears_on_success()) {
         tx.exec(
             "DELETE FROM throttle WHERE name = ?1 AND source = ?2",
             params![user, source.key],
@@ -527,10 +530,10 @@ impl Store for SqliteStore {
     fn throttle_summary(&self, user: &str) -> StoreResult<Throttle> {
         self.with_conn(|conn| {
             conn.row(
-                "SELECT coalesce(sum(failures), 0), coalesce(max(lockouts), 0),
-                        coalesce(max(locked_until), 0)
+                "SELECT coalesce(sum(CASE WHEN source LIKE ?2 THEN 0 ELSE failures END), 0),
+                        coalesce(max(lockouts), 0), coalesce(max(locked_until), 0)
                  FROM throttle WHERE name = ?1",
-                params![user],
+                params![user, CEILINGS_LIKE],
                 |row| {
                     Ok(Throttle {
                         failures: row.get(0)?,
@@ -839,18 +842,21 @@ impl Store for SqliteStore {
             let mut new_lockout = None;
             for source in sources {
                 let before = read_throttle(tx, user, &source.key)?;
-                let after = policy.after_failure(before, source.max_failures, audit.at);
+                let after = policy.after_failure(before, source, audit.at);
                 tx.exec(
-                    "INSERT INTO throttle (name, source, failures, lockouts, locked_until)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
+                                           updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT(name, source)
-                     DO UPDATE SET failures = ?3, lockouts = ?4, locked_until = ?5",
+                     DO UPDATE SET failures = ?3, lockouts = ?4, locked_until = ?5,
+                                   updated_at = ?6",
                     params![
                         user,
                         source.key,
                         after.failures,
                         after.lockouts,
-                        after.locked_until
+                        after.locked_until,
+                        audit.at
                     ],
                 )
                 .map_err(err("throttle"))?;
@@ -872,6 +878,53 @@ impl Store for SqliteStore {
             }
             Ok(strictest(after_all))
         })
+    }
+
+    fn purge_throttle(&self, now: i64, idle_before: i64) -> StoreResult<u64> {
+        // Losing a purge in a crash costs nothing: unsynced.
+        self.write_unsynced(|tx| {
+            tx.exec(
+                "DELETE FROM throttle WHERE updated_at < ?2 AND locked_until <= ?1",
+                params![now, idle_before],
+            )
+            .map(|n| n as u64)
+            .map_err(err("throttle"))
+        })
+    }
+
+    fn purge_audit(&self, before: i64, max_rows: u64) -> StoreResult<u64> {
+        // Ids are unique and only grow: none at or below this one is among the newest
+        // `max_rows`.
+        let newest: i64 = self.with_conn(|conn| {
+            conn.row("SELECT coalesce(max(id), 0) FROM audit", [], |row| {
+                row.get(0)
+            })
+            .map_err(err("audit"))
+        })?;
+        let beyond_cap = newest.saturating_sub(i64::try_from(max_rows).unwrap_or(i64::MAX));
+        let mut deleted = 0;
+        for (sql, bound) in [
+            (
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 LIMIT ?2)",
+                before,
+            ),
+            (
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= ?1 LIMIT ?2)",
+                beyond_cap,
+            ),
+        ] {
+            loop {
+                let n = self.write_unsynced(|tx| {
+                    tx.exec(sql, params![bound, super::PURGE_BATCH])
+                        .map_err(err("audit"))
+                })?;
+                deleted += n as u64;
+                if (n as i64) < super::PURGE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     fn begin_enrollment(
@@ -930,10 +983,7 @@ mod tests {
     use super::*;
 
     fn local() -> Vec<Source> {
-        vec![Source {
-            key: "local".into(),
-            max_failures: 5,
-        }]
+        vec![Source::in_a_row("local".into(), 5)]
     }
 
     fn event(at: i64) -> AuditEvent {

@@ -125,7 +125,7 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
             )?,
             throttle: rows(
                 c,
-                "SELECT name, source, failures, lockouts, locked_until FROM throttle",
+                "SELECT name, source, failures, lockouts, locked_until, updated_at FROM throttle",
             )?,
             first_seen: rows(c, "SELECT name, at FROM first_seen")?,
             bypass: rows(c, "SELECT name, hash, expires_at FROM bypass_codes")?,
@@ -293,18 +293,21 @@ pub fn migrate(
                 // Counters: the stricter of the two.
                 for t in &data.throttle {
                     tx.execute(
-                        "INSERT INTO throttle (name, source, failures, lockouts, locked_until)
-                         VALUES ($1, $2, $3, $4, $5)
+                        "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
+                                               updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)
                          ON CONFLICT (name, source) DO UPDATE SET
                             failures = GREATEST(throttle.failures, EXCLUDED.failures),
                             lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
-                            locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until)",
+                            locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until),
+                            updated_at = GREATEST(throttle.updated_at, EXCLUDED.updated_at)",
                         &[
                             &text(&t[0]),
                             &text(&t[1]),
                             &int(&t[2]).unwrap_or(0),
                             &int(&t[3]).unwrap_or(0),
                             &int(&t[4]).unwrap_or(0),
+                            &int(&t[5]).unwrap_or(0),
                         ],
                     )
                     .await?;
