@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
-use twofold_contract::{AdminUser, AuditEntry, TwofoldError, MAX_USER_LEN};
+use twofold_contract::limits::{self, MAX_AUDIT_LIMIT, MAX_BYPASS_HOURS};
+use twofold_contract::{AdminUser, AuditEntry, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::cli::{AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs};
@@ -15,14 +16,8 @@ use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
 use crate::options::{one_line, Action, UsageError};
 use crate::output::write_out;
 
-/// Longest validity of a bypass code, in hours (as the daemon's).
-pub const MAX_BYPASS_HOURS: u32 = 720;
-/// Longest reason the daemon records.
-pub const MAX_REASON_LEN: usize = 500;
 /// Audit entries shown when `--limit` is not given.
 pub const DEFAULT_LOG_LIMIT: u32 = 100;
-/// Most audit entries one call may ask for (as the daemon's).
-pub const MAX_LOG_LIMIT: u32 = 100_000;
 
 /// The one-line answer to a caller who is not an administrator.
 pub const NOT_ADMIN: &str = "This needs an administrator: run it as root, or ask for the \
@@ -101,16 +96,7 @@ fn validate_name(what: &str, user: &str) -> Result<String, UsageError> {
     if user.is_empty() {
         return usage(format!("{what} needs a user name"));
     }
-    if user.len() > MAX_USER_LEN {
-        return usage(format!(
-            "{what}: a user name has at most {MAX_USER_LEN} characters"
-        ));
-    }
-    if user.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return usage(format!(
-            "{what}: a user name cannot contain spaces or control characters"
-        ));
-    }
+    limits::user_name(user).map_err(|e| UsageError(format!("{what}: {e}")))?;
     Ok(user.to_owned())
 }
 
@@ -122,14 +108,7 @@ fn validate_reason(reason: &str) -> Result<String, UsageError> {
              (it goes into the audit trail)",
         );
     }
-    if reason.chars().any(char::is_control) {
-        return usage("--reason: the text must be one line, without control characters");
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return usage(format!(
-            "--reason: the text has at most {MAX_REASON_LEN} bytes"
-        ));
-    }
+    limits::reason(reason).map_err(|e| UsageError(format!("--reason: {e}")))?;
     Ok(reason.to_owned())
 }
 
@@ -148,9 +127,9 @@ fn parse_hours(text: &str) -> Result<u32, UsageError> {
 
 fn parse_limit(text: &str) -> Result<u32, UsageError> {
     match text.trim().parse::<u32>() {
-        Ok(n) if (1..=MAX_LOG_LIMIT).contains(&n) => Ok(n),
+        Ok(n) if (1..=MAX_AUDIT_LIMIT).contains(&n) => Ok(n),
         _ => usage(format!(
-            "--limit: \"{}\" is not a number of entries from 1 to {MAX_LOG_LIMIT}",
+            "--limit: \"{}\" is not a number of entries from 1 to {MAX_AUDIT_LIMIT}",
             one_line(text)
         )),
     }
@@ -774,7 +753,7 @@ mod tests {
             &["reset", "alice", "--reason", "x", "--bypass-code", "0"],
             &["reset", "alice", "--reason", "x", "--bypass-code", "721"],
             &["reset", "alice", "--reason", "x", "--bypass-code", "two"],
-            &["reset", "a b", "--reason", "x"],
+            &["reset", "a\u{1b}b", "--reason", "x"],
             &["unlock", ""],
             &["log", "--since", "yesterday"],
             &["log", "--since", "5"],
@@ -784,7 +763,7 @@ mod tests {
             let e = parse(args).unwrap_err();
             assert!(!e.0.contains('\n'), "{args:?}: {e}");
         }
-        let long = "x".repeat(MAX_REASON_LEN + 1);
+        let long = "x".repeat(limits::MAX_REASON_LEN + 1);
         assert!(parse(&["reset", "alice", "--reason", &long]).is_err());
         // USER and --reason are required by clap itself.
         assert!(Cli::try_parse_from(["twofold", "admin", "reset", "alice"]).is_err());

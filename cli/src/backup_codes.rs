@@ -11,7 +11,7 @@ use crate::enroll::write_backup_codes;
 use crate::error::Failure;
 use crate::options::normalize_proof;
 use crate::output::{suggest, write_out};
-use crate::prompt::{is_root, read_answer, PROOF_PROMPT, TRIES};
+use crate::prompt::{proof_from_stdin, read_answer, PROOF_PROMPT, TRIES};
 
 /// `backup-codes count --json`.
 #[derive(Debug, Serialize)]
@@ -73,23 +73,20 @@ pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Res
     write_out(out, &text)
 }
 
-/// Runs `twofold backup-codes regenerate`: the proof from `--code`, else asked for (root
-/// needs none).
+/// Runs `twofold backup-codes regenerate`: the proof from standard input (`--code -`),
+/// else asked for when the daemon says this caller needs one.
 pub async fn regenerate(
     daemon: &Daemon<'_>,
-    code: Option<&str>,
+    code_stdin: bool,
     json: bool,
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
     let user = daemon.user_arg();
-    let codes = if let Some(code) = code {
+    let codes = if code_stdin {
+        let code = proof_from_stdin(input, "--code")?;
         daemon
-            .run(daemon.proxy().regenerate_backup_codes(user, code))
-            .await?
-    } else if is_root() {
-        daemon
-            .run(daemon.proxy().regenerate_backup_codes(user, ""))
+            .run(daemon.proxy().regenerate_backup_codes(user, &code))
             .await?
     } else {
         // Not enrolled: say so before asking for a code that cannot exist.
@@ -99,7 +96,13 @@ pub async fn regenerate(
                 .context()
                 .failure(&TwofoldError::NotEnrolled(String::new())));
         }
-        ask_and_regenerate(daemon, json, out, input).await?
+        if s.proof_required {
+            ask_and_regenerate(daemon, json, out, input).await?
+        } else {
+            daemon
+                .run(daemon.proxy().regenerate_backup_codes(user, ""))
+                .await?
+        }
     };
     let headline = format!(
         "New backup codes for {}. The old ones no longer work.",
@@ -121,7 +124,7 @@ async fn ask_and_regenerate(
         let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
             return Err(Failure::new(
                 "No code was entered (end of input), so the backup codes were not changed. \
-                 In scripts, give it with --code.",
+                 In scripts, give it on standard input with --code -.",
             ));
         };
         let retry = match normalize_proof(&answer) {

@@ -56,15 +56,17 @@ pub enum Commands {
         current code from the app (three tries), and only then turns two-factor \
         authentication on and prints 10 single-use backup codes, once.\n\n\
         Moving to a new phone: run it again. It asks for a current code or a backup code \
-        from the old device (or give it with --proof); the old phone keeps working until \
-        the new one is confirmed.\n\n\
-        For scripts: `--begin` prints the secret and URI, then `--confirm CODE` turns it \
-        on and prints the backup codes. A started enrollment expires after 10 minutes \
-        (the daemon's enroll_pending_seconds).",
+        from the old device (or reads it from standard input with --proof -); the old \
+        phone keeps working until the new one is confirmed.\n\n\
+        For scripts: `--begin` prints the secret and URI, then `--confirm -` reads the \
+        code from standard input, turns it on and prints the backup codes. A started \
+        enrollment expires after 10 minutes (the daemon's enroll_pending_seconds).\n\n\
+        Codes are never taken from the command line, where other users can read them \
+        (ps): a flag that takes a code accepts only `-`, standard input.",
         after_help = "Examples:\n  \
         twofold enroll\n  \
         twofold enroll --qr-png qr.png --issuer \"Example Corp\"\n  \
-        twofold enroll --begin --json && twofold enroll --confirm 123456 --json"
+        twofold enroll --begin --json && echo \"$CODE\" | twofold enroll --confirm - --json"
     )]
     Enroll(EnrollArgs),
 
@@ -89,11 +91,13 @@ pub enum Commands {
     #[command(
         long_about = "Turn two-factor authentication off: removes the secret and the \
         backup codes (the audit log keeps a record). Asks for your account password, a \
-        current code or a backup code, and a typed confirmation. Root may turn it off for \
-        any user without password or code.",
+        current code or a backup code, and a typed confirmation. Root and administrators \
+        need no password or code (the daemon says who does).\n\n\
+        With --password-stdin and --code -, the password is the first line of standard \
+        input and the code the second.",
         after_help = "Examples:\n  \
         twofold disable\n  \
-        printf '%s\\n' \"$PASSWORD\" | twofold disable --password-stdin --code 123456 --yes\n  \
+        printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | twofold disable --password-stdin --code - --yes\n  \
         sudo twofold disable --user alice --yes"
     )]
     Disable(DisableArgs),
@@ -168,8 +172,9 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "confirm")]
     pub issuer: Option<String>,
 
-    /// Re-enrolling (new phone): a current code or a backup code from the old device
-    #[arg(long, value_name = "CODE", conflicts_with = "confirm")]
+    /// Re-enrolling (new phone): `-` reads a current code or a backup code of the old
+    /// device from standard input (without it, it is asked for)
+    #[arg(long, value_name = "-", conflicts_with = "confirm")]
     pub proof: Option<String>,
 
     /// Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)
@@ -180,12 +185,13 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "confirm")]
     pub qr_svg: Option<PathBuf>,
 
-    /// Only start: print the secret and URI, then exit (finish with --confirm)
+    /// Only start: print the secret and URI, then exit (finish with --confirm -)
     #[arg(long, conflicts_with = "confirm")]
     pub begin: bool,
 
-    /// Finish an enrollment started with --begin, using the current code from the app
-    #[arg(long, value_name = "CODE")]
+    /// Finish an enrollment started with --begin: `-` reads the current code from the app
+    /// from standard input
+    #[arg(long, value_name = "-")]
     pub confirm: Option<String>,
 }
 
@@ -216,7 +222,8 @@ pub enum BackupCodesCommand {
     #[command(
         long_about = "Replace all backup codes with a new set of 10 and print it, \
         once. The old codes stop working at once. Asks for a current code from the app or \
-        a backup code (or give it with --code); root does not need one."
+        a backup code (or reads it from standard input with --code -) when the daemon \
+        says one is needed: root and administrators need none."
     )]
     Regenerate(RegenerateArgs),
 }
@@ -227,8 +234,9 @@ pub struct RegenerateArgs {
     #[command(flatten)]
     pub user: UserArg,
 
-    /// A current code from the app, or a backup code (asked for when not given)
-    #[arg(long, value_name = "CODE")]
+    /// `-` reads a current code from the app, or a backup code, from standard input
+    /// (without it, it is asked for when needed)
+    #[arg(long, value_name = "-")]
     pub code: Option<String>,
 }
 
@@ -246,8 +254,9 @@ pub struct DisableArgs {
     #[arg(long)]
     pub password_stdin: bool,
 
-    /// A current code from the app, or a backup code (asked for when not given)
-    #[arg(long, value_name = "CODE")]
+    /// `-` reads a current code from the app, or a backup code, from standard input
+    /// (after the password with --password-stdin; without it, it is asked for when needed)
+    #[arg(long, value_name = "-")]
     pub code: Option<String>,
 }
 
@@ -439,15 +448,15 @@ mod tests {
 
     #[test]
     fn begin_and_confirm_conflict() {
-        let err = Cli::try_parse_from(["twofold", "enroll", "--begin", "--confirm", "123456"])
-            .unwrap_err();
+        let err =
+            Cli::try_parse_from(["twofold", "enroll", "--begin", "--confirm", "-"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         assert_eq!(err.exit_code(), 2);
     }
 
     #[test]
     fn issuer_and_confirm_conflict() {
-        let err = Cli::try_parse_from(["twofold", "enroll", "--issuer", "x", "--confirm", "1"])
+        let err = Cli::try_parse_from(["twofold", "enroll", "--issuer", "x", "--confirm", "-"])
             .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }

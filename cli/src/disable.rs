@@ -12,7 +12,7 @@ use crate::error::Failure;
 use crate::options::normalize_proof;
 use crate::output::{suggest, write_out};
 use crate::prompt::{
-    confirm_disable, is_root, read_answer, read_password, PasswordSource, PROOF_PROMPT,
+    confirm_disable, proof_from_stdin, read_answer, read_password, PasswordSource, PROOF_PROMPT,
 };
 
 /// `disable --json`.
@@ -23,17 +23,18 @@ pub struct DisableJson<'a> {
 }
 
 /// What `twofold disable` was given on the command line.
-pub struct Request<'a> {
+pub struct Request {
     pub yes: bool,
     pub password_stdin: bool,
-    pub code: Option<&'a str>,
+    /// The code is on standard input (`--code -`), after the password if that is too.
+    pub code_stdin: bool,
     pub json: bool,
 }
 
 /// Runs `twofold disable`. `ask_password` reads a hidden password from the terminal.
 pub async fn run(
     daemon: &Daemon<'_>,
-    req: &Request<'_>,
+    req: &Request,
     out: &mut impl Write,
     input: &mut impl BufRead,
     ask_password: &mut dyn FnMut(&str) -> std::io::Result<String>,
@@ -51,12 +52,13 @@ pub async fn run(
     let mut stderr = std::io::stderr();
     let prompts: &mut dyn Write = if req.json { &mut stderr } else { out };
 
-    // Root may act without password and code (the daemon allows it); anyone else needs
-    // both. What is given on the command line is passed on either way.
-    let root = is_root();
+    // The daemon says whether this caller must prove it is the user (root and
+    // administrators need not): only then are password and code asked for. What is given
+    // on standard input is passed on either way.
+    let proof_required = status.proof_required;
     let password = if req.password_stdin {
         read_password(PasswordSource::Stdin, input, prompts, &ctx.who())?
-    } else if root {
+    } else if !proof_required {
         Zeroizing::new(String::new())
     } else {
         read_password(
@@ -66,20 +68,19 @@ pub async fn run(
             &ctx.who(),
         )?
     };
-    let code = match req.code {
-        Some(c) => Zeroizing::new(c.to_owned()),
-        None if root => Zeroizing::new(String::new()),
-        None => {
-            let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
-                return Err(Failure::new(
-                    "No code was entered (end of input), so nothing was changed. In \
-                     scripts, give it with --code.",
-                ));
-            };
-            normalize_proof(&answer).map_err(|e| {
-                Failure::new(format!("{}. Nothing was changed.", capitalize_first(&e)))
-            })?
-        }
+    let code = if req.code_stdin {
+        proof_from_stdin(input, "--code")?
+    } else if !proof_required {
+        Zeroizing::new(String::new())
+    } else {
+        let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
+            return Err(Failure::new(
+                "No code was entered (end of input), so nothing was changed. In scripts, \
+                 give it on standard input with --code -.",
+            ));
+        };
+        normalize_proof(&answer)
+            .map_err(|e| Failure::new(format!("{}. Nothing was changed.", capitalize_first(&e))))?
     };
     if !req.yes && !confirm_disable(input, prompts)? {
         return Err(Failure::new(

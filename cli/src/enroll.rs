@@ -1,4 +1,5 @@
-//! `twofold enroll`: interactive, or `--begin` then `--confirm CODE`.
+//! `twofold enroll`: interactive, or `--begin` then `--confirm -` (the code on standard
+//! input: never on the command line).
 
 use std::io::{BufRead, Write};
 
@@ -11,7 +12,7 @@ use crate::error::Failure;
 use crate::format::{group_secret, human_duration, human_time, now, optional_iso8601, uri_digits};
 use crate::options::{normalize_code, normalize_proof, EnrollMode, QrFiles};
 use crate::output::{suggest, write_out};
-use crate::prompt::{read_answer, OLD_DEVICE_PROMPT, TRIES};
+use crate::prompt::{code_from_stdin, proof_from_stdin, read_answer, OLD_DEVICE_PROMPT, TRIES};
 use crate::qr;
 
 /// `enroll --begin --json`.
@@ -23,7 +24,7 @@ pub struct BeginJson<'a> {
     pub expires: Option<String>,
 }
 
-/// `enroll --confirm CODE --json` (and later `backup-codes regenerate --json`).
+/// `enroll --confirm - --json` (and later `backup-codes regenerate --json`).
 #[derive(Debug, Serialize)]
 pub struct BackupCodesJson<'a> {
     pub backup_codes: &'a [String],
@@ -59,7 +60,8 @@ fn json_line(value: &impl Serialize) -> Result<Zeroizing<String>, Failure> {
 pub struct Request<'a> {
     pub issuer: &'a str,
     pub mode: &'a EnrollMode,
-    pub proof: Option<&'a str>,
+    /// The old device's code is on standard input (`--proof -`).
+    pub proof_stdin: bool,
     pub qr: &'a QrFiles,
     pub json: bool,
 }
@@ -72,10 +74,16 @@ pub async fn run(
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
     match req.mode {
-        EnrollMode::Begin => begin(daemon, req, out).await,
-        EnrollMode::Confirm(code) => {
+        EnrollMode::Begin => begin(daemon, req, out, input).await,
+        EnrollMode::Confirm => {
+            let typed = code_from_stdin(input, "--confirm", "Code from your app: ")?;
+            let code = normalize_code(&typed, None).map_err(|e| {
+                Failure::new(format!(
+                    "--confirm -: {e}. Two-factor authentication is not on."
+                ))
+            })?;
             let codes = daemon
-                .run(daemon.proxy().enroll_confirm(daemon.user_arg(), code))
+                .run(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
                 .await?;
             print_backup_codes(daemon, codes, req.json, out)
         }
@@ -83,19 +91,37 @@ pub async fn run(
     }
 }
 
-async fn begin_call(daemon: &Daemon<'_>, req: &Request<'_>) -> Result<Secret, Failure> {
+/// The old device's code when `--proof -` gave one on standard input.
+fn given_proof(
+    req: &Request<'_>,
+    input: &mut impl BufRead,
+) -> Result<Option<Zeroizing<String>>, Failure> {
+    if req.proof_stdin {
+        proof_from_stdin(input, "--proof").map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+async fn begin_call(
+    daemon: &Daemon<'_>,
+    req: &Request<'_>,
+    input: &mut impl BufRead,
+) -> Result<Secret, Failure> {
+    let proof = given_proof(req, input)?;
+    let proof = proof.as_deref().map_or("", String::as_str);
     daemon
         .run(
             daemon
                 .proxy()
-                .enroll_begin(daemon.user_arg(), req.issuer, req.proof.unwrap_or("")),
+                .enroll_begin(daemon.user_arg(), req.issuer, proof),
         )
         .await
         .map(Secret::from)
 }
 
 /// Starts an interactive enrollment. A user who is enrolled already (a new phone) is
-/// asked for a current code or backup code of the old device, unless `--proof` gave one.
+/// asked for a current code or backup code of the old device, unless `--proof -` gave one.
 async fn interactive_begin_call(
     daemon: &Daemon<'_>,
     req: &Request<'_>,
@@ -103,16 +129,17 @@ async fn interactive_begin_call(
     input: &mut impl BufRead,
 ) -> Result<Secret, Failure> {
     let user = daemon.user_arg();
+    let proof = given_proof(req, input)?;
     let first = daemon
-        .call(
-            daemon
-                .proxy()
-                .enroll_begin(user, req.issuer, req.proof.unwrap_or("")),
-        )
+        .call(daemon.proxy().enroll_begin(
+            user,
+            req.issuer,
+            proof.as_deref().map_or("", String::as_str),
+        ))
         .await?;
     match first {
         Ok(e) => return Ok(Secret::from(e)),
-        Err(TwofoldError::AlreadyEnrolled(_)) if req.proof.is_none() => {}
+        Err(TwofoldError::AlreadyEnrolled(_)) if proof.is_none() => {}
         Err(e) => return Err(daemon.context().failure(&e)),
     }
     let who = daemon.context().who();
@@ -185,8 +212,9 @@ async fn begin(
     daemon: &Daemon<'_>,
     req: &Request<'_>,
     out: &mut impl Write,
+    input: &mut impl BufRead,
 ) -> Result<(), Failure> {
-    let s = begin_call(daemon, req).await?;
+    let s = begin_call(daemon, req, input).await?;
     let files = write_qr_files(&s.uri, req.qr)?;
     let text = if req.json {
         json_line(&BeginJson {
@@ -205,8 +233,8 @@ async fn begin(
         }
         t.push_str(&files);
         t.push_str(&format!(
-            "Add it to your authenticator app, then run `{}` with the code it shows.\n",
-            suggest("enroll --confirm CODE", daemon.context().user)
+            "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
+            suggest("enroll --confirm -", daemon.context().user)
         ));
         t
     };
@@ -307,7 +335,7 @@ async fn interactive(
     drop(intro);
 
     let prompt = format!("Enter the {digits}-digit code from your app: ");
-    let confirm_later = suggest("enroll --confirm CODE", user);
+    let confirm_later = suggest("enroll --confirm -", user);
     for attempt in 1..=TRIES {
         let Some(answer) = read_answer(input, out, &prompt)? else {
             return Err(Failure::new(format!(

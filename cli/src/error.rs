@@ -105,18 +105,19 @@ impl Context<'_> {
             },
             TwofoldError::AlreadyEnrolled(_) => Failure::new(format!(
                 "Two-factor authentication is already on for {}. To move it to a new phone, \
-                 prove it is you with a current code or a backup code: `{}` (or ask an \
-                 administrator).",
+                 prove it is you with a current code or a backup code: `{}` asks for one \
+                 (in scripts: `{}` with the code on standard input), or ask an administrator.",
                 self.who(),
-                crate::output::suggest("enroll --proof CODE", self.user)
+                crate::output::suggest("enroll", self.user),
+                crate::output::suggest("enroll --proof -", self.user)
             )),
             TwofoldError::InvalidPassword(_) => Failure::new(format!(
                 "That is not the password of {}. Nothing was changed.",
                 self.who()
             )),
             TwofoldError::RateLimited(m) => Failure::new(format!(
-                "The twofold daemon is busy with your earlier requests{}. Wait a few seconds \
-                 and try again.",
+                "Too many requests from your user in a short time{}; nothing was changed. \
+                 Wait a few seconds and try again.",
                 detail(m)
             )),
             TwofoldError::NoPendingEnrollment(_) => Failure::new(
@@ -262,11 +263,21 @@ mod tests {
         let m = bob.failure(&TwofoldError::AlreadyEnrolled(String::new()));
         assert!(
             m.message()
-                .contains("`twofold enroll --proof CODE --user bob`"),
+                .contains("`twofold enroll --proof - --user bob`"),
+            "{m}"
+        );
+        assert!(
+            m.message().contains("`twofold enroll --user bob` asks"),
             "{m}"
         );
         let m = c.failure(&TwofoldError::InvalidCode(String::new()));
         assert!(m.message().starts_with("That code did not match."), "{m}");
+        let m = c.failure(&TwofoldError::RateLimited("try again in 2 s\n".into()));
+        assert_eq!(
+            m.message(),
+            "Too many requests from your user in a short time (try again in 2 s); nothing \
+             was changed. Wait a few seconds and try again."
+        );
     }
 
     #[test]

@@ -94,14 +94,14 @@ async fn run(options: &Options) -> Result<bool, Failure> {
         Action::Enroll {
             issuer,
             mode,
-            proof,
+            proof_stdin,
             qr,
             ..
         } => {
             let req = enroll::Request {
                 issuer,
                 mode,
-                proof: proof.as_deref().map(String::as_str),
+                proof_stdin: *proof_stdin,
                 qr,
                 json,
             };
@@ -111,20 +111,19 @@ async fn run(options: &Options) -> Result<bool, Failure> {
         Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
         Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
         Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
-        Action::BackupCodesRegenerate { code, .. } => {
-            let code = code.as_deref().map(String::as_str);
-            backup_codes::regenerate(&daemon, code, json, &mut out, &mut input).await?
+        Action::BackupCodesRegenerate { code_stdin, .. } => {
+            backup_codes::regenerate(&daemon, *code_stdin, json, &mut out, &mut input).await?
         }
         Action::Disable {
             yes,
             password_stdin,
-            code,
+            code_stdin,
             ..
         } => {
             let req = disable::Request {
                 yes: *yes,
                 password_stdin: *password_stdin,
-                code: code.as_deref().map(String::as_str),
+                code_stdin: *code_stdin,
                 json,
             };
             let mut ask = prompt::terminal_password;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use twofold_contract::{MAX_CODE_LEN, MAX_USER_LEN};
+use twofold_contract::limits;
+use twofold_contract::MAX_CODE_LEN;
 use zbus::Address;
 use zeroize::Zeroizing;
 
@@ -11,9 +12,6 @@ use crate::cli::{
     BackupCodesArgs, BackupCodesCommand, Cli, Commands, DisableArgs, DoctorArgs, EnrollArgs,
     RegenerateArgs, StatusArgs, UserArg, YesNo,
 };
-
-/// Longest issuer name accepted (it ends up in the authenticator app's list).
-pub const MAX_ISSUER_LEN: usize = 128;
 
 /// A usage error: the message is shown as `twofold: <message>`, exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +52,8 @@ pub enum EnrollMode {
     Interactive,
     /// Print the secret and URI only.
     Begin,
-    /// Confirm with this code (digits only, spaces removed).
-    Confirm(Zeroizing<String>),
+    /// Confirm with the code on the first line of standard input (`--confirm -`).
+    Confirm,
 }
 
 /// Where to write the QR code besides the terminal.
@@ -84,8 +82,8 @@ pub enum Action {
         /// Empty: the daemon picks the host name.
         issuer: String,
         mode: EnrollMode,
-        /// Re-enrollment: a current code or backup code of the old device.
-        proof: Option<Zeroizing<String>>,
+        /// Re-enrollment: the old device's code is on standard input (`--proof -`).
+        proof_stdin: bool,
         qr: QrFiles,
     },
     Status {
@@ -96,13 +94,15 @@ pub enum Action {
     },
     BackupCodesRegenerate {
         user: Option<String>,
-        code: Option<Zeroizing<String>>,
+        /// The code is on standard input (`--code -`).
+        code_stdin: bool,
     },
     Disable {
         user: Option<String>,
         yes: bool,
         password_stdin: bool,
-        code: Option<Zeroizing<String>>,
+        /// The code is on standard input (`--code -`), after the password if that is too.
+        code_stdin: bool,
     },
     Doctor {
         user: Option<String>,
@@ -203,14 +203,7 @@ pub(crate) fn validate_user(arg: UserArg) -> Result<Option<String>, UsageError> 
     if user.is_empty() {
         return usage("--user needs a user name (leave it out to act on yourself)");
     }
-    if user.len() > MAX_USER_LEN {
-        return usage(format!(
-            "--user: a user name has at most {MAX_USER_LEN} characters"
-        ));
-    }
-    if user.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return usage("--user: a user name cannot contain spaces or control characters");
-    }
+    limits::user_name(&user).map_err(|e| UsageError(format!("--user: {e}")))?;
     Ok(Some(user))
 }
 
@@ -222,17 +215,7 @@ fn validate_issuer(issuer: Option<String>) -> Result<String, UsageError> {
     if issuer.is_empty() {
         return usage("--issuer needs a name (leave it out to use this host's name)");
     }
-    if issuer.chars().count() > MAX_ISSUER_LEN {
-        return usage(format!(
-            "--issuer: the name has at most {MAX_ISSUER_LEN} characters"
-        ));
-    }
-    if issuer.chars().any(char::is_control) {
-        return usage("--issuer: the name cannot contain control characters");
-    }
-    if issuer.contains(':') {
-        return usage("--issuer: the name cannot contain ':' (authenticator apps split on it)");
-    }
+    limits::issuer(issuer).map_err(|e| UsageError(format!("--issuer: {e}")))?;
     Ok(issuer.to_owned())
 }
 
@@ -248,7 +231,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
     } = args;
     let user = validate_user(user)?;
     let issuer = validate_issuer(issuer)?;
-    let proof = validate_proof("--proof", proof)?;
+    let proof_stdin = from_stdin("--proof", proof, ", or leave it out to be asked")?;
     let qr = QrFiles {
         png: validate_output_file("--qr-png", qr_png)?,
         svg: validate_output_file("--qr-svg", qr_svg)?,
@@ -256,23 +239,20 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
     if qr.png.is_some() && qr.png == qr.svg {
         return usage("--qr-png and --qr-svg need two different files");
     }
+    let confirm = from_stdin("--confirm", confirm, "")?;
     let mode = match (begin, confirm) {
-        (true, Some(_)) => return usage("--begin and --confirm cannot be used together"),
-        (true, None) => EnrollMode::Begin,
-        (false, Some(code)) => {
-            if proof.is_some() || qr != QrFiles::default() {
+        (true, true) => return usage("--begin and --confirm cannot be used together"),
+        (true, false) => EnrollMode::Begin,
+        (false, true) => {
+            if proof_stdin || qr != QrFiles::default() {
                 return usage("--proof, --qr-png and --qr-svg go with the start of an enrollment, not with --confirm");
             }
-            let code = Zeroizing::new(code);
-            match normalize_code(&code, None) {
-                Ok(code) => EnrollMode::Confirm(code),
-                Err(e) => return usage(format!("--confirm: {e}")),
-            }
+            EnrollMode::Confirm
         }
-        (false, None) => {
+        (false, false) => {
             if json {
                 return usage(
-                    "--json needs --begin or --confirm CODE with enroll \
+                    "--json needs --begin or --confirm - with enroll \
                      (interactive enrollment is for people)",
                 );
             }
@@ -283,7 +263,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         user,
         issuer,
         mode,
-        proof,
+        proof_stdin,
         qr,
     })
 }
@@ -308,7 +288,7 @@ fn validate_backup_codes(args: BackupCodesArgs) -> Result<Action, UsageError> {
         Some(BackupCodesCommand::Regenerate(RegenerateArgs { user: inner, code })) => {
             Action::BackupCodesRegenerate {
                 user: pick(inner)?,
-                code: validate_proof("--code", code)?,
+                code_stdin: from_stdin("--code", code, ", or leave it out to be asked")?,
             }
         }
     })
@@ -325,7 +305,7 @@ fn validate_disable(args: DisableArgs) -> Result<Action, UsageError> {
         user: validate_user(user)?,
         yes,
         password_stdin,
-        code: validate_proof("--code", code)?,
+        code_stdin: from_stdin("--code", code, ", or leave it out to be asked")?,
     })
 }
 
@@ -345,18 +325,20 @@ fn validate_output_file(flag: &str, path: Option<PathBuf>) -> Result<Option<Path
     Ok(Some(path))
 }
 
-/// A proof of possession as given on the command line: a TOTP code or a backup code.
-fn validate_proof(
-    flag: &str,
-    code: Option<String>,
-) -> Result<Option<Zeroizing<String>>, UsageError> {
-    let Some(code) = code else {
-        return Ok(None);
+/// A flag that takes a code accepts only `-` (read it from standard input): argv is
+/// readable by every local user (`ps`), so a code there is a code given away. True when
+/// the flag is `-`. The refusal never repeats what was given.
+fn from_stdin(flag: &str, value: Option<String>, otherwise: &str) -> Result<bool, UsageError> {
+    let Some(value) = value.map(Zeroizing::new) else {
+        return Ok(false);
     };
-    let code = Zeroizing::new(code);
-    normalize_proof(&code)
-        .map(Some)
-        .map_err(|e| UsageError(format!("{flag}: {e}")))
+    if value.as_str() == "-" {
+        return Ok(true);
+    }
+    usage(format!(
+        "{flag} takes no code on the command line, where other users can read it: give \
+         `{flag} -` and type or pipe the code on standard input{otherwise}"
+    ))
 }
 
 /// A current code or a backup code as typed: surrounding spaces dropped, otherwise as
@@ -461,9 +443,9 @@ mod tests {
         let o = parse(&["status", "--user", "alice"]).unwrap();
         assert_eq!(o.user(), Some("alice"));
         assert!(parse(&["status", "--user", ""]).is_err());
-        assert!(parse(&["status", "--user", "a b"]).is_err());
+        assert!(parse(&["status", "--user", "a\tb"]).is_err());
         assert!(parse(&["status", "--user", "a\u{1b}[2J"]).is_err());
-        let long = "a".repeat(MAX_USER_LEN + 1);
+        let long = "a".repeat(limits::MAX_USER_LEN + 1);
         assert!(parse(&["status", "--user", &long]).is_err());
     }
 
@@ -476,7 +458,7 @@ mod tests {
                 user: None,
                 issuer: String::new(),
                 mode: EnrollMode::Interactive,
-                proof: None,
+                proof_stdin: false,
                 qr: QrFiles::default(),
             }
         );
@@ -488,18 +470,18 @@ mod tests {
                 user: None,
                 issuer: "Example Corp".into(),
                 mode: EnrollMode::Begin,
-                proof: None,
+                proof_stdin: false,
                 qr: QrFiles::default(),
             }
         );
-        let o = parse(&["enroll", "--confirm", "123 456", "--user", "bob"]).unwrap();
+        let o = parse(&["enroll", "--confirm", "-", "--user", "bob", "--json"]).unwrap();
         assert_eq!(
             o.action,
             Action::Enroll {
                 user: Some("bob".into()),
                 issuer: String::new(),
-                mode: EnrollMode::Confirm(Zeroizing::new("123456".into())),
-                proof: None,
+                mode: EnrollMode::Confirm,
+                proof_stdin: false,
                 qr: QrFiles::default(),
             }
         );
@@ -508,34 +490,28 @@ mod tests {
     #[test]
     fn enroll_proof_and_qr_files() {
         let o = parse(&[
-            "enroll",
-            "--proof",
-            " k7qm-x2fp-9d ",
-            "--qr-png",
-            "a.png",
-            "--qr-svg",
-            "a.svg",
+            "enroll", "--proof", "-", "--qr-png", "a.png", "--qr-svg", "a.svg",
         ])
         .unwrap();
         match o.action {
-            Action::Enroll { proof, qr, .. } => {
-                assert_eq!(proof.as_deref().map(String::as_str), Some("k7qm-x2fp-9d"));
+            Action::Enroll {
+                proof_stdin, qr, ..
+            } => {
+                assert!(proof_stdin);
                 assert_eq!(qr.png, Some(PathBuf::from("a.png")));
                 assert_eq!(qr.svg, Some(PathBuf::from("a.svg")));
             }
             other => panic!("{other:?}"),
         }
-        assert!(parse(&["enroll", "--proof", "  "]).is_err());
-        assert!(parse(&["enroll", "--proof", "a\u{7}b"]).is_err());
         assert!(parse(&["enroll", "--qr-png", "x", "--qr-svg", "x"]).is_err());
         // clap itself refuses an empty path.
         assert!(Cli::try_parse_from(["twofold", "enroll", "--qr-png", ""]).is_err());
         assert!(parse(&["enroll", "--qr-png", "/tmp/.."]).is_err());
         assert!(
-            Cli::try_parse_from(["twofold", "enroll", "--confirm", "1", "--proof", "2"]).is_err()
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "-", "--proof", "-"]).is_err()
         );
         assert!(
-            Cli::try_parse_from(["twofold", "enroll", "--confirm", "1", "--qr-png", "x"]).is_err()
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "-", "--qr-png", "x"]).is_err()
         );
     }
 
@@ -548,27 +524,34 @@ mod tests {
         let o = parse(&["backup-codes", "--user", "bob", "count"]).unwrap();
         assert_eq!(o.user(), Some("bob"));
         assert!(parse(&["backup-codes", "--user", "bob", "count", "--user", "eve"]).is_err());
-        let o = parse(&["backup-codes", "regenerate", "--code", "123 456"]).unwrap();
+        let o = parse(&["backup-codes", "regenerate", "--code", "-"]).unwrap();
         assert_eq!(
             o.action,
             Action::BackupCodesRegenerate {
                 user: None,
-                code: Some(Zeroizing::new("123 456".into()))
+                code_stdin: true
             }
         );
-        assert!(parse(&["backup-codes", "regenerate", "--code", ""]).is_err());
+        let o = parse(&["backup-codes", "regenerate"]).unwrap();
+        assert_eq!(
+            o.action,
+            Action::BackupCodesRegenerate {
+                user: None,
+                code_stdin: false
+            }
+        );
     }
 
     #[test]
     fn disable_flags() {
-        let o = parse(&["disable", "--yes", "--password-stdin", "--code", "123456"]).unwrap();
+        let o = parse(&["disable", "--yes", "--password-stdin", "--code", "-"]).unwrap();
         assert_eq!(
             o.action,
             Action::Disable {
                 user: None,
                 yes: true,
                 password_stdin: true,
-                code: Some(Zeroizing::new("123456".into()))
+                code_stdin: true
             }
         );
         let o = parse(&["disable", "-y", "--user", "bob"]).unwrap();
@@ -610,30 +593,52 @@ mod tests {
         assert!(parse(&["enroll", "--issuer", ""]).is_err());
         assert!(parse(&["enroll", "--issuer", "a:b"]).is_err());
         assert!(parse(&["enroll", "--issuer", "a\tb"]).is_err());
-        let long = "x".repeat(MAX_ISSUER_LEN + 1);
-        assert!(parse(&["enroll", "--issuer", &long]).is_err());
+        // The daemon's bound, from the contract: 64 passes, 65 is refused in one line.
+        let longest = "x".repeat(limits::MAX_ISSUER_LEN);
+        assert!(parse(&["enroll", "--issuer", &longest]).is_ok());
+        let long = "x".repeat(limits::MAX_ISSUER_LEN + 1);
+        let e = parse(&["enroll", "--issuer", &long]).unwrap_err();
+        assert!(e.0.starts_with("--issuer: ") && e.0.contains("64"), "{e}");
     }
 
     #[test]
-    fn confirm_code_is_checked() {
-        for bad in [
-            "",
-            "12345",
-            "123456789",
-            "12345a",
-            "１２３４５６",
-            "-123456",
+    fn codes_are_never_taken_from_the_command_line() {
+        let secret = "k7qm-x2fp-9d";
+        for flags in [
+            &["enroll", "--confirm"][..],
+            &["enroll", "--proof"],
+            &["enroll", "--begin", "--proof"],
+            &["backup-codes", "regenerate", "--code"],
+            &["disable", "--code"],
         ] {
-            let arg = format!("--confirm={bad}");
-            let parsed = Cli::try_parse_from(["twofold", "enroll", &arg]);
-            assert!(
-                parsed.map_or(true, |cli| Options::from_cli(cli).is_err()),
-                "accepted {bad:?}"
-            );
+            for value in ["123456", secret, ""] {
+                let mut args = flags.to_vec();
+                let arg = format!("{}={value}", args.pop().unwrap());
+                args.push(&arg);
+                let mut argv = vec!["twofold"];
+                argv.extend_from_slice(&args);
+                let cli = Cli::try_parse_from(argv).expect("clap takes any value");
+                let e = Options::from_cli(cli).unwrap_err();
+                let flag = arg.split('=').next().unwrap();
+                assert!(
+                    e.0.contains(&format!("give `{flag} -`")) && !e.0.contains('\n'),
+                    "{args:?}: {e}"
+                );
+                if !value.is_empty() {
+                    assert!(!e.0.contains(value), "the code is repeated: {e}");
+                }
+            }
         }
-        for good in ["123456", " 123 456 ", "12345678"] {
-            assert!(parse(&["enroll", "--confirm", good]).is_ok(), "{good:?}");
-        }
+        assert_eq!(
+            parse(&["enroll", "--confirm", "-"]).unwrap().action,
+            Action::Enroll {
+                user: None,
+                issuer: String::new(),
+                mode: EnrollMode::Confirm,
+                proof_stdin: false,
+                qr: QrFiles::default(),
+            }
+        );
     }
 
     #[test]

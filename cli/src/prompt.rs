@@ -1,7 +1,7 @@
 //! Asking people for things: answers read line by line from standard input, the account
 //! password without echo from the terminal.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 
 use zeroize::Zeroizing;
 
@@ -37,6 +37,42 @@ pub fn read_answer(
             "Could not read the answer from standard input: {e}"
         ))),
     }
+}
+
+/// The code of a `FLAG -`: the first line of standard input, as typed (the caller
+/// checks its form). On a terminal the person is asked first, on standard error so that
+/// standard output stays for the result.
+pub fn code_from_stdin(
+    input: &mut impl BufRead,
+    flag: &str,
+    prompt: &str,
+) -> Result<Zeroizing<String>, Failure> {
+    if io::stdin().is_terminal() {
+        write_out(&mut io::stderr(), prompt)?;
+    }
+    let mut line = Zeroizing::new(String::new());
+    match input.read_line(&mut line) {
+        Ok(0) => Err(Failure::new(format!(
+            "{flag} -: standard input is empty; give the code on its first line. \
+             Nothing was changed."
+        ))),
+        Ok(_) => Ok(line),
+        // Not UTF-8: no code at all; the caller words it like any other malformed code.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(line),
+        Err(e) => Err(Failure::new(format!(
+            "{flag} -: could not read the code from standard input: {e}"
+        ))),
+    }
+}
+
+/// A current code or backup code given with `FLAG -` on standard input, checked.
+pub fn proof_from_stdin(
+    input: &mut impl BufRead,
+    flag: &str,
+) -> Result<Zeroizing<String>, Failure> {
+    let typed = code_from_stdin(input, flag, PROOF_PROMPT)?;
+    crate::options::normalize_proof(&typed)
+        .map_err(|e| Failure::new(format!("{flag} -: {e}. Nothing was changed.")))
 }
 
 /// The line without its line ending (and nothing else: spaces in passwords count).
@@ -116,7 +152,8 @@ pub fn confirm_disable(
     Ok(answer.is_some_and(|a| a.trim() == DISABLE_WORD))
 }
 
-/// True when the program runs as root (the daemon lets root act without proofs).
+/// True when the program runs as root: only for reading files that need it (`doctor`);
+/// whether a code is needed, the daemon says (`UserStatus::proof_required`).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -138,6 +175,20 @@ mod tests {
         let mut input = io::Cursor::new(b"\xff\xfe\n".to_vec());
         let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
         assert!(crate::options::normalize_code(&a, Some(6)).is_err());
+    }
+
+    #[test]
+    fn code_from_stdin_reads_one_line() {
+        let mut input = io::Cursor::new(b"123456\nnext\n".to_vec());
+        let c = code_from_stdin(&mut input, "--code", "Code: ").unwrap();
+        assert_eq!(c.as_str(), "123456\n");
+        let mut empty = io::Cursor::new(Vec::new());
+        let e = code_from_stdin(&mut empty, "--confirm", "Code: ").unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("--confirm -: standard input is empty"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use serde::Serialize;
+use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT};
 use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
 
 use crate::bus::Daemon;
@@ -11,9 +12,6 @@ use crate::error::Failure;
 use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
 use crate::options::{one_line, validate_user, Action, UsageError};
 use crate::output::write_out;
-
-/// Longest session timeout (as the daemon's).
-const MAX_TIMEOUT: u64 = 366 * 86_400;
 
 /// What `twofold sessions` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +42,7 @@ pub fn validate(args: SessionsArgs) -> Result<Action, UsageError> {
         Some(SessionsCommand::Revoke { id, .. }) => {
             let id = id.unwrap_or_default();
             let id = id.trim();
-            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            if limits::session_id(id).is_err() {
                 return Err(UsageError(format!(
                     "\"{}\" is not a session id; `twofold sessions` lists them",
                     one_line(id)
@@ -103,8 +101,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     if total == 0 {
         return Err(bad());
     }
-    if total > MAX_TIMEOUT {
-        return Err("a session timeout is at most 366 days".into());
+    if total > MAX_SESSION_TIMEOUT {
+        return Err(format!(
+            "a session timeout is at most {} days",
+            MAX_SESSION_TIMEOUT / 86_400
+        ));
     }
     Ok(total)
 }

@@ -38,12 +38,12 @@ complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administ
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l proof -d 'Re-enrolling (new phone): a current code or a backup code from the old device' -r
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l proof -d 'Re-enrolling (new phone): `-` reads a current code or a backup code of the old device from standard input (without it, it is asked for)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-png -d 'Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)' -r -F
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-svg -d 'Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)' -r -F
-complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l confirm -d 'Finish an enrollment started with --begin, using the current code from the app' -r
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l confirm -d 'Finish an enrollment started with --begin: `-` reads the current code from the app from standard input' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l begin -d 'Only start: print the secret and URI, then exit (finish with --confirm)'
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l begin -d 'Only start: print the secret and URI, then exit (finish with --confirm -)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -s V -l version -d 'Print version'
@@ -66,7 +66,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from count" -s h -l help -d 'Print help'
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from count" -s V -l version -d 'Print version'
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -l code -d 'A current code from the app, or a backup code (asked for when not given)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -l code -d '`-` reads a current code from the app, or a backup code, from standard input (without it, it is asked for when needed)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from regenerate" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -75,7 +75,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from help" -f -a "regenerate" -d 'Replace all backup codes with a new set of 10 (the old ones stop working at once)'
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand disable" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand disable" -l code -d 'A current code from the app, or a backup code (asked for when not given)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand disable" -l code -d '`-` reads a current code from the app, or a backup code, from standard input (after the password with --password-stdin; without it, it is asked for when needed)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand disable" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand disable" -s y -l yes -d 'Do not ask for the typed confirmation'
 complete -c twofold -n "__fish_twofold_using_subcommand disable" -l password-stdin -d 'Read the account password from the first line of standard input'

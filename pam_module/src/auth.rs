@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, method, LoginState, TwofoldError, Verified, MAX_CODE_LEN};
+use twofold_contract::{context, limits, method, LoginState, TwofoldError, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use crate::options::{FailMode, Options};
@@ -257,16 +257,17 @@ impl LoginContext {
     }
 }
 
-/// Checks the user name from `PAM_USER`: non-empty, at most
-/// [`twofold_contract::MAX_USER_LEN`] bytes, UTF-8.
+/// Checks the user name from `PAM_USER`: UTF-8, then the contract's rule for every
+/// program ([`limits::user_name`]: 1 to [`limits::MAX_USER_LEN`] bytes, no control
+/// characters). A name that fails names no account.
 pub fn check_user(raw: &[u8]) -> Result<&str, &'static str> {
-    if raw.is_empty() {
-        return Err("empty user name");
+    if raw.len() > limits::MAX_USER_LEN {
+        // Refused before decoding: the length alone decides.
+        return Err("not a user name: too long");
     }
-    if raw.len() > twofold_contract::MAX_USER_LEN {
-        return Err("user name too long");
-    }
-    std::str::from_utf8(raw).map_err(|_| "user name is not UTF-8")
+    let name = std::str::from_utf8(raw).map_err(|_| "not a user name: not UTF-8")?;
+    limits::user_name(name).map_err(|_| "not a user name: empty or with control characters")?;
+    Ok(name)
 }
 
 /// Text shown to the user from the daemon: control characters replaced, length bounded.
@@ -289,19 +290,58 @@ fn now_unix() -> i64 {
 
 /// How a daemon error is handled.
 enum Answer {
+    /// The daemon could not be asked (absent, slow, the transport failed): `failmode`
+    /// decides.
     Unavailable(String),
+    /// The daemon answered that it is broken (its store failed: a full disk, a database
+    /// down) or answered something it never should: fails closed whatever `failmode`
+    /// says, or a broken store would be a way in.
+    Broken(String),
     NotEnrolled,
     UnknownUser,
     Locked(String),
     Refused(String),
 }
 
+/// True when a bus error means the daemon could not be reached (or went away, or did not
+/// answer in time), false when something answered in a way it never should.
+fn is_transport(e: &zbus::Error) -> bool {
+    let name = match e {
+        zbus::Error::InputOutput(_)
+        | zbus::Error::Connection(..)
+        | zbus::Error::Handshake(_)
+        | zbus::Error::Failure(_) => return true,
+        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
+        zbus::Error::FDO(fdo) => zbus::DBusError::name(fdo.as_ref()).as_str().to_owned(),
+        _ => return false,
+    };
+    let Some(short) = name.strip_prefix("org.freedesktop.DBus.Error.") else {
+        return false;
+    };
+    matches!(
+        short,
+        "ServiceUnknown"
+            | "NameHasNoOwner"
+            | "NoReply"
+            | "Timeout"
+            | "TimedOut"
+            | "Disconnected"
+            | "NoServer"
+            | "NoNetwork"
+    ) || short.starts_with("Spawn.")
+}
+
 fn classify(e: CallError) -> Answer {
     match e {
         CallError::Unavailable(reason) => Answer::Unavailable(reason),
         CallError::Daemon(e) => match e {
-            TwofoldError::ZBus(e) => Answer::Unavailable(format!("D-Bus error: {e}")),
-            TwofoldError::Internal(m) => Answer::Unavailable(format!("daemon internal error: {m}")),
+            TwofoldError::ZBus(e) if is_transport(&e) => {
+                Answer::Unavailable(format!("D-Bus error: {e}"))
+            }
+            TwofoldError::ZBus(e) => Answer::Broken(format!("unexpected D-Bus reply: {e}")),
+            TwofoldError::Internal(m) => {
+                Answer::Broken(format!("twofoldd could not complete the request: {m}"))
+            }
             TwofoldError::NotEnrolled(_) => Answer::NotEnrolled,
             TwofoldError::UnknownUser(_) => Answer::UnknownUser,
             TwofoldError::Locked(m) => Answer::Locked(m),
@@ -314,7 +354,7 @@ fn classify(e: CallError) -> Answer {
             | TwofoldError::NoPendingEnrollment(_)
             | TwofoldError::InvalidPassword(_)
             | TwofoldError::RateLimited(_)) => {
-                Answer::Unavailable(format!("unexpected reply from twofoldd: {e:?}"))
+                Answer::Broken(format!("unexpected reply from twofoldd: {e:?}"))
             }
         },
     }
@@ -673,6 +713,18 @@ fn accepted<C: Conversation, L: Logger>(
     PamResultCode::PAM_SUCCESS
 }
 
+/// The daemon answered that it is broken: `PAM_AUTHINFO_UNAVAIL`, also with
+/// `failmode=safe` (which is for a daemon that cannot be asked, not for a failing store).
+fn broken<L: Logger>(log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
+    let line = format!(
+        "twofoldd failed for {}: {}; failing closed whatever failmode says",
+        log.who,
+        safe_str(reason, LOG_TEXT_CHARS * 2)
+    );
+    log.inner.log(Level::Err, &line);
+    PamResultCode::PAM_AUTHINFO_UNAVAIL
+}
+
 fn unavailable<L: Logger>(opts: &Options, log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
     let (code, verdict) = match opts.failmode {
         FailMode::Secure => (PamResultCode::PAM_AUTHINFO_UNAVAIL, "failing closed"),
@@ -755,6 +807,7 @@ fn refused<C: Conversation, L: Logger>(
 ) -> PamResultCode {
     match answer {
         Answer::Unavailable(reason) => unavailable(opts, log, &reason),
+        Answer::Broken(reason) => broken(log, &reason),
         Answer::NotEnrolled => not_enrolled(opts, log, false),
         Answer::UnknownUser => not_enrolled(opts, log, true),
         Answer::Locked(m) => {

@@ -22,7 +22,9 @@ pub const MAX_TIMEOUT_SECS: f64 = 300.0;
 /// Largest accepted `grace=`, in seconds (12 hours; the daemon keeps passes that long).
 pub const MAX_GRACE_SECS: u32 = 12 * 3600;
 
-/// What to do when `twofoldd` cannot be asked (unreachable, slow, broken, wrong owner).
+/// What to do when `twofoldd` cannot be asked (unreachable, slow, wrong owner). Never
+/// consulted when the daemon answers that it is broken (its store failed): that fails
+/// closed always, or a full disk would be a way in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailMode {
     /// Refuse the login: `PAM_AUTHINFO_UNAVAIL` (the default).

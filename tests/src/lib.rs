@@ -366,7 +366,7 @@ impl TestEnv {
         run_with_stdin(cmd, stdin)
     }
 
-    /// Enrolls `user` through the CLI (`--begin`, then `--confirm` with the code of the
+    /// Enrolls `user` through the CLI (`--begin`, then `--confirm -` with the code of the
     /// previous step so that the current step's code is still unused for a login).
     pub fn enroll(&self, user: &str) -> Enrolled {
         wait_for_fresh_step(8);
@@ -377,9 +377,9 @@ impl TestEnv {
         let uri = begin["uri"].as_str().unwrap().to_string();
         let code = totp(&secret, -1);
         let out = self.cli(
-            &["enroll", "--confirm", &code, "--json", "--user", user],
+            &["enroll", "--confirm", "-", "--json", "--user", user],
             None,
-            "",
+            &format!("{code}\n"),
         );
         assert!(out.status.success(), "enroll --confirm: {out:?}");
         let confirm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -147,9 +147,9 @@ fn begin_confirm_and_status_json() {
     let out = env.cli(&["enroll", "--begin", "--user", "bin"], None, "");
     assert!(out.status.success());
     let out = env.cli(
-        &["enroll", "--confirm", "000000", "--user", "bin"],
+        &["enroll", "--confirm", "-", "--user", "bin"],
         None,
-        "",
+        "000000\n",
     );
     assert!(!out.status.success());
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
@@ -174,6 +174,34 @@ fn errors_are_one_friendly_line() {
     assert!(err.contains("not reachable"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    let out = env.cli(&["enroll", "--begin", "--confirm", "123456"], None, "");
+    let out = env.cli(&["enroll", "--begin", "--confirm", "-"], None, "");
     assert_eq!(out.status.code(), Some(2), "usage error: {out:?}");
+}
+
+#[test]
+fn an_issuer_longer_than_the_daemon_takes_is_refused_by_the_cli() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let longest = "x".repeat(twofold_contract::limits::MAX_ISSUER_LEN);
+    let too_long = format!("{longest}y");
+    // The CLI refuses it itself (a usage error, exit 2), without the daemon.
+    env.stop_daemon();
+    let out = env.cli(&["enroll", "--begin", "--issuer", &too_long], None, "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("twofold: --issuer: ") && err.contains("64"),
+        "{err}"
+    );
+    // The longest one is the daemon's to take.
+    env.start_daemon();
+    let out = env.cli(
+        &[
+            "enroll", "--begin", "--json", "--issuer", &longest, "--user", USER,
+        ],
+        None,
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
 }

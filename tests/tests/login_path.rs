@@ -263,10 +263,11 @@ fn non_root_caller_cannot_verify_or_enroll_another_user() {
     // Through the CLI.
     for args in [
         vec!["enroll", "--begin", "--user", USER],
-        vec!["enroll", "--confirm", "123456", "--user", USER],
+        vec!["enroll", "--confirm", "-", "--user", USER],
         vec!["status", "--user", USER],
     ] {
-        let out = env.cli(&args, Some(NOBODY), "");
+        // A code on standard input, so that `--confirm -` reaches the daemon.
+        let out = env.cli(&args, Some(NOBODY), "123456\n");
         assert!(!out.status.success(), "{args:?}: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
@@ -452,6 +453,16 @@ fn bad_input_is_refused_counted_and_survived() {
     assert_eq!(out.result, pam::USER_UNKNOWN, "{out:?}");
     let long_name = env.pam(&Login::new(&"u".repeat(300), "123456"));
     assert_eq!(long_name.result, pam::USER_UNKNOWN, "{long_name:?}");
+    // Control characters (a newline, an escape, DEL): no account has them, whoever the
+    // name would otherwise match.
+    for hex in ["6461656d6f6e0a", "1b5b324a6461656d6f6e", "6461657f6d6f6e"] {
+        let control = Login {
+            user_hex: Some(hex.into()),
+            ..Login::new("", "123456")
+        };
+        let out = env.pam(&control);
+        assert_eq!(out.result, pam::USER_UNKNOWN, "{hex}: {out:?}");
+    }
     // The daemon is still there and well.
     drop(enrolled);
     assert!(env.name_has_owner());

@@ -627,7 +627,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         let begin: serde_json::Value = serde_json::from_str(&begin).unwrap();
         let secret = begin["secret"].as_str().unwrap().to_string();
         let confirm = root.sh(&format!(
-            "twofold enroll --confirm {} --json --user {USER}",
+            "echo {} | twofold enroll --confirm - --json --user {USER}",
             code_at_step(&secret, step - 1)
         ));
         let confirm: serde_json::Value = serde_json::from_str(&confirm).unwrap();

@@ -281,18 +281,16 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     assert_eq!(s["enrolled"], true);
 
     // Regenerate needs a right code.
-    let out = env.cli(&["backup-codes", "regenerate", "--code", "000000"], me, "");
+    let out = env.cli(
+        &["backup-codes", "regenerate", "--code", "-"],
+        me,
+        "000000\n",
+    );
     assert_one_line_failure(&out, "did not match");
     let out = env.cli(
-        &[
-            "backup-codes",
-            "regenerate",
-            "--json",
-            "--code",
-            &old.backup_codes[0].to_uppercase(),
-        ],
+        &["backup-codes", "regenerate", "--json", "--code", "-"],
         me,
-        "",
+        &format!("{}\n", old.backup_codes[0].to_uppercase()),
     );
     let second: Vec<String> = json(&out)["backup_codes"]
         .as_array()
@@ -354,21 +352,21 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
 
     // Disable: a wrong password, then a wrong code, are refused; nothing changes.
     let out = env.cli(
-        &["disable", "--password-stdin", "--code", &codes[0], "--yes"],
+        &["disable", "--password-stdin", "--code", "-", "--yes"],
         me,
-        "not the password\n",
+        &format!("not the password\n{}\n", codes[0]),
     );
     assert_one_line_failure(&out, "not the password");
     let out = env.cli(
-        &["disable", "--password-stdin", "--code", "000000", "--yes"],
+        &["disable", "--password-stdin", "--code", "-", "--yes"],
         me,
-        &format!("{PASSWORD}\n"),
+        &format!("{PASSWORD}\n000000\n"),
     );
     assert_one_line_failure(&out, "did not match");
     let out = env.cli(
-        &["disable", "--password-stdin", "--code", &codes[1]],
+        &["disable", "--password-stdin", "--code", "-"],
         me,
-        &format!("{PASSWORD}\nno\n"),
+        &format!("{PASSWORD}\n{}\nno\n", codes[1]),
     );
     assert_one_line_failure(&out, "Not confirmed");
     assert_eq!(
@@ -567,9 +565,9 @@ fn doctor_sees_a_phone_one_step_behind() {
     let begin = json(&env.cli(&["enroll", "--begin", "--json", "--user", USER], None, ""));
     let secret = begin["secret"].as_str().unwrap().to_owned();
     let out = env.cli(
-        &["enroll", "--confirm", &totp(&secret, -1), "--user", USER],
+        &["enroll", "--confirm", "-", "--user", USER],
         None,
-        "",
+        &format!("{}\n", totp(&secret, -1)),
     );
     assert!(out.status.success(), "{out:?}");
     // The next step, with the code of the step before it: a phone 30 s behind.
@@ -614,9 +612,9 @@ fn a_pending_enrollment_expires() {
     assert_eq!(status_json(&env, USER)["pending_enrollment"], true);
     std::thread::sleep(Duration::from_secs(62));
     let out = env.cli(
-        &["enroll", "--confirm", &totp(&secret, 0), "--user", USER],
+        &["enroll", "--confirm", "-", "--user", USER],
         None,
-        "",
+        &format!("{}\n", totp(&secret, 0)),
     );
     assert_one_line_failure(&out, "expired");
     let s = status_json(&env, USER);
@@ -648,11 +646,7 @@ fn help_reads_well_and_usage_errors_exit_2() {
             "{text}"
         );
     }
-    let out = env.cli(
-        &["enroll", "--confirm", "123456", "--qr-png", "x.png"],
-        None,
-        "",
-    );
+    let out = env.cli(&["enroll", "--confirm", "-", "--qr-png", "x.png"], None, "");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let out = env.cli(&["backup-codes", "regenerate", "--code", " "], None, "");
     assert_eq!(out.status.code(), Some(2), "{out:?}");

@@ -571,23 +571,49 @@ fn unavailable_connect_secure_and_safe() {
     assert!(out.log.has(Level::Err, "failmode=safe"));
 }
 
+/// The daemon could not be asked: `failmode` decides.
+fn transport_errors() -> Vec<CallError> {
+    vec![
+        unavailable_err(),
+        TwofoldError::ZBus(zbus::Error::Failure("broken pipe".into())).into(),
+        TwofoldError::ZBus(zbus::Error::InputOutput(std::sync::Arc::new(
+            std::io::ErrorKind::ConnectionReset.into(),
+        )))
+        .into(),
+        TwofoldError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::NoReply(
+            "no reply".into(),
+        ))))
+        .into(),
+        TwofoldError::ZBus(zbus::Error::FDO(Box::new(
+            zbus::fdo::Error::ServiceUnknown("not activatable".into()),
+        )))
+        .into(),
+    ]
+}
+
+/// The daemon answered that it is broken, or answered what it never should: closed,
+/// whatever `failmode` says.
+fn broken_answers() -> Vec<CallError> {
+    vec![
+        TwofoldError::Internal("could not reach its database".into()).into(),
+        TwofoldError::AlreadyEnrolled("?".into()).into(),
+        TwofoldError::RateLimited("?".into()).into(),
+        TwofoldError::ZBus(zbus::Error::InvalidReply).into(),
+        TwofoldError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::UnknownMethod(
+            "no BeginLogin".into(),
+        ))))
+        .into(),
+    ]
+}
+
 #[test]
 fn unavailable_status_secure_and_safe() {
-    let errors = || -> Vec<CallError> {
-        vec![
-            unavailable_err(),
-            TwofoldError::Internal("database is locked".into()).into(),
-            TwofoldError::ZBus(zbus::Error::Failure("broken pipe".into())).into(),
-            TwofoldError::AlreadyEnrolled("?".into()).into(),
-        ]
-    };
-    for e in errors() {
+    for e in transport_errors().into_iter().chain(broken_answers()) {
         let out = Case::new().status(Err(e)).run();
         assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
         out.assert_not_prompted();
-        assert!(out.log.has(Level::Err, "twofoldd unavailable"));
     }
-    for e in errors() {
+    for e in transport_errors() {
         let out = Case::new()
             .opts(|o| o.failmode = FailMode::Safe)
             .status(Err(e))
@@ -596,6 +622,48 @@ fn unavailable_status_secure_and_safe() {
         out.assert_not_prompted();
         assert!(out.log.has(Level::Err, "twofoldd unavailable"));
     }
+}
+
+#[test]
+fn a_broken_daemon_fails_closed_even_with_failmode_safe() {
+    for forward_pass in [false, true] {
+        let safe = |o: &mut Options| {
+            o.failmode = FailMode::Safe;
+            o.forward_pass = forward_pass;
+        };
+        // Before the prompt.
+        for e in broken_answers() {
+            let why = format!("{e:?}");
+            let out = Case::new().opts(safe).status(Err(e)).run();
+            assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{why}");
+            out.assert_not_prompted();
+            assert!(out.conv.authtoks.is_empty(), "{why}");
+            assert!(
+                out.log
+                    .has(Level::Err, "failing closed whatever failmode says"),
+                "{why}: {:?}",
+                out.log.lines
+            );
+        }
+        // After it: a wrong code meets a full disk.
+        for e in broken_answers() {
+            let why = format!("{e:?}");
+            let out = Case::new()
+                .opts(safe)
+                .typed(Ok("hunter2000000"))
+                .verify(Err(e))
+                .run();
+            assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{why}");
+            assert!(out.conv.authtoks.is_empty(), "{why}");
+            assert!(out
+                .log
+                .has(Level::Err, "twofoldd failed for user \"alice\""));
+        }
+    }
+    let out = Case::new()
+        .status(Err(TwofoldError::Internal("disk full".into()).into()))
+        .run();
+    assert!(out.log.has(Level::Err, "disk full"), "{:?}", out.log.lines);
 }
 
 #[test]
@@ -705,6 +773,12 @@ fn bad_user_names_are_unknown_without_asking_the_daemon() {
         b"al\xffice".to_vec(),
         Vec::new(),
         vec![b'a'; twofold_contract::MAX_USER_LEN + 1],
+        // Control characters: no account has them (the contract's rule).
+        b"al\nice".to_vec(),
+        b"alice\x1b[2J".to_vec(),
+        b"\x7falice".to_vec(),
+        b"alice\t".to_vec(),
+        "alice\u{85}".as_bytes().to_vec(),
     ] {
         let mut case = Case::new();
         case.user = user;

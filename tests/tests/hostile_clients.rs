@@ -1,0 +1,228 @@
+//! Hostile conditions met by the clients (`twofold` and pam_twofold.so), end to end on a
+//! private bus with the real daemon and real libpam: codes put in argv (which every
+//! local user reads with `ps`), and a store that fails under `failmode=safe`.
+//!
+//! Every test needs root (private buses, tmpfs mounts, other uids).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use twofold_tests::{
+    built, pam, require_root, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
+};
+
+/// The user that the tests enroll (uid 1 on Debian).
+const USER: &str = "daemon";
+
+macro_rules! root_only {
+    () => {
+        if !require_root(module_path!()) {
+            return;
+        }
+    };
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn status_json(env: &TestEnv) -> serde_json::Value {
+    let out = env.cli(&["status", "--json", "--user", USER], None, "");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn codes_on_the_command_line_are_refused_before_anything_is_sent() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let backup = enrolled.backup_codes[0].as_str();
+    let code = totp(&enrolled.secret, 0);
+    // As root, each of these would act at once if the code were taken from argv.
+    for args in [
+        &[
+            "backup-codes",
+            "regenerate",
+            "--user",
+            USER,
+            "--code",
+            backup,
+        ][..],
+        &["disable", "--user", USER, "--yes", "--code", backup],
+        &["enroll", "--user", USER, "--begin", "--proof", backup],
+        &["enroll", "--user", USER, "--proof", &code],
+        &["enroll", "--user", USER, "--confirm", &code],
+    ] {
+        let out = env.cli(args, None, "");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        let flag = args[args.len() - 2];
+        assert!(
+            err.contains(&format!("`{flag} -`")) && err.contains("standard input"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(backup) && !err.contains(&code), "{err}");
+    }
+
+    // Nothing reached the daemon: still enrolled, every backup code still there, and
+    // the first one still opens a login.
+    let s = status_json(&env);
+    assert_eq!(s["enrolled"], true, "{s}");
+    assert_eq!(s["backup_codes_left"], 10, "{s}");
+    assert_eq!(s["pending_enrollment"], false, "{s}");
+    let out = env.pam(&Login::new(USER, backup));
+    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+
+    // The same code on standard input (`-`) is taken.
+    let out = env.cli(
+        &[
+            "backup-codes",
+            "regenerate",
+            "--user",
+            USER,
+            "--code",
+            "-",
+            "--json",
+        ],
+        None,
+        &format!("{}\n", enrolled.backup_codes[1]),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let fresh: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fresh["backup_codes"].as_array().unwrap().len(), 10);
+}
+
+/// Unmounts a tmpfs when dropped (lazily, should a daemon still hold it).
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Moves `env`'s state directory onto a 1 MiB tmpfs (with the daemon stopped meanwhile;
+/// it is running again on return).
+fn state_on_a_small_tmpfs(env: &mut TestEnv) -> (PathBuf, Mounted) {
+    env.stop_daemon();
+    let state = env.db.parent().unwrap().to_path_buf();
+    let saved = env.dir.path().join("saved-state");
+    fs::rename(&state, &saved).unwrap();
+    fs::create_dir(&state).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(&state)
+        .status()
+        .expect("mount");
+    assert!(status.success(), "mount -t tmpfs failed (needs root)");
+    let mounted = Mounted(state.clone());
+    for entry in fs::read_dir(&saved).unwrap() {
+        let entry = entry.unwrap();
+        let to = state.join(entry.file_name());
+        fs::copy(entry.path(), &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    env.start_daemon();
+    (state, mounted)
+}
+
+/// Fills the file system of `dir` to the last byte; the filler file.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = fs::File::create(&filler).unwrap();
+    for chunk in [65536usize, 4096, 512, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
+    }
+    filler
+}
+
+/// One login through a stack where the module stepping aside lets the login in:
+///
+/// ```text
+/// auth required pam_twofold.so bus=… ARGS
+/// auth required pam_permit.so
+/// ```
+///
+/// `PAM_IGNORE` from pam_twofold leaves the decision to pam_permit, which grants it.
+fn login_then_permit(env: &TestEnv, login: &Login) -> PamOutcome {
+    let confdir = env.pam_confdir(login);
+    let service = confdir.join("twofold-test");
+    let mut stack = fs::read_to_string(&service).unwrap();
+    stack.push_str("auth required pam_permit.so\n");
+    fs::write(&service, stack).unwrap();
+    let out = Command::new(built("pamdriver"))
+        .arg("--confdir")
+        .arg(&confdir)
+        .args(["--service", "twofold-test", "--user", &login.user])
+        .args(login.responses.iter().flat_map(|r| ["--response", r]))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("pamdriver");
+    assert!(out.status.success(), "pamdriver crashed: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
+}
+
+/// A six-digit code that is none of the codes `secret` accepts around now.
+fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-2..=2).map(|o| totp(secret, o)).collect();
+    (0..)
+        .map(|i: u32| {
+            format!(
+                "{:06}",
+                (near[2].parse::<u32>().unwrap() + 500_000 + i) % 1_000_000
+            )
+        })
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+#[test]
+fn a_full_store_fails_closed_under_failmode_safe() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let safe = |code: &str| Login::new(USER, code).args("failmode=safe");
+
+    // The stack is one where stepping aside lets anyone in: with the daemon gone,
+    // failmode=safe does exactly that (as documented).
+    env.stop_daemon();
+    let gone = login_then_permit(&env, &safe("000000"));
+    assert_eq!(
+        gone.result,
+        pam::SUCCESS,
+        "failmode=safe, no daemon: {gone:?}"
+    );
+
+    let (state, mounted) = state_on_a_small_tmpfs(&mut env);
+    let filler = fill(&state);
+    wait_for_fresh_step(5);
+    let wrong = wrong_code(&enrolled.secret);
+    let full = login_then_permit(&env, &safe(&wrong));
+    let log = env.log_text();
+    assert_ne!(
+        full.result,
+        pam::SUCCESS,
+        "a wrong code got in on a full disk with failmode=safe: {full:?}\n{log}"
+    );
+    assert_eq!(full.result, pam::AUTHINFO_UNAVAIL, "{full:?}\n{log}");
+    assert!(
+        log.contains("full"),
+        "the daemon's log must say the disk is full:\n{log}"
+    );
+
+    // Space returns: the wrong code is refused, the right one passes.
+    fs::remove_file(&filler).unwrap();
+    let refused = login_then_permit(&env, &safe(&wrong));
+    assert_eq!(refused.result, pam::AUTH_ERR, "{refused:?}");
+    let ok = login_then_permit(&env, &safe(&totp(&enrolled.secret, 0)));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    env.stop_daemon();
+    drop(mounted);
+}
