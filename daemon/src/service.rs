@@ -122,6 +122,20 @@ impl Service {
         }
     }
 
+    /// Deletes what the policy no longer keeps (idle throttle counters, old audit
+    /// entries): no caller can make the database grow without bound.
+    pub fn purge_expired(&self, now: i64) {
+        match crate::storage::purge_expired(&*self.store, &self.policy(), now) {
+            Ok(purged) if purged.throttle + purged.audit > 0 => log::info!(
+                "purged {} idle throttle counters and {} old audit entries",
+                purged.throttle,
+                purged.audit
+            ),
+            Ok(_) => {}
+            Err(e) => log::error!("purging expired state failed: {e}"),
+        }
+    }
+
     /// `Status`: enrollment, backup codes, lockout, and whether this caller must prove
     /// a code to change them.
     pub fn status(&self, grant: &Grant) -> Result<UserStatus, TwofoldError> {
@@ -186,8 +200,9 @@ impl Service {
         let mut event = self.event(grant, "verify_ok");
         if !grant.trusts_context() {
             event.service = SELF_SERVICE.into();
-            let per_uid = format!("dbus-uid-{}", grant.caller().uid);
-            let sources = policy.lockout.sources("", &per_uid, &self.hostname);
+            let sources = policy
+                .lockout
+                .self_service_sources(grant.caller().uid, &self.hostname);
             return (event, sources);
         }
         let field = |key: &str| ctx.get(key).map(|v| safe(v)).unwrap_or_default();

@@ -21,7 +21,7 @@ const VICTIM: &str = "bin";
 
 /// Lockout limits high enough that the victim's timed wrong codes never lock it: the
 /// timing is of the full write path of a failed login, every time.
-const CONFIG: &str = "[lockout]\nmax_failures = 100\nuser_ceiling = 100\n";
+const CONFIG: &str = "[lockout]\nmax_failures = 100\nuser_ceiling = 100\nlocal_ceiling = 100\n";
 
 macro_rules! root_only {
     () => {

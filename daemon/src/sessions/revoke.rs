@@ -331,7 +331,7 @@ fn warn_terminal(s: &SessionRecord, seconds: i64) {
 
 /// The reaper: every [`REAP_EVERY`], closes this host's sessions whose leader is gone
 /// (or that predate a reboot) and ends those past their timeout; hourly, purges old
-/// remembered passes and ended sessions.
+/// remembered passes, ended sessions, idle throttle counters and old audit entries.
 pub async fn reaper(sessions: Arc<Sessions>) {
     let mut tick = tokio::time::interval(REAP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -350,6 +350,7 @@ pub async fn reaper(sessions: Arc<Sessions>) {
                 {
                     log::error!("reaper: purge failed: {e}");
                 }
+                this.service.purge_expired(at);
             }
             this.reap_once()
         })
