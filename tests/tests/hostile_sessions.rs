@@ -171,13 +171,15 @@ fn revoking_ones_session_spares_the_root_job_that_shares_its_group() {
     );
 
     let out = revoke_as_user(&env, session["id"].as_str().unwrap());
-    let log = env.log_text();
-    let root_sleep_lives = started(root_sleep) == Some(root_sleep_start);
-    let script_lives = started(script_pid) == Some(script_start);
     let user_sleep_gone = wait_for(Duration::from_secs(5), || {
         (started(user_sleep) != Some(user_sleep_start)).then_some(())
     })
     .is_some();
+    // A signal sent to the group would have reached the root processes by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let root_sleep_lives = started(root_sleep) == Some(root_sleep_start);
+    let script_lives = started(script_pid) == Some(script_start);
+    let log = env.log_text();
     signal(-group, libc::SIGKILL);
     let _ = job.wait();
     assert!(out.status.success(), "revoke: {out:?}\n{log}");
