@@ -287,7 +287,10 @@ fn a_forged_xdg_session_id_is_ignored() {
     let _ = leader.wait();
     let _ = mock.kill();
     let _ = mock.wait();
-    assert_eq!(recorded, "", "the PAM environment's id was recorded: {session}");
+    assert_eq!(
+        recorded, "",
+        "the PAM environment's id was recorded: {session}"
+    );
     assert!(out.status.success(), "revoke: {out:?}\n{}", env.log_text());
     assert!(
         !calls.contains("TerminateSession"),

@@ -593,7 +593,10 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         }
         let noninteractive =
             fs::read_to_string(root.path("/etc/pam.d/common-session-noninteractive")).unwrap();
-        assert!(!noninteractive.contains("pam_twofold.so"), "{noninteractive}");
+        assert!(
+            !noninteractive.contains("pam_twofold.so"),
+            "{noninteractive}"
+        );
 
         // A user with a password who may use sudo, and an ssh key for them.
         root.sh(&format!(
@@ -1004,7 +1007,9 @@ fn packaging_files_carry_what_the_package_promises() {
     assert!(profile.contains("\toptional\tpam_twofold.so"));
     // Interactive sessions only, and after pam_systemd (Priority 0; pam-auth-update sorts
     // by descending priority, then descending name, so 0 would put twofold first).
-    assert!(profile.lines().any(|l| l == "Session-Interactive-Only: yes"));
+    assert!(profile
+        .lines()
+        .any(|l| l == "Session-Interactive-Only: yes"));
     assert!(profile.lines().any(|l| l == "Priority: -1"));
     let password = read("pam.d/twofold-password");
     assert!(password

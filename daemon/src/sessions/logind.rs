@@ -88,7 +88,13 @@ fn session_path(reply: zbus::Message) -> zbus::Result<OwnedObjectPath> {
 /// The logind session process `pid` runs in (`GetSessionByPID`).
 pub async fn session_of_pid(bus: &zbus::Connection, pid: u32) -> zbus::Result<LogindSession> {
     let reply = bus
-        .call_method(Some(LOGIN1), MANAGER_PATH, Some(MANAGER), "GetSessionByPID", &(pid,))
+        .call_method(
+            Some(LOGIN1),
+            MANAGER_PATH,
+            Some(MANAGER),
+            "GetSessionByPID",
+            &(pid,),
+        )
         .await?;
     let path = session_path(reply)?;
     describe(bus, &path).await
@@ -97,7 +103,13 @@ pub async fn session_of_pid(bus: &zbus::Connection, pid: u32) -> zbus::Result<Lo
 /// The logind session with this id (`GetSession`).
 pub async fn session_by_id(bus: &zbus::Connection, id: &str) -> zbus::Result<LogindSession> {
     let reply = bus
-        .call_method(Some(LOGIN1), MANAGER_PATH, Some(MANAGER), "GetSession", &(id,))
+        .call_method(
+            Some(LOGIN1),
+            MANAGER_PATH,
+            Some(MANAGER),
+            "GetSession",
+            &(id,),
+        )
         .await?;
     let path = session_path(reply)?;
     describe(bus, &path).await

@@ -332,7 +332,9 @@ impl Sessions {
                 p.user == user
                     && p.at >= at - AUTH_BY_PLACE_WINDOW
                     && p.service == info.service
-                    && ((!info.rhost.is_empty() && p.rhost == info.rhost)
+                    && ((!info.rhost.is_empty()
+                        && !names_this_host(&info.rhost, self.host())
+                        && p.rhost == info.rhost)
                         || (real_tty(&info.tty) && p.tty == info.tty))
             })
         };
@@ -506,7 +508,8 @@ impl Sessions {
             .store
             .auth_passes(user, at - i64::from(seconds))
             .map_err(internal)?;
-        let same_login = |p: &AuthPass| sid != 0 && p.tty_sid == sid && p.tty_sid_start == sid_start;
+        let same_login =
+            |p: &AuthPass| sid != 0 && p.tty_sid == sid && p.tty_sid_start == sid_start;
         let remote = !info.rhost.is_empty() && !names_this_host(&info.rhost, self.host());
         let hit = passes.iter().find(|p| {
             let coded = matches!(p.method.as_str(), method::TOTP | method::BACKUP_CODE);

@@ -137,7 +137,7 @@ fn signal(s: &SessionRecord, sig: Signal, reach: Reach) -> bool {
     let processes = procfs::processes();
     let mut sent = false;
     for (pid, start) in targets((s.leader_pid, stat), &processes, procfs::uids, reach) {
-        if !procfs::stat(pid).is_some_and(|now| now.start == start) {
+        if procfs::stat(pid).is_none_or(|now| now.start != start) {
             continue; // gone, or the pid names another process by now
         }
         match kill(Pid::from_raw(pid as i32), sig) {
@@ -288,6 +288,20 @@ impl Sessions {
                         break;
                     }
                 }
+            }
+            if how == "not ended" && !reach.recorded_here {
+                log::error!(
+                    "session {}: not recorded by this daemon, and its leader {} outlived \
+                     its user's processes",
+                    s.id,
+                    s.leader_pid
+                );
+                return Err(TwofoldError::Internal(format!(
+                    "Session {} was not recorded by this twofoldd (it restarted since, or \
+                     another host wrote it), so only its user's own processes were \
+                     signalled, and its leader {} still runs.",
+                    s.id, s.leader_pid
+                )));
             }
             if how == "not ended" {
                 log::error!("session {}: leader {} survived SIGKILL", s.id, s.leader_pid);

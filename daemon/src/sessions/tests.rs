@@ -328,8 +328,14 @@ fn tty_less_grace_does_not_cross_login_sessions() {
     for rhost in ["127.0.0.1", "localhost", ""] {
         let ctx = info(&[(context::SERVICE, "su"), (context::RHOST, rhost)]);
         s.record_pass(root(one.id()), "ivy", &ctx, method::TOTP);
-        assert!(!s.check_grace(root(two.id()), "ivy", &ctx, 60).unwrap(), "{rhost}");
-        assert!(s.check_grace(root(one.id()), "ivy", &ctx, 60).unwrap(), "{rhost}");
+        assert!(
+            !s.check_grace(root(two.id()), "ivy", &ctx, 60).unwrap(),
+            "{rhost}"
+        );
+        assert!(
+            s.check_grace(root(one.id()), "ivy", &ctx, 60).unwrap(),
+            "{rhost}"
+        );
     }
     assert!(names_this_host("TestHost.example", "testhost"));
     assert!(names_this_host("[::1]", "testhost"));
@@ -352,11 +358,14 @@ fn stat(ppid: u32, pgrp: u32, sid: u32, start: u64) -> procfs::Stat {
     }
 }
 
+/// Real and effective uid by pid.
+type Uids = HashMap<u32, (u32, u32)>;
+
 /// The repro as a process table: a root script (100) leads group 100 and runs a
 /// root `sleep` (101) and `runuser -u alice` (102, the recorded leader), whose child
 /// (103) runs as alice; 104 is bob's, below the leader; 105 is an unrelated process of
 /// alice's elsewhere.
-fn runuser_table() -> (Vec<(u32, procfs::Stat)>, HashMap<u32, (u32, u32)>) {
+fn runuser_table() -> (Vec<(u32, procfs::Stat)>, Uids) {
     let table = vec![
         (100, stat(1, 100, 100, 10)),
         (101, stat(100, 100, 100, 11)),
@@ -427,7 +436,10 @@ async fn revoking_a_session_whose_leader_shares_a_root_group_spares_the_group() 
     // A "root script" leading its group, with a bystander and a leader in it. The
     // session's user is nobody known to NSS here, so only the leader may be signalled.
     let mut script = Command::new("sh")
-        .args(["-c", "sleep 60 & echo $!; sh -c 'echo $$; exec sleep 60' & wait"])
+        .args([
+            "-c",
+            "sleep 60 & echo $!; sh -c 'echo $$; exec sleep 60' & wait",
+        ])
         .process_group(0)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -451,7 +463,10 @@ async fn revoking_a_session_whose_leader_shares_a_root_group_spares_the_group() 
         .await
         .unwrap();
     assert!(procfs::stat(leader).is_none_or(|st| st.state == 'Z'));
-    assert!(procfs::alive(script.id(), procfs::stat(script.id()).unwrap().start));
+    assert!(procfs::alive(
+        script.id(),
+        procfs::stat(script.id()).unwrap().start
+    ));
     let bystander_stat = procfs::stat(bystander).unwrap();
     assert!(procfs::alive(bystander, bystander_stat.start));
     script.kill().unwrap();
@@ -460,4 +475,41 @@ async fn revoking_a_session_whose_leader_shares_a_root_group_spares_the_group() 
         nix::sys::signal::Signal::SIGKILL,
     );
     script.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
+    let s = sessions();
+    // Fleet mode: another host writes a "session" of this host whose leader is a root
+    // process here (or any process of the daemon's uid), and asks for its revocation.
+    let mut victim = leader();
+    let pid = victim.id();
+    let forged = crate::storage::SessionRecord {
+        id: "f0f0f0f0".into(),
+        user: "root".into(),
+        service: "sshd".into(),
+        host: "testhost".into(),
+        boot_id: s.boot_id.clone(),
+        leader_pid: pid,
+        leader_start: procfs::stat(pid).unwrap().start,
+        started: now(),
+        ..Default::default()
+    };
+    let event = s.event(None, "root", "session_open");
+    assert!(s.service.store.insert_session(&forged, &event).unwrap());
+    s.service
+        .store
+        .request_revoke(&forged.id, "revoked from elsewhere", &event)
+        .unwrap();
+    let expired = s.reap_once();
+    assert_eq!(expired.len(), 1);
+    let (record, reason) = expired.into_iter().next().unwrap();
+    let ended = s.terminate(record, None, reason).await;
+    assert!(ended.is_err(), "{ended:?}");
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "a process was signalled on a forged row"
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
 }
