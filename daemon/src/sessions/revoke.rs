@@ -410,6 +410,12 @@ impl Sessions {
                 None
             };
             if let Some(reason) = reason {
+                // A leader that dies while its session is being ended dies of it: the
+                // revocation records why (checked after the death was seen, and a
+                // revocation is marked before its first signal, so this cannot race).
+                if self.revoking.lock().is_ok_and(|r| r.contains(&s.id)) {
+                    continue;
+                }
                 if let Err(e) = self.end(&s, None, &reason, "session_reaped") {
                     log::error!("reaper: {}", e.message());
                 }

@@ -513,3 +513,28 @@ async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
+
+#[test]
+fn a_leader_that_dies_of_a_revocation_is_not_reaped_as_gone() {
+    // The revocation marks the session, signals, and records "revoked" once the leader
+    // is gone; a reaper pass in between must leave the record to it.
+    let s = sessions();
+    let mut child = leader();
+    let rec = s
+        .open(
+            root(child.id()),
+            "root",
+            &info(&[(context::SERVICE, "sshd")]),
+        )
+        .unwrap();
+    s.revoking.lock().unwrap().insert(rec.id.clone());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(s.reap_once().is_empty());
+    assert!(s.get(&rec.id).unwrap().unwrap().ended.is_none());
+    // Once the revocation is over (say it failed), the reaper closes it as usual.
+    s.revoking.lock().unwrap().remove(&rec.id);
+    s.reap_once();
+    let ended = s.get(&rec.id).unwrap().unwrap();
+    assert!(ended.end_reason.starts_with("leader gone"), "{ended:?}");
+}
