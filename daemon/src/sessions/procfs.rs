@@ -56,17 +56,19 @@ pub fn alive(pid: u32, start: u64) -> bool {
     stat(pid).is_some_and(|s| s.start == start && s.state != 'Z' && s.state != 'X')
 }
 
-/// Real and effective uid of a process, from `/proc/PID/status`.
+/// Real and saved uid of a process, from `/proc/PID/status`: what kill(2) checks a
+/// user's signal against (a user may signal a setuid program they started, not a root
+/// process that merely set its effective uid to theirs).
 pub fn uids(pid: u32) -> Option<(u32, u32)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_uids(&text)
 }
 
-/// The real and effective uid in the text of `/proc/PID/status` (`Uid: R E S FS`).
+/// The real and saved uid in the text of `/proc/PID/status` (`Uid: R E S FS`).
 pub fn parse_uids(status: &str) -> Option<(u32, u32)> {
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    let mut ids = line["Uid:".len()..].split_whitespace();
-    Some((ids.next()?.parse().ok()?, ids.next()?.parse().ok()?))
+    let ids: Vec<&str> = line["Uid:".len()..].split_whitespace().collect();
+    Some((ids.first()?.parse().ok()?, ids.get(2)?.parse().ok()?))
 }
 
 /// Every process now: pid and stat (a snapshot; each entry is checked again before use).
@@ -195,6 +197,7 @@ mod tests {
     fn uids_of_a_status_text_and_of_ourselves() {
         let text = "Name:\tsudo\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
         assert_eq!(parse_uids(text), Some((1000, 0)));
+        assert_eq!(parse_uids("Uid:\t0\t1000\t0\t1000\n"), Some((0, 0)));
         assert_eq!(parse_uids("Name:\tx\n"), None);
         let me = nix::unistd::getuid().as_raw();
         assert_eq!(uids(std::process::id()).map(|u| u.0), Some(me));

@@ -57,11 +57,12 @@ pub(crate) struct Reach {
 }
 
 impl Reach {
-    /// May a process with these real and effective uids be signalled (the leader aside)?
-    fn owns(&self, (ruid, euid): (u32, u32)) -> bool {
+    /// May a process with these real and saved uids be signalled (the leader aside)?
+    /// As kill(2) would let the user do it themselves.
+    fn owns(&self, (real, saved): (u32, u32)) -> bool {
         match self.user_uid {
             Some(0) if !self.recorded_here => false,
-            Some(uid) => ruid == uid || euid == uid,
+            Some(uid) => real == uid || saved == uid,
             None => false,
         }
     }
@@ -70,7 +71,7 @@ impl Reach {
 /// The processes that ending a session signals, as `(pid, start)`, from a snapshot of
 /// every process: the leader; its descendants; and its process group (or session) only
 /// when the leader created it. Each but the leader must belong to the session's user;
-/// never pid 1 nor the daemon. `uids` reads a process's real and effective uid.
+/// never pid 1 nor the daemon. `uids` reads a process's real and saved uid.
 pub(crate) fn targets(
     leader: (u32, procfs::Stat),
     processes: &[(u32, procfs::Stat)],
