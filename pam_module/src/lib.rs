@@ -129,8 +129,6 @@ fn session_hook(hook: session::Hook, pamh: &PamHandle, args: &[&CStr]) -> PamRes
             item_bytes::<RHost>(pamh).as_deref(),
             item_bytes::<RUser>(pamh).as_deref(),
         ),
-        logind_session: ffi::pam_env(pamh, c"XDG_SESSION_ID")
-            .map(|b| text::lossy_truncated(&b, 64)),
         pid: std::process::id(),
     };
     session::session(hook, &opts, &user, &ctx, &mut bus::BusConnector, &mut log)

@@ -17,10 +17,9 @@ use crate::text::{safe_bytes, safe_str};
 /// What the session hooks tell the daemon besides the PAM items.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionContext {
-    /// `PAM_SERVICE`, `PAM_TTY`, `PAM_RHOST`, `PAM_RUSER`.
+    /// `PAM_SERVICE`, `PAM_TTY`, `PAM_RHOST`, `PAM_RUSER`. (No logind session id: the
+    /// daemon asks logind, as the PAM environment is the user's to set.)
     pub login: LoginContext,
-    /// `XDG_SESSION_ID` from the PAM environment (set by `pam_systemd`), if any.
-    pub logind_session: Option<String>,
     /// `getpid()` of the application (the daemon trusts the bus's pid over it).
     pub pid: u32,
 }
@@ -30,20 +29,8 @@ impl SessionContext {
     pub fn to_map(&self) -> HashMap<String, String> {
         let mut map = self.login.to_map();
         map.insert(context::PID.to_owned(), self.pid.to_string());
-        if let Some(id) = self.logind_session.as_ref().filter(|id| is_logind_id(id)) {
-            map.insert(context::LOGIND_SESSION.to_owned(), id.clone());
-        }
         map
     }
-}
-
-/// logind session ids are short and plain (`c2`, `42`).
-fn is_logind_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
 /// Which hook.

@@ -572,7 +572,8 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         );
 
         // One pam-auth-update choice turns it on: auth (required, after the password)
-        // and the session stacks, including the non-interactive one sudo uses.
+        // and the interactive session stack, after pam_systemd (cron, atd and
+        // `systemd --user` sessions are not recorded).
         root.sh("pam-auth-update --enable twofold");
         let auth = fs::read_to_string(root.path("/etc/pam.d/common-auth")).unwrap();
         assert!(
@@ -583,10 +584,19 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         );
         let unix = auth.find("pam_unix.so").expect("pam_unix in common-auth");
         assert!(auth.find("pam_twofold.so").unwrap() > unix, "{auth}");
-        for f in ["common-session", "common-session-noninteractive"] {
-            let s = fs::read_to_string(root.path(&format!("/etc/pam.d/{f}"))).unwrap();
-            assert!(s.contains("optional\tpam_twofold.so"), "{f}:\n{s}");
+        let session = fs::read_to_string(root.path("/etc/pam.d/common-session")).unwrap();
+        let twofold = session
+            .find("optional\tpam_twofold.so")
+            .unwrap_or_else(|| panic!("{session}"));
+        if let Some(systemd) = session.find("pam_systemd.so") {
+            assert!(twofold > systemd, "after pam_systemd:\n{session}");
         }
+        let noninteractive =
+            fs::read_to_string(root.path("/etc/pam.d/common-session-noninteractive")).unwrap();
+        assert!(
+            !noninteractive.contains("pam_twofold.so"),
+            "{noninteractive}"
+        );
 
         // A user with a password who may use sudo, and an ssh key for them.
         root.sh(&format!(
@@ -999,9 +1009,12 @@ fn packaging_files_carry_what_the_package_promises() {
     }
     assert!(profile.contains("\trequired\tpam_twofold.so"));
     assert!(profile.contains("\toptional\tpam_twofold.so"));
-    // No Session-Interactive-Only: the session line also reaches
-    // common-session-noninteractive, which sudo includes.
-    assert!(!profile.contains("Session-Interactive-Only"));
+    // Interactive sessions only, and after pam_systemd (Priority 0; pam-auth-update sorts
+    // by descending priority, then descending name, so 0 would put twofold first).
+    assert!(profile
+        .lines()
+        .any(|l| l == "Session-Interactive-Only: yes"));
+    assert!(profile.lines().any(|l| l == "Priority: -1"));
     let password = read("pam.d/twofold-password");
     assert!(password
         .lines()

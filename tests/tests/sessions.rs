@@ -839,20 +839,24 @@ for p in (pid1, pid2):
 print(json.dumps({"first": first, "second": second, "other_tty": other}))
 "#;
 
-#[test]
-fn revoke_goes_through_logind_when_the_session_has_a_logind_id() {
-    root_only!();
-    let env = TestEnv::new();
-    // python-dbusmock's logind template stands in for systemd-logind on the private bus,
-    // which is the bus the daemon serves on (as logind is on the system bus).
-    let mut mock = Command::new("/usr/bin/python3")
+/// python-dbusmock's logind template on the test's bus (the daemon asks logind on the bus
+/// it serves on, as logind is on the system bus), with `GetSessionByPID` answering
+/// session `id` of `uid`, whose leader becomes the pid asked about. Returns the mock and
+/// a `dbus-send` to it.
+fn mock_logind<'a>(
+    env: &'a TestEnv,
+    id: &str,
+    uid: u32,
+    user: &str,
+) -> (Child, impl Fn(&[&str]) -> std::process::Output + 'a) {
+    let mock = Command::new("/usr/bin/python3")
         .args(["-m", "dbusmock", "--system", "--template", "logind"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("python3-dbusmock (tests/run.sh installs it)");
-    let dbus_send = |args: &[&str]| {
+    let dbus_send = move |args: &[&str]| {
         Command::new("dbus-send")
             .arg(format!("--bus={}", env.address))
             .args([
@@ -871,6 +875,39 @@ fn revoke_goes_through_logind_when_the_session_has_a_logind_id() {
             .then_some(())
     });
     assert!(up.is_some(), "dbusmock logind did not start");
+    let add = dbus_send(&[
+        "org.freedesktop.DBus.Mock.AddSession",
+        &format!("string:{id}"),
+        "string:seat0",
+        &format!("uint32:{uid}"),
+        &format!("string:{user}"),
+        "boolean:true",
+    ]);
+    assert!(add.status.success(), "{add:?}");
+    let path = format!("/org/freedesktop/login1/session/{id}");
+    let code = format!(
+        "objects['{path}'].Set('org.freedesktop.login1.Session', 'Leader', \
+         dbus.UInt32(args[0])); ret = '{path}'"
+    );
+    let add = dbus_send(&[
+        "org.freedesktop.DBus.Mock.AddMethod",
+        "string:org.freedesktop.login1.Manager",
+        "string:GetSessionByPID",
+        "string:u",
+        "string:o",
+        &format!("string:{code}"),
+    ]);
+    assert!(add.status.success(), "{add:?}");
+    (mock, dbus_send)
+}
+
+#[test]
+fn revoke_goes_through_logind_when_the_session_has_a_logind_id() {
+    root_only!();
+    let env = TestEnv::new();
+    // logind says the leader leads its session c7 of daemon (uid 1); the PAM
+    // environment's XDG_SESSION_ID (c42, which a user can set) is not asked about.
+    let (mut mock, dbus_send) = mock_logind(&env, "c7", 1, "daemon");
     let lines = module_line(&env, "session", "optional", "") + "session required pam_permit.so\n";
     let (mut leader, line, _stdout) = open_driver_session(
         &env,
@@ -898,7 +935,7 @@ fn revoke_goes_through_logind_when_the_session_has_a_logind_id() {
         live_sessions(&env, "daemon").into_iter().next()
     })
     .unwrap_or_else(|| panic!("no session; daemon log:\n{}", env.log_text()));
-    assert_eq!(session["logind_session"], "c42");
+    assert_eq!(session["logind_session"], "c7");
     assert_eq!(session["location"], "local");
     let out = env.cli(
         &["sessions", "revoke", session["id"].as_str().unwrap()],
@@ -909,7 +946,7 @@ fn revoke_goes_through_logind_when_the_session_has_a_logind_id() {
     let calls = dbus_send(&["org.freedesktop.DBus.Mock.GetCalls"]);
     let calls = String::from_utf8_lossy(&calls.stdout);
     assert!(
-        calls.contains("TerminateSession") && calls.contains("c42"),
+        calls.contains("TerminateSession") && calls.contains("c7") && !calls.contains("c42"),
         "{calls}"
     );
     assert!(exited_within(&mut leader, Duration::from_secs(5)).is_some());

@@ -40,7 +40,8 @@ pub mod context {
     /// `OpenSession`: the pid of the process that opened the session, as the module sees
     /// it (`getpid()`); the daemon trusts the caller's D-Bus pid credential over it.
     pub const PID: &str = "pid";
-    /// `OpenSession`: the logind session id (`XDG_SESSION_ID` from the PAM environment).
+    /// `OpenSession`: accepted from older modules and ignored: the daemon asks logind
+    /// (the PAM environment's `XDG_SESSION_ID` is the user's to set).
     pub const LOGIND_SESSION: &str = "logind_session";
 
     /// Every key a context may carry.
@@ -433,8 +434,8 @@ pub trait Twofold {
     /// and the session timeout; with `include_ended`, recently ended sessions too.
     fn list_sessions(&self, user: &str, include_ended: bool) -> Result<SessionList, TwofoldError>;
 
-    /// Ends session `id` (logind `TerminateSession`, else SIGHUP, SIGTERM, SIGKILL to its
-    /// leader's process group). Only its owner or an administrator may.
+    /// Ends session `id` (logind `TerminateSession`, else SIGHUP, SIGTERM, SIGKILL to the
+    /// processes it owns). Only its owner or an administrator may.
     fn revoke_session(&self, id: &str) -> Result<(), TwofoldError>;
 
     /// Ends every live session of `user` ("" = the caller) except the caller's own;

@@ -10,6 +10,7 @@
 //! service and remote host or terminal within a short time.
 
 pub mod location;
+pub mod logind;
 pub mod procfs;
 pub mod revoke;
 
@@ -44,6 +45,14 @@ pub const WARN_BEFORE: i64 = 60;
 /// Longest text field taken from the module.
 const MAX_FIELD: usize = 256;
 
+/// The uid of a user name, from NSS.
+pub(crate) fn user_uid(user: &str) -> Option<u32> {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
 fn internal(e: StoreError) -> TwofoldError {
     log::error!("storage failure: {e}");
     TwofoldError::Internal("twofoldd could not reach its database; see its log".into())
@@ -58,7 +67,6 @@ pub struct OpenInfo {
     pub ruser: String,
     /// The module's `getpid()`, for the log only.
     pub pid: Option<u32>,
-    pub logind_session: String,
 }
 
 fn field(info: &HashMap<String, String>, key: &str) -> Result<String, TwofoldError> {
@@ -73,24 +81,16 @@ fn field(info: &HashMap<String, String>, key: &str) -> Result<String, TwofoldErr
 
 impl OpenInfo {
     /// Checks the dictionary sent by the module.
+    /// `logind_session` is accepted from older modules but never used: the id comes
+    /// from logind itself (a user can set `XDG_SESSION_ID` in the PAM environment).
     pub fn parse(info: &HashMap<String, String>) -> Result<OpenInfo, TwofoldError> {
-        let logind_session = field(info, context::LOGIND_SESSION)?;
-        if logind_session.len() > 64
-            || !logind_session
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        {
-            return Err(TwofoldError::InvalidArgument(
-                "logind_session: not a logind session id".into(),
-            ));
-        }
+        field(info, context::LOGIND_SESSION)?;
         Ok(OpenInfo {
             service: field(info, context::SERVICE)?,
             tty: field(info, context::TTY)?,
             rhost: field(info, context::RHOST)?,
             ruser: field(info, context::RUSER)?,
             pid: info.get(context::PID).and_then(|p| p.parse().ok()),
-            logind_session,
         })
     }
 }
@@ -100,7 +100,28 @@ fn real_tty(tty: &str) -> bool {
     !tty.is_empty() && tty != "ssh"
 }
 
-/// The caller's terminal login: its session id and that session leader's start time.
+/// Does `rhost` name this host (sudo sets `PAM_RHOST` to the local host name; a login
+/// from a loopback address comes from this host too)?
+fn names_this_host(rhost: &str, hostname: &str) -> bool {
+    let rhost = rhost.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = rhost.parse::<IpAddr>() {
+        return ip.is_loopback() || ip.is_unspecified();
+    }
+    let system = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let short = |name: &str| name.split('.').next().unwrap_or("").to_ascii_lowercase();
+    let rhost_short = short(rhost);
+    rhost.eq_ignore_ascii_case("localhost")
+        || (!rhost_short.is_empty()
+            && [hostname, system.as_str()]
+                .iter()
+                .any(|h| !h.is_empty() && short(h) == rhost_short))
+}
+
+/// The caller's login session (terminal or not): its session id and that session
+/// leader's start time.
 fn tty_session(pid: u32) -> (u32, u64) {
     let Some(s) = procfs::stat(pid) else {
         return (0, 0);
@@ -119,6 +140,10 @@ pub struct Sessions {
     pub(crate) bus: Option<zbus::Connection>,
     /// Sessions being revoked right now (the reaper must not start a second revocation).
     pub(crate) revoking: Mutex<HashSet<String>>,
+    /// Sessions this daemon recorded (and may end by signalling their root leader); any
+    /// other row of the store, even with this host's name, may have been written by
+    /// another host of a fleet.
+    pub(crate) recorded: Mutex<HashSet<String>>,
 }
 
 impl Sessions {
@@ -131,6 +156,7 @@ impl Sessions {
             geoip: location::GeoIp::default(),
             bus,
             revoking: Mutex::new(HashSet::new()),
+            recorded: Mutex::new(HashSet::new()),
         }
     }
 
@@ -179,6 +205,7 @@ impl Sessions {
                 "the session leader is gone".into(),
             ));
         };
+        let logind_session = self.logind_session_of(user, leader);
         let at = now();
         let (auth_method, auth_at) = self.login_pass(user, &info, leader, at)?;
         let mut record = SessionRecord {
@@ -192,7 +219,7 @@ impl Sessions {
             boot_id: self.boot_id.clone(),
             leader_pid: leader,
             leader_start: stat.start,
-            logind_session: info.logind_session.clone(),
+            logind_session,
             auth_method,
             auth_at,
             started: at,
@@ -219,6 +246,9 @@ impl Sessions {
                 .insert_session(&record, &event)
                 .map_err(internal)?
             {
+                if let Ok(mut recorded) = self.recorded.lock() {
+                    recorded.insert(record.id.clone());
+                }
                 log::info!(
                     "session {} opened: user={} service={} tty={} rhost={} leader={leader} auth={}",
                     record.id,
@@ -232,6 +262,44 @@ impl Sessions {
             }
         }
         Err(TwofoldError::Internal("could not pick a session id".into()))
+    }
+
+    /// The logind session `leader` leads for `user`, asked of logind (bounded); "" when
+    /// there is none, logind is absent or slow, or the session is someone else's.
+    fn logind_session_of(&self, user: &str, leader: u32) -> String {
+        let (Some(bus), Ok(handle)) = (&self.bus, tokio::runtime::Handle::try_current()) else {
+            return String::new();
+        };
+        let Some(uid) = user_uid(user) else {
+            return String::new();
+        };
+        let asked = handle.block_on(tokio::time::timeout(
+            logind::LOOKUP_TIMEOUT,
+            logind::session_of_pid(bus, leader),
+        ));
+        match asked {
+            Ok(Ok(found)) if found.is_of(uid, leader) => found.id,
+            Ok(Ok(found)) => {
+                log::info!(
+                    "leader {leader} runs in logind session {} of uid {} led by {}: not this login's",
+                    found.id,
+                    found.uid,
+                    found.leader
+                );
+                String::new()
+            }
+            Ok(Err(e)) => {
+                log::debug!("logind has no session for leader {leader}: {e}");
+                String::new()
+            }
+            Err(_) => {
+                log::warn!(
+                    "logind did not answer within {:?}; session recorded without its logind id",
+                    logind::LOOKUP_TIMEOUT
+                );
+                String::new()
+            }
+        }
     }
 
     /// How the login that opens this session passed the second factor, and when.
@@ -264,7 +332,9 @@ impl Sessions {
                 p.user == user
                     && p.at >= at - AUTH_BY_PLACE_WINDOW
                     && p.service == info.service
-                    && ((!info.rhost.is_empty() && p.rhost == info.rhost)
+                    && ((!info.rhost.is_empty()
+                        && !names_this_host(&info.rhost, self.host())
+                        && p.rhost == info.rhost)
                         || (real_tty(&info.tty) && p.tty == info.tty))
             })
         };
@@ -438,15 +508,21 @@ impl Sessions {
             .store
             .auth_passes(user, at - i64::from(seconds))
             .map_err(internal)?;
+        let same_login =
+            |p: &AuthPass| sid != 0 && p.tty_sid == sid && p.tty_sid_start == sid_start;
+        let remote = !info.rhost.is_empty() && !names_this_host(&info.rhost, self.host());
         let hit = passes.iter().find(|p| {
             let coded = matches!(p.method.as_str(), method::TOTP | method::BACKUP_CODE);
-            // On a terminal, only the same terminal login counts (sudo sets PAM_RHOST to
-            // the local host name, the same on every terminal); without one (sshd's
-            // "ssh"), the same remote host.
+            // On a terminal, only the same terminal login counts. Without one: from a
+            // remote host (sshd's "ssh"), the same remote host; else the same login
+            // session (sudo sets PAM_RHOST to the local host name, the same in every
+            // session of the host).
             let same_place = if real_tty(&info.tty) {
-                p.tty == info.tty && sid != 0 && p.tty_sid == sid && p.tty_sid_start == sid_start
+                p.tty == info.tty && same_login(p)
+            } else if remote {
+                !real_tty(&p.tty) && p.rhost == info.rhost
             } else {
-                !info.rhost.is_empty() && !real_tty(&p.tty) && p.rhost == info.rhost
+                !real_tty(&p.tty) && p.rhost == info.rhost && same_login(p)
             };
             coded
                 && p.host == self.host()

@@ -56,6 +56,32 @@ pub fn alive(pid: u32, start: u64) -> bool {
     stat(pid).is_some_and(|s| s.start == start && s.state != 'Z' && s.state != 'X')
 }
 
+/// Real and saved uid of a process, from `/proc/PID/status`: what kill(2) checks a
+/// user's signal against (a user may signal a setuid program they started, not a root
+/// process that merely set its effective uid to theirs).
+pub fn uids(pid: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_uids(&text)
+}
+
+/// The real and saved uid in the text of `/proc/PID/status` (`Uid: R E S FS`).
+pub fn parse_uids(status: &str) -> Option<(u32, u32)> {
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    let ids: Vec<&str> = line["Uid:".len()..].split_whitespace().collect();
+    Some((ids.first()?.parse().ok()?, ids.get(2)?.parse().ok()?))
+}
+
+/// Every process now: pid and stat (a snapshot; each entry is checked again before use).
+pub fn processes() -> Vec<(u32, Stat)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .collect()
+}
+
 /// The kernel's boot id: a session recorded under another boot id ended with a reboot.
 pub fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
@@ -97,19 +123,7 @@ pub fn session_tty(tty: &str, leader: u32) -> Option<PathBuf> {
     if let Some(path) = device_path(tty) {
         return Some(path);
     }
-    let mut children: Vec<(u32, Stat)> = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(s) = stat(pid) {
-            children.push((pid, s));
-        }
-    }
+    let children = processes();
     // Breadth-first below the leader, at most a few levels and processes.
     let mut frontier = vec![leader];
     for _ in 0..4 {
@@ -177,6 +191,17 @@ mod tests {
         assert!(!alive(me, s.start + 1));
         assert!(ancestry(me).first() == Some(&(me, s.start)));
         assert!(!boot_id().is_empty());
+    }
+
+    #[test]
+    fn uids_of_a_status_text_and_of_ourselves() {
+        let text = "Name:\tsudo\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        assert_eq!(parse_uids(text), Some((1000, 0)));
+        assert_eq!(parse_uids("Uid:\t0\t1000\t0\t1000\n"), Some((0, 0)));
+        assert_eq!(parse_uids("Name:\tx\n"), None);
+        let me = nix::unistd::getuid().as_raw();
+        assert_eq!(uids(std::process::id()).map(|u| u.0), Some(me));
+        assert!(processes().iter().any(|(p, _)| *p == std::process::id()));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Ending sessions: logind's `TerminateSession` when the session has a logind id, else
-//! SIGHUP, SIGTERM, SIGKILL to the leader's process group, each step bounded; and the
-//! reaper, which closes sessions whose leader is gone and ends those that timed out.
+//! Ending sessions: logind's `TerminateSession` when the session has a logind id that
+//! logind still gives to the same user and leader, else SIGHUP, SIGTERM, SIGKILL to the
+//! processes the session owns (never another user's, never root's but its recorded
+//! leader's), each step bounded; and the reaper, which closes sessions whose leader is
+//! gone and ends those that timed out or were revoked from another host.
 
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -40,38 +42,151 @@ async fn gone_within(s: &SessionRecord, limit: Duration) -> bool {
     }
 }
 
-/// Sends `sig` to the leader's process group (or the leader alone when its group is
-/// not one we may signal), after checking that the pid is still the leader.
-fn signal(s: &SessionRecord, sig: Signal) -> bool {
-    let Some(stat) = procfs::stat(s.leader_pid) else {
-        return false;
-    };
-    if stat.start != s.leader_start || s.leader_pid <= 1 {
-        return false;
-    }
-    let own_pgrp = nix::unistd::getpgrp().as_raw() as u32;
-    let own_pid = std::process::id();
-    if s.leader_pid == own_pid {
-        return false;
-    }
-    let target = if stat.pgrp > 1 && stat.pgrp != own_pgrp {
-        Pid::from_raw(-(stat.pgrp as i32))
-    } else {
-        Pid::from_raw(s.leader_pid as i32)
-    };
-    match kill(target, sig) {
-        Ok(()) => true,
-        Err(e) => {
-            log::warn!("cannot send {sig} to {target} (session {}): {e}", s.id);
-            false
+/// Whose processes ending a session may signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reach {
+    /// The uid of the session's user (None when the name no longer resolves: then only
+    /// the recorded leader).
+    pub user_uid: Option<u32>,
+    /// The session was recorded by this daemon, so its leader (a root PAM application)
+    /// may be signalled whatever its uid. A record this daemon did not write (fleet mode:
+    /// any host can write any row) reaches the user's own non-root processes only.
+    pub recorded_here: bool,
+    /// The daemon's own pid, never signalled.
+    pub own_pid: u32,
+}
+
+impl Reach {
+    /// May a process with these real and saved uids be signalled (the leader aside)?
+    /// As kill(2) would let the user do it themselves.
+    fn owns(&self, (real, saved): (u32, u32)) -> bool {
+        match self.user_uid {
+            Some(0) if !self.recorded_here => false,
+            Some(uid) => real == uid || saved == uid,
+            None => false,
         }
     }
 }
 
+/// The processes that ending a session signals, as `(pid, start)`, from a snapshot of
+/// every process: the leader; its descendants; and its process group (or session) only
+/// when the leader created it. Each but the leader must belong to the session's user;
+/// never pid 1 nor the daemon. `uids` reads a process's real and saved uid.
+pub(crate) fn targets(
+    leader: (u32, procfs::Stat),
+    processes: &[(u32, procfs::Stat)],
+    uids: impl Fn(u32) -> Option<(u32, u32)>,
+    reach: Reach,
+) -> Vec<(u32, u64)> {
+    let (leader_pid, leader_stat) = leader;
+    let mut chosen: Vec<(u32, u64)> = Vec::new();
+    let allowed = |pid: u32| pid > 1 && pid != reach.own_pid;
+    if allowed(leader_pid)
+        && (reach.recorded_here || uids(leader_pid).is_some_and(|ids| reach.owns(ids)))
+    {
+        chosen.push((leader_pid, leader_stat.start));
+    }
+    // Descendants, breadth first (bounded: a fork bomb must not stall the daemon).
+    let mut members: Vec<u32> = Vec::new();
+    let mut frontier = vec![leader_pid];
+    while !frontier.is_empty() && members.len() < MAX_TARGETS {
+        let next: Vec<u32> = processes
+            .iter()
+            .filter(|(pid, st)| frontier.contains(&st.ppid) && *pid != leader_pid)
+            .map(|(pid, _)| *pid)
+            .filter(|pid| !members.contains(pid))
+            .collect();
+        members.extend(&next);
+        frontier = next;
+    }
+    // The leader's own group and session hold what it started, reparented or not.
+    let owns_group = leader_stat.pgrp == leader_pid;
+    let owns_session = leader_stat.sid == leader_pid;
+    for (pid, st) in processes {
+        if (owns_group && st.pgrp == leader_pid) || (owns_session && st.sid == leader_pid) {
+            members.push(*pid);
+        }
+    }
+    for (pid, st) in processes {
+        if members.contains(pid)
+            && *pid != leader_pid
+            && allowed(*pid)
+            && st.state != 'Z'
+            && !chosen.iter().any(|(p, _)| p == pid)
+            && chosen.len() < MAX_TARGETS
+            && uids(*pid).is_some_and(|ids| reach.owns(ids))
+        {
+            chosen.push((*pid, st.start));
+        }
+    }
+    chosen
+}
+
+/// Most processes one signal step reaches.
+const MAX_TARGETS: usize = 4096;
+
+/// Sends `sig` to the processes the session owns (see [`targets`]), each only while
+/// its pid still names the process seen (start time checked right before the kill).
+/// True when anything was signalled.
+fn signal(s: &SessionRecord, sig: Signal, reach: Reach) -> bool {
+    let Some(stat) = procfs::stat(s.leader_pid) else {
+        return false;
+    };
+    if stat.start != s.leader_start {
+        return false;
+    }
+    let processes = procfs::processes();
+    let mut sent = false;
+    for (pid, start) in targets((s.leader_pid, stat), &processes, procfs::uids, reach) {
+        if procfs::stat(pid).is_none_or(|now| now.start != start) {
+            continue; // gone, or the pid names another process by now
+        }
+        match kill(Pid::from_raw(pid as i32), sig) {
+            Ok(()) => sent = true,
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => log::warn!("cannot send {sig} to {pid} (session {}): {e}", s.id),
+        }
+    }
+    sent
+}
+
 impl Sessions {
-    /// Asks logind to terminate the session; true when it accepted.
-    async fn logind_terminate(&self, s: &SessionRecord) -> bool {
-        let Some(bus) = &self.bus else { return false };
+    /// Asks logind to terminate the session, once logind confirms that its session of
+    /// that id still belongs to the user and is led by the recorded leader; true when it
+    /// accepted.
+    async fn logind_terminate(&self, s: &SessionRecord, user_uid: Option<u32>) -> bool {
+        let (Some(bus), Some(uid)) = (&self.bus, user_uid) else {
+            return false;
+        };
+        let asked = tokio::time::timeout(
+            LOGIND_TIMEOUT,
+            super::logind::session_by_id(bus, &s.logind_session),
+        )
+        .await;
+        match asked {
+            Ok(Ok(found)) if found.is_of(uid, s.leader_pid) => {}
+            Ok(Ok(found)) => {
+                log::warn!(
+                    "logind session {} is of uid {} led by {}, not session {}'s: signalling",
+                    safe(&found.id),
+                    found.uid,
+                    found.leader,
+                    s.id
+                );
+                return false;
+            }
+            Ok(Err(e)) => {
+                log::warn!(
+                    "logind does not confirm session {}: {e}; signalling",
+                    safe(&s.logind_session)
+                );
+                return false;
+            }
+            Err(_) => {
+                log::warn!("logind did not answer within {LOGIND_TIMEOUT:?}; signalling");
+                return false;
+            }
+        }
         let args = (s.logind_session.as_str(),);
         let call = bus.call_method(
             Some("org.freedesktop.login1"),
@@ -146,14 +261,27 @@ impl Sessions {
         let same_boot = s.boot_id == self.boot_id;
         if same_boot && procfs::alive(s.leader_pid, s.leader_start) {
             how = "not ended";
-            if !s.logind_session.is_empty()
-                && self.logind_terminate(s).await
+            let reach = Reach {
+                user_uid: super::user_uid(&s.user),
+                recorded_here: self.recorded.lock().is_ok_and(|r| r.contains(&s.id)),
+                own_pid: std::process::id(),
+            };
+            if !reach.recorded_here {
+                log::warn!(
+                    "session {} was not recorded by this daemon: only its user's own \
+                     processes are signalled",
+                    s.id
+                );
+            }
+            if reach.recorded_here
+                && !s.logind_session.is_empty()
+                && self.logind_terminate(s, reach.user_uid).await
                 && gone_within(s, STEP_WAIT).await
             {
                 how = "logind";
             } else {
                 for sig in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGKILL] {
-                    if !signal(s, sig) && procfs::alive(s.leader_pid, s.leader_start) {
+                    if !signal(s, sig, reach) && procfs::alive(s.leader_pid, s.leader_start) {
                         continue;
                     }
                     if gone_within(s, STEP_WAIT).await {
@@ -161,6 +289,20 @@ impl Sessions {
                         break;
                     }
                 }
+            }
+            if how == "not ended" && !reach.recorded_here {
+                log::error!(
+                    "session {}: not recorded by this daemon, and its leader {} outlived \
+                     its user's processes",
+                    s.id,
+                    s.leader_pid
+                );
+                return Err(TwofoldError::Internal(format!(
+                    "Session {} was not recorded by this twofoldd (it restarted since, or \
+                     another host wrote it), so only its user's own processes were \
+                     signalled, and its leader {} still runs.",
+                    s.id, s.leader_pid
+                )));
             }
             if how == "not ended" {
                 log::error!("session {}: leader {} survived SIGKILL", s.id, s.leader_pid);
@@ -269,6 +411,12 @@ impl Sessions {
                 None
             };
             if let Some(reason) = reason {
+                // A leader that dies while its session is being ended dies of it: the
+                // revocation records why (checked after the death was seen, and a
+                // revocation is marked before its first signal, so this cannot race).
+                if self.revoking.lock().is_ok_and(|r| r.contains(&s.id)) {
+                    continue;
+                }
                 if let Err(e) = self.end(&s, None, &reason, "session_reaped") {
                     log::error!("reaper: {}", e.message());
                 }

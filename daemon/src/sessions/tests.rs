@@ -121,9 +121,12 @@ fn local_logins_are_local_and_bad_fields_are_refused() {
     assert!(s
         .open(root(me), "bob", &info(&[(context::TTY, "a\nb")]))
         .is_err());
-    assert!(s
-        .open(root(me), "bob", &info(&[(context::LOGIND_SESSION, "../x")]))
-        .is_err());
+    // A logind id sent by the caller (from the PAM environment, which a user can set)
+    // is never recorded: the id comes from logind.
+    let forged = s
+        .open(root(me), "bob", &info(&[(context::LOGIND_SESSION, "c42")]))
+        .unwrap();
+    assert_eq!(forged.logind_session, "");
     assert!(s
         .open(Caller { uid: 0, pid: None }, "bob", &info(&[]))
         .is_err());
@@ -292,7 +295,7 @@ async fn terminate_signals_the_process_group_and_records_why() {
     let pid = child.id();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let rec = s
-        .open(root(pid), "hank", &info(&[(context::SERVICE, "sshd")]))
+        .open(root(pid), "root", &info(&[(context::SERVICE, "sshd")]))
         .unwrap();
     let started = std::time::Instant::now();
     s.terminate(rec.clone(), Some(root(1)), "revoked by uid 0".into())
@@ -310,4 +313,228 @@ async fn terminate_signals_the_process_group_and_records_why() {
     );
     // Ending it again is refused.
     assert!(s.terminate(ended, None, "again".into()).await.is_err());
+}
+
+#[test]
+fn tty_less_grace_does_not_cross_login_sessions() {
+    let s = sessions();
+    let (mut one, mut two) = (terminal_login(), terminal_login());
+    // sudo without a terminal: PAM_RHOST is this host's name.
+    let sudo = info(&[(context::SERVICE, "sudo"), (context::RHOST, "testhost")]);
+    s.record_pass(root(one.id()), "ivy", &sudo, method::TOTP);
+    assert!(s.check_grace(root(one.id()), "ivy", &sudo, 60).unwrap());
+    assert!(!s.check_grace(root(two.id()), "ivy", &sudo, 60).unwrap());
+    // Nor with a loopback or empty remote host.
+    for rhost in ["127.0.0.1", "localhost", ""] {
+        let ctx = info(&[(context::SERVICE, "su"), (context::RHOST, rhost)]);
+        s.record_pass(root(one.id()), "ivy", &ctx, method::TOTP);
+        assert!(
+            !s.check_grace(root(two.id()), "ivy", &ctx, 60).unwrap(),
+            "{rhost}"
+        );
+        assert!(
+            s.check_grace(root(one.id()), "ivy", &ctx, 60).unwrap(),
+            "{rhost}"
+        );
+    }
+    assert!(names_this_host("TestHost.example", "testhost"));
+    assert!(names_this_host("[::1]", "testhost"));
+    assert!(!names_this_host("203.0.113.9", "testhost"));
+    assert!(!names_this_host("otherhost", "testhost"));
+    for child in [&mut one, &mut two] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+fn stat(ppid: u32, pgrp: u32, sid: u32, start: u64) -> procfs::Stat {
+    procfs::Stat {
+        state: 'S',
+        ppid,
+        pgrp,
+        sid,
+        tty_nr: 0,
+        start,
+    }
+}
+
+/// Real and effective uid by pid.
+type Uids = HashMap<u32, (u32, u32)>;
+
+/// The repro as a process table: a root script (100) leads group 100 and runs a
+/// root `sleep` (101) and `runuser -u alice` (102, the recorded leader), whose child
+/// (103) runs as alice; 104 is bob's, below the leader; 105 is an unrelated process of
+/// alice's elsewhere.
+fn runuser_table() -> (Vec<(u32, procfs::Stat)>, Uids) {
+    let table = vec![
+        (100, stat(1, 100, 100, 10)),
+        (101, stat(100, 100, 100, 11)),
+        (102, stat(100, 100, 100, 12)),
+        (103, stat(102, 100, 100, 13)),
+        (104, stat(103, 100, 100, 14)),
+        (105, stat(1, 105, 105, 15)),
+    ];
+    let uids = HashMap::from([
+        (100, (0, 0)),
+        (101, (0, 0)),
+        (102, (0, 0)),
+        (103, (1000, 1000)),
+        (104, (1001, 1001)),
+        (105, (1000, 1000)),
+    ]);
+    (table, uids)
+}
+
+#[test]
+fn ending_a_session_reaches_only_what_it_owns() {
+    let (table, uids) = runuser_table();
+    let uid_of = |pid: u32| uids.get(&pid).copied();
+    let leader = (102, table[2].1);
+    let reach = revoke::Reach {
+        user_uid: Some(1000),
+        recorded_here: true,
+        own_pid: 999,
+    };
+    // Not the group (the leader did not create it): the leader and alice's child only.
+    let mut got = revoke::targets(leader, &table, uid_of, reach);
+    got.sort();
+    assert_eq!(got, vec![(102, 12), (103, 13)]);
+    // A row this daemon did not write: never the root leader.
+    let foreign = revoke::Reach {
+        recorded_here: false,
+        ..reach
+    };
+    assert_eq!(
+        revoke::targets(leader, &table, uid_of, foreign),
+        vec![(103, 13)]
+    );
+    // ... and nothing at all for a "root" session it did not write.
+    let root_foreign = revoke::Reach {
+        user_uid: Some(0),
+        ..foreign
+    };
+    assert!(revoke::targets(leader, &table, uid_of, root_foreign).is_empty());
+    // A leader that created its group and session: its reparented members too, but
+    // still only the user's; never pid 1 nor the daemon itself.
+    let table = vec![
+        (200, stat(1, 200, 200, 20)),
+        (201, stat(1, 200, 200, 21)),
+        (202, stat(1, 202, 200, 22)),
+        (203, stat(200, 200, 200, 23)),
+        (999, stat(200, 200, 200, 99)),
+        (1, stat(0, 200, 200, 1)),
+    ];
+    let uid_of = |pid: u32| Some(if pid == 203 { (0, 0) } else { (1000, 1000) });
+    let mut got = revoke::targets((200, table[0].1), &table, uid_of, reach);
+    got.sort();
+    assert_eq!(got, vec![(200, 20), (201, 21), (202, 22)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_session_whose_leader_shares_a_root_group_spares_the_group() {
+    let s = sessions();
+    // A "root script" leading its group, with a bystander and a leader in it. The
+    // session's user is nobody known to NSS here, so only the leader may be signalled.
+    let mut script = Command::new("sh")
+        .args([
+            "-c",
+            "sleep 60 & echo $!; sh -c 'echo $$; exec sleep 60' & wait",
+        ])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut pid = || {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        line.trim().parse::<u32>().unwrap()
+    };
+    let (bystander, leader) = (pid(), pid());
+    let rec = s
+        .open(
+            root(leader),
+            "no-such-user-here",
+            &info(&[(context::SERVICE, "runuser")]),
+        )
+        .unwrap();
+    s.terminate(rec, Some(root(1)), "revoked".into())
+        .await
+        .unwrap();
+    assert!(procfs::stat(leader).is_none_or(|st| st.state == 'Z'));
+    assert!(procfs::alive(
+        script.id(),
+        procfs::stat(script.id()).unwrap().start
+    ));
+    let bystander_stat = procfs::stat(bystander).unwrap();
+    assert!(procfs::alive(bystander, bystander_stat.start));
+    script.kill().unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(bystander as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    script.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
+    let s = sessions();
+    // Fleet mode: another host writes a "session" of this host whose leader is a root
+    // process here (or any process of the daemon's uid), and asks for its revocation.
+    let mut victim = leader();
+    let pid = victim.id();
+    let forged = crate::storage::SessionRecord {
+        id: "f0f0f0f0".into(),
+        user: "root".into(),
+        service: "sshd".into(),
+        host: "testhost".into(),
+        boot_id: s.boot_id.clone(),
+        leader_pid: pid,
+        leader_start: procfs::stat(pid).unwrap().start,
+        started: now(),
+        ..Default::default()
+    };
+    let event = s.event(None, "root", "session_open");
+    assert!(s.service.store.insert_session(&forged, &event).unwrap());
+    s.service
+        .store
+        .request_revoke(&forged.id, "revoked from elsewhere", &event)
+        .unwrap();
+    let expired = s.reap_once();
+    assert_eq!(expired.len(), 1);
+    let (record, reason) = expired.into_iter().next().unwrap();
+    let ended = s.terminate(record, None, reason).await;
+    assert!(ended.is_err(), "{ended:?}");
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "a process was signalled on a forged row"
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}
+
+#[test]
+fn a_leader_that_dies_of_a_revocation_is_not_reaped_as_gone() {
+    // The revocation marks the session, signals, and records "revoked" once the leader
+    // is gone; a reaper pass in between must leave the record to it.
+    let s = sessions();
+    let mut child = leader();
+    let rec = s
+        .open(
+            root(child.id()),
+            "root",
+            &info(&[(context::SERVICE, "sshd")]),
+        )
+        .unwrap();
+    s.revoking.lock().unwrap().insert(rec.id.clone());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(s.reap_once().is_empty());
+    assert!(s.get(&rec.id).unwrap().unwrap().ended.is_none());
+    // Once the revocation is over (say it failed), the reaper closes it as usual.
+    s.revoking.lock().unwrap().remove(&rec.id);
+    s.reap_once();
+    let ended = s.get(&rec.id).unwrap().unwrap();
+    assert!(ended.end_reason.starts_with("leader gone"), "{ended:?}");
 }

@@ -144,13 +144,12 @@ fn connector(connect: Result<(), String>, reply: Reply) -> MockConnector {
 fn ctx() -> SessionContext {
     SessionContext {
         login: LoginContext::from_items(Some(b"sshd"), Some(b"ssh"), Some(b"192.0.2.1"), None),
-        logind_session: Some("c7".into()),
         pid: 4242,
     }
 }
 
 #[test]
-fn open_registers_with_items_pid_and_logind_id() {
+fn open_registers_with_items_and_pid() {
     let mut k = connector(Ok(()), Reply::Ok);
     let mut log = MockLog::default();
     let opts = Options::default();
@@ -164,7 +163,7 @@ fn open_registers_with_items_pid_and_logind_id() {
     assert_eq!(info[context::TTY], "ssh");
     assert_eq!(info[context::RHOST], "192.0.2.1");
     assert_eq!(info[context::PID], "4242");
-    assert_eq!(info[context::LOGIND_SESSION], "c7");
+    assert!(!info.contains_key(context::LOGIND_SESSION));
     assert!(!info.contains_key(context::RUSER));
     assert!(
         r.dropped,
@@ -226,12 +225,9 @@ fn never_breaks_a_login() {
 }
 
 #[test]
-fn odd_logind_ids_are_not_sent() {
-    let mut c = ctx();
-    c.logind_session = Some("../../x".into());
-    assert!(!c.to_map().contains_key(context::LOGIND_SESSION));
-    c.logind_session = None;
-    assert!(!c.to_map().contains_key(context::LOGIND_SESSION));
+fn no_logind_id_is_sent() {
+    // The daemon asks logind; the PAM environment (XDG_SESSION_ID) is the user's to set.
+    assert!(!ctx().to_map().contains_key(context::LOGIND_SESSION));
 }
 
 #[test]
