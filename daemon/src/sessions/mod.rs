@@ -140,23 +140,26 @@ pub struct Sessions {
     pub(crate) bus: Option<zbus::Connection>,
     /// Sessions being revoked right now (the reaper must not start a second revocation).
     pub(crate) revoking: Mutex<HashSet<String>>,
-    /// Sessions this daemon recorded (and may end by signalling their root leader); any
-    /// other row of the store, even with this host's name, may have been written by
-    /// another host of a fleet.
+    /// Sessions this daemon recorded and has not seen end (and may end by signalling
+    /// their root leader). In a fleet any other row of the store, even with this host's
+    /// name, may have been written by another host.
     pub(crate) recorded: Mutex<HashSet<String>>,
+    /// Other hosts write to the store too (fleet mode).
+    pub(crate) fleet: bool,
 }
 
 impl Sessions {
     /// Session state over `service`'s store; `bus` is where logind is asked.
     pub fn new(service: Arc<Service>, bus: Option<zbus::Connection>) -> Sessions {
         Sessions {
-            service,
             boot_id: procfs::boot_id(),
             resolver: location::Resolver::default(),
             geoip: location::GeoIp::default(),
             bus,
             revoking: Mutex::new(HashSet::new()),
             recorded: Mutex::new(HashSet::new()),
+            fleet: service.store.shared(),
+            service,
         }
     }
 
@@ -441,6 +444,9 @@ impl Sessions {
             .map_err(internal)?;
         if ended {
             log::info!("session {} of {} ended: {reason}", s.id, safe(&s.user));
+        }
+        if let Ok(mut recorded) = self.recorded.lock() {
+            recorded.remove(&s.id);
         }
         Ok(ended)
     }

@@ -151,6 +151,13 @@ fn signal(s: &SessionRecord, sig: Signal, reach: Reach) -> bool {
 }
 
 impl Sessions {
+    /// Whether this host's twofoldd wrote the record: the only writer of a local store
+    /// (root's 0600 file) under this boot, or, in a fleet, this very daemon.
+    fn recorded_here(&self, s: &SessionRecord) -> bool {
+        let only_writer = !self.fleet && s.host == self.host() && s.boot_id == self.boot_id;
+        only_writer || self.recorded.lock().is_ok_and(|r| r.contains(&s.id))
+    }
+
     /// Asks logind to terminate the session, once logind confirms that its session of
     /// that id still belongs to the user and is led by the recorded leader; true when it
     /// accepted.
@@ -263,7 +270,7 @@ impl Sessions {
             how = "not ended";
             let reach = Reach {
                 user_uid: super::user_uid(&s.user),
-                recorded_here: self.recorded.lock().is_ok_and(|r| r.contains(&s.id)),
+                recorded_here: self.recorded_here(s),
                 own_pid: std::process::id(),
             };
             if !reach.recorded_here {

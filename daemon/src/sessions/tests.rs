@@ -14,6 +14,10 @@ use crate::secrets::Keys;
 use crate::storage::sqlite::SqliteStore;
 
 fn sessions() -> Arc<Sessions> {
+    Arc::new(local_sessions())
+}
+
+fn local_sessions() -> Sessions {
     let service = Service {
         store: Arc::new(SqliteStore::in_memory()),
         keys: Keys::from_master(&[3u8; 32]),
@@ -21,7 +25,7 @@ fn sessions() -> Arc<Sessions> {
         hostname: "testhost".into(),
         passwords: PasswordChecker::default(),
     };
-    Arc::new(Sessions::new(Arc::new(service), None))
+    Sessions::new(Arc::new(service), None)
 }
 
 fn root(pid: u32) -> Caller {
@@ -479,7 +483,11 @@ async fn revoking_a_session_whose_leader_shares_a_root_group_spares_the_group() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
-    let s = sessions();
+    // The store is shared with other hosts (PostgreSQL in a fleet).
+    let s = Arc::new(Sessions {
+        fleet: true,
+        ..local_sessions()
+    });
     // Fleet mode: another host writes a "session" of this host whose leader is a root
     // process here (or any process of the daemon's uid), and asks for its revocation.
     let mut victim = leader();
@@ -512,6 +520,28 @@ async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
     );
     victim.kill().unwrap();
     victim.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_session_recorded_before_a_restart_can_still_be_ended() {
+    // The local store is root's file, written only by this host's twofoldd: a session
+    // of this boot is its own even when a restarted daemon did not see it open.
+    let before = sessions();
+    let mut child = leader();
+    let rec = before
+        .open(
+            root(child.id()),
+            "root",
+            &info(&[(context::SERVICE, "sudo")]),
+        )
+        .unwrap();
+    let restarted = Arc::new(Sessions::new(before.service.clone(), None));
+    let record = restarted.get(&rec.id).unwrap().unwrap();
+    restarted
+        .terminate(record, None, "revoked".into())
+        .await
+        .unwrap();
+    assert!(child.try_wait().unwrap().is_some(), "the leader still runs");
 }
 
 #[test]

@@ -90,6 +90,11 @@ pub struct StoredBackupCode {
 
 /// The daemon's durable state.
 pub trait Store: Send + Sync + SessionStore {
+    /// Other hosts write to this store too (fleet mode): a row naming this host may have
+    /// been written by another.
+    fn shared(&self) -> bool {
+        false
+    }
     /// The user's TOTP state, if enrolled.
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>>;
     /// The strictest of the user's counters for `sources` (zero when none were recorded).

@@ -385,6 +385,10 @@ fn strictest(all: impl IntoIterator<Item = Throttle>) -> Throttle {
 }
 
 impl Store for PostgresStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>> {
         self.read("user", async |c: &mut Client| {
             let row = c
