@@ -71,6 +71,72 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Returns from the calling test unless it may run as root (see [`require_root`]).
+#[macro_export]
+macro_rules! root_only {
+    () => {
+        if !$crate::require_root(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// The uid of user `name`, if there is one.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    // SAFETY: a non-null result points to a valid passwd struct.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+/// D-Bus clients of the daemon for the end-to-end tests.
+pub mod client {
+    use super::totp;
+    use crate::contract::{TwofoldError, TwofoldProxy};
+
+    /// A single-threaded runtime for a test's D-Bus calls.
+    pub fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A connection to the bus at `address` and a proxy of the daemon on it.
+    pub async fn connect(address: &str) -> (zbus::Connection, TwofoldProxy<'static>) {
+        let conn = zbus::connection::Builder::address(address)
+            .unwrap()
+            .build()
+            .await
+            .expect("connect to the test bus");
+        let proxy = TwofoldProxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .unwrap();
+        (conn, proxy)
+    }
+
+    /// Enrolls `user` over D-Bus (as the caller, usually root): (base32 secret, backup
+    /// codes).
+    pub async fn enroll_dbus(proxy: &TwofoldProxy<'_>, user: &str) -> (String, Vec<String>) {
+        let e = proxy
+            .enroll_begin(user, "hostile", "")
+            .await
+            .expect("EnrollBegin");
+        for _ in 0..3 {
+            let code = totp(&e.secret, -1);
+            match proxy.enroll_confirm(user, &code).await {
+                Ok(codes) => return (e.secret, codes),
+                Err(TwofoldError::InvalidCode(_)) => continue, // a step boundary passed
+                Err(err) => panic!("EnrollConfirm {user}: {err:?}"),
+            }
+        }
+        panic!("EnrollConfirm {user}: no code accepted");
+    }
+}
+
 fn nix_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -1367,5 +1433,89 @@ impl TestEnv {
             .spawn()
             .expect("spawn twofoldd");
         self.adopt_daemon(child);
+    }
+}
+
+/// Waits up to `limit` for `f` to give Some.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// python-dbusmock's logind template on `env`'s bus (the daemon asks logind on the bus
+/// it serves on, as logind is on the system bus) with session `id` of `uid`/`user`.
+/// Returns the mock and a `dbus-send` to its manager.
+pub fn mock_logind_session<'a>(
+    env: &'a TestEnv,
+    id: &str,
+    uid: u32,
+    user: &str,
+) -> (Child, impl Fn(&[&str]) -> Output + 'a) {
+    let mock = Command::new("/usr/bin/python3")
+        .args(["-m", "dbusmock", "--system", "--template", "logind"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3-dbusmock (tests/run.sh installs it)");
+    let dbus_send = move |args: &[&str]| {
+        Command::new("dbus-send")
+            .arg(format!("--bus={}", env.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.login1",
+                "/org/freedesktop/login1",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = wait_for(Duration::from_secs(20), || {
+        dbus_send(&["org.freedesktop.DBus.Mock.GetCalls"])
+            .status
+            .success()
+            .then_some(())
+    });
+    assert!(up.is_some(), "dbusmock logind did not start");
+    let add = dbus_send(&[
+        "org.freedesktop.DBus.Mock.AddSession",
+        &format!("string:{id}"),
+        "string:seat0",
+        &format!("uint32:{uid}"),
+        &format!("string:{user}"),
+        "boolean:true",
+    ]);
+    assert!(add.status.success(), "{add:?}");
+    (mock, dbus_send)
+}
+
+impl TestEnv {
+    /// Starts the daemon on this environment's files, which must refuse to start within
+    /// 20 s; returns what it logged meanwhile.
+    pub fn expect_refusal(&self, case: &str) -> String {
+        let before = self.log_text().len();
+        let mut child = self.spawn_daemon();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{case}: twofoldd started anyway:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{case}: exit status {status}");
+        self.log_text()[before..].to_string()
     }
 }

@@ -1,16 +1,9 @@
 //! The `twofold` CLI against the real twofoldd on a private bus.
 
-use twofold_tests::{pam, require_root, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::root_only;
+use twofold_tests::{pam, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
 
 const USER: &str = "daemon";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

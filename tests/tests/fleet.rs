@@ -16,20 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
-use twofold_tests::{
-    built, pam, require_root, totp, wait_for_fresh_step, Login, PgServer, TestEnv,
-};
+use twofold_tests::root_only;
+use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PgServer, TestEnv};
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
 const USER: &str = "daemon";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 

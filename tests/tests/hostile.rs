@@ -13,9 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use twofold_tests::contract::{TwofoldError, TwofoldProxy, BUS_NAME, INTERFACE, OBJECT_PATH};
+use twofold_tests::client::{connect, enroll_dbus, runtime};
+use twofold_tests::contract::{TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
+use twofold_tests::root_only;
+use twofold_tests::uid_of;
 use twofold_tests::{
-    pam, repo_root, require_root, totp, unix_now, wait_for_fresh_step, Login, PolkitMock, TestEnv,
+    pam, repo_root, totp, unix_now, wait_for_fresh_step, Login, PolkitMock, TestEnv,
 };
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -24,35 +27,6 @@ const USER: &str = "daemon";
 const OTHER: &str = "bin";
 /// A third one, whom the matrix makes an administrator through polkit (uid 3 on Debian).
 const ADMIN: &str = "sys";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(address: &str) -> (zbus::Connection, TwofoldProxy<'static>) {
-    let conn = zbus::connection::Builder::address(address)
-        .unwrap()
-        .build()
-        .await
-        .expect("connect to the test bus");
-    let proxy = TwofoldProxy::builder(&conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-        .unwrap();
-    (conn, proxy)
-}
 
 /// The D-Bus error name of a reply, without `org.twofold.Error.` (transport errors are
 /// reported as `transport: ...`).
@@ -65,31 +39,6 @@ fn error_name(e: &TwofoldError) -> String {
             .unwrap_or_default()
             .to_string(),
     }
-}
-
-fn uid_of(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    // SAFETY: a non-null result points to a valid passwd struct.
-    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
-}
-
-/// Enrolls `user` over D-Bus as root: (base32 secret, backup codes).
-async fn enroll_dbus(proxy: &TwofoldProxy<'_>, user: &str) -> (String, Vec<String>) {
-    let e = proxy
-        .enroll_begin(user, "hostile", "")
-        .await
-        .expect("EnrollBegin");
-    for _ in 0..3 {
-        let code = totp(&e.secret, -1);
-        match proxy.enroll_confirm(user, &code).await {
-            Ok(codes) => return (e.secret, codes),
-            Err(TwofoldError::InvalidCode(_)) => continue, // a step boundary passed
-            Err(err) => panic!("EnrollConfirm {user}: {err:?}"),
-        }
-    }
-    panic!("EnrollConfirm {user}: no code accepted");
 }
 
 fn sqlite_integrity(db: &Path) -> String {
@@ -432,27 +381,6 @@ fn full_disk_fails_closed_corrupts_nothing_and_recovers() {
     drop(mounted);
 }
 
-/// Starts twofoldd on `env`'s files and expects it to refuse within 20 s; returns what
-/// it printed.
-fn expect_refusal(env: &TestEnv, case: &str) -> String {
-    let before = env.log_text().len();
-    let mut child = env.spawn_daemon();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{case}: twofoldd started anyway:\n{}", env.log_text());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success(), "{case}: exit status {status}");
-    env.log_text()[before..].to_string()
-}
-
 #[test]
 fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
     root_only!();
@@ -469,7 +397,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
         fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
         fs::remove_file(&file).unwrap();
         symlink(&elsewhere, &file).unwrap();
-        let said = expect_refusal(&env, "symlink");
+        let said = env.expect_refusal("symlink");
         assert!(
             said.contains(&name) && said.contains("symbolic link"),
             "symlink {name}: {said}"
@@ -483,7 +411,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
 
         // A dangling link where the file would be created.
         symlink(env.dir.path().join("nowhere"), &file).unwrap();
-        let said = expect_refusal(&env, "dangling symlink");
+        let said = env.expect_refusal("dangling symlink");
         assert!(said.contains(&name), "dangling symlink {name}: {said}");
         assert!(
             !env.dir.path().join("nowhere").exists(),
@@ -494,7 +422,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
 
         // Owned by someone else.
         std::os::unix::fs::chown(&file, Some(nobody), Some(nobody)).unwrap();
-        let said = expect_refusal(&env, "wrong owner");
+        let said = env.expect_refusal("wrong owner");
         assert!(
             said.contains(&name) && said.contains(&nobody.to_string()),
             "owner {name}: {said}"
@@ -503,7 +431,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
 
         // Readable by others.
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-        let said = expect_refusal(&env, "mode 0644");
+        let said = env.expect_refusal("mode 0644");
         assert!(
             said.contains(&name) && said.contains("0644"),
             "mode {name}: {said}"
@@ -520,7 +448,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
     fs::write(&victim, b"precious").unwrap();
     let _ = fs::remove_file(&wal);
     symlink(&victim, &wal).unwrap();
-    let said = expect_refusal(&env, "-wal symlink");
+    let said = env.expect_refusal("-wal symlink");
     assert!(said.contains(&wal.display().to_string()), "-wal: {said}");
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
     fs::remove_file(&wal).unwrap();
@@ -528,7 +456,7 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
     // A state directory that others may write into (they could swap files for links).
     let state = env.db.parent().unwrap().to_path_buf();
     fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
-    let said = expect_refusal(&env, "world-writable directory");
+    let said = env.expect_refusal("world-writable directory");
     assert!(
         said.contains(&state.display().to_string()),
         "state dir: {said}"

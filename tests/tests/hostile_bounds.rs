@@ -10,8 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use twofold_tests::client::{connect, enroll_dbus, runtime};
 use twofold_tests::contract::{context, TwofoldError, TwofoldProxy};
-use twofold_tests::{require_root, totp, TestEnv};
+use twofold_tests::root_only;
+use twofold_tests::uid_of;
+use twofold_tests::TestEnv;
 
 /// The attacker: an ordinary account (uid 1 on Debian), enrolled, so that its guesses
 /// reach the hashes and the audit trail.
@@ -22,44 +25,6 @@ const VICTIM: &str = "bin";
 /// Lockout limits high enough that the victim's timed wrong codes never lock it: the
 /// timing is of the full write path of a failed login, every time.
 const CONFIG: &str = "[lockout]\nmax_failures = 100\nuser_ceiling = 100\nlocal_ceiling = 100\n";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(address: &str) -> (zbus::Connection, TwofoldProxy<'static>) {
-    let conn = zbus::connection::Builder::address(address)
-        .unwrap()
-        .build()
-        .await
-        .expect("connect to the test bus");
-    let proxy = TwofoldProxy::builder(&conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-        .unwrap();
-    (conn, proxy)
-}
-
-fn uid_of(name: &str) -> u32 {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    assert!(!pw.is_null(), "no user {name}");
-    // SAFETY: a non-null result points to a valid passwd struct.
-    unsafe { (*pw).pw_uid }
-}
 
 fn answer<T>(r: Result<T, TwofoldError>) -> String {
     match r {
@@ -73,18 +38,6 @@ fn answer<T>(r: Result<T, TwofoldError>) -> String {
     }
 }
 
-async fn enroll(proxy: &TwofoldProxy<'_>, user: &str) {
-    let e = proxy.enroll_begin(user, "hostile", "").await.unwrap();
-    for _ in 0..3 {
-        match proxy.enroll_confirm(user, &totp(&e.secret, -1)).await {
-            Ok(_) => return,
-            Err(TwofoldError::InvalidCode(_)) => continue, // a step boundary passed
-            Err(err) => panic!("EnrollConfirm {user}: {err:?}"),
-        }
-    }
-    panic!("EnrollConfirm {user}: no code accepted");
-}
-
 fn ctx(pairs: &[(&str, String)]) -> HashMap<String, String> {
     pairs
         .iter()
@@ -95,7 +48,7 @@ fn ctx(pairs: &[(&str, String)]) -> HashMap<String, String> {
 /// Runs `mode` as `user` in a copy of this binary; returns its `ANSWER name count` lines.
 fn as_attacker(address: &str, mode: &str) -> BTreeMap<String, usize> {
     let exe = std::env::current_exe().unwrap();
-    let uid = uid_of(ATTACKER);
+    let uid = uid_of(ATTACKER).expect("the attacker account");
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", "attacker", "--nocapture", "--test-threads=1"])
         .env("TWOFOLD_ATTACK", format!("{mode}\t{address}"));
@@ -201,7 +154,7 @@ fn made_up_terminals_do_not_multiply_an_unprivileged_callers_guesses() {
     let env = TestEnv::new();
     runtime().block_on(async {
         let (_c, proxy) = connect(&env.address).await;
-        enroll(&proxy, ATTACKER).await;
+        enroll_dbus(&proxy, ATTACKER).await;
     });
     let answers = as_attacker(&env.address, "forged-terminals");
     eprintln!("{answers:?}");
@@ -265,8 +218,8 @@ fn one_uids_flood_leaves_the_database_bounded_and_other_logins_fast() {
     let rt = runtime();
     let (_c, proxy) = rt.block_on(connect(&env.address));
     rt.block_on(async {
-        enroll(&proxy, ATTACKER).await;
-        enroll(&proxy, VICTIM).await;
+        enroll_dbus(&proxy, ATTACKER).await;
+        enroll_dbus(&proxy, VICTIM).await;
     });
     let idle = rt.block_on(victim_login_p50(&proxy, 30));
     let before = state_bytes(&env);

@@ -9,20 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use twofold_tests::{
-    built, pam, require_root, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
-};
+use twofold_tests::root_only;
+use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv};
 
 /// The user that the tests enroll (uid 1 on Debian).
 const USER: &str = "daemon";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

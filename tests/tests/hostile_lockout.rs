@@ -12,8 +12,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use twofold_tests::contract::{context, limits, TwofoldError, TwofoldProxy};
-use twofold_tests::{pam, require_root, totp, unix_now, Login, TestEnv};
+use twofold_tests::client::{connect, runtime};
+use twofold_tests::contract::{context, limits, TwofoldError};
+use twofold_tests::root_only;
+use twofold_tests::uid_of;
+use twofold_tests::{pam, totp, unix_now, Login, TestEnv};
 use twofoldd::lockout::{LockoutPolicy, MAX_SOURCE_KEY};
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -27,35 +30,6 @@ fn local_ceiling() -> usize {
 /// Guesses that the default policy allows from all remote sources together.
 fn remote_ceiling() -> usize {
     LockoutPolicy::default().user_ceiling as usize
-}
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(address: &str) -> (zbus::Connection, TwofoldProxy<'static>) {
-    let conn = zbus::connection::Builder::address(address)
-        .unwrap()
-        .build()
-        .await
-        .expect("connect to the test bus");
-    let proxy = TwofoldProxy::builder(&conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-        .unwrap();
-    (conn, proxy)
 }
 
 /// A pseudo-terminal pair's master side, kept open, and the name of its slave.
@@ -275,7 +249,7 @@ fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() 
     let env = TestEnv::new();
     let enrolled = env.enroll(USER);
     let mut wrong = WrongCodes::new(&enrolled.secret);
-    let uid = uid_of(USER);
+    let uid = uid_of(USER).expect("the test user");
     for i in 0..60 {
         let (_, said) = env.dbus_send_as(
             uid,
@@ -297,15 +271,6 @@ fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() 
         checked <= ceiling,
         "{checked} guesses checked from 60 made-up terminals; the ceiling is {ceiling}"
     );
-}
-
-fn uid_of(name: &str) -> u32 {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    assert!(!pw.is_null(), "no user {name}");
-    // SAFETY: a non-null result points to a valid passwd struct.
-    unsafe { (*pw).pw_uid }
 }
 
 #[test]
@@ -340,26 +305,6 @@ fn long_context_values_do_not_make_stored_keys_grow() {
     );
 }
 
-/// Starts the daemon, which must refuse to start; returns what it logged.
-fn expect_refusal(env: &TestEnv, case: &str) -> String {
-    let before = env.log_text().len();
-    let mut child = env.spawn_daemon();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{case}: twofoldd started anyway:\n{}", env.log_text());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success(), "{case}: exit status {status}");
-    env.log_text()[before..].to_string()
-}
-
 #[test]
 fn a_sticky_world_writable_state_directory_stops_the_start() {
     root_only!();
@@ -368,7 +313,7 @@ fn a_sticky_world_writable_state_directory_stops_the_start() {
     let state = env.db.parent().unwrap().to_path_buf();
     for mode in [0o1777, 0o1733] {
         fs::set_permissions(&state, fs::Permissions::from_mode(mode)).unwrap();
-        let said = expect_refusal(&env, &format!("mode {mode:04o}"));
+        let said = env.expect_refusal(&format!("mode {mode:04o}"));
         assert!(
             said.contains(&state.display().to_string()) && said.contains(&format!("{mode:04o}")),
             "state dir {mode:04o}: {said}"

@@ -10,39 +10,17 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{ChildStdout, Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
-use twofold_tests::{
-    built, require_root, signal, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
-};
+use twofold_tests::root_only;
+use twofold_tests::wait_for;
+use twofold_tests::{built, signal, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv};
 
 /// The ordinary user of the attacks (uid 1 on Debian).
 const USER: &str = "daemon";
 const USER_UID: u32 = 1;
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
-
-/// Waits up to `limit` for `f` to give Some.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Start time of a live (not zombie) process, from /proc/PID/stat.
 fn started(pid: u32) -> Option<u64> {
@@ -199,50 +177,6 @@ fn revoking_ones_session_spares_the_root_job_that_shares_its_group() {
     );
 }
 
-/// python-dbusmock's logind on the test's bus (the daemon asks logind on the bus it
-/// serves on) with a session `id` of root, and a `dbus-send` to its manager.
-fn mock_logind_with_roots_session<'a>(
-    env: &'a TestEnv,
-    id: &str,
-) -> (Child, impl Fn(&[&str]) -> Output + 'a) {
-    let mock = Command::new("/usr/bin/python3")
-        .args(["-m", "dbusmock", "--system", "--template", "logind"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3-dbusmock (tests/run.sh installs it)");
-    let dbus_send = move |args: &[&str]| {
-        Command::new("dbus-send")
-            .arg(format!("--bus={}", env.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.login1",
-                "/org/freedesktop/login1",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let up = wait_for(Duration::from_secs(20), || {
-        dbus_send(&["org.freedesktop.DBus.Mock.GetCalls"])
-            .status
-            .success()
-            .then_some(())
-    });
-    assert!(up.is_some(), "dbusmock logind did not start");
-    let add = dbus_send(&[
-        "org.freedesktop.DBus.Mock.AddSession",
-        &format!("string:{id}"),
-        "string:seat0",
-        "uint32:0",
-        "string:root",
-        "boolean:true",
-    ]);
-    assert!(add.status.success(), "{add:?}");
-    (mock, dbus_send)
-}
-
 /// The user sets `XDG_SESSION_ID` to root's logind session (as `pam_env user_readenv=1`
 /// lets them, from ~/.pam_environment), then revokes their own session: twofoldd never
 /// records that id, and never asks logind to terminate it.
@@ -250,7 +184,7 @@ fn mock_logind_with_roots_session<'a>(
 fn a_forged_xdg_session_id_is_ignored() {
     root_only!();
     let env = TestEnv::new();
-    let (mut mock, dbus_send) = mock_logind_with_roots_session(&env, "c42");
+    let (mut mock, dbus_send) = twofold_tests::mock_logind_session(&env, "c42", 0, "root");
     let confdir = tempfile::Builder::new()
         .prefix("pam.d")
         .tempdir_in(env.dir.path())

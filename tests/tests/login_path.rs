@@ -6,19 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use twofold_tests::{
-    built, pam, require_root, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv, NOBODY,
-};
+use twofold_tests::root_only;
+use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv, NOBODY};
 
 const USER: &str = "daemon";
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 fn no_thread_left(outcome: &twofold_tests::PamOutcome) {
     assert_eq!(

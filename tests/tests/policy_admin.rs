@@ -5,15 +5,8 @@
 
 use std::time::Duration;
 
-use twofold_tests::{pam, require_root, totp, Login, PolkitMock, TestEnv, NOBODY};
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
+use twofold_tests::root_only;
+use twofold_tests::{pam, totp, Login, PolkitMock, TestEnv, NOBODY};
 
 /// What libpam reports when the only module returned PAM_IGNORE (no module decided).
 const STACK_UNDECIDED: i32 = pam::PERM_DENIED;

@@ -8,22 +8,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use twofold_tests::root_only;
 use twofold_tests::{
-    pam, render_terminal, require_root, totp, wait_for_fresh_step, write_ppm, zbar_decode, Login,
-    Pty, TestEnv, Theme, NOBODY,
+    pam, render_terminal, totp, wait_for_fresh_step, write_ppm, zbar_decode, Login, Pty, TestEnv,
+    Theme, NOBODY,
 };
 
 const USER: &str = "daemon";
 const PASSWORD: &str = "correct horse battery staple";
 const PROMPT_WAIT: Duration = Duration::from_secs(20);
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

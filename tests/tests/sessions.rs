@@ -18,17 +18,9 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use twofold_tests::{
-    built, mmdb, require_root, signal, totp, wait_for_fresh_step, TestEnv, NOBODY,
-};
-
-macro_rules! root_only {
-    () => {
-        if !require_root(module_path!()) {
-            return;
-        }
-    };
-}
+use twofold_tests::root_only;
+use twofold_tests::wait_for;
+use twofold_tests::{built, mmdb, signal, totp, wait_for_fresh_step, TestEnv, NOBODY};
 
 // ------------------------------------------------------------------ helpers
 
@@ -131,20 +123,6 @@ fn pids_of_uid(uid: u32) -> Vec<i32> {
                 == Some(uid)
         })
         .collect()
-}
-
-/// Waits up to `limit` for `f` to give Some.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Waits up to `limit` for the child to exit.
@@ -849,41 +827,7 @@ fn mock_logind<'a>(
     uid: u32,
     user: &str,
 ) -> (Child, impl Fn(&[&str]) -> std::process::Output + 'a) {
-    let mock = Command::new("/usr/bin/python3")
-        .args(["-m", "dbusmock", "--system", "--template", "logind"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3-dbusmock (tests/run.sh installs it)");
-    let dbus_send = move |args: &[&str]| {
-        Command::new("dbus-send")
-            .arg(format!("--bus={}", env.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.login1",
-                "/org/freedesktop/login1",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let up = wait_for(Duration::from_secs(20), || {
-        dbus_send(&["org.freedesktop.DBus.Mock.GetCalls"])
-            .status
-            .success()
-            .then_some(())
-    });
-    assert!(up.is_some(), "dbusmock logind did not start");
-    let add = dbus_send(&[
-        "org.freedesktop.DBus.Mock.AddSession",
-        &format!("string:{id}"),
-        "string:seat0",
-        &format!("uint32:{uid}"),
-        &format!("string:{user}"),
-        "boolean:true",
-    ]);
-    assert!(add.status.success(), "{add:?}");
+    let (mock, dbus_send) = twofold_tests::mock_logind_session(env, id, uid, user);
     let path = format!("/org/freedesktop/login1/session/{id}");
     let code = format!(
         "objects['{path}'].Set('org.freedesktop.login1.Session', 'Leader', \
