@@ -1000,13 +1000,19 @@ fn fuzz_targets_run_briefly_without_crash_or_hang() {
     .expect("rustc -vV names the host");
     let status = Command::new(env!("CARGO"))
         .current_dir(&fuzz)
-        .args(["build", "--release", "--bins", "--target", &host])
+        // --locked: a stale fuzz/Cargo.lock fails here instead of being rewritten in the
+        // work tree (CI's clone must stay clean).
+        .args(["build", "--locked", "--release", "--bins", "--target", &host])
         .args(["--target-dir", "target/suite"])
         .env("RUSTFLAGS", fuzz_rustflags())
         .env_remove("CARGO_TARGET_DIR")
         .status()
         .expect("cargo");
-    assert!(status.success(), "building the fuzz targets failed");
+    assert!(
+        status.success(),
+        "building the fuzz targets failed (after a dependency change: cargo update \
+         --workspace in fuzz/, and commit fuzz/Cargo.lock)"
+    );
     let targets = fs::read_dir(fuzz.join("fuzz_targets"))
         .unwrap()
         .map(|e| {
