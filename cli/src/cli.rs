@@ -109,7 +109,8 @@ pub enum Commands {
         /etc/pam.d/sshd and /etc/pam.d/sudo use pam_twofold.so; sshd allows \
         keyboard-interactive authentication; your account's state; and your phone's clock, \
         judged from the codes of your recent logins.\n\n\
-        Exit status: 0 when every check is ok, 1 when any check warns or fails."
+        Exit status: 0 when every check is ok, 1 when the worst is a warning, 2 when a \
+        check failed."
     )]
     Doctor(DoctorArgs),
 

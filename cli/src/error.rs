@@ -10,21 +10,39 @@ use crate::options::{one_line, BusTarget};
 
 /// A failure of a command: shown as `twofold: <message>`, exit status 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure(String);
+pub struct Failure {
+    message: String,
+    code: &'static str,
+}
 
 impl Failure {
+    /// A failure of no particular kind (code `failed`).
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure(one_line(&message.into()))
+        Failure::coded("failed", message)
+    }
+
+    /// A failure whose kind scripts can test (`code` under `--json`).
+    pub fn coded(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            message: one_line(&message.into()),
+            code,
+        }
     }
 
     pub fn message(&self) -> &str {
-        &self.0
+        &self.message
+    }
+
+    /// Its kind: `usage`, `unavailable`, `permission_denied`, `not_enrolled`, … (the
+    /// daemon's error names in snake case), or `failed`.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -46,20 +64,26 @@ impl Context<'_> {
     }
 
     fn unreachable(&self, reason: &str) -> Failure {
-        Failure::new(format!(
-            "The twofold daemon is not reachable on {}: {}. Is it installed and running?",
-            self.bus, reason
-        ))
+        Failure::coded(
+            "unavailable",
+            format!(
+                "The twofold daemon is not reachable on {}: {}. Is it installed and running?",
+                self.bus, reason
+            ),
+        )
     }
 
     /// The bus call did not finish in time.
     pub fn timed_out(&self, limit: Duration) -> Failure {
-        Failure::new(format!(
-            "The twofold daemon on {} did not answer within {} seconds. Is it running? \
+        Failure::coded(
+            "unavailable",
+            format!(
+                "The twofold daemon on {} did not answer within {} seconds. Is it running? \
              (see `systemctl status twofoldd`)",
-            self.bus,
-            limit.as_secs()
-        ))
+                self.bus,
+                limit.as_secs()
+            ),
+        )
     }
 
     /// Connecting to the bus did not finish in time.
@@ -67,8 +91,27 @@ impl Context<'_> {
         self.unreachable(&format!("no connection within {} seconds", limit.as_secs()))
     }
 
-    /// The message for an error from the daemon or the bus.
+    /// The message for an error from the daemon or the bus, coded by its kind.
     pub fn failure(&self, err: &TwofoldError) -> Failure {
+        let failure = self.failure_text(err);
+        let code = match err {
+            TwofoldError::ZBus(_) => failure.code,
+            TwofoldError::PermissionDenied(_) => "permission_denied",
+            TwofoldError::NotEnrolled(_) => "not_enrolled",
+            TwofoldError::InvalidCode(_) => "invalid_code",
+            TwofoldError::Locked(_) => "locked",
+            TwofoldError::InvalidArgument(_) => "invalid_argument",
+            TwofoldError::RateLimited(_) => "rate_limited",
+            TwofoldError::UnknownUser(_) => "unknown_user",
+            TwofoldError::AlreadyEnrolled(_) => "already_enrolled",
+            TwofoldError::NoPendingEnrollment(_) => "no_pending_enrollment",
+            TwofoldError::InvalidPassword(_) => "invalid_password",
+            TwofoldError::Internal(_) => "internal",
+        };
+        Failure { code, ..failure }
+    }
+
+    fn failure_text(&self, err: &TwofoldError) -> Failure {
         let detail = |m: &str| {
             let m = one_line(m);
             if m.is_empty() {
@@ -303,6 +346,21 @@ mod tests {
         assert!(m.message().contains("Is it installed and running?"), "{m}");
         let m = c.timed_out(Duration::from_secs(25));
         assert!(m.message().contains("within 25 seconds"), "{m}");
+    }
+    #[test]
+    fn failures_carry_their_kind() {
+        let bus = BusTarget::Address("unix:path=/nope".into());
+        let c = ctx(&bus);
+        let io = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let m = c.failure(&TwofoldError::ZBus(zbus::Error::InputOutput(Arc::new(io))));
+        assert_eq!(m.code(), "unavailable");
+        assert_eq!(
+            c.failure(&TwofoldError::Locked("x".into())).code(),
+            "locked"
+        );
+        let limited = c.failure(&TwofoldError::RateLimited("x".into()));
+        assert_eq!(limited.code(), "rate_limited");
+        assert_eq!(Failure::new("x").code(), "failed");
     }
 
     #[test]

@@ -53,32 +53,53 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let json = cli.json;
     let options = match Options::from_cli(cli) {
         Ok(o) => o,
-        Err(e) => return fail(&e.to_string(), EXIT_USAGE),
+        Err(e) => return fail(&Failure::coded("usage", e.to_string()), EXIT_USAGE, json),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("Could not start: {e}"), EXIT_FAILURE),
+        Err(e) => {
+            let f = Failure::new(format!("Could not start: {e}"));
+            return fail(&f, EXIT_FAILURE, json);
+        }
     };
     match runtime.block_on(run(&options)) {
-        Ok(true) => ExitCode::SUCCESS,
+        Ok(Verdict::Done) => ExitCode::SUCCESS,
         // The output said what is wrong (doctor).
-        Ok(false) => ExitCode::from(EXIT_FAILURE),
-        Err(f) => fail(f.message(), EXIT_FAILURE),
+        Ok(Verdict::Warned) => ExitCode::from(EXIT_FAILURE),
+        Ok(Verdict::Failed) => ExitCode::from(EXIT_USAGE),
+        Err(f) => fail(&f, EXIT_FAILURE, json),
     }
 }
 
-fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("twofold: {}", options::one_line(message));
-    ExitCode::from(code)
+/// Says what failed on standard error: one line, or with `--json` one object with
+/// `error` (the line) and `code` (its kind, for scripts).
+fn fail(failure: &Failure, status: u8, json: bool) -> ExitCode {
+    if json {
+        let object = serde_json::json!({ "error": failure.message(), "code": failure.code() });
+        eprintln!("{object}");
+    } else {
+        eprintln!("twofold: {}", options::one_line(failure.message()));
+    }
+    ExitCode::from(status)
 }
 
-/// Runs the action; `Ok(false)`: it ran, and its output reports a problem.
-async fn run(options: &Options) -> Result<bool, Failure> {
+/// How a command that ran came out (`twofold doctor` tells three apart: exit status 0,
+/// 1 for a warning, 2 for a failed check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Done,
+    Warned,
+    Failed,
+}
+
+/// Runs the action.
+async fn run(options: &Options) -> Result<Verdict, Failure> {
     let ctx = Context {
         bus: &options.bus,
         user: options.user(),
@@ -131,5 +152,5 @@ async fn run(options: &Options) -> Result<bool, Failure> {
         }
         Action::Doctor { .. } => unreachable!("handled above"),
     }
-    Ok(true)
+    Ok(Verdict::Done)
 }

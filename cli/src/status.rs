@@ -143,11 +143,11 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
         lines.push("Required by policy: yes".to_owned());
     }
     if s.locked_until > now {
+        // The counter that locked starts again from 0: the count says nothing here.
         lines.push(format!(
-            "Lockout:            locked until {} (in {}) after {} failed attempts",
+            "Lockout:            locked until {} (in {}) after too many failed attempts",
             human_time(s.locked_until),
             human_duration(s.locked_until - now),
-            s.failures
         ));
     } else {
         lines.push("Lockout:            not locked".to_owned());
@@ -155,8 +155,8 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
     }
     if s.pending_enrollment {
         lines.push(format!(
-            "Pending enrollment: yes (finish it with `{}`)",
-            suggest("enroll --confirm CODE", user)
+            "Pending enrollment: yes (finish it with `{}` and the code on standard input)",
+            suggest("enroll --confirm -", user)
         ));
     } else {
         lines.push("Pending enrollment: no".to_owned());
@@ -332,8 +332,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("in 5 minutes"), "{text}");
-        assert!(text.contains("after 5 failed attempts"), "{text}");
-        assert!(text.contains("`twofold enroll --confirm CODE`"), "{text}");
+        assert!(text.contains("after too many failed attempts"), "{text}");
+        assert!(!text.contains("after 0"), "{text}");
+        assert!(text.contains("`twofold enroll --confirm -`"), "{text}");
         assert!(!text.contains("Warning"), "{text}");
         assert!(!text.contains("Required"), "{text}");
         let required = UserStatus {

@@ -172,6 +172,37 @@ fn errors_are_one_friendly_line() {
 }
 
 #[test]
+fn errors_under_json_are_one_object_with_error_and_code() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let object = |out: &std::process::Output| -> serde_json::Value {
+        let err = stderr(out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        serde_json::from_str(err.trim()).unwrap_or_else(|e| panic!("{e}: {err}"))
+    };
+    let out = env.cli(&["status", "--json", "--user", USER], Some(NOBODY), "");
+    assert_eq!(out.status.code(), Some(1));
+    let e = object(&out);
+    assert_eq!(e["code"], "permission_denied", "{e}");
+    assert!(e["error"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+
+    let out = env.cli(&["status", "--json", "--user", ""], None, "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(object(&out)["code"], "usage");
+
+    env.stop_daemon();
+    let out = env.cli(&["status", "--json"], None, "");
+    assert_eq!(out.status.code(), Some(1));
+    let e = object(&out);
+    assert_eq!(e["code"], "unavailable", "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("not reachable"),
+        "{e}"
+    );
+}
+
+#[test]
 fn an_issuer_longer_than_the_daemon_takes_is_refused_by_the_cli() {
     root_only!();
     let mut env = TestEnv::new();

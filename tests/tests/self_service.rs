@@ -524,7 +524,8 @@ fn doctor_checks_daemon_pam_and_sshd() {
         None,
         "",
     );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // A failed check: exit status 2.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
     assert_eq!(check(&report, "pam-sudo")["status"], "warn", "{report}");
@@ -535,10 +536,21 @@ fn doctor_checks_daemon_pam_and_sshd() {
         .contains("KbdInteractiveAuthentication yes"));
     assert_eq!(check(&report, "server-clock")["status"], "fail");
 
+    // Warnings only (sudo without the module again): exit status 1.
+    let (_, good_sshd) = good_fixtures(&env);
+    fs::write(
+        std::path::Path::new(&pam_dir).join("sudo"),
+        "@include common-auth\n",
+    )
+    .unwrap();
+    let out = doctor(&env, "bin", &pam_dir, &good_sshd, false);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("warn  PAM sudo"), "{}", stdout(&out));
+
     // No daemon: said in one line of the report, the other checks still run.
     env.stop_daemon();
     let out = doctor(&env, "bin", &pam_dir, &sshd, false);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let text = stdout(&out);
     assert!(
         text.lines()

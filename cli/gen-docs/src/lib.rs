@@ -209,11 +209,11 @@ When set, the QR code is drawn without colours.
 Success.
 .TP
 .B 1
-The command failed (one line on standard error says why), or \fBtwofold doctor\fR
-found something to fix.
+The command failed (one line on standard error says why; with \fB\-\-json\fR a JSON
+object with \fBerror\fR and \fBcode\fR), or \fBtwofold doctor\fR warned.
 .TP
 .B 2
-Wrong usage (unknown option, bad value).
+Wrong usage (unknown option, bad value), or a check of \fBtwofold doctor\fR failed.
 "#;
 
 fn twofoldd_page() -> io::Result<String> {

@@ -21,6 +21,7 @@ use crate::format::{human_duration, human_time, now};
 use crate::options::{one_line, DoctorOptions};
 use crate::output::{suggest, write_out};
 use crate::prompt::is_root;
+use crate::Verdict;
 
 const PAM_DIR: &str = "/etc/pam.d";
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
@@ -116,13 +117,13 @@ pub fn human(checks: &[Check]) -> String {
     t
 }
 
-/// Runs `twofold doctor`; `Ok(false)` when some check warned or failed.
+/// Runs `twofold doctor`: the worst outcome of its checks.
 pub async fn run(
     ctx: Context<'_>,
     opts: &DoctorOptions,
     json: bool,
     out: &mut impl Write,
-) -> Result<bool, Failure> {
+) -> Result<Verdict, Failure> {
     let mut checks = Vec::new();
     let daemon = match Daemon::connect(ctx).await {
         Ok(d) => {
@@ -168,7 +169,18 @@ pub async fn run(
         human(&checks)
     };
     write_out(out, &text)?;
-    Ok(ok)
+    Ok(verdict(&checks))
+}
+
+/// Any failed check fails the whole; else any warning warns.
+fn verdict(checks: &[Check]) -> Verdict {
+    if checks.iter().any(|c| c.status == Level::Fail) {
+        Verdict::Failed
+    } else if checks.iter().any(|c| c.status == Level::Warn) {
+        Verdict::Warned
+    } else {
+        Verdict::Done
+    }
 }
 
 async fn daemon_check(daemon: &Daemon<'_>) -> Check {
@@ -529,6 +541,17 @@ mod tests {
             backup_codes_left: 10,
             ..UserStatus::default()
         }
+    }
+
+    #[test]
+    fn the_worst_check_decides_the_verdict() {
+        let of = |levels: &[Level]| {
+            let checks: Vec<Check> = levels.iter().map(|l| Check::new("x", *l, "m")).collect();
+            verdict(&checks)
+        };
+        assert_eq!(of(&[Level::Ok, Level::Ok]), Verdict::Done);
+        assert_eq!(of(&[Level::Ok, Level::Warn]), Verdict::Warned);
+        assert_eq!(of(&[Level::Warn, Level::Fail, Level::Ok]), Verdict::Failed);
     }
 
     #[test]
