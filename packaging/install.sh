@@ -57,6 +57,13 @@ if ! bus_answers; then
     fi
 fi
 
+# A configuration error stops here, with the file, line and key, rather than at the
+# daemon's start.
+if ! /usr/sbin/twofoldd --check-config; then
+    say "fix /etc/twofold/twofoldd.toml (twofoldd --check-config says what), then run this again"
+    exit 1
+fi
+
 # A twofoldd still running a binary this install replaced (for example one started
 # from an earlier install.sh; package upgrades restart it themselves) is stopped, so
 # that D-Bus activation starts the new one.

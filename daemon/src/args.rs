@@ -32,6 +32,11 @@ pub struct Args {
     /// Log more detail (never secrets or codes).
     #[arg(long)]
     pub debug: bool,
+    /// Check the configuration file (--config, else the default) and exit: 0 when it is
+    /// valid, 1 with every error naming the file, line and key; warnings (unknown groups,
+    /// missing files) are printed but do not fail it.
+    #[arg(long)]
+    pub check_config: bool,
     /// PAM configuration directory for the account-password check (tests only; the
     /// default is the system's, with the `twofold-password` service).
     #[arg(long, value_name = "DIR", hide = true)]

@@ -25,18 +25,52 @@ fn default_db() -> PathBuf {
 }
 
 /// Reads the policy: `--config`, else the default file when it exists, else defaults.
+/// Its warnings are logged.
 fn load_policy(config: Option<&std::path::Path>) -> Result<Policy, String> {
+    let policy = match config_file(config) {
+        Some(path) => Policy::load(&path)?,
+        None => Policy::default(),
+    };
+    for warning in policy.warnings() {
+        log::warn!("configuration: {warning}");
+    }
+    Ok(policy)
+}
+
+/// The configuration file in force: `--config`, else the default one when it exists.
+fn config_file(config: Option<&std::path::Path>) -> Option<PathBuf> {
     match config {
-        Some(path) => Policy::load(path),
-        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
-            Policy::load(std::path::Path::new(DEFAULT_CONFIG))
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+    }
+}
+
+/// `--check-config`: like `sshd -t`, says what is wrong and how to find it.
+fn check_config(config: Option<&std::path::Path>) -> ExitCode {
+    let Some(path) = config_file(config) else {
+        println!("{DEFAULT_CONFIG} does not exist: the built-in defaults apply");
+        return ExitCode::SUCCESS;
+    };
+    match Policy::load(&path) {
+        Ok(policy) => {
+            for warning in policy.warnings() {
+                eprintln!("twofoldd: warning: {}: {warning}", path.display());
+            }
+            println!("{}: OK", path.display());
+            ExitCode::SUCCESS
         }
-        None => Ok(Policy::default()),
+        Err(e) => {
+            eprintln!("twofoldd: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.check_config {
+        return check_config(args.config.as_deref());
+    }
     logging::init(args.log_stderr, args.debug);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -82,18 +82,54 @@ impl Policy {
         Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Parses and validates config text.
+    /// Parses and validates config text; an error names the line and the key.
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| {
-            let line = e
+        let deserializer = toml::Deserializer::new(text);
+        let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
                 .span()
                 .map(|s| text[..s.start].matches('\n').count() + 1)
                 .map(|l| format!("line {l}: "))
                 .unwrap_or_default();
-            format!("{line}{}", e.message())
+            // "." is the path of the whole file (an unknown top-level key, a syntax error).
+            let key = if key == "." || key.is_empty() {
+                String::new()
+            } else {
+                format!("{key}: ")
+            };
+            format!("{line}{key}{}", inner.message())
         })?;
         policy.validate()?;
         Ok(policy)
+    }
+
+    /// What is valid but probably not meant: groups that do not exist, files that are
+    /// missing. Said at start, on reload and by `--check-config`; never fatal (a group
+    /// may come from a directory that is not reachable yet).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for group in &self.require_groups {
+            match nix::unistd::Group::from_name(group) {
+                Ok(Some(_)) => {}
+                Ok(None) => warnings.push(format!(
+                    "require_groups: there is no group {group:?} (its members would not be \
+                     required to use two-factor authentication)"
+                )),
+                Err(e) => warnings.push(format!("require_groups: cannot look up {group:?}: {e}")),
+            }
+        }
+        for (key, path) in [
+            ("geoip_db", &self.geoip_db),
+            ("storage_password_file", &self.storage_password_file),
+            ("storage_sslrootcert", &self.storage_sslrootcert),
+        ] {
+            if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
+                warnings.push(format!("{key}: {} does not exist", path.display()));
+            }
+        }
+        warnings
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -236,6 +272,34 @@ mod tests {
         assert!(e.contains("storage"), "{e}");
         let e = Policy::parse("require_groups = \"wheel\"\n").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
+        // A wrong type names its key, in a table too.
+        let e = Policy::parse("require_groups = 5\n").unwrap_err();
+        assert!(e.starts_with("line 1: require_groups: invalid type"), "{e}");
+        let e = Policy::parse("enroll_grace = 1\n[lockout]\nmax_failures = \"5\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 3: lockout.max_failures: invalid type"),
+            "{e}"
+        );
+        let e = Policy::parse("[lockout]\nmax_failurs = 5\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("max_failurs"), "{e}");
+    }
+
+    #[test]
+    fn unknown_groups_and_missing_files_are_warnings() {
+        let policy = Policy::parse(
+            "require_groups = [\"root\", \"no-such-group-xyz\"]\n\
+             geoip_db = \"/nonexistent/GeoLite2-City.mmdb\"\n",
+        )
+        .unwrap();
+        let warnings = policy.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("no-such-group-xyz"), "{warnings:?}");
+        assert!(!warnings[0].contains("\"root\""), "{warnings:?}");
+        assert!(
+            warnings[1].starts_with("geoip_db: /nonexistent"),
+            "{warnings:?}"
+        );
+        assert!(Policy::default().warnings().is_empty());
     }
 
     /// The shipped sample config documents every default: with its settings uncommented

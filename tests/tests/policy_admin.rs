@@ -704,3 +704,50 @@ fn cli_admin_needs_root_or_polkit() {
     ));
     assert!(reset["bypass_code"].is_string(), "{reset}");
 }
+
+/// `twofoldd --check-config`, as `sshd -t`: exit 1 naming file, line and key for a typo'd
+/// key and a wrong type; an unknown group is a warning (exit 0).
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(twofold_tests::built("twofoldd"))
+            .arg("--check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said, path.display().to_string())
+    };
+    let (code, said, path) = check(
+        "typo.toml",
+        "enroll_grace = 3\n[lockout]\nmax_failurs = 5\n",
+    );
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{path}: line 3:")) && said.contains("max_failurs"),
+        "{said}"
+    );
+    let (code, said, path) = check("type.toml", "[lockout]\nmax_failures = \"five\"\n");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{path}: line 2: lockout.max_failures: invalid type"
+        )),
+        "{said}"
+    );
+    let (code, said, path) = check("group.toml", "require_groups = [\"no-such-group-xyz\"]\n");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("warning") && said.contains("no-such-group-xyz"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("{path}: OK")), "{said}");
+}
