@@ -279,6 +279,10 @@ pub struct DoctorArgs {
     /// Take the server clock's NTP state as given instead of asking the system (tests)
     #[arg(long, value_name = "yes|no", hide = true)]
     pub assume_ntp_synced: Option<YesNo>,
+
+    /// twofoldd's configuration file to check (tests; default /etc/twofold/twofoldd.toml)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub daemon_config: Option<PathBuf>,
 }
 
 /// A yes/no value of a hidden test option.

@@ -72,6 +72,8 @@ pub struct DoctorOptions {
     pub sshd_config: Option<PathBuf>,
     /// `Some`: the server clock's NTP state, without asking the system.
     pub assume_ntp_synced: Option<bool>,
+    /// `None`: /etc/twofold/twofoldd.toml.
+    pub daemon_config: Option<PathBuf>,
 }
 
 /// The action to run, with its validated arguments.
@@ -145,12 +147,14 @@ impl Options {
                 pam_dir,
                 sshd_config,
                 assume_ntp_synced,
+                daemon_config,
             }) => Action::Doctor {
                 user: validate_user(user)?,
                 doctor: DoctorOptions {
                     pam_dir,
                     sshd_config,
                     assume_ntp_synced: assume_ntp_synced.map(|v| v == YesNo::Yes),
+                    daemon_config,
                 },
             },
         };

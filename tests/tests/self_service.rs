@@ -449,6 +449,8 @@ fn good_fixtures(env: &TestEnv) -> (String, String) {
 }
 
 fn doctor(env: &TestEnv, user: &str, pam_dir: &str, sshd: &str, json: bool) -> Output {
+    let config = env.dir.path().join("doctor-twofoldd.toml");
+    let config = config.to_str().unwrap();
     let mut args = vec![
         "doctor",
         "--user",
@@ -459,6 +461,8 @@ fn doctor(env: &TestEnv, user: &str, pam_dir: &str, sshd: &str, json: bool) -> O
         sshd,
         "--assume-ntp-synced",
         "yes",
+        "--daemon-config",
+        config,
     ];
     if json {
         args.push("--json");
@@ -535,6 +539,27 @@ fn doctor_checks_daemon_pam_and_sshd() {
         .unwrap()
         .contains("KbdInteractiveAuthentication yes"));
     assert_eq!(check(&report, "server-clock")["status"], "fail");
+
+    // twofoldd's configuration, checked by twofoldd itself: a wrong type fails, naming
+    // file, line and key; an unknown group warns.
+    let config = env.dir.path().join("doctor-twofoldd.toml");
+    fs::write(&config, "[lockout]\nmax_failures = \"five\"\n").unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&doctor(&env, "bin", &pam_dir, &sshd, true).stdout).unwrap();
+    let c = check(&report, "config");
+    assert_eq!(c["status"], "fail", "{report}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: lockout.max_failures: invalid type"),
+        "{report}"
+    );
+    fs::write(&config, "require_groups = [\"no-such-group-xyz\"]\n").unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&doctor(&env, "bin", &pam_dir, &sshd, true).stdout).unwrap();
+    assert_eq!(check(&report, "config")["status"], "warn", "{report}");
+    fs::remove_file(&config).unwrap();
 
     // Warnings only (sudo without the module again): exit status 1.
     let (_, good_sshd) = good_fixtures(&env);

@@ -51,8 +51,8 @@ impl Level {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// Stable identifier: `daemon`, `server-clock`, `pam-sshd`, `pam-sudo`, `sshd`,
-    /// `account`, `phone-clock`.
+    /// Stable identifier: `daemon`, `server-clock`, `config`, `pam-sshd`, `pam-sudo`,
+    /// `sshd`, `account`, `phone-clock`.
     pub check: &'static str,
     pub status: Level,
     pub message: String,
@@ -136,6 +136,7 @@ pub async fn run(
         }
     };
     checks.push(server_clock_check(opts).await);
+    checks.push(config_check(opts));
     let pam_dir = opts
         .pam_dir
         .clone()
@@ -372,6 +373,71 @@ fn sshd_effective() -> Option<String> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
     Some(text)
+}
+
+/// The daemon's configuration file in force by default.
+const DAEMON_CONFIG: &str = "/etc/twofold/twofoldd.toml";
+
+/// twofoldd beside this program (a build tree), else where the packages put it.
+fn twofoldd_binary() -> Option<PathBuf> {
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("twofoldd")));
+    sibling
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin/twofoldd")])
+        .find(|p| p.is_file())
+}
+
+/// The same check as `twofoldd --check-config`, by twofoldd itself: one parser.
+fn config_check(opts: &DoctorOptions) -> Check {
+    let path = opts
+        .daemon_config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DAEMON_CONFIG));
+    let file = path.display().to_string();
+    if !path.exists() {
+        return Check::new(
+            "config",
+            Level::Ok,
+            format!("{file} absent: built-in defaults"),
+        )
+        .with("file", file);
+    }
+    let Some(twofoldd) = twofoldd_binary() else {
+        return Check::new(
+            "config",
+            Level::Warn,
+            "not checked: twofoldd is not installed",
+        )
+        .with("file", file);
+    };
+    let out = Command::new(&twofoldd)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            return Check::new("config", Level::Warn, format!("not checked: {e}"))
+                .with("file", file)
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.trim_start_matches("twofoldd: "))
+        .collect();
+    let (level, message) = if !out.status.success() {
+        (Level::Fail, said.join("; "))
+    } else if !said.is_empty() {
+        (Level::Warn, said.join("; "))
+    } else {
+        (Level::Ok, format!("{file} is valid"))
+    };
+    Check::new("config", level, message).with("file", file)
 }
 
 fn sshd_check(opts: &DoctorOptions, twofold_in_pam: bool) -> Check {
