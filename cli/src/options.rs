@@ -582,6 +582,7 @@ mod tests {
                     pam_dir: Some("/tmp/pam.d".into()),
                     sshd_config: Some("/tmp/sshd_config".into()),
                     assume_ntp_synced: Some(true),
+                    daemon_config: None,
                 }
             }
         );
