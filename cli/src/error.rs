@@ -218,9 +218,14 @@ impl Context<'_> {
             }
             "NoReply" | "Timeout" | "TimedOut" => self.unreachable("it did not answer"),
             "Disconnected" => self.unreachable("the bus closed the connection"),
-            s if s.starts_with("Spawn.") => {
-                self.unreachable(&format!("the bus could not start it ({desc})"))
-            }
+            s if s.starts_with("Spawn.") => Failure::coded(
+                "unavailable",
+                format!(
+                    "The twofold daemon could not be started on {} ({desc}). It logged why: {}.",
+                    self.bus,
+                    where_the_log_is()
+                ),
+            ),
             "AccessDenied" => Failure::new(format!(
                 "{} refused the request ({desc}). Is twofold's D-Bus policy installed?",
                 capitalize(&self.bus.to_string())
@@ -237,6 +242,18 @@ impl Context<'_> {
                 one_line(name)
             )),
         }
+    }
+}
+
+/// Where twofoldd's log lines are on this host: the journal under systemd, else the
+/// syslog file of facility authpriv.
+fn where_the_log_is() -> &'static str {
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        "see `journalctl -u twofoldd -b`"
+    } else if std::path::Path::new("/var/log/secure").exists() {
+        "see /var/log/secure (syslog, facility authpriv)"
+    } else {
+        "see /var/log/auth.log (syslog, facility authpriv), or run `twofoldd --check-config`"
     }
 }
 
@@ -347,6 +364,33 @@ mod tests {
         let m = c.timed_out(Duration::from_secs(25));
         assert!(m.message().contains("within 25 seconds"), "{m}");
     }
+    #[test]
+    fn a_daemon_that_cannot_start_points_to_its_log() {
+        let bus = BusTarget::Address("unix:path=/nope".into());
+        let c = ctx(&bus);
+        let spawn = zbus::Error::MethodError(
+            zbus::names::OwnedErrorName::try_from("org.freedesktop.DBus.Error.Spawn.ChildExited")
+                .unwrap(),
+            Some("Process org.twofold.Twofold1 exited with status 1".into()),
+            zbus::message::Message::method_call("/", "Ping")
+                .unwrap()
+                .build(&())
+                .unwrap(),
+        );
+        let m = c.failure(&TwofoldError::ZBus(spawn));
+        assert_eq!(m.code(), "unavailable");
+        assert!(
+            m.message().contains("exited with status 1"),
+            "{}",
+            m.message()
+        );
+        assert!(
+            m.message().contains("journalctl -u twofoldd") || m.message().contains("/var/log/"),
+            "{}",
+            m.message()
+        );
+    }
+
     #[test]
     fn failures_carry_their_kind() {
         let bus = BusTarget::Address("unix:path=/nope".into());
