@@ -422,7 +422,7 @@ fn good_fixtures(env: &TestEnv) -> (String, String) {
     .unwrap();
     fs::write(
         pam_dir.join("sshd"),
-        "@include common-auth\nauth required pam_twofold.so\n",
+        "@include common-auth\nauth required pam_twofold.so nullok\n",
     )
     .unwrap();
     fs::write(
@@ -500,6 +500,26 @@ fn doctor_checks_daemon_pam_and_sshd() {
     assert_eq!(check(&report, "pam-sudo")["nullok"], true, "{report}");
     assert_eq!(check(&report, "sshd")["kbd_interactive"], true, "{report}");
     assert_eq!(check(&report, "server-clock")["synchronized"], true);
+
+    // Without nullok, sshd asks everyone for a code: a user who has not enrolled is
+    // warned that they cannot log in there.
+    fs::write(
+        std::path::Path::new(&pam_dir).join("sshd"),
+        "@include common-auth\nauth required pam_twofold.so\n",
+    )
+    .unwrap();
+    let out = doctor(&env, "bin", &pam_dir, &sshd, true);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let account = check(&report, "account");
+    assert_eq!(account["status"], "warn", "{report}");
+    assert!(
+        account["message"]
+            .as_str()
+            .unwrap()
+            .contains("user bin cannot log in there"),
+        "{report}"
+    );
 
     // sudo without the module, sshd as Debian ships it, an unsynchronized clock.
     fs::write(

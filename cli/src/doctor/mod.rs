@@ -145,8 +145,9 @@ pub async fn run(
     checks.push(sshd_pam);
     checks.push(pam_check(&pam_dir, "sudo").0);
     checks.push(sshd_check(opts, sshd_uses_twofold));
+    let demanding = demanding_services(&checks);
     match &daemon {
-        Some(d) => checks.extend(user_checks(d).await),
+        Some(d) => checks.extend(user_checks(d, &demanding).await),
         None => {
             for id in ["account", "phone-clock"] {
                 checks.push(Check::new(
@@ -491,10 +492,27 @@ fn sshd_check(opts: &DoctorOptions, twofold_in_pam: bool) -> Check {
         )
 }
 
-async fn user_checks(daemon: &Daemon<'_>) -> Vec<Check> {
+/// The services whose PAM stack asks every user for a code (pam_twofold.so without
+/// nullok): a user who has not enrolled cannot log in there.
+fn demanding_services(checks: &[Check]) -> Vec<&'static str> {
+    checks
+        .iter()
+        .filter(|c| c.details.get("uses_twofold") == Some(&Value::Bool(true)))
+        .filter(|c| c.details.get("nullok") == Some(&Value::Bool(false)))
+        .map(|c| match c.check {
+            "pam-sshd" => "sshd",
+            _ => "sudo",
+        })
+        .collect()
+}
+
+async fn user_checks(daemon: &Daemon<'_>, demanding: &[&str]) -> Vec<Check> {
     let ctx = daemon.context();
     match daemon.call(daemon.proxy().status(daemon.user_arg())).await {
-        Ok(Ok(s)) => vec![account_check(&s, ctx.user, now()), phone_clock_check(&s)],
+        Ok(Ok(s)) => vec![
+            account_check(&s, ctx.user, now(), demanding),
+            phone_clock_check(&s),
+        ],
         Ok(Err(e)) => {
             let m = ctx.failure(&e).message().to_owned();
             vec![
@@ -517,13 +535,26 @@ async fn user_checks(daemon: &Daemon<'_>) -> Vec<Check> {
     }
 }
 
-/// Enrollment, lockout and backup codes of the user.
-pub fn account_check(s: &UserStatus, user: Option<&str>, now: i64) -> Check {
+/// Enrollment, lockout and backup codes of the user; `demanding`: the services that ask
+/// every user for a code.
+pub fn account_check(s: &UserStatus, user: Option<&str>, now: i64, demanding: &[&str]) -> Check {
     let who = match user {
         Some(u) => format!("user {u}"),
         None => "your account".to_owned(),
     };
-    let check = if !s.enrolled {
+    let check = if !s.enrolled && !demanding.is_empty() {
+        Check::new(
+            "account",
+            Level::Warn,
+            format!(
+                "two-factor authentication is not set up for {who}, but {} asks every user \
+                 for a code (no nullok): {who} cannot log in there until `{}` (see \
+                 \"Locked out?\" in the README)",
+                demanding.join(" and "),
+                suggest("enroll", user)
+            ),
+        )
+    } else if !s.enrolled {
         Check::new(
             "account",
             Level::Ok,
@@ -537,10 +568,9 @@ pub fn account_check(s: &UserStatus, user: Option<&str>, now: i64) -> Check {
             "account",
             Level::Warn,
             format!(
-                "{who} is locked until {} (in {}) after {} wrong codes",
+                "{who} is locked until {} (in {}) after too many wrong codes",
                 human_time(s.locked_until),
                 human_duration(s.locked_until - now),
-                s.failures
             ),
         )
     } else if let Some(w) = low_warning(s.backup_codes_left, user) {
@@ -657,12 +687,12 @@ mod tests {
 
     #[test]
     fn account_states() {
-        assert_eq!(account_check(&enrolled(), None, 0).status, Level::Ok);
+        assert_eq!(account_check(&enrolled(), None, 0, &[]).status, Level::Ok);
         let low = UserStatus {
             backup_codes_left: 2,
             ..enrolled()
         };
-        let c = account_check(&low, None, 0);
+        let c = account_check(&low, None, 0, &[]);
         assert_eq!(c.status, Level::Warn);
         assert!(c.message.contains("Only 2 backup codes"), "{}", c.message);
         let locked = UserStatus {
@@ -670,11 +700,25 @@ mod tests {
             failures: 5,
             ..enrolled()
         };
-        assert_eq!(account_check(&locked, None, 50).status, Level::Warn);
-        assert_eq!(account_check(&locked, None, 150).status, Level::Ok);
+        assert_eq!(account_check(&locked, None, 50, &[]).status, Level::Warn);
+        assert_eq!(account_check(&locked, None, 150, &[]).status, Level::Ok);
         assert_eq!(
-            account_check(&UserStatus::default(), None, 0).status,
+            account_check(&UserStatus::default(), None, 0, &[]).status,
             Level::Ok
+        );
+        // Not enrolled while sudo asks everyone for a code: a warning that says so.
+        let c = account_check(&UserStatus::default(), Some("root"), 0, &["sudo"]);
+        assert_eq!(c.status, Level::Warn);
+        assert!(
+            c.message.contains("user root cannot log in there") && c.message.contains("sudo"),
+            "{}",
+            c.message
+        );
+        let locked = account_check(&locked, None, 50, &[]);
+        assert!(
+            locked.message.contains("too many wrong codes"),
+            "{}",
+            locked.message
         );
     }
 
