@@ -176,6 +176,7 @@ async fn interactive_begin_call(
         if attempt == TRIES {
             break;
         }
+        write_out(out, &tries_left(TRIES - attempt))?;
     }
     Err(Failure::new(format!(
         "No matching code after {TRIES} tries, so nothing was changed. If you lost your old \
@@ -364,6 +365,7 @@ async fn interactive(
         if attempt == TRIES {
             break;
         }
+        write_out(out, &tries_left(TRIES - attempt))?;
     }
     Err(Failure::new(format!(
         "No matching code after {TRIES} tries, so two-factor authentication is not on. \
@@ -378,6 +380,14 @@ fn capitalize_first(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+/// "2 tries left." after a wrong code at a prompt.
+fn tries_left(n: usize) -> String {
+    match n {
+        1 => "1 try left.\n".to_owned(),
+        n => format!("{n} tries left.\n"),
     }
 }
 

@@ -86,6 +86,10 @@ fn interactive_enrollment_with_a_wrong_code_first() {
         all.contains("did not match"),
         "the wrong code is explained: {all}"
     );
+    assert!(
+        all.contains("2 tries left."),
+        "the tries left are said: {all}"
+    );
     let codes: Vec<&str> = rest
         .split_whitespace()
         .filter(|w| w.len() == 12 && w.matches('-').count() == 2)
@@ -109,6 +113,11 @@ fn interactive_enrollment_gives_up_after_three_tries() {
         "000000\n000001\n000002\n",
     );
     assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("2 tries left.") && said.contains("1 try left."),
+        "{said}"
+    );
     let status = env.cli(&["status", "--json", "--user", USER], None, "");
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["enrolled"], false, "{status}");
