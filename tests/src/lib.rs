@@ -1519,3 +1519,51 @@ impl TestEnv {
         self.log_text()[before..].to_string()
     }
 }
+
+/// Unmounts a tmpfs when dropped (lazily, should a daemon still hold it).
+pub struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+impl TestEnv {
+    /// Moves the state directory onto a 1 MiB tmpfs (the daemon stopped meanwhile; it
+    /// runs again on return): the directory, and the mount to drop when done.
+    pub fn state_on_a_small_tmpfs(&mut self) -> (PathBuf, Mounted) {
+        self.stop_daemon();
+        let state = self.db.parent().unwrap().to_path_buf();
+        let saved = self.dir.path().join("saved-state");
+        fs::rename(&state, &saved).unwrap();
+        fs::create_dir(&state).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&state)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mount -t tmpfs failed (needs root)");
+        let mounted = Mounted(state.clone());
+        for entry in fs::read_dir(&saved).unwrap() {
+            let entry = entry.unwrap();
+            let to = state.join(entry.file_name());
+            fs::copy(entry.path(), &to).unwrap();
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        self.start_daemon();
+        (state, mounted)
+    }
+}
+
+/// Fills the file system of `dir` to the last byte; returns the filler file.
+pub fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = fs::File::create(&filler).unwrap();
+    for chunk in [65536usize, 4096, 512, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
+    }
+    filler
+}

@@ -307,50 +307,15 @@ fn kill_9_under_mixed_load_loses_no_acknowledged_enrollment_and_accepts_no_code_
     );
 }
 
-/// Unmounts a tmpfs when dropped (lazily, should a daemon still hold it).
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn full_disk_fails_closed_corrupts_nothing_and_recovers() {
     root_only!();
     let mut env = TestEnv::new();
     let enrolled = env.enroll(USER);
-    env.stop_daemon();
-    let state = env.db.parent().unwrap().to_path_buf();
-    let saved = env.dir.path().join("saved-state");
-    fs::rename(&state, &saved).unwrap();
-    fs::create_dir(&state).unwrap();
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
-        .arg(&state)
-        .status()
-        .expect("mount");
-    assert!(status.success(), "mount -t tmpfs failed (needs root)");
-    let mounted = Mounted(state.clone());
-    for entry in fs::read_dir(&saved).unwrap() {
-        let entry = entry.unwrap();
-        let to = state.join(entry.file_name());
-        fs::copy(entry.path(), &to).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    env.start_daemon();
+    let (state, mounted) = env.state_on_a_small_tmpfs();
 
     // Fill the disk to the last byte.
-    let filler = state.join("filler");
-    {
-        use std::io::Write;
-        let mut f = fs::File::create(&filler).unwrap();
-        for chunk in [65536usize, 4096, 512, 1] {
-            let buf = vec![0u8; chunk];
-            while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
-        }
-    }
+    let filler = twofold_tests::fill(&state);
     wait_for_fresh_step(5);
     let code = totp(&enrolled.secret, 0);
     let full = env.pam(&Login::new(USER, &code));

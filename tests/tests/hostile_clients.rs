@@ -5,8 +5,6 @@
 //! Every test needs root (private buses, tmpfs mounts, other uids).
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use twofold_tests::root_only;
@@ -87,52 +85,6 @@ fn codes_on_the_command_line_are_refused_before_anything_is_sent() {
     assert_eq!(fresh["backup_codes"].as_array().unwrap().len(), 10);
 }
 
-/// Unmounts a tmpfs when dropped (lazily, should a daemon still hold it).
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Moves `env`'s state directory onto a 1 MiB tmpfs (with the daemon stopped meanwhile;
-/// it is running again on return).
-fn state_on_a_small_tmpfs(env: &mut TestEnv) -> (PathBuf, Mounted) {
-    env.stop_daemon();
-    let state = env.db.parent().unwrap().to_path_buf();
-    let saved = env.dir.path().join("saved-state");
-    fs::rename(&state, &saved).unwrap();
-    fs::create_dir(&state).unwrap();
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
-        .arg(&state)
-        .status()
-        .expect("mount");
-    assert!(status.success(), "mount -t tmpfs failed (needs root)");
-    let mounted = Mounted(state.clone());
-    for entry in fs::read_dir(&saved).unwrap() {
-        let entry = entry.unwrap();
-        let to = state.join(entry.file_name());
-        fs::copy(entry.path(), &to).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    env.start_daemon();
-    (state, mounted)
-}
-
-/// Fills the file system of `dir` to the last byte; the filler file.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let filler = dir.join("filler");
-    let mut f = fs::File::create(&filler).unwrap();
-    for chunk in [65536usize, 4096, 512, 1] {
-        let buf = vec![0u8; chunk];
-        while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
-    }
-    filler
-}
-
 /// One login through a stack where the module stepping aside lets the login in:
 ///
 /// ```text
@@ -191,8 +143,8 @@ fn a_full_store_fails_closed_under_failmode_safe() {
         "failmode=safe, no daemon: {gone:?}"
     );
 
-    let (state, mounted) = state_on_a_small_tmpfs(&mut env);
-    let filler = fill(&state);
+    let (state, mounted) = env.state_on_a_small_tmpfs();
+    let filler = twofold_tests::fill(&state);
     wait_for_fresh_step(5);
     let wrong = wrong_code(&enrolled.secret);
     let full = login_then_permit(&env, &safe(&wrong));
