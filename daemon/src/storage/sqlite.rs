@@ -167,7 +167,11 @@ pub struct SqliteStore {
 pub struct Shared {
     conn: Mutex<Connection>,
     wal: WalSync,
+    /// The database file; None in memory.
+    db: Option<PathBuf>,
     run: Arc<durability::RunState>,
+    /// The database file, locked (`flock`) while a run uses it: one daemon at a time.
+    run_lock: Mutex<Option<nix::fcntl::Flock<File>>>,
 }
 
 impl std::ops::Deref for SqliteStore {
@@ -327,10 +331,7 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| format!("{}: cannot open database: {e}", path.display()))?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        Self::prepare(conn, Some(PathBuf::from(wal)))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        Self::prepare(conn, Some(path)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// An in-memory store for unit tests.
@@ -339,7 +340,7 @@ impl SqliteStore {
         Self::prepare(Connection::open_in_memory().unwrap(), None).unwrap()
     }
 
-    fn prepare(mut conn: Connection, wal: Option<PathBuf>) -> Result<SqliteStore, String> {
+    fn prepare(mut conn: Connection, db: Option<&Path>) -> Result<SqliteStore, String> {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -362,8 +363,14 @@ impl SqliteStore {
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
-                wal: WalSync::new(wal),
+                wal: WalSync::new(db.map(|db| {
+                    let mut wal = db.as_os_str().to_owned();
+                    wal.push("-wal");
+                    PathBuf::from(wal)
+                })),
+                db: db.map(Path::to_path_buf),
                 run: Arc::default(),
+                run_lock: Mutex::new(None),
             }),
         })
     }
@@ -1245,6 +1252,20 @@ mod tests {
         let crashed = SqliteStore::open(&dir.path().join("crashed/twofold.db")).unwrap();
         assert_eq!(crashed.begin_run("boot-a").unwrap(), None);
         assert_eq!(crashed.replay_fence(), None);
+    }
+
+    #[test]
+    fn one_run_at_a_time_on_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("twofold.db");
+        let first = SqliteStore::open(&db).unwrap();
+        first.begin_run("boot-a").unwrap();
+        // A second daemon on the same file never starts (nor records a clean stop).
+        let second = SqliteStore::open(&db).unwrap();
+        let e = second.begin_run("boot-a").unwrap_err();
+        assert!(e.0.contains("another twofoldd"), "{e}");
+        drop(first);
+        assert_eq!(second.begin_run("boot-a").unwrap(), None);
     }
 
     fn enrolled() -> SqliteStore {

@@ -27,8 +27,11 @@ use std::time::Duration;
 use rusqlite::{params, Connection, Transaction};
 
 use super::{err, Cached, Shared};
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::files;
 use crate::otp;
-use crate::storage::StoreResult;
+use crate::storage::{StoreError, StoreResult};
 
 /// How long a lazy commit waits, at most, before the syncer syncs it (and the commits
 /// made meanwhile, with one fsync).
@@ -130,8 +133,9 @@ pub(super) enum Commit {
 pub(super) struct RunState {
     /// A run has begun on a database file (`begin_run`): acceptances may be lazy.
     active: AtomicBool,
-    /// The run is stopping (or stopped): every write is synced.
-    closing: AtomicBool,
+    /// Every write waits for its sync: the run is stopping (or stopped), or a background
+    /// sync failed.
+    synced_only: AtomicBool,
     /// The reservation known to be on disk.
     reserved: AtomicU64,
     /// The fence in force (0: none).
@@ -156,7 +160,7 @@ struct Wake {
 impl RunState {
     /// How an acceptance of `step` at `now` commits (call with the connection locked).
     pub(super) fn commit_for(&self, step: u64, now: i64) -> Commit {
-        if !self.active.load(Ordering::SeqCst) || self.closing.load(Ordering::SeqCst) {
+        if !self.active.load(Ordering::SeqCst) || self.synced_only.load(Ordering::SeqCst) {
             return Commit::Synced(None);
         }
         if step <= self.reserved.load(Ordering::SeqCst) {
@@ -203,6 +207,7 @@ impl RunState {
 impl Shared {
     /// Starts a run on `boot_id`: the fence it imposes, if any (see the module comment).
     pub(super) fn begin_run(self: &Arc<Self>, boot_id: &str) -> StoreResult<Option<u64>> {
+        self.lock_run()?;
         let (previous, fence) = self.write(|tx| {
             let previous = read_record(tx)?;
             let fence = fence_after(&previous, boot_id);
@@ -213,7 +218,7 @@ impl Shared {
         let run = &self.run;
         run.reserved(previous.reserved_step);
         run.fence.fetch_max(fence, Ordering::SeqCst);
-        run.closing.store(false, Ordering::SeqCst);
+        run.synced_only.store(false, Ordering::SeqCst);
         if self.wal.path.is_some() {
             run.active.store(true, Ordering::SeqCst);
             self.start_syncer()?;
@@ -226,9 +231,30 @@ impl Shared {
     pub(super) fn end_run(&self) -> StoreResult<()> {
         self.write(|tx| {
             // Under the connection lock: no lazy commit can follow the record unsynced.
-            self.run.closing.store(true, Ordering::SeqCst);
+            self.run.synced_only.store(true, Ordering::SeqCst);
             record_clean_stop(tx)
         })
+    }
+
+    /// One run at a time on a database: another daemon's clean stop must not speak for
+    /// this one's unsynced commits.
+    fn lock_run(&self) -> StoreResult<()> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let mut held = self
+            .run_lock
+            .lock()
+            .map_err(|_| StoreError("run lock poisoned".into()))?;
+        if held.is_none() {
+            let file = files::open_private_file(db).map_err(|e| StoreError(e.0))?;
+            let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+                StoreError(format!(
+                    "{}: {e}: is another twofoldd using it?",
+                    db.display()
+                ))
+            })?;
+            *held = Some(lock);
+        }
+        Ok(())
     }
 
     fn start_syncer(self: &Arc<Self>) -> StoreResult<()> {
@@ -236,7 +262,7 @@ impl Shared {
             .run
             .wake
             .lock()
-            .map_err(|_| crate::storage::StoreError("syncer lock poisoned".into()))?;
+            .map_err(|_| StoreError("syncer lock poisoned".into()))?;
         if wake.started {
             return Ok(());
         }
@@ -245,7 +271,7 @@ impl Shared {
         std::thread::Builder::new()
             .name("twofoldd-sync".into())
             .spawn(move || syncer(&store, &run))
-            .map_err(|e| crate::storage::StoreError(format!("cannot start the syncer: {e}")))?;
+            .map_err(|e| StoreError(format!("cannot start the syncer: {e}")))?;
         wake.started = true;
         Ok(())
     }
@@ -296,7 +322,9 @@ fn syncer(store: &Weak<Shared>, run: &RunState) {
         }
         let Some(store) = store.upgrade() else { return };
         if let Err(e) = store.sync_all() {
-            log::error!("cannot sync the database: {e}");
+            // Fail closed: no acceptance is answered before its sync any more.
+            run.synced_only.store(true, Ordering::SeqCst);
+            log::error!("cannot sync the database: {e}; every write now waits for its sync");
         }
         let now = crate::service::now();
         if run.busy(now) && run.active.load(Ordering::SeqCst) {
