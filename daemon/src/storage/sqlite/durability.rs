@@ -151,7 +151,7 @@ pub(super) struct RunState {
 struct Wake {
     /// An acceptance was made: a lazy commit may wait for its sync.
     pending: bool,
-    /// The store is gone: sync and exit.
+    /// The store is gone (it synced what was pending): exit.
     stop: bool,
     /// The syncer thread runs.
     started: bool,
@@ -195,7 +195,7 @@ impl RunState {
         Some(self.fence.load(Ordering::SeqCst)).filter(|f| *f > 0)
     }
 
-    /// Tells the syncer to sync what is pending and exit.
+    /// Tells the syncer to exit.
     pub(super) fn stop(&self) {
         if let Ok(mut wake) = self.wake.lock() {
             wake.stop = true;
@@ -320,15 +320,17 @@ fn syncer(store: &Weak<Shared>, run: &RunState) {
             // Gather the commits of the next moments into the same fsync.
             std::thread::sleep(LAZY_SYNC_DELAY);
         }
-        let Some(store) = store.upgrade() else { return };
-        if let Err(e) = store.sync_all() {
+        let Some(shared) = store.upgrade() else {
+            return;
+        };
+        if let Err(e) = shared.sync_all() {
             // Fail closed: no acceptance is answered before its sync any more.
             run.synced_only.store(true, Ordering::SeqCst);
             log::error!("cannot sync the database: {e}; every write now waits for its sync");
         }
         let now = crate::service::now();
         if run.busy(now) && run.active.load(Ordering::SeqCst) {
-            if let Err(e) = store.keep_reservation_ahead(now) {
+            if let Err(e) = shared.keep_reservation_ahead(now) {
                 log::error!("cannot reserve the next TOTP steps: {e}");
             }
         }
