@@ -41,6 +41,15 @@ pub struct Args {
     /// default is the system's, with the `twofold-password` service).
     #[arg(long, value_name = "DIR", hide = true)]
     pub pam_confdir: Option<PathBuf>,
+    /// File holding the kernel's boot id (tests only: a new boot id simulates a reboot;
+    /// default /proc/sys/kernel/random/boot_id).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub boot_id_file: Option<PathBuf>,
+    /// Seconds to add to the system clock (tests only: a clock that is off).
+    #[arg(long, value_name = "SECONDS", hide = true, default_value_t = 0,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    pub clock_skew_seconds: i64,
     /// Something else than serving.
     #[command(subcommand)]
     pub command: Option<Command>,

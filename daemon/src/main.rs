@@ -12,10 +12,11 @@ use zbus::fdo::{RequestNameFlags, RequestNameReply};
 
 use twofoldd::policy::Policy;
 use twofoldd::service::Service;
+use twofoldd::sessions::procfs;
 use twofoldd::storage::postgres::{self as pg, PostgresStore};
 use twofoldd::storage::sqlite::SqliteStore;
 use twofoldd::storage::Store;
-use twofoldd::{dbus, logging, secrets};
+use twofoldd::{dbus, logging, otp, secrets};
 
 fn default_db() -> PathBuf {
     let dir = std::env::var_os("STATE_DIRECTORY")
@@ -203,6 +204,7 @@ fn run(args: Args) -> Result<(), String> {
     let keys = secrets::Keys::load_or_create(&args.key)?;
     let hostname = policy.hostname.clone().unwrap_or_else(system_hostname);
     let (store, place) = open_store(&args, &policy, &keys, &hostname)?;
+    begin_run(&args, store.as_ref())?;
     let service = Arc::new(Service {
         store,
         keys,
@@ -221,7 +223,34 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(&args, service, &place))
+    let store = Arc::clone(&service.store);
+    let served = runtime.block_on(serve(&args, service, &place));
+    // An orderly stop (SIGTERM, SIGINT, a lost bus): no fence at the next start.
+    if let Err(e) = store.end_run() {
+        log::error!("cannot record the orderly stop: {e}");
+    }
+    served
+}
+
+/// Before serving: the boot id and the clock (tests may change both), then the replay
+/// fence after a power loss (see `Store::begin_run`).
+fn begin_run(args: &Args, store: &dyn Store) -> Result<(), String> {
+    if let Some(path) = &args.boot_id_file {
+        procfs::use_boot_id_file(path.clone());
+    }
+    twofoldd::service::set_clock_skew(args.clock_skew_seconds);
+    let boot_id = procfs::boot_id();
+    if let Some(fence) = store
+        .begin_run(&boot_id)
+        .map_err(|e| format!("cannot start the run: {e}"))?
+    {
+        log::warn!(
+            "twofoldd stopped uncleanly on an earlier boot: TOTP codes up to step {fence} \
+             may have been accepted unsynced and are refused; codes pass again from {}",
+            twofoldd::service::format_time((fence as i64 + 1) * otp::STEP_SECONDS as i64)
+        );
+    }
+    Ok(())
 }
 
 /// SIGHUP: read the config again; a bad file keeps the policy in force.

@@ -7,6 +7,7 @@
 //! layer runs them off its event loop.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -54,12 +55,21 @@ pub const SELF_SERVICE: &str = "self-service via D-Bus";
 /// How many recent step offsets `Status` reports.
 const RECENT_OFFSETS: u32 = 10;
 
-/// Current Unix time in seconds.
+/// Seconds added to the system clock (`--clock-skew-seconds`, tests only).
+static CLOCK_SKEW_SECONDS: AtomicI64 = AtomicI64::new(0);
+
+/// Makes the daemon's clock `seconds` off the system's: tests of a clock that is behind.
+pub fn set_clock_skew(seconds: i64) {
+    CLOCK_SKEW_SECONDS.store(seconds, Ordering::Relaxed);
+}
+
+/// Current Unix time in seconds (the daemon's clock).
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+        + CLOCK_SKEW_SECONDS.load(Ordering::Relaxed)
 }
 
 fn internal(e: StoreError) -> TwofoldError {
@@ -413,14 +423,11 @@ impl Service {
             )))
         })?;
         let now_step = otp::step_at(event.at as u64);
-        let step = otp::matching_step(
-            &secret,
-            code,
-            now_step,
-            policy.totp_window,
-            record.last_step,
-        )
-        .ok_or(Refused::Wrong("wrong or used code"))?;
+        // After a power loss, no step that may have been accepted before it passes, for
+        // anyone (see `Store::begin_run`).
+        let used_up_to = record.last_step.max(self.store.replay_fence());
+        let step = otp::matching_step(&secret, code, now_step, policy.totp_window, used_up_to)
+            .ok_or(Refused::Wrong("wrong or used code"))?;
         let mut event = event.clone();
         let step_offset = step as i64 - now_step as i64;
         event.step_offset = Some(step_offset as i32);

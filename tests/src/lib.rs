@@ -163,6 +163,17 @@ pub fn wait_for_fresh_step(seconds: u64) {
     }
 }
 
+/// `PRAGMA integrity_check` of the SQLite database at `db` by the sqlite3 CLI: "ok" when
+/// sound.
+pub fn sqlite_integrity(db: &Path) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("the sqlite3 CLI must be installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// The TOTP code of `secret` (base32) at the current step plus `offset` steps, computed
 /// by oathtool, an independent implementation.
 pub fn totp(secret: &str, offset: i64) -> String {
@@ -356,6 +367,12 @@ impl TestEnv {
     /// Starts twofoldd and waits until it owns its name.
     pub fn start_daemon(&mut self) {
         let child = self.spawn_daemon();
+        self.adopt_daemon(child);
+    }
+
+    /// Starts twofoldd with extra arguments and waits until it owns its name.
+    pub fn start_daemon_with(&mut self, extra: &[&std::ffi::OsStr]) {
+        let child = self.spawn_daemon_with(extra);
         self.adopt_daemon(child);
     }
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,8 @@ use twofold_tests::contract::{TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
 use twofold_tests::root_only;
 use twofold_tests::uid_of;
 use twofold_tests::{
-    pam, repo_root, totp, unix_now, wait_for_fresh_step, Login, PolkitMock, TestEnv,
+    pam, repo_root, sqlite_integrity, totp, unix_now, wait_for_fresh_step, Login, PolkitMock,
+    TestEnv,
 };
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -39,15 +40,6 @@ fn error_name(e: &TwofoldError) -> String {
             .unwrap_or_default()
             .to_string(),
     }
-}
-
-fn sqlite_integrity(db: &Path) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .expect("the sqlite3 CLI must be installed");
-    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
 /// Fires `calls` concurrent Verify calls of one code over `conns` connections; returns

@@ -82,9 +82,23 @@ pub fn processes() -> Vec<(u32, Stat)> {
         .collect()
 }
 
+/// Where the kernel tells its boot id.
+pub const BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Another file to read the boot id from (`--boot-id-file`, tests only).
+static BOOT_ID_OVERRIDE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Makes [`boot_id`] read `path` (set once, before anything reads it).
+pub fn use_boot_id_file(path: std::path::PathBuf) {
+    let _ = BOOT_ID_OVERRIDE.set(path);
+}
+
 /// The kernel's boot id: a session recorded under another boot id ended with a reboot.
 pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+    let path = BOOT_ID_OVERRIDE
+        .get()
+        .map_or(std::path::Path::new(BOOT_ID_FILE), |p| p.as_path());
+    std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }

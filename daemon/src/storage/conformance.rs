@@ -29,6 +29,7 @@ pub fn run_all(store: &dyn Store) {
     run.one_of_many_concurrent_verifications_wins(store);
     run.concurrent_failures_all_count(store);
     run.ceilings_survive_success_and_idle_counters_expire(store);
+    run.a_power_loss_fences_what_it_may_have_undone(store);
     // Last: it deletes every old audit entry of the store.
     run.audit_retention(store);
 }
@@ -81,6 +82,52 @@ impl Run {
             .confirm_enrollment(&user, &[1, 2, 3], 50, &codes, &self.event(&user, 1000))
             .unwrap());
         user
+    }
+
+    /// The runs of the daemon: a clean stop or a crash of the daemon alone imposes no
+    /// fence; an unclean stop on another boot fences every step accepted before, unless
+    /// the store's acceptances were durable anyway (then there is none); a fence never
+    /// goes down.
+    fn a_power_loss_fences_what_it_may_have_undone(&self, store: &dyn Store) {
+        let user = self.enrolled(store, "fenced");
+        let now = crate::service::now();
+        let step = crate::otp::step_at(now as u64);
+        let before = store.replay_fence();
+        store.begin_run("boot-a").unwrap();
+        store.end_run().unwrap();
+        assert_eq!(
+            store.begin_run("boot-b").unwrap(),
+            None,
+            "after a clean stop"
+        );
+        let ev = self.event(&user, now);
+        assert!(store.accept_totp_step(&user, step, &local(), &ev).unwrap());
+        assert_eq!(store.begin_run("boot-b").unwrap(), None, "the same boot");
+        assert_eq!(store.replay_fence(), before);
+        assert!(store
+            .accept_totp_step(&user, step + 1, &local(), &ev)
+            .unwrap());
+        let imposed = store.begin_run("boot-c").unwrap();
+        let fence = store.replay_fence();
+        assert!(fence >= before, "{fence:?} < {before:?}");
+        if fence != before {
+            assert_eq!(imposed, fence);
+        }
+        // A store that fences at all fences the step accepted.
+        if let Some(fence) = fence {
+            assert!(
+                fence > step,
+                "fence {fence} below the accepted step {}",
+                step + 1
+            );
+        }
+        store.end_run().unwrap();
+        assert_eq!(store.begin_run("boot-d").unwrap(), None);
+        assert_eq!(store.replay_fence(), fence, "a fence stays");
+        // Acceptances stay single-use across all of it.
+        assert!(!store
+            .accept_totp_step(&user, step + 1, &local(), &ev)
+            .unwrap());
     }
 
     fn watermark_moves_forward_only(&self, store: &dyn Store) {

@@ -139,6 +139,10 @@ pub trait Store: Send + Sync + SessionStore {
     /// Moves the user's replay watermark to `step` if it is still below it, clears the
     /// failure counters of `sources` and appends `audit`, atomically. False when another
     /// verification got there first (the code was used).
+    ///
+    /// The one write that may be answered before it is durable (SQLite: synced right
+    /// after). A store that does so keeps a replay fence (see [`Store::begin_run`]) that
+    /// covers every step whose acceptance a power loss may have undone.
     fn accept_totp_step(
         &self,
         user: &str,
@@ -146,6 +150,16 @@ pub trait Store: Send + Sync + SessionStore {
         sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
+    /// Starts a run of the daemon on the kernel boot `boot_id`, before it serves. After an
+    /// unclean stop on another boot (a power loss), raises the replay fence over every
+    /// step whose acceptance may have been lost, durably; returns the fence so imposed.
+    fn begin_run(&self, boot_id: &str) -> StoreResult<Option<u64>>;
+    /// TOTP steps at or below this are refused for every user (see [`Store::begin_run`]);
+    /// None when no fence is in force.
+    fn replay_fence(&self) -> Option<u64>;
+    /// An orderly stop: everything is made durable and recorded as such (no fence at the
+    /// next start); every write after it is durable before it is answered.
+    fn end_run(&self) -> StoreResult<()>;
     /// Step offsets of the user's latest accepted TOTP codes, newest first.
     fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>>;
     /// Unused backup codes of the user with this lookup tag: `(id, hash)`.

@@ -614,6 +614,20 @@ impl Store for PostgresStore {
         })
     }
 
+    // Every commit is durable before it is answered (PostgreSQL's default
+    // synchronous_commit): no acceptance is lost, no fence is needed.
+    fn begin_run(&self, _boot_id: &str) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn replay_fence(&self) -> Option<u64> {
+        None
+    }
+
+    fn end_run(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>> {
         let limit = i64::from(limit);
         self.read("audit", async |c: &mut Client| {

@@ -1,12 +1,13 @@
 //! The embedded store: one SQLite file in WAL mode, created 0600 and never opened
-//! through a link. A write is on disk before it is answered, through group commit: see
-//! [`WalSync`].
+//! through a link. A write is on disk before it is answered, through group commit (see
+//! [`WalSync`]); except a TOTP acceptance, synced right after it is answered, whose loss
+//! in a power cut [`durability`] keeps from letting the code pass again.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{
@@ -140,14 +141,55 @@ const MIGRATIONS: &[&str] = &[
     // 6: bounded storage: when each throttle counter last counted a failure (idle ones
     // are purged).
     "ALTER TABLE throttle ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;",
+    // 7: TOTP acceptances answered before their fsync (see `durability`): the run of the
+    // daemon, the steps reserved, the replay fence after a power loss. Every earlier
+    // version synced every acceptance: nothing is pending.
+    "CREATE TABLE run_state (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        boot_id       TEXT NOT NULL DEFAULT '',
+        clean         INTEGER NOT NULL DEFAULT 1,
+        reserved_step INTEGER NOT NULL DEFAULT 0,
+        fence_step    INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO run_state (id) VALUES (1);",
 ];
 
+mod durability;
 mod sessions;
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+/// The store's state, shared with its syncer thread (see `durability`); a
+/// [`SqliteStore`] derefs to it.
+pub struct Shared {
     conn: Mutex<Connection>,
     wal: WalSync,
+    /// The database file; None in memory.
+    db: Option<PathBuf>,
+    run: Arc<durability::RunState>,
+    /// The database file, locked (`flock`) while a run uses it: one daemon at a time.
+    run_lock: Mutex<Option<nix::fcntl::Flock<File>>>,
+}
+
+impl std::ops::Deref for SqliteStore {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // What the syncer had yet to sync: the last chance (it cannot reach us any more).
+        if let Err(e) = self.shared.sync_all() {
+            log::error!("cannot sync the database: {e}");
+        }
+        self.shared.run.stop();
+    }
 }
 
 /// Statements through the connection's statement cache: parsing SQL costs more than
@@ -289,10 +331,7 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| format!("{}: cannot open database: {e}", path.display()))?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        Self::prepare(conn, Some(PathBuf::from(wal)))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        Self::prepare(conn, Some(path)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// An in-memory store for unit tests.
@@ -301,7 +340,7 @@ impl SqliteStore {
         Self::prepare(Connection::open_in_memory().unwrap(), None).unwrap()
     }
 
-    fn prepare(mut conn: Connection, wal: Option<PathBuf>) -> Result<SqliteStore, String> {
+    fn prepare(mut conn: Connection, db: Option<&Path>) -> Result<SqliteStore, String> {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -322,11 +361,22 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| e.to_string())?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            wal: WalSync::new(wal),
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                wal: WalSync::new(db.map(|db| {
+                    let mut wal = db.as_os_str().to_owned();
+                    wal.push("-wal");
+                    PathBuf::from(wal)
+                })),
+                db: db.map(Path::to_path_buf),
+                run: Arc::default(),
+                run_lock: Mutex::new(None),
+            }),
         })
     }
+}
 
+impl Shared {
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self
             .conn
@@ -703,7 +753,7 @@ impl Store for SqliteStore {
         sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        self.write(|tx| {
+        let ((moved, commit), seq) = self.commit(|tx| {
             let moved = tx
                 .exec(
                     "UPDATE users SET last_step = ?2, last_used_at = ?3, last_method = 'totp',
@@ -716,8 +766,35 @@ impl Store for SqliteStore {
                 clear_throttle(tx, user, sources)?;
                 insert_audit(tx, audit)?;
             }
-            Ok(moved == 1)
-        })
+            // Decided under the connection lock, as `end_run` closes the run.
+            let commit = self.run.commit_for(step, audit.at);
+            if let durability::Commit::Synced(Some(reserve)) = commit {
+                durability::raise_reservation(tx, reserve)?;
+            }
+            Ok((moved == 1, commit))
+        })?;
+        if let durability::Commit::Synced(reserve) = commit {
+            self.wal.sync_through(seq)?;
+            if let Some(reserve) = reserve {
+                self.run.reserved(reserve);
+            }
+        }
+        if moved {
+            self.run.accepted(audit.at);
+        }
+        Ok(moved)
+    }
+
+    fn begin_run(&self, boot_id: &str) -> StoreResult<Option<u64>> {
+        self.shared.begin_run(boot_id)
+    }
+
+    fn replay_fence(&self) -> Option<u64> {
+        self.run.fence()
+    }
+
+    fn end_run(&self) -> StoreResult<()> {
+        self.shared.end_run()
     }
 
     fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>> {
@@ -981,6 +1058,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otp;
 
     fn local() -> Vec<Source> {
         vec![Source::in_a_row("local".into(), 5)]
@@ -1044,6 +1122,150 @@ mod tests {
         let used = syncs(&store) - before;
         assert!((1..=160).contains(&used), "{used} syncs for 160 writes");
         println!("160 concurrent writes took {used} syncs");
+    }
+
+    fn enroll_at(store: &SqliteStore, user: &str, step: u64) {
+        let pending = Pending {
+            secret_sealed: vec![1],
+            expires_at: i64::MAX,
+        };
+        let ev = AuditEvent {
+            user: user.into(),
+            ..event(1)
+        };
+        store.begin_enrollment(user, &pending, &ev).unwrap();
+        assert!(store
+            .confirm_enrollment(user, &[1], step, &[], &ev)
+            .unwrap());
+    }
+
+    /// Copies the database files (`-wal`, `-shm` too) from `from` to `to`: what a power
+    /// loss leaves when nothing is pending.
+    fn snapshot(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for side in ["", "-wal", "-shm"] {
+            let name = format!("twofold.db{side}");
+            if from.join(&name).exists() {
+                std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+            }
+        }
+    }
+
+    fn synced_all(store: &SqliteStore) -> bool {
+        store.wal.state.lock().unwrap().synced == store.wal.committed.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_totp_acceptance_is_answered_before_its_sync_and_synced_soon_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        assert_eq!(store.begin_run("boot-a").unwrap(), None);
+        let now = crate::service::now();
+        let step = otp::step_at(now as u64);
+        enroll_at(&store, "alice", step - 1);
+        // The first acceptance reserves the steps ahead (synced), the next ones cost none.
+        let ev = |at| AuditEvent {
+            user: "alice".into(),
+            ..event(at)
+        };
+        assert!(store
+            .accept_totp_step("alice", step, &local(), &ev(now))
+            .unwrap());
+        assert!(synced_all(&store));
+        std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
+        let syncs = store.wal.syncs.load(Ordering::SeqCst);
+        assert!(store
+            .accept_totp_step("alice", step + 1, &local(), &ev(now))
+            .unwrap());
+        assert!(!synced_all(&store), "answered before its sync");
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !synced_all(&store) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not synced within 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(store.wal.syncs.load(Ordering::SeqCst) > syncs);
+        // After an orderly stop every write waits for its sync again.
+        store.end_run().unwrap();
+        enroll_at(&store, "bob", step - 1);
+        assert!(store
+            .accept_totp_step("bob", step, &local(), &ev(now))
+            .unwrap());
+        assert!(synced_all(&store));
+    }
+
+    #[test]
+    fn a_power_loss_fences_every_step_accepted_unsynced_even_with_the_clock_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let store = SqliteStore::open(&live.join("twofold.db")).unwrap();
+        assert_eq!(store.begin_run("boot-a").unwrap(), None);
+        let now = crate::service::now();
+        let step = otp::step_at(now as u64);
+        enroll_at(&store, "alice", step - 1);
+        let ev = AuditEvent {
+            user: "alice".into(),
+            ..event(now)
+        };
+        assert!(store
+            .accept_totp_step("alice", step, &local(), &ev)
+            .unwrap());
+        std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
+        assert!(synced_all(&store));
+        // The disk as a power loss would leave it: the next acceptance never reached it.
+        snapshot(&live, &dir.path().join("lost"));
+        snapshot(&live, &dir.path().join("crashed"));
+        assert!(store
+            .accept_totp_step("alice", step + 1, &local(), &ev)
+            .unwrap());
+        drop(store);
+
+        // Restarted on another boot: the watermark went back, the fence covers it. The
+        // fence comes from the disk, not from the clock (which could be behind).
+        let lost = SqliteStore::open(&dir.path().join("lost/twofold.db")).unwrap();
+        assert_eq!(lost.user("alice").unwrap().unwrap().last_step, Some(step));
+        let fence = lost.begin_run("boot-b").unwrap().expect("a fence");
+        assert!(
+            fence > step,
+            "fence {fence} lets step {} pass again",
+            step + 1
+        );
+        assert!(
+            fence <= durability::reservation_at(now),
+            "fence {fence} too far"
+        );
+        assert_eq!(lost.replay_fence(), Some(fence));
+        // A second crash right after the restart keeps it; a clean stop too.
+        drop(lost);
+        let lost = SqliteStore::open(&dir.path().join("lost/twofold.db")).unwrap();
+        assert_eq!(lost.begin_run("boot-c").unwrap(), None);
+        assert_eq!(lost.replay_fence(), Some(fence));
+        lost.end_run().unwrap();
+        drop(lost);
+        let lost = SqliteStore::open(&dir.path().join("lost/twofold.db")).unwrap();
+        assert_eq!(lost.begin_run("boot-d").unwrap(), None);
+        assert_eq!(lost.replay_fence(), Some(fence));
+
+        // The daemon alone crashed (same boot): the kernel kept its writes, no fence.
+        let crashed = SqliteStore::open(&dir.path().join("crashed/twofold.db")).unwrap();
+        assert_eq!(crashed.begin_run("boot-a").unwrap(), None);
+        assert_eq!(crashed.replay_fence(), None);
+    }
+
+    #[test]
+    fn one_run_at_a_time_on_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("twofold.db");
+        let first = SqliteStore::open(&db).unwrap();
+        first.begin_run("boot-a").unwrap();
+        // A second daemon on the same file never starts (nor records a clean stop).
+        let second = SqliteStore::open(&db).unwrap();
+        let e = second.begin_run("boot-a").unwrap_err();
+        assert!(e.0.contains("another twofoldd"), "{e}");
+        drop(first);
+        assert_eq!(second.begin_run("boot-a").unwrap(), None);
     }
 
     fn enrolled() -> SqliteStore {

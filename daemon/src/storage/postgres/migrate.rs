@@ -110,10 +110,20 @@ struct Export {
 fn export(source: &SqliteStore) -> Result<Export, StoreError> {
     source.read_raw(|c| {
         Ok(Export {
+            // A source whose daemon last stopped uncleanly may have lost acceptances:
+            // the watermarks take the replay fence they would get at its next start
+            // (storage::sqlite::durability; the boot is not known here: any).
             users: rows(
                 c,
-                "SELECT name, secret, enrolled_at, last_step, last_used_at, last_method,
-                        last_service, last_rhost FROM users ORDER BY name",
+                "SELECT name, secret, enrolled_at,
+                        CASE WHEN f.floor > coalesce(last_step, 0) THEN f.floor
+                             ELSE last_step END,
+                        last_used_at, last_method, last_service, last_rhost
+                 FROM users,
+                      (SELECT max(fence_step, CASE WHEN clean THEN 0 ELSE reserved_step END)
+                              AS floor
+                       FROM run_state) AS f
+                 ORDER BY name",
             )?,
             pending: rows(
                 c,
@@ -425,4 +435,50 @@ pub fn migrate(
                 target.place()
             )
         })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lockout::Source;
+    use crate::storage::{AuditEvent, Pending, Store};
+
+    fn last_step_exported(store: &SqliteStore) -> Option<i64> {
+        int(&export(store).unwrap().users[0][3])
+    }
+
+    #[test]
+    fn watermarks_leave_with_the_fence_of_an_unclean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("twofold.db")).unwrap();
+        store.begin_run("boot-a").unwrap();
+        let now = crate::service::now();
+        let step = crate::otp::step_at(now as u64);
+        let ev = AuditEvent {
+            at: now,
+            user: "alice".into(),
+            event: "test",
+            ..Default::default()
+        };
+        let pending = Pending {
+            secret_sealed: vec![1],
+            expires_at: i64::MAX,
+        };
+        store.begin_enrollment("alice", &pending, &ev).unwrap();
+        assert!(store
+            .confirm_enrollment("alice", &[1], step - 1, &[], &ev)
+            .unwrap());
+        let local = [Source::in_a_row("local".into(), 5)];
+        assert!(store.accept_totp_step("alice", step, &local, &ev).unwrap());
+        // Running (or stopped uncleanly): every reserved step counts as used.
+        let exported = last_step_exported(&store).unwrap();
+        assert!(
+            exported > step as i64,
+            "{exported} lets step {} pass",
+            step + 1
+        );
+        // Stopped in order: the watermark as it is.
+        store.end_run().unwrap();
+        assert_eq!(last_step_exported(&store), Some(step as i64));
+    }
 }
