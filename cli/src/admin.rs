@@ -362,7 +362,7 @@ async fn admin_call<T>(
 
 fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
     match e {
-        TwofoldError::PermissionDenied(_) => Failure::new(NOT_ADMIN),
+        TwofoldError::PermissionDenied(_) => Failure::coded("permission_denied", NOT_ADMIN),
         other => daemon.context().failure(other),
     }
 }

@@ -301,15 +301,19 @@ fn stdout_text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A failed command: non-zero exit, exactly one line on standard error, returned.
+/// A failed command: non-zero exit, exactly one line on standard error (with `--json`,
+/// one object with `error` and `code`), returned as `twofold: <message>`.
 fn one_line_failure(out: &std::process::Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{out:?}");
     assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(
-        err.starts_with("twofold: ") && err.ends_with('\n'),
-        "{err:?}"
-    );
+    assert!(err.ends_with('\n'), "{err:?}");
+    if err.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
+        assert!(v["code"].is_string(), "{err:?}");
+        return format!("twofold: {}\n", v["error"].as_str().expect("error text"));
+    }
+    assert!(err.starts_with("twofold: "), "{err:?}");
     err
 }
 

@@ -31,11 +31,19 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
-/// A failure: exit status 1 and exactly one line on standard error, containing `words`.
+/// A failure: exit status 1 and exactly one line on standard error, containing `words`
+/// (with `--json`, one object with `error` and `code`).
 fn assert_one_line_failure(out: &Output, words: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let err = if err.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
+        assert!(v["code"].is_string(), "{err}");
+        format!("twofold: {}", v["error"].as_str().expect("error text"))
+    } else {
+        err
+    };
     assert!(err.starts_with("twofold: "), "{err}");
     assert!(err.contains(words), "{words:?} in {err}");
     assert!(
