@@ -32,14 +32,6 @@ const FACILITY_AUTHPRIV: u8 = 10;
 const IDENT: &str = "twofoldd";
 /// Longest message sent: well inside any datagram limit, so a send never fails on size.
 const MAX_MESSAGE_BYTES: usize = 4096;
-/// Fields the daemon's lines carry as `key=value` words (`user=alice service=sshd
-/// rhost=192.0.2.1`), with their journal names.
-const JOURNAL_FIELDS: [(&str, &str); 3] = [
-    ("user=", "USER"),
-    ("service=", "SERVICE"),
-    ("rhost=", "RHOST"),
-];
-
 /// A unix datagram socket that reconnects as syslog(3) does.
 struct Reconnecting {
     path: PathBuf,
@@ -75,10 +67,12 @@ impl Reconnecting {
     /// taken, and the socket rests until the retry interval has passed.
     fn send(&mut self, datagram: &[u8]) -> bool {
         if let Some(socket) = &self.socket {
-            if socket.send(datagram).is_ok() {
-                return true;
+            match socket.send(datagram) {
+                Ok(_) => return true,
+                // A full queue: this line goes elsewhere, the connection is fine.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(_) => self.socket = None,
             }
-            self.socket = None;
         } else if self.retry_at.is_some_and(|at| Instant::now() < at) {
             return false;
         }
@@ -208,20 +202,42 @@ fn journal_entry(level: Level, message: &str) -> Vec<u8> {
     field("PRIORITY", &severity(level).to_string());
     field("SYSLOG_IDENTIFIER", IDENT);
     field("SYSLOG_FACILITY", &FACILITY_AUTHPRIV.to_string());
-    for (word, key) in JOURNAL_FIELDS {
-        if let Some(value) = word_value(message, word) {
-            field(key, value);
+    if let Some(login) = LoginFields::parse(message) {
+        field("USER", login.user);
+        field("SERVICE", login.service);
+        if !login.rhost.is_empty() {
+            field("RHOST", login.rhost);
         }
     }
     entry
 }
 
-/// The value of the first non-empty `key=value` word in `message` (`word` is `key=`).
-fn word_value<'a>(message: &'a str, word: &str) -> Option<&'a str> {
-    message
-        .split(' ')
-        .find_map(|w| w.strip_prefix(word))
-        .filter(|value| !value.is_empty())
+/// The login a line is about, from the suffix the daemon's login lines end with:
+/// `…: user=U service=S rhost=R tty=T` (verified, failed, refused while locked out).
+#[derive(Debug, PartialEq)]
+struct LoginFields<'a> {
+    user: &'a str,
+    service: &'a str,
+    rhost: &'a str,
+}
+
+impl<'a> LoginFields<'a> {
+    /// Read from the right, so that a user name holding `rhost=` cannot fake the others
+    /// (service, rhost and tty come from root's login context and hold no space).
+    fn parse(message: &'a str) -> Option<Self> {
+        let (rest, tty) = message.rsplit_once(" tty=")?;
+        let (rest, rhost) = rest.rsplit_once(" rhost=")?;
+        let (rest, service) = rest.rsplit_once(" service=")?;
+        let (_, user) = rest.split_once(": user=")?;
+        let spaceless = |value: &str| !value.contains(' ');
+        (spaceless(tty) && spaceless(rhost) && spaceless(service) && !user.is_empty()).then_some(
+            LoginFields {
+                user,
+                service,
+                rhost,
+            },
+        )
+    }
 }
 
 /// Whether systemd connected our stderr to the journal: `JOURNAL_STREAM` (`DEV:INODE`)

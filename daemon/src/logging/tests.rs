@@ -220,3 +220,34 @@ fn over_long_messages_are_cut_at_a_character_boundary() {
     assert_eq!(cut.len(), MAX_MESSAGE_BYTES);
     assert_eq!(truncate("short", MAX_MESSAGE_BYTES), "short");
 }
+
+#[test]
+fn login_fields_are_read_only_from_the_login_suffix() {
+    let fields =
+        LoginFields::parse("refused while locked out: user=a b service=sshd rhost=h tty=ssh");
+    assert_eq!(
+        fields,
+        Some(LoginFields {
+            user: "a b",
+            service: "sshd",
+            rhost: "h"
+        })
+    );
+    // A user name cannot fake the rhost: fields are read from the right.
+    let fields = LoginFields::parse(
+        "verification failed (wrong code): user=x rhost=6.6.6.6 service=sshd rhost=192.0.2.1 tty=ssh",
+    )
+    .unwrap();
+    assert_eq!(
+        (fields.user, fields.rhost),
+        ("x rhost=6.6.6.6", "192.0.2.1")
+    );
+    // The unknown-user line names no account; its made-up name yields no fields.
+    assert_eq!(
+        LoginFields::parse(
+            "login for unknown user a: user=root service=x from rhost=1.2.3.4 tty=: source locked for 60 s"
+        ),
+        None
+    );
+    assert_eq!(LoginFields::parse("SIGHUP: configuration reloaded"), None);
+}
