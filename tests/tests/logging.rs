@@ -6,6 +6,7 @@
 //! Needs root (private bus, bubblewrap, real libpam).
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +30,11 @@ fn listen(path: &Path) -> UnixDatagram {
 
 /// The first line received within 10 s that contains `needle`.
 fn receive_line(socket: &UnixDatagram, needle: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    receive_line_within(socket, needle, Duration::from_secs(10))
+}
+
+fn receive_line_within(socket: &UnixDatagram, needle: &str, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
     let mut buf = vec![0; 65536];
     while Instant::now() < deadline {
         if let Ok(n) = socket.recv(&mut buf) {
@@ -52,12 +57,37 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &mut TestEnv, syslog: &Path) -> Daemon {
+        Self::start_with_journal(env, syslog, None)
+    }
+
+    /// With `journal`: as systemd starts it, `JOURNAL_STREAM` naming its stderr and
+    /// `/run/systemd/journal/socket` (in a private `/run`) a symlink to `journal`.
+    fn start_with_journal(env: &mut TestEnv, syslog: &Path, journal: Option<&Path>) -> Daemon {
         env.stop_daemon();
         let stderr = env.dir.path().join("twofoldd.stderr");
-        let bwrap = Command::new("bwrap")
+        let stderr_file = fs::File::create(&stderr).unwrap();
+        let mut bwrap = Command::new("bwrap");
+        bwrap
             .args(["--dev-bind", "/", "/", "--dev", "/dev", "--symlink"])
             .arg(syslog)
-            .args(["/dev/log", "--die-with-parent", "--"])
+            .arg("/dev/log");
+        bwrap.env_remove("JOURNAL_STREAM");
+        if let Some(journal) = journal {
+            let meta = stderr_file.metadata().unwrap();
+            bwrap
+                .args([
+                    "--tmpfs",
+                    "/run",
+                    "--dir",
+                    "/run/systemd/journal",
+                    "--symlink",
+                ])
+                .arg(journal)
+                .arg("/run/systemd/journal/socket")
+                .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
+        let bwrap = bwrap
+            .args(["--die-with-parent", "--"])
             .arg(built("twofoldd"))
             .arg("--bus")
             .arg(&env.address)
@@ -67,9 +97,8 @@ impl Daemon {
             .arg(&env.key)
             .arg("--config")
             .arg(&env.config)
-            .env_remove("JOURNAL_STREAM")
             .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
+            .stderr(stderr_file)
             .spawn()
             .expect("bwrap (bubblewrap) must be installed");
         let mut daemon = Daemon {
@@ -175,6 +204,47 @@ fn without_syslog_the_daemon_logs_to_stderr_until_syslog_appears() {
         "the syslog that appeared later got nothing; stderr: {}",
         daemon.stderr_text()
     );
+}
+
+#[test]
+fn under_systemd_a_failure_goes_to_the_journal_with_its_fields() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let journal_path = env.dir.path().join("journal.sock");
+    let journal = listen(&journal_path);
+    let syslog_path = env.dir.path().join("syslog.sock");
+    let syslog = listen(&syslog_path);
+    let daemon = Daemon::start_with_journal(&mut env, &syslog_path, Some(&journal_path));
+
+    let out = env.pam(&Login {
+        tty: Some("ssh".into()),
+        rhost: Some("127.0.0.7".into()),
+        ..Login::new(USER, &totp(&enrolled.secret, 1000))
+    });
+    assert_ne!(out.result, 0, "a wrong code succeeded: {out:?}");
+    let entry = receive_line(&journal, "MESSAGE=verification failed")
+        .unwrap_or_else(|| panic!("no journal entry; stderr: {}", daemon.stderr_text()));
+    let fields: Vec<&str> = entry.lines().collect();
+    for expected in [
+        "PRIORITY=4",
+        "SYSLOG_IDENTIFIER=twofoldd",
+        "SYSLOG_FACILITY=10",
+        "USER=daemon",
+        "SERVICE=twofold-test",
+        "RHOST=127.0.0.7",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing in {fields:?}"
+        );
+    }
+    // The journal takes every line: nothing goes to syslog or stderr besides.
+    assert_eq!(
+        receive_line_within(&syslog, "twofoldd", Duration::from_secs(1)),
+        None
+    );
+    assert_eq!(daemon.stderr_text(), "");
 }
 
 #[test]
