@@ -32,6 +32,7 @@ const FACILITY_AUTHPRIV: u8 = 10;
 const IDENT: &str = "twofoldd";
 /// Longest message sent: well inside any datagram limit, so a send never fails on size.
 const MAX_MESSAGE_BYTES: usize = 4096;
+
 /// A unix datagram socket that reconnects as syslog(3) does.
 struct Reconnecting {
     path: PathBuf,
