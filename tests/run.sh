@@ -14,6 +14,8 @@ packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)
 # tests/tests/fleet.rs: a real PostgreSQL server (started with pg_ctl on a temporary data
 # directory, TLS with a certificate made by openssl); the daemon links OpenSSL for TLS.
 packages+=(postgresql postgresql-client openssl libssl-dev)
+# tests/tests/logging.rs: fail2ban-regex checks packaging/fail2ban/twofold.conf.
+packages+=(fail2ban)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
