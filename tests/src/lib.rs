@@ -263,6 +263,8 @@ pub struct TestEnv {
     pub key: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// The daemon's direct socket (peer-to-peer D-Bus), in `DIR/run`.
+    pub socket: PathBuf,
 }
 
 /// A dbus-daemon configuration for a private bus at `DIR/bus` carrying the shipped bus
@@ -344,6 +346,7 @@ impl TestEnv {
             key: state.join("secret.key"),
             config: config_path,
             log: dir.path().join("twofoldd.log"),
+            socket: dir.path().join("run/twofoldd.socket"),
             dir,
             address,
             bus,
@@ -728,6 +731,8 @@ impl TestEnv {
             .arg(&self.key)
             .arg("--config")
             .arg(&self.config)
+            .arg("--socket")
+            .arg(&self.socket)
             .arg("--log-stderr")
             .args(extra)
             .stdout(Stdio::null())
@@ -1427,6 +1432,8 @@ impl TestEnv {
             .arg(&self.key)
             .arg("--config")
             .arg(&self.config)
+            .arg("--socket")
+            .arg(&self.socket)
             .arg("--log-stderr")
             .stdout(Stdio::null())
             .stderr(log)
