@@ -163,7 +163,9 @@ pub async fn serve(listener: UnixListener, template: Bus) {
 
 /// Serves one connection until the peer hangs up or stays silent for [`IDLE_LIMIT`].
 async fn serve_connection(stream: tokio::net::UnixStream, template: &Bus) -> Result<(), String> {
-    let credentials = stream.peer_cred().map_err(|e| format!("SO_PEERCRED: {e}"))?;
+    let credentials = stream
+        .peer_cred()
+        .map_err(|e| format!("SO_PEERCRED: {e}"))?;
     let peer = Caller {
         uid: credentials.uid(),
         pid: credentials
@@ -186,7 +188,10 @@ async fn serve_connection(stream: tokio::net::UnixStream, template: &Bus) -> Res
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(_)) | None) => break,
             Err(_) => {
-                log::debug!("closing a direct connection of uid {} idle for {IDLE_LIMIT:?}", peer.uid);
+                log::debug!(
+                    "closing a direct connection of uid {} idle for {IDLE_LIMIT:?}",
+                    peer.uid
+                );
                 break;
             }
         }

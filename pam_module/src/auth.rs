@@ -427,10 +427,12 @@ where
     // Phase 1: connect, check the owner, ask for the status; bounded as a whole.
     log.debug(&format!(
         "phase 1: connecting to {}{} (timeout {:?}, daemon uid {})",
-        opts.socket.as_deref().map_or(String::new(), |socket| format!(
-            "{}, else ",
-            safe_str(socket, LOG_TEXT_CHARS)
-        )),
+        opts.socket
+            .as_deref()
+            .map_or(String::new(), |socket| format!(
+                "{}, else ",
+                safe_str(socket, LOG_TEXT_CHARS)
+            )),
         safe_str(&opts.bus, LOG_TEXT_CHARS),
         opts.timeout,
         opts.daemon_uid

@@ -433,9 +433,9 @@ async fn open_bus(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
                         "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
                     ))
                 })?;
-            dbus.get_name_owner(name)
-                .await
-                .map_err(|e| unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}")))?
+            dbus.get_name_owner(name).await.map_err(|e| {
+                unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}"))
+            })?
         }
         Err(e) => return Err(unavailable(format!("GetNameOwner({BUS_NAME}): {e}"))),
     };

@@ -146,7 +146,7 @@ impl Options {
                 self.bus = v.to_owned();
             }
             ("socket", Some(v)) => {
-                check_socket_path(v).map_err(|why| malformed(why))?;
+                check_socket_path(v).map_err(&malformed)?;
                 self.socket = Some(v.to_owned());
             }
             ("timeout", Some(v)) => {
@@ -175,7 +175,10 @@ impl Options {
                         malformed(&format!("expected seconds from 0 to {MAX_GRACE_SECS}"))
                     })?;
             }
-            ("bus" | "socket" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace", None) => {
+            (
+                "bus" | "socket" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace",
+                None,
+            ) => {
                 return Err(malformed("needs a value"));
             }
             _ => return Err(format!("ignoring unknown option \"{}\"", shown())),

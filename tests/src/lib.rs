@@ -398,7 +398,11 @@ impl TestEnv {
             fs::create_dir(&services).unwrap();
             let exec: Vec<String> = [built("twofoldd").display().to_string()]
                 .into_iter()
-                .chain(env.daemon_args().iter().map(|a| a.to_string_lossy().into_owned()))
+                .chain(
+                    env.daemon_args()
+                        .iter()
+                        .map(|a| a.to_string_lossy().into_owned()),
+                )
                 .collect();
             let file = format!(
                 "[D-BUS Service]\nName=org.twofold.Twofold1\nExec={}\nUser=root\n",

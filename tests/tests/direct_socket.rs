@@ -216,13 +216,21 @@ fn three_hundred_waiting_prompts_block_nobody_else() {
             panic!("login {n} did not reach its prompt: {line}");
         }
         waiting.push(Waiting(child));
-        assert!(started.elapsed() < Duration::from_secs(40), "too slow at {n}");
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "too slow at {n}"
+        );
     }
 
     // Another user's logins still work, through the socket and through the bus.
     let direct = format!("socket={} bus={}", env.socket.display(), nowhere(&env));
     let ok = env.pam(&login(USER, &totp(&victim.secret, 0), direct));
-    assert_eq!(ok.result, pam::SUCCESS, "socket: {ok:?}\n{}", env.log_text());
+    assert_eq!(
+        ok.result,
+        pam::SUCCESS,
+        "socket: {ok:?}\n{}",
+        env.log_text()
+    );
     let bus_only = format!("bus={}", env.address);
     let ok = env.pam(&login(USER, &victim.backup_codes[0], bus_only));
     assert_eq!(ok.result, pam::SUCCESS, "bus: {ok:?}");

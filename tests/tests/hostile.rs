@@ -1002,7 +1002,14 @@ fn fuzz_targets_run_briefly_without_crash_or_hang() {
         .current_dir(&fuzz)
         // --locked: a stale fuzz/Cargo.lock fails here instead of being rewritten in the
         // work tree (CI's clone must stay clean).
-        .args(["build", "--locked", "--release", "--bins", "--target", &host])
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--bins",
+            "--target",
+            &host,
+        ])
         .args(["--target-dir", "target/suite"])
         .env("RUSTFLAGS", fuzz_rustflags())
         .env_remove("CARGO_TARGET_DIR")

@@ -989,7 +989,10 @@ fn packaging_files_carry_what_the_package_promises() {
         "Accept=no",
         "WantedBy=sockets.target",
     ] {
-        assert!(socket.lines().any(|l| l == line), "socket unit lacks {line}");
+        assert!(
+            socket.lines().any(|l| l == line),
+            "socket unit lacks {line}"
+        );
     }
     assert!(socket.contains(twofold_contract::DIRECT_SOCKET));
     assert!(unit

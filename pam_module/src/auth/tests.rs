@@ -309,7 +309,10 @@ impl Case {
             record,
         };
         out.assert_no_secret_logged();
-        assert_eq!(out.record.open, 0, "a daemon connection outlived authenticate");
+        assert_eq!(
+            out.record.open, 0,
+            "a daemon connection outlived authenticate"
+        );
         assert!(
             out.record.open_at_prompts.iter().all(|open| *open == 0),
             "a daemon connection was held while the user typed: {:?}",
@@ -734,13 +737,19 @@ fn no_connection_is_held_while_the_user_types() {
 
 #[test]
 fn a_failed_reconnection_for_verify_is_unavailable_secure_and_safe() {
-    let lost = || Some(Err("cannot connect to /run/twofold/twofoldd.socket".to_owned()));
+    let lost = || {
+        Some(Err(
+            "cannot connect to /run/twofold/twofoldd.socket".to_owned()
+        ))
+    };
     let mut case = Case::new();
     case.reconnect = lost();
     let out = case.run();
     assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(out.record.verifies.is_empty());
-    assert!(out.log.has(Level::Err, "twofoldd unavailable for user \"alice\""));
+    assert!(out
+        .log
+        .has(Level::Err, "twofoldd unavailable for user \"alice\""));
 
     let mut case = Case::new().opts(|o| o.failmode = FailMode::Safe);
     case.reconnect = lost();
