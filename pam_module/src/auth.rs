@@ -151,6 +151,11 @@ impl From<TwofoldError> for CallError {
 
 /// A connection to a verified `twofoldd`. Each call must return by `deadline`.
 pub trait Daemon {
+    /// Set when the connection is the fallback because something else than the daemon
+    /// (another uid) listened on the direct socket: why, for the log.
+    fn impostor(&self) -> Option<String> {
+        None
+    }
     /// `Status(user)`.
     fn begin_login(
         &mut self,
@@ -445,6 +450,14 @@ where
             return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::WithoutTrailingCode);
         }
     };
+    if let Some(why) = daemon.impostor() {
+        let line = format!(
+            "twofoldd's socket refused for {}: {}; using the bus",
+            log.who,
+            safe_str(&why, LOG_TEXT_CHARS * 2)
+        );
+        log.inner.log(Level::Warning, &line);
+    }
     log.debug("phase 1: connected, asking about this login");
     match daemon.begin_login(user, ctx.to_map(), deadline) {
         Ok(state) => {

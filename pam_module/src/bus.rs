@@ -60,6 +60,9 @@ struct Link {
     bus_owner: Option<(DBusProxy<'static>, OwnedUniqueName)>,
     daemon_uid: u32,
     owner_uid: OwnerUid,
+    /// Why the direct socket was not used although something listened there as another
+    /// uid than `daemon_uid` (for the log: someone may be impersonating the daemon).
+    impostor: Option<String>,
 }
 
 /// Whether `owner` is known to run as `daemon_uid`.
@@ -242,6 +245,10 @@ async fn gated<T>(
 }
 
 impl Daemon for BusDaemon {
+    fn impostor(&self) -> Option<String> {
+        self.link.as_ref()?.impostor.clone()
+    }
+
     fn begin_login(
         &mut self,
         user: &str,
@@ -357,22 +364,38 @@ async fn open(opts: &Options) -> Result<Link, CallError> {
     let Some(socket) = &opts.socket else {
         return open_bus(&opts.bus, opts.daemon_uid).await;
     };
-    let direct = match open_direct(socket, opts.daemon_uid).await {
+    let (direct, impostor) = match open_direct(socket, opts.daemon_uid).await {
         Ok(link) => return Ok(link),
-        Err(CallError::Unavailable(reason)) => reason,
-        Err(CallError::Daemon(e)) => format!("{e:?}"),
+        Err(DirectFailure::Unavailable(reason)) => (reason, None),
+        Err(DirectFailure::Impostor(reason)) => (reason.clone(), Some(reason)),
     };
-    open_bus(&opts.bus, opts.daemon_uid)
-        .await
-        .map_err(|bus| match bus {
-            CallError::Unavailable(bus) => unavailable(format!("{direct}; {bus}")),
-            other => other,
+    match open_bus(&opts.bus, opts.daemon_uid).await {
+        Ok(link) => Ok(Link { impostor, ..link }),
+        Err(CallError::Unavailable(bus)) => Err(unavailable(format!("{direct}; {bus}"))),
+        Err(other) => Err(other),
+    }
+}
+
+/// Why the direct socket was not used.
+enum DirectFailure {
+    /// Absent, refusing, or not speaking D-Bus: the bus is tried, nothing to report.
+    Unavailable(String),
+    /// Served by another uid than `daemon_uid`: the bus is tried, and this is logged.
+    Impostor(String),
+}
+
+impl From<CallError> for DirectFailure {
+    fn from(e: CallError) -> Self {
+        DirectFailure::Unavailable(match e {
+            CallError::Unavailable(reason) => reason,
+            CallError::Daemon(e) => format!("{e:?}"),
         })
+    }
 }
 
 /// Connects to the daemon's socket, checks that its peer runs as `daemon_uid` before
 /// sending a byte, then speaks D-Bus peer to peer (no `Hello`, no owner to look up).
-async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, CallError> {
+async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, DirectFailure> {
     let stream = tokio::net::UnixStream::connect(path)
         .await
         .map_err(|e| unavailable(format!("cannot connect to {path}: {e}")))?;
@@ -380,7 +403,7 @@ async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, CallError> {
         .peer_cred()
         .map_err(|e| unavailable(format!("SO_PEERCRED on {path}: {e}")))?;
     if peer.uid() != daemon_uid {
-        return Err(unavailable(format!(
+        return Err(DirectFailure::Impostor(format!(
             "{path} is served by uid {}, expected {daemon_uid}; not using it",
             peer.uid()
         )));
@@ -400,6 +423,7 @@ async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, CallError> {
         bus_owner: None,
         daemon_uid,
         owner_uid: OwnerUid::Expected,
+        impostor: None,
     })
 }
 
@@ -451,6 +475,7 @@ async fn open_bus(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
         bus_owner: Some((dbus, owner)),
         daemon_uid,
         owner_uid: OwnerUid::Unchecked,
+        impostor: None,
     })
 }
 

@@ -106,6 +106,8 @@ struct MockConnector {
     connect: Result<(), String>,
     /// The outcome of the connections after the first (None: as `connect`).
     reconnect: Option<Result<(), String>>,
+    /// The connections are the fallback from a socket served by another uid.
+    impostor: Option<String>,
     status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
     grace: Option<bool>,
@@ -117,6 +119,7 @@ struct MockDaemon {
     verify: Option<Result<Verified, CallError>>,
     /// `CheckGrace`'s answer; None: not supported (the trait's default).
     grace: Option<bool>,
+    impostor: Option<String>,
     record: Rc<RefCell<Record>>,
 }
 
@@ -141,12 +144,16 @@ impl Connector for MockConnector {
             status,
             verify,
             grace: self.grace,
+            impostor: self.impostor.clone(),
             record: self.record.clone(),
         })
     }
 }
 
 impl Daemon for MockDaemon {
+    fn impostor(&self) -> Option<String> {
+        self.impostor.clone()
+    }
     fn begin_login(
         &mut self,
         user: &str,
@@ -234,6 +241,7 @@ struct Case {
     user: Vec<u8>,
     connect: Result<(), String>,
     reconnect: Option<Result<(), String>>,
+    impostor: Option<String>,
     status: Option<Result<LoginState, CallError>>,
     replies: Vec<Result<String, ConvError>>,
     verify: Option<Result<Verified, CallError>>,
@@ -248,6 +256,7 @@ impl Case {
             user: b"alice".to_vec(),
             connect: Ok(()),
             reconnect: None,
+            impostor: None,
             status: Some(Ok(enrolled())),
             replies: vec![Ok("123456".into())],
             verify: Some(Ok(totp())),
@@ -282,6 +291,7 @@ impl Case {
         let mut connector = MockConnector {
             connect: self.connect,
             reconnect: self.reconnect,
+            impostor: self.impostor,
             status: self.status,
             verify: self.verify,
             grace: self.grace,
@@ -761,6 +771,28 @@ fn a_failed_reconnection_for_verify_is_unavailable_secure_and_safe() {
     let out = case.run();
     assert_eq!(out.code, PamResultCode::PAM_IGNORE);
     assert_eq!(out.authtoks(), ["hunter2"]);
+}
+
+#[test]
+fn a_socket_served_by_another_uid_is_logged() {
+    let mut case = Case::new();
+    case.impostor = Some("/run/twofold/twofoldd.socket is served by uid 1000".into());
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert!(
+        out.log.has(
+            Level::Warning,
+            "twofoldd's socket refused for user \"alice\""
+        ),
+        "{:?}",
+        out.log.lines
+    );
+    assert!(!Case::new()
+        .run()
+        .log
+        .lines
+        .iter()
+        .any(|(_, l)| l.contains("socket refused")));
 }
 
 #[test]
