@@ -69,6 +69,9 @@ fn from_systemd() -> Result<Option<UnixListener>, String> {
             count.unwrap_or_default()
         ));
     }
+    if nix::fcntl::fcntl(LISTEN_FDS_START, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return Err("LISTEN_FDS is 1 but nothing is open on fd 3".into());
+    }
     // SAFETY: systemd passed fd 3 to this very process (LISTEN_PID is our pid and
     // LISTEN_FDS is 1), and nothing in it has used or claimed that descriptor yet.
     let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };

@@ -789,7 +789,7 @@ impl TestEnv {
     }
 
     /// twofoldd's arguments for this environment.
-    fn daemon_args(&self) -> Vec<std::ffi::OsString> {
+    pub fn daemon_args(&self) -> Vec<std::ffi::OsString> {
         let address = self.address.split(',').next().unwrap_or_default();
         [
             "--bus".as_ref(),

@@ -284,3 +284,112 @@ fn direct_connections_are_capped_and_idle_ones_closed() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_peer_that_is_not_root_gets_no_login_service_rights() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    // Loosened by hand (twofoldd makes it 0600): the caller is who connects, whatever
+    // the socket's mode lets in.
+    std::fs::set_permissions(
+        &env.socket,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let code = totp(&enrolled.secret, 0);
+    let transport = format!("socket={} bus={}", env.socket.display(), nowhere(&env));
+    let mut as_nobody = login(USER, &code, transport.clone());
+    as_nobody.as_uid = Some(NOBODY);
+    let out = env.pam(&as_nobody);
+    assert_eq!(out.result, pam::AUTH_ERR, "{out:?}");
+    assert_eq!(out.prompts(), 0, "refused at BeginLogin: {out:?}");
+    let log = env.log_text();
+    assert!(
+        log.contains("denied BeginLogin") && log.contains("uid 65534"),
+        "{log}"
+    );
+    // The code was never spent: root's login with it passes.
+    let ok = env.pam(&login(USER, &code, transport));
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}");
+}
+
+/// Runs twofoldd as systemd would with `twofoldd.socket`: the listening socket on fd 3,
+/// `LISTEN_FDS=1`, and `LISTEN_PID` naming the daemon itself (or, `for_us` false,
+/// another process: then the socket is not its to take).
+fn spawn_socket_activated(env: &TestEnv, passed: &std::path::Path, for_us: bool) -> Child {
+    use std::os::fd::AsRawFd;
+    let listener = std::os::unix::net::UnixListener::bind(passed).unwrap();
+    let fd = listener.as_raw_fd();
+    let pid = if for_us { "$$" } else { "1" };
+    let to_fd_3 = if fd == 3 {
+        String::new()
+    } else {
+        format!("3<&{fd} {fd}<&-")
+    };
+    // bash (not dash: the listener's descriptor may have two digits) moves it to fd 3.
+    let mut cmd = Command::new("/bin/bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "LISTEN_PID={pid} LISTEN_FDS=1 exec {} \"$@\" {to_fd_3}",
+            built("twofoldd").display()
+        ))
+        .arg("twofoldd")
+        .args(env.daemon_args())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&env.log)
+                .unwrap(),
+        );
+    // SAFETY: fcntl is async-signal-safe; it only lets the listener survive the exec
+    // of bash (which moves it to fd 3, as systemd passes it).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(listener);
+    child
+}
+
+#[test]
+fn a_socket_passed_by_systemd_is_served() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    env.stop_daemon();
+    std::fs::remove_file(&env.socket).unwrap();
+    let passed = env.dir.path().join("passed.socket");
+    let mut daemon = spawn_socket_activated(&env, &passed, true);
+    let up = wait_for(Duration::from_secs(20), || {
+        env.name_has_owner().then_some(())
+    });
+    let transport = format!("socket={} bus={}", passed.display(), nowhere(&env));
+    let ok = env.pam(&login(USER, &totp(&enrolled.secret, 0), transport));
+    let bound_its_own = env.socket.exists();
+    twofold_tests::signal(daemon.id() as i32, libc::SIGTERM);
+    let _ = daemon.wait();
+    assert!(up.is_some(), "{}", env.log_text());
+    assert_eq!(ok.result, pam::SUCCESS, "{ok:?}\n{}", env.log_text());
+    assert!(
+        !bound_its_own,
+        "the passed socket is served instead of --socket"
+    );
+
+    // LISTEN_PID naming another process: not ours; the daemon binds --socket.
+    std::fs::remove_file(&passed).unwrap();
+    let mut daemon = spawn_socket_activated(&env, &passed, false);
+    let bound = wait_for(Duration::from_secs(20), || {
+        env.socket.exists().then_some(())
+    });
+    twofold_tests::signal(daemon.id() as i32, libc::SIGTERM);
+    let _ = daemon.wait();
+    assert!(bound.is_some(), "{}", env.log_text());
+}
