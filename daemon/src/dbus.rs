@@ -4,11 +4,11 @@
 //! decided, from the caller's D-Bus credentials only (never from an argument), by the
 //! rule table of [`crate::authz`]; it hands the method a [`Grant`]. The same object is
 //! served on the bus and, one instance per connection, on the direct socket (see
-//! [`crate::direct`]), where the caller is the socket's peer (`SO_PEERCRED`). Every other value a
-//! caller sends is checked at the door against the contract's limits. Then the work runs
-//! off the bus loop, in the login services' lane or the (smaller) lane of everyone else,
-//! under the exact per-user lock, so that one user's attempts are judged one at a time
-//! and nobody else's requests can make a root login wait.
+//! [`crate::direct`]), where the caller is the socket's peer (`SO_PEERCRED`). Every
+//! other value a caller sends is checked at the door against the contract's limits.
+//! Then the work runs off the bus loop, in the login services' lane or the (smaller)
+//! lane of everyone else, under the exact per-user lock, so that one user's attempts are
+//! judged one at a time and nobody else's requests can make a root login wait.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

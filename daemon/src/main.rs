@@ -249,8 +249,7 @@ async fn serve(
         }
     }
     log::info!(
-        "serving {BUS_NAME} on {address} and {} as host {}, {place}",
-        args.socket.display(),
+        "serving {BUS_NAME} on {address} and the direct socket, as host {}, {place}",
         service.hostname
     );
 
