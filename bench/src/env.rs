@@ -380,6 +380,8 @@ impl World {
             .map_err(|e| e.to_string())?;
         let mut cmd = Command::new(self.bin_dir.join("twofoldd"));
         cmd.arg("--bus").arg(&self.address);
+        cmd.arg("--socket")
+            .arg(self.dir.join("run/twofoldd.socket"));
         if !fleet {
             cmd.arg("--db").arg(self.db_path());
         }

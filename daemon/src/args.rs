@@ -16,6 +16,11 @@ pub struct Args {
     /// D-Bus address to serve on (default: the system bus).
     #[arg(long, value_name = "ADDRESS")]
     pub bus: Option<String>,
+    /// The root-only socket where the PAM module speaks D-Bus peer to peer; its directory
+    /// is created 0755 if missing. Under systemd socket activation (twofoldd.socket),
+    /// the socket passed in is served instead.
+    #[arg(long, value_name = "PATH", default_value = twofold_contract::DIRECT_SOCKET)]
+    pub socket: PathBuf,
     /// SQLite database (default: $STATE_DIRECTORY/twofold.db, else /var/lib/twofold/twofold.db).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,

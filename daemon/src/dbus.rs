@@ -2,11 +2,13 @@
 //!
 //! Every method first goes through [`Bus::authorize`], the one place where access is
 //! decided, from the caller's D-Bus credentials only (never from an argument), by the
-//! rule table of [`crate::authz`]; it hands the method a [`Grant`]. Every other value a
-//! caller sends is checked at the door against the contract's limits. Then the work runs
-//! off the bus loop, in the login services' lane or the (smaller) lane of everyone else,
-//! under the exact per-user lock, so that one user's attempts are judged one at a time
-//! and nobody else's requests can make a root login wait.
+//! rule table of [`crate::authz`]; it hands the method a [`Grant`]. The same object is
+//! served on the bus and, one instance per connection, on the direct socket (see
+//! [`crate::direct`]), where the caller is the socket's peer (`SO_PEERCRED`). Every
+//! other value a caller sends is checked at the door against the contract's limits.
+//! Then the work runs off the bus loop, in the login services' lane or the (smaller)
+//! lane of everyone else, under the exact per-user lock, so that one user's attempts are
+//! judged one at a time and nobody else's requests can make a root login wait.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,15 +38,20 @@ pub const ADMINISTER: &str = "org.twofold.administer";
 /// How long polkit may take to answer.
 const POLKIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The served object.
+/// The served object. Its clones (the bus's, and one per direct connection) share the
+/// same state: the rate limits and user locks hold across all connections.
+#[derive(Clone)]
 pub struct Bus {
     service: Arc<Service>,
     connection: zbus::Connection,
     dbus: DBusProxy<'static>,
     credentials: Arc<Credentials>,
-    limiter: RateLimiter,
-    user_locks: UserLocks,
+    limiter: Arc<RateLimiter>,
+    user_locks: Arc<UserLocks>,
     sessions: Arc<Sessions>,
+    /// On a direct (peer-to-peer) connection: the peer, from `SO_PEERCRED` of the
+    /// accepted socket. None on the bus, where each message's sender is looked up.
+    peer: Option<Caller>,
 }
 
 /// Requests of the login services (root) whose blocking work may run at once. Each
@@ -164,9 +171,19 @@ impl Bus {
             connection: connection.clone(),
             dbus,
             credentials: Arc::new(Credentials::default()),
-            limiter: RateLimiter::default(),
-            user_locks: UserLocks::default(),
+            limiter: Arc::default(),
+            user_locks: Arc::default(),
+            peer: None,
         })
+    }
+
+    /// The instance serving one direct connection, whose peer is `peer` (read by the
+    /// kernel when the connection was accepted). It shares all state with `self`.
+    pub fn for_peer(&self, peer: Caller) -> Bus {
+        Bus {
+            peer: Some(peer),
+            ..self.clone()
+        }
     }
 
     /// Reads the credentials of every new bus connection as it appears, and forgets them
@@ -208,7 +225,12 @@ impl Bus {
         }
     }
 
+    /// Who sent this message: the peer of a direct connection, else the bus's word for
+    /// its sender. Never anything the message itself says.
     async fn caller(&self, header: &Header<'_>) -> Result<Caller, TwofoldError> {
+        if let Some(peer) = self.peer {
+            return Ok(peer);
+        }
         let sender = header
             .sender()
             .ok_or_else(|| TwofoldError::PermissionDenied("anonymous caller".into()))?
@@ -300,6 +322,11 @@ impl Bus {
     /// Asks polkit whether the caller (subject: its bus name) may do `action_id`. Any
     /// failure to get an answer is a no.
     async fn polkit_allows(&self, header: &Header<'_>, action_id: &str) -> bool {
+        if self.peer.is_some() {
+            // The direct socket is root's (0600): a peer there needs no polkit, and polkit
+            // could not name any other one (it knows bus names and processes).
+            return false;
+        }
         let Some(sender) = header.sender() else {
             return false;
         };

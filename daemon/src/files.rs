@@ -115,6 +115,30 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), UnsafeFile> {
     Ok(())
 }
 
+/// Makes sure the directory of the direct socket exists (created 0755) and that nobody
+/// but us or root can write into it or swap it: not a link, owned by us or root, not
+/// writable by group or others. Readable by all is fine (the socket itself is 0600).
+pub fn ensure_runtime_dir(dir: &Path) -> Result<(), UnsafeFile> {
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {
+            // The umask (077) narrowed the mode: the directory is meant to be listable.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| UnsafeFile(format!("{}: cannot set its mode: {e}", dir.display())))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(UnsafeFile(format!("{}: cannot create: {e}", dir.display()))),
+    }
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| UnsafeFile(format!("{}: cannot inspect: {e}", dir.display())))?;
+    if meta.file_type().is_symlink() {
+        return Err(UnsafeFile(format!(
+            "{} is a symbolic link; refusing to use it",
+            dir.display()
+        )));
+    }
+    ensure_private_dir(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +179,24 @@ mod tests {
             fs::set_permissions(&state, fs::Permissions::from_mode(mode)).unwrap();
             ensure_private_dir(&state).unwrap();
         }
+    }
+
+    #[test]
+    fn the_runtime_directory_is_created_listable_and_refused_as_a_link_or_loose() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        ensure_runtime_dir(&run).unwrap();
+        let meta = fs::metadata(&run).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+        ensure_runtime_dir(&run).unwrap();
+
+        let link = dir.path().join("link");
+        symlink(&run, &link).unwrap();
+        let err = ensure_runtime_dir(&link).unwrap_err();
+        assert!(err.0.contains("symbolic link"), "{err}");
+
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ensure_runtime_dir(&run).unwrap_err();
+        assert!(err.0.contains("writable by group or others"), "{err}");
     }
 }

@@ -5,6 +5,7 @@ pub mod args;
 pub mod authz;
 pub mod backup_codes;
 pub mod dbus;
+pub mod direct;
 pub mod files;
 pub mod groups;
 pub mod lockout;

@@ -201,6 +201,8 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(Command::Migrate(m)) = &args.command {
         return migrate(&args, m, &policy);
     }
+    // Before any thread exists (it reads and clears systemd's LISTEN_* variables).
+    let direct = twofoldd::direct::listen(&args.socket)?;
     let keys = secrets::Keys::load_or_create(&args.key)?;
     let hostname = policy.hostname.clone().unwrap_or_else(system_hostname);
     let (store, place) = open_store(&args, &policy, &keys, &hostname)?;
@@ -224,7 +226,7 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = Arc::clone(&service.store);
-    let served = runtime.block_on(serve(&args, service, &place));
+    let served = runtime.block_on(serve(&args, service, &place, direct));
     // An orderly stop (SIGTERM, SIGINT, a lost bus): no fence at the next start.
     if let Err(e) = store.end_run() {
         log::error!("cannot record the orderly stop: {e}");
@@ -264,7 +266,12 @@ fn reload(config: Option<&std::path::Path>, service: &Service) {
     }
 }
 
-async fn serve(args: &Args, service: Arc<Service>, place: &str) -> Result<(), String> {
+async fn serve(
+    args: &Args,
+    service: Arc<Service>,
+    place: &str,
+    direct: std::os::unix::net::UnixListener,
+) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
     // Before anything else: SIGHUP's default action would kill us.
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -282,6 +289,7 @@ async fn serve(args: &Args, service: Arc<Service>, place: &str) -> Result<(), St
     // Login sessions: close stale ones, end timed-out ones.
     tokio::spawn(twofoldd::sessions::revoke::reaper(object.sessions()));
     tokio::spawn(object.prefetch_credentials());
+    tokio::spawn(twofoldd::direct::serve(direct, object.clone()));
     connection
         .object_server()
         .at(OBJECT_PATH, object)
@@ -304,7 +312,7 @@ async fn serve(args: &Args, service: Arc<Service>, place: &str) -> Result<(), St
         }
     }
     log::info!(
-        "serving {BUS_NAME} on {address} as host {}, {place}",
+        "serving {BUS_NAME} on {address} and the direct socket, as host {}, {place}",
         service.hostname
     );
 

@@ -5,6 +5,8 @@ if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     # Fedora/RHEL: dbus.service is an alias of dbus-broker.service; both reload.
     systemctl reload dbus.service >/dev/null 2>&1 || :
+    # The direct socket (pam_twofold.so tries it before the bus): on at boot, and now.
+    systemctl enable --now twofoldd.socket >/dev/null 2>&1 || :
     if [ "$1" -ge 2 ]; then
         systemctl try-restart twofoldd.service >/dev/null 2>&1 || :
     fi

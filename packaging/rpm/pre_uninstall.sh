@@ -11,6 +11,7 @@ if [ "$1" -eq 0 ]; then
         exit 1
     fi
     if [ -d /run/systemd/system ]; then
+        systemctl disable --now twofoldd.socket >/dev/null 2>&1 || :
         systemctl stop twofoldd.service >/dev/null 2>&1 || :
     else
         pid=$(pidof -s /usr/sbin/twofoldd 2>/dev/null || :)

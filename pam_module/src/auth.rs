@@ -151,6 +151,11 @@ impl From<TwofoldError> for CallError {
 
 /// A connection to a verified `twofoldd`. Each call must return by `deadline`.
 pub trait Daemon {
+    /// Set when the connection is the fallback because something else than the daemon
+    /// (another uid) listened on the direct socket: why, for the log.
+    fn impostor(&self) -> Option<String> {
+        None
+    }
     /// `Status(user)`.
     fn begin_login(
         &mut self,
@@ -381,7 +386,9 @@ impl<L: Logger> Log<'_, L> {
 
 /// Runs the whole `pam_sm_authenticate` flow for `user` (the raw `PAM_USER` bytes):
 /// status (bounded by `opts.timeout`), prompt (unbounded: the user is typing), verify
-/// (bounded again). The daemon connection is dropped before this returns.
+/// (bounded again). No daemon connection is held while the user types (a waiting prompt
+/// must not hold one of root's bus connections, or one of the daemon's direct ones):
+/// the first is closed before the prompt, and `Verify` goes on a new one.
 pub fn authenticate<C, K, L>(
     opts: &Options,
     user: &[u8],
@@ -424,7 +431,13 @@ where
 
     // Phase 1: connect, check the owner, ask for the status; bounded as a whole.
     log.debug(&format!(
-        "phase 1: connecting to {} (timeout {:?}, daemon uid {})",
+        "phase 1: connecting to {}{} (timeout {:?}, daemon uid {})",
+        opts.socket
+            .as_deref()
+            .map_or(String::new(), |socket| format!(
+                "{}, else ",
+                safe_str(socket, LOG_TEXT_CHARS)
+            )),
         safe_str(&opts.bus, LOG_TEXT_CHARS),
         opts.timeout,
         opts.daemon_uid
@@ -437,6 +450,14 @@ where
             return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::WithoutTrailingCode);
         }
     };
+    if let Some(why) = daemon.impostor() {
+        let line = format!(
+            "twofoldd's socket refused for {}: {}; using the bus",
+            log.who,
+            safe_str(&why, LOG_TEXT_CHARS * 2)
+        );
+        log.inner.log(Level::Warning, &line);
+    }
     log.debug("phase 1: connected, asking about this login");
     match daemon.begin_login(user, ctx.to_map(), deadline) {
         Ok(state) => {
@@ -503,8 +524,9 @@ where
         return PamResultCode::PAM_SUCCESS;
     }
 
+    drop(daemon);
     if opts.forward_pass {
-        return forward_pass(opts, user, ctx, conv, daemon, &mut log);
+        return forward_pass(opts, user, ctx, conv, connector, &mut log);
     }
 
     // Phase 2: ask for the code. Not bounded: the user is typing.
@@ -517,13 +539,11 @@ where
         }
     };
 
-    // Phase 3: verify, on the same connection; bounded again. Whatever was typed is sent,
+    // Phase 3: verify, on a new connection; bounded again. Whatever was typed is sent,
     // even nothing, so the daemon counts every attempt.
     log.debug("phase 3: verifying the code");
-    let deadline = Instant::now() + opts.timeout;
-    let result = daemon.verify(user, &code, ctx.to_map(), deadline);
+    let result = verify_anew(opts, user, &code, ctx, connector);
     drop(code);
-    drop(daemon);
     match result {
         Ok(v) => accepted(conv, &mut log, &v),
         Err(e) => refused(opts, conv, &mut log, classify(e)),
@@ -536,17 +556,17 @@ where
 /// Neither the answer nor its parts are logged or sent anywhere but there: the daemon
 /// gets the code only (an empty one when the answer ends with none, so that the attempt
 /// still counts).
-fn forward_pass<C, D, L>(
+fn forward_pass<C, K, L>(
     opts: &Options,
     user: &str,
     ctx: &LoginContext,
     conv: &mut C,
-    mut daemon: D,
+    connector: &mut K,
     log: &mut Log<'_, L>,
 ) -> PamResultCode
 where
     C: Conversation + AuthTok,
-    D: Daemon,
+    K: Connector,
     L: Logger,
 {
     // Phase 2: not bounded, the user is typing.
@@ -576,9 +596,7 @@ where
 
     // Phase 3: bounded again.
     log.debug("phase 3: verifying the code");
-    let deadline = Instant::now() + opts.timeout;
-    let result = daemon.verify(user, code, ctx.to_map(), deadline);
-    drop(daemon);
+    let result = verify_anew(opts, user, code, ctx, connector);
     let password = split.map_or(&answer[..], |(password, _, _)| password);
     match result {
         Ok(_) if split.is_none() => {
@@ -597,6 +615,22 @@ where
             rc => rc,
         },
     }
+}
+
+/// Phase 3: connects again (the first connection was closed before the prompt) and
+/// verifies `code`, all within one `opts.timeout`; the connection is closed on return.
+fn verify_anew<K: Connector>(
+    opts: &Options,
+    user: &str,
+    code: &str,
+    ctx: &LoginContext,
+    connector: &mut K,
+) -> Result<Verified, CallError> {
+    let deadline = Instant::now() + opts.timeout;
+    let mut daemon = connector
+        .connect(opts, deadline)
+        .map_err(CallError::Unavailable)?;
+    daemon.verify(user, code, ctx.to_map(), deadline)
 }
 
 /// With `forward_pass`, a module that steps aside before its prompt (`PAM_IGNORE`) still

@@ -1,5 +1,11 @@
 //! The real daemon connection: zbus on a tokio current-thread runtime owned by the hook.
 //!
+//! The daemon's direct socket (`socket=`) is tried first: D-Bus peer to peer, no bus in
+//! between. Its peer must be `daemon_uid` (`SO_PEERCRED`, read before anything is sent),
+//! which is then the whole owner check. When it is absent or refuses, the module uses
+//! the bus (`bus=`) as below, and asks the bus to start the daemon when the name has no
+//! owner (D-Bus activation).
+//!
 //! No thread outlives a hook call: the runtime is current-thread (it spawns none), zbus
 //! is built with only its `tokio` feature (so it starts no executor thread of its own),
 //! and the socket is connected here, non-blocking, instead of by zbus (whose address
@@ -24,7 +30,7 @@ use tokio::runtime::Runtime;
 use twofold_contract::{LoginState, TwofoldError, TwofoldProxy, Verified, BUS_NAME};
 use zbus::address::transport::{Transport, UnixSocket};
 use zbus::fdo::DBusProxy;
-use zbus::names::{BusName, OwnedUniqueName};
+use zbus::names::{BusName, OwnedUniqueName, WellKnownName};
 use zbus::proxy::CacheProperties;
 
 use crate::auth::{CallError, Connector, Daemon};
@@ -45,16 +51,18 @@ pub struct BusDaemon {
     rt: Option<Runtime>,
 }
 
-/// The bus connection (held by both proxies) and what is known of the owner.
+/// The connection (held by the proxies) and what is known of the daemon at its end.
 struct Link {
-    /// Sends to `owner`, never to the well-known name.
+    /// On the bus, sends to `owner`, never to the well-known name.
     proxy: TwofoldProxy<'static>,
-    /// The bus itself, for the uid check.
-    dbus: DBusProxy<'static>,
-    /// The unique name that owned [`BUS_NAME`] when asked.
-    owner: OwnedUniqueName,
+    /// On the bus: the bus itself, for the uid check, and the unique name that owned
+    /// [`BUS_NAME`] when asked. None on the direct socket (checked before the handshake).
+    bus_owner: Option<(DBusProxy<'static>, OwnedUniqueName)>,
     daemon_uid: u32,
     owner_uid: OwnerUid,
+    /// Why the direct socket was not used although something listened there as another
+    /// uid than `daemon_uid` (for the log: someone may be impersonating the daemon).
+    impostor: Option<String>,
 }
 
 /// Whether `owner` is known to run as `daemon_uid`.
@@ -82,7 +90,7 @@ impl Connector for BusConnector {
             rt: Some(rt),
         };
         let link = daemon
-            .run(deadline, "connecting", open(&opts.bus, opts.daemon_uid))
+            .run(deadline, "connecting", open(opts))
             .map_err(|e| match e {
                 CallError::Unavailable(reason) => reason,
                 CallError::Daemon(e) => format!("{e:?}"),
@@ -181,9 +189,10 @@ impl Link {
     /// `GetConnectionUnixUser(owner)` must answer `daemon_uid`; the error is the reason
     /// for the log.
     async fn check_owner_uid(&self) -> Result<(), String> {
-        let owner = &self.owner;
-        let uid = self
-            .dbus
+        let Some((dbus, owner)) = &self.bus_owner else {
+            return Err("no bus to check the daemon's uid on".into());
+        };
+        let uid = dbus
             .get_connection_unix_user(BusName::Unique(owner.as_ref()))
             .await
             .map_err(|e| format!("GetConnectionUnixUser({owner}): {e}"))?;
@@ -236,6 +245,10 @@ async fn gated<T>(
 }
 
 impl Daemon for BusDaemon {
+    fn impostor(&self) -> Option<String> {
+        self.link.as_ref()?.impostor.clone()
+    }
+
     fn begin_login(
         &mut self,
         user: &str,
@@ -346,11 +359,80 @@ async fn connect_socket(bus: &str) -> Result<tokio::net::UnixStream, CallError> 
     result.map_err(|e| unavailable(format!("cannot connect to {bus}: {e}")))
 }
 
-/// Connects, finds the owner of [`BUS_NAME`] and builds a proxy that sends to that
-/// owner's unique name; the owner's uid is checked by the first call (see [`Link`]).
-/// Building the proxies sends nothing (no introspection, no match rule: properties are
-/// not cached), so this costs the handshake and `GetNameOwner` only.
-async fn open(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
+/// The direct socket when there is one (`socket=`) and it works, else the bus.
+async fn open(opts: &Options) -> Result<Link, CallError> {
+    let Some(socket) = &opts.socket else {
+        return open_bus(&opts.bus, opts.daemon_uid).await;
+    };
+    let (direct, impostor) = match open_direct(socket, opts.daemon_uid).await {
+        Ok(link) => return Ok(link),
+        Err(DirectFailure::Unavailable(reason)) => (reason, None),
+        Err(DirectFailure::Impostor(reason)) => (reason.clone(), Some(reason)),
+    };
+    match open_bus(&opts.bus, opts.daemon_uid).await {
+        Ok(link) => Ok(Link { impostor, ..link }),
+        Err(CallError::Unavailable(bus)) => Err(unavailable(format!("{direct}; {bus}"))),
+        Err(other) => Err(other),
+    }
+}
+
+/// Why the direct socket was not used.
+enum DirectFailure {
+    /// Absent, refusing, or not speaking D-Bus: the bus is tried, nothing to report.
+    Unavailable(String),
+    /// Served by another uid than `daemon_uid`: the bus is tried, and this is logged.
+    Impostor(String),
+}
+
+impl From<CallError> for DirectFailure {
+    fn from(e: CallError) -> Self {
+        DirectFailure::Unavailable(match e {
+            CallError::Unavailable(reason) => reason,
+            CallError::Daemon(e) => format!("{e:?}"),
+        })
+    }
+}
+
+/// Connects to the daemon's socket, checks that its peer runs as `daemon_uid` before
+/// sending a byte, then speaks D-Bus peer to peer (no `Hello`, no owner to look up).
+async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, DirectFailure> {
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|e| unavailable(format!("cannot connect to {path}: {e}")))?;
+    let peer = stream
+        .peer_cred()
+        .map_err(|e| unavailable(format!("SO_PEERCRED on {path}: {e}")))?;
+    if peer.uid() != daemon_uid {
+        return Err(DirectFailure::Impostor(format!(
+            "{path} is served by uid {}, expected {daemon_uid}; not using it",
+            peer.uid()
+        )));
+    }
+    let conn = zbus::connection::Builder::unix_stream(stream)
+        .p2p()
+        .build()
+        .await
+        .map_err(|e| unavailable(format!("D-Bus handshake on {path} failed: {e}")))?;
+    let proxy = TwofoldProxy::builder(&conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| unavailable(format!("Twofold proxy: {e}")))?;
+    Ok(Link {
+        proxy,
+        bus_owner: None,
+        daemon_uid,
+        owner_uid: OwnerUid::Expected,
+        impostor: None,
+    })
+}
+
+/// Connects, finds the owner of [`BUS_NAME`] (asking the bus to start it when there is
+/// none) and builds a proxy that sends to that owner's unique name; the owner's uid is
+/// checked by the first call (see [`Link`]). Building the proxies sends nothing (no
+/// introspection, no match rule: properties are not cached), so this costs the
+/// handshake and `GetNameOwner` only when the daemon runs.
+async fn open_bus(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
     let stream = connect_socket(bus).await?;
     let conn = zbus::connection::Builder::unix_stream(stream)
         .build()
@@ -362,10 +444,22 @@ async fn open(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
         .await
         .map_err(|e| unavailable(format!("D-Bus proxy: {e}")))?;
     let name = BusName::try_from(BUS_NAME).map_err(unavailable)?;
-    let owner = match dbus.get_name_owner(name).await {
+    let owner = match dbus.get_name_owner(name.clone()).await {
         Ok(owner) => owner,
         Err(zbus::fdo::Error::NameHasNoOwner(_)) => {
-            return Err(unavailable(format!("{BUS_NAME} has no owner on {bus}")));
+            // Not running (after a boot, a crash, an upgrade): D-Bus activation starts
+            // it, and answers once it owns the name (or could not start it).
+            let well_known = WellKnownName::try_from(BUS_NAME).map_err(unavailable)?;
+            dbus.start_service_by_name(well_known, 0)
+                .await
+                .map_err(|e| {
+                    unavailable(format!(
+                        "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
+                    ))
+                })?;
+            dbus.get_name_owner(name).await.map_err(|e| {
+                unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}"))
+            })?
         }
         Err(e) => return Err(unavailable(format!("GetNameOwner({BUS_NAME}): {e}"))),
     };
@@ -378,10 +472,10 @@ async fn open(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
         .map_err(|e| unavailable(format!("Twofold proxy: {e}")))?;
     Ok(Link {
         proxy,
-        dbus,
-        owner,
+        bus_owner: Some((dbus, owner)),
         daemon_uid,
         owner_uid: OwnerUid::Unchecked,
+        impostor: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! `pam_twofold.so`: asks `twofoldd` (over D-Bus) for a second factor.
 //!
 //! ```text
-//! auth required pam_twofold.so [bus=ADDRESS] [timeout=SECONDS] [failmode=secure|safe]
+//! auth required pam_twofold.so [socket=PATH] [bus=ADDRESS] [timeout=SECONDS] [failmode=secure|safe]
 //!                              [nullok] [prompt=TEXT] [forward_pass] [grace=SECONDS]
 //!                              [debug] [daemon_uid=UID]
 //! ```

@@ -1,8 +1,8 @@
 //! Module arguments from the `/etc/pam.d/*` line.
 //!
 //! Everything the module is told comes from here and nowhere else: in particular the
-//! bus address is never read from the environment (setuid hosts such as `su` inherit
-//! the caller's environment).
+//! bus address and the socket path are never read from the environment (setuid hosts
+//! such as `su` inherit the caller's environment).
 
 use std::time::Duration;
 
@@ -33,10 +33,18 @@ pub enum FailMode {
     Safe,
 }
 
+/// Longest `socket=` path (a unix socket address holds 108 bytes with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Parsed module arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// D-Bus address of the bus `twofoldd` is on (`bus=`).
+    /// `twofoldd`'s direct socket, tried first (`socket=`, default
+    /// [`twofold_contract::DIRECT_SOCKET`]); None with a `bus=` and no `socket=`: that
+    /// bus only.
+    pub socket: Option<String>,
+    /// D-Bus address of the bus `twofoldd` is on (`bus=`): the fallback when the socket
+    /// is absent or refuses.
     pub bus: String,
     /// Bound of each daemon phase (`timeout=`).
     pub timeout: Duration,
@@ -62,6 +70,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            socket: Some(twofold_contract::DIRECT_SOCKET.to_owned()),
             bus: twofold_contract::SYSTEM_BUS_ADDRESS.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             failmode: FailMode::Secure,
@@ -79,9 +88,10 @@ impl Options {
     /// Parses the module arguments. Never fails: unknown or malformed arguments are
     /// returned as warnings (for the log) and a malformed known option keeps its default.
     /// With `forward_pass` and no valid `prompt=`, the prompt is [`FORWARD_PASS_PROMPT`].
+    /// A valid `bus=` without a valid `socket=` means that bus only (no socket).
     pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> (Options, Vec<String>) {
         let mut opts = Options::default();
-        let mut prompt_given = false;
+        let (mut prompt_given, mut bus_given, mut socket_given) = (false, false, false);
         let mut warnings = Vec::new();
         for raw in args {
             let raw = raw.as_ref();
@@ -93,9 +103,16 @@ impl Options {
                 continue;
             };
             match opts.apply(arg) {
-                Ok(()) => prompt_given |= arg.starts_with("prompt="),
+                Ok(()) => {
+                    prompt_given |= arg.starts_with("prompt=");
+                    bus_given |= arg.starts_with("bus=");
+                    socket_given |= arg.starts_with("socket=");
+                }
                 Err(w) => warnings.push(w),
             }
+        }
+        if bus_given && !socket_given {
+            opts.socket = None;
         }
         if opts.forward_pass && !prompt_given {
             opts.prompt = FORWARD_PASS_PROMPT.to_owned();
@@ -128,6 +145,10 @@ impl Options {
                 check_bus_address(v).map_err(|why| malformed(&why))?;
                 self.bus = v.to_owned();
             }
+            ("socket", Some(v)) => {
+                check_socket_path(v).map_err(&malformed)?;
+                self.socket = Some(v.to_owned());
+            }
             ("timeout", Some(v)) => {
                 self.timeout = parse_timeout(v).ok_or_else(|| {
                     malformed(&format!(
@@ -154,7 +175,10 @@ impl Options {
                         malformed(&format!("expected seconds from 0 to {MAX_GRACE_SECS}"))
                     })?;
             }
-            ("bus" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace", None) => {
+            (
+                "bus" | "socket" | "timeout" | "failmode" | "prompt" | "daemon_uid" | "grace",
+                None,
+            ) => {
                 return Err(malformed("needs a value"));
             }
             _ => return Err(format!("ignoring unknown option \"{}\"", shown())),
@@ -174,6 +198,17 @@ fn parse_timeout(v: &str) -> Option<Duration> {
         return None;
     }
     Duration::try_from_secs_f64(secs).ok()
+}
+
+/// `socket=`: an absolute path that fits in a unix socket address.
+fn check_socket_path(v: &str) -> Result<(), &'static str> {
+    if !v.starts_with('/') {
+        return Err("expected an absolute path");
+    }
+    if v.len() > MAX_SOCKET_PATH || v.contains('\0') {
+        return Err("not a usable socket path");
+    }
+    Ok(())
 }
 
 /// The module only speaks to unix-socket buses: other transports either spawn
@@ -203,6 +238,7 @@ mod tests {
     fn defaults() {
         let (o, w) = parse(&[]);
         assert!(w.is_empty());
+        assert_eq!(o.socket.as_deref(), Some("/run/twofold/twofoldd.socket"));
         assert_eq!(o.bus, "unix:path=/run/dbus/system_bus_socket");
         assert_eq!(o.timeout, Duration::from_secs(5));
         assert_eq!(o.failmode, FailMode::Secure);
@@ -228,6 +264,7 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         assert!(o.forward_pass);
         assert_eq!(o.bus, "unix:path=/tmp/test.sock");
+        assert_eq!(o.socket, None, "bus= alone means that bus only");
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.failmode, FailMode::Safe);
         assert!(o.nullok);
@@ -300,8 +337,12 @@ mod tests {
             "forward_pass=1",
             "timeout",
             "bus",
+            "socket",
+            "socket=",
+            "socket=relative/path",
+            "socket=/a/path/longer/than/a/unix/socket/address/can/hold/0123456789012345678901234567890123456789012345678901234567890123456789",
         ]);
-        assert_eq!(w.len(), 13, "{w:?}");
+        assert_eq!(w.len(), 17, "{w:?}");
         assert!(w.iter().all(|l| l.contains("malformed")), "{w:?}");
         assert_eq!(o, Options::default());
     }
@@ -357,6 +398,32 @@ mod tests {
             assert!(!line.chars().any(char::is_control), "{line}");
         }
         assert!(w[0].contains("\\xff"), "{w:?}");
+    }
+
+    #[test]
+    fn socket_then_bus_unless_a_bus_alone_is_named() {
+        let (o, w) = parse(&["socket=/run/test/twofoldd.socket"]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.socket.as_deref(), Some("/run/test/twofoldd.socket"));
+        assert_eq!(o.bus, Options::default().bus);
+
+        for args in [
+            ["bus=unix:path=/tmp/bus", "socket=/tmp/direct"],
+            ["socket=/tmp/direct", "bus=unix:path=/tmp/bus"],
+        ] {
+            let (o, w) = parse(&args);
+            assert!(w.is_empty(), "{w:?}");
+            assert_eq!(o.socket.as_deref(), Some("/tmp/direct"));
+            assert_eq!(o.bus, "unix:path=/tmp/bus");
+        }
+        // A malformed socket= is not "given": the bus alone, as asked.
+        let (o, w) = parse(&["bus=unix:path=/tmp/bus", "socket=tmp/direct"]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(o.socket, None);
+        // A malformed bus= is not "given" either: the defaults stay.
+        let (o, w) = parse(&["bus=nonsense"]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(o.socket, Options::default().socket);
     }
 
     #[test]

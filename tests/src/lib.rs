@@ -274,11 +274,18 @@ pub struct TestEnv {
     pub key: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// The daemon's direct socket (peer-to-peer D-Bus), in `DIR/run`.
+    pub socket: PathBuf,
 }
 
 /// A dbus-daemon configuration for a private bus at `DIR/bus` carrying the shipped bus
 /// policy (also used by the bench).
 pub fn private_bus_config(dir: &Path) -> String {
+    private_bus_config_with(dir, "")
+}
+
+/// [`private_bus_config`] with `extra` elements (a `<servicedir>`, for activation).
+pub fn private_bus_config_with(dir: &Path, extra: &str) -> String {
     let policy = repo_root().join("packaging/dbus/org.twofold.Twofold1.conf");
     assert!(policy.exists(), "{} missing", policy.display());
     format!(
@@ -300,6 +307,7 @@ pub fn private_bus_config(dir: &Path) -> String {
     <allow own="org.freedesktop.login1"/>
   </policy>
   <include>{policy}</include>
+  {extra}
 </busconfig>
 "#,
         dir = dir.display(),
@@ -321,6 +329,36 @@ impl TestEnv {
 
     /// A bus and a daemon whose `twofoldd.toml` holds `config`.
     pub fn with_config(config: &str) -> TestEnv {
+        let mut env = Self::without_daemon(config, false);
+        env.start_daemon();
+        env
+    }
+
+    /// A bus where twofoldd is not running but can be started by D-Bus activation (its
+    /// service file is in the bus's service directory), with the arguments
+    /// [`TestEnv::spawn_daemon`] gives it.
+    pub fn activatable() -> TestEnv {
+        Self::without_daemon("", true)
+    }
+
+    /// The pid of whatever owns org.twofold.Twofold1 on this bus, if anything does.
+    pub fn owner_pid(&self) -> Option<i32> {
+        let out = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                "string:org.twofold.Twofold1",
+            ])
+            .output()
+            .expect("dbus-send");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace().last()?.parse().ok()
+    }
+
+    fn without_daemon(config: &str, activatable: bool) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("twofold-e2e")
             .tempdir()
@@ -328,7 +366,13 @@ impl TestEnv {
         // Other uids (the non-root tests) must reach the bus socket.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let conf = dir.path().join("bus.conf");
-        fs::write(&conf, private_bus_config(dir.path())).unwrap();
+        let services = dir.path().join("services");
+        let extra = if activatable {
+            format!("<servicedir>{}</servicedir>", services.display())
+        } else {
+            String::new()
+        };
+        fs::write(&conf, private_bus_config_with(dir.path(), &extra)).unwrap();
         let mut bus = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf.display()))
             .args(["--nofork", "--print-address"])
@@ -350,17 +394,33 @@ impl TestEnv {
         fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
         let config_path = dir.path().join("twofoldd.toml");
         fs::write(&config_path, config).unwrap();
-        let mut env = TestEnv {
+        let env = TestEnv {
             db: state.join("twofold.db"),
             key: state.join("secret.key"),
             config: config_path,
             log: dir.path().join("twofoldd.log"),
+            socket: dir.path().join("run/twofoldd.socket"),
             dir,
             address,
             bus,
             daemon: None,
         };
-        env.start_daemon();
+        if activatable {
+            fs::create_dir(&services).unwrap();
+            let exec: Vec<String> = [built("twofoldd").display().to_string()]
+                .into_iter()
+                .chain(
+                    env.daemon_args()
+                        .iter()
+                        .map(|a| a.to_string_lossy().into_owned()),
+                )
+                .collect();
+            let file = format!(
+                "[D-BUS Service]\nName=org.twofold.Twofold1\nExec={}\nUser=root\n",
+                exec.join(" ")
+            );
+            fs::write(services.join("org.twofold.Twofold1.service"), file).unwrap();
+        }
         env
     }
 
@@ -737,20 +797,33 @@ impl TestEnv {
             .open(&self.log)
             .unwrap();
         Command::new(built("twofoldd"))
-            .arg("--bus")
-            .arg(&self.address)
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--log-stderr")
+            .args(self.daemon_args())
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn twofoldd")
+    }
+
+    /// twofoldd's arguments for this environment.
+    pub fn daemon_args(&self) -> Vec<std::ffi::OsString> {
+        let address = self.address.split(',').next().unwrap_or_default();
+        [
+            "--bus".as_ref(),
+            address.as_ref(),
+            "--db".as_ref(),
+            self.db.as_os_str(),
+            "--key".as_ref(),
+            self.key.as_os_str(),
+            "--config".as_ref(),
+            self.config.as_os_str(),
+            "--socket".as_ref(),
+            self.socket.as_os_str(),
+            "--log-stderr".as_ref(),
+        ]
+        .iter()
+        .map(|a: &&std::ffi::OsStr| a.to_os_string())
+        .collect()
     }
 
     /// The `twofold` command on this bus, for [`Pty::spawn`].
@@ -1444,6 +1517,8 @@ impl TestEnv {
             .arg(&self.key)
             .arg("--config")
             .arg(&self.config)
+            .arg("--socket")
+            .arg(&self.socket)
             .arg("--log-stderr")
             .stdout(Stdio::null())
             .stderr(log)

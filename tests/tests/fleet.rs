@@ -669,6 +669,8 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
         .arg(&other_key)
         .arg("--config")
         .arg(&stray.config)
+        .arg("--socket")
+        .arg(stray.dir.path().join("stray/twofoldd.socket"))
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -495,6 +495,7 @@ if dpkg-query -W -f='${db:Status-Abbrev}' twofold 2>/dev/null | grep -q '^[a-z]'
 fi
 rm -rf /etc/twofold /var/lib/twofold /usr/sbin/twofoldd /usr/bin/twofold \
     /usr/lib/*/security/pam_twofold.so /lib/systemd/system/twofoldd.service \
+    /lib/systemd/system/twofoldd.socket \
     /usr/share/dbus-1/system.d/org.twofold.Twofold1.conf \
     /usr/share/dbus-1/system-services/org.twofold.Twofold1.service
 ! grep -rqs pam_twofold /etc/pam.d || { echo "/etc/pam.d names pam_twofold.so by hand" >&2; exit 1; }
@@ -548,6 +549,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             "/usr/share/dbus-1/system.d/org.twofold.Twofold1.conf",
             "/usr/share/dbus-1/system-services/org.twofold.Twofold1.service",
             "/lib/systemd/system/twofoldd.service",
+            "/lib/systemd/system/twofoldd.socket",
             "/usr/share/polkit-1/actions/org.twofold.policy",
             "/usr/share/pam-configs/twofold",
             "/etc/pam.d/twofold-password",
@@ -876,6 +878,7 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
             "/usr/share/dbus-1/system-services/org.twofold.Twofold1.service",
         ),
         ("-rw-r--r--", "/usr/lib/systemd/system/twofoldd.service"),
+        ("-rw-r--r--", "/usr/lib/systemd/system/twofoldd.socket"),
         (
             "-rw-r--r--",
             "/usr/share/polkit-1/actions/org.twofold.policy",
@@ -969,9 +972,29 @@ fn packaging_files_carry_what_the_package_promises() {
         "NoNewPrivileges=yes",
         "SystemCallFilter=@system-service",
         "CapabilityBoundingSet=CAP_KILL",
+        "RuntimeDirectory=twofold",
+        "RuntimeDirectoryMode=0755",
+        "RuntimeDirectoryPreserve=yes",
+        "Sockets=twofoldd.socket",
     ] {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
     }
+    // The direct socket: root's alone, in a directory others may list but not write.
+    let socket = read("systemd/twofoldd.socket");
+    for line in [
+        "ListenStream=/run/twofold/twofoldd.socket",
+        "SocketUser=root",
+        "SocketMode=0600",
+        "DirectoryMode=0755",
+        "Accept=no",
+        "WantedBy=sockets.target",
+    ] {
+        assert!(
+            socket.lines().any(|l| l == line),
+            "socket unit lacks {line}"
+        );
+    }
+    assert!(socket.contains(twofold_contract::DIRECT_SOCKET));
     assert!(unit
         .lines()
         .any(|l| l.starts_with("RestrictAddressFamilies=AF_UNIX")));

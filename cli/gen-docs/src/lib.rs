@@ -312,6 +312,10 @@ fn pam_twofold_page() -> String {
         PAM_TWOFOLD_8,
         &[
             ("bus", roff_value(&defaults.bus)),
+            (
+                "socket",
+                roff_value(defaults.socket.as_deref().unwrap_or_default()),
+            ),
             ("timeout", format!("{timeout}")),
             ("min_timeout", format!("{MIN_TIMEOUT_SECS}")),
             ("max_timeout", format!("{MAX_TIMEOUT_SECS}")),

@@ -18,6 +18,9 @@ pub const OBJECT_PATH: &str = "/org/twofold/Twofold1";
 pub const INTERFACE: &str = "org.twofold.Twofold1";
 /// The system bus socket, spelled out so that no client has to read it from the environment.
 pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";
+/// `twofoldd`'s root-only socket, where the PAM module speaks D-Bus peer to peer (no bus
+/// daemon in between); the module falls back to the bus when it is absent.
+pub const DIRECT_SOCKET: &str = "/run/twofold/twofoldd.socket";
 /// Prefix of every error name `twofoldd` returns.
 pub const ERROR_PREFIX: &str = "org.twofold.Error";
 

@@ -26,11 +26,18 @@ struct MockConv {
     authtok_fails: bool,
     /// Answers came through `prompt_hidden_raw`.
     raw_prompts: usize,
+    /// The daemon connections, to note how many are open at each prompt.
+    record: Option<Rc<RefCell<Record>>>,
 }
 
 impl Conversation for MockConv {
     fn prompt_hidden(&mut self, msg: &str) -> Result<Zeroizing<String>, ConvError> {
         self.prompts.push(msg.to_owned());
+        if let Some(record) = &self.record {
+            let mut record = record.borrow_mut();
+            let open = record.open;
+            record.open_at_prompts.push(open);
+        }
         self.replies
             .pop_front()
             .expect("unexpected prompt")
@@ -87,10 +94,20 @@ struct Record {
     verifies: Vec<(String, String, HashMap<String, String>)>,
     verify_budget: Option<Duration>,
     dropped: bool,
+    /// Daemon connections open now.
+    open: usize,
+    /// How many were open at each prompt.
+    open_at_prompts: Vec<usize>,
 }
 
+/// Scripted connections: the first gets the `BeginLogin` answer, the next the `Verify`
+/// answer (the module closes the first before it prompts).
 struct MockConnector {
     connect: Result<(), String>,
+    /// The outcome of the connections after the first (None: as `connect`).
+    reconnect: Option<Result<(), String>>,
+    /// The connections are the fallback from a socket served by another uid.
+    impostor: Option<String>,
     status: Option<Result<LoginState, CallError>>,
     verify: Option<Result<Verified, CallError>>,
     grace: Option<bool>,
@@ -102,6 +119,7 @@ struct MockDaemon {
     verify: Option<Result<Verified, CallError>>,
     /// `CheckGrace`'s answer; None: not supported (the trait's default).
     grace: Option<bool>,
+    impostor: Option<String>,
     record: Rc<RefCell<Record>>,
 }
 
@@ -111,17 +129,31 @@ impl Connector for MockConnector {
         let mut r = self.record.borrow_mut();
         r.connects += 1;
         r.connect_budget = Some(deadline.saturating_duration_since(Instant::now()));
-        self.connect.clone()?;
+        let first = r.connects == 1;
+        match (first, &self.reconnect) {
+            (false, Some(outcome)) => outcome.clone()?,
+            _ => self.connect.clone()?,
+        }
+        r.open += 1;
+        let (status, verify) = if first {
+            (self.status.take(), None)
+        } else {
+            (None, self.verify.take())
+        };
         Ok(MockDaemon {
-            status: self.status.take(),
-            verify: self.verify.take(),
+            status,
+            verify,
             grace: self.grace,
+            impostor: self.impostor.clone(),
             record: self.record.clone(),
         })
     }
 }
 
 impl Daemon for MockDaemon {
+    fn impostor(&self) -> Option<String> {
+        self.impostor.clone()
+    }
     fn begin_login(
         &mut self,
         user: &str,
@@ -157,7 +189,9 @@ impl Daemon for MockDaemon {
 
 impl Drop for MockDaemon {
     fn drop(&mut self) {
-        self.record.borrow_mut().dropped = true;
+        let mut record = self.record.borrow_mut();
+        record.dropped = true;
+        record.open -= 1;
     }
 }
 
@@ -206,6 +240,8 @@ struct Case {
     opts: Options,
     user: Vec<u8>,
     connect: Result<(), String>,
+    reconnect: Option<Result<(), String>>,
+    impostor: Option<String>,
     status: Option<Result<LoginState, CallError>>,
     replies: Vec<Result<String, ConvError>>,
     verify: Option<Result<Verified, CallError>>,
@@ -219,6 +255,8 @@ impl Case {
             opts: Options::default(),
             user: b"alice".to_vec(),
             connect: Ok(()),
+            reconnect: None,
+            impostor: None,
             status: Some(Ok(enrolled())),
             replies: vec![Ok("123456".into())],
             verify: Some(Ok(totp())),
@@ -247,10 +285,13 @@ impl Case {
         let mut conv = MockConv {
             replies: self.replies.into_iter().collect(),
             authtok_fails: self.authtok_fails,
+            record: Some(record.clone()),
             ..MockConv::default()
         };
         let mut connector = MockConnector {
             connect: self.connect,
+            reconnect: self.reconnect,
+            impostor: self.impostor,
             status: self.status,
             verify: self.verify,
             grace: self.grace,
@@ -266,6 +307,7 @@ impl Case {
             &mut log,
         );
         drop(connector);
+        conv.record = None;
         let record = Rc::try_unwrap(record)
             .ok()
             .expect("the daemon connection outlived authenticate")
@@ -277,6 +319,15 @@ impl Case {
             record,
         };
         out.assert_no_secret_logged();
+        assert_eq!(
+            out.record.open, 0,
+            "a daemon connection outlived authenticate"
+        );
+        assert!(
+            out.record.open_at_prompts.iter().all(|open| *open == 0),
+            "a daemon connection was held while the user typed: {:?}",
+            out.record.open_at_prompts
+        );
         if !self.opts.forward_pass {
             // Without forward_pass, PAM_AUTHTOK is never touched and answers are read
             // as before.
@@ -327,7 +378,9 @@ fn right_code_succeeds() {
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert_eq!(out.conv.prompts, ["Verification code: "]);
     assert!(out.conv.infos.is_empty() && out.conv.errors.is_empty());
-    assert_eq!(out.record.connects, 1);
+    // One connection for BeginLogin, closed before the prompt; one for Verify.
+    assert_eq!(out.record.connects, 2);
+    assert_eq!(out.record.open_at_prompts, [0]);
     assert_eq!(out.record.statuses, ["alice"]);
     let (user, code, context) = &out.record.verifies[0];
     assert_eq!(user, "alice");
@@ -676,6 +729,70 @@ fn unavailable_verify_secure_and_safe() {
         .verify(Err(unavailable_err()))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+}
+
+#[test]
+fn no_connection_is_held_while_the_user_types() {
+    for forward_pass in [false, true] {
+        let out = Case::new()
+            .opts(|o| o.forward_pass = forward_pass)
+            .typed(Ok("hunter2123456"))
+            .run();
+        assert_eq!(out.code, PamResultCode::PAM_SUCCESS, "{forward_pass}");
+        assert_eq!(out.record.open_at_prompts, [0], "{forward_pass}");
+        assert_eq!(out.record.connects, 2, "{forward_pass}");
+        assert_eq!(out.record.verifies.len(), 1, "{forward_pass}");
+    }
+}
+
+#[test]
+fn a_failed_reconnection_for_verify_is_unavailable_secure_and_safe() {
+    let lost = || {
+        Some(Err(
+            "cannot connect to /run/twofold/twofoldd.socket".to_owned()
+        ))
+    };
+    let mut case = Case::new();
+    case.reconnect = lost();
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(out.record.verifies.is_empty());
+    assert!(out
+        .log
+        .has(Level::Err, "twofoldd unavailable for user \"alice\""));
+
+    let mut case = Case::new().opts(|o| o.failmode = FailMode::Safe);
+    case.reconnect = lost();
+    assert_eq!(case.run().code, PamResultCode::PAM_IGNORE);
+
+    // forward_pass stepping aside after the prompt hands the password (no code) on.
+    let mut case = fwd("hunter2123456").opts(|o| o.failmode = FailMode::Safe);
+    case.reconnect = lost();
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
+    assert_eq!(out.authtoks(), ["hunter2"]);
+}
+
+#[test]
+fn a_socket_served_by_another_uid_is_logged() {
+    let mut case = Case::new();
+    case.impostor = Some("/run/twofold/twofoldd.socket is served by uid 1000".into());
+    let out = case.run();
+    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
+    assert!(
+        out.log.has(
+            Level::Warning,
+            "twofoldd's socket refused for user \"alice\""
+        ),
+        "{:?}",
+        out.log.lines
+    );
+    assert!(!Case::new()
+        .run()
+        .log
+        .lines
+        .iter()
+        .any(|(_, l)| l.contains("socket refused")));
 }
 
 #[test]

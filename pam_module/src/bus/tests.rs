@@ -200,6 +200,8 @@ impl Drop for Service {
 
 fn opts(bus: &str) -> Options {
     Options {
+        // That bus only: never a daemon that may run on this machine's socket.
+        socket: None,
         bus: bus.to_owned(),
         daemon_uid: euid(),
         timeout: Duration::from_secs(5),

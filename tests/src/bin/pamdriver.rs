@@ -4,6 +4,11 @@
 //!
 //! Usage: pamdriver --confdir DIR --service NAME (--user USER | --user-hex HEX)
 //!        [--tty TTY] [--rhost HOST] [--ruser USER] [--response TEXT]... [--repeat N]
+//!        [--hold]
+//!
+//! With `--hold`, a prompt left without a response is a user who does not answer: the
+//! driver prints `waiting at the prompt` (a line of its own) and blocks until its
+//! standard input closes, then fails the conversation.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::ptr;
@@ -14,6 +19,7 @@ use twofold_tests::pam_ffi::*;
 #[derive(Default)]
 struct Script {
     responses: Vec<String>,
+    hold: bool,
     next: usize,
     messages: Vec<serde_json::Value>,
 }
@@ -52,6 +58,12 @@ extern "C" fn converse(
             .messages
             .push(serde_json::json!({"style": style, "text": text}));
         if msg.msg_style == PAM_PROMPT_ECHO_OFF || msg.msg_style == PAM_PROMPT_ECHO_ON {
+            if script.hold && script.next == script.responses.len() {
+                use std::io::{Read, Write};
+                println!("waiting at the prompt");
+                let _ = std::io::stdout().flush();
+                let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            }
             let Some(answer) = script.responses.get(script.next) else {
                 // SAFETY: nothing was allocated inside the array yet for unanswered
                 // prompts; free the partially filled array and its strings.
@@ -94,6 +106,7 @@ fn main() {
     let (mut tty, mut rhost, mut ruser) = (None, None, None);
     let mut responses = Vec::new();
     let mut repeat = 1usize;
+    let mut hold = false;
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -109,6 +122,7 @@ fn main() {
             "--ruser" => ruser = Some(value()),
             "--response" => responses.push(value()),
             "--repeat" => repeat = value().parse().expect("--repeat N"),
+            "--hold" => hold = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -118,6 +132,7 @@ fn main() {
     for _ in 0..repeat {
         let mut script = Script {
             responses: responses.clone(),
+            hold,
             ..Default::default()
         };
         let conv = PamConv {

@@ -1,0 +1,228 @@
+//! The direct socket: the same `org.twofold.Twofold1` object as on the bus, spoken
+//! D-Bus peer to peer on a root-only unix socket (by default
+//! [`twofold_contract::DIRECT_SOCKET`]), so that a login costs no trip through the bus
+//! daemon and holds none of root's bus connections.
+//!
+//! The caller of every call on a connection is the socket's peer as the kernel saw it
+//! when the connection was accepted (`SO_PEERCRED`), never anything a message says; the
+//! calls then go through the same [`Bus::authorize`] as the bus's. Connections are capped
+//! in number and idle time, so that nobody can hold the daemon's resources by leaving
+//! them open.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use twofold_contract::OBJECT_PATH;
+
+use crate::dbus::Bus;
+use crate::files::ensure_runtime_dir;
+use crate::service::Caller;
+
+/// Direct connections open at once; one more is closed as soon as it is accepted (the
+/// module then uses the bus).
+pub const MAX_CONNECTIONS: usize = 64;
+/// A direct connection that sends nothing for this long (the handshake included) is
+/// closed. The module holds one for a few round trips, never while the user types.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The first file descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
+
+/// The listening socket: the one systemd passed (socket activation, `twofoldd.socket`),
+/// else `path`, bound here. Call before any thread is started (it reads and clears the
+/// `LISTEN_*` variables).
+pub fn listen(path: &Path) -> Result<UnixListener, String> {
+    let listener = match from_systemd()? {
+        Some(listener) => listener,
+        None => bind(path)?,
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("direct socket: {e}"))?;
+    Ok(listener)
+}
+
+/// The socket systemd passed, if it passed one to this process (`LISTEN_PID` is ours).
+fn from_systemd() -> Result<Option<UnixListener>, String> {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS").ok();
+    // Meant for us or not, children must not see them.
+    for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(name);
+    }
+    if !ours {
+        return Ok(None);
+    }
+    if count.as_deref() != Some("1") {
+        return Err(format!(
+            "systemd passed {} sockets; twofoldd.socket passes exactly one",
+            count.unwrap_or_default()
+        ));
+    }
+    if nix::fcntl::fcntl(LISTEN_FDS_START, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return Err("LISTEN_FDS is 1 but nothing is open on fd 3".into());
+    }
+    // SAFETY: systemd passed fd 3 to this very process (LISTEN_PID is our pid and
+    // LISTEN_FDS is 1), and nothing in it has used or claimed that descriptor yet.
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
+    check_passed_socket(&fd)?;
+    Ok(Some(UnixListener::from(fd)))
+}
+
+/// A passed descriptor must be a listening unix stream socket; it is made close-on-exec.
+fn check_passed_socket(fd: &OwnedFd) -> Result<(), String> {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, AddressFamily, SockType};
+    use nix::sys::socket::{SockaddrLike, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let wrong = |what: &str| format!("the socket systemd passed is {what}");
+    let kind = getsockopt(fd, sockopt::SockType).map_err(|e| wrong(&format!("unusable: {e}")))?;
+    let listening = getsockopt(fd, sockopt::AcceptConn).unwrap_or(false);
+    let family = getsockname::<UnixAddr>(fd.as_raw_fd())
+        .ok()
+        .and_then(|a| a.family());
+    if kind != SockType::Stream || family != Some(AddressFamily::Unix) || !listening {
+        return Err(wrong("not a listening unix stream socket"));
+    }
+    nix::fcntl::fcntl(
+        fd.as_fd().as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| wrong(&format!("unusable: {e}")))?;
+    Ok(())
+}
+
+/// Binds `path` (mode 0600) in a safe directory, replacing a stale socket left by a
+/// daemon that is gone, never one that still answers.
+fn bind(path: &Path) -> Result<UnixListener, String> {
+    let shown = path.display();
+    let dir = path
+        .parent()
+        .filter(|d| path.is_absolute() && !d.as_os_str().is_empty())
+        .ok_or_else(|| format!("--socket {shown}: give an absolute path"))?;
+    ensure_runtime_dir(dir).map_err(|e| e.to_string())?;
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{shown}: cannot inspect: {e}")),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(format!("{shown} exists and is not a socket; refusing it"));
+        }
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => return Err(format!("{shown}: another twofoldd is serving it")),
+            Err(_) => fs::remove_file(path)
+                .map_err(|e| format!("{shown}: cannot remove the stale socket: {e}"))?,
+        },
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {shown}: {e}"))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{shown}: cannot set its mode: {e}"))?;
+    Ok(listener)
+}
+
+/// Accepts direct connections for ever, each served by its own instance of `template`'s
+/// object (sharing its state), at most [`MAX_CONNECTIONS`] at once.
+pub async fn serve(listener: UnixListener, template: Bus) {
+    let listener = match tokio::net::UnixListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            log::error!("cannot serve the direct socket (the bus still works): {e}");
+            return;
+        }
+    };
+    let template = Arc::new(template);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, most likely: let some connections end first.
+                log::warn!("direct socket: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            log::debug!("direct socket: {MAX_CONNECTIONS} connections open; closing a new one");
+            continue;
+        };
+        let template = template.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, &template).await {
+                log::debug!("direct connection ended: {e}");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Serves one connection until the peer hangs up or stays silent for [`IDLE_LIMIT`].
+async fn serve_connection(stream: tokio::net::UnixStream, template: &Bus) -> Result<(), String> {
+    let credentials = stream
+        .peer_cred()
+        .map_err(|e| format!("SO_PEERCRED: {e}"))?;
+    let peer = Caller {
+        uid: credentials.uid(),
+        pid: credentials
+            .pid()
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|pid| *pid > 0),
+    };
+    let handshake = zbus::connection::Builder::unix_stream(stream)
+        .server(zbus::Guid::generate())
+        .and_then(|b| b.p2p().serve_at(OBJECT_PATH, template.for_peer(peer)))
+        .map_err(|e| e.to_string())?
+        .build();
+    let connection = tokio::time::timeout(IDLE_LIMIT, handshake)
+        .await
+        .map_err(|_| format!("no handshake within {IDLE_LIMIT:?}"))?
+        .map_err(|e| format!("handshake failed: {e}"))?;
+    let mut messages = zbus::MessageStream::from(&connection);
+    loop {
+        match tokio::time::timeout(IDLE_LIMIT, messages.next()).await {
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => {
+                log::debug!(
+                    "closing a direct connection of uid {} idle for {IDLE_LIMIT:?}",
+                    peer.uid
+                );
+                break;
+            }
+        }
+    }
+    drop(messages);
+    connection.close().await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_0600_replaces_a_stale_socket_and_refuses_a_live_one_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/twofoldd.socket");
+        let first = bind(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = bind(&path).unwrap_err();
+        assert!(err.contains("another twofoldd"), "{err}");
+        drop(first); // the file stays, nobody answers: stale
+        bind(&path).unwrap();
+
+        let file = dir.path().join("run/file");
+        fs::write(&file, "").unwrap();
+        let err = bind(&file).unwrap_err();
+        assert!(err.contains("not a socket"), "{err}");
+        assert!(bind(Path::new("relative.socket")).is_err());
+    }
+}
