@@ -850,8 +850,14 @@ fn refused<C: Conversation, L: Logger>(
             PamResultCode::PAM_MAXTRIES
         }
         Answer::Refused(why) => {
-            let line = format!("2FA failed: {}", safe_str(&why, LOG_TEXT_CHARS * 2));
-            log.outcome(Level::Notice, &line);
+            // twofoldd logs every failed attempt once, with its source (the line fail2ban
+            // reads); the module's own line would be a second record of it: debug only.
+            let line = format!(
+                "2FA failed: {} for {}",
+                safe_str(&why, LOG_TEXT_CHARS * 2),
+                log.who
+            );
+            log.debug(&line);
             PamResultCode::PAM_AUTH_ERR
         }
     }

@@ -412,9 +412,15 @@ fn wrong_code_fails() {
         .run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert!(out.conv.errors.is_empty());
+    // The daemon records the failure; the module adds a line only with `debug`.
+    assert!(!out.log.has(Level::Notice, "2FA failed"), "{:?}", out.log.lines);
+    let out = Case::new()
+        .opts(|o| o.debug = true)
+        .verify(Err(TwofoldError::InvalidCode("invalid code".into()).into()))
+        .run();
     assert!(out
         .log
-        .has(Level::Notice, "2FA failed: invalid code for user \"alice\""));
+        .has(Level::Debug, "2FA failed: invalid code for user \"alice\""));
 }
 
 #[test]
