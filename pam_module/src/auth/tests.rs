@@ -413,7 +413,11 @@ fn wrong_code_fails() {
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert!(out.conv.errors.is_empty());
     // The daemon records the failure; the module adds a line only with `debug`.
-    assert!(!out.log.has(Level::Notice, "2FA failed"), "{:?}", out.log.lines);
+    assert!(
+        !out.log.has(Level::Notice, "2FA failed"),
+        "{:?}",
+        out.log.lines
+    );
     let out = Case::new()
         .opts(|o| o.debug = true)
         .verify(Err(TwofoldError::InvalidCode("invalid code".into()).into()))
