@@ -680,16 +680,21 @@ pub struct PolkitMock {
     address: String,
 }
 
+/// python-dbusmock's `template` as a system service on `env`'s bus.
+fn spawn_dbusmock(env: &TestEnv, template: &str) -> Child {
+    Command::new("/usr/bin/python3")
+        .args(["-m", "dbusmock", "--system", "--template", template])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3-dbusmock must be installed (tests/run.sh installs it)")
+}
+
 impl PolkitMock {
     /// Starts the mock on `env`'s bus; it allows nothing until [`PolkitMock::allow`].
     pub fn start(env: &TestEnv) -> PolkitMock {
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "dbusmock", "--template", "polkitd", "--system"])
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-dbusmock must be installed (tests/run.sh installs it)");
+        let child = spawn_dbusmock(env, "polkitd");
         let mock = PolkitMock {
             child,
             address: env.address.clone(),
@@ -1551,13 +1556,7 @@ pub fn mock_logind_session<'a>(
     uid: u32,
     user: &str,
 ) -> (Child, impl Fn(&[&str]) -> Output + 'a) {
-    let mock = Command::new("/usr/bin/python3")
-        .args(["-m", "dbusmock", "--system", "--template", "logind"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &env.address)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3-dbusmock (tests/run.sh installs it)");
+    let mock = spawn_dbusmock(env, "logind");
     let dbus_send = move |args: &[&str]| {
         Command::new("dbus-send")
             .arg(format!("--bus={}", env.address))

@@ -97,6 +97,9 @@ impl Daemon {
             .arg(&env.key)
             .arg("--config")
             .arg(&env.config)
+            // Its own direct socket: never the host's /run/twofold, nor another test's.
+            .arg("--socket")
+            .arg(&env.socket)
             .stdout(Stdio::null())
             .stderr(stderr_file)
             .spawn()
@@ -114,7 +117,9 @@ impl Daemon {
             assert!(Instant::now() < deadline, "twofoldd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        daemon.pid = owner_pid(env);
+        daemon.pid = env
+            .owner_pid()
+            .expect("the daemon inside bwrap owns the name");
         daemon
     }
 
@@ -136,26 +141,6 @@ impl Drop for Daemon {
         let _ = self.bwrap.kill();
         let _ = self.bwrap.wait();
     }
-}
-
-/// The pid of the process owning twofold's bus name (the daemon inside bwrap).
-fn owner_pid(env: &TestEnv) -> i32 {
-    let out = Command::new("dbus-send")
-        .arg(format!("--bus={}", env.address))
-        .args([
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.GetConnectionUnixProcessID",
-            "string:org.twofold.Twofold1",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .last()
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {text:?}"))
 }
 
 #[test]
