@@ -11,6 +11,8 @@ packages=(libpam0g-dev dbus dbus-daemon dbus-bin pamtester oathtool openssh-serv
 # tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), dpkg/rpm in a throwaway root,
 # lintian, ps and useradd there.
 packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)
+# tests/tests/units.rs: systemd-analyze verify and security --offline of the units.
+packages+=(systemd)
 # tests/tests/fleet.rs: a real PostgreSQL server (started with pg_ctl on a temporary data
 # directory, TLS with a certificate made by openssl); the daemon links OpenSSL for TLS.
 packages+=(postgresql postgresql-client openssl libssl-dev)
