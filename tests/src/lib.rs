@@ -343,19 +343,25 @@ impl TestEnv {
 
     /// The pid of whatever owns org.twofold.Twofold1 on this bus, if anything does.
     pub fn owner_pid(&self) -> Option<i32> {
+        let text = self.ask_bus_about_our_name("GetConnectionUnixProcessID");
+        text.split_whitespace().last()?.parse().ok()
+    }
+
+    /// The bus daemon's reply (as `dbus-send --print-reply` prints it) to `method` of
+    /// org.freedesktop.DBus about org.twofold.Twofold1.
+    fn ask_bus_about_our_name(&self, method: &str) -> String {
         let out = Command::new("dbus-send")
             .arg(format!("--bus={}", self.address))
             .args([
                 "--print-reply",
                 "--dest=org.freedesktop.DBus",
                 "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.GetConnectionUnixProcessID",
-                "string:org.twofold.Twofold1",
             ])
+            .arg(format!("org.freedesktop.DBus.{method}"))
+            .arg("string:org.twofold.Twofold1")
             .output()
             .expect("dbus-send");
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split_whitespace().last()?.parse().ok()
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn without_daemon(config: &str, activatable: bool) -> TestEnv {
@@ -484,18 +490,8 @@ impl TestEnv {
 
     /// Whether org.twofold.Twofold1 has an owner on this bus.
     pub fn name_has_owner(&self) -> bool {
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.twofold.Twofold1",
-            ])
-            .output()
-            .expect("dbus-send");
-        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+        self.ask_bus_about_our_name("NameHasOwner")
+            .contains("boolean true")
     }
 
     /// Runs the `twofold` CLI on this bus (as root, or as `as_uid`), with `stdin`.
