@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, limits, method, LoginState, TwofoldError, Verified, MAX_CODE_LEN};
+use twofold_contract::{context, limits, method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use crate::options::{FailMode, Options};
@@ -139,13 +139,26 @@ enum PasswordIs {
 pub enum CallError {
     /// The daemon could not be asked or did not answer in time; the reason is for the log.
     Unavailable(String),
-    /// The daemon (or the bus, for `TwofoldError::ZBus`) answered with an error.
-    Daemon(TwofoldError),
+    /// The daemon answered with one of its errors (kind and message).
+    Daemon(ErrorKind, String),
+    /// Something answered in a way the daemon never should (an unknown error, a reply
+    /// of the wrong shape); the reason is for the log.
+    Unexpected(String),
 }
 
-impl From<TwofoldError> for CallError {
-    fn from(e: TwofoldError) -> Self {
-        CallError::Daemon(e)
+impl CallError {
+    /// A daemon error of `kind` saying `message`.
+    pub fn daemon(kind: ErrorKind, message: &str) -> CallError {
+        CallError::Daemon(kind, message.to_owned())
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unavailable(reason) | CallError::Unexpected(reason) => f.write_str(reason),
+            CallError::Daemon(kind, message) => write!(f, "{}: {message}", kind.name()),
+        }
     }
 }
 
@@ -308,59 +321,29 @@ enum Answer {
     Refused(String),
 }
 
-/// True when a bus error means the daemon could not be reached (or went away, or did not
-/// answer in time), false when something answered in a way it never should.
-fn is_transport(e: &zbus::Error) -> bool {
-    let name = match e {
-        zbus::Error::InputOutput(_)
-        | zbus::Error::Connection(..)
-        | zbus::Error::Handshake(_)
-        | zbus::Error::Failure(_) => return true,
-        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
-        zbus::Error::FDO(fdo) => zbus::DBusError::name(fdo.as_ref()).as_str().to_owned(),
-        _ => return false,
-    };
-    let Some(short) = name.strip_prefix("org.freedesktop.DBus.Error.") else {
-        return false;
-    };
-    matches!(
-        short,
-        "ServiceUnknown"
-            | "NameHasNoOwner"
-            | "NoReply"
-            | "Timeout"
-            | "TimedOut"
-            | "Disconnected"
-            | "NoServer"
-            | "NoNetwork"
-    ) || short.starts_with("Spawn.")
-}
-
 fn classify(e: CallError) -> Answer {
     match e {
         CallError::Unavailable(reason) => Answer::Unavailable(reason),
-        CallError::Daemon(e) => match e {
-            TwofoldError::ZBus(e) if is_transport(&e) => {
-                Answer::Unavailable(format!("D-Bus error: {e}"))
-            }
-            TwofoldError::ZBus(e) => Answer::Broken(format!("unexpected D-Bus reply: {e}")),
-            TwofoldError::Internal(m) => {
+        CallError::Unexpected(reason) => Answer::Broken(reason),
+        CallError::Daemon(kind, m) => match kind {
+            ErrorKind::Internal => {
                 Answer::Broken(format!("twofoldd could not complete the request: {m}"))
             }
-            TwofoldError::NotEnrolled(_) => Answer::NotEnrolled,
-            TwofoldError::UnknownUser(_) => Answer::UnknownUser,
-            TwofoldError::Locked(m) => Answer::Locked(m),
-            TwofoldError::InvalidCode(_) => Answer::Refused("invalid code".to_owned()),
-            TwofoldError::PermissionDenied(m) => {
+            ErrorKind::NotEnrolled => Answer::NotEnrolled,
+            ErrorKind::UnknownUser => Answer::UnknownUser,
+            ErrorKind::Locked => Answer::Locked(m),
+            ErrorKind::InvalidCode => Answer::Refused("invalid code".to_owned()),
+            ErrorKind::PermissionDenied => {
                 Answer::Refused(format!("permission denied by twofoldd: {m}"))
             }
-            TwofoldError::InvalidArgument(m) => Answer::Refused(format!("invalid argument: {m}")),
-            e @ (TwofoldError::AlreadyEnrolled(_)
-            | TwofoldError::NoPendingEnrollment(_)
-            | TwofoldError::InvalidPassword(_)
-            | TwofoldError::RateLimited(_)) => {
-                Answer::Broken(format!("unexpected reply from twofoldd: {e:?}"))
-            }
+            ErrorKind::InvalidArgument => Answer::Refused(format!("invalid argument: {m}")),
+            ErrorKind::AlreadyEnrolled
+            | ErrorKind::NoPendingEnrollment
+            | ErrorKind::InvalidPassword
+            | ErrorKind::RateLimited => Answer::Broken(format!(
+                "unexpected reply from twofoldd: {}: {m}",
+                kind.name()
+            )),
         },
     }
 }

@@ -1,63 +1,57 @@
-//! The real daemon connection: zbus on a tokio current-thread runtime owned by the hook.
+//! The real daemon connection: D-Bus over a unix socket, synchronous, in the calling
+//! thread (no runtime, no thread, no signal handler; one file descriptor, closed when the
+//! [`BusDaemon`] is dropped).
 //!
 //! The daemon's direct socket (`socket=`) is tried first: D-Bus peer to peer, no bus in
 //! between. Its peer must be `daemon_uid` (`SO_PEERCRED`, read before anything is sent),
 //! which is then the whole owner check. When it is absent or refuses, the module uses
-//! the bus (`bus=`) as below, and asks the bus to start the daemon when the name has no
-//! owner (D-Bus activation).
+//! the bus (`bus=`), and asks the bus to start the daemon when the name has no owner
+//! (D-Bus activation).
 //!
-//! No thread outlives a hook call: the runtime is current-thread (it spawns none), zbus
-//! is built with only its `tokio` feature (so it starts no executor thread of its own),
-//! and the socket is connected here, non-blocking, instead of by zbus (whose address
-//! connector runs the blocking `connect(2)` on tokio's blocking pool, i.e. in a thread).
-//! The runtime is shut down when the [`BusDaemon`] is dropped.
-//!
-//! The owner check costs no round trip of its own: [`BusConnector::connect`] asks the bus
-//! who owns [`BUS_NAME`] (unique name O) and stops there; the first daemon call (unless
-//! it carries a code: `Verify` waits for the check) is sent to O together with
-//! `GetConnectionUnixUser(O)`, and its answer is handed
-//! out only once that uid is `daemon_uid` (otherwise it is dropped, and this and every
-//! later call fail as "unavailable"). Unique names are never reused, so both messages
-//! concern the same connection, and nothing is ever sent to the well-known name.
+//! On the bus, the owner check costs no round trip of its own: [`BusConnector::connect`]
+//! asks the bus who owns [`BUS_NAME`] (unique name O) and stops there; the first daemon
+//! call (unless it carries a code: `Verify` waits for the check) is sent to O together
+//! with `GetConnectionUnixUser(O)`, and its answer is handed out only once that uid is
+//! `daemon_uid` (otherwise it is dropped, and this and every later call fail as
+//! "unavailable"). Unique names are never reused, so both messages concern the same
+//! connection, and nothing is ever sent to the well-known name.
 
 use std::collections::HashMap;
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Instant;
 
-use tokio::runtime::Runtime;
-use twofold_contract::{LoginState, TwofoldError, TwofoldProxy, Verified, BUS_NAME};
-use zbus::address::transport::{Transport, UnixSocket};
-use zbus::fdo::DBusProxy;
-use zbus::names::{BusName, OwnedUniqueName, WellKnownName};
-use zbus::proxy::CacheProperties;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use twofold_contract::{ErrorKind, LoginState, Verified, BUS_NAME, INTERFACE, OBJECT_PATH};
+use zvariant::Type;
 
 use crate::auth::{CallError, Connector, Daemon};
-use crate::options::Options;
+use crate::options::{parse_bus_address, Options, SocketTarget};
+use crate::wire::{self, Reply, Target, FIXED_HEADER_LEN};
 
-/// How long dropping a [`BusDaemon`] waits for tokio's blocking pool (normally empty).
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
+/// The bus itself, for `Hello`, `GetNameOwner`, `StartServiceByName` and the uid check.
+const DBUS: Target<'static> = Target {
+    destination: Some("org.freedesktop.DBus"),
+    path: "/org/freedesktop/DBus",
+    interface: "org.freedesktop.DBus",
+};
 
-/// Connects to `twofoldd` on the bus named by `opts.bus`.
+/// Longest line of the authentication exchange the module reads.
+const MAX_AUTH_LINE: usize = 512;
+
+/// Connects to `twofoldd`: its direct socket first, then the bus.
 #[derive(Debug, Default)]
 pub struct BusConnector;
 
-/// A connection to the owner of [`BUS_NAME`] (whose uid the first call checks), with the
-/// runtime that drives it.
+/// A connection to `twofoldd`, directly or through the bus.
 pub struct BusDaemon {
-    // Dropped explicitly, in this order, inside the runtime context: see `Drop`.
-    link: Option<Link>,
-    rt: Option<Runtime>,
-}
-
-/// The connection (held by the proxies) and what is known of the daemon at its end.
-struct Link {
-    /// On the bus, sends to `owner`, never to the well-known name.
-    proxy: TwofoldProxy<'static>,
-    /// On the bus: the bus itself, for the uid check, and the unique name that owned
-    /// [`BUS_NAME`] when asked. None on the direct socket (checked before the handshake).
-    bus_owner: Option<(DBusProxy<'static>, OwnedUniqueName)>,
+    wire: Wire,
+    /// On the bus, the unique name that owned [`BUS_NAME`] when asked; None on the
+    /// direct socket (its peer was checked before the handshake).
+    owner: Option<String>,
     daemon_uid: u32,
     owner_uid: OwnerUid,
     /// Why the direct socket was not used although something listened there as another
@@ -65,7 +59,7 @@ struct Link {
     impostor: Option<String>,
 }
 
-/// Whether `owner` is known to run as `daemon_uid`.
+/// Whether the owner is known to run as `daemon_uid`.
 enum OwnerUid {
     /// Not answered yet (not asked, or the call that asked ran out of time): the next
     /// call asks again, alongside.
@@ -80,250 +74,10 @@ impl Connector for BusConnector {
     type Daemon = BusDaemon;
 
     fn connect(&mut self, opts: &Options, deadline: Instant) -> Result<BusDaemon, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-        let mut daemon = BusDaemon {
-            link: None,
-            rt: Some(rt),
-        };
-        let link = daemon
-            .run(deadline, "connecting", open(opts))
-            .map_err(|e| match e {
-                CallError::Unavailable(reason) => reason,
-                CallError::Daemon(e) => format!("{e:?}"),
-            })?;
-        daemon.link = Some(link);
-        Ok(daemon)
-    }
-}
-
-impl BusDaemon {
-    /// Runs `fut` on the runtime until it completes or `deadline` passes. The future is
-    /// dropped inside the runtime (zbus may spawn clean-up tasks from destructors).
-    fn run<T, F>(&self, deadline: Instant, what: &str, fut: F) -> Result<T, CallError>
-    where
-        F: Future<Output = Result<T, CallError>>,
-    {
-        let Some(rt) = self.rt.as_ref() else {
-            return Err(CallError::Unavailable("runtime already shut down".into()));
-        };
-        let deadline = tokio::time::Instant::from_std(deadline);
-        rt.block_on(async move {
-            match tokio::time::timeout_at(deadline, fut).await {
-                Ok(result) => result,
-                Err(_) => Err(CallError::Unavailable(format!(
-                    "no answer within the timeout while {what}"
-                ))),
-            }
+        open(opts, deadline).map_err(|e| match e {
+            CallError::Unavailable(reason) => reason,
+            other => other.to_string(),
         })
-    }
-
-    fn link(&self) -> Result<&Link, CallError> {
-        self.link
-            .as_ref()
-            .ok_or_else(|| CallError::Unavailable("not connected".into()))
-    }
-
-    /// The proxy to the owner, for one call (a cheap clone, so that [`Self::call`] may
-    /// record the uid check's outcome while the call borrows the proxy).
-    fn proxy(&self) -> Result<TwofoldProxy<'static>, CallError> {
-        Ok(self.link()?.proxy.clone())
-    }
-
-    /// Runs one daemon call under `deadline`. Until the owner's uid is known to be
-    /// right, the call runs alongside the check and its answer waits for (and depends
-    /// on) the check's outcome, which is kept for the following calls.
-    fn call<T, F>(&mut self, deadline: Instant, what: &str, call: F) -> Result<T, CallError>
-    where
-        F: Future<Output = Result<T, TwofoldError>>,
-    {
-        let link = self.link()?;
-        let call = async { Ok(call.await?) };
-        match &link.owner_uid {
-            OwnerUid::Expected => return self.run(deadline, what, call),
-            OwnerUid::Refused(reason) => return Err(CallError::Unavailable(reason.clone())),
-            OwnerUid::Unchecked => {}
-        }
-        let mut verdict = None;
-        let result = self.run(
-            deadline,
-            what,
-            gated(link.check_owner_uid(), call, &mut verdict),
-        );
-        if let Some(verdict) = &verdict {
-            self.settle_owner(verdict);
-        }
-        result
-    }
-}
-
-impl BusDaemon {
-    /// Keeps the outcome of the owner check for the following calls.
-    fn settle_owner(&mut self, verdict: &Result<(), String>) {
-        if let Some(link) = self.link.as_mut() {
-            link.owner_uid = match verdict {
-                Ok(()) => OwnerUid::Expected,
-                Err(reason) => OwnerUid::Refused(reason.clone()),
-            };
-        }
-    }
-
-    /// Settles the owner check on its own (before a call that carries a secret).
-    fn check_owner_alone(&mut self, deadline: Instant) -> Result<(), CallError> {
-        let link = self.link()?;
-        if !matches!(link.owner_uid, OwnerUid::Unchecked) {
-            return Ok(());
-        }
-        let verdict = self.run(deadline, "checking the daemon", async {
-            Ok(link.check_owner_uid().await)
-        })?;
-        self.settle_owner(&verdict);
-        verdict.map_err(CallError::Unavailable)
-    }
-}
-
-impl Link {
-    /// `GetConnectionUnixUser(owner)` must answer `daemon_uid`; the error is the reason
-    /// for the log.
-    async fn check_owner_uid(&self) -> Result<(), String> {
-        let Some((dbus, owner)) = &self.bus_owner else {
-            return Err("no bus to check the daemon's uid on".into());
-        };
-        let uid = dbus
-            .get_connection_unix_user(BusName::Unique(owner.as_ref()))
-            .await
-            .map_err(|e| format!("GetConnectionUnixUser({owner}): {e}"))?;
-        if uid != self.daemon_uid {
-            let expected = self.daemon_uid;
-            return Err(format!(
-                "owner {owner} of {BUS_NAME} runs as uid {uid}, expected {expected}"
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Runs `call` alongside `check` (`check` is polled first, then `call`, so both requests
-/// are on the wire before either answer is awaited) and returns `call`'s answer only
-/// once `check` has passed. A failed check is the result as soon as it is known, whatever
-/// `call` answered or would answer (its answer is dropped unseen). `verdict` receives
-/// the check's outcome once known (it stays `None` if this is dropped before).
-async fn gated<T>(
-    check: impl Future<Output = Result<(), String>>,
-    call: impl Future<Output = Result<T, CallError>>,
-    verdict: &mut Option<Result<(), String>>,
-) -> Result<T, CallError> {
-    let mut check = pin!(check);
-    let mut call = pin!(call);
-    let mut answer = None;
-    poll_fn(move |cx| {
-        if verdict.is_none() {
-            if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
-                *verdict = Some(outcome);
-            }
-        }
-        if let Some(Err(reason)) = verdict {
-            return Poll::Ready(Err(CallError::Unavailable(reason.clone())));
-        }
-        if answer.is_none() {
-            if let Poll::Ready(result) = call.as_mut().poll(cx) {
-                answer = Some(result);
-            }
-        }
-        match (&*verdict, answer.take()) {
-            (Some(Ok(())), Some(result)) => Poll::Ready(result),
-            (_, pending) => {
-                answer = pending;
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
-
-impl Daemon for BusDaemon {
-    fn impostor(&self) -> Option<String> {
-        self.link.as_ref()?.impostor.clone()
-    }
-
-    fn begin_login(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<LoginState, CallError> {
-        let proxy = self.proxy()?;
-        self.call(deadline, "asking about the login", async move {
-            proxy.begin_login(user, context).await
-        })
-    }
-
-    fn verify(
-        &mut self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<Verified, CallError> {
-        // A code goes only to an owner already checked: never alongside the check.
-        self.check_owner_alone(deadline)?;
-        let proxy = self.proxy()?;
-        self.call(deadline, "verifying the code", async move {
-            proxy.verify(user, code, context).await
-        })
-    }
-
-    fn open_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<String, CallError> {
-        let proxy = self.proxy()?;
-        self.call(deadline, "registering the session", async move {
-            proxy.open_session(user, info).await
-        })
-    }
-
-    fn close_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<(), CallError> {
-        let proxy = self.proxy()?;
-        self.call(deadline, "closing the session", async move {
-            proxy.close_session(user, info).await
-        })
-    }
-
-    fn check_grace(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        seconds: u32,
-        deadline: Instant,
-    ) -> Result<bool, CallError> {
-        let proxy = self.proxy()?;
-        self.call(deadline, "checking the grace window", async move {
-            proxy.check_grace(user, context, seconds).await
-        })
-    }
-}
-
-impl Drop for BusDaemon {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            {
-                let _context = rt.enter();
-                self.link = None;
-            }
-            // Drops every task (the socket reader among them) and closes the socket.
-            rt.shutdown_timeout(SHUTDOWN_GRACE);
-        }
     }
 }
 
@@ -331,46 +85,18 @@ fn unavailable(e: impl std::fmt::Display) -> CallError {
     CallError::Unavailable(e.to_string())
 }
 
-/// Connects the bus socket without blocking (a full listen backlog fails with `EAGAIN`
-/// instead of blocking in `connect(2)`).
-async fn connect_socket(bus: &str) -> Result<tokio::net::UnixStream, CallError> {
-    let addr: zbus::Address = bus
-        .parse()
-        .map_err(|e| unavailable(format!("bad bus address: {e}")))?;
-    let Transport::Unix(unix) = addr.transport() else {
-        return Err(unavailable("only unix: bus addresses are supported"));
-    };
-    let result = match unix.path() {
-        UnixSocket::File(path) => tokio::net::UnixStream::connect(path).await,
-        UnixSocket::Abstract(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            use std::os::unix::ffi::OsStrExt;
-            let std_addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                .map_err(|e| unavailable(format!("bad abstract socket name: {e}")))?;
-            let addr = tokio::net::unix::SocketAddr::from(std_addr);
-            tokio::net::UnixStream::connect_addr(&addr).await
-        }
-        _ => {
-            return Err(unavailable(
-                "only unix:path= and unix:abstract= are supported",
-            ))
-        }
-    };
-    result.map_err(|e| unavailable(format!("cannot connect to {bus}: {e}")))
-}
-
 /// The direct socket when there is one (`socket=`) and it works, else the bus.
-async fn open(opts: &Options) -> Result<Link, CallError> {
+fn open(opts: &Options, deadline: Instant) -> Result<BusDaemon, CallError> {
     let Some(socket) = &opts.socket else {
-        return open_bus(&opts.bus, opts.daemon_uid).await;
+        return open_bus(&opts.bus, opts.daemon_uid, deadline);
     };
-    let (direct, impostor) = match open_direct(socket, opts.daemon_uid).await {
-        Ok(link) => return Ok(link),
+    let (direct, impostor) = match open_direct(socket, opts.daemon_uid, deadline) {
+        Ok(daemon) => return Ok(daemon),
         Err(DirectFailure::Unavailable(reason)) => (reason, None),
         Err(DirectFailure::Impostor(reason)) => (reason.clone(), Some(reason)),
     };
-    match open_bus(&opts.bus, opts.daemon_uid).await {
-        Ok(link) => Ok(Link { impostor, ..link }),
+    match open_bus(&opts.bus, opts.daemon_uid, deadline) {
+        Ok(daemon) => Ok(BusDaemon { impostor, ..daemon }),
         Err(CallError::Unavailable(bus)) => Err(unavailable(format!("{direct}; {bus}"))),
         Err(other) => Err(other),
     }
@@ -388,39 +114,25 @@ impl From<CallError> for DirectFailure {
     fn from(e: CallError) -> Self {
         DirectFailure::Unavailable(match e {
             CallError::Unavailable(reason) => reason,
-            CallError::Daemon(e) => format!("{e:?}"),
+            other => other.to_string(),
         })
     }
 }
 
 /// Connects to the daemon's socket, checks that its peer runs as `daemon_uid` before
 /// sending a byte, then speaks D-Bus peer to peer (no `Hello`, no owner to look up).
-async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, DirectFailure> {
-    let stream = tokio::net::UnixStream::connect(path)
-        .await
-        .map_err(|e| unavailable(format!("cannot connect to {path}: {e}")))?;
-    let peer = stream
-        .peer_cred()
-        .map_err(|e| unavailable(format!("SO_PEERCRED on {path}: {e}")))?;
-    if peer.uid() != daemon_uid {
+fn open_direct(path: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, DirectFailure> {
+    let mut wire = Wire::connect(&SocketTarget::Path(path.to_owned()), path)?;
+    let peer = wire.peer_uid()?;
+    if peer != daemon_uid {
         return Err(DirectFailure::Impostor(format!(
-            "{path} is served by uid {}, expected {daemon_uid}; not using it",
-            peer.uid()
+            "{path} is served by uid {peer}, expected {daemon_uid}; not using it"
         )));
     }
-    let conn = zbus::connection::Builder::unix_stream(stream)
-        .p2p()
-        .build()
-        .await
-        .map_err(|e| unavailable(format!("D-Bus handshake on {path} failed: {e}")))?;
-    let proxy = TwofoldProxy::builder(&conn)
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .map_err(|e| unavailable(format!("Twofold proxy: {e}")))?;
-    Ok(Link {
-        proxy,
-        bus_owner: None,
+    wire.authenticate(deadline)?;
+    Ok(BusDaemon {
+        wire,
+        owner: None,
         daemon_uid,
         owner_uid: OwnerUid::Expected,
         impostor: None,
@@ -428,55 +140,468 @@ async fn open_direct(path: &str, daemon_uid: u32) -> Result<Link, DirectFailure>
 }
 
 /// Connects, finds the owner of [`BUS_NAME`] (asking the bus to start it when there is
-/// none) and builds a proxy that sends to that owner's unique name; the owner's uid is
-/// checked by the first call (see [`Link`]). Building the proxies sends nothing (no
-/// introspection, no match rule: properties are not cached), so this costs the
-/// handshake and `GetNameOwner` only when the daemon runs.
-async fn open_bus(bus: &str, daemon_uid: u32) -> Result<Link, CallError> {
-    let stream = connect_socket(bus).await?;
-    let conn = zbus::connection::Builder::unix_stream(stream)
-        .build()
-        .await
-        .map_err(|e| unavailable(format!("D-Bus handshake on {bus} failed: {e}")))?;
-    let dbus = DBusProxy::builder(&conn)
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .map_err(|e| unavailable(format!("D-Bus proxy: {e}")))?;
-    let name = BusName::try_from(BUS_NAME).map_err(unavailable)?;
-    let owner = match dbus.get_name_owner(name.clone()).await {
-        Ok(owner) => owner,
-        Err(zbus::fdo::Error::NameHasNoOwner(_)) => {
-            // Not running (after a boot, a crash, an upgrade): D-Bus activation starts
-            // it, and answers once it owns the name (or could not start it).
-            let well_known = WellKnownName::try_from(BUS_NAME).map_err(unavailable)?;
-            dbus.start_service_by_name(well_known, 0)
-                .await
-                .map_err(|e| {
-                    unavailable(format!(
-                        "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
-                    ))
-                })?;
-            dbus.get_name_owner(name).await.map_err(|e| {
-                unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}"))
-            })?
-        }
-        Err(e) => return Err(unavailable(format!("GetNameOwner({BUS_NAME}): {e}"))),
+/// none) and keeps its unique name; the owner's uid is checked by the first call. This
+/// costs the handshake and one round trip (`Hello` and `GetNameOwner` go together) when
+/// the daemon runs.
+fn open_bus(bus: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, CallError> {
+    let target =
+        parse_bus_address(bus).map_err(|e| unavailable(format!("bad bus address: {e}")))?;
+    let mut wire = Wire::connect(&target, bus)?;
+    wire.authenticate(deadline)?;
+    let hello = wire.send(DBUS, "Hello", &(), deadline)?;
+    let owner = wire.send(DBUS, "GetNameOwner", &(BUS_NAME,), deadline)?;
+    wire.reply_to(hello, deadline, "saying hello to the bus")?
+        .ok_body::<String>()?;
+    let reply = wire.reply_to(owner, deadline, "asking who owns the name")?;
+    let owner = if reply.error.as_deref() == Some(NAME_HAS_NO_OWNER) {
+        // Not running (after a boot, a crash, an upgrade): D-Bus activation starts it,
+        // and answers once it owns the name (or could not start it).
+        start_daemon(&mut wire, bus, deadline)?
+    } else {
+        reply
+            .ok_body::<String>()
+            .map_err(|e| unavailable(format!("GetNameOwner({BUS_NAME}): {e}")))?
     };
-    let proxy = TwofoldProxy::builder(&conn)
-        .destination(BusName::Unique(owner.clone().into_inner()))
-        .map_err(unavailable)?
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .map_err(|e| unavailable(format!("Twofold proxy: {e}")))?;
-    Ok(Link {
-        proxy,
-        bus_owner: Some((dbus, owner)),
+    Ok(BusDaemon {
+        wire,
+        owner: Some(owner),
         daemon_uid,
         owner_uid: OwnerUid::Unchecked,
         impostor: None,
     })
+}
+
+const NAME_HAS_NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
+
+/// `StartServiceByName`, then the new owner's unique name.
+fn start_daemon(wire: &mut Wire, bus: &str, deadline: Instant) -> Result<String, CallError> {
+    let start = wire.send(DBUS, "StartServiceByName", &(BUS_NAME, 0u32), deadline)?;
+    wire.reply_to(start, deadline, "starting the daemon")?
+        .ok_body::<u32>()
+        .map_err(|e| {
+            unavailable(format!(
+                "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
+            ))
+        })?;
+    let again = wire.send(DBUS, "GetNameOwner", &(BUS_NAME,), deadline)?;
+    wire.reply_to(again, deadline, "asking who owns the name")?
+        .ok_body::<String>()
+        .map_err(|e| unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}")))
+}
+
+impl Reply {
+    /// The body of a method return, or the error this reply is.
+    fn ok_body<T: DeserializeOwned + Type>(&self) -> Result<T, CallError> {
+        let Some(name) = &self.error else {
+            return self
+                .body::<T>()
+                .map_err(|e| CallError::Unexpected(format!("unexpected D-Bus reply: {e}")));
+        };
+        let message = self.error_message();
+        if let Some(kind) = ErrorKind::from_error_name(name) {
+            return Err(CallError::Daemon(kind, message));
+        }
+        let said = format!("{name}: {message}");
+        if is_transport(name) {
+            Err(CallError::Unavailable(format!("D-Bus error: {said}")))
+        } else {
+            Err(CallError::Unexpected(format!(
+                "unexpected D-Bus reply: {said}"
+            )))
+        }
+    }
+}
+
+/// True when a bus error means the daemon could not be reached (or went away, or did not
+/// answer in time), false when something answered in a way it never should.
+fn is_transport(name: &str) -> bool {
+    let Some(short) = name.strip_prefix("org.freedesktop.DBus.Error.") else {
+        return false;
+    };
+    matches!(
+        short,
+        "ServiceUnknown"
+            | "NameHasNoOwner"
+            | "NoReply"
+            | "Timeout"
+            | "TimedOut"
+            | "Disconnected"
+            | "NoServer"
+            | "NoNetwork"
+    ) || short.starts_with("Spawn.")
+}
+
+impl BusDaemon {
+    /// Runs one daemon call under `deadline`. Until the owner's uid is known to be
+    /// right, the call goes alongside the check and its answer waits for (and depends
+    /// on) the check's outcome, which is kept for the following calls.
+    fn call<A, R>(
+        &mut self,
+        member: &str,
+        args: &A,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<R, CallError>
+    where
+        A: Serialize + Type,
+        R: DeserializeOwned + Type,
+    {
+        let check = match &self.owner_uid {
+            OwnerUid::Refused(reason) => return Err(unavailable(reason)),
+            OwnerUid::Expected => None,
+            OwnerUid::Unchecked => Some(self.send_check(deadline)?),
+        };
+        let to = Target {
+            destination: self.owner.as_deref(),
+            path: OBJECT_PATH,
+            interface: INTERFACE,
+        };
+        let call = self.wire.send(to, member, args, deadline)?;
+        if let Some(check) = check {
+            let mut answer = None;
+            while matches!(self.owner_uid, OwnerUid::Unchecked) {
+                let reply = self.wire.reply_to_either(check, call, deadline, what)?;
+                if reply.reply_serial == check {
+                    self.settle_owner(&reply);
+                } else {
+                    answer = Some(reply);
+                }
+            }
+            if let OwnerUid::Refused(reason) = &self.owner_uid {
+                return Err(unavailable(reason));
+            }
+            if let Some(answer) = answer {
+                return answer.ok_body();
+            }
+        }
+        self.wire.reply_to(call, deadline, what)?.ok_body()
+    }
+
+    /// Sends `GetConnectionUnixUser(owner)`.
+    fn send_check(&mut self, deadline: Instant) -> Result<u32, CallError> {
+        let Some(owner) = self.owner.clone() else {
+            return Err(unavailable("no bus to check the daemon's uid on"));
+        };
+        self.wire
+            .send(DBUS, "GetConnectionUnixUser", &(owner.as_str(),), deadline)
+    }
+
+    /// Keeps the outcome of the owner check (the answer to `GetConnectionUnixUser`).
+    fn settle_owner(&mut self, reply: &Reply) {
+        let owner = self.owner.as_deref().unwrap_or_default();
+        self.owner_uid = match reply.ok_body::<u32>() {
+            Ok(uid) if uid == self.daemon_uid => OwnerUid::Expected,
+            Ok(uid) => OwnerUid::Refused(format!(
+                "owner {owner} of {BUS_NAME} runs as uid {uid}, expected {}",
+                self.daemon_uid
+            )),
+            Err(e) => OwnerUid::Refused(format!("GetConnectionUnixUser({owner}): {e}")),
+        };
+    }
+
+    /// Settles the owner check on its own (before a call that carries a secret).
+    fn check_owner_alone(&mut self, deadline: Instant) -> Result<(), CallError> {
+        if matches!(self.owner_uid, OwnerUid::Unchecked) {
+            let check = self.send_check(deadline)?;
+            let reply = self.wire.reply_to(check, deadline, "checking the daemon")?;
+            self.settle_owner(&reply);
+        }
+        match &self.owner_uid {
+            OwnerUid::Refused(reason) => Err(unavailable(reason)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Daemon for BusDaemon {
+    fn impostor(&self) -> Option<String> {
+        self.impostor.clone()
+    }
+
+    fn begin_login(
+        &mut self,
+        user: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<LoginState, CallError> {
+        self.call(
+            "BeginLogin",
+            &(user, context),
+            deadline,
+            "asking about the login",
+        )
+    }
+
+    fn verify(
+        &mut self,
+        user: &str,
+        code: &str,
+        context: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<Verified, CallError> {
+        // A code goes only to an owner already checked: never alongside the check.
+        self.check_owner_alone(deadline)?;
+        self.call(
+            "Verify",
+            &(user, code, context),
+            deadline,
+            "verifying the code",
+        )
+    }
+
+    fn open_session(
+        &mut self,
+        user: &str,
+        info: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        self.call(
+            "OpenSession",
+            &(user, info),
+            deadline,
+            "registering the session",
+        )
+    }
+
+    fn close_session(
+        &mut self,
+        user: &str,
+        info: HashMap<String, String>,
+        deadline: Instant,
+    ) -> Result<(), CallError> {
+        self.call(
+            "CloseSession",
+            &(user, info),
+            deadline,
+            "closing the session",
+        )
+    }
+
+    fn check_grace(
+        &mut self,
+        user: &str,
+        context: HashMap<String, String>,
+        seconds: u32,
+        deadline: Instant,
+    ) -> Result<bool, CallError> {
+        self.call(
+            "CheckGrace",
+            &(user, context, seconds),
+            deadline,
+            "checking the grace window",
+        )
+    }
+}
+
+/// One connected socket speaking D-Bus: non-blocking, every wait bounded by a deadline
+/// (`poll(2)`), writes with `MSG_NOSIGNAL` (a daemon that went away must not raise
+/// SIGPIPE in sshd or sudo).
+struct Wire {
+    fd: OwnedFd,
+    /// For messages: the address or path connected to.
+    peer: String,
+    last_serial: u32,
+    /// Bytes read and not yet taken.
+    input: Vec<u8>,
+}
+
+impl Wire {
+    /// Connects without blocking: a full listen backlog fails with `EAGAIN` at once
+    /// instead of blocking in `connect(2)`.
+    fn connect(target: &SocketTarget, shown: &str) -> Result<Wire, CallError> {
+        let cannot = |e: Errno| unavailable(format!("cannot connect to {shown}: {}", e.desc()));
+        let addr = match target {
+            SocketTarget::Path(path) => UnixAddr::new(path.as_str()),
+            SocketTarget::Abstract(name) => UnixAddr::new_abstract(name),
+        }
+        .map_err(cannot)?;
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .map_err(cannot)?;
+        socket::connect(fd.as_raw_fd(), &addr).map_err(cannot)?;
+        Ok(Wire {
+            fd,
+            peer: shown.to_owned(),
+            last_serial: 0,
+            input: Vec::new(),
+        })
+    }
+
+    /// The uid the peer had when it called `listen(2)` (`SO_PEERCRED`).
+    fn peer_uid(&self) -> Result<u32, CallError> {
+        socket::getsockopt(&self.fd, sockopt::PeerCredentials)
+            .map(|cred| cred.uid())
+            .map_err(|e| unavailable(format!("SO_PEERCRED on {}: {}", self.peer, e.desc())))
+    }
+
+    /// The SASL exchange: `EXTERNAL` with our effective uid, which the peer checks
+    /// against the socket's credentials.
+    fn authenticate(&mut self, deadline: Instant) -> Result<(), CallError> {
+        let what = "authenticating";
+        let uid: String = nix::unistd::geteuid()
+            .as_raw()
+            .to_string()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.write_all(
+            format!("\0AUTH EXTERNAL {uid}\r\n").as_bytes(),
+            deadline,
+            what,
+        )?;
+        let line = self.read_line(deadline, what)?;
+        if !line.starts_with("OK ") {
+            let said = crate::text::safe_str(&line, 80);
+            return Err(unavailable(format!(
+                "D-Bus handshake on {} failed: the peer said \"{said}\"",
+                self.peer
+            )));
+        }
+        self.write_all(b"BEGIN\r\n", deadline, what)
+    }
+
+    /// Sends a method call; returns its serial.
+    fn send<A: Serialize + Type>(
+        &mut self,
+        to: Target<'_>,
+        member: &str,
+        args: &A,
+        deadline: Instant,
+    ) -> Result<u32, CallError> {
+        self.last_serial += 1;
+        let serial = self.last_serial;
+        let message = wire::method_call(serial, to, member, args).map_err(CallError::Unexpected)?;
+        self.write_all(&message, deadline, &format!("sending {member}"))?;
+        Ok(serial)
+    }
+
+    /// The reply to `serial` (skipping signals and anything else).
+    fn reply_to(&mut self, serial: u32, deadline: Instant, what: &str) -> Result<Reply, CallError> {
+        self.reply_to_either(serial, serial, deadline, what)
+    }
+
+    /// The next reply to `a` or `b`.
+    fn reply_to_either(
+        &mut self,
+        a: u32,
+        b: u32,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Reply, CallError> {
+        loop {
+            let message = self.read_message(deadline, what)?;
+            let reply = Reply::parse(message)
+                .map_err(|e| CallError::Unexpected(format!("{} sent {e}", self.peer)))?;
+            if let Some(reply) = reply.filter(|r| r.reply_serial == a || r.reply_serial == b) {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// One whole message, at most [`wire::MAX_MESSAGE_LEN`] bytes.
+    fn read_message(&mut self, deadline: Instant, what: &str) -> Result<Vec<u8>, CallError> {
+        self.fill(FIXED_HEADER_LEN, deadline, what)?;
+        let fixed: [u8; FIXED_HEADER_LEN] =
+            self.input[..FIXED_HEADER_LEN].try_into().expect("filled");
+        let len = wire::message_len(&fixed)
+            .map_err(|e| CallError::Unexpected(format!("{} sent {e}", self.peer)))?;
+        self.fill(len, deadline, what)?;
+        let rest = self.input.split_off(len);
+        Ok(std::mem::replace(&mut self.input, rest))
+    }
+
+    /// One `\r\n`-terminated line of the authentication exchange, without its end.
+    fn read_line(&mut self, deadline: Instant, what: &str) -> Result<String, CallError> {
+        loop {
+            if let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") {
+                let rest = self.input.split_off(end + 2);
+                let line = std::mem::replace(&mut self.input, rest);
+                return Ok(String::from_utf8_lossy(&line[..end]).into_owned());
+            }
+            if self.input.len() > MAX_AUTH_LINE {
+                return Err(unavailable(format!(
+                    "D-Bus handshake on {} failed: an over-long line",
+                    self.peer
+                )));
+            }
+            self.read_some(deadline, what)?;
+        }
+    }
+
+    /// Reads until at least `len` bytes are buffered.
+    fn fill(&mut self, len: usize, deadline: Instant, what: &str) -> Result<(), CallError> {
+        while self.input.len() < len {
+            self.read_some(deadline, what)?;
+        }
+        Ok(())
+    }
+
+    fn read_some(&mut self, deadline: Instant, what: &str) -> Result<(), CallError> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match socket::recv(self.fd.as_raw_fd(), &mut chunk, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => {
+                    return Err(unavailable(format!(
+                        "{} closed the connection while {what}",
+                        self.peer
+                    )))
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    self.wait(PollFlags::POLLIN, deadline, what)?
+                }
+                Err(e) => return Err(self.io_error(e, what)),
+            }
+        }
+    }
+
+    fn write_all(
+        &mut self,
+        mut bytes: &[u8],
+        deadline: Instant,
+        what: &str,
+    ) -> Result<(), CallError> {
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        while !bytes.is_empty() {
+            match socket::send(self.fd.as_raw_fd(), bytes, flags) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    self.wait(PollFlags::POLLOUT, deadline, what)?
+                }
+                Err(e) => return Err(self.io_error(e, what)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the socket is ready for `events`, at most until `deadline`.
+    fn wait(&self, events: PollFlags, deadline: Instant, what: &str) -> Result<(), CallError> {
+        let timed_out = || unavailable(format!("no answer within the timeout while {what}"));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        // Rounded up: a wait of 0 ms would spin until the deadline.
+        let ms = left.as_millis().saturating_add(1);
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.fd.as_fd(), events)];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => Err(timed_out()),
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(self.io_error(e, what)),
+        }
+    }
+
+    fn io_error(&self, e: Errno, what: &str) -> CallError {
+        unavailable(format!("{} failed while {what}: {}", self.peer, e.desc()))
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod ffi;
 pub mod options;
 pub mod session;
 pub mod text;
+pub mod wire;
 
 use auth::{AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext};
 use ffi::Syslog;

@@ -15,10 +15,10 @@ pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 /// Default bound of each daemon phase.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Smallest accepted `timeout=`, in seconds.
-pub const MIN_TIMEOUT_SECS: f64 = 0.1;
-/// Largest accepted `timeout=`, in seconds.
-pub const MAX_TIMEOUT_SECS: f64 = 300.0;
+/// Smallest accepted `timeout=`.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// Largest accepted `timeout=`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest accepted `grace=`, in seconds (12 hours; the daemon keeps passes that long).
 pub const MAX_GRACE_SECS: u32 = 12 * 3600;
 
@@ -126,7 +126,7 @@ impl Options {
             None => (arg, None),
         };
         let shown = || crate::text::safe_str(arg, 64);
-        // `why` may quote the value (zbus's address errors do): escape it like the value.
+        // `why` may quote the value (the address errors do): escape it like the value.
         let malformed = |why: &str| {
             format!(
                 "ignoring malformed option \"{}\": {}",
@@ -142,7 +142,7 @@ impl Options {
                 return Err(malformed("takes no value"))
             }
             ("bus", Some(v)) => {
-                check_bus_address(v).map_err(|why| malformed(&why))?;
+                parse_bus_address(v).map_err(|why| malformed(&why))?;
                 self.bus = v.to_owned();
             }
             ("socket", Some(v)) => {
@@ -152,7 +152,9 @@ impl Options {
             ("timeout", Some(v)) => {
                 self.timeout = parse_timeout(v).ok_or_else(|| {
                     malformed(&format!(
-                        "expected seconds between {MIN_TIMEOUT_SECS} and {MAX_TIMEOUT_SECS}"
+                        "expected seconds between {} and {}",
+                        seconds_text(MIN_TIMEOUT),
+                        seconds_text(MAX_TIMEOUT)
                     ))
                 })?
             }
@@ -187,17 +189,34 @@ impl Options {
     }
 }
 
-/// `timeout=` value: decimal seconds, finite, within the allowed range.
+/// `timeout=` value: decimal seconds (at most nanosecond precision), within the allowed
+/// range. Parsed without floating point: no "inf", "nan", exponents or signs, and no
+/// float parsing code in a module loaded by every sshd and sudo.
 fn parse_timeout(v: &str) -> Option<Duration> {
-    // Plain decimal numbers only: no "inf", "nan", exponents or signs.
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    let (whole, fraction) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
         return None;
     }
-    let secs: f64 = v.parse().ok()?;
-    if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&secs) {
+    if v.ends_with('.') {
         return None;
     }
-    Duration::try_from_secs_f64(secs).ok()
+    let secs: u64 = whole.parse().ok()?;
+    let nanos: u32 = format!("{fraction:0<9}").parse().ok()?;
+    let timeout = Duration::new(secs, nanos);
+    (MIN_TIMEOUT..=MAX_TIMEOUT)
+        .contains(&timeout)
+        .then_some(timeout)
+}
+
+/// `d` in seconds, as a person writes them (0.1, 300).
+pub fn seconds_text(d: Duration) -> String {
+    let millis = d.subsec_millis();
+    if millis == 0 {
+        return d.as_secs().to_string();
+    }
+    let fraction = format!("{millis:03}");
+    format!("{}.{}", d.as_secs(), fraction.trim_end_matches('0'))
 }
 
 /// `socket=`: an absolute path that fits in a unix socket address.
@@ -211,19 +230,80 @@ fn check_socket_path(v: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The module only speaks to unix-socket buses: other transports either spawn
-/// processes (`unixexec:`), resolve names in a helper thread (`tcp:`) or cannot carry
-/// the credentials the owner check relies on.
-pub(crate) fn check_bus_address(v: &str) -> Result<(), String> {
-    use zbus::address::transport::{Transport, UnixSocket};
-    let addr: zbus::Address = v.parse().map_err(|e: zbus::Error| e.to_string())?;
-    match addr.transport() {
-        Transport::Unix(unix) => match unix.path() {
-            UnixSocket::File(_) | UnixSocket::Abstract(_) => Ok(()),
-            _ => Err("only unix:path= and unix:abstract= addresses are supported".to_owned()),
-        },
-        _ => Err("only unix:path= and unix:abstract= addresses are supported".to_owned()),
+/// A unix socket to connect to: a file, or a name in the abstract namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketTarget {
+    Path(String),
+    Abstract(Vec<u8>),
+}
+
+const UNIX_ONLY: &str = "only unix:path= and unix:abstract= addresses are supported";
+
+/// Parses a D-Bus address (`bus=`). The module only speaks to unix-socket buses: other
+/// transports either spawn processes (`unixexec:`), resolve names (`tcp:`) or cannot
+/// carry the credentials the owner check relies on. One address, whose value may be
+/// escaped (`%2f`); its `guid=`, if any, is not checked (the owner's uid is).
+pub fn parse_bus_address(v: &str) -> Result<SocketTarget, String> {
+    if v.contains(';') {
+        return Err("one address only".to_owned());
     }
+    let Some(pairs) = v.strip_prefix("unix:") else {
+        return Err(UNIX_ONLY.to_owned());
+    };
+    let mut target = None;
+    for pair in pairs.split(',') {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("\"{pair}\" is not key=value"));
+        };
+        let value = unescape(value)?;
+        let found = match key {
+            "path" => SocketTarget::Path(
+                String::from_utf8(value).map_err(|_| "the path is not UTF-8".to_owned())?,
+            ),
+            "abstract" => SocketTarget::Abstract(value),
+            "guid" => continue,
+            _ => return Err(UNIX_ONLY.to_owned()),
+        };
+        if target.replace(found).is_some() {
+            return Err("more than one socket in the address".to_owned());
+        }
+    }
+    match target {
+        Some(SocketTarget::Path(p)) if p.is_empty() || p.len() > MAX_SOCKET_PATH => {
+            Err("not a usable socket path".to_owned())
+        }
+        Some(SocketTarget::Abstract(n)) if n.len() >= MAX_SOCKET_PATH => {
+            Err("abstract name too long".to_owned())
+        }
+        Some(t) => Ok(t),
+        None => Err(UNIX_ONLY.to_owned()),
+    }
+}
+
+/// Undoes D-Bus address escaping (`%` and two hex digits; NUL never).
+fn unescape(value: &str) -> Result<Vec<u8>, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "a bad %-escape".to_owned())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return Err("a NUL byte in the address".to_owned());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -305,6 +385,11 @@ mod tests {
             ("", None),
             ("five", None),
             ("1.2.3", None),
+            (".5", None),
+            ("5.", None),
+            ("0.1234567891", None),
+            ("0.125000000", Some(125)),
+            ("99999999999999999999", None),
         ] {
             let (o, w) = parse(&[&format!("timeout={v}")]);
             match ok {
@@ -389,7 +474,7 @@ mod tests {
 
     #[test]
     fn non_utf8_and_control_characters_are_escaped_in_warnings() {
-        // The last one: zbus's error for a bad address quotes the value (found by fuzzing).
+        // The last one: an error for a bad address may quote the value (found by fuzzing).
         let args: [&[u8]; 3] = [b"bad\xff\x1b[31m", b"x\nforged log line", b"bus=uni\x05x:"];
         let (o, w) = Options::parse(&args);
         assert_eq!(o, Options::default());
@@ -424,6 +509,48 @@ mod tests {
         let (o, w) = parse(&["bus=nonsense"]);
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(o.socket, Options::default().socket);
+    }
+
+    #[test]
+    fn bus_addresses_are_unix_sockets_only() {
+        let ok = |v: &str| parse_bus_address(v).unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(
+            ok("unix:path=/run/dbus/system_bus_socket"),
+            SocketTarget::Path("/run/dbus/system_bus_socket".into())
+        );
+        assert_eq!(
+            ok("unix:abstract=twofold-test,guid=0123456789abcdef0123456789abcdef"),
+            SocketTarget::Abstract(b"twofold-test".to_vec())
+        );
+        assert_eq!(
+            ok("unix:path=/tmp/a%20b"),
+            SocketTarget::Path("/tmp/a b".into())
+        );
+        for bad in [
+            "unix:path=/a;unix:path=/b",
+            "unix:path=/a,abstract=b",
+            "unix:path=/a%2",
+            "unix:path=/a%zz",
+            "unix:path=/a%00",
+            "unix:path=",
+            "unix:tmpdir=/tmp",
+            "unix:runtime=yes",
+            "unix:",
+            "unix:path",
+            "tcp:host=localhost,port=1",
+            "unixexec:path=/bin/sh",
+        ] {
+            assert!(parse_bus_address(bad).is_err(), "{bad}");
+        }
+        let long = format!("unix:path=/{}", "a".repeat(MAX_SOCKET_PATH));
+        assert!(parse_bus_address(&long).is_err());
+    }
+
+    #[test]
+    fn seconds_are_written_as_people_write_them() {
+        assert_eq!(seconds_text(MIN_TIMEOUT), "0.1");
+        assert_eq!(seconds_text(MAX_TIMEOUT), "300");
+        assert_eq!(seconds_text(Duration::from_millis(12_250)), "12.25");
     }
 
     #[test]

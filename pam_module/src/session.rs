@@ -10,7 +10,7 @@ use std::time::Instant;
 use pam::constants::PamResultCode;
 use twofold_contract::context;
 
-use crate::auth::{check_user, CallError, Connector, Daemon, Level, Logger, LoginContext};
+use crate::auth::{check_user, Connector, Daemon, Level, Logger, LoginContext};
 use crate::options::Options;
 use crate::text::{safe_bytes, safe_str};
 
@@ -108,10 +108,7 @@ where
             PamResultCode::PAM_SUCCESS
         }
         Err(e) => {
-            let reason = match e {
-                CallError::Unavailable(r) => r,
-                CallError::Daemon(e) => format!("{e:?}"),
-            };
+            let reason = e.to_string();
             let line = format!(
                 "session {what} for \"{}\" not recorded: {}",
                 safe_str(user, 32),
@@ -141,10 +138,7 @@ where
     match daemon.check_grace(user, ctx.to_map(), opts.grace, deadline) {
         Ok(yes) => yes,
         Err(e) => {
-            let reason = match e {
-                CallError::Unavailable(r) => r,
-                CallError::Daemon(e) => format!("{e:?}"),
-            };
+            let reason = e.to_string();
             let line = format!(
                 "grace window not checked for \"{}\": {}; asking for a code",
                 safe_str(user, 32),

@@ -195,6 +195,9 @@ pub struct PamOutcome {
     pub elapsed_ms: f64,
     pub threads_before: usize,
     pub threads_after: usize,
+    /// Descriptors and signal state of the driver process around the attempt.
+    pub state_before: pam_ffi::ProcessState,
+    pub state_after: pam_ffi::ProcessState,
 }
 
 /// A message the module sent through the conversation.
@@ -537,11 +540,20 @@ impl TestEnv {
 
     /// Writes a PAM service file for `login` and runs pamdriver on it.
     pub fn pam(&self, login: &Login) -> PamOutcome {
+        let mut runs = self.pam_repeated(login, 1);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        runs.remove(0)
+    }
+
+    /// `repeat` logins one after the other in one pamdriver process (one libpam handle
+    /// each, the module loaded by each).
+    pub fn pam_repeated(&self, login: &Login, repeat: usize) -> Vec<PamOutcome> {
         let confdir = self.pam_confdir(login);
         let mut cmd = Command::new(built("pamdriver"));
         cmd.arg("--confdir")
             .arg(&confdir)
-            .args(["--service", "twofold-test"]);
+            .args(["--service", "twofold-test"])
+            .args(["--repeat", &repeat.to_string()]);
         match &login.user_hex {
             Some(hex) => cmd.args(["--user-hex", hex]),
             None => cmd.args(["--user", &login.user]),
@@ -564,7 +576,9 @@ impl TestEnv {
         }
         let out = cmd.output().expect("pamdriver");
         assert!(out.status.success(), "pamdriver crashed: {out:?}");
-        serde_json::from_slice(&out.stdout)
+        serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter()
+            .collect::<Result<_, _>>()
             .unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
     }
 

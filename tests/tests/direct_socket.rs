@@ -419,3 +419,43 @@ fn a_socket_passed_by_systemd_is_served() {
     let _ = daemon.wait();
     assert!(bound.is_some(), "{}", env.log_text());
 }
+
+/// The module leaves nothing in its host: after a thousand logins in one process (half
+/// on the direct socket, half on the bus; successes, refused codes, lockouts), the same
+/// descriptors, the same single thread, the same signal mask and dispositions.
+#[test]
+fn a_thousand_logins_leave_nothing_behind() {
+    root_only!();
+    // Enough failures before a lockout that most logins reach Verify.
+    let env = TestEnv::with_config(
+        "[lockout]\nmax_failures = 100\nlocal_ceiling = 1000\nuser_ceiling = 1000\n",
+    );
+    let socket = format!("socket={} bus={}", env.socket.display(), nowhere(&env));
+    let bus = format!("bus={}", env.address);
+    for (user, transport) in [(USER, socket), (OTHER, bus)] {
+        let enrolled = env.enroll(user);
+        // The first login passes; the next ones replay its code (refused, counted) until
+        // the source is locked; then they stop at BeginLogin.
+        let runs = env.pam_repeated(&login(user, &totp(&enrolled.secret, 0), transport), 500);
+        assert_eq!(runs.len(), 500);
+        assert_eq!(
+            runs[0].result,
+            pam::SUCCESS,
+            "{:?}\n{}",
+            runs[0],
+            env.log_text()
+        );
+        let refused = runs.iter().filter(|r| r.result == pam::AUTH_ERR).count();
+        let locked = runs.iter().filter(|r| r.result == pam::MAXTRIES).count();
+        assert!(
+            refused >= 90 && refused + locked == 499,
+            "{refused} {locked}"
+        );
+        let first = &runs[0].state_before;
+        assert!(!first.signals.is_empty(), "{first:?}");
+        for (i, run) in runs.iter().enumerate() {
+            assert_eq!(run.threads_after, 1, "login {i}: {run:?}");
+            assert_eq!(&run.state_after, first, "login {i} left something behind");
+        }
+    }
+}

@@ -304,10 +304,9 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 
 fn pam_twofold_page() -> String {
     use pam_twofold::options::{
-        Options, DEFAULT_PROMPT, DEFAULT_TIMEOUT, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS,
+        seconds_text, Options, DEFAULT_PROMPT, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT,
     };
     let defaults = Options::default();
-    let timeout = DEFAULT_TIMEOUT.as_secs_f64();
     fill(
         PAM_TWOFOLD_8,
         &[
@@ -316,9 +315,9 @@ fn pam_twofold_page() -> String {
                 "socket",
                 roff_value(defaults.socket.as_deref().unwrap_or_default()),
             ),
-            ("timeout", format!("{timeout}")),
-            ("min_timeout", format!("{MIN_TIMEOUT_SECS}")),
-            ("max_timeout", format!("{MAX_TIMEOUT_SECS}")),
+            ("timeout", seconds_text(DEFAULT_TIMEOUT)),
+            ("min_timeout", seconds_text(MIN_TIMEOUT)),
+            ("max_timeout", seconds_text(MAX_TIMEOUT)),
             ("prompt", roff_value(DEFAULT_PROMPT)),
             ("daemon_uid", defaults.daemon_uid.to_string()),
         ],

@@ -5,10 +5,8 @@
 //! deliberately small: the PAM module links it, so it must never pull in storage or
 //! hashing code.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
-use zbus::zvariant::Type;
+use zvariant::Type;
 
 /// Well-known bus name owned by `twofoldd`.
 pub const BUS_NAME: &str = "org.twofold.Twofold1";
@@ -51,62 +49,80 @@ pub mod context {
     pub const KEYS: &[&str] = &[SERVICE, TTY, RHOST, RUSER, PID, LOGIND_SESSION];
 }
 
-/// Every error `twofoldd` can answer with: one namespace, a closed set.
-#[derive(Debug, zbus::DBusError)]
-#[zbus(prefix = "org.twofold.Error")]
-pub enum TwofoldError {
-    /// Transport-level failure (never sent by the daemon; raised locally by zbus).
-    #[zbus(error)]
-    ZBus(zbus::Error),
+/// Every error `twofoldd` can answer with: one namespace ([`ERROR_PREFIX`]), a closed
+/// set. The error names on the wire are `ERROR_PREFIX.` + [`ErrorKind::name`]; with the
+/// `zbus` feature, [`TwofoldError`] carries them with their messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
     /// The caller may not act on that user.
-    PermissionDenied(String),
+    PermissionDenied,
     /// The user has not enrolled in two-factor authentication.
-    NotEnrolled(String),
+    NotEnrolled,
     /// The code did not match (wrong, expired or already used).
-    InvalidCode(String),
+    InvalidCode,
     /// Too many failures: the user is locked out for a while.
-    Locked(String),
+    Locked,
     /// A malformed argument (over-long code, invalid user name, …).
-    InvalidArgument(String),
+    InvalidArgument,
     /// This uid sent more requests than its share; try again in a moment.
-    RateLimited(String),
+    RateLimited,
     /// No such user on this system.
-    UnknownUser(String),
+    UnknownUser,
     /// The user is enrolled already; re-enrolling needs proof or an administrator.
-    AlreadyEnrolled(String),
+    AlreadyEnrolled,
     /// `EnrollConfirm` without a pending (unexpired) `EnrollBegin`.
-    NoPendingEnrollment(String),
+    NoPendingEnrollment,
     /// The account password did not match (`Disable`).
-    InvalidPassword(String),
+    InvalidPassword,
     /// The daemon could not complete the request (storage failure, …); fail closed.
-    Internal(String),
+    Internal,
 }
 
-impl From<limits::Invalid> for TwofoldError {
-    fn from(e: limits::Invalid) -> Self {
-        TwofoldError::InvalidArgument(e.0)
-    }
-}
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::PermissionDenied,
+        ErrorKind::NotEnrolled,
+        ErrorKind::InvalidCode,
+        ErrorKind::Locked,
+        ErrorKind::InvalidArgument,
+        ErrorKind::RateLimited,
+        ErrorKind::UnknownUser,
+        ErrorKind::AlreadyEnrolled,
+        ErrorKind::NoPendingEnrollment,
+        ErrorKind::InvalidPassword,
+        ErrorKind::Internal,
+    ];
 
-impl TwofoldError {
-    /// The message text carried by the error, for showing to a person.
-    pub fn message(&self) -> String {
+    /// The last component of the error name.
+    pub const fn name(self) -> &'static str {
         match self {
-            TwofoldError::ZBus(e) => e.to_string(),
-            TwofoldError::PermissionDenied(m)
-            | TwofoldError::NotEnrolled(m)
-            | TwofoldError::InvalidCode(m)
-            | TwofoldError::Locked(m)
-            | TwofoldError::InvalidArgument(m)
-            | TwofoldError::RateLimited(m)
-            | TwofoldError::UnknownUser(m)
-            | TwofoldError::AlreadyEnrolled(m)
-            | TwofoldError::NoPendingEnrollment(m)
-            | TwofoldError::InvalidPassword(m)
-            | TwofoldError::Internal(m) => m.clone(),
+            ErrorKind::PermissionDenied => "PermissionDenied",
+            ErrorKind::NotEnrolled => "NotEnrolled",
+            ErrorKind::InvalidCode => "InvalidCode",
+            ErrorKind::Locked => "Locked",
+            ErrorKind::InvalidArgument => "InvalidArgument",
+            ErrorKind::RateLimited => "RateLimited",
+            ErrorKind::UnknownUser => "UnknownUser",
+            ErrorKind::AlreadyEnrolled => "AlreadyEnrolled",
+            ErrorKind::NoPendingEnrollment => "NoPendingEnrollment",
+            ErrorKind::InvalidPassword => "InvalidPassword",
+            ErrorKind::Internal => "Internal",
         }
     }
+
+    /// The kind of a full error name (`org.twofold.Error.Locked`); None for any name
+    /// outside the set.
+    pub fn from_error_name(name: &str) -> Option<ErrorKind> {
+        let short = name.strip_prefix(ERROR_PREFIX)?.strip_prefix('.')?;
+        ErrorKind::ALL.into_iter().find(|k| k.name() == short)
+    }
 }
+
+#[cfg(feature = "zbus")]
+mod proxy;
+#[cfg(feature = "zbus")]
+pub use proxy::{TwofoldError, TwofoldProxy};
 
 /// Which factor a successful `Verify` accepted.
 pub mod method {
@@ -331,128 +347,21 @@ pub struct Enrollment {
     pub expires: i64,
 }
 
-/// Client-side proxy of the `org.twofold.Twofold1` interface.
-///
-/// An empty `user` argument means "the caller": the daemon resolves it from the caller's
-/// D-Bus credentials.
-#[zbus::proxy(
-    interface = "org.twofold.Twofold1",
-    default_service = "org.twofold.Twofold1",
-    default_path = "/org/twofold/Twofold1",
-    gen_blocking = false
-)]
-pub trait Twofold {
-    /// Enrollment state, backup codes left and lockout state of `user`.
-    fn status(&self, user: &str) -> Result<UserStatus, TwofoldError>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Checks a TOTP code or backup code for `user`; `context` carries the keys of
-    /// [`context`] for the audit trail.
-    fn verify(
-        &self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-    ) -> Result<Verified, TwofoldError>;
-
-    /// Starts an enrollment: a new secret, pending until confirmed. Re-enrolling an
-    /// enrolled user (a new phone) needs `proof`, a current code or backup code, unless
-    /// the caller is root; the old secret keeps working until the new one is confirmed.
-    fn enroll_begin(
-        &self,
-        user: &str,
-        issuer: &str,
-        proof: &str,
-    ) -> Result<Enrollment, TwofoldError>;
-
-    /// Confirms a pending enrollment with a current code; returns the new backup codes.
-    fn enroll_confirm(&self, user: &str, code: &str) -> Result<Vec<String>, TwofoldError>;
-
-    /// Replaces the backup codes with a new set (the old set dies at once). Needs
-    /// `proof`, a current code or backup code, unless the caller is root.
-    fn regenerate_backup_codes(&self, user: &str, proof: &str)
-        -> Result<Vec<String>, TwofoldError>;
-
-    /// Removes everything of the user's two-factor authentication (the audit trail
-    /// stays). Needs the account `password` and `proof` (a current code or backup code),
-    /// unless the caller is root.
-    fn disable(&self, user: &str, password: &str, proof: &str) -> Result<(), TwofoldError>;
-
-    /// The PAM module's first question: enrollment, lockout for the login's source
-    /// (`context` as in `Verify`) and policy, before any prompt.
-    fn begin_login(
-        &self,
-        user: &str,
-        context: HashMap<String, String>,
-    ) -> Result<LoginState, TwofoldError>;
-
-    /// Every user the daemon knows or the policy requires (administrators only).
-    fn admin_users(&self) -> Result<Vec<AdminUser>, TwofoldError>;
-
-    /// Removes `user`'s two-factor authentication so that they enroll again, recording
-    /// `reason`. With `bypass_hours` > 0 also returns a one-time code (shown once) that
-    /// lets the user log in once within that time; otherwise returns "".
-    fn admin_reset(
-        &self,
-        user: &str,
-        reason: &str,
-        bypass_hours: u32,
-    ) -> Result<String, TwofoldError>;
-
-    /// Clears `user`'s lockouts from every source.
-    fn admin_unlock(&self, user: &str) -> Result<(), TwofoldError>;
-
-    /// The audit trail, newest first: of `user` ("" = everyone), since Unix time
-    /// `since`, at most `limit` entries (administrators only).
-    fn audit_log(
-        &self,
-        user: &str,
-        since: i64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, TwofoldError>;
-
-    /// Registers a login session that the caller (root: the PAM module inside sshd,
-    /// sudo, login) has just opened; the caller's D-Bus pid is the session leader.
-    /// `info` carries the keys of [`context`]. Returns the session id.
-    fn open_session(
-        &self,
-        user: &str,
-        info: HashMap<String, String>,
-    ) -> Result<String, TwofoldError>;
-
-    /// Records the end of the session that the caller opened (root only).
-    fn close_session(&self, user: &str, info: HashMap<String, String>) -> Result<(), TwofoldError>;
-
-    /// The grace window (`grace=SECONDS` on the module's auth line; root only): true
-    /// when `user` passed two-factor authentication for the same service on the same
-    /// terminal, or from the same remote host, within `seconds`. A true answer is
-    /// recorded as a login by grace.
-    fn check_grace(
-        &self,
-        user: &str,
-        context: HashMap<String, String>,
-        seconds: u32,
-    ) -> Result<bool, TwofoldError>;
-
-    /// The live login sessions of `user` ("" = the caller), the remembered grace entries
-    /// and the session timeout; with `include_ended`, recently ended sessions too.
-    fn list_sessions(&self, user: &str, include_ended: bool) -> Result<SessionList, TwofoldError>;
-
-    /// Ends session `id` (logind `TerminateSession`, else SIGHUP, SIGTERM, SIGKILL to the
-    /// processes it owns). Only its owner or an administrator may.
-    fn revoke_session(&self, id: &str) -> Result<(), TwofoldError>;
-
-    /// Ends every live session of `user` ("" = the caller) except the caller's own;
-    /// returns the ids ended.
-    fn revoke_other_sessions(&self, user: &str) -> Result<Vec<String>, TwofoldError>;
-
-    /// The user's session timeout in seconds (0 = none of their own; the
-    /// administrator's `session_timeout` still applies).
-    fn set_session_timeout(&self, user: &str, seconds: u64) -> Result<(), TwofoldError>;
-
-    /// Clears the user's remembered grace entries; returns how many there were.
-    fn forget_remembered(&self, user: &str) -> Result<u32, TwofoldError>;
-
-    /// The daemon's version.
-    #[zbus(property)]
-    fn version(&self) -> zbus::Result<String>;
+    #[test]
+    fn every_kind_round_trips_through_its_error_name() {
+        for kind in ErrorKind::ALL {
+            let name = format!("{ERROR_PREFIX}.{}", kind.name());
+            assert_eq!(ErrorKind::from_error_name(&name), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_error_name("org.twofold.Error.Nope"), None);
+        assert_eq!(ErrorKind::from_error_name("org.twofold.ErrorLocked"), None);
+        assert_eq!(
+            ErrorKind::from_error_name("org.freedesktop.DBus.Error.Failed"),
+            None
+        );
+    }
 }

@@ -2,18 +2,15 @@
 //! timeouts, the "no thread left behind" rule, the uid check that gates the first call's
 //! answer, and the messages a login costs on the bus (counted with `dbus-monitor`).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{method, LoginState, TwofoldError, Verified, BUS_NAME, OBJECT_PATH};
+use twofold_contract::{method, TwofoldError, BUS_NAME, OBJECT_PATH};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -141,6 +138,19 @@ impl Fake {
     }
 }
 
+/// The test side's connection to a bus (the module has its own, synchronous).
+fn connect_socket(bus: &str) -> tokio::net::UnixStream {
+    let target = parse_bus_address(bus).expect("bus address");
+    let SocketTarget::Abstract(name) = target else {
+        panic!("the tests' buses are abstract")
+    };
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).expect("addr");
+    let std = std::os::unix::net::UnixStream::connect_addr(&addr).expect("connect");
+    std.set_nonblocking(true).expect("nonblocking");
+    tokio::net::UnixStream::from_std(std).expect("tokio stream")
+}
+
 /// Runs [`Fake`] on `bus` in its own thread until dropped.
 struct Service {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -162,7 +172,7 @@ impl Service {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
-                    let stream = connect_socket(&address).await.expect("connect");
+                    let stream = connect_socket(&address);
                     let conn = zbus::connection::Builder::unix_stream(stream)
                         .name(BUS_NAME)
                         .expect("name")
@@ -233,11 +243,11 @@ fn status_and_verify_through_a_real_bus() {
     assert!(state.enrolled);
     assert!(matches!(
         d.begin_login("bob", test_context(), soon()),
-        Err(CallError::Daemon(TwofoldError::NotEnrolled(_)))
+        Err(CallError::Daemon(ErrorKind::NotEnrolled, _))
     ));
     assert!(matches!(
         d.begin_login("carol", test_context(), soon()),
-        Err(CallError::Daemon(TwofoldError::UnknownUser(_)))
+        Err(CallError::Daemon(ErrorKind::UnknownUser, _))
     ));
     let ok = d
         .verify("alice", "123456", test_context(), soon())
@@ -245,12 +255,82 @@ fn status_and_verify_through_a_real_bus() {
     assert_eq!(ok.method, method::TOTP);
     assert!(matches!(
         d.verify("alice", "000000", test_context(), soon()),
-        Err(CallError::Daemon(TwofoldError::InvalidCode(_)))
+        Err(CallError::Daemon(ErrorKind::InvalidCode, _))
     ));
     // Not even while connected: the socket was not connected on tokio's blocking pool.
     assert_no_stray_threads();
     drop(d);
     assert_no_stray_threads();
+}
+
+/// [`Fake`] served peer to peer on a socket at `path`, as twofoldd serves its direct
+/// socket (zbus server side), for one connection.
+fn serve_direct(
+    path: &std::path::Path,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
+    std::thread::Builder::new()
+        .name("fake-direct".into())
+        .spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_nonblocking(true).expect("nonblocking");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let stream = tokio::net::UnixStream::from_std(stream).expect("stream");
+                let conn = zbus::connection::Builder::unix_stream(stream)
+                    .server(zbus::Guid::generate())
+                    .expect("server")
+                    .p2p()
+                    .serve_at(OBJECT_PATH, Fake)
+                    .expect("serve_at")
+                    .build()
+                    .await
+                    .expect("p2p handshake");
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                drop(conn);
+            });
+        })
+        .expect("spawn")
+}
+
+#[test]
+fn status_and_verify_on_a_direct_socket() {
+    let dir = std::env::temp_dir().join(unique_name("direct"));
+    std::fs::create_dir(&dir).expect("dir");
+    let path = dir.join("twofoldd.socket");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_direct(&path, stop.clone());
+    let o = Options {
+        socket: Some(path.to_str().expect("utf-8").to_owned()),
+        // No bus there: the socket must do.
+        bus: format!("unix:abstract={}", unique_name("nobus")),
+        ..opts("unix:abstract=unused")
+    };
+    let mut d = connect(&o).expect("connect");
+    assert!(
+        d.begin_login("alice", test_context(), soon())
+            .expect("begin_login")
+            .enrolled
+    );
+    let ok = d
+        .verify("alice", "123456", test_context(), soon())
+        .expect("verify");
+    assert_eq!(ok.method, method::TOTP);
+    assert!(matches!(
+        d.verify("alice", "000000", test_context(), soon()),
+        Err(CallError::Daemon(ErrorKind::InvalidCode, _))
+    ));
+    drop(d);
+    stop.store(true, Ordering::Relaxed);
+    server.join().expect("server");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn assert_wrong_uid<T: std::fmt::Debug>(r: Result<T, CallError>) {
@@ -450,107 +530,287 @@ fn authenticate_over_a_real_bus() {
 
 // ------------------------------------------------ the uid check alongside the first call
 
-fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
+/// A header as zvariant reads it: the test's own decoder of what the module sends.
+type Header = (u8, u8, u8, u8, u32, u32, Vec<(u8, zvariant::OwnedValue)>);
+
+/// The other end of a [`BusDaemon`]'s socket, scripted by the test.
+struct Peer(std::os::unix::net::UnixStream);
+
+impl Peer {
+    /// A daemon "on the bus" whose owner `:1.42` is not checked yet, and its peer.
+    fn pair(daemon_uid: u32) -> (BusDaemon, Peer) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        ours.set_nonblocking(true).expect("nonblocking");
+        let daemon = BusDaemon {
+            wire: Wire {
+                fd: ours.into(),
+                peer: "the test's peer".into(),
+                last_serial: 0,
+                input: Vec::new(),
+            },
+            owner: Some(":1.42".into()),
+            daemon_uid,
+            owner_uid: OwnerUid::Unchecked,
+            impostor: None,
+        };
+        (daemon, Peer(theirs))
+    }
+
+    /// The next message: (serial, member, destination), decoded by zvariant.
+    fn read_call(&mut self) -> (u32, String, String) {
+        use std::io::Read;
+        let mut fixed = [0u8; FIXED_HEADER_LEN];
+        self.0.read_exact(&mut fixed).expect("header");
+        let mut message = fixed.to_vec();
+        message.resize(wire::message_len(&fixed).expect("length"), 0);
+        self.0
+            .read_exact(&mut message[FIXED_HEADER_LEN..])
+            .expect("message");
+        let ctxt = zvariant::serialized::Context::new_dbus(zvariant::LE, 0);
+        let data = zvariant::serialized::Data::new(&message[..], ctxt);
+        let (header, _): (Header, _) = data.deserialize().expect("a valid header");
+        let field = |code: u8| {
+            header
+                .6
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, v)| match &**v {
+                    zvariant::Value::Str(s) => s.to_string(),
+                    other => panic!("field {code}: {other:?}"),
+                })
+        };
+        assert_eq!(header.1, 1, "a method call");
+        (
+            header.5,
+            field(3).expect("MEMBER"),
+            field(6).unwrap_or_default(),
+        )
+    }
+
+    /// Sends a method return of `body` to `serial`.
+    fn reply<B: serde::Serialize + zvariant::Type>(&mut self, serial: u32, body: &B) {
+        self.send(2, serial, None, body);
+    }
+
+    fn send<B: serde::Serialize + zvariant::Type>(
+        &mut self,
+        kind: u8,
+        serial: u32,
+        error: Option<&str>,
+        body: &B,
+    ) {
+        use std::io::Write;
+        self.0
+            .write_all(&reply_bytes(zvariant::LE, kind, serial, error, body))
+            .expect("write");
+    }
 }
 
-/// Senders that answer the check and the call of [`cued`].
-struct Cues {
-    check: tokio::sync::oneshot::Sender<Result<(), String>>,
-    call: tokio::sync::oneshot::Sender<u32>,
-}
-
-/// A check and a call answered on cue; `sent` is set when the call is first polled (with
-/// zbus, polled once means written to the socket).
-fn cued<'a>(
-    sent: &'a Cell<bool>,
-) -> (
-    Cues,
-    impl Future<Output = Result<(), String>> + 'a,
-    impl Future<Output = Result<u32, CallError>> + 'a,
-) {
-    let (check_tx, check_rx) = tokio::sync::oneshot::channel();
-    let (call_tx, call_rx) = tokio::sync::oneshot::channel();
-    let check = async move { check_rx.await.expect("check cue") };
-    let call = async move {
-        sent.set(true);
-        Ok(call_rx.await.expect("call cue"))
+/// A reply (kind 2) or error (kind 3) to `serial`, built by zbus.
+fn reply_bytes<B: serde::Serialize + zvariant::Type>(
+    endian: zvariant::Endian,
+    kind: u8,
+    serial: u32,
+    error: Option<&str>,
+    body: &B,
+) -> Vec<u8> {
+    use zbus::message::Message;
+    let call = Message::method_call("/", "Call")
+        .expect("call")
+        .serial(std::num::NonZeroU32::new(serial).expect("serial"))
+        .build(&())
+        .expect("call");
+    let header = call.header();
+    let builder = match (kind, error) {
+        (2, None) => Message::method_return(&header).expect("return"),
+        (3, Some(name)) => Message::error(&header, name).expect("error"),
+        _ => panic!("kind {kind} with {error:?}"),
     };
-    (
-        Cues {
-            check: check_tx,
-            call: call_tx,
-        },
-        check,
-        call,
-    )
+    let reply = builder
+        .sender(":1.42")
+        .expect("sender")
+        .endian(endian)
+        .build(body)
+        .expect("reply");
+    reply.data().bytes().to_vec()
 }
 
+/// Runs `script` as the bus end while the daemon does `call`.
+fn scripted<T: Send + 'static>(
+    daemon_uid: u32,
+    script: impl FnOnce(&mut Peer) + Send + 'static,
+    call: impl FnOnce(&mut BusDaemon) -> T,
+) -> T {
+    let (mut daemon, mut peer) = Peer::pair(daemon_uid);
+    let thread = std::thread::spawn(move || script(&mut peer));
+    let result = call(&mut daemon);
+    drop(daemon);
+    thread.join().expect("script");
+    result
+}
+
+fn state() -> LoginState {
+    LoginState {
+        enrolled: true,
+        ..Default::default()
+    }
+}
+
+/// The first call goes out together with the uid check (both are on the wire before
+/// either answer), and its answer is handed out only once the check has passed, in
+/// whichever order the answers come.
 #[test]
-fn gated_sends_both_and_answers_after_the_check() {
+fn the_first_call_travels_with_the_check_and_waits_for_it() {
     for call_first in [true, false] {
-        let sent = Cell::new(false);
-        let (cues, check, call) = cued(&sent);
-        let mut verdict = None;
-        {
-            let mut fut = pin!(gated(check, call, &mut verdict));
-            assert!(poll_once(fut.as_mut()).is_pending());
-            assert!(sent.get(), "the call must not wait for the check");
-            if call_first {
-                cues.call.send(7).expect("call");
-                assert!(
-                    poll_once(fut.as_mut()).is_pending(),
-                    "the answer must wait for the check"
+        let r = scripted(
+            7,
+            move |peer| {
+                let (check, member, to) = peer.read_call();
+                assert_eq!(
+                    (member.as_str(), to.as_str()),
+                    ("GetConnectionUnixUser", "org.freedesktop.DBus")
                 );
-                cues.check.send(Ok(())).expect("check");
-            } else {
-                cues.check.send(Ok(())).expect("check");
-                assert!(poll_once(fut.as_mut()).is_pending());
-                cues.call.send(7).expect("call");
-            }
-            assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(7))));
-        }
-        assert_eq!(verdict, Some(Ok(())));
+                let (call, member, to) = peer.read_call();
+                assert_eq!((member.as_str(), to.as_str()), ("BeginLogin", ":1.42"));
+                if call_first {
+                    peer.reply(call, &state());
+                    peer.reply(check, &7u32);
+                } else {
+                    peer.reply(check, &7u32);
+                    peer.reply(call, &state());
+                }
+            },
+            |d| {
+                let first = d.begin_login("alice", test_context(), soon());
+                (first, matches!(d.owner_uid, OwnerUid::Expected))
+            },
+        );
+        assert!(
+            r.0.expect("begin_login").enrolled,
+            "call_first={call_first}"
+        );
+        assert!(r.1, "the check's outcome is kept");
     }
 }
 
+/// A failed check is the answer, whatever the call answered (dropped unseen), and every
+/// later call fails the same way without reaching the peer.
 #[test]
-fn gated_drops_the_answer_when_the_check_fails() {
+fn a_failed_check_drops_the_answer() {
     for call_first in [true, false] {
-        let sent = Cell::new(false);
-        let (cues, check, call) = cued(&sent);
-        let mut verdict = None;
-        {
-            let mut fut = pin!(gated(check, call, &mut verdict));
-            assert!(poll_once(fut.as_mut()).is_pending());
-            if call_first {
-                cues.call.send(7).expect("call");
-                assert!(poll_once(fut.as_mut()).is_pending());
-            }
-            // Without the call's answer, when it comes second: no waiting for it.
-            cues.check.send(Err("wrong owner".into())).expect("check");
-            let r = poll_once(fut.as_mut());
-            assert!(
-                matches!(&r, Poll::Ready(Err(CallError::Unavailable(m))) if m == "wrong owner"),
-                "{r:?}"
-            );
-        }
-        assert_eq!(verdict, Some(Err("wrong owner".into())));
+        let r = scripted(
+            7,
+            move |peer| {
+                let (check, _, _) = peer.read_call();
+                let (call, _, _) = peer.read_call();
+                if call_first {
+                    peer.reply(call, &state());
+                }
+                peer.reply(check, &1000u32);
+            },
+            |d| {
+                let first = d.begin_login("alice", test_context(), soon());
+                let second = d.verify("alice", "123456", test_context(), soon());
+                (first, second)
+            },
+        );
+        assert_wrong_uid(r.0);
+        assert_wrong_uid(r.1);
     }
 }
 
+/// A code never travels alongside the check: `Verify` on an unchecked owner waits for
+/// the check's answer before it is sent.
 #[test]
-fn gated_dropped_early_leaves_the_check_open() {
-    let sent = Cell::new(false);
-    let (cues, check, call) = cued(&sent);
-    let mut verdict = None;
-    {
-        let mut fut = pin!(gated(check, call, &mut verdict));
-        assert!(poll_once(fut.as_mut()).is_pending());
-        cues.call.send(7).expect("call");
-        assert!(poll_once(fut.as_mut()).is_pending());
+fn a_code_waits_for_the_check() {
+    let r = scripted(
+        7,
+        |peer| {
+            let (check, member, _) = peer.read_call();
+            assert_eq!(member, "GetConnectionUnixUser");
+            peer.0
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+            let mut byte = [0u8; 1];
+            let early = std::io::Read::read(&mut peer.0, &mut byte);
+            assert!(early.is_err(), "Verify was sent before the check's answer");
+            peer.0.set_read_timeout(None).expect("timeout");
+            peer.reply(check, &7u32);
+            let (call, member, _) = peer.read_call();
+            assert_eq!(member, "Verify");
+            let ok = Verified {
+                method: method::TOTP.into(),
+                backup_codes_left: 3,
+                step_offset: 0,
+            };
+            peer.reply(call, &ok);
+        },
+        |d| d.verify("alice", "123456", test_context(), soon()),
+    );
+    assert_eq!(r.expect("verify").backup_codes_left, 3);
+}
+
+/// Which error replies mean "unavailable", which are the daemon's own, and which mean
+/// something answered that never should (closed whatever `failmode` says).
+#[test]
+fn error_replies_are_sorted_by_name() {
+    type Expected = fn(&CallError) -> bool;
+    let cases: [(&str, Expected); 6] = [
+        (
+            "org.twofold.Error.Locked",
+            |e| matches!(e, CallError::Daemon(ErrorKind::Locked, m) if m == "said"),
+        ),
+        (
+            "org.freedesktop.DBus.Error.NoReply",
+            |e| matches!(e, CallError::Unavailable(m) if m.contains("NoReply")),
+        ),
+        ("org.freedesktop.DBus.Error.ServiceUnknown", |e| {
+            matches!(e, CallError::Unavailable(_))
+        }),
+        ("org.freedesktop.DBus.Error.Spawn.ChildExited", |e| {
+            matches!(e, CallError::Unavailable(_))
+        }),
+        (
+            "org.freedesktop.DBus.Error.UnknownMethod",
+            |e| matches!(e, CallError::Unexpected(m) if m.contains("UnknownMethod")),
+        ),
+        ("org.twofold.Error.Unheard", |e| {
+            matches!(e, CallError::Unexpected(_))
+        }),
+    ];
+    for (name, expected) in cases {
+        let r = scripted(
+            7,
+            move |peer| {
+                let (check, _, _) = peer.read_call();
+                let (call, _, _) = peer.read_call();
+                peer.reply(check, &7u32);
+                peer.send(3, call, Some(name), &("said",));
+            },
+            |d| d.begin_login("alice", test_context(), soon()),
+        );
+        let e = r.expect_err(name);
+        assert!(expected(&e), "{name}: {e:?}");
     }
-    assert_eq!(verdict, None);
+}
+
+/// A reply of another shape than the call's is never taken for an answer.
+#[test]
+fn a_reply_of_the_wrong_shape_is_unexpected() {
+    let r = scripted(
+        7,
+        |peer| {
+            let (check, _, _) = peer.read_call();
+            let (call, _, _) = peer.read_call();
+            peer.reply(check, &7u32);
+            peer.reply(call, &true);
+        },
+        |d| d.begin_login("alice", test_context(), soon()),
+    );
+    assert!(
+        matches!(&r, Err(CallError::Unexpected(m)) if m.contains("signature")),
+        "{r:?}"
+    );
 }
 
 /// `dbus-monitor --profile` on a bus, started after the fake twofoldd so that every

@@ -6,9 +6,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, LoginState, TwofoldError, Verified};
+use twofold_contract::{context, ErrorKind, LoginState, Verified};
 
 use super::*;
+use crate::auth::CallError;
 
 #[derive(Default)]
 struct Record {
@@ -62,9 +63,7 @@ impl MockDaemon {
             Reply::Unavailable => Err(CallError::Unavailable(
                 "no answer within the timeout".into(),
             )),
-            Reply::Denied => Err(CallError::Daemon(TwofoldError::PermissionDenied(
-                "root only".into(),
-            ))),
+            Reply::Denied => Err(CallError::daemon(ErrorKind::PermissionDenied, "root only")),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! pamdriver: runs the real libpam (`pam_start_confdir` + `pam_authenticate`) against a
 //! private PAM config directory, answering prompts from the command line, and prints
-//! one JSON line per attempt: result, messages, elapsed time and thread counts.
+//! one JSON line per attempt: result, messages, elapsed time, thread counts, and the open
+//! descriptors and signal state before and after.
 //!
 //! Usage: pamdriver --confdir DIR --service NAME (--user USER | --user-hex HEX)
 //!        [--tty TTY] [--rhost HOST] [--ruser USER] [--response TEXT]... [--repeat N]
@@ -140,6 +141,7 @@ fn main() {
             appdata: &mut script as *mut Script as *mut c_void,
         };
         let threads_before = threads();
+        let state_before = ProcessState::now();
         let started = Instant::now();
         let mut pamh: *mut c_void = ptr::null_mut();
         // SAFETY: all pointers are valid NUL-terminated strings / live structs for the call.
@@ -176,6 +178,8 @@ fn main() {
             "elapsed_ms": elapsed_ms,
             "threads_before": threads_before,
             "threads_after": threads(),
+            "state_before": state_before,
+            "state_after": ProcessState::now(),
         });
         println!("{line}");
     }
