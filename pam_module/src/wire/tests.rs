@@ -191,3 +191,17 @@ fn malformed_and_oversized_messages_are_refused() {
     wrong_type[18] = b's';
     assert!(refused(wrong_type));
 }
+
+/// The fuzzer's seeds (fuzz/seeds/dbus_reply) are replies the module reads.
+#[test]
+fn the_fuzz_seeds_are_valid_replies() {
+    let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/dbus_reply");
+    let read = |name: &str| std::fs::read(format!("{seeds}/{name}")).expect("seed");
+    let r = Reply::parse(read("login_state"))
+        .expect("parse")
+        .expect("reply");
+    assert_eq!(r.body::<LoginState>().expect("body").message, "hello");
+    let e = Reply::parse(read("error")).expect("parse").expect("reply");
+    assert_eq!(e.error.as_deref(), Some("org.twofold.Error.Locked"));
+    assert_eq!(e.error_message(), "Try again in 60 seconds.");
+}
