@@ -27,7 +27,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 . packaging/rust-env.sh
-command -v cargo >/dev/null || { say "cargo not found; install Rust >= 1.85 (rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null || { say "cargo not found; install Rust >= 1.89 (rustup.rs)" >&2; exit 1; }
 if ! command -v cargo-deb >/dev/null; then
     say "installing cargo-deb (cargo install --locked cargo-deb@3.8.0)"
     cargo install --locked --quiet cargo-deb@3.8.0

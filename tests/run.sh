@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
 fi
 
 . packaging/rust-env.sh
-command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.88 (rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.89 (rustup.rs)" >&2; exit 1; }
 
 # The package tests build the .deb and the .rpm with these (pinned: their output is tested).
 for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do

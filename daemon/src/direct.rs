@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -69,7 +69,9 @@ fn from_systemd() -> Result<Option<UnixListener>, String> {
             count.unwrap_or_default()
         ));
     }
-    if nix::fcntl::fcntl(LISTEN_FDS_START, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+    // SAFETY: F_GETFD only reads the descriptor flags of fd 3 (EBADF when it is closed);
+    // no memory is passed.
+    if unsafe { libc::fcntl(LISTEN_FDS_START, libc::F_GETFD) } == -1 {
         return Err("LISTEN_FDS is 1 but nothing is open on fd 3".into());
     }
     // SAFETY: systemd passed fd 3 to this very process (LISTEN_PID is our pid and
@@ -94,7 +96,7 @@ fn check_passed_socket(fd: &OwnedFd) -> Result<(), String> {
         return Err(wrong("not a listening unix stream socket"));
     }
     nix::fcntl::fcntl(
-        fd.as_fd().as_raw_fd(),
+        fd,
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .map_err(|e| wrong(&format!("unusable: {e}")))?;

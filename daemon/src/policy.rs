@@ -84,22 +84,25 @@ impl Policy {
 
     /// Parses and validates config text; an error names the line and the key.
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let deserializer = toml::Deserializer::new(text);
-        let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner
+        // "line N: key: message"; "." is the path of the whole file (an unknown
+        // top-level key, a syntax error).
+        let describe = |key: &str, e: toml::de::Error| {
+            let line = e
                 .span()
                 .map(|s| text[..s.start].matches('\n').count() + 1)
                 .map(|l| format!("line {l}: "))
                 .unwrap_or_default();
-            // "." is the path of the whole file (an unknown top-level key, a syntax error).
             let key = if key == "." || key.is_empty() {
                 String::new()
             } else {
                 format!("{key}: ")
             };
-            format!("{line}{key}{}", inner.message())
+            format!("{line}{key}{}", e.message())
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| describe("", e))?;
+        let policy: Policy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            describe(&key, e.into_inner())
         })?;
         policy.validate()?;
         Ok(policy)

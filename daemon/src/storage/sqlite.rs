@@ -434,9 +434,10 @@ impl Shared {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let version: usize = conn
+    let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| e.to_string())?;
+    let version = usize::try_from(version).map_err(|_| format!("bad schema version {version}"))?;
     if version > MIGRATIONS.len() {
         return Err(format!(
             "database schema version {version} is newer than this twofoldd ({}); refusing to touch it",
@@ -446,7 +447,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
         tx.execute_batch(sql)
-            .and_then(|()| tx.pragma_update(None, "user_version", i + 1))
+            .and_then(|()| tx.pragma_update(None, "user_version", (i + 1) as i64))
             .and_then(|()| tx.commit())
             .map_err(|e| format!("schema migration {} failed: {e}", i + 1))?;
     }
