@@ -185,7 +185,7 @@ pub fn seed(
         }
         out.users.push((user.clone(), secret.to_vec()));
         let n = out.users.len();
-        if n % 25_000 == 0 {
+        if n.is_multiple_of(25_000) {
             println!(
                 "  {n} users seeded ({:.0} s, {:.0} users/s)",
                 t.elapsed().as_secs_f64(),
