@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
 use twofold_contract::TwofoldProxy;
 
 use crate::env::{user_name, World};
@@ -279,15 +278,14 @@ fn fsync_cost(dir: &Path) -> Samples {
 }
 
 fn argon2_cpu_seconds() -> f64 {
-    use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::password_hash::PasswordHasher;
     // The daemon's parameters (daemon/src/backup_codes.rs): Argon2id, 19 MiB, t=2, p=1.
     let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap();
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let n = 5;
     let t = cpu_self();
     for _ in 0..n {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        a.hash_password(b"0123456789", &salt).unwrap();
+        a.hash_password(b"0123456789").unwrap();
     }
     (cpu_self() - t) / n as f64
 }
@@ -355,7 +353,7 @@ fn find_module(name: &str) -> Option<PathBuf> {
 
 fn random_secret() -> Vec<u8> {
     let mut s = vec![0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut s);
+    twofoldd::secrets::os_random(&mut s);
     s
 }
 

@@ -72,7 +72,7 @@ impl PgServer {
                 .arg(&sockets),
         )?;
         let mut pw = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut pw);
+        twofoldd::secrets::os_random(&mut pw);
         let password: String = pw.iter().map(|b| format!("{b:02x}")).collect();
         let password_file = dir.join("pg.pass");
         fs::write(&password_file, format!("{password}\n")).map_err(|e| e.to_string())?;

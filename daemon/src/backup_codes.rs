@@ -11,9 +11,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use rand::Rng;
 use zeroize::Zeroizing;
 
 /// Codes per set.
@@ -28,12 +28,17 @@ pub static ARGON2_EVALUATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// A new set of codes, formatted for printing.
 pub fn generate_set() -> Vec<Zeroizing<String>> {
-    let mut rng = rand::rngs::OsRng;
     (0..CODES_PER_SET)
         .map(|_| {
-            let raw: String = (0..CODE_LEN)
-                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-                .collect();
+            // 32 symbols: the low 5 bits of a random byte pick one uniformly.
+            let mut bytes = Zeroizing::new([0u8; CODE_LEN]);
+            crate::secrets::os_random(bytes.as_mut_slice());
+            let raw: Zeroizing<String> = Zeroizing::new(
+                bytes
+                    .iter()
+                    .map(|b| ALPHABET[usize::from(b & 31)] as char)
+                    .collect(),
+            );
             Zeroizing::new(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
         })
         .collect()
@@ -87,10 +92,9 @@ fn in_argon2_slot<T>(f: impl FnOnce() -> T) -> T {
 
 /// Argon2id hash (PHC string) of a normalized code.
 pub fn hash(normalized: &str) -> String {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
     in_argon2_slot(|| {
         hasher()
-            .hash_password(normalized.as_bytes(), &salt)
+            .hash_password(normalized.as_bytes())
             .expect("Argon2 hashing with valid parameters cannot fail")
             .to_string()
     })
@@ -112,9 +116,8 @@ pub fn verify(normalized: &str, stored_hash: &str) -> bool {
 pub fn verify_nothing(normalized: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
         hasher()
-            .hash_password(b"twofold-dummy-backup-code", &salt)
+            .hash_password(b"twofold-dummy-backup-code")
             .expect("Argon2 hashing with valid parameters cannot fail")
             .to_string()
     });
@@ -124,6 +127,19 @@ pub fn verify_nothing(normalized: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes stored before the move to argon2 0.6 still verify: written by argon2 0.5
+    /// with the daemon's parameters, for the code "k7qm-x2fp-9d".
+    #[test]
+    fn hashes_written_by_argon2_0_5_still_verify() {
+        let old = "$argon2id$v=19$m=19456,t=2,p=1$01Pkn1qRmyWlxdUwgei6Qg$\
+                   cqFKrDMTs82Qm30nmvEv3URm48onnNH8U7bWLzn+ino";
+        assert!(verify("k7qmx2fp9d", old));
+        assert!(!verify("k7qmx2fp9e", old));
+        let new = hash("k7qmx2fp9d");
+        assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
+        assert!(verify("k7qmx2fp9d", &new));
+    }
 
     #[test]
     fn codes_have_fifty_bits_and_no_lookalikes() {

@@ -1,6 +1,5 @@
 //! TOTP (RFC 6238): SHA1, 6 digits, 30-second steps, as every authenticator app expects.
 
-use rand::RngCore;
 use totp_rs::{Algorithm, Builder};
 use zeroize::Zeroizing;
 
@@ -14,7 +13,7 @@ pub const DIGITS: usize = 6;
 /// A fresh random secret.
 pub fn new_secret() -> Zeroizing<Vec<u8>> {
     let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);
-    rand::rngs::OsRng.fill_bytes(&mut secret);
+    crate::secrets::os_random(&mut secret);
     secret
 }
 

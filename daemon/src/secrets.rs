@@ -10,7 +10,7 @@ use std::path::Path;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::TryRng;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -29,8 +29,17 @@ pub struct Keys {
     tag_key: Zeroizing<[u8; KEY_LEN]>,
 }
 
+/// Fills `buf` from the kernel's random source (getrandom(2)): every key, nonce, secret
+/// and code comes from here. A kernel that cannot give randomness stops the daemon.
+pub fn os_random(buf: &mut [u8]) {
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .expect("the kernel's random source failed");
+}
+
 fn derive(master: &[u8], label: &str) -> Zeroizing<[u8; KEY_LEN]> {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(master).expect("HMAC takes any key length");
     mac.update(label.as_bytes());
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
     out.copy_from_slice(&mac.finalize().into_bytes());
@@ -62,13 +71,13 @@ impl Keys {
 
     /// Encrypts a TOTP secret, bound to its user so that rows cannot be swapped.
     pub fn seal(&self, user: &str, secret: &[u8]) -> Vec<u8> {
-        let cipher = XChaCha20Poly1305::new(self.aead_key.as_slice().into());
+        let cipher = XChaCha20Poly1305::new(&(*self.aead_key).into());
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        os_random(&mut nonce);
         let aad = aad(user);
         let ct = cipher
             .encrypt(
-                XNonce::from_slice(&nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: secret,
                     aad: &aad,
@@ -87,11 +96,11 @@ impl Keys {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_V1 {
             return Err("stored secret has an unknown format".into());
         }
-        let cipher = XChaCha20Poly1305::new(self.aead_key.as_slice().into());
+        let cipher = XChaCha20Poly1305::new(&(*self.aead_key).into());
         let aad = aad(user);
         cipher
             .decrypt(
-                XNonce::from_slice(&sealed[1..1 + NONCE_LEN]),
+                &XNonce::try_from(&sealed[1..1 + NONCE_LEN]).expect("length checked above"),
                 Payload {
                     msg: &sealed[1 + NONCE_LEN..],
                     aad: &aad,
@@ -105,7 +114,7 @@ impl Keys {
 
     /// Short keyed tag that finds a backup code's row without trying every hash.
     pub fn backup_code_tag(&self, user: &str, normalized_code: &str) -> Vec<u8> {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.tag_key.as_slice())
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.tag_key.as_slice())
             .expect("HMAC takes any key length");
         mac.update(user.as_bytes());
         mac.update(&[0]);
@@ -122,7 +131,7 @@ fn aad(user: &str) -> Vec<u8> {
 
 fn create_key_file(path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
     let mut master = Zeroizing::new([0u8; KEY_LEN]);
-    rand::rngs::OsRng.fill_bytes(master.as_mut_slice());
+    os_random(master.as_mut_slice());
     let mut hex = Zeroizing::new(data_encoding::HEXLOWER.encode(master.as_slice()));
     hex.push('\n');
     let mut file = files::create_private_file(path)
@@ -160,6 +169,28 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the daemon stored before the move to chacha20poly1305 0.11, hmac 0.13 and
+    /// sha2 0.11 still opens and matches: a secret sealed and a backup-code tag made by
+    /// the previous versions (master key [7; 32], nonce [9; 24]).
+    #[test]
+    fn rows_written_with_the_previous_crypto_crates_still_open() {
+        let keys = Keys::from_master(&[7u8; 32]);
+        let sealed = data_encoding::HEXLOWER
+            .decode(
+                b"01090909090909090909090909090909090909090909090909\
+                  d3a3665a76cbc32edf1cf63d5facda664474d94977159f8c801a96aff76a3d46ab6ffd64",
+            )
+            .unwrap();
+        assert_eq!(
+            &keys.open("alice", &sealed).unwrap()[..],
+            b"0123456789abcdefghij"
+        );
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&keys.backup_code_tag("alice", "k7qmx2fp9d")),
+            "a540a1051413d348"
+        );
+    }
 
     #[test]
     fn seal_binds_user_and_key() {
