@@ -321,10 +321,24 @@ fn stack(file: &str, kind: &str) -> Vec<Line> {
     lines
 }
 
+/// The service a stack runs for: a login (sshd, sudo, su, login), or twofoldd's own
+/// password check, `twofold-password`, for which the profile skips the code.
+#[derive(Clone, Copy, PartialEq)]
+enum Service {
+    Login,
+    TwofoldPassword,
+}
+
 /// What each auth module may return. A module not listed fails the test.
-fn possible_results(line: &Line) -> Vec<Ret> {
+fn possible_results(line: &Line, service: Service) -> Vec<Ret> {
     use Ret::*;
     match line.module.as_str() {
+        "pam_succeed_if.so" if line.args == ["service", "=", "twofold-password", "quiet"] => {
+            match service {
+                Service::Login => vec![AuthErr],
+                Service::TwofoldPassword => vec![Success],
+            }
+        }
         // pam_env and pam_faildelay only set things up in the auth phase.
         "pam_env.so" | "pam_faildelay.so" => vec![Ignore],
         "pam_faillock.so" if line.args.iter().any(|a| a == "preauth") => vec![Success, AuthErr],
@@ -400,8 +414,8 @@ fn dispatch(lines: &[Line], results: &[Ret]) -> Run {
 }
 
 /// Every way the stack can run: the product of each line's possible results.
-fn every_run(lines: &[Line]) -> Vec<(Vec<Ret>, Run)> {
-    let choices: Vec<Vec<Ret>> = lines.iter().map(possible_results).collect();
+fn every_run(lines: &[Line], service: Service) -> Vec<(Vec<Ret>, Run)> {
+    let choices: Vec<Vec<Ret>> = lines.iter().map(|l| possible_results(l, service)).collect();
     let mut runs = Vec::new();
     let mut pick = vec![0usize; lines.len()];
     loop {
@@ -457,7 +471,7 @@ fn auth_stack_problems(lines: &[Line]) -> Vec<String> {
         .iter()
         .position(|l| l.is("pam_faillock.so", Some("authfail")));
     let unix = lines.iter().position(|l| l.is("pam_unix.so", None));
-    for (results, run) in every_run(lines) {
+    for (results, run) in every_run(lines, Service::Login) {
         let ran = |i: usize| run.ran.iter().find(|(j, _)| *j == i).map(|(_, r)| *r);
         let describe = || {
             run.ran
@@ -527,6 +541,40 @@ fn auth_stack_problems(lines: &[Line]) -> Vec<String> {
     problems.into_iter().collect()
 }
 
+/// Everything wrong with an auth stack run for `twofold-password`: the code must never
+/// be asked for, and the password alone must decide, counted by faillock as for logins.
+fn password_check_problems(lines: &[Line]) -> Vec<String> {
+    let mut problems = BTreeSet::new();
+    let position = |module: &str, arg: Option<&str>| lines.iter().position(|l| l.is(module, arg));
+    let twofold = position("pam_twofold.so", None);
+    let unix = position("pam_unix.so", None);
+    let preauth = position("pam_faillock.so", Some("preauth"));
+    let authfail = position("pam_faillock.so", Some("authfail"));
+    for (results, run) in every_run(lines, Service::TwofoldPassword) {
+        let ran = |i: Option<usize>| {
+            i.and_then(|i| run.ran.iter().find(|(j, _)| *j == i).map(|(_, r)| *r))
+        };
+        let describe = run
+            .ran
+            .iter()
+            .map(|(i, r)| format!("{} -> {:?}", lines[*i].module, r))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if ran(twofold).is_some() {
+            problems.insert(format!("the code is asked for: {describe}"));
+        }
+        let unlocked = preauth.is_none_or(|p| results[p] == Ret::Success);
+        let password_ok = ran(unix) == Some(Ret::Success);
+        if run.success != (password_ok && unlocked) {
+            problems.insert(format!("the password does not decide: {describe}"));
+        }
+        if preauth.is_some() && ran(unix).is_some() && ran(authfail).is_some() == password_ok {
+            problems.insert(format!("faillock miscounts: {describe}"));
+        }
+    }
+    problems.into_iter().collect()
+}
+
 /// Every subset of `features`.
 fn subsets(features: &[&str]) -> Vec<BTreeSet<String>> {
     (0..1usize << features.len())
@@ -558,6 +606,7 @@ fn default_selection_gives_the_expected_stacks_line_by_line() {
         "auth [success=1 default=ignore] pam_unix.so nullok",
         "auth [default=die] pam_faillock.so authfail",
         "auth required pam_permit.so",
+        "auth [success=1 default=ignore] pam_succeed_if.so service = twofold-password quiet",
         "auth required pam_twofold.so",
     ];
     for file in ["system-auth", "password-auth"] {
@@ -643,6 +692,38 @@ fn every_feature_combination_asks_for_the_code_and_keeps_faillock_counting() {
             );
         }
     }
+}
+
+#[test]
+fn twofold_password_checks_the_password_alone() {
+    // twofoldd's password check (packaging/rpm/twofold-password) includes password-auth.
+    let text = template("password-auth");
+    let features = profile_features();
+    let relevant: Vec<&str> = features
+        .iter()
+        .map(String::as_str)
+        .filter(|f| text.contains(&format!("\"{f}\"")))
+        .filter(|f| {
+            text.lines()
+                .any(|l| l.starts_with("auth") && l.contains(&format!("\"{f}\"")))
+        })
+        .collect();
+    for selection in subsets(&relevant) {
+        let out = render(&text, &as_refs(&selection));
+        let problems = password_check_problems(&stack(&out, "auth"));
+        assert!(
+            problems.is_empty(),
+            "password-auth with {selection:?}:\n{out}\n{}",
+            problems.join("\n")
+        );
+    }
+    let rpm_service =
+        fs::read_to_string(repo_root().join("packaging/rpm/twofold-password")).unwrap();
+    assert!(rpm_service.lines().any(|l| l.split_whitespace().eq([
+        "auth",
+        "include",
+        "password-auth"
+    ])));
 }
 
 #[test]

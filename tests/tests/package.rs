@@ -1314,6 +1314,11 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
     let state = fs::metadata(dir.path().join("var/lib/twofold")).unwrap();
     assert!(state.is_dir() && state.mode() & 0o7777 == 0o700);
     assert!(dir.path().join("etc/twofold").is_dir());
+    assert_eq!(
+        fs::read(dir.path().join("etc/pam.d/twofold-password")).unwrap(),
+        fs::read(repo_root().join("packaging/rpm/twofold-password")).unwrap(),
+        "the rpm's twofold-password (password-auth, not Debian's common-auth)"
+    );
     for file in [
         "system-auth",
         "password-auth",
