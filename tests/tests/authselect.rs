@@ -1,6 +1,6 @@
-//! The authselect vendor profile that the .rpm ships (packaging/authselect/twofold, in
-//! /usr/share/authselect/vendor/twofold): every stack it can generate, for every
-//! combination of its features, asks for the code after the first factor, keeps
+//! The authselect vendor profiles that the .rpm ships (packaging/authselect/twofold and
+//! twofold-sssd, in /usr/share/authselect/vendor/): every stack they can generate, for
+//! every combination of their features, asks for the code after the first factor, keeps
 //! pam_faillock counting wrong passwords, and lets no fingerprint or U2F key skip the code.
 //!
 //! authselect is not packaged for Debian, so the test machine cannot run it. The test
@@ -17,13 +17,15 @@ use std::path::PathBuf;
 
 use twofold_tests::repo_root;
 
-fn profile_dir() -> PathBuf {
-    repo_root().join("packaging/authselect/twofold")
-}
+/// The profiles: on authselect's `local` profile, and on its `sssd` profile.
+const PROFILES: [&str; 2] = ["twofold", "twofold-sssd"];
 
-fn template(name: &str) -> String {
-    fs::read_to_string(profile_dir().join(name))
-        .unwrap_or_else(|e| panic!("packaging/authselect/twofold/{name}: {e}"))
+fn template(profile: &str, name: &str) -> String {
+    let path = repo_root()
+        .join("packaging/authselect")
+        .join(profile)
+        .join(name);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The PAM files of the profile whose stacks are checked.
@@ -166,10 +168,10 @@ fn render(template: &str, features: &BTreeSet<&str>) -> String {
 }
 
 /// Every feature the templates name, as `authselect list-features` would list them.
-fn profile_features() -> BTreeSet<String> {
+fn profile_features(profile: &str) -> BTreeSet<String> {
     let mut features = BTreeSet::new();
     for file in PAM_FILES.iter().copied().chain(["REQUIREMENTS"]) {
-        let text = template(file);
+        let text = template(profile, file);
         for operator in text.split('{').skip(1) {
             let body = operator.split('}').next().unwrap();
             for (i, part) in body.split('"').enumerate() {
@@ -192,6 +194,7 @@ enum Ret {
     Ignore,
     AuthinfoUnavail,
     MaxTries,
+    UserUnknown,
 }
 
 impl Ret {
@@ -202,6 +205,7 @@ impl Ret {
             Ret::Ignore => "ignore",
             Ret::AuthinfoUnavail => "authinfo_unavail",
             Ret::MaxTries => "maxtries",
+            Ret::UserUnknown => "user_unknown",
         }
     }
 }
@@ -345,6 +349,8 @@ fn possible_results(line: &Line, service: Service) -> Vec<Ret> {
         // authfail records the failure and fails.
         "pam_faillock.so" if line.args.iter().any(|a| a == "authfail") => vec![AuthErr],
         "pam_unix.so" => vec![Success, AuthErr],
+        // A user sssd does not know, or sssd down.
+        "pam_sss.so" => vec![Success, AuthErr, UserUnknown, AuthinfoUnavail],
         "pam_fprintd.so" | "pam_u2f.so" => vec![Success, AuthErr, Ignore, AuthinfoUnavail],
         // Ignore: nullok and not enrolled, or failmode=safe; MaxTries: locked out.
         "pam_twofold.so" => vec![Success, AuthErr, Ignore, AuthinfoUnavail, MaxTries],
@@ -437,7 +443,51 @@ fn every_run(lines: &[Line], service: Service) -> Vec<(Vec<Ret>, Run)> {
     }
 }
 
-/// Everything wrong with an auth stack, as sentences (empty: nothing).
+/// The lines that check the password: pam_unix, and pam_sss after it.
+fn password_lines(lines: &[Line]) -> Vec<usize> {
+    (0..lines.len())
+        .filter(|&i| lines[i].is("pam_unix.so", None) || lines[i].is("pam_sss.so", None))
+        .collect()
+}
+
+/// pam_faillock must count a password that every password module refused, and never
+/// one that a module accepted, nor a login that checked no password.
+fn faillock_problem(password_results: &[Ret], counted: bool) -> Option<&'static str> {
+    let accepted = password_results.contains(&Ret::Success);
+    match (password_results.is_empty(), accepted, counted) {
+        (true, _, true) => Some("a failure is counted without a password"),
+        (false, true, true) => Some("a right password is counted as a failure"),
+        (false, false, false) => Some("pam_faillock does not count a wrong password"),
+        _ => None,
+    }
+}
+
+/// One run, for checking: what a line returned if it ran.
+struct Checked<'a> {
+    lines: &'a [Line],
+    run: Run,
+}
+
+impl Checked<'_> {
+    fn ran(&self, i: usize) -> Option<Ret> {
+        self.run.ran.iter().find(|(j, _)| *j == i).map(|(_, r)| *r)
+    }
+
+    fn results_of(&self, lines: &[usize]) -> Vec<Ret> {
+        lines.iter().filter_map(|&i| self.ran(i)).collect()
+    }
+
+    fn describe(&self) -> String {
+        self.run
+            .ran
+            .iter()
+            .map(|(i, r)| format!("{} -> {:?}", self.lines[*i].module, r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Everything wrong with an auth stack run for a login, as sentences (empty: nothing).
 fn auth_stack_problems(lines: &[Line]) -> Vec<String> {
     let mut problems = BTreeSet::new();
     let Some(twofold) = lines.iter().position(|l| l.is("pam_twofold.so", None)) else {
@@ -458,83 +508,57 @@ fn auth_stack_problems(lines: &[Line]) -> Vec<String> {
             ));
         }
     }
-    let first_factor = |i: usize| {
-        i < twofold
-            && ["pam_unix.so", "pam_fprintd.so", "pam_u2f.so"]
+    let first_factors: Vec<usize> = (0..twofold)
+        .filter(|&i| {
+            ["pam_unix.so", "pam_sss.so", "pam_fprintd.so", "pam_u2f.so"]
                 .iter()
                 .any(|m| lines[i].is(m, None))
-    };
+        })
+        .collect();
     let preauth = lines
         .iter()
         .position(|l| l.is("pam_faillock.so", Some("preauth")));
     let authfail = lines
         .iter()
         .position(|l| l.is("pam_faillock.so", Some("authfail")));
-    let unix = lines.iter().position(|l| l.is("pam_unix.so", None));
+    let passwords = password_lines(lines);
     for (results, run) in every_run(lines, Service::Login) {
-        let ran = |i: usize| run.ran.iter().find(|(j, _)| *j == i).map(|(_, r)| *r);
-        let describe = || {
-            run.ran
-                .iter()
-                .map(|(i, r)| format!("{} -> {:?}", lines[*i].module, r))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let factor_ok = (0..lines.len()).any(|i| first_factor(i) && ran(i) == Some(Ret::Success));
-        if run.success {
-            match ran(twofold) {
-                Some(Ret::Success | Ret::Ignore) => {}
-                _ => {
-                    problems.insert(format!("a login without the code: {}", describe()));
-                }
+        let run = Checked { lines, run };
+        let factor_ok = run.results_of(&first_factors).contains(&Ret::Success);
+        if run.run.success {
+            if !matches!(run.ran(twofold), Some(Ret::Success | Ret::Ignore)) {
+                problems.insert(format!("a login without the code: {}", run.describe()));
             }
             if !factor_ok {
-                problems.insert(format!("a login without a first factor: {}", describe()));
+                problems.insert(format!(
+                    "a login without a first factor: {}",
+                    run.describe()
+                ));
             }
             if preauth.is_some_and(|p| results[p] != Ret::Success) {
-                problems.insert(format!("a locked account logs in: {}", describe()));
+                problems.insert(format!("a locked account logs in: {}", run.describe()));
             }
             for (i, line) in lines.iter().enumerate().skip(twofold + 1) {
                 // Ignore: nouserok, for users with no key.
-                let passed = matches!(ran(i), Some(Ret::Success | Ret::Ignore));
+                let passed = matches!(run.ran(i), Some(Ret::Success | Ret::Ignore));
                 if line.is("pam_u2f.so", None) && !passed {
                     problems.insert(format!(
                         "a login without the U2F key after the code: {}",
-                        describe()
+                        run.describe()
                     ));
                 }
             }
         }
-        if ran(twofold).is_some() && !factor_ok {
+        if run.ran(twofold).is_some() && !factor_ok {
             problems.insert(format!(
                 "the code is asked for without a first factor: {}",
-                describe()
+                run.describe()
             ));
         }
-        if let (Some(_), Some(unix)) = (preauth, unix) {
-            let counted = authfail.is_some_and(|a| ran(a).is_some());
-            match ran(unix) {
-                Some(Ret::Success) if counted => {
-                    problems.insert(format!(
-                        "a right password is counted as a failure: {}",
-                        describe()
-                    ));
-                }
-                Some(Ret::Success) => {}
-                Some(_) if !counted => {
-                    problems.insert(format!(
-                        "pam_faillock does not count a wrong password: {}",
-                        describe()
-                    ));
-                }
-                Some(_) => {}
-                None if counted => {
-                    problems.insert(format!(
-                        "a failure is counted without a password: {}",
-                        describe()
-                    ));
-                }
-                None => {}
+        if preauth.is_some() {
+            let counted = authfail.is_some_and(|a| run.ran(a).is_some());
+            if let Some(problem) = faillock_problem(&run.results_of(&passwords), counted) {
+                problems.insert(format!("{problem}: {}", run.describe()));
             }
         }
     }
@@ -547,29 +571,24 @@ fn password_check_problems(lines: &[Line]) -> Vec<String> {
     let mut problems = BTreeSet::new();
     let position = |module: &str, arg: Option<&str>| lines.iter().position(|l| l.is(module, arg));
     let twofold = position("pam_twofold.so", None);
-    let unix = position("pam_unix.so", None);
     let preauth = position("pam_faillock.so", Some("preauth"));
     let authfail = position("pam_faillock.so", Some("authfail"));
+    let passwords = password_lines(lines);
     for (results, run) in every_run(lines, Service::TwofoldPassword) {
-        let ran = |i: Option<usize>| {
-            i.and_then(|i| run.ran.iter().find(|(j, _)| *j == i).map(|(_, r)| *r))
-        };
-        let describe = run
-            .ran
-            .iter()
-            .map(|(i, r)| format!("{} -> {:?}", lines[*i].module, r))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if ran(twofold).is_some() {
-            problems.insert(format!("the code is asked for: {describe}"));
+        let run = Checked { lines, run };
+        if twofold.is_some_and(|t| run.ran(t).is_some()) {
+            problems.insert(format!("the code is asked for: {}", run.describe()));
         }
         let unlocked = preauth.is_none_or(|p| results[p] == Ret::Success);
-        let password_ok = ran(unix) == Some(Ret::Success);
-        if run.success != (password_ok && unlocked) {
-            problems.insert(format!("the password does not decide: {describe}"));
+        let password_ok = run.results_of(&passwords).contains(&Ret::Success);
+        if run.run.success != (password_ok && unlocked) {
+            problems.insert(format!("the password does not decide: {}", run.describe()));
         }
-        if preauth.is_some() && ran(unix).is_some() && ran(authfail).is_some() == password_ok {
-            problems.insert(format!("faillock miscounts: {describe}"));
+        if preauth.is_some() {
+            let counted = authfail.is_some_and(|a| run.ran(a).is_some());
+            if let Some(problem) = faillock_problem(&run.results_of(&passwords), counted) {
+                problems.insert(format!("{problem}: {}", run.describe()));
+            }
         }
     }
     problems.into_iter().collect()
@@ -596,100 +615,123 @@ fn as_refs(set: &BTreeSet<String>) -> BTreeSet<&str> {
 // ---------------------------------------------------------------------------------------
 // The tests
 
-#[test]
-fn default_selection_gives_the_expected_stacks_line_by_line() {
-    let features: BTreeSet<&str> = ["with-faillock"].into();
-    let expected_auth = [
+/// The auth stack of system-auth and password-auth for `with-faillock`, line by line.
+fn expected_auth(profile: &str) -> Vec<&'static str> {
+    let mut lines = vec![
         "auth required pam_env.so",
         "auth required pam_faildelay.so delay=2000000",
         "auth required pam_faillock.so preauth silent",
-        "auth [success=1 default=ignore] pam_unix.so nullok",
+    ];
+    if profile == "twofold-sssd" {
+        lines.extend([
+            "auth [success=2 default=ignore] pam_unix.so nullok",
+            "auth [success=1 default=ignore] pam_sss.so use_first_pass",
+        ]);
+    } else {
+        lines.push("auth [success=1 default=ignore] pam_unix.so nullok");
+    }
+    lines.extend([
         "auth [default=die] pam_faillock.so authfail",
         "auth required pam_permit.so",
         "auth [success=1 default=ignore] pam_succeed_if.so service = twofold-password quiet",
         "auth required pam_twofold.so",
-    ];
-    for file in ["system-auth", "password-auth"] {
-        let out = render(&template(file), &features);
-        let auth: Vec<String> = stack(&out, "auth").into_iter().map(|l| l.text).collect();
-        assert_eq!(auth, expected_auth, "{file} auth stack:\n{out}");
-        let account: Vec<String> = stack(&out, "account").into_iter().map(|l| l.text).collect();
+    ]);
+    lines
+}
+
+fn texts(lines: Vec<Line>) -> Vec<String> {
+    lines.into_iter().map(|l| l.text).collect()
+}
+
+#[test]
+fn default_selection_gives_the_expected_stacks_line_by_line() {
+    let features: BTreeSet<&str> = ["with-faillock"].into();
+    for profile in PROFILES {
+        for file in ["system-auth", "password-auth"] {
+            let out = render(&template(profile, file), &features);
+            let auth = texts(stack(&out, "auth"));
+            assert_eq!(auth, expected_auth(profile), "{profile}/{file}:\n{out}");
+            let account = texts(stack(&out, "account"));
+            assert_eq!(
+                account[..2],
+                [
+                    "account required pam_faillock.so",
+                    "account required pam_unix.so"
+                ],
+                "{profile}/{file}"
+            );
+            // The session is recorded for logins, not for cron, atd or `systemd --user`.
+            let session = texts(stack(&out, "session"));
+            assert_eq!(
+                session[session.len() - 2..],
+                [
+                    "session [success=1 default=ignore] pam_succeed_if.so service in crond:atd:systemd-user quiet use_uid",
+                    "session optional pam_twofold.so"
+                ],
+                "{profile}/{file}"
+            );
+            assert!(
+                !out.contains('{') && !out.contains('}'),
+                "an operator left in {profile}/{file}:\n{out}"
+            );
+        }
+        // with-twofold-nullok: not enrolled users pass while everyone enrolls.
+        let nullok: BTreeSet<&str> = ["with-faillock", "with-twofold-nullok"].into();
+        let out = render(&template(profile, "system-auth"), &nullok);
+        assert!(out.lines().any(|l| l.split_whitespace().eq([
+            "auth",
+            "required",
+            "pam_twofold.so",
+            "nullok"
+        ])));
+        // Fingerprint and U2F stand in for the password only: each jumps to the code.
+        let all: BTreeSet<&str> = ["with-faillock", "with-fingerprint", "with-pam-u2f"].into();
+        let auth = texts(stack(
+            &render(&template(profile, "system-auth"), &all),
+            "auth",
+        ));
+        let extra = usize::from(profile == "twofold-sssd");
         assert_eq!(
-            account,
+            auth[3..5],
             [
-                "account required pam_faillock.so",
-                "account required pam_unix.so"
+                format!("auth [success={} default=ignore] pam_fprintd.so", 3 + extra),
+                format!(
+                    "auth [success={} default=ignore] pam_u2f.so cue nouserok",
+                    2 + extra
+                ),
             ],
-            "{file}"
-        );
-        // The session is recorded for logins, not for cron, atd or `systemd --user`.
-        let session: Vec<String> = stack(&out, "session").into_iter().map(|l| l.text).collect();
-        assert_eq!(
-            session[session.len() - 2..],
-            [
-                "session [success=1 default=ignore] pam_succeed_if.so service in crond:atd:systemd-user quiet use_uid",
-                "session optional pam_twofold.so"
-            ],
-            "{file}"
-        );
-        assert!(
-            !out.contains('{') && !out.contains('}'),
-            "an operator left in {file}:\n{out}"
+            "{profile}"
         );
     }
-    // with-twofold-nullok: not enrolled users pass while everyone enrolls.
-    let nullok: BTreeSet<&str> = ["with-faillock", "with-twofold-nullok"].into();
-    let out = render(&template("system-auth"), &nullok);
-    assert!(out.lines().any(|l| l.split_whitespace().eq([
-        "auth",
-        "required",
-        "pam_twofold.so",
-        "nullok"
-    ])));
-    // Fingerprint and U2F stand in for the password only: each jumps to the code.
-    let all: BTreeSet<&str> = ["with-faillock", "with-fingerprint", "with-pam-u2f"].into();
-    let auth: Vec<String> = stack(&render(&template("system-auth"), &all), "auth")
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    assert_eq!(
-        auth[3..6],
-        [
-            "auth [success=3 default=ignore] pam_fprintd.so",
-            "auth [success=2 default=ignore] pam_u2f.so cue nouserok",
-            "auth [success=1 default=ignore] pam_unix.so nullok",
-        ]
-    );
+}
+
+/// The features on auth lines of `text` (only they change its auth stack).
+fn auth_features<'a>(features: &'a BTreeSet<String>, text: &str) -> Vec<&'a str> {
+    features
+        .iter()
+        .map(String::as_str)
+        .filter(|f| {
+            text.lines()
+                .any(|l| l.starts_with("auth") && l.contains(&format!("\"{f}\"")))
+        })
+        .collect()
 }
 
 #[test]
 fn every_feature_combination_asks_for_the_code_and_keeps_faillock_counting() {
-    let features = profile_features();
-    for file in PAM_FILES {
-        let text = template(file);
-        // Only features on auth lines change the auth stack.
-        let relevant: Vec<&str> = features
-            .iter()
-            .map(String::as_str)
-            .filter(|f| {
-                text.lines()
-                    .any(|l| l.starts_with("auth") && l.contains(&format!("\"{f}\"")))
-            })
-            .collect();
-        for selection in subsets(&relevant) {
-            let out = render(&text, &as_refs(&selection));
-            let auth = stack(&out, "auth");
-            assert!(
-                auth.iter().any(|l| l.is("pam_twofold.so", None))
-                    || auth.iter().all(|l| !l.is("pam_permit.so", None)),
-                "{file} with {selection:?}"
-            );
-            let problems = auth_stack_problems(&auth);
-            assert!(
-                problems.is_empty(),
-                "{file} with {selection:?}:\n{out}\n{}",
-                problems.join("\n")
-            );
+    for profile in PROFILES {
+        let features = profile_features(profile);
+        for file in PAM_FILES {
+            let text = template(profile, file);
+            for selection in subsets(&auth_features(&features, &text)) {
+                let out = render(&text, &as_refs(&selection));
+                let problems = auth_stack_problems(&stack(&out, "auth"));
+                assert!(
+                    problems.is_empty(),
+                    "{profile}/{file} with {selection:?}:\n{out}\n{}",
+                    problems.join("\n")
+                );
+            }
         }
     }
 }
@@ -697,25 +739,18 @@ fn every_feature_combination_asks_for_the_code_and_keeps_faillock_counting() {
 #[test]
 fn twofold_password_checks_the_password_alone() {
     // twofoldd's password check (packaging/rpm/twofold-password) includes password-auth.
-    let text = template("password-auth");
-    let features = profile_features();
-    let relevant: Vec<&str> = features
-        .iter()
-        .map(String::as_str)
-        .filter(|f| text.contains(&format!("\"{f}\"")))
-        .filter(|f| {
-            text.lines()
-                .any(|l| l.starts_with("auth") && l.contains(&format!("\"{f}\"")))
-        })
-        .collect();
-    for selection in subsets(&relevant) {
-        let out = render(&text, &as_refs(&selection));
-        let problems = password_check_problems(&stack(&out, "auth"));
-        assert!(
-            problems.is_empty(),
-            "password-auth with {selection:?}:\n{out}\n{}",
-            problems.join("\n")
-        );
+    for profile in PROFILES {
+        let text = template(profile, "password-auth");
+        let features = profile_features(profile);
+        for selection in subsets(&auth_features(&features, &text)) {
+            let out = render(&text, &as_refs(&selection));
+            let problems = password_check_problems(&stack(&out, "auth"));
+            assert!(
+                problems.is_empty(),
+                "{profile}/password-auth with {selection:?}:\n{out}\n{}",
+                problems.join("\n")
+            );
+        }
     }
     let rpm_service =
         fs::read_to_string(repo_root().join("packaging/rpm/twofold-password")).unwrap();
@@ -753,21 +788,23 @@ auth required pam_deny.so
 
 #[test]
 fn readme_and_requirements_name_only_features_the_templates_know() {
-    let features = profile_features();
-    let readme = template("README");
-    let documented: BTreeSet<String> = readme
-        .lines()
-        .filter_map(|l| l.strip_suffix("::"))
-        .map(str::to_string)
-        .collect();
-    assert_eq!(documented, features, "README's feature list");
-    // authselect shows the README's first line in `authselect list`.
-    assert!(readme.lines().next().unwrap().contains("twofold"));
-    // REQUIREMENTS renders for every selection (its operators are all known).
-    let requirements = template("REQUIREMENTS");
-    let names: Vec<&str> = features.iter().map(String::as_str).collect();
-    for selection in subsets(&names).iter().take(64) {
-        let out = render(&requirements, &as_refs(selection));
-        assert!(out.contains("Keep a root shell open"), "{out}");
+    for profile in PROFILES {
+        let features = profile_features(profile);
+        let readme = template(profile, "README");
+        let documented: BTreeSet<String> = readme
+            .lines()
+            .filter_map(|l| l.strip_suffix("::"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(documented, features, "{profile}/README's feature list");
+        // authselect shows the README's first line in `authselect list`.
+        assert!(readme.lines().next().unwrap().contains("twofold"));
+        // REQUIREMENTS renders for every selection (its operators are all known).
+        let requirements = template(profile, "REQUIREMENTS");
+        let names: Vec<&str> = features.iter().map(String::as_str).collect();
+        for selection in subsets(&names).iter().take(64) {
+            let out = render(&requirements, &as_refs(selection));
+            assert!(out.contains("Keep a root shell open"), "{out}");
+        }
     }
 }

@@ -1233,31 +1233,34 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
             .any(|l| l.ends_with(" d /usr/share/doc/twofold/README.md")),
         "{files}"
     );
-    // The authselect profile: the checked PAM templates as they are, the rest the local
-    // profile's own files.
-    for file in [
-        "README",
-        "REQUIREMENTS",
-        "system-auth",
-        "password-auth",
-        "fingerprint-auth",
-        "smartcard-auth",
-    ] {
-        assert!(
-            files.lines().any(|l| l.starts_with("-rw-r--r--")
-                && l.ends_with(&format!(" /usr/share/authselect/vendor/twofold/{file}"))),
-            "{file} not in the authselect profile:\n{files}"
-        );
-    }
+    // The authselect profiles: the checked PAM templates as they are, the rest the stock
+    // profile's own files (local, sssd).
     let links = query("[%{FILELINKTOS} %{FILENAMES}\n]");
-    for file in ["nsswitch.conf", "dconf-db", "dconf-locks", "postlogin"] {
-        assert!(
-            links.lines().any(|l| l
-                == format!(
-                    "../../default/local/{file} /usr/share/authselect/vendor/twofold/{file}"
-                )),
-            "{file} is not a link to the local profile's:\n{links}"
-        );
+    for (profile, based_on) in [("twofold", "local"), ("twofold-sssd", "sssd")] {
+        let dir = format!("/usr/share/authselect/vendor/{profile}");
+        for file in [
+            "README",
+            "REQUIREMENTS",
+            "system-auth",
+            "password-auth",
+            "fingerprint-auth",
+            "smartcard-auth",
+        ] {
+            assert!(
+                files
+                    .lines()
+                    .any(|l| l.starts_with("-rw-r--r--") && l.ends_with(&format!(" {dir}/{file}"))),
+                "{dir}/{file} not in the rpm:\n{files}"
+            );
+        }
+        for file in ["nsswitch.conf", "dconf-db", "dconf-locks", "postlogin"] {
+            assert!(
+                links
+                    .lines()
+                    .any(|l| l == format!("../../default/{based_on}/{file} {dir}/{file}")),
+                "{dir}/{file} is not a link to the {based_on} profile's:\n{links}"
+            );
+        }
     }
     // Fedora's scriptlet rules: the systemd macros (the socket by preset, a restart on
     // upgrade), and nothing printed unless a removal is refused.
@@ -1319,22 +1322,31 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
         fs::read(repo_root().join("packaging/rpm/twofold-password")).unwrap(),
         "the rpm's twofold-password (password-auth, not Debian's common-auth)"
     );
-    for file in [
-        "system-auth",
-        "password-auth",
-        "fingerprint-auth",
-        "smartcard-auth",
-    ] {
-        assert_eq!(
-            fs::read(
-                dir.path()
-                    .join("usr/share/authselect/vendor/twofold")
-                    .join(file)
-            )
-            .unwrap(),
-            fs::read(repo_root().join("packaging/authselect/twofold").join(file)).unwrap(),
-            "{file}"
-        );
+    for profile in ["twofold", "twofold-sssd"] {
+        for file in [
+            "system-auth",
+            "password-auth",
+            "fingerprint-auth",
+            "smartcard-auth",
+        ] {
+            assert_eq!(
+                fs::read(
+                    dir.path()
+                        .join("usr/share/authselect/vendor")
+                        .join(profile)
+                        .join(file)
+                )
+                .unwrap(),
+                fs::read(
+                    repo_root()
+                        .join("packaging/authselect")
+                        .join(profile)
+                        .join(file)
+                )
+                .unwrap(),
+                "{profile}/{file}"
+            );
+        }
     }
 
     // The scriptlets, run by rpm in a throwaway copy of this machine: silent on success;
