@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(libpam0g-dev dbus dbus-daemon dbus-bin pamtester oathtool openssh-server openssh-client
           sudo zbar-tools bubblewrap util-linux pkg-config gcc python3-dbusmock groff-base)
-# tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), dpkg/rpm in a throwaway root,
+# tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), rpmbuild and rpm (package rpm),
+# dpkg and rpm in a throwaway root,
 # lintian, ps and useradd there.
 packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)
 # tests/tests/units.rs: systemd-analyze verify and security --offline of the units.
