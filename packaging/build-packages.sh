@@ -96,29 +96,36 @@ merge_depends() {
     echo "${entries[*]}" | sed 's/,/, /g'
 }
 
-# cargo-deb runs dpkg-shlibdeps on each program apart and lists a library once per
-# program (libpam0g (>= 0.99.7.1), libpam0g (>= 1.4.0)): rewrite the control member
-# with each package once. The data member is left as it is.
-merge_deb_depends() {
-    local deb work control depends merged mtime compress
+# Rewrites the .deb's control member, leaving its data member as it is:
+# - cargo-deb runs dpkg-shlibdeps on each program apart and lists a library once per
+#   program (libpam0g (>= 0.99.7.1), libpam0g (>= 1.4.0)): each package once;
+# - cargo-deb writes no md5sums: add them (all files but conffiles, as dh_md5sums), so
+#   that `dpkg --verify twofold` can tell a changed module or daemon.
+fix_deb_control() {
+    local deb work control data mtime compress
     deb=$(realpath "$1")
     work=$(mktemp -d)
     (cd "$work" && ar x "$deb")
     control=$(cd "$work" && ls control.tar.*)
-    mkdir "$work/c" && tar -xf "$work/$control" -C "$work/c"
-    depends=$(sed -n 's/^Depends: //p' "$work/c/control")
-    merged=$(merge_depends "$depends")
-    if [ "$merged" != "$depends" ]; then
-        mtime=$(stat -c %Y "$work/c/control")
-        sed -i "s/^Depends: .*/Depends: $merged/" "$work/c/control"
-        case "$control" in
-            *.xz) compress=--xz ;; *.gz) compress=--gzip ;; *.zst) compress=--zstd ;;
-            *) echo "build-packages.sh: unknown $control" >&2; exit 1 ;;
-        esac
-        tar -C "$work/c" --owner=0 --group=0 --numeric-owner --sort=name --mtime="@$mtime" \
-            "$compress" -cf "$work/$control" .
-        (cd "$work" && ar rD "$deb" "$control")
-    fi
+    data=$(cd "$work" && ls data.tar.*)
+    mkdir "$work/c" "$work/d"
+    tar -xf "$work/$control" -C "$work/c"
+    tar -xf "$work/$data" -C "$work/d"
+    mtime=$(stat -c %Y "$work/c/control")
+    sed -i "s/^Depends: .*/Depends: $(merge_depends "$(sed -n 's/^Depends: //p' "$work/c/control")")/" \
+        "$work/c/control"
+    (cd "$work/d" && find . -type f -printf '%P\n' | LC_ALL=C sort |
+        grep -vxF -f <(sed 's|^/||' "$work/c/conffiles" 2>/dev/null || true) |
+        xargs -r -d '\n' md5sum) > "$work/c/md5sums"
+    chmod 0644 "$work/c/md5sums"
+    touch -d "@$mtime" "$work/c/control" "$work/c/md5sums"
+    case "$control" in
+        *.xz) compress=--xz ;; *.gz) compress=--gzip ;; *.zst) compress=--zstd ;;
+        *) echo "build-packages.sh: unknown $control" >&2; exit 1 ;;
+    esac
+    tar -C "$work/c" --owner=0 --group=0 --numeric-owner --sort=name --mtime="@$mtime" \
+        "$compress" -cf "$work/$control" .
+    (cd "$work" && ar rD "$deb" "$control")
     rm -rf "$work"
 }
 
@@ -143,7 +150,7 @@ if ((deb)); then
     # cargo-deb prints the path of the package it wrote.
     debfile=$(cargo deb --locked -p twofoldd --no-build --profile "$profile" "${variant[@]}" "${fast[@]}" \
         --output "$out" -q | tail -n 1)
-    merge_deb_depends "$debfile"
+    fix_deb_control "$debfile"
     echo "$debfile"
 fi
 

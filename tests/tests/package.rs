@@ -615,6 +615,9 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             assert_file(&root, f, 0o644);
         }
         assert_file(&root, "/var/lib/twofold", 0o700);
+        // md5sums (build-packages.sh adds them): dpkg can verify every installed file.
+        let verify = root.sh("dpkg --verify twofold 2>&1");
+        assert_eq!(verify, "", "dpkg --verify twofold");
         let mut expected = pam_before.clone();
         expected.insert(
             "twofold-password".into(),
@@ -1024,6 +1027,20 @@ fn deb_relations_docs_and_copyright() {
         copyright == fs::read(repo_root().join("packaging/debian/copyright")).unwrap(),
         "the .deb's copyright is not packaging/debian/copyright"
     );
+    let control = Command::new("sh")
+        .arg("-c")
+        .arg("dpkg-deb --ctrl-tarfile \"$0\" | tar -xO ./md5sums")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let md5sums = text(&control.stdout);
+    for file in ["usr/sbin/twofoldd", "usr/bin/twofold", &module_path()[1..]] {
+        assert!(
+            md5sums.lines().any(|l| l.ends_with(&format!("  {file}"))),
+            "{file} not in md5sums:\n{md5sums}"
+        );
+    }
+    assert!(!md5sums.contains("  etc/"), "a conffile in md5sums");
     let overrides = deb_file(deb, "/usr/share/lintian/overrides/twofold");
     assert_eq!(
         overrides,
