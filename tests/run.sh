@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(libpam0g-dev dbus dbus-daemon dbus-bin pamtester oathtool openssh-server openssh-client
           sudo zbar-tools bubblewrap util-linux pkg-config gcc python3-dbusmock groff-base)
-# tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), dpkg/rpm in a throwaway root,
+# tests/tests/package.rs: cargo-deb (dpkg-shlibdeps, strip), rpmbuild and rpm (package rpm),
+# dpkg and rpm in a throwaway root,
 # lintian, ps and useradd there.
 packages+=(procps passwd libpam-runtime lintian rpm dpkg-dev binutils)
 # tests/tests/units.rs: systemd-analyze verify and security --offline of the units.
@@ -32,8 +33,9 @@ fi
 . packaging/rust-env.sh
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.89 (rustup.rs)" >&2; exit 1; }
 
-# The package tests build the .deb and the .rpm with these (pinned: their output is tested).
-for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+# The package tests build the .deb with cargo-deb (pinned: its output is tested); the
+# .rpm with rpmbuild (package rpm).
+for tool in cargo-deb@3.8.0; do
     if ! command -v "${tool%@*}" >/dev/null; then
         echo "tests/run.sh: installing $tool"
         cargo install --locked --quiet "$tool"

@@ -3,13 +3,16 @@
 //! the installed CLI (twofoldd started by D-Bus activation), logs in through a real sshd
 //! (the system's /etc/pam.d/sshd, as the package changed it) and a real `sudo -S`, then
 //! the package is purged and /etc/pam.d must be byte for byte as before. The .rpm built
-//! with cargo-generate-rpm is checked for file placement and its scriptlets run.
+//! by rpmbuild from packaging/rpm/twofold.spec is checked for what it owns and flags,
+//! and its scriptlets run.
 //!
 //! The throwaway root is an overlay of the machine's own root (`/` as the read-only lower
 //! layer, a tmpfs as the upper layer) in a private mount and pid namespace: dpkg, rpm and
 //! pam-auth-update change only the tmpfs, every process started there (its own system
 //! dbus-daemon, twofoldd, sshd) dies with the namespace, and nothing on the machine
 //! changes even when a test fails half-way. sshd listens on 127.0.0.1 only.
+//!
+//! Without root or packages: the DEP-5 copyright lists every crate the programs link.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -487,6 +490,60 @@ fn assert_file(root: &ThrowawayRoot, path: &str, mode: u32) {
     assert_eq!(meta.uid(), 0, "{path}: owner");
 }
 
+/// The Primary block of a directory account stand-in (as pam_sss or pam_ldap would add):
+/// pam_exec checks the password of the user tfldap, who has no password in /etc/shadow.
+const DIRECTORY_PROFILE: &str = "Name: directory accounts (test stand-in for sssd)
+Default: yes
+Priority: 128
+Auth-Type: Primary
+Auth:
+\t[success=end default=ignore]\tpam_exec.so quiet expose_authtok /usr/local/sbin/directory-check
+";
+
+const DIRECTORY_CHECK: &str = r#"#!/bin/sh
+# The password arrives on stdin (pam_exec expose_authtok), NUL-terminated.
+password=$(head -c 512 | tr -d '\000\n')
+[ "$PAM_USER" = tfldap ] && [ "$password" = "Ldap-pw-1" ]
+"#;
+
+/// twofold-password accepts every password that logins accept: a user known only to a
+/// directory (a Primary pam-auth-update profile, here pam_exec standing in for pam_sss)
+/// passes with that password, and with the twofold profile on, no code is asked for.
+fn twofold_password_takes_directory_accounts(root: &ThrowawayRoot) {
+    root.write(
+        "/usr/local/sbin/directory-check",
+        DIRECTORY_CHECK.as_bytes(),
+        0o755,
+    );
+    root.write(
+        "/usr/share/pam-configs/directory",
+        DIRECTORY_PROFILE.as_bytes(),
+        0o644,
+    );
+    root.sh("useradd -M -s /bin/sh tfldap && pam-auth-update --enable directory");
+    let check = |user: &str, password: &str| {
+        root.run(
+            &format!("pamtester -v twofold-password {user} authenticate"),
+            &format!("{password}\n"),
+            Duration::from_secs(30),
+        )
+    };
+    let out = check("tfldap", "Ldap-pw-1");
+    assert!(
+        out.status.success(),
+        "twofold-password, directory account: {}",
+        show(&out)
+    );
+    assert!(!show(&out).contains("Verification"), "{}", show(&out));
+    let out = check("tfldap", "wrong");
+    assert!(!out.status.success(), "{}", show(&out));
+    // Local accounts still pass, without a code, though the profile is on.
+    let out = check(USER, PASSWORD);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!show(&out).contains("Verification"), "{}", show(&out));
+    root.sh("pam-auth-update --package --remove directory && rm /usr/share/pam-configs/directory && userdel tfldap");
+}
+
 /// Removes what an earlier install on the machine left (packaging/install.sh, an
 /// installed twofold package), so that the test starts from a machine without twofold.
 const FORGET_TWOFOLD: &str = r#"set -e
@@ -512,7 +569,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             test,
             &[
                 "cargo-deb",
-                "cargo-generate-rpm",
+                "rpmbuild",
                 "unshare",
                 "nsenter",
                 "dpkg",
@@ -558,6 +615,9 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             assert_file(&root, f, 0o644);
         }
         assert_file(&root, "/var/lib/twofold", 0o700);
+        // md5sums (build-packages.sh adds them): dpkg can verify every installed file.
+        let verify = root.sh("dpkg --verify twofold 2>&1");
+        assert_eq!(verify, "", "dpkg --verify twofold");
         let mut expected = pam_before.clone();
         expected.insert(
             "twofold-password".into(),
@@ -632,6 +692,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             "twofold-password, wrong password: {}",
             show(&out)
         );
+        twofold_password_takes_directory_accounts(&root);
 
         // Enroll with the installed CLI; twofoldd starts by D-Bus activation, as root.
         let step = fresh_step(25.0);
@@ -798,7 +859,20 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             serde_json::Value::Bool(true),
             "{status}"
         );
-        root.sh("TWOFOLD_PURGE_STATE=yes dpkg --purge twofold >/dev/null");
+        // A line added by hand stays (pam-auth-update removes only its own): prerm names
+        // the file.
+        root.sh("cp /etc/pam.d/login /tmp/login.orig && echo 'auth required pam_twofold.so' >> /etc/pam.d/login");
+        let out = root.sh("TWOFOLD_PURGE_STATE=yes dpkg --purge twofold 2>&1");
+        assert!(
+            out.lines()
+                .any(|l| l.contains("twofold:") && l.trim_end().ends_with("/etc/pam.d/login")),
+            "prerm does not name the hand-edited file:\n{out}"
+        );
+        assert!(
+            !out.contains("/etc/pam.d/common-auth"),
+            "prerm names the profile's own file:\n{out}"
+        );
+        root.sh("cp /tmp/login.orig /etc/pam.d/login");
         assert!(!root.path("/var/lib/twofold").exists());
         assert!(!root.path("/etc/twofold").exists());
         let purged = root.snapshot("/etc/pam.d");
@@ -817,24 +891,281 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
 }
 
 #[test]
-fn deb_has_no_lintian_errors() {
-    let test = "deb_has_no_lintian_errors";
-    if !require_root(test) || !require_tools(test, &["cargo-deb", "cargo-generate-rpm", "lintian"])
-    {
+fn deb_has_no_lintian_errors_or_warnings() {
+    let test = "deb_lintian";
+    if !require_root(test) || !require_tools(test, &["cargo-deb", "rpmbuild", "lintian"]) {
         return;
     }
     let out = Command::new("lintian")
-        .args(["--tag-display-limit", "0"])
+        .args(["--tag-display-limit", "0", "--show-overrides"])
         .arg(&packages().deb)
         .output()
         .expect("lintian");
     let report = text(&out.stdout);
-    let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("E:")).collect();
+    let flagged: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
     assert!(
-        errors.is_empty() && out.status.code().is_some_and(|c| c == 0 || c == 1),
-        "lintian errors:\n{report}\n{}",
+        flagged.is_empty() && out.status.code().is_some_and(|c| c == 0 || c == 1),
+        "lintian errors or warnings:\n{report}\n{}",
         text(&out.stderr)
     );
+    // Every override still matches a tag (an unused one would hide nothing, or a typo).
+    let overrides =
+        fs::read_to_string(repo_root().join("packaging/debian/lintian-overrides")).unwrap();
+    for tag in overrides
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let tag = tag.split_whitespace().nth(1).expect("package: tag");
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("O:") && l.contains(tag)),
+            "override {tag} is not used:\n{report}"
+        );
+    }
+}
+
+/// A file of the .deb, read without installing it.
+fn deb_file(deb: &Path, path: &str) -> Vec<u8> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("dpkg-deb --fsys-tarfile \"$0\" | tar -xO .{path}"))
+        .arg(deb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path} in the .deb: {}", show(&out));
+    out.stdout
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    text(&out.stdout)
+}
+
+#[test]
+fn deb_relations_docs_and_copyright() {
+    let test = "deb_docs";
+    if !require_root(test) || !require_tools(test, &["cargo-deb", "rpmbuild", "dpkg-deb"]) {
+        return;
+    }
+    let deb = &packages().deb;
+    let field = |name: &str| {
+        let out = Command::new("dpkg-deb")
+            .args(["-f"])
+            .arg(deb)
+            .arg(name)
+            .output()
+            .unwrap();
+        text(&out.stdout).trim().to_string()
+    };
+    let depends = field("Depends");
+    let names: Vec<&str> = depends
+        .split(',')
+        .map(|d| d.split_whitespace().next().unwrap())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        names.len(),
+        unique.len(),
+        "a package twice in Depends: {depends}"
+    );
+    for needed in ["libpam0g", "libpam-runtime", "dbus"] {
+        assert!(names.contains(&needed), "Depends lacks {needed}: {depends}");
+    }
+    // Debian 12 and 13 call polkit's daemon polkitd.
+    assert_eq!(field("Recommends"), "polkitd");
+
+    let listing = Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let listing = text(&listing.stdout);
+    let docs: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|p| p.starts_with("./usr/share/doc/twofold/") && !p.ends_with('/'))
+        .collect();
+    let mut docs = docs.clone();
+    docs.sort();
+    assert_eq!(
+        docs,
+        [
+            "./usr/share/doc/twofold/README.Debian.gz",
+            "./usr/share/doc/twofold/README.md.gz",
+            "./usr/share/doc/twofold/changelog.Debian.gz",
+            "./usr/share/doc/twofold/copyright",
+        ],
+        "{listing}"
+    );
+    let readme = gunzip(&deb_file(deb, "/usr/share/doc/twofold/README.Debian.gz"));
+    for step in [
+        "twofold enroll",
+        "sudo pam-auth-update --enable twofold",
+        "pam-auth-update --disable twofold",
+        "twofold admin unlock",
+        "twofold admin reset",
+        "twofoldd --check-config",
+    ] {
+        assert!(readme.contains(step), "README.Debian lacks {step:?}");
+    }
+    let copyright = deb_file(deb, "/usr/share/doc/twofold/copyright");
+    assert!(
+        copyright == fs::read(repo_root().join("packaging/debian/copyright")).unwrap(),
+        "the .deb's copyright is not packaging/debian/copyright"
+    );
+    let control = Command::new("sh")
+        .arg("-c")
+        .arg("dpkg-deb --ctrl-tarfile \"$0\" | tar -xO ./md5sums")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let md5sums = text(&control.stdout);
+    for file in ["usr/sbin/twofoldd", "usr/bin/twofold", &module_path()[1..]] {
+        assert!(
+            md5sums.lines().any(|l| l.ends_with(&format!("  {file}"))),
+            "{file} not in md5sums:\n{md5sums}"
+        );
+    }
+    assert!(!md5sums.contains("  etc/"), "a conffile in md5sums");
+    let overrides = deb_file(deb, "/usr/share/lintian/overrides/twofold");
+    assert_eq!(
+        overrides,
+        fs::read(repo_root().join("packaging/debian/lintian-overrides")).unwrap()
+    );
+}
+
+/// `name version` of every crate the shipped programs link, from `cargo tree`.
+fn linked_crates() -> BTreeMap<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-f",
+            "{p}",
+            "-p",
+            "twofoldd",
+            "-p",
+            "twofold-cli",
+            "-p",
+            "pam_twofold",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo tree");
+    assert!(out.status.success(), "cargo tree: {}", show(&out));
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?;
+            let version = words.next()?.strip_prefix('v')?;
+            Some((format!("{name} {version}"), l.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn copyright_lists_every_crate_the_programs_link() {
+    let path = repo_root().join("packaging/debian/copyright");
+    let copyright = fs::read_to_string(&path).unwrap();
+    let regenerate = "regenerate it: packaging/debian/gen-copyright > packaging/debian/copyright";
+    assert!(copyright.starts_with(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+    ));
+    let paragraphs: Vec<&str> = copyright.split("\n\n").collect();
+    let field = |p: &str, name: &str| {
+        p.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_string)
+    };
+    // Each crate: a Files stanza naming it and its version, with its copyright and licence.
+    let mut listed = BTreeMap::new();
+    for p in &paragraphs {
+        if let (Some(files), Some(comment)) = (field(p, "Files"), field(p, "Comment")) {
+            let list = comment
+                .strip_prefix("twofold's own crates: ")
+                .or_else(|| comment.strip_prefix("Crate "));
+            if let Some(list) = list {
+                let list = list.split(';').next().unwrap().trim_end_matches('.');
+                for crate_ in list.split(", ") {
+                    listed.insert(crate_.trim().to_string(), files.clone());
+                }
+            }
+            assert!(field(p, "Copyright").is_some(), "no Copyright in:\n{p}");
+            assert!(field(p, "License").is_some(), "no License in:\n{p}");
+        }
+    }
+    let linked = linked_crates();
+    let missing: Vec<&String> = linked.keys().filter(|c| !listed.contains_key(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "packaging/debian/copyright lacks {missing:?}; {regenerate}"
+    );
+    // Every licence named has its paragraph (the text, or Debian's common-licenses).
+    let standalone: Vec<String> = paragraphs
+        .iter()
+        .filter(|p| p.starts_with("License: "))
+        .map(|p| field(p, "License").unwrap())
+        .collect();
+    for p in &paragraphs {
+        if p.starts_with("Files: ") {
+            let expression = field(p, "License").unwrap();
+            let has_text = p
+                .lines()
+                .skip_while(|l| !l.starts_with("License: "))
+                .nth(1)
+                .is_some_and(|l| l.starts_with(' '));
+            for name in expression
+                .split(['(', ')'])
+                .flat_map(|part| part.split(" or "))
+                .flat_map(|part| part.split(" and "))
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            {
+                assert!(
+                    has_text || standalone.iter().any(|s| s == name),
+                    "no licence paragraph for {name}"
+                );
+            }
+        }
+    }
+    // The SQLite that libsqlite3-sys bundles into twofoldd is public domain.
+    if linked.keys().any(|c| c.starts_with("libsqlite3-sys ")) {
+        let sqlite = paragraphs
+            .iter()
+            .find(|p| field(p, "Files").is_some_and(|f| f.ends_with("/sqlite3/*")))
+            .expect("no stanza for the bundled SQLite");
+        assert_eq!(field(sqlite, "License").as_deref(), Some("public-domain"));
+        assert!(sqlite.contains("The author disclaims copyright to this source code."));
+    }
+}
+
+/// What rpm printed, less the warning of Debian's rpm that it is not dpkg.
+fn scriptlet_output(out: &str) -> String {
+    out.lines()
+        .filter(|l| !(l.starts_with("rpm: ") && (l.contains("Alien") || l.contains("assuming"))))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 #[test]
@@ -843,13 +1174,7 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
     if !require_root(test)
         || !require_tools(
             test,
-            &[
-                "cargo-deb",
-                "cargo-generate-rpm",
-                "rpm",
-                "unshare",
-                "nsenter",
-            ],
+            &["cargo-deb", "rpmbuild", "rpm", "unshare", "nsenter"],
         )
     {
         return;
@@ -897,15 +1222,89 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
             "{conf} is not %config(noreplace):\n{files}"
         );
     }
-    // The scriptlets are the hand-written files, not their paths.
-    let scripts = query("%{POSTIN}\n--\n%{PREUN}\n--\n%{POSTUN}\n");
-    for f in ["post_install.sh", "pre_uninstall.sh", "post_uninstall.sh"] {
-        let body = fs::read_to_string(repo_root().join("packaging/rpm").join(f)).unwrap();
+    // The package owns its directories (state 0700), and marks the licences %license.
+    for (perms, dir) in [
+        ("drwxr-xr-x", "/etc/twofold"),
+        ("drwx------", "/var/lib/twofold"),
+        ("drwxr-xr-x", "/usr/share/authselect/vendor/twofold"),
+    ] {
         assert!(
-            scripts.contains(body.trim()),
-            "{f} not in the rpm:\n{scripts}"
+            files
+                .lines()
+                .any(|l| l.starts_with(perms) && l.ends_with(&format!(" {dir}"))),
+            "{perms} {dir} not owned by the rpm:\n{files}"
         );
     }
+    for license in ["LICENSE", "LICENSE.dependencies"] {
+        assert!(
+            files
+                .lines()
+                .any(|l| l.contains(" l /usr/share/licenses/twofold/")
+                    && l.ends_with(&format!("/{license}"))),
+            "{license} is not %license:\n{files}"
+        );
+    }
+    assert!(
+        files
+            .lines()
+            .any(|l| l.ends_with(" d /usr/share/doc/twofold/README.md")),
+        "{files}"
+    );
+    // The authselect profiles: the checked PAM templates as they are, the rest the stock
+    // profile's own files (local, sssd).
+    let links = query("[%{FILELINKTOS} %{FILENAMES}\n]");
+    for (profile, based_on) in [("twofold", "local"), ("twofold-sssd", "sssd")] {
+        let dir = format!("/usr/share/authselect/vendor/{profile}");
+        for file in [
+            "README",
+            "REQUIREMENTS",
+            "system-auth",
+            "password-auth",
+            "fingerprint-auth",
+            "smartcard-auth",
+        ] {
+            assert!(
+                files
+                    .lines()
+                    .any(|l| l.starts_with("-rw-r--r--") && l.ends_with(&format!(" {dir}/{file}"))),
+                "{dir}/{file} not in the rpm:\n{files}"
+            );
+        }
+        for file in ["nsswitch.conf", "dconf-db", "dconf-locks", "postlogin"] {
+            assert!(
+                links
+                    .lines()
+                    .any(|l| l == format!("../../default/{based_on}/{file} {dir}/{file}")),
+                "{dir}/{file} is not a link to the {based_on} profile's:\n{links}"
+            );
+        }
+    }
+    // Fedora's scriptlet rules: the systemd macros (the socket by preset, a restart on
+    // upgrade), and nothing printed unless a removal is refused.
+    let scripts = query("%{POSTIN}\n--\n%{PREUN}\n--\n%{POSTUN}\n");
+    for call in [
+        "systemd-update-helper install-system-units twofoldd.socket",
+        "systemd-update-helper remove-system-units twofoldd.socket twofoldd.service",
+        "systemd-update-helper mark-restart-system-units twofoldd.service",
+    ] {
+        assert!(
+            scripts.contains(call),
+            "{call} not in the scriptlets:\n{scripts}"
+        );
+    }
+    for line in scripts
+        .lines()
+        .filter(|l| l.trim_start().starts_with("echo "))
+    {
+        assert!(line.ends_with(">&2"), "a scriptlet prints: {line}");
+    }
+    assert!(!scripts.contains("enable --now"), "{scripts}");
+    assert!(
+        files
+            .lines()
+            .any(|l| l.ends_with(" /usr/lib/systemd/system-preset/80-twofold.preset")),
+        "{files}"
+    );
 
     // rpm -i into an empty test root puts every file in place.
     let dir = tempfile::tempdir().unwrap();
@@ -931,14 +1330,51 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
     ] {
         assert!(dir.path().join(f).is_file(), "{f} not installed");
     }
+    // Without scriptlets: the directories come from the package itself.
+    let state = fs::metadata(dir.path().join("var/lib/twofold")).unwrap();
+    assert!(state.is_dir() && state.mode() & 0o7777 == 0o700);
+    assert!(dir.path().join("etc/twofold").is_dir());
+    assert_eq!(
+        fs::read(dir.path().join("etc/pam.d/twofold-password")).unwrap(),
+        fs::read(repo_root().join("packaging/rpm/twofold-password")).unwrap(),
+        "the rpm's twofold-password (password-auth, not Debian's common-auth)"
+    );
+    for profile in ["twofold", "twofold-sssd"] {
+        for file in [
+            "system-auth",
+            "password-auth",
+            "fingerprint-auth",
+            "smartcard-auth",
+        ] {
+            assert_eq!(
+                fs::read(
+                    dir.path()
+                        .join("usr/share/authselect/vendor")
+                        .join(profile)
+                        .join(file)
+                )
+                .unwrap(),
+                fs::read(
+                    repo_root()
+                        .join("packaging/authselect")
+                        .join(profile)
+                        .join(file)
+                )
+                .unwrap(),
+                "{profile}/{file}"
+            );
+        }
+    }
 
-    // The scriptlets, run by rpm in a throwaway copy of this machine: %post makes the
-    // directories; %preun refuses to remove the module while a PAM file names it.
+    // The scriptlets, run by rpm in a throwaway copy of this machine: silent on success;
+    // %preun refuses to remove the module while a PAM file names it.
     let root = ThrowawayRoot::new();
     root.sh(FORGET_TWOFOLD);
     root.write("/tmp/twofold.rpm", &fs::read(rpm).unwrap(), 0o644);
-    root.sh("rpm --initdb && rpm -i --nodeps --nosignature /tmp/twofold.rpm 2>&1");
+    let out = root.sh("rpm --initdb && rpm -i --nodeps --nosignature /tmp/twofold.rpm 2>&1");
+    assert_eq!(scriptlet_output(&out), "", "rpm -i printed");
     assert_file(&root, "/var/lib/twofold", 0o700);
+    assert_file(&root, "/etc/twofold", 0o755);
     assert_file(&root, "/usr/lib64/security/pam_twofold.so", 0o755);
     root.sh("cp /etc/pam.d/sudo /tmp/sudo.orig && echo 'auth required pam_twofold.so' >> /etc/pam.d/sudo");
     let out = root.run("rpm -e twofold", "", Duration::from_secs(60));
@@ -949,7 +1385,8 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
         show(&out)
     );
     assert!(root.path("/usr/lib64/security/pam_twofold.so").exists());
-    root.sh("cp /tmp/sudo.orig /etc/pam.d/sudo && rpm -e twofold 2>&1");
+    let out = root.sh("cp /tmp/sudo.orig /etc/pam.d/sudo && rpm -e twofold 2>&1");
+    assert_eq!(scriptlet_output(&out), "", "rpm -e printed");
     assert!(!root.path("/usr/lib64/security/pam_twofold.so").exists());
     assert!(!root.path("/usr/sbin/twofoldd").exists());
 }
@@ -1038,10 +1475,23 @@ fn packaging_files_carry_what_the_package_promises() {
         .lines()
         .any(|l| l == "Session-Interactive-Only: yes"));
     assert!(profile.lines().any(|l| l == "Priority: -1"));
+    // twofold-password takes every password logins take (common-auth); the profile
+    // skips the code for it, on the line right before the module's.
     let password = read("pam.d/twofold-password");
-    assert!(password
+    assert!(password.lines().any(|l| l == "@include common-auth"));
+    let auth: Vec<&str> = profile
         .lines()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["auth", "required", "pam_unix.so"]));
+        .skip_while(|l| *l != "Auth:")
+        .skip(1)
+        .take_while(|l| l.starts_with('\t'))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            "\t[success=1 default=ignore]\tpam_succeed_if.so service = twofold-password quiet",
+            "\trequired\tpam_twofold.so"
+        ]
+    );
     for script in ["debian/postinst", "debian/prerm", "debian/postrm"] {
         let body = read(script);
         assert!(
