@@ -13,6 +13,7 @@ use zbus::fdo::{RequestNameFlags, RequestNameReply};
 use twofoldd::policy::Policy;
 use twofoldd::service::Service;
 use twofoldd::sessions::procfs;
+#[cfg(feature = "postgres")]
 use twofoldd::storage::postgres::{self as pg, PostgresStore};
 use twofoldd::storage::sqlite::SqliteStore;
 use twofoldd::storage::Store;
@@ -92,6 +93,7 @@ fn system_hostname() -> String {
 
 /// The value every host of a fleet derives from the shared key file (a keyed tag, never
 /// the key): the fleet's database refuses a host whose key differs.
+#[cfg(feature = "postgres")]
 fn fleet_key_check(keys: &secrets::Keys) -> Vec<u8> {
     keys.backup_code_tag("twofold fleet", "key check")
 }
@@ -105,16 +107,7 @@ fn open_store(
     hostname: &str,
 ) -> Result<(Arc<dyn Store>, String), String> {
     if let (None, Some(settings)) = (&args.db, policy.postgres(hostname)) {
-        let store = PostgresStore::open(&settings, Some(fleet_key_check(keys)))?;
-        let place = format!("PostgreSQL {}", store.place());
-        match store.check() {
-            Ok(()) => {}
-            Err(e) if e.0.contains(pg::MISCONFIGURED) => return Err(e.0),
-            // Unreachable now: start anyway; each request tries again (and fails closed
-            // meanwhile), so the daemon recovers by itself when the database returns.
-            Err(e) => log::error!("{e}; logins fail closed until it answers"),
-        }
-        return Ok((Arc::new(store), place));
+        return open_postgres(&settings, keys);
     }
     let db = args
         .db
@@ -125,7 +118,44 @@ fn open_store(
     Ok((Arc::new(store), format!("database {}", db.display())))
 }
 
+/// The fleet's PostgreSQL store.
+#[cfg(feature = "postgres")]
+fn open_postgres(
+    settings: &twofoldd::storage::pg_settings::Settings,
+    keys: &secrets::Keys,
+) -> Result<(Arc<dyn Store>, String), String> {
+    let store = PostgresStore::open(settings, Some(fleet_key_check(keys)))?;
+    let place = format!("PostgreSQL {}", store.place());
+    match store.check() {
+        Ok(()) => {}
+        Err(e) if e.0.contains(pg::MISCONFIGURED) => return Err(e.0),
+        // Unreachable now: start anyway; each request tries again (and fails closed
+        // meanwhile), so the daemon recovers by itself when the database returns.
+        Err(e) => log::error!("{e}; logins fail closed until it answers"),
+    }
+    Ok((Arc::new(store), place))
+}
+
+/// Without PostgreSQL support built in (the config check refuses such a `storage`).
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(
+    settings: &twofoldd::storage::pg_settings::Settings,
+    _keys: &secrets::Keys,
+) -> Result<(Arc<dyn Store>, String), String> {
+    Err(format!(
+        "storage: {} needs a twofoldd built with the \"postgres\" feature",
+        settings.url
+    ))
+}
+
+/// `twofoldd migrate` without PostgreSQL support built in.
+#[cfg(not(feature = "postgres"))]
+fn migrate(_args: &Args, _m: &MigrateArgs, _policy: &Policy) -> Result<(), String> {
+    Err("twofoldd migrate needs a twofoldd built with the \"postgres\" feature".into())
+}
+
 /// `twofoldd migrate --from sqlite:PATH --to postgres://…`.
+#[cfg(feature = "postgres")]
 fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> {
     let from = m
         .from

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::lockout::LockoutPolicy;
+use crate::storage::pg_settings;
 
 /// Everything the administrator can tune; every key has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -132,6 +133,13 @@ impl Policy {
                 warnings.push(format!("{key}: {} does not exist", path.display()));
             }
         }
+        if self.geoip_db.is_some() && !cfg!(feature = "geoip") {
+            warnings.push(
+                "geoip_db: this twofoldd is built without GeoIP support (cargo feature \
+                 \"geoip\"); sessions show no location"
+                    .into(),
+            );
+        }
         warnings
     }
 
@@ -187,8 +195,8 @@ impl Policy {
             return Err("geoip_db: give an absolute path".into());
         }
         if let Some(storage) = &self.storage {
-            if crate::storage::postgres::is_postgres_url(storage) {
-                crate::storage::postgres::check_url(storage, "storage")?;
+            if pg_settings::is_postgres_url(storage) {
+                pg_settings::check_supported_url(storage, "storage")?;
             } else if self.sqlite_path().is_none() {
                 return Err(format!(
                     "storage: {storage:?} is not supported; use \"sqlite:/path/to/twofold.db\" \
@@ -197,7 +205,7 @@ impl Policy {
             }
         }
         self.storage_sslmode
-            .parse::<crate::storage::postgres::SslMode>()
+            .parse::<pg_settings::SslMode>()
             .map_err(|e| format!("storage_sslmode: {e}"))?;
         for (key, path) in [
             ("storage_password_file", &self.storage_password_file),
@@ -224,15 +232,15 @@ impl Policy {
 
     /// The PostgreSQL settings when `storage` names PostgreSQL; `host` names this host to
     /// the server.
-    pub fn postgres(&self, host: &str) -> Option<crate::storage::postgres::Settings> {
+    pub fn postgres(&self, host: &str) -> Option<pg_settings::Settings> {
         let url = self.storage.as_deref()?;
-        crate::storage::postgres::is_postgres_url(url).then(|| crate::storage::postgres::Settings {
+        pg_settings::is_postgres_url(url).then(|| pg_settings::Settings {
             url: url.to_string(),
             password_file: self.storage_password_file.clone(),
             sslmode: self
                 .storage_sslmode
                 .parse()
-                .unwrap_or(crate::storage::postgres::SslMode::VerifyFull),
+                .unwrap_or(pg_settings::SslMode::VerifyFull),
             sslrootcert: self.storage_sslrootcert.clone(),
             application_name: host.to_string(),
         })
@@ -375,6 +383,14 @@ mod tests {
         }
     }
 
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn without_the_postgres_feature_a_postgres_store_is_refused_by_name() {
+        let e = Policy::parse("storage = \"postgres://twofold@db/twofold\"\n").unwrap_err();
+        assert!(e.contains("cargo feature \"postgres\""), "{e}");
+    }
+
+    #[cfg(feature = "postgres")]
     #[test]
     fn postgres_keys() {
         let p = Policy::parse(
@@ -386,7 +402,7 @@ mod tests {
         )
         .unwrap();
         let pg = p.postgres("web-1").unwrap();
-        assert_eq!(pg.sslmode, crate::storage::postgres::SslMode::VerifyCa);
+        assert_eq!(pg.sslmode, pg_settings::SslMode::VerifyCa);
         assert_eq!(p.sqlite_path(), None);
         assert_eq!(p.hostname.as_deref(), Some("web-1"));
         // A password in the URL is refused, naming the key to use instead.

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+#[cfg(test)]
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use serde::Deserialize;
 
 /// Longest wait for one reverse lookup.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,8 +32,12 @@ pub struct Resolver {
 
 impl Resolver {
     /// The name of `ip`, from the cache or from `getnameinfo` (in a helper thread that
-    /// is waited for at most [`DNS_TIMEOUT`]); None when it has none or is too slow.
+    /// is waited for at most [`DNS_TIMEOUT`]); None when it has none or is too slow, and
+    /// always without the `rdns` feature.
     pub fn name(&self, ip: IpAddr) -> Option<String> {
+        if !cfg!(feature = "rdns") {
+            return None;
+        }
         let now = Instant::now();
         if let Some((name, at)) = self.cache.lock().ok()?.get(&ip).cloned() {
             let ttl = if name.is_some() {
@@ -55,7 +58,7 @@ impl Resolver {
         let spawned = std::thread::Builder::new()
             .name("twofoldd-rdns".into())
             .spawn(move || {
-                let name = dns_lookup::lookup_addr(&ip).ok();
+                let name = lookup_addr(ip);
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 let _ = tx.send(name);
             });
@@ -76,6 +79,16 @@ impl Resolver {
         }
         name
     }
+}
+
+#[cfg(feature = "rdns")]
+fn lookup_addr(ip: IpAddr) -> Option<String> {
+    dns_lookup::lookup_addr(&ip).ok()
+}
+
+#[cfg(not(feature = "rdns"))]
+fn lookup_addr(_ip: IpAddr) -> Option<String> {
+    None
 }
 
 /// A DNS name as shown: printable, bounded, never just the address again.
@@ -116,88 +129,30 @@ impl Place {
     }
 }
 
-#[derive(Deserialize, Default)]
-struct Names {
-    #[serde(default)]
-    names: HashMap<String, String>,
-    #[serde(default)]
-    iso_code: Option<String>,
-}
+#[cfg(feature = "geoip")]
+mod geoip;
+/// Without the `geoip` feature no address has a place (`geoip_db` is warned about at start).
+#[cfg(not(feature = "geoip"))]
+mod geoip {
+    use std::net::IpAddr;
+    use std::path::Path;
 
-#[derive(Deserialize, Default)]
-struct CityRecord {
-    #[serde(default)]
-    city: Names,
-    #[serde(default)]
-    country: Names,
-}
+    use super::Place;
 
-/// The GeoIP database named by the config, read once and read again when the path or
-/// the file changes.
-#[derive(Default)]
-pub struct GeoIp {
-    loaded: Mutex<Option<Loaded>>,
-}
+    /// GeoIP support is not built in.
+    #[derive(Default)]
+    pub struct GeoIp {
+        _none: (),
+    }
 
-struct Loaded {
-    path: PathBuf,
-    modified: Option<std::time::SystemTime>,
-    reader: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
-}
-
-impl GeoIp {
-    fn reader(&self, path: &Path) -> Option<Arc<maxminddb::Reader<Vec<u8>>>> {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut loaded = self.loaded.lock().ok()?;
-        if let Some(l) = loaded.as_ref() {
-            if l.path == path && l.modified == modified {
-                return l.reader.clone();
-            }
+    impl GeoIp {
+        /// Always None.
+        pub fn place(&self, _path: &Path, _ip: IpAddr) -> Option<Place> {
+            None
         }
-        let reader = match maxminddb::Reader::open_readfile(path) {
-            Ok(r) => Some(Arc::new(r)),
-            Err(e) => {
-                log::error!("geoip_db {}: cannot read it: {e}", path.display());
-                None
-            }
-        };
-        *loaded = Some(Loaded {
-            path: path.to_path_buf(),
-            modified,
-            reader: reader.clone(),
-        });
-        reader
-    }
-
-    /// City and country of `ip` from the database at `path`; None when unknown.
-    pub fn place(&self, path: &Path, ip: IpAddr) -> Option<Place> {
-        let reader = self.reader(path)?;
-        let record: CityRecord = match reader.lookup(ip).and_then(|r| r.decode()) {
-            Ok(Some(r)) => r,
-            Ok(None) => return None,
-            Err(e) => {
-                log::debug!("geoip lookup of {ip} failed: {e}");
-                return None;
-            }
-        };
-        let en = |n: &Names| n.names.get("en").map(|s| printable(s)).unwrap_or_default();
-        let place = Place {
-            city: en(&record.city),
-            country: en(&record.country),
-            country_code: record
-                .country
-                .iso_code
-                .as_deref()
-                .map(printable)
-                .unwrap_or_default(),
-        };
-        (place != Place::default()).then_some(place)
     }
 }
-
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(80).collect()
-}
+pub use geoip::GeoIp;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,8 @@
 //! what keeps a code single-use when many verifications race, on one host or many.
 
 pub mod conformance;
+pub mod pg_settings;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 

@@ -25,7 +25,8 @@ use std::pin::Pin;
 
 use tokio_postgres::{Client, Transaction};
 
-pub use conn::{check_url, is_postgres_url, Settings, SslMode, OP_TIMEOUT};
+pub use super::pg_settings::{is_postgres_url, Settings, SslMode};
+pub use conn::{check_url, OP_TIMEOUT};
 
 /// In the text of errors that retrying cannot cure (a newer schema, another key file):
 /// the daemon refuses to start on them.

@@ -387,6 +387,7 @@ impl Shared {
 
     /// Reads with the raw connection, inside one transaction so that what is read is one
     /// consistent state (`twofoldd migrate`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // the migration's reader
     pub(crate) fn read_raw<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,

@@ -19,6 +19,7 @@ use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
 
 use crate::files;
+use crate::storage::pg_settings::{is_postgres_url, Settings, SslMode};
 use crate::storage::{StoreError, StoreResult};
 
 /// Longest time one store operation may take, connection included. Well below the PAM
@@ -32,58 +33,6 @@ const POOL_IDLE_MAX: usize = 8;
 /// Attempts of one operation that PostgreSQL aborted as a serialization failure or
 /// deadlock (nothing of it was committed, so it is safe to run again).
 const MAX_ATTEMPTS: u32 = 6;
-
-/// How the connection to PostgreSQL is protected (`storage_sslmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    /// Plain TCP (a local socket, or a network the admin trusts).
-    Disable,
-    /// TLS, the server's certificate not checked (protects from eavesdropping only).
-    Require,
-    /// TLS, the certificate signed by a trusted CA (`storage_sslrootcert`, else the
-    /// system's), any host name.
-    VerifyCa,
-    /// TLS, the certificate signed by a trusted CA and naming the host of the URL.
-    VerifyFull,
-}
-
-impl FromStr for SslMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<SslMode, String> {
-        Ok(match s {
-            "disable" => SslMode::Disable,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(format!(
-                    "{other:?} is not one of \"disable\", \"require\", \"verify-ca\", \
-                     \"verify-full\""
-                ))
-            }
-        })
-    }
-}
-
-/// Where and how to reach the fleet's database.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `postgres://USER@HOST:PORT/DBNAME` (no password in it).
-    pub url: String,
-    /// A file (0600, owned by the daemon's user) holding the password, if one is needed.
-    pub password_file: Option<PathBuf>,
-    /// TLS.
-    pub sslmode: SslMode,
-    /// PEM file of the CA(s) that sign the server's certificate (else the system's).
-    pub sslrootcert: Option<PathBuf>,
-    /// Shown in `pg_stat_activity` (the host's name).
-    pub application_name: String,
-}
-
-/// True for `storage` values naming PostgreSQL.
-pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
 
 /// Parses and checks a PostgreSQL URL: no password in it (it would show in `ps`, in
 /// shell histories and in the world-readable config), no TLS parameters (they have keys
