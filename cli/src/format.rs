@@ -37,38 +37,25 @@ pub fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn parts(unix: i64) -> (i64, u32, u32, i64, i64, i64) {
-    // Clamp far outside any real timestamp, so arithmetic cannot overflow.
-    let unix = unix.clamp(-(1 << 40), 1 << 40);
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    (y, m, d, secs / 3600, secs / 60 % 60, secs % 60)
+/// `unix` in UTC as `format` (strftime); the far past and future, which no real
+/// timestamp reaches, are clamped to jiff's range.
+fn utc(unix: i64, format: &str) -> String {
+    let t = jiff::Timestamp::from_second(unix).unwrap_or(if unix < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    t.strftime(format).to_string()
 }
 
 /// ISO 8601 in UTC: `2025-01-02T03:04:05Z`.
 pub fn iso8601(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = parts(unix);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    utc(unix, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 /// For people: `2025-01-02 03:04 UTC`.
 pub fn human_time(unix: i64) -> String {
-    let (y, mo, d, h, mi, _) = parts(unix);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+    utc(unix, "%Y-%m-%d %H:%M UTC")
 }
 
 /// `None` for the "not set" value 0, else ISO 8601.
