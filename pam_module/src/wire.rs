@@ -307,4 +307,4 @@ impl Reply {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

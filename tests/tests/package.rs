@@ -1208,12 +1208,16 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
             "-rw-r--r--",
             "/usr/share/polkit-1/actions/org.twofold.policy",
         ),
+        // The package owns its directories (state 0700).
+        ("drwxr-xr-x", "/etc/twofold"),
+        ("drwx------", "/var/lib/twofold"),
+        ("drwxr-xr-x", "/usr/share/authselect/vendor/twofold"),
     ] {
         assert!(
             files
                 .lines()
                 .any(|l| l.starts_with(perms) && l.ends_with(&format!(" {path}"))),
-            "{perms} {path} not in the rpm:\n{files}"
+            "{perms} {path} not in (or not owned by) the rpm:\n{files}"
         );
     }
     for conf in ["/etc/pam.d/twofold-password", "/etc/twofold/twofoldd.toml"] {
@@ -1222,19 +1226,7 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
             "{conf} is not %config(noreplace):\n{files}"
         );
     }
-    // The package owns its directories (state 0700), and marks the licences %license.
-    for (perms, dir) in [
-        ("drwxr-xr-x", "/etc/twofold"),
-        ("drwx------", "/var/lib/twofold"),
-        ("drwxr-xr-x", "/usr/share/authselect/vendor/twofold"),
-    ] {
-        assert!(
-            files
-                .lines()
-                .any(|l| l.starts_with(perms) && l.ends_with(&format!(" {dir}"))),
-            "{perms} {dir} not owned by the rpm:\n{files}"
-        );
-    }
+    // The licences are marked %license.
     for license in ["LICENSE", "LICENSE.dependencies"] {
         assert!(
             files

@@ -249,14 +249,7 @@ fn status_and_verify_through_a_real_bus() {
         d.begin_login("carol", test_context(), soon()),
         Err(CallError::Daemon(ErrorKind::UnknownUser, _))
     ));
-    let ok = d
-        .verify("alice", "123456", test_context(), soon())
-        .expect("verify");
-    assert_eq!(ok.method, method::TOTP);
-    assert!(matches!(
-        d.verify("alice", "000000", test_context(), soon()),
-        Err(CallError::Daemon(ErrorKind::InvalidCode, _))
-    ));
+    alices_codes_right_and_wrong(&mut d);
     // Not even while connected: the socket was not connected on tokio's blocking pool.
     assert_no_stray_threads();
     drop(d);
@@ -319,6 +312,15 @@ fn status_and_verify_on_a_direct_socket() {
             .expect("begin_login")
             .enrolled
     );
+    alices_codes_right_and_wrong(&mut d);
+    drop(d);
+    stop.store(true, Ordering::Relaxed);
+    server.join().expect("server");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fake's alice: her code passes, another does not.
+fn alices_codes_right_and_wrong(d: &mut BusDaemon) {
     let ok = d
         .verify("alice", "123456", test_context(), soon())
         .expect("verify");
@@ -327,10 +329,6 @@ fn status_and_verify_on_a_direct_socket() {
         d.verify("alice", "000000", test_context(), soon()),
         Err(CallError::Daemon(ErrorKind::InvalidCode, _))
     ));
-    drop(d);
-    stop.store(true, Ordering::Relaxed);
-    server.join().expect("server");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn assert_wrong_uid<T: std::fmt::Debug>(r: Result<T, CallError>) {
@@ -615,11 +613,7 @@ fn reply_bytes<B: serde::Serialize + zvariant::Type>(
     body: &B,
 ) -> Vec<u8> {
     use zbus::message::Message;
-    let call = Message::method_call("/", "Call")
-        .expect("call")
-        .serial(std::num::NonZeroU32::new(serial).expect("serial"))
-        .build(&())
-        .expect("call");
+    let call = crate::wire::tests::zbus_call(serial);
     let header = call.header();
     let builder = match (kind, error) {
         (2, None) => Message::method_return(&header).expect("return"),

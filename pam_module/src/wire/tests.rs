@@ -52,15 +52,20 @@ fn a_call_is_encoded_as_zbus_encodes_it() {
     assert_eq!(ours.as_slice(), theirs.data().bytes());
 }
 
+/// A call of serial `serial` as zbus builds it, for zbus to build replies to.
+pub(crate) fn zbus_call(serial: u32) -> zbus::message::Message {
+    zbus::message::Message::method_call("/", "Call")
+        .expect("call")
+        .serial(NonZeroU32::new(serial).expect("a serial is not 0"))
+        .build(&())
+        .expect("call")
+}
+
 /// A reply of `body` to serial 9, built by zbus, with `extra` header fields spliced in
 /// (zbus writes only the fields it knows).
 fn reply(endian: Endian, extra: &[(u8, Value<'_>)], body: &LoginState) -> Vec<u8> {
     use zbus::message::Message;
-    let call = Message::method_call("/", "Call")
-        .expect("call")
-        .serial(NonZeroU32::new(9).unwrap())
-        .build(&())
-        .expect("call");
+    let call = zbus_call(9);
     let header = call.header();
     let reply = Message::method_return(&header)
         .expect("return")
@@ -128,11 +133,7 @@ fn replies_in_either_byte_order_with_any_basic_extra_field_are_read() {
 #[test]
 fn an_error_reply_carries_its_name_and_message() {
     use zbus::message::Message;
-    let call = Message::method_call("/", "Call")
-        .expect("call")
-        .serial(NonZeroU32::new(3).unwrap())
-        .build(&())
-        .expect("call");
+    let call = zbus_call(3);
     let header = call.header();
     let error = Message::error(&header, "org.twofold.Error.Locked")
         .expect("error")
