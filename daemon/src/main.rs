@@ -91,13 +91,6 @@ fn system_hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// The value every host of a fleet derives from the shared key file (a keyed tag, never
-/// the key): the fleet's database refuses a host whose key differs.
-#[cfg(feature = "postgres")]
-fn fleet_key_check(keys: &secrets::Keys) -> Vec<u8> {
-    keys.backup_code_tag("twofold fleet", "key check")
-}
-
 /// Opens the store the policy names; `--db` always means SQLite. Returns it with a
 /// description for the log.
 fn open_store(
@@ -124,7 +117,7 @@ fn open_postgres(
     settings: &twofoldd::storage::pg_settings::Settings,
     keys: &secrets::Keys,
 ) -> Result<(Arc<dyn Store>, String), String> {
-    let store = PostgresStore::open(settings, Some(fleet_key_check(keys)))?;
+    let store = PostgresStore::open(settings, Some(keys.fleet_check()))?;
     let place = format!("PostgreSQL {}", store.place());
     match store.check() {
         Ok(()) => {}
@@ -199,7 +192,7 @@ fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> 
             .or_else(|| policy.storage_sslrootcert.clone()),
         application_name: format!("{host} (migrate)"),
     };
-    let target = PostgresStore::open(&settings, Some(fleet_key_check(&keys)))?;
+    let target = PostgresStore::open(&settings, Some(keys.fleet_check()))?;
     target.check().map_err(|e| e.0)?;
     let report = pg::migrate::migrate(&source, from, &target, &host, twofoldd::service::now())?;
     log::info!("migrated {from} into {}: {report}", target.place());

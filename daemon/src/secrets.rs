@@ -121,6 +121,13 @@ impl Keys {
         mac.update(normalized_code.as_bytes());
         mac.finalize().into_bytes()[..8].to_vec()
     }
+
+    /// The value every host of a fleet derives from the shared key file (a keyed tag,
+    /// never the key): the fleet's database refuses a host whose key differs. It is the
+    /// tag of a fixed pseudo-user and code, as fleets have stored it from the start.
+    pub fn fleet_check(&self) -> Vec<u8> {
+        self.backup_code_tag("twofold fleet", "key check")
+    }
 }
 
 fn aad(user: &str) -> Vec<u8> {

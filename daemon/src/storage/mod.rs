@@ -5,6 +5,9 @@
 //! update inside one transaction), never a read followed by a write in the caller: that is
 //! what keeps a code single-use when many verifications race, on one host or many.
 
+/// The storage suite both stores pass: tests only (`test-support` for the end-to-end
+/// tests, which run it on a real PostgreSQL).
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 pub mod pg_settings;
 #[cfg(feature = "postgres")]

@@ -260,11 +260,6 @@ impl PostgresStore {
         &self.db.place
     }
 
-    /// Drops idle connections (tests).
-    pub fn forget_idle_connections(&self) {
-        self.db.forget_idle();
-    }
-
     /// A read: retried on a broken pooled connection.
     fn read<T>(
         &self,

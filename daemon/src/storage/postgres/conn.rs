@@ -320,13 +320,6 @@ impl Db {
         }
     }
 
-    /// Drops every idle connection (tests: after the server restarted).
-    pub fn forget_idle(&self) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
-    }
-
     /// Runs `op` on a connection within [`OP_TIMEOUT`]. `op` must leave the connection
     /// outside any transaction when it returns. Serialization failures and deadlocks
     /// are retried; with `idempotent`, so is a connection found broken (a pooled one
