@@ -121,7 +121,7 @@ fn open_postgres(
     let place = format!("PostgreSQL {}", store.place());
     match store.check() {
         Ok(()) => {}
-        Err(e) if e.0.contains(pg::MISCONFIGURED) => return Err(e.0),
+        Err(e @ twofoldd::storage::StoreError::Misconfigured(_)) => return Err(e.to_string()),
         // Unreachable now: start anyway; each request tries again (and fails closed
         // meanwhile), so the daemon recovers by itself when the database returns.
         Err(e) => log::error!("{e}; logins fail closed until it answers"),
@@ -193,7 +193,7 @@ fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> 
         application_name: format!("{host} (migrate)"),
     };
     let target = PostgresStore::open(&settings, Some(keys.fleet_check()))?;
-    target.check().map_err(|e| e.0)?;
+    target.check().map_err(|e| e.to_string())?;
     let report = pg::migrate::migrate(&source, from, &target, &host, twofoldd::service::now())?;
     log::info!("migrated {from} into {}: {report}", target.place());
     println!(

@@ -125,7 +125,7 @@ fn store_settings_are_checked() {
     // The server's certificate is not signed by a CA the system trusts.
     let untrusted =
         PostgresStore::open(&settings(&pg, &db, SslMode::VerifyFull, false), None).unwrap();
-    let e = untrusted.check().unwrap_err().0;
+    let e = untrusted.check().unwrap_err().to_string();
     assert!(e.contains("certificate"), "{e}");
     // A wrong password.
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +138,7 @@ fn store_settings_are_checked() {
         .unwrap()
         .check()
         .unwrap_err()
-        .0;
+        .to_string();
     assert!(e.contains("password authentication failed"), "{e}");
     // A password file others can read is refused at once.
     std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
@@ -174,8 +174,12 @@ fn store_settings_are_checked() {
         Some(vec![2; 8]),
     )
     .unwrap();
-    let e = b.check().unwrap_err().0;
-    assert!(e.contains("key file"), "{e}");
+    let e = b.check().unwrap_err();
+    assert!(
+        matches!(e, twofoldd::storage::StoreError::Misconfigured(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("key file"), "{e}");
 }
 
 // ------------------------------------------------------------------ fleet behaviour

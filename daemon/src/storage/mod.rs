@@ -19,11 +19,32 @@ use twofold_contract::AuditEntry;
 
 /// A storage failure: the request fails closed.
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The database could not be reached or did not answer in time; a later request may
+    /// pass (the daemon starts anyway and fails closed meanwhile).
+    Unavailable(String),
+    /// The database is not one this daemon may use (a newer schema, another fleet's key
+    /// file): the daemon does not start.
+    Misconfigured(String),
+    /// Anything else (I/O, a full disk, a constraint): the message says what.
+    Failed(String),
+}
+
+impl StoreError {
+    /// What went wrong, for the log.
+    pub fn message(&self) -> &str {
+        match self {
+            StoreError::Unavailable(m) | StoreError::Misconfigured(m) | StoreError::Failed(m) => m,
+        }
+    }
+}
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            StoreError::Misconfigured(m) => write!(f, "misconfigured: {m}"),
+            other => f.write_str(other.message()),
+        }
     }
 }
 

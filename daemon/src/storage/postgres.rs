@@ -30,8 +30,6 @@ pub use conn::{check_url, OP_TIMEOUT};
 
 /// In the text of errors that retrying cannot cure (a newer schema, another key file):
 /// the daemon refuses to start on them.
-pub const MISCONFIGURED: &str = "misconfigured: ";
-
 use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
 use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use twofold_contract::AuditEntry;
@@ -168,7 +166,8 @@ pub struct PostgresStore {
 /// Applies the pending migrations and checks the fleet key, under an advisory lock so
 /// that daemons starting together take turns.
 async fn prepare(client: &mut Client, key_check: Option<&[u8]>) -> Result<(), StoreError> {
-    let e = |e: tokio_postgres::Error| StoreError(format!("schema: {}", conn::describe(&e)));
+    let e =
+        |e: tokio_postgres::Error| StoreError::Failed(format!("schema: {}", conn::describe(&e)));
     let tx = client.transaction().await.map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -191,14 +190,14 @@ async fn prepare(client: &mut Client, key_check: Option<&[u8]>) -> Result<(), St
     };
     let known = MIGRATIONS.len() as i32;
     if version > known {
-        return Err(StoreError(format!(
-            "{MISCONFIGURED}database schema version {version} is newer than this twofoldd \
+        return Err(StoreError::Misconfigured(format!(
+            "database schema version {version} is newer than this twofoldd \
              ({known}); upgrade twofold on this host"
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.batch_execute(sql).await.map_err(|err| {
-            StoreError(format!(
+            StoreError::Failed(format!(
                 "schema migration {} failed: {}",
                 i + 1,
                 conn::describe(&err)
@@ -221,11 +220,12 @@ async fn prepare(client: &mut Client, key_check: Option<&[u8]>) -> Result<(), St
             .map_err(e)?;
         let stored: Vec<u8> = row.get(0);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_slice(), check)) {
-            return Err(StoreError(format!(
-                "{MISCONFIGURED}this host's key file (--key, default /etc/twofold/secret.key) \
+            return Err(StoreError::Misconfigured(
+                "this host's key file (--key, default /etc/twofold/secret.key) \
                  is not the fleet's: every host sharing the database needs the same key \
                  file; copy it from a host of the fleet"
-            )));
+                    .into(),
+            ));
         }
     }
     tx.commit().await.map_err(e)

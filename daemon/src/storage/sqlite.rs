@@ -268,26 +268,26 @@ impl WalSync {
         let mut state = self
             .state
             .lock()
-            .map_err(|_| StoreError("database sync lock poisoned".into()))?;
+            .map_err(|_| StoreError::Failed("database sync lock poisoned".into()))?;
         if state.synced >= seq {
             return Ok(());
         }
         // Every commit numbered so far has written its frames: this sync covers them all.
         let target = self.committed.load(Ordering::SeqCst);
         let inode = std::fs::symlink_metadata(path)
-            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?
+            .map_err(|e| StoreError::Failed(format!("{}: {e}", path.display())))?
             .ino();
         if state.file.as_ref().map(|f| f.1) != Some(inode) {
-            let file = files::open_private_file(path).map_err(|e| StoreError(e.0))?;
+            let file = files::open_private_file(path).map_err(|e| StoreError::Failed(e.0))?;
             let opened = file
                 .metadata()
-                .map_err(|e| StoreError(format!("{}: {e}", path.display())))?
+                .map_err(|e| StoreError::Failed(format!("{}: {e}", path.display())))?
                 .ino();
             state.file = Some((file, opened));
         }
         if let Some((file, _)) = &state.file {
             file.sync_data()
-                .map_err(|e| StoreError(format!("cannot sync {}: {e}", path.display())))?;
+                .map_err(|e| StoreError::Failed(format!("cannot sync {}: {e}", path.display())))?;
             self.syncs.fetch_add(1, Ordering::Relaxed);
         }
         state.synced = target;
@@ -296,7 +296,7 @@ impl WalSync {
 }
 
 fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError(format!("{context}: {e}"))
+    move |e| StoreError::Failed(format!("{context}: {e}"))
 }
 
 impl SqliteStore {
@@ -381,7 +381,7 @@ impl Shared {
         let mut conn = self
             .conn
             .lock()
-            .map_err(|_| StoreError("database lock poisoned".into()))?;
+            .map_err(|_| StoreError::Failed("database lock poisoned".into()))?;
         f(&mut conn)
     }
 
@@ -1265,7 +1265,7 @@ mod tests {
         // A second daemon on the same file never starts (nor records a clean stop).
         let second = SqliteStore::open(&db).unwrap();
         let e = second.begin_run("boot-a").unwrap_err();
-        assert!(e.0.contains("another twofoldd"), "{e}");
+        assert!(e.message().contains("another twofoldd"), "{e}");
         drop(first);
         assert_eq!(second.begin_run("boot-a").unwrap(), None);
     }

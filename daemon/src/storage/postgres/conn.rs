@@ -261,11 +261,11 @@ impl Db {
     async fn connect(&self) -> Result<Client, StoreError> {
         let mut config = self.config.clone();
         if let Some(path) = &self.password_file {
-            let password = read_password(path).map_err(StoreError)?;
+            let password = read_password(path).map_err(StoreError::Failed)?;
             config.password(password.as_bytes());
         }
         let fail = |e: tokio_postgres::Error| {
-            StoreError(format!(
+            StoreError::Unavailable(format!(
                 "cannot connect to PostgreSQL at {}: {}",
                 self.place,
                 describe(&e)
@@ -343,7 +343,7 @@ impl Db {
     ) -> StoreResult<T> {
         let deadline = Instant::now() + limit;
         let late = || {
-            StoreError(format!(
+            StoreError::Unavailable(format!(
                 "{what}: PostgreSQL at {} did not answer within {} ms",
                 self.place,
                 limit.as_millis()
@@ -386,7 +386,7 @@ impl Db {
                             }
                             continue;
                         }
-                        return Err(StoreError(format!("{what}: {}", describe(&e))));
+                        return Err(StoreError::Failed(format!("{what}: {}", describe(&e))));
                     }
                 }
             }

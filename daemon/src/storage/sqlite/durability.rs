@@ -243,11 +243,11 @@ impl Shared {
         let mut held = self
             .run_lock
             .lock()
-            .map_err(|_| StoreError("run lock poisoned".into()))?;
+            .map_err(|_| StoreError::Failed("run lock poisoned".into()))?;
         if held.is_none() {
-            let file = files::open_private_file(db).map_err(|e| StoreError(e.0))?;
+            let file = files::open_private_file(db).map_err(|e| StoreError::Failed(e.0))?;
             let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-                StoreError(format!(
+                StoreError::Failed(format!(
                     "{}: {e}: is another twofoldd using it?",
                     db.display()
                 ))
@@ -262,7 +262,7 @@ impl Shared {
             .run
             .wake
             .lock()
-            .map_err(|_| StoreError("syncer lock poisoned".into()))?;
+            .map_err(|_| StoreError::Failed("syncer lock poisoned".into()))?;
         if wake.started {
             return Ok(());
         }
@@ -271,7 +271,7 @@ impl Shared {
         std::thread::Builder::new()
             .name("twofoldd-sync".into())
             .spawn(move || syncer(&store, &run))
-            .map_err(|e| StoreError(format!("cannot start the syncer: {e}")))?;
+            .map_err(|e| StoreError::Failed(format!("cannot start the syncer: {e}")))?;
         wake.started = true;
         Ok(())
     }
