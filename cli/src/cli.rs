@@ -442,6 +442,21 @@ where
     Ok(cli)
 }
 
+/// A clap error's text with `--bus <ADDRESS>` and `--json` taken out of its `Usage:`
+/// line: clap lists there every flag that was given (also through TWOFOLD_BUS_ADDRESS),
+/// which reads as if they were required.
+pub fn without_global_flags(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with("Usage: ") {
+                line.replace(" --bus <ADDRESS>", "").replace(" --json", "")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
