@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT};
+use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT, SESSION_TIMEOUT_WARNING};
 use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
 
 use crate::bus::Daemon;
@@ -172,10 +172,24 @@ pub async fn run(
                 "No session timeout of your own any more (the administrator's default still applies).\n"
                     .to_string()
             } else {
-                format!(
-                    "Sessions older than {} will be ended by the daemon (with a warning on \
-                     their terminal a minute before, where it can).\n",
-                    human_duration(*seconds as i64)
+                // What the daemon will do now: the limit that applies, and the sessions
+                // already past it.
+                let list = daemon.run(proxy.list_sessions(user, false)).await?;
+                let at = now();
+                let applies = match list.default_timeout {
+                    0 => *seconds,
+                    d => (*seconds).min(d),
+                };
+                let older = list
+                    .sessions
+                    .iter()
+                    .filter(|s| s.ended == 0 && at - s.started >= applies as i64)
+                    .count();
+                timeout_text(
+                    &daemon.context().who(),
+                    *seconds,
+                    list.default_timeout,
+                    older,
                 )
             };
             write_out(out, &text)
@@ -193,6 +207,51 @@ pub async fn run(
             write_out(out, &text)
         }
     }
+}
+
+/// What `sessions timeout` promises: exactly what the daemon's reaper does with a
+/// timeout of `seconds` (the user's) under the administrator's `default` (0: none), and
+/// `older` live sessions already past it.
+fn timeout_text(who: &str, seconds: u64, default: u64, older: usize) -> String {
+    let applies = if default > 0 {
+        seconds.min(default)
+    } else {
+        seconds
+    };
+    let mut text = format!(
+        "twofoldd ends the login sessions of {who} {} after they start.",
+        human_duration(applies as i64)
+    );
+    if applies < seconds {
+        text.push_str(&format!(
+            " The administrator's limit, {}, is shorter and applies.",
+            human_duration(default as i64)
+        ));
+    }
+    if applies as i64 > SESSION_TIMEOUT_WARNING {
+        text.push_str(&format!(
+            " {} before, it writes a warning on the session's terminal, where the session \
+             has one.",
+            human_duration(SESSION_TIMEOUT_WARNING)
+        ));
+    } else {
+        text.push_str(&format!(
+            " The timeout is shorter than {}: the warning on the session's terminal, where \
+             the session has one, comes as soon as twofoldd sees the session.",
+            human_duration(SESSION_TIMEOUT_WARNING)
+        ));
+    }
+    match older {
+        0 => {}
+        1 => {
+            text.push_str(" 1 session is already older: it ends within seconds, without a warning.")
+        }
+        n => text.push_str(&format!(
+            " {n} sessions are already older: they end within seconds, without a warning."
+        )),
+    }
+    text.push('\n');
+    text
 }
 
 fn to_json(value: &impl Serialize) -> Result<String, Failure> {
@@ -490,6 +549,37 @@ mod tests {
         assert!(text.contains("60 minutes (yours)"), "{text}");
         let hidden = human(&list, false, 2_000);
         assert!(!hidden.contains("99999999"), "{hidden}");
+    }
+
+    #[test]
+    fn the_timeout_promises_what_the_daemon_does() {
+        let long = timeout_text("your account", 8 * 3600, 0, 0);
+        assert_eq!(
+            long,
+            "twofoldd ends the login sessions of your account 8 hours after they start. 60 seconds before, \
+             it writes a warning on the session's terminal, where the session has one.\n"
+        );
+        let short = timeout_text("your account", 20, 0, 0);
+        assert!(!short.contains("minute before"), "{short}");
+        assert!(
+            short.contains("as soon as twofoldd sees the session"),
+            "{short}"
+        );
+        let capped = timeout_text("user alice", 8 * 3600, 3600, 2);
+        assert!(
+            capped.contains("of user alice 60 minutes after"),
+            "{capped}"
+        );
+        assert!(
+            capped.contains("administrator's limit, 60 minutes, is shorter"),
+            "{capped}"
+        );
+        assert!(
+            capped.contains(
+                "2 sessions are already older: they end within seconds, without a warning."
+            ),
+            "{capped}"
+        );
     }
 
     #[test]

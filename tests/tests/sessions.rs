@@ -568,6 +568,14 @@ fn session_timeout_warns_on_the_terminal_and_ends_the_session() {
     let sshd = Sshd::start(&env, &user, "");
     let out = env.cli(&["sessions", "timeout", "8s"], Some(user.uid), "");
     assert!(out.status.success(), "timeout: {out:?}");
+    // It promises what happens below: a warning at once (not "a minute before").
+    let promise = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        promise.contains("8 seconds after they start")
+            && promise.contains("comes as soon as twofoldd sees the session")
+            && !promise.contains("before"),
+        "{promise}"
+    );
     let started = Instant::now();
     let (mut client, session) = ssh_login(
         &env,
@@ -608,6 +616,37 @@ fn session_timeout_warns_on_the_terminal_and_ends_the_session() {
     // Back to no timeout.
     let out = env.cli(&["sessions", "timeout", "off"], Some(user.uid), "");
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_session_timeout_promises_only_what_the_daemon_does() {
+    root_only!();
+    let env = TestEnv::with_config("session_timeout = 3600\n");
+    let said = |duration: &str| {
+        let out = env.cli(
+            &["sessions", "timeout", duration, "--user", "daemon"],
+            None,
+            "",
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Longer than the administrator's hour: the hour applies, and says so.
+    let long = said("8h");
+    assert!(
+        long.contains("of user daemon 60 minutes after they start")
+            && long.contains("The administrator's limit, 60 minutes, is shorter and applies.")
+            && long.contains("60 seconds before, it writes a warning"),
+        "{long}"
+    );
+    // Shorter than the warning's minute: no "minute before".
+    let short = said("20s");
+    assert!(
+        short.contains("20 seconds after they start")
+            && !short.contains("before")
+            && short.contains("as soon as twofoldd sees the session"),
+        "{short}"
+    );
 }
 
 #[test]
