@@ -119,8 +119,9 @@ pub enum Commands {
         long_about = "See your live login sessions (SSH, sudo, su, console, ...): id, \
         service, terminal, remote host with its name and location where known, when it \
         started, idle time and how it passed two-factor authentication; `*` marks the \
-        session you are in. Also lists the \"remembered\" logins that a module's grace= \
-        window honours.\n\n\
+        session you are in. Where a module's grace= window is configured (a pam_twofold.so \
+        auth line with grace= in /etc/pam.d), also lists the \"remembered\" logins that it \
+        honours.\n\n\
         `revoke ID` ends a session (through logind when it has a logind session, else by \
         signals to its leading process); `revoke --others` ends all but the current one. \
         `timeout DURATION` has the daemon end your sessions older than DURATION (`off` to \
@@ -303,6 +304,11 @@ pub struct SessionsArgs {
     /// Also list sessions that ended in the last 7 days, with why
     #[arg(long)]
     pub all: bool,
+
+    /// PAM configuration directory where a `grace=` window is looked for (tests; default
+    /// /etc/pam.d)
+    #[arg(long, value_name = "DIR", hide = true, global = true)]
+    pub pam_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<SessionsCommand>,

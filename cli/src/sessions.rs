@@ -1,6 +1,7 @@
 //! `twofold sessions`: list, revoke, timeout, forget.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT, SESSION_TIMEOUT_WARNING};
@@ -8,6 +9,7 @@ use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldErr
 
 use crate::bus::Daemon;
 use crate::cli::{SessionsArgs, SessionsCommand, UserArg};
+use crate::doctor::PAM_DIR;
 use crate::error::Failure;
 use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
 use crate::options::{one_line, validate_user, Action, UsageError};
@@ -18,6 +20,9 @@ use crate::output::write_out;
 pub enum SessionsAction {
     List {
         all: bool,
+        /// Where a `grace=` window is looked for (the remembered logins are shown only
+        /// when one is configured).
+        pam_dir: PathBuf,
     },
     Revoke {
         id: String,
@@ -33,10 +38,15 @@ pub enum SessionsAction {
 /// Checks the parsed `twofold sessions` arguments.
 pub fn validate(args: SessionsArgs) -> Result<Action, UsageError> {
     let user = validate_user(UserArg { user: args.user })?;
+    let pam_dir = args.pam_dir.unwrap_or_else(|| PathBuf::from(PAM_DIR));
     let action = match args.command {
-        None => SessionsAction::List { all: args.all },
+        None => SessionsAction::List {
+            all: args.all,
+            pam_dir,
+        },
         Some(SessionsCommand::List { all }) => SessionsAction::List {
             all: all || args.all,
+            pam_dir,
         },
         Some(SessionsCommand::Revoke { others: true, .. }) => SessionsAction::RevokeOthers,
         Some(SessionsCommand::Revoke { id, .. }) => {
@@ -120,14 +130,15 @@ pub async fn run(
     let user = daemon.user_arg();
     let proxy = daemon.proxy();
     match action {
-        SessionsAction::List { all } => {
+        SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
             let text = if json {
                 let rows: Vec<SessionJson<'_>> =
                     list.sessions.iter().map(SessionJson::from).collect();
                 to_json(&rows)?
             } else {
-                human(&list, *all, now())
+                let grace = crate::doctor::pam::grace_configured(pam_dir);
+                human(&list, *all, grace, now())
             };
             write_out(out, &text)
         }
@@ -356,8 +367,9 @@ fn from(s: &SessionInfo) -> String {
     }
 }
 
-/// The table for people.
-pub fn human(list: &SessionList, all: bool, now: i64) -> String {
+/// The table for people. The remembered logins are listed only when `grace` (a module's
+/// `grace=` window is configured): without one they skip nothing.
+pub fn human(list: &SessionList, all: bool, grace: bool, now: i64) -> String {
     let mut out = String::new();
     let live: Vec<&SessionInfo> = list.sessions.iter().filter(|s| s.ended == 0).collect();
     if live.is_empty() {
@@ -439,7 +451,7 @@ pub fn human(list: &SessionList, all: bool, now: i64) -> String {
             }
         }
     }
-    if !list.remembered.is_empty() {
+    if grace && !list.remembered.is_empty() {
         out.push_str("\nRemembered logins (a module's grace= window may skip the code):\n");
         for r in &list.remembered {
             let place = match (r.tty.is_empty() || r.tty == "ssh", r.rhost.is_empty()) {
@@ -537,7 +549,7 @@ mod tests {
             timeout: 3600,
             default_timeout: 0,
         };
-        let text = human(&list, true, 2_000);
+        let text = human(&list, true, true, 2_000);
         assert!(text.contains("* 0a1b2c3d"), "{text}");
         assert!(
             text.contains("192.0.2.1 (box.example, Paris, France)"),
@@ -547,8 +559,10 @@ mod tests {
         assert!(text.contains("Remembered"), "{text}");
         assert!(text.contains("sudo on /dev/pts/2"), "{text}");
         assert!(text.contains("60 minutes (yours)"), "{text}");
-        let hidden = human(&list, false, 2_000);
+        let hidden = human(&list, false, true, 2_000);
         assert!(!hidden.contains("99999999"), "{hidden}");
+        let no_grace = human(&list, true, false, 2_000);
+        assert!(!no_grace.contains("Remembered"), "{no_grace}");
     }
 
     #[test]

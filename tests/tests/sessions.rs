@@ -650,6 +650,48 @@ fn a_session_timeout_promises_only_what_the_daemon_does() {
 }
 
 #[test]
+fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll("daemon");
+    let login = twofold_tests::Login::new("daemon", &totp(&enrolled.secret, 0));
+    let out = env.pam(&login);
+    assert_eq!(out.result, twofold_tests::pam::SUCCESS, "{out:?}");
+    let listed = |pam_dir: &Path| {
+        let dir = pam_dir.to_str().unwrap();
+        let out = env.cli(
+            &["sessions", "--user", "daemon", "--pam-dir", dir],
+            None,
+            "",
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pam_dir = env.dir.path().join("pam.d-grace");
+    fs::create_dir(&pam_dir).unwrap();
+    fs::write(
+        pam_dir.join("common-auth"),
+        "auth required pam_unix.so\nauth required pam_twofold.so nullok\n",
+    )
+    .unwrap();
+    let without = listed(&pam_dir);
+    assert!(
+        !without.contains("Remembered"),
+        "no grace= anywhere:\n{without}"
+    );
+    fs::write(
+        pam_dir.join("sudo"),
+        "@include common-auth\nauth required pam_twofold.so grace=300\n",
+    )
+    .unwrap();
+    let with = listed(&pam_dir);
+    assert!(
+        with.contains("Remembered logins") && with.contains("twofold-test locally"),
+        "grace=300 in sudo:\n{with}"
+    );
+}
+
+#[test]
 fn kill_9_of_the_sessions_sshd_leaves_no_stale_record() {
     root_only!();
     let env = TestEnv::new();
