@@ -111,6 +111,56 @@ fn status_json(env: &TestEnv, user: &str) -> serde_json::Value {
 }
 
 #[test]
+fn the_terminal_qr_code_decodes_on_dark_and_light_themes_or_says_to_use_qr_png() {
+    root_only!();
+    let env = TestEnv::new();
+    // (environment, whether colours are expected)
+    let modes: [(&[&str], bool); 6] = [
+        (&["TERM=xterm-256color"], true),
+        (&["TERM=xterm", "COLORTERM=truecolor"], true),
+        (&["TERM=xterm"], true),
+        (&["TERM=linux"], true),
+        (&["TERM=xterm-256color", "NO_COLOR=1"], false),
+        (&["TERM=dumb"], false),
+    ];
+    for (vars, coloured) in modes {
+        // Through env(1): Pty::spawn sets TERM and clears NO_COLOR for the program it runs.
+        let mut cmd = std::process::Command::new("env");
+        cmd.args(vars)
+            .arg(twofold_tests::built("twofold"))
+            .arg("--bus")
+            .arg(&env.address)
+            .args(["enroll", "--user", USER]);
+        let mut pty = Pty::spawn(cmd, None);
+        let intro = pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
+        drop(pty);
+        let uri = uri_in(&intro);
+        assert_eq!(intro.contains("\u{1b}["), coloured, "{vars:?}: {intro:?}");
+        let says_qr_png = plain(&intro).contains("--qr-png");
+        for theme in [Theme::dark(), Theme::light()] {
+            let picture = env
+                .dir
+                .path()
+                .join(format!("qr-{}-{}.ppm", vars.join("-"), theme.name));
+            write_ppm(&picture, &render_terminal(&intro, &theme), 4);
+            let decoded = zbar_decode(&picture).as_deref() == Some(uri.as_str());
+            assert!(
+                decoded || says_qr_png,
+                "{vars:?} on a {} theme: unreadable ({}) and no word of --qr-png:\n{}",
+                theme.name,
+                picture.display(),
+                plain(&intro)
+            );
+            if coloured {
+                assert!(decoded, "{vars:?} on a {} theme", theme.name);
+            }
+        }
+        // The hint only where it is needed.
+        assert_eq!(says_qr_png, !coloured, "{vars:?}: {}", plain(&intro));
+    }
+}
+
+#[test]
 fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
     root_only!();
     let env = TestEnv::new();
