@@ -90,11 +90,12 @@ pub enum Commands {
     /// Turn two-factor authentication off (needs your password and a code)
     #[command(
         long_about = "Turn two-factor authentication off: removes the secret and the \
-        backup codes (the audit log keeps a record). Asks for your account password, a \
-        current code or a backup code, and a typed confirmation. Root and administrators \
-        need no password or code (the daemon says who does).\n\n\
+        backup codes (the audit log keeps a record). Asks for a typed confirmation, then \
+        your account password and a current code or a backup code, which are checked at \
+        once. Root and administrators need no password or code (the daemon says who \
+        does).\n\n\
         With --password-stdin and --code -, the password is the first line of standard \
-        input and the code the second.",
+        input and the code the second (after the confirmation's line, without --yes).",
         after_help = "Examples:\n  \
         twofold disable\n  \
         printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | twofold disable --password-stdin --code - --yes\n  \

@@ -417,7 +417,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     let out = env.cli(
         &["disable", "--password-stdin", "--code", "-"],
         me,
-        &format!("{PASSWORD}\n{}\nno\n", codes[1]),
+        &format!("no\n{PASSWORD}\n{}\n", codes[1]),
     );
     assert_one_line_failure(&out, "Not confirmed");
     assert_eq!(
@@ -425,17 +425,41 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
         true
     );
 
-    // With both, on a terminal: the password is not echoed, the confirmation is typed.
+    // On a terminal: a wrong code is said right after it is typed, and no confirmation
+    // is asked after it (the confirmation comes first).
+    // (The wrong codes above count: start again from no failures.)
+    let out = env.cli(&["admin", "unlock", "nobody"], None, "");
+    assert!(out.status.success(), "{out:?}");
     let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line(&codes[2]);
     pty.expect(
         "Type 'disable' to turn off two-factor authentication: ",
         PROMPT_WAIT,
     );
     pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line("000000");
+    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    assert_eq!(status.code(), Some(1), "{transcript}");
+    let after_code = transcript
+        .split("Enter a current code or a backup code: ")
+        .nth(1)
+        .unwrap();
+    assert!(after_code.contains("did not match"), "{transcript}");
+    assert!(!after_code.contains("Type 'disable'"), "{transcript}");
+
+    // With both right: the password is not echoed, and it is off.
+    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
+    pty.expect(
+        "Type 'disable' to turn off two-factor authentication: ",
+        PROMPT_WAIT,
+    );
+    pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line(&codes[2]);
     let (status, transcript) = pty.wait(PROMPT_WAIT);
     assert!(status.success(), "{transcript}");
     assert!(!transcript.contains(PASSWORD), "echoed: {transcript}");
