@@ -2,14 +2,13 @@
 //! SQLite, with codes from oathtool. Every test starts its own bus and daemon.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, Login,
-    PamOutcome, TestEnv, NOBODY,
+    pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, Login, PamOutcome,
+    TestEnv, NOBODY,
 };
 
 const USER: &str = "daemon";

@@ -812,8 +812,11 @@ fn sudo_grace_window_spares_the_code_on_the_same_terminal_only() {
     );
     assert_eq!(report["other_tty"]["ok"], true, "{report}");
 
-    // The user sees the remembered login, and can forget it.
-    let out = env.cli(&["sessions"], Some(user.uid), "");
+    // The user sees the remembered login (the PAM directory has grace=), and can forget
+    // it.
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let with_grace = ["sessions", "--pam-dir", pamd.to_str().unwrap()];
+    let out = env.cli(&with_grace, Some(user.uid), "");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Remembered") && text.contains("sudo on /dev/pts/"),
@@ -821,7 +824,7 @@ fn sudo_grace_window_spares_the_code_on_the_same_terminal_only() {
     );
     let out = env.cli(&["sessions", "forget"], Some(user.uid), "");
     assert!(out.status.success(), "{out:?}");
-    let out = env.cli(&["sessions"], Some(user.uid), "");
+    let out = env.cli(&with_grace, Some(user.uid), "");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Remembered"));
 
     // sudo opened sessions for root (ruser = the user), and they tell how each passed.

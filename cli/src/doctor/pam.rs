@@ -142,7 +142,8 @@ fn resolve(dir: &Path, name: &str) -> PathBuf {
 
 fn is_twofold_module(module: &str) -> bool {
     let base = module.rsplit('/').next().unwrap_or(module);
-    base == "pam_twofold.so" || base == "pam_twofold"
+    // libpam_twofold.so: the same module as cargo names it in a build tree.
+    matches!(base, "pam_twofold.so" | "pam_twofold" | "libpam_twofold.so")
 }
 
 fn search(
