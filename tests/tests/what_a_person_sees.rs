@@ -1,9 +1,12 @@
 //! What a person sees (issue 13, deliverable 7): the words of the CLI and of the shipped
 //! files, read as a person reads them.
 
+use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use twofold_tests::{built, repo_root};
+use twofold_tests::root_only;
+use twofold_tests::{built, private_shadow, repo_root, with_private_mounts, Pty, TestEnv};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -130,4 +133,82 @@ fn install_next_steps_agree_with_the_readme() {
             "install.sh points to README section {name:?}"
         );
     }
+}
+
+/// What the real `su` shows on the terminal after `nobody` runs `su daemon` and types
+/// `password` (the right one is `right-pass`), with `/etc/pam.d/su` = pam_unix then
+/// pam_twofold.so on `env`'s bus, in a private mount namespace (/etc/shadow too: the
+/// host's files are not touched). su, like sshd and login, lets modules talk; sudo asks
+/// for silence (`PAM_SILENT`), which the module honours.
+fn su_says(env: &TestEnv, password: &str) -> String {
+    let dir = env.dir.path().join(format!("su-{}", password.len()));
+    let pam_d = dir.join("pam.d");
+    std::fs::create_dir_all(&pam_d).unwrap();
+    std::fs::write(
+        pam_d.join("su"),
+        format!(
+            "auth required pam_unix.so\nauth required {} bus={}\n\
+             account required pam_permit.so\nsession required pam_permit.so\n",
+            built("libpam_twofold.so").display(),
+            env.address
+        ),
+    )
+    .unwrap();
+    std::fs::write(pam_d.join("other"), "auth required pam_deny.so\n").unwrap();
+    let shadow = private_shadow(&dir, &[("daemon", "right-pass")]);
+    let words = [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "/bin/su",
+        "daemon",
+        "-s",
+        "/bin/true",
+    ];
+    let args: Vec<&std::ffi::OsStr> = words.iter().map(|a| a.as_ref()).collect();
+    let cmd = with_private_mounts(
+        &[
+            (&pam_d, Path::new("/etc/pam.d")),
+            (&shadow, Path::new("/etc/shadow")),
+        ],
+        Path::new("/usr/bin/setpriv"),
+        &args,
+    );
+    // On a terminal, as a person types: su talks to the terminal.
+    let mut pty = Pty::spawn(cmd, None);
+    pty.expect("Password: ", Duration::from_secs(20));
+    pty.send_line(password);
+    let (status, transcript) = pty.wait(Duration::from_secs(20));
+    assert!(!status.success(), "su let nobody in: {transcript}");
+    // What the module said after the password (which is not echoed); su's own last
+    // line names the stack's result, which is libpam's to word.
+    let after = transcript.split("Password: ").nth(1).unwrap_or("");
+    assert!(after.contains("\nsu: "), "{transcript}");
+    after
+        .replace('\r', "")
+        .lines()
+        .filter(|l| !l.starts_with("su: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn su_says_why_a_refused_login_is_refused() {
+    root_only!();
+    let mut env = TestEnv::new();
+    // Not enrolled: why, and the same after a wrong password.
+    let right = su_says(&env, "right-pass");
+    assert!(
+        right.contains("not set up for this account") && right.contains("twofold enroll"),
+        "{right}"
+    );
+    assert_eq!(right, su_says(&env, "wrong-pass-1"), "the password shows");
+    // The daemon is down: not a wrong password; ask the administrator.
+    env.stop_daemon();
+    let right = su_says(&env, "right-pass");
+    assert!(
+        right.contains("unavailable") && right.contains("Contact your administrator"),
+        "{right}"
+    );
+    assert_eq!(right, su_says(&env, "wrong-pass-2"), "the password shows");
 }
