@@ -316,7 +316,7 @@ async fn interactive(
                 intro.push_str(&format!(
                     "\nThe QR code is drawn in the terminal's own colours ({why}): on a dark \
                      background your app may not read it. Then write it to an image with \
-                     `{}` and open that, or enter the secret.\n",
+                     `{}` and open that.\n",
                     suggest("enroll --qr-png qr.png", user)
                 ));
             }
