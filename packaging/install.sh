@@ -94,8 +94,12 @@ Next steps:
      (sudo, su, sshd, console), keeping a root shell open while you try it:
          sudo pam-auth-update --enable twofold
      Users who have not enrolled are then refused; see README.md, "Packages".
-  3. For sshd, also allow keyboard-interactive in /etc/ssh/sshd_config:
+  3. For sshd, also allow keyboard-interactive in /etc/ssh/sshd_config (a key,
+     then password and code), then reload sshd:
+         UsePAM yes
          KbdInteractiveAuthentication yes
+         AuthenticationMethods publickey,keyboard-interactive
+  Locked out? See README.md, "Locked out?".
   To turn it off again: sudo pam-auth-update --disable twofold
   To uninstall: sudo apt-get purge twofold (keeps the enrollments unless
   TWOFOLD_PURGE_STATE=yes is set; see README.md).

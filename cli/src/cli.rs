@@ -90,11 +90,12 @@ pub enum Commands {
     /// Turn two-factor authentication off (needs your password and a code)
     #[command(
         long_about = "Turn two-factor authentication off: removes the secret and the \
-        backup codes (the audit log keeps a record). Asks for your account password, a \
-        current code or a backup code, and a typed confirmation. Root and administrators \
-        need no password or code (the daemon says who does).\n\n\
+        backup codes (the audit log keeps a record). Asks for a typed confirmation, then \
+        your account password and a current code or a backup code, which are checked at \
+        once. Root and administrators need no password or code (the daemon says who \
+        does).\n\n\
         With --password-stdin and --code -, the password is the first line of standard \
-        input and the code the second.",
+        input and the code the second (after the confirmation's line, without --yes).",
         after_help = "Examples:\n  \
         twofold disable\n  \
         printf '%s\\n%s\\n' \"$PASSWORD\" \"$CODE\" | twofold disable --password-stdin --code - --yes\n  \
@@ -119,8 +120,9 @@ pub enum Commands {
         long_about = "See your live login sessions (SSH, sudo, su, console, ...): id, \
         service, terminal, remote host with its name and location where known, when it \
         started, idle time and how it passed two-factor authentication; `*` marks the \
-        session you are in. Also lists the \"remembered\" logins that a module's grace= \
-        window honours.\n\n\
+        session you are in. Where a module's grace= window is configured (a pam_twofold.so \
+        auth line with grace= in /etc/pam.d), also lists the \"remembered\" logins that it \
+        honours.\n\n\
         `revoke ID` ends a session (through logind when it has a logind session, else by \
         signals to its leading process); `revoke --others` ends all but the current one. \
         `timeout DURATION` has the daemon end your sessions older than DURATION (`off` to \
@@ -304,6 +306,11 @@ pub struct SessionsArgs {
     #[arg(long)]
     pub all: bool,
 
+    /// PAM configuration directory where a `grace=` window is looked for (tests; default
+    /// /etc/pam.d)
+    #[arg(long, value_name = "DIR", hide = true, global = true)]
+    pub pam_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<SessionsCommand>,
 }
@@ -440,6 +447,21 @@ where
         cli.bus = None;
     }
     Ok(cli)
+}
+
+/// A clap error's text with `--bus <ADDRESS>` and `--json` taken out of its `Usage:`
+/// line: clap lists there every flag that was given (also through TWOFOLD_BUS_ADDRESS),
+/// which reads as if they were required.
+pub fn without_global_flags(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with("Usage: ") {
+                line.replace(" --bus <ADDRESS>", "").replace(" --json", "")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `twofold disable`: the account password, a current code or backup code, and a typed
-//! confirmation; then the daemon removes the secret and the backup codes.
+//! `twofold disable`: a typed confirmation, the account password, and a current code or
+//! backup code; then the daemon checks both and removes the secret and the backup codes.
 
 use std::io::{BufRead, Write};
 
@@ -52,6 +52,14 @@ pub async fn run(
     let mut stderr = std::io::stderr();
     let prompts: &mut dyn Write = if req.json { &mut stderr } else { out };
 
+    // The confirmation first: the code comes last and is checked at once, so a wrong
+    // one is said right after it was typed, never after a confirmation.
+    if !req.yes && !confirm_disable(input, prompts)? {
+        return Err(Failure::new(
+            "Not confirmed, so nothing was changed (type the word disable to confirm, or use \
+             --yes in scripts).",
+        ));
+    }
     // The daemon says whether this caller must prove it is the user (root and
     // administrators need not): only then are password and code asked for. What is given
     // on standard input is passed on either way.
@@ -82,12 +90,6 @@ pub async fn run(
         normalize_proof(&answer)
             .map_err(|e| Failure::new(format!("{}. Nothing was changed.", capitalize_first(&e))))?
     };
-    if !req.yes && !confirm_disable(input, prompts)? {
-        return Err(Failure::new(
-            "Not confirmed, so nothing was changed (type the word disable to confirm, or use \
-             --yes in scripts).",
-        ));
-    }
     match daemon
         .call(daemon.proxy().disable(user, &password, &code))
         .await?

@@ -308,9 +308,18 @@ async fn interactive(
         ));
     }
     match qr::for_terminal(&s.uri) {
-        Ok(code) => {
+        Ok((code, plain)) => {
             intro.push_str("Scan this QR code with your authenticator app:\n\n");
             intro.push_str(&code);
+            if let Some(why) = plain {
+                // Its colours are the terminal's: unreadable on a dark background.
+                intro.push_str(&format!(
+                    "\nThe QR code is drawn in the terminal's own colours ({why}): on a dark \
+                     background your app may not read it. Then write it to an image with \
+                     `{}` and open that.\n",
+                    suggest("enroll --qr-png qr.png", user)
+                ));
+            }
             intro.push_str("\nOr enter the secret by hand:\n");
         }
         Err(_) => intro.push_str(

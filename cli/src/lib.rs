@@ -51,7 +51,12 @@ pub fn main() -> ExitCode {
     }));
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        // Help and version go to standard output, as clap prints them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", cli::without_global_flags(&e.render().to_string()));
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
+        }
     };
     let json = cli.json;
     let options = match Options::from_cli(cli) {

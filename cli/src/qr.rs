@@ -52,12 +52,20 @@ pub fn coloured(plain: &str, colours: &str) -> Zeroizing<String> {
     out
 }
 
-/// Whether to colour: standard output is a terminal that takes escape sequences, and
-/// the user did not ask for no colour (<https://no-color.org>).
-pub fn use_colour() -> bool {
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+/// Why the QR code is drawn without colours, if it is: the terminal then draws the dark
+/// modules in its own text colour, which is light on a dark theme (an inverted code
+/// that many readers cannot read).
+pub fn why_plain() -> Option<&'static str> {
+    if !std::io::stdout().is_terminal() {
+        Some("the output is not a terminal")
+    } else if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        // <https://no-color.org>
+        Some("NO_COLOR is set")
+    } else if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+        Some("TERM is dumb")
+    } else {
+        None
+    }
 }
 
 /// The colours for this terminal: the 256-colour cube where the terminal says it has it.
@@ -71,16 +79,20 @@ fn colours() -> &'static str {
     }
 }
 
-/// The rendering to print: coloured when [`use_colour`], ending with a newline.
-pub fn for_terminal(text: &str) -> Result<Zeroizing<String>, qrcode::types::QrError> {
+/// The rendering to print, ending with a newline: black on white, or without colours
+/// (and why, see [`why_plain`]).
+pub fn for_terminal(
+    text: &str,
+) -> Result<(Zeroizing<String>, Option<&'static str>), qrcode::types::QrError> {
     let plain = render(text)?;
-    if use_colour() {
-        Ok(coloured(&plain, colours()))
-    } else {
-        let mut out = Zeroizing::new(String::with_capacity(plain.len() + 1));
-        out.push_str(&plain);
-        out.push('\n');
-        Ok(out)
+    match why_plain() {
+        None => Ok((coloured(&plain, colours()), None)),
+        Some(why) => {
+            let mut out = Zeroizing::new(String::with_capacity(plain.len() + 1));
+            out.push_str(&plain);
+            out.push('\n');
+            Ok((out, Some(why)))
+        }
     }
 }
 

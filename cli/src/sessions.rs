@@ -1,13 +1,15 @@
 //! `twofold sessions`: list, revoke, timeout, forget.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
-use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT};
+use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT, SESSION_TIMEOUT_WARNING};
 use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::cli::{SessionsArgs, SessionsCommand, UserArg};
+use crate::doctor::PAM_DIR;
 use crate::error::Failure;
 use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
 use crate::options::{one_line, validate_user, Action, UsageError};
@@ -18,6 +20,9 @@ use crate::output::write_out;
 pub enum SessionsAction {
     List {
         all: bool,
+        /// Where a `grace=` window is looked for (the remembered logins are shown only
+        /// when one is configured).
+        pam_dir: PathBuf,
     },
     Revoke {
         id: String,
@@ -33,10 +38,15 @@ pub enum SessionsAction {
 /// Checks the parsed `twofold sessions` arguments.
 pub fn validate(args: SessionsArgs) -> Result<Action, UsageError> {
     let user = validate_user(UserArg { user: args.user })?;
+    let pam_dir = args.pam_dir.unwrap_or_else(|| PathBuf::from(PAM_DIR));
     let action = match args.command {
-        None => SessionsAction::List { all: args.all },
+        None => SessionsAction::List {
+            all: args.all,
+            pam_dir,
+        },
         Some(SessionsCommand::List { all }) => SessionsAction::List {
             all: all || args.all,
+            pam_dir,
         },
         Some(SessionsCommand::Revoke { others: true, .. }) => SessionsAction::RevokeOthers,
         Some(SessionsCommand::Revoke { id, .. }) => {
@@ -120,14 +130,15 @@ pub async fn run(
     let user = daemon.user_arg();
     let proxy = daemon.proxy();
     match action {
-        SessionsAction::List { all } => {
+        SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
             let text = if json {
                 let rows: Vec<SessionJson<'_>> =
                     list.sessions.iter().map(SessionJson::from).collect();
                 to_json(&rows)?
             } else {
-                human(&list, *all, now())
+                let grace = crate::doctor::pam::grace_configured(pam_dir);
+                human(&list, *all, grace, now())
             };
             write_out(out, &text)
         }
@@ -172,10 +183,24 @@ pub async fn run(
                 "No session timeout of your own any more (the administrator's default still applies).\n"
                     .to_string()
             } else {
-                format!(
-                    "Sessions older than {} will be ended by the daemon (with a warning on \
-                     their terminal a minute before, where it can).\n",
-                    human_duration(*seconds as i64)
+                // What the daemon will do now: the limit that applies, and the sessions
+                // already past it.
+                let list = daemon.run(proxy.list_sessions(user, false)).await?;
+                let at = now();
+                let applies = match list.default_timeout {
+                    0 => *seconds,
+                    d => (*seconds).min(d),
+                };
+                let older = list
+                    .sessions
+                    .iter()
+                    .filter(|s| s.ended == 0 && at - s.started >= applies as i64)
+                    .count();
+                timeout_text(
+                    &daemon.context().who(),
+                    *seconds,
+                    list.default_timeout,
+                    older,
                 )
             };
             write_out(out, &text)
@@ -193,6 +218,51 @@ pub async fn run(
             write_out(out, &text)
         }
     }
+}
+
+/// What `sessions timeout` promises: exactly what the daemon's reaper does with a
+/// timeout of `seconds` (the user's) under the administrator's `default` (0: none), and
+/// `older` live sessions already past it.
+fn timeout_text(who: &str, seconds: u64, default: u64, older: usize) -> String {
+    let applies = if default > 0 {
+        seconds.min(default)
+    } else {
+        seconds
+    };
+    let mut text = format!(
+        "twofoldd ends the login sessions of {who} {} after they start.",
+        human_duration(applies as i64)
+    );
+    if applies < seconds {
+        text.push_str(&format!(
+            " The administrator's limit, {}, is shorter and applies.",
+            human_duration(default as i64)
+        ));
+    }
+    if applies as i64 > SESSION_TIMEOUT_WARNING {
+        text.push_str(&format!(
+            " {} before, it writes a warning on the session's terminal, where the session \
+             has one.",
+            human_duration(SESSION_TIMEOUT_WARNING)
+        ));
+    } else {
+        text.push_str(&format!(
+            " The timeout is shorter than {}: the warning on the session's terminal, where \
+             the session has one, comes as soon as twofoldd sees the session.",
+            human_duration(SESSION_TIMEOUT_WARNING)
+        ));
+    }
+    match older {
+        0 => {}
+        1 => {
+            text.push_str(" 1 session is already older: it ends within seconds, without a warning.")
+        }
+        n => text.push_str(&format!(
+            " {n} sessions are already older: they end within seconds, without a warning."
+        )),
+    }
+    text.push('\n');
+    text
 }
 
 fn to_json(value: &impl Serialize) -> Result<String, Failure> {
@@ -297,8 +367,9 @@ fn from(s: &SessionInfo) -> String {
     }
 }
 
-/// The table for people.
-pub fn human(list: &SessionList, all: bool, now: i64) -> String {
+/// The table for people. The remembered logins are listed only when `grace` (a module's
+/// `grace=` window is configured): without one they skip nothing.
+pub fn human(list: &SessionList, all: bool, grace: bool, now: i64) -> String {
     let mut out = String::new();
     let live: Vec<&SessionInfo> = list.sessions.iter().filter(|s| s.ended == 0).collect();
     if live.is_empty() {
@@ -380,7 +451,7 @@ pub fn human(list: &SessionList, all: bool, now: i64) -> String {
             }
         }
     }
-    if !list.remembered.is_empty() {
+    if grace && !list.remembered.is_empty() {
         out.push_str("\nRemembered logins (a module's grace= window may skip the code):\n");
         for r in &list.remembered {
             let place = match (r.tty.is_empty() || r.tty == "ssh", r.rhost.is_empty()) {
@@ -478,7 +549,7 @@ mod tests {
             timeout: 3600,
             default_timeout: 0,
         };
-        let text = human(&list, true, 2_000);
+        let text = human(&list, true, true, 2_000);
         assert!(text.contains("* 0a1b2c3d"), "{text}");
         assert!(
             text.contains("192.0.2.1 (box.example, Paris, France)"),
@@ -488,8 +559,41 @@ mod tests {
         assert!(text.contains("Remembered"), "{text}");
         assert!(text.contains("sudo on /dev/pts/2"), "{text}");
         assert!(text.contains("60 minutes (yours)"), "{text}");
-        let hidden = human(&list, false, 2_000);
+        let hidden = human(&list, false, true, 2_000);
         assert!(!hidden.contains("99999999"), "{hidden}");
+        let no_grace = human(&list, true, false, 2_000);
+        assert!(!no_grace.contains("Remembered"), "{no_grace}");
+    }
+
+    #[test]
+    fn the_timeout_promises_what_the_daemon_does() {
+        let long = timeout_text("your account", 8 * 3600, 0, 0);
+        assert_eq!(
+            long,
+            "twofoldd ends the login sessions of your account 8 hours after they start. 60 seconds before, \
+             it writes a warning on the session's terminal, where the session has one.\n"
+        );
+        let short = timeout_text("your account", 20, 0, 0);
+        assert!(!short.contains("minute before"), "{short}");
+        assert!(
+            short.contains("as soon as twofoldd sees the session"),
+            "{short}"
+        );
+        let capped = timeout_text("user alice", 8 * 3600, 3600, 2);
+        assert!(
+            capped.contains("of user alice 60 minutes after"),
+            "{capped}"
+        );
+        assert!(
+            capped.contains("administrator's limit, 60 minutes, is shorter"),
+            "{capped}"
+        );
+        assert!(
+            capped.contains(
+                "2 sessions are already older: they end within seconds, without a warning."
+            ),
+            "{capped}"
+        );
     }
 
     #[test]

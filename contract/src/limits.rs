@@ -27,6 +27,9 @@ pub const MAX_BYPASS_HOURS: u32 = 720;
 pub const MAX_AUDIT_LIMIT: u32 = 100_000;
 /// Longest session timeout a user may set, in seconds (366 days).
 pub const MAX_SESSION_TIMEOUT: u64 = 366 * 86_400;
+/// How long before a session timeout twofoldd writes its warning on the session's
+/// terminal, in seconds (the CLI says so when a timeout is set).
+pub const SESSION_TIMEOUT_WARNING: i64 = 60;
 /// Longest session id (ids are ASCII letters and digits).
 pub const MAX_SESSION_ID_LEN: usize = 64;
 /// Longest account password `Disable` passes on to PAM.

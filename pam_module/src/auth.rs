@@ -23,6 +23,20 @@ const LOG_TEXT_CHARS: usize = 128;
 /// Characters of a daemon message shown to the user.
 const MAX_MESSAGE_CHARS: usize = 256;
 
+// Why a login is refused for something else than a wrong code (PAM_ERROR_MSG). None says
+// whether the password was right: in a stack that runs the module after a wrong password
+// too, the same words come either way.
+/// The user has not enrolled and the module has no `nullok`.
+pub const NOT_ENROLLED_TEXT: &str = "Two-factor authentication is required for this login, \
+     and it is not set up for this account. Set it up with `twofold enroll` from a login \
+     that does not ask for it, or ask your administrator.";
+/// The daemon cannot be asked (`failmode=secure`).
+pub const UNAVAILABLE_TEXT: &str = "Two-factor authentication is unavailable: its service \
+     (twofoldd) does not answer. Contact your administrator.";
+/// The daemon answered that it failed (its store), or answered nonsense.
+pub const SERVICE_FAILED_TEXT: &str = "Two-factor authentication is unavailable: its \
+     service (twofoldd) reported an error. Contact your administrator.";
+
 /// Syslog severity of a log line (the facility is always `LOG_AUTHPRIV`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -429,7 +443,7 @@ where
     let mut daemon = match connector.connect(opts, deadline) {
         Ok(d) => d,
         Err(reason) => {
-            let rc = unavailable(opts, &mut log, &reason);
+            let rc = unavailable(opts, conv, &mut log, &reason);
             return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::WithoutTrailingCode);
         }
     };
@@ -457,7 +471,7 @@ where
                 let rc = if state.required {
                     required_but_not_enrolled(conv, &mut log, &state)
                 } else {
-                    not_enrolled(opts, &mut log, false)
+                    not_enrolled(opts, conv, &mut log, false)
                 };
                 return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::Whole);
             }
@@ -732,7 +746,12 @@ fn accepted<C: Conversation, L: Logger>(
 
 /// The daemon answered that it is broken: `PAM_AUTHINFO_UNAVAIL`, also with
 /// `failmode=safe` (which is for a daemon that cannot be asked, not for a failing store).
-fn broken<L: Logger>(log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
+fn broken<C: Conversation, L: Logger>(
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    reason: &str,
+) -> PamResultCode {
+    conv.error(SERVICE_FAILED_TEXT);
     let line = format!(
         "twofoldd failed for {}: {}; failing closed whatever failmode says",
         log.who,
@@ -742,9 +761,17 @@ fn broken<L: Logger>(log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
     PamResultCode::PAM_AUTHINFO_UNAVAIL
 }
 
-fn unavailable<L: Logger>(opts: &Options, log: &mut Log<'_, L>, reason: &str) -> PamResultCode {
+fn unavailable<C: Conversation, L: Logger>(
+    opts: &Options,
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    reason: &str,
+) -> PamResultCode {
     let (code, verdict) = match opts.failmode {
-        FailMode::Secure => (PamResultCode::PAM_AUTHINFO_UNAVAIL, "failing closed"),
+        FailMode::Secure => {
+            conv.error(UNAVAILABLE_TEXT);
+            (PamResultCode::PAM_AUTHINFO_UNAVAIL, "failing closed")
+        }
         FailMode::Safe => (
             PamResultCode::PAM_IGNORE,
             "failmode=safe: ignoring this module",
@@ -794,7 +821,12 @@ fn required_but_not_enrolled<C: Conversation, L: Logger>(
     }
 }
 
-fn not_enrolled<L: Logger>(opts: &Options, log: &mut Log<'_, L>, unknown: bool) -> PamResultCode {
+fn not_enrolled<C: Conversation, L: Logger>(
+    opts: &Options,
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    unknown: bool,
+) -> PamResultCode {
     let what = if unknown {
         "unknown to twofoldd"
     } else {
@@ -807,6 +839,8 @@ fn not_enrolled<L: Logger>(opts: &Options, log: &mut Log<'_, L>, unknown: bool) 
         );
         PamResultCode::PAM_IGNORE
     } else {
+        // The same words for an unknown user: nothing tells the two apart.
+        conv.error(NOT_ENROLLED_TEXT);
         log.outcome(Level::Notice, &format!("2FA failed: {what}"));
         if unknown {
             PamResultCode::PAM_USER_UNKNOWN
@@ -823,10 +857,10 @@ fn refused<C: Conversation, L: Logger>(
     answer: Answer,
 ) -> PamResultCode {
     match answer {
-        Answer::Unavailable(reason) => unavailable(opts, log, &reason),
-        Answer::Broken(reason) => broken(log, &reason),
-        Answer::NotEnrolled => not_enrolled(opts, log, false),
-        Answer::UnknownUser => not_enrolled(opts, log, true),
+        Answer::Unavailable(reason) => unavailable(opts, conv, log, &reason),
+        Answer::Broken(reason) => broken(conv, log, &reason),
+        Answer::NotEnrolled => not_enrolled(opts, conv, log, false),
+        Answer::UnknownUser => not_enrolled(opts, conv, log, true),
         Answer::Locked(m) => {
             conv.error(&printable(&m, "Too many failed attempts. Try again later."));
             log.outcome(Level::Notice, "2FA refused: locked out");

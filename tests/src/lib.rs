@@ -612,6 +612,95 @@ impl Drop for TestEnv {
     }
 }
 
+/// A copy of the host's /etc/shadow in which each `(user, password)` has that password
+/// (SHA-512 crypt from `openssl passwd -6`), mode 0600, in `dir`. Bind it over
+/// /etc/shadow with [`pamdriver_with_mounts`]: the real pam_unix then checks real
+/// passwords and the host's accounts stay untouched.
+pub fn private_shadow(dir: &Path, passwords: &[(&str, &str)]) -> PathBuf {
+    let mut shadow = fs::read_to_string("/etc/shadow").expect("read /etc/shadow");
+    for (user, password) in passwords {
+        let out = Command::new("openssl")
+            .args(["passwd", "-6", "-salt", "twofoldtestsalt", password])
+            .output()
+            .expect("openssl must be installed (tests/run.sh installs it)");
+        assert!(out.status.success(), "openssl passwd: {out:?}");
+        let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let prefix = format!("{user}:");
+        let mut found = false;
+        shadow = shadow
+            .lines()
+            .map(|line| match line.strip_prefix(&prefix) {
+                Some(rest) => {
+                    found = true;
+                    let after_hash = rest.split_once(':').map_or("", |(_, r)| r);
+                    format!("{user}:{hash}:{after_hash}\n")
+                }
+                None => format!("{line}\n"),
+            })
+            .collect();
+        assert!(found, "{user} is not in /etc/shadow");
+    }
+    let path = dir.join("shadow");
+    fs::write(&path, shadow).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// `program` with `args`, to run in a private mount namespace (`unshare`) in which each
+/// `(source, target)` of `binds` is bind-mounted over `target` first: what it changes
+/// there (say /etc/pam.d) is the test's copy, never the host's.
+pub fn with_private_mounts(
+    binds: &[(&Path, &Path)],
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(
+            r#"while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 97; shift 2; done
+shift; exec "$@""#,
+        )
+        .arg("sh");
+    for (source, target) in binds {
+        cmd.arg(source).arg(target);
+    }
+    cmd.arg("--").arg(program).args(args);
+    cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    cmd
+}
+
+/// One `pam_authenticate` of `service` in `confdir` by pamdriver, with `binds` mounted
+/// as in [`with_private_mounts`] (a [`private_shadow`] over /etc/shadow, for pam_unix),
+/// answering the prompts with `responses` in order.
+pub fn pamdriver_with_mounts(
+    binds: &[(&Path, &Path)],
+    confdir: &Path,
+    service: &str,
+    user: &str,
+    responses: &[&str],
+) -> PamOutcome {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--confdir".as_ref(),
+        confdir.as_os_str(),
+        "--service".as_ref(),
+        service.as_ref(),
+        "--user".as_ref(),
+        user.as_ref(),
+    ];
+    for r in responses {
+        args.push("--response".as_ref());
+        args.push(r.as_ref());
+    }
+    let out = with_private_mounts(binds, &built("pamdriver"), &args)
+        .output()
+        .expect("unshare (util-linux)");
+    assert!(
+        out.status.success(),
+        "pamdriver in a mount namespace: {out:?}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
+}
+
 /// Sends a signal to a process.
 pub fn signal(pid: i32, sig: i32) {
     // SAFETY: kill has no memory-safety preconditions.

@@ -155,6 +155,12 @@ fn a_full_store_fails_closed_under_failmode_safe() {
         "a wrong code got in on a full disk with failmode=safe: {full:?}\n{log}"
     );
     assert_eq!(full.result, pam::AUTHINFO_UNAVAIL, "{full:?}\n{log}");
+    // The user is told it is the service, not their code, and whom to ask.
+    assert!(
+        full.texts()
+            .contains("reported an error. Contact your administrator."),
+        "{full:?}"
+    );
     assert!(
         log.contains("full"),
         "the daemon's log must say the disk is full:\n{log}"

@@ -2,12 +2,14 @@
 //! SQLite, with codes from oathtool. Every test starts its own bus and daemon.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv, NOBODY};
+use twofold_tests::{
+    pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, Login, PamOutcome,
+    TestEnv, NOBODY,
+};
 
 const USER: &str = "daemon";
 
@@ -518,40 +520,6 @@ fn guessing_user_names_is_throttled_per_source() {
 
 // ------------------------------------------------------------------ forward_pass
 
-/// A copy of the host's /etc/shadow in which each `(user, password)` has that password
-/// (SHA-512 crypt from `openssl passwd -6`), mode 0600, in the test's directory. It is
-/// bind-mounted over /etc/shadow for pamdriver only, in a private mount namespace: the
-/// real pam_unix checks real passwords and the host's accounts stay untouched.
-fn private_shadow(env: &TestEnv, passwords: &[(&str, &str)]) -> PathBuf {
-    let mut shadow = std::fs::read_to_string("/etc/shadow").expect("read /etc/shadow");
-    for (user, password) in passwords {
-        let out = Command::new("openssl")
-            .args(["passwd", "-6", "-salt", "twofoldtestsalt", password])
-            .output()
-            .expect("openssl must be installed (tests/run.sh installs it)");
-        assert!(out.status.success(), "openssl passwd: {out:?}");
-        let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let prefix = format!("{user}:");
-        let mut found = false;
-        shadow = shadow
-            .lines()
-            .map(|line| match line.strip_prefix(&prefix) {
-                Some(rest) => {
-                    found = true;
-                    let after_hash = rest.split_once(':').map_or("", |(_, r)| r);
-                    format!("{user}:{hash}:{after_hash}\n")
-                }
-                None => format!("{line}\n"),
-            })
-            .collect();
-        assert!(found, "{user} is not in /etc/shadow");
-    }
-    let path = env.dir.path().join("shadow");
-    std::fs::write(&path, shadow).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
 /// One login through the stack the README recommends for `forward_pass`:
 ///
 /// ```text
@@ -579,24 +547,97 @@ fn forward_pass_login(
         format!("auth requisite {twofold_line}auth required pam_unix.so use_first_pass\n"),
     )
     .unwrap();
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--"])
-        .args(["sh", "-c", r#"mount --bind "$0" /etc/shadow && exec "$@""#])
-        .arg(shadow)
-        .arg(built("pamdriver"))
-        .arg("--confdir")
-        .arg(&confdir)
-        .args(["--service", "twofold-test", "--user", user])
-        .args(["--response", answer])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .output()
-        .expect("unshare (util-linux)");
+    pamdriver_with_mounts(
+        &[(shadow, Path::new("/etc/shadow"))],
+        &confdir,
+        "twofold-test",
+        user,
+        &[answer],
+    )
+}
+
+/// One login through a stack that runs pam_twofold.so after pam_unix whether the
+/// password was right or not (`required`, not `requisite`), typing `password`, then
+/// `code` if asked.
+fn after_the_password(
+    env: &TestEnv,
+    shadow: &Path,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> PamOutcome {
+    let confdir = env.pam_confdir(&Login::new(user, code));
+    let service = confdir.join("twofold-test");
+    let twofold_line = std::fs::read_to_string(&service).unwrap();
+    std::fs::write(
+        &service,
+        format!("auth required pam_unix.so\n{twofold_line}"),
+    )
+    .unwrap();
+    pamdriver_with_mounts(
+        &[(shadow, Path::new("/etc/shadow"))],
+        &confdir,
+        "twofold-test",
+        user,
+        &[password, code],
+    )
+}
+
+/// What the module said, with numbers (seconds left) blanked.
+fn said(out: &PamOutcome) -> String {
+    out.texts()
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+#[test]
+fn refusals_say_why_and_the_same_after_a_right_or_wrong_password() {
+    root_only!();
+    let mut env = TestEnv::new();
+    let enrolled = env.enroll(USER);
+    let shadow = private_shadow(env.dir.path(), &[(USER, "right-pass"), ("bin", "bin-pass")]);
+
+    // Not enrolled, no nullok: why, and what to do.
+    let right = after_the_password(&env, &shadow, "bin", "bin-pass", "");
+    let wrong = after_the_password(&env, &shadow, "bin", "wrong-pass", "");
+    assert_eq!(right.result, pam::AUTH_ERR, "{right:?}");
+    assert_eq!(wrong.result, pam::AUTH_ERR, "{wrong:?}");
+    let text = right.texts();
     assert!(
-        out.status.success(),
-        "pamdriver in a mount namespace: {out:?}"
+        text.contains("not set up for this account")
+            && text.contains("twofold enroll")
+            && text.contains("administrator"),
+        "{right:?}"
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
+    assert_eq!(said(&right), said(&wrong), "the password shows through");
+
+    // Locked out: how long.
+    let good = totp(&enrolled.secret, 0);
+    let wrong_code = if good == "123456" { "654321" } else { "123456" };
+    for _ in 0..5 {
+        env.pam(&Login::new(USER, wrong_code));
+    }
+    let right = after_the_password(&env, &shadow, USER, "right-pass", &good);
+    let wrong = after_the_password(&env, &shadow, USER, "wrong-pass", &good);
+    assert_eq!(right.result, pam::MAXTRIES, "{right:?}");
+    assert!(
+        said(&right).contains("Try again in ## seconds."),
+        "{right:?}"
+    );
+    assert_eq!(said(&right), said(&wrong), "the password shows through");
+
+    // The daemon is down (failmode=secure): unavailable, ask the administrator.
+    env.stop_daemon();
+    let right = after_the_password(&env, &shadow, USER, "right-pass", &good);
+    let wrong = after_the_password(&env, &shadow, USER, "wrong-pass", &good);
+    assert_eq!(right.result, pam::AUTHINFO_UNAVAIL, "{right:?}");
+    assert!(
+        right.texts().contains("unavailable")
+            && right.texts().contains("Contact your administrator"),
+        "{right:?}"
+    );
+    assert_eq!(said(&right), said(&wrong), "the password shows through");
 }
 
 #[test]
@@ -605,7 +646,7 @@ fn forward_pass_one_prompt_for_password_and_code() {
     const PASSWORD: &str = "c0rrect horse";
     let env = TestEnv::new();
     let enrolled = env.enroll(USER);
-    let shadow = private_shadow(&env, &[(USER, PASSWORD), ("bin", "bin-pass")]);
+    let shadow = private_shadow(env.dir.path(), &[(USER, PASSWORD), ("bin", "bin-pass")]);
     wait_for_fresh_step(15);
     let verified = || env.log_text().matches("verified by totp").count();
     let login = |answer: &str| forward_pass_login(&env, &shadow, USER, answer, "");

@@ -111,6 +111,56 @@ fn status_json(env: &TestEnv, user: &str) -> serde_json::Value {
 }
 
 #[test]
+fn the_terminal_qr_code_decodes_on_dark_and_light_themes_or_says_to_use_qr_png() {
+    root_only!();
+    let env = TestEnv::new();
+    // (environment, whether colours are expected)
+    let modes: [(&[&str], bool); 6] = [
+        (&["TERM=xterm-256color"], true),
+        (&["TERM=xterm", "COLORTERM=truecolor"], true),
+        (&["TERM=xterm"], true),
+        (&["TERM=linux"], true),
+        (&["TERM=xterm-256color", "NO_COLOR=1"], false),
+        (&["TERM=dumb"], false),
+    ];
+    for (vars, coloured) in modes {
+        // Through env(1): Pty::spawn sets TERM and clears NO_COLOR for the program it runs.
+        let mut cmd = std::process::Command::new("env");
+        cmd.args(vars)
+            .arg(twofold_tests::built("twofold"))
+            .arg("--bus")
+            .arg(&env.address)
+            .args(["enroll", "--user", USER]);
+        let mut pty = Pty::spawn(cmd, None);
+        let intro = pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
+        drop(pty);
+        let uri = uri_in(&intro);
+        assert_eq!(intro.contains("\u{1b}["), coloured, "{vars:?}: {intro:?}");
+        let says_qr_png = plain(&intro).contains("--qr-png");
+        for theme in [Theme::dark(), Theme::light()] {
+            let picture = env
+                .dir
+                .path()
+                .join(format!("qr-{}-{}.ppm", vars.join("-"), theme.name));
+            write_ppm(&picture, &render_terminal(&intro, &theme), 4);
+            let decoded = zbar_decode(&picture).as_deref() == Some(uri.as_str());
+            assert!(
+                decoded || says_qr_png,
+                "{vars:?} on a {} theme: unreadable ({}) and no word of --qr-png:\n{}",
+                theme.name,
+                picture.display(),
+                plain(&intro)
+            );
+            if coloured {
+                assert!(decoded, "{vars:?} on a {} theme", theme.name);
+            }
+        }
+        // The hint only where it is needed.
+        assert_eq!(says_qr_png, !coloured, "{vars:?}: {}", plain(&intro));
+    }
+}
+
+#[test]
 fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
     root_only!();
     let env = TestEnv::new();
@@ -367,7 +417,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     let out = env.cli(
         &["disable", "--password-stdin", "--code", "-"],
         me,
-        &format!("{PASSWORD}\n{}\nno\n", codes[1]),
+        &format!("no\n{PASSWORD}\n{}\n", codes[1]),
     );
     assert_one_line_failure(&out, "Not confirmed");
     assert_eq!(
@@ -375,17 +425,41 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
         true
     );
 
-    // With both, on a terminal: the password is not echoed, the confirmation is typed.
+    // On a terminal: a wrong code is said right after it is typed, and no confirmation
+    // is asked after it (the confirmation comes first).
+    // (The wrong codes above count: start again from no failures.)
+    let out = env.cli(&["admin", "unlock", "nobody"], None, "");
+    assert!(out.status.success(), "{out:?}");
     let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line(&codes[2]);
     pty.expect(
         "Type 'disable' to turn off two-factor authentication: ",
         PROMPT_WAIT,
     );
     pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line("000000");
+    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    assert_eq!(status.code(), Some(1), "{transcript}");
+    let after_code = transcript
+        .split("Enter a current code or a backup code: ")
+        .nth(1)
+        .unwrap();
+    assert!(after_code.contains("did not match"), "{transcript}");
+    assert!(!after_code.contains("Type 'disable'"), "{transcript}");
+
+    // With both right: the password is not echoed, and it is off.
+    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
+    pty.expect(
+        "Type 'disable' to turn off two-factor authentication: ",
+        PROMPT_WAIT,
+    );
+    pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line(&codes[2]);
     let (status, transcript) = pty.wait(PROMPT_WAIT);
     assert!(status.success(), "{transcript}");
     assert!(!transcript.contains(PASSWORD), "echoed: {transcript}");

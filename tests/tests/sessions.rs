@@ -568,6 +568,14 @@ fn session_timeout_warns_on_the_terminal_and_ends_the_session() {
     let sshd = Sshd::start(&env, &user, "");
     let out = env.cli(&["sessions", "timeout", "8s"], Some(user.uid), "");
     assert!(out.status.success(), "timeout: {out:?}");
+    // It promises what happens below: a warning at once (not "a minute before").
+    let promise = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        promise.contains("8 seconds after they start")
+            && promise.contains("comes as soon as twofoldd sees the session")
+            && !promise.contains("before"),
+        "{promise}"
+    );
     let started = Instant::now();
     let (mut client, session) = ssh_login(
         &env,
@@ -608,6 +616,79 @@ fn session_timeout_warns_on_the_terminal_and_ends_the_session() {
     // Back to no timeout.
     let out = env.cli(&["sessions", "timeout", "off"], Some(user.uid), "");
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_session_timeout_promises_only_what_the_daemon_does() {
+    root_only!();
+    let env = TestEnv::with_config("session_timeout = 3600\n");
+    let said = |duration: &str| {
+        let out = env.cli(
+            &["sessions", "timeout", duration, "--user", "daemon"],
+            None,
+            "",
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Longer than the administrator's hour: the hour applies, and says so.
+    let long = said("8h");
+    assert!(
+        long.contains("of user daemon 60 minutes after they start")
+            && long.contains("The administrator's limit, 60 minutes, is shorter and applies.")
+            && long.contains("60 seconds before, it writes a warning"),
+        "{long}"
+    );
+    // Shorter than the warning's minute: no "minute before".
+    let short = said("20s");
+    assert!(
+        short.contains("20 seconds after they start")
+            && !short.contains("before")
+            && short.contains("as soon as twofoldd sees the session"),
+        "{short}"
+    );
+}
+
+#[test]
+fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
+    root_only!();
+    let env = TestEnv::new();
+    let enrolled = env.enroll("daemon");
+    let login = twofold_tests::Login::new("daemon", &totp(&enrolled.secret, 0));
+    let out = env.pam(&login);
+    assert_eq!(out.result, twofold_tests::pam::SUCCESS, "{out:?}");
+    let listed = |pam_dir: &Path| {
+        let dir = pam_dir.to_str().unwrap();
+        let out = env.cli(
+            &["sessions", "--user", "daemon", "--pam-dir", dir],
+            None,
+            "",
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pam_dir = env.dir.path().join("pam.d-grace");
+    fs::create_dir(&pam_dir).unwrap();
+    fs::write(
+        pam_dir.join("common-auth"),
+        "auth required pam_unix.so\nauth required pam_twofold.so nullok\n",
+    )
+    .unwrap();
+    let without = listed(&pam_dir);
+    assert!(
+        !without.contains("Remembered"),
+        "no grace= anywhere:\n{without}"
+    );
+    fs::write(
+        pam_dir.join("sudo"),
+        "@include common-auth\nauth required pam_twofold.so grace=300\n",
+    )
+    .unwrap();
+    let with = listed(&pam_dir);
+    assert!(
+        with.contains("Remembered logins") && with.contains("twofold-test locally"),
+        "grace=300 in sudo:\n{with}"
+    );
 }
 
 #[test]
@@ -731,8 +812,11 @@ fn sudo_grace_window_spares_the_code_on_the_same_terminal_only() {
     );
     assert_eq!(report["other_tty"]["ok"], true, "{report}");
 
-    // The user sees the remembered login, and can forget it.
-    let out = env.cli(&["sessions"], Some(user.uid), "");
+    // The user sees the remembered login (the PAM directory has grace=), and can forget
+    // it.
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let with_grace = ["sessions", "--pam-dir", pamd.to_str().unwrap()];
+    let out = env.cli(&with_grace, Some(user.uid), "");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Remembered") && text.contains("sudo on /dev/pts/"),
@@ -740,7 +824,7 @@ fn sudo_grace_window_spares_the_code_on_the_same_terminal_only() {
     );
     let out = env.cli(&["sessions", "forget"], Some(user.uid), "");
     assert!(out.status.success(), "{out:?}");
-    let out = env.cli(&["sessions"], Some(user.uid), "");
+    let out = env.cli(&with_grace, Some(user.uid), "");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Remembered"));
 
     // sudo opened sessions for root (ruser = the user), and they tell how each passed.

@@ -23,7 +23,7 @@ use crate::output::{suggest, write_out};
 use crate::prompt::is_root;
 use crate::Verdict;
 
-const PAM_DIR: &str = "/etc/pam.d";
+pub const PAM_DIR: &str = "/etc/pam.d";
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 const SSHD_BINARIES: [&str; 3] = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"];
 /// Longest wait for `sshd -T`.

@@ -142,7 +142,8 @@ fn resolve(dir: &Path, name: &str) -> PathBuf {
 
 fn is_twofold_module(module: &str) -> bool {
     let base = module.rsplit('/').next().unwrap_or(module);
-    base == "pam_twofold.so" || base == "pam_twofold"
+    // libpam_twofold.so: the same module as cargo names it in a build tree.
+    matches!(base, "pam_twofold.so" | "pam_twofold" | "libpam_twofold.so")
 }
 
 fn search(
@@ -187,6 +188,31 @@ fn search(
         }
     }
     None
+}
+
+/// Whether some `auth` line of any file in `dir` runs pam_twofold.so with a `grace=`
+/// window (more than 0 seconds): only then can a remembered login skip the code. True
+/// when `dir` cannot be read (it cannot be ruled out).
+pub fn grace_configured(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return true;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .any(|text| {
+            logical_lines(&text).iter().any(|line| {
+                let f = fields(line);
+                f.len() >= 3
+                    && f[0].trim_start_matches('-').eq_ignore_ascii_case("auth")
+                    && is_twofold_module(&f[2])
+                    && f[3..].iter().any(|a| {
+                        a.strip_prefix("grace=")
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .is_some_and(|n| n > 0)
+                    })
+            })
+        })
 }
 
 fn follow(dir: &Path, path: &Path, depth: usize, seen: &mut HashSet<PathBuf>) -> Option<Found> {
@@ -266,6 +292,30 @@ mod tests {
         ]);
         assert_eq!(check_service(d.path(), "sudo"), Finding::NotUsed);
         assert_eq!(check_service(d.path(), "sshd"), Finding::Missing);
+    }
+
+    #[test]
+    fn grace_is_configured_only_by_a_grace_argument_of_the_module() {
+        let without = dir_with(&[
+            ("common-auth", "auth required pam_twofold.so nullok\n"),
+            (
+                "sudo",
+                "# auth required pam_twofold.so grace=300\n@include common-auth\n",
+            ),
+            ("other", "auth required pam_unix.so grace=300\n"),
+            ("zero", "auth required pam_twofold.so grace=0\n"),
+            ("session", "session optional pam_twofold.so grace=300\n"),
+        ]);
+        assert!(!grace_configured(without.path()));
+        let with = dir_with(&[
+            ("common-auth", "auth required pam_twofold.so nullok\n"),
+            (
+                "sudo",
+                "auth [success=ok default=die] /lib/security/pam_twofold.so grace=300\n",
+            ),
+        ]);
+        assert!(grace_configured(with.path()));
+        assert!(grace_configured(&with.path().join("missing")));
     }
 
     #[test]

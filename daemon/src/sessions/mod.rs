@@ -40,8 +40,6 @@ pub const ENDED_LISTED_SECONDS: i64 = 7 * 86_400;
 const ENDED_KEPT_SECONDS: i64 = 30 * 86_400;
 /// The reaper's period.
 pub const REAP_EVERY: Duration = Duration::from_secs(2);
-/// The timeout warning is written this long before the end.
-pub const WARN_BEFORE: i64 = 60;
 /// Longest text field taken from the module.
 const MAX_FIELD: usize = 256;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use twofold_contract::TwofoldError;
+use twofold_contract::{limits, TwofoldError};
 
-use super::{procfs, Sessions, ENDED_KEPT_SECONDS, MAX_GRACE_SECONDS, REAP_EVERY, WARN_BEFORE};
+use super::{procfs, Sessions, ENDED_KEPT_SECONDS, MAX_GRACE_SECONDS, REAP_EVERY};
 use crate::logging::safe;
 use crate::service::{now, Caller};
 use crate::storage::SessionRecord;
@@ -442,7 +442,7 @@ impl Sessions {
                 .saturating_add(timeout.min(i64::MAX as u64) as i64);
             if at >= ends {
                 expired.push((s, "timeout".to_string()));
-            } else if !s.warned && at >= ends - WARN_BEFORE {
+            } else if !s.warned && at >= ends - limits::SESSION_TIMEOUT_WARNING {
                 warn_terminal(&s, ends - at);
                 if let Err(e) = store.mark_session_warned(&s.id) {
                     log::error!("reaper: {e}");
