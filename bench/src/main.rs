@@ -9,10 +9,14 @@
 //! with a fresh valid code (one login per user per 30-second step: all three modules
 //! refuse a reused code).
 
+mod absent;
 mod env;
+mod load;
+mod p2p;
 mod pam;
 mod pg;
 mod seed;
+mod throughput;
 mod totp;
 
 use std::collections::HashMap;
@@ -39,7 +43,6 @@ struct Args {
     bin_dir: PathBuf,
     keep: bool,
     perf: bool,
-    absent_only: bool,
     no_syslog: bool,
     daemon_env: Vec<(String, String)>,
 }
@@ -57,7 +60,6 @@ fn parse_args() -> Args {
         bin_dir: exe.parent().unwrap().to_path_buf(),
         keep: false,
         perf: false,
-        absent_only: false,
         no_syslog: false,
         daemon_env: Vec::new(),
     };
@@ -75,7 +77,6 @@ fn parse_args() -> Args {
             "--bin-dir" => a.bin_dir = PathBuf::from(value()),
             "--keep" => a.keep = true,
             "--perf" => a.perf = true,
-            "--absent-only" => a.absent_only = true,
             "--no-syslog" => a.no_syslog = true,
             "--daemon-env" => {
                 let kv = value();
@@ -357,8 +358,11 @@ fn random_secret() -> Vec<u8> {
     s
 }
 
-/// Seconds of each throughput run (Verify, then Peer.Ping).
+/// Seconds of each throughput run.
 const THROUGHPUT_SECONDS: u64 = 10;
+/// Users given to the throughput runs, at most (two logins each: the codes of two
+/// steps); enough for 10 s at 10,000 logins/s.
+const THROUGHPUT_USERS: usize = 50_000;
 
 /// The big run: logins of the `--small` users with `--big-users` enrolled.
 struct Big {
@@ -474,6 +478,13 @@ fn fleet_run(args: &Args, dir: &Path, rt: &tokio::runtime::Runtime) -> Result<Sa
 }
 
 fn main() {
+    // The bench re-executes itself for what must run in a fresh process.
+    let raw: Vec<String> = std::env::args().collect();
+    match raw.get(1).map(String::as_str) {
+        Some(load::SAMPLE_ARG) => load::sample_and_exit(&raw[2]),
+        Some(throughput::WORKER_ARG) => throughput::worker_and_exit(&raw[2..]),
+        _ => {}
+    }
     let args = parse_args();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -489,7 +500,8 @@ fn main() {
     let dir = tmp.path().to_path_buf();
     // Accounts for every user of every phase; the seeded ones after the measured ones,
     // so that NSS lookups of the measured users scan the same lines whatever M is.
-    let total_users = args.users.max(args.big_users) + 1;
+    // (+2: the not-enrolled user of the Status-only logins, and the activation user.)
+    let total_users = args.users.max(args.big_users) + 2;
     env::enter_namespace(&dir, total_users, !args.no_syslog).unwrap_or_else(|e| {
         eprintln!("twofold-bench: {e}");
         std::process::exit(2)
@@ -572,61 +584,20 @@ fn main() {
     let so = args.bin_dir.join("libpam_twofold.so");
     assert!(so.exists(), "{} missing", so.display());
     let pamdir = dir.join("pam.d");
+    // The module's default path: the direct socket first, the bus if that fails.
     let twofold_line = format!(
+        "auth required {} socket={} bus=unix:path={}",
+        so.display(),
+        world.direct_socket().display(),
+        world.socket.display()
+    );
+    let twofold_service = || Service::new(&pamdir, "bench-twofold", &twofold_line);
+    // The bus-fallback path alone: `bus=` without `socket=` means that bus only.
+    let bus_line = format!(
         "auth required {} bus=unix:path={}",
         so.display(),
         world.socket.display()
     );
-    let twofold_service = || Service::new(&pamdir, "bench-twofold", &twofold_line);
-
-    if args.absent_only {
-        let pre = std::env::var("BENCH_PRELOAD").unwrap_or_default();
-        if pre.contains("ga") {
-            let so = ga_so.clone().unwrap();
-            let ga = Service::new(
-                &pamdir,
-                "x-ga",
-                &format!(
-                    "auth required {} secret=/nonexistent/${{USER}} user=root",
-                    so.display()
-                ),
-            );
-            for _ in 0..50 {
-                ga.login(&user_name(0), "123456");
-            }
-        }
-        if pre.contains("oath") {
-            let so = oath_so.clone().unwrap();
-            let o = Service::new(
-                &pamdir,
-                "x-oath",
-                &format!(
-                    "auth required {} usersfile=/nonexistent window=1",
-                    so.display()
-                ),
-            );
-            for _ in 0..50 {
-                o.login(&user_name(0), "123456");
-            }
-        }
-        if pre.contains("tokio") {
-            rt.block_on(async {
-                let (_c, p) = connect(&address).await.unwrap();
-                for _ in 0..50 {
-                    let _ = p.status("").await;
-                }
-            });
-        }
-        world.stop_daemon();
-        let svc = twofold_service();
-        let mut s = Samples::default();
-        for _ in 0..200 {
-            let (_, took) = svc.login(&user_name(0), "123456");
-            s.push(took);
-        }
-        println!("{}", s.line("absent daemon only"));
-        return;
-    }
 
     // Where time can go, measured alone.
     println!("\n== calibration");
@@ -654,8 +625,21 @@ fn main() {
     });
     println!(
         "{}",
-        ping.line("Peer.Ping to twofoldd (one open connection)")
+        ping.line("Peer.Ping to twofoldd via the bus (open conn.)")
     );
+    let (ping_p2p, ping_p2p_fresh) = p2p::latency(&world.direct_socket());
+    println!(
+        "{}",
+        ping_p2p.line("Peer.Ping on the direct socket (open conn.)")
+    );
+    println!(
+        "{}",
+        ping_p2p_fresh.line("  connect + AUTH + Ping + close, direct")
+    );
+
+    // Module load, each sample in a fresh process.
+    println!("\n== module load: dlopen + dlclose in a fresh process, libpam loaded");
+    let loads = load::phase(&so, &dir, &ga_so, &oath_so);
 
     // Enrollment through the D-Bus API.
     println!("\n== enrollment (EnrollBegin + EnrollConfirm as root, 4 in parallel)");
@@ -693,6 +677,22 @@ fn main() {
         small
             .samples
             .line(&format!("pam_twofold, {} users", args.small))
+    );
+    // The bus-fallback path alone (`bus=` only), the same users, one more step.
+    let mut bus_path = Module {
+        name: "twofold-bus",
+        service: Service::new(&pamdir, "bench-twofold-bus", &bus_line),
+        users: small.users.clone(),
+        last_step: small.last_step.clone(),
+        samples: Samples::default(),
+    };
+    wait_next_step(0.3);
+    bus_path.pass();
+    println!(
+        "{}",
+        bus_path
+            .samples
+            .line(&format!("pam_twofold, bus fallback, {} users", args.small))
     );
 
     // Where a twofold login spends its time: connect + Status alone (a user who is not
@@ -738,8 +738,12 @@ fn main() {
     small.last_step.iter_mut().for_each(|s| *s = step);
 
     // Enroll the rest for the comparison.
-    let rest: Vec<String> = (args.small..args.users).map(user_name).collect();
-    if !rest.is_empty() {
+    // (+ the user whose first login starts a stopped daemon, at the end.)
+    let rest: Vec<String> = (args.small..args.users)
+        .chain([args.users + 1])
+        .map(user_name)
+        .collect();
+    {
         println!("\n== enrolling {} more users", rest.len());
         let (more, _) = rt.block_on(enroll(&address, rest, 4));
         enrolled.extend(more);
@@ -1011,135 +1015,28 @@ fn main() {
         });
     }
 
-    // Throughput: 32 clients calling Verify, against 32 clients calling Peer.Ping.
-    println!("\n== throughput, {} concurrent clients", args.clients);
-    let window = Duration::from_secs(THROUGHPUT_SECONDS);
-    wait_next_step(0.3);
-    // Each user belongs to one client, which sends its codes in order.
-    let mut work: Vec<Vec<(String, Vec<String>)>> = vec![Vec::new(); args.clients];
-    let step = totp::step_now();
-    match &big {
-        // Seeded users, each used once: the code of this step (still accepted in the
-        // next, with the ±1 window), so every verification is a fresh valid code.
-        Some(b) => {
-            for (i, (user, secret)) in b.seeded.iter().enumerate() {
-                work[i % args.clients].push((user.clone(), vec![totp::code(secret, step)]));
-            }
-            println!(
-                "users: the {} seeded users, each at most once (the phase ends after {} s)",
-                thousands(b.seeded.len()),
-                THROUGHPUT_SECONDS
-            );
-        }
-        // No seeded users: the enrolled ones, with the codes of this step and the next.
-        None => {
-            let last = &modules[0].last_step;
-            for (i, (user, secret)) in modules[0].users.iter().enumerate() {
-                let codes: Vec<String> = [step, step + 1]
-                    .iter()
-                    .filter(|s| **s > last[i])
-                    .map(|s| totp::code(secret, *s))
-                    .collect();
-                work[i % args.clients].push((user.clone(), codes));
-            }
-            println!(
-                "users: the {} enrolled users, codes of two steps each (no seeded users: \
-                 too few verifications for a steady rate)",
-                modules[0].users.len()
-            );
-        }
-    }
-    // Optionally, where the daemon spends the Verify phase (perf, if installed).
-    let perf = args
-        .perf
-        .then(|| {
-            std::process::Command::new("perf")
-                .args(["record", "-q", "-g", "-F", "1999", "-o"])
-                .arg(dir.join("perf.data"))
-                .args(["-p", &world.daemon_pid().unwrap().to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .ok()
-        })
-        .flatten();
-    if perf.is_some() {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let (verify, ping_rate) = rt.block_on(async {
-        let mut conns = Vec::new();
-        for _ in 0..args.clients {
-            conns.push(connect(&address).await.unwrap());
-        }
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for ((_, proxy), jobs) in conns.iter().cloned().zip(work) {
-            tasks.spawn(async move {
-                let (mut ok, mut bad) = (0usize, 0usize);
-                'jobs: for (user, codes) in jobs {
-                    for code in codes {
-                        if t.elapsed() >= window {
-                            break 'jobs;
-                        }
-                        match proxy.verify(&user, &code, HashMap::new()).await {
-                            Ok(_) => ok += 1,
-                            Err(e) => {
-                                bad += 1;
-                                if bad <= 2 {
-                                    eprintln!("  Verify {user}: {e:?}");
-                                }
-                            }
-                        }
-                    }
-                }
-                (ok, bad)
-            });
-        }
-        let (mut ok, mut bad) = (0, 0);
-        while let Some(r) = tasks.join_next().await {
-            let (o, b) = r.unwrap();
-            ok += o;
-            bad += b;
-        }
-        let verify_secs = t.elapsed().as_secs_f64();
-        if let Some(p) = &perf {
-            // SAFETY: kill has no memory preconditions.
-            unsafe { libc::kill(p.id() as i32, libc::SIGINT) };
-        }
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for (conn, _) in &conns {
-            let conn = conn.clone();
-            tasks.spawn(async move {
-                let peer = peer(&conn).await;
-                let mut n = 0usize;
-                while t.elapsed() < window {
-                    peer.ping().await.unwrap();
-                    n += 1;
-                }
-                n
-            });
-        }
-        let mut pings = 0;
-        while let Some(r) = tasks.join_next().await {
-            pings += r.unwrap();
-        }
-        let ping_secs = t.elapsed().as_secs_f64();
-        (
-            (ok, bad, verify_secs),
-            (pings as f64 / ping_secs, pings, ping_secs),
-        )
-    });
-    let (verify_ok, verify_failed, verify_secs) = verify;
-    let verify_rate = (verify_ok + verify_failed) as f64 / verify_secs;
-    let (ping_rate, pings, ping_secs) = ping_rate;
+    // Throughput: 32 PAM clients through pam_twofold, through pam_google_authenticator,
+    // and bare Pings on the direct socket.
     println!(
-        "{:<44} {:.0}/s ({} accepted, {} refused, in {:.1} s)",
-        "Verify (valid fresh codes)", verify_rate, verify_ok, verify_failed, verify_secs
+        "\n== throughput, {} concurrent client processes",
+        args.clients
     );
-    println!(
-        "{:<44} {:.0}/s ({} in {:.1} s)",
-        "Peer.Ping", ping_rate, pings, ping_secs
+    let twofold_pool: Vec<(String, Vec<u8>)> = match &big {
+        // Seeded users (not the last: its backup code is checked below).
+        Some(b) => b.seeded[..b.seeded.len() - 1]
+            .iter()
+            .take(THROUGHPUT_USERS)
+            .cloned()
+            .collect(),
+        None => modules[0].users.clone(),
+    };
+    let (tp, perf) = throughput::phase(
+        &args,
+        &dir,
+        &world,
+        &twofold_pool,
+        ga_so.as_deref(),
+        total_users,
     );
     let rss_throughput = env::rss_kib(world.daemon_pid().unwrap());
     println!(
@@ -1272,31 +1169,18 @@ fn main() {
         );
     }
 
-    // An absent daemon: the bus is there but nobody owns the name; then no bus at all.
+    // An absent daemon: the bus is there but nobody owns the name; then no bus at all;
+    // then a bus that starts the daemon.
     println!("\n== absent daemon");
-    world.stop_daemon();
-    let svc = twofold_service();
-    let mut absent = Samples::default();
-    for _ in 0..100 {
-        let (rc, took) = svc.login(&victim, "123456");
-        if rc == pam::AUTHINFO_UNAVAIL {
-            absent.push(took);
-        } else {
-            absent.failures += 1;
-        }
-    }
-    println!("{}", absent.line("name without owner -> AUTHINFO_UNAVAIL"));
-    world.stop_bus();
-    let mut nobus = Samples::default();
-    for _ in 0..100 {
-        let (rc, took) = svc.login(&victim, "123456");
-        if rc == pam::AUTHINFO_UNAVAIL {
-            nobus.push(took);
-        } else {
-            nobus.failures += 1;
-        }
-    }
-    println!("{}", nobus.line("no bus socket -> AUTHINFO_UNAVAIL"));
+    let fresh = user_name(args.users + 1);
+    let absent = absent::phase(
+        &mut world,
+        &pamdir,
+        (&twofold_line, &bus_line),
+        &so,
+        &victim,
+        (&fresh, &enrolled[&fresh].secret),
+    );
 
     // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
     println!("\n== fleet mode: twofoldd on a PostgreSQL store");
@@ -1322,23 +1206,14 @@ fn main() {
     // Targets.
     let ga = modules
         .iter()
-        .find(|m| m.name == "pam_google_authenticator");
-    match ga {
-        Some(ga) if !ga.samples.ms.is_empty() && !tf.ms.is_empty() => {
-            let r = tf.p50() / ga.samples.p50();
-            v.add(
-                "TOTP success p50 <= 0.5 x pam_google_authenticator",
-                verdict(
-                    r <= 0.5,
-                    format!("{:.3} ms vs {:.3} ms = {r:.2}x", tf.p50(), ga.samples.p50()),
-                ),
-            );
-        }
-        _ => v.add(
-            "TOTP success p50 <= 0.5 x pam_google_authenticator",
-            "not measured: pam_google_authenticator.so missing or no successful login".into(),
-        ),
-    }
+        .find(|m| m.name == "pam_google_authenticator")
+        .map(|m| &m.samples);
+    let oath = modules
+        .iter()
+        .find(|m| m.name == "pam_oath")
+        .map(|m| &m.samples);
+    login_verdicts(&mut v, &tf, ga, oath, &bus_path.samples);
+    load_verdict(&mut v, &loads);
     match &big {
         Some(b) => {
             let r = b.samples.p50() / small.samples.p50();
@@ -1374,22 +1249,7 @@ fn main() {
             ),
         ),
     }
-    let r = verify_rate / ping_rate;
-    v.add(
-        "throughput >= 50% of bare Peer.Ping",
-        verdict(
-            r >= 0.5 && verify_failed == 0,
-            format!(
-                "{verify_rate:.0}/s vs {ping_rate:.0}/s = {:.0}%{}",
-                r * 100.0,
-                if verify_failed > 0 {
-                    format!(", {verify_failed} verifications refused")
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-    );
+    throughput_verdicts(&mut v, &tp, args.clients);
     let est: Vec<String> = estimates
         .iter()
         .map(|(l, w, _, r, _, _)| format!("{l} left: wrong ≈{w:.2}, right ≈{r:.2}"))
@@ -1451,18 +1311,7 @@ fn main() {
             ),
         ),
     }
-    let worst = absent.p99().max(nobus.p99());
-    v.add(
-        "absent daemon reported in <= 50 ms",
-        verdict(
-            worst <= 50.0 && absent.failures == 0 && nobus.failures == 0,
-            format!(
-                "p99 {:.1} ms without owner, {:.1} ms without bus",
-                absent.p99(),
-                nobus.p99()
-            ),
-        ),
-    );
+    absent_verdicts(&mut v, &absent);
     println!("\n== targets");
     for (t, verdict) in &v.0 {
         println!("{t:<56} {verdict}");
@@ -1498,5 +1347,167 @@ fn main() {
     drop(world);
     if args.keep {
         let _ = tmp.keep();
+    }
+}
+
+/// TOTP login p50 against pam_google_authenticator's (with the p99s, and pam_oath's and
+/// the bus-fallback path's p50 for information).
+fn login_verdicts(
+    v: &mut Verdicts,
+    twofold: &Samples,
+    ga: Option<&Samples>,
+    oath: Option<&Samples>,
+    bus_path: &Samples,
+) {
+    let target = "TOTP login p50 <= 0.5 x pam_google_authenticator";
+    match ga {
+        Some(ga) if !ga.ms.is_empty() && !twofold.ms.is_empty() => {
+            let r = twofold.p50() / ga.p50();
+            v.add(
+                target,
+                verdict(
+                    r <= 0.5 && twofold.failures == 0,
+                    format!(
+                        "p50 {:.3} ms vs {:.3} ms = {r:.2}x; p99 {:.3} ms vs {:.3} ms{}{}",
+                        twofold.p50(),
+                        ga.p50(),
+                        twofold.p99(),
+                        ga.p99(),
+                        oath.map_or(String::new(), |o| format!(
+                            "; pam_oath p50 {:.3} ms, p99 {:.3} ms",
+                            o.p50(),
+                            o.p99()
+                        )),
+                        failed_logins(twofold)
+                    ),
+                ),
+            );
+        }
+        _ => v.add(
+            target,
+            "not measured: pam_google_authenticator.so missing or no successful login".into(),
+        ),
+    }
+    v.add(
+        "bus-fallback path p50 (information, no target)",
+        format!(
+            "{:.3} ms (p99 {:.3} ms) vs {:.3} ms on the direct socket{}",
+            bus_path.p50(),
+            bus_path.p99(),
+            twofold.p50(),
+            failed_logins(bus_path)
+        ),
+    );
+}
+
+fn failed_logins(s: &Samples) -> String {
+    if s.failures > 0 {
+        format!(", {} logins failed", s.failures)
+    } else {
+        String::new()
+    }
+}
+
+/// Module load (median dlopen + dlclose) against pam_google_authenticator's.
+fn load_verdict(v: &mut Verdicts, loads: &[load::LoadTimes]) {
+    let target = "module load <= 1.5 x pam_google_authenticator";
+    let find = |name: &str| loads.iter().find(|l| l.name.starts_with(name));
+    match (find("pam_twofold"), find("pam_google_authenticator")) {
+        (Some(tf), Some(ga)) if !tf.samples.ms.is_empty() && !ga.samples.ms.is_empty() => {
+            let r = tf.samples.p50() / ga.samples.p50();
+            let oath = find("pam_oath").map_or(String::new(), |o| {
+                format!("; pam_oath {:.0} µs", o.samples.p50() * 1000.0)
+            });
+            v.add(
+                target,
+                verdict(
+                    r <= 1.5,
+                    format!(
+                        "median {:.0} µs vs {:.0} µs = {r:.2}x{oath}",
+                        tf.samples.p50() * 1000.0,
+                        ga.samples.p50() * 1000.0
+                    ),
+                ),
+            );
+        }
+        _ => v.add(
+            target,
+            "not measured: a module is missing or every sample failed".into(),
+        ),
+    }
+}
+
+/// 32-client PAM throughput against pam_google_authenticator's and against bare Pings
+/// (one connection per call: see [`throughput::PING_DEFINITION`]).
+fn throughput_verdicts(v: &mut Verdicts, tp: &throughput::Results, clients: usize) {
+    let twofold = tp.twofold.per_second();
+    let clean = tp.twofold.failed == 0;
+    let target = format!("{clients}-client throughput >= pam_google_authenticator's");
+    match &tp.ga {
+        Some(ga) => v.add(
+            &target,
+            verdict(
+                twofold >= ga.per_second() && clean,
+                format!(
+                    "{twofold:.0}/s vs {:.0}/s = {:.2}x{}",
+                    ga.per_second(),
+                    twofold / ga.per_second(),
+                    if clean {
+                        String::new()
+                    } else {
+                        format!(", {} logins failed", tp.twofold.failed)
+                    }
+                ),
+            ),
+        ),
+        None => v.add(
+            &target,
+            "not measured: pam_google_authenticator.so missing".into(),
+        ),
+    }
+    let ping = tp.ping_fresh.per_second();
+    v.add(
+        &format!("{clients}-client throughput >= 50% of bare Ping (same socket)"),
+        verdict(
+            twofold >= 0.5 * ping && clean,
+            format!(
+                "{twofold:.0}/s vs {ping:.0}/s = {:.0}% (Ping one connection per call; \
+                 on open connections {:.0}/s)",
+                100.0 * twofold / ping,
+                tp.ping_persistent.per_second()
+            ),
+        ),
+    );
+}
+
+/// An absent daemon reported within 50 ms on the bus-fallback path, and a stopped
+/// activatable daemon started by the first login.
+fn absent_verdicts(v: &mut Verdicts, absent: &absent::Absent) {
+    let (worst, all_unavailable) = absent.worst_p99();
+    let each: Vec<String> = absent
+        .cases
+        .iter()
+        .map(|(label, s)| format!("{label} {:.1} ms", s.p99()))
+        .collect();
+    v.add(
+        "absent daemon reported in <= 50 ms",
+        verdict(
+            worst <= 50.0 && all_unavailable,
+            format!("p99: {}", each.join(", ")),
+        ),
+    );
+    let target = "stopped activatable daemon started by the first login";
+    match &absent.activation {
+        Ok((rc, took, owned)) => v.add(
+            target,
+            verdict(
+                *rc == 0 && *owned,
+                format!(
+                    "PAM {rc} in {:.0} ms, twofoldd running after it: {owned}",
+                    took.as_secs_f64() * 1000.0
+                ),
+            ),
+        ),
+        Err(e) => v.add(target, format!("not measured: {e}")),
     }
 }
