@@ -1,13 +1,18 @@
 //! twofold-bench: pam_twofold.so + twofoldd against pam_google_authenticator.so and
-//! pam_oath.so, side by side in one run, and the targets of issue 7 as pass or miss.
+//! pam_oath.so, side by side in one run, and the targets of issues 7 and 12 as PASS or
+//! MISS.
 //!
 //! `sudo bench/run.sh [--users N] [--steps S] [--fleet-users N] [--big-users M]`: see README "Benchmarks".
 //! `--big-users M` (default 100,000) seeds users up to M straight into the daemon's
 //! database while it is stopped (src/seed.rs), then measures logins, RSS and throughput
 //! with M users enrolled.
-//! Every login is `pam_start_confdir` + `pam_authenticate` + `pam_end` in this process,
-//! with a fresh valid code (one login per user per 30-second step: all three modules
-//! refuse a reused code).
+//! Every timed login is `pam_start_confdir` + `pam_authenticate` + `pam_end`, with a
+//! fresh valid code (one login per user per 30-second step: all three modules refuse a
+//! reused code); pam_twofold runs on its default path (the daemon's direct socket, then
+//! the bus), and on the bus alone for the bus-fallback line. The side-by-side logins run
+//! in this process; module load samples (src/load.rs) and throughput clients
+//! (src/throughput.rs) run in fresh processes: the bench binary re-executed with a
+//! hidden argument. The phases are in src/phases.rs, the targets in src/targets.rs.
 
 mod absent;
 mod env;
@@ -15,7 +20,9 @@ mod load;
 mod p2p;
 mod pam;
 mod pg;
+mod phases;
 mod seed;
+mod targets;
 mod throughput;
 mod totp;
 
@@ -24,6 +31,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +39,7 @@ use twofold_contract::TwofoldProxy;
 
 use crate::env::{user_name, World};
 use crate::pam::Service;
+use crate::targets::Verdicts;
 
 struct Args {
     users: usize,
@@ -100,6 +109,8 @@ fn parse_args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
+    // Absolute: module paths go into PAM service files.
+    a.bin_dir = a.bin_dir.canonicalize().expect("--bin-dir");
     assert!(a.small <= a.users, "--small must be <= --users");
     assert!(a.fleet_users <= a.users, "--fleet-users must be <= --users");
     a
@@ -400,18 +411,6 @@ async fn peer(conn: &zbus::Connection) -> zbus::fdo::PeerProxy<'static> {
         .unwrap()
 }
 
-struct Verdicts(Vec<(String, String)>);
-
-impl Verdicts {
-    fn add(&mut self, target: &str, verdict: String) {
-        self.0.push((target.to_string(), verdict));
-    }
-}
-
-fn verdict(ok: bool, measured: String) -> String {
-    format!("{} ({measured})", if ok { "PASS" } else { "MISS" })
-}
-
 /// Fleet mode: a PostgreSQL server, a second bus with a twofoldd on that store (fleet
 /// mode: no `--db`), `--fleet-users` users enrolled through it, and the same PAM logins
 /// as the SQLite small run (one per user per step, `--steps` steps).
@@ -502,7 +501,117 @@ fn main() {
     // so that NSS lookups of the measured users scan the same lines whatever M is.
     // (+2: the not-enrolled user of the Status-only logins, and the activation user.)
     let total_users = args.users.max(args.big_users) + 2;
-    env::enter_namespace(&dir, total_users, !args.no_syslog).unwrap_or_else(|e| {
+    let syslog_lines = enter_world(&args, &dir, total_users);
+    let started = Instant::now();
+    header(&args, &dir);
+    let mut world =
+        World::start(&dir, &args.daemon_env, &args.bin_dir).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context(&args, &dir, &world);
+    let mut v = Verdicts(Vec::new());
+
+    let cal = phases::calibration(&ctx, &world);
+    println!("\n== module load: dlopen + dlclose in a fresh process, libpam loaded");
+    let loads = load::phase(&ctx.so, &dir, &ctx.ga_so, &ctx.oath_so);
+    let (mut enrolled, per_enroll) = phases::enrollment(&ctx);
+    let (mut small, bus_path) = phases::small_run(&ctx, &enrolled);
+    let breakdown = phases::breakdown(&ctx, &mut small);
+    phases::enroll_rest(&ctx, &mut enrolled);
+    let modules = phases::side_by_side(&ctx, &enrolled, &small);
+    phases::print_breakdown(&modules[0].samples, &breakdown, &cal);
+    println!();
+    let rss_users = phases::rss(&world, &format!("with {} users enrolled", args.users));
+    let big = phases::big_run(&ctx, &mut world, &small, &enrolled);
+
+    // Throughput: 32 PAM clients through pam_twofold, through pam_google_authenticator,
+    // and bare Pings on the direct socket.
+    println!(
+        "\n== throughput, {} concurrent client processes",
+        args.clients
+    );
+    let twofold_pool: Vec<(String, Vec<u8>)> = match &big {
+        // Seeded users (not the last: its backup code is checked below).
+        Some(b) => b.seeded[..b.seeded.len() - 1]
+            .iter()
+            .take(THROUGHPUT_USERS)
+            .cloned()
+            .collect(),
+        None => modules[0].users.clone(),
+    };
+    let ga_so = ctx.ga_so.as_deref();
+    let (tp, perf) = throughput::phase(&args, &dir, &world, &twofold_pool, ga_so, total_users);
+    let (after_throughput, settled) = phases::memory_after_burst(&world);
+    if let Some(perf) = perf {
+        phases::perf_report(perf, &dir);
+    }
+    let (estimates, after_backup_codes) =
+        phases::backup_codes(&ctx, &world, &enrolled, cal.argon2_cpu, big.as_ref());
+
+    // An absent daemon: the bus is there but nobody owns the name; then no bus at all;
+    // then a bus that starts the daemon.
+    println!("\n== absent daemon");
+    let fresh = user_name(args.users + 1);
+    let absent = absent::phase(
+        &mut world,
+        &ctx.pamdir,
+        (&ctx.twofold_line, &ctx.bus_line),
+        &ctx.so,
+        &user_name(0),
+        (&fresh, &enrolled[&fresh].secret),
+    );
+
+    // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
+    println!("\n== fleet mode: twofoldd on a PostgreSQL store");
+    let fleet = fleet_run(&args, &dir, &ctx.rt);
+    print_fleet(&args, &fleet, &small.samples);
+
+    let find = |name| {
+        let module = modules.iter().find(|m| m.name == name);
+        module.map(|m| &m.samples)
+    };
+    let tf = &modules[0].samples;
+    targets::login_verdicts(
+        &mut v,
+        tf,
+        find("pam_google_authenticator"),
+        find("pam_oath"),
+        &bus_path,
+    );
+    targets::load_verdict(&mut v, &loads);
+    targets::big_verdict(&mut v, &args, big.as_ref(), &small.samples, per_enroll);
+    targets::throughput_verdicts(&mut v, &tp, args.clients);
+    targets::argon2_note(&mut v, &estimates);
+    let rss = targets::Rss {
+        users: rss_users,
+        after_throughput,
+        settled,
+        after_backup_codes,
+    };
+    targets::rss_verdict(&mut v, &args, big.as_ref(), &rss);
+    targets::absent_verdicts(&mut v, &absent);
+    targets::print(&v, &fleet, &small.samples);
+    println!("load average at end: {}", loadavg());
+    match &syslog_lines {
+        Some(n) => println!(
+            "syslog lines received on the bench's /dev/log: {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        ),
+        None => println!("no syslog socket (--no-syslog): the host's /dev as it is"),
+    }
+    println!(
+        "\nbench took {:.0} s; logs in {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    drop(world);
+    if args.keep {
+        let _ = tmp.keep();
+    }
+}
+
+/// Enters the private mount namespace (bench accounts in passwd) and serves /dev/log
+/// unless `--no-syslog`; returns the syslog line counter. Exits on failure.
+fn enter_world(args: &Args, dir: &Path, accounts: usize) -> Option<Arc<AtomicU64>> {
+    env::enter_namespace(dir, accounts, !args.no_syslog).unwrap_or_else(|e| {
         eprintln!("twofold-bench: {e}");
         std::process::exit(2)
     });
@@ -522,9 +631,11 @@ fn main() {
         eprintln!("twofold-bench: {e}");
         std::process::exit(2);
     }
-    let ga_so = find_module("pam_google_authenticator.so");
-    let oath_so = find_module("pam_oath.so");
-    let started = Instant::now();
+    syslog_lines
+}
+
+/// Prints the run's date, machine and settings.
+fn header(args: &Args, dir: &Path) {
     let date = String::from_utf8_lossy(
         &std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -568,946 +679,59 @@ fn main() {
         args.clients,
         dir.display()
     );
-    let mut v = Verdicts(Vec::new());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
     if !args.daemon_env.is_empty() {
         println!("twofoldd environment: {:?}", args.daemon_env);
     }
-    let mut world =
-        World::start(&dir, &args.daemon_env, &args.bin_dir).unwrap_or_else(|e| panic!("{e}"));
-    let address = world.address.clone();
+}
+
+/// The phases' shared context: the runtime, the module's two `auth` lines, the anchors.
+fn context<'a>(args: &'a Args, dir: &Path, world: &World) -> phases::Ctx<'a> {
     let so = args.bin_dir.join("libpam_twofold.so");
     assert!(so.exists(), "{} missing", so.display());
-    let pamdir = dir.join("pam.d");
-    // The module's default path: the direct socket first, the bus if that fails.
-    let twofold_line = format!(
-        "auth required {} socket={} bus=unix:path={}",
-        so.display(),
-        world.direct_socket().display(),
-        world.socket.display()
-    );
-    let twofold_service = || Service::new(&pamdir, "bench-twofold", &twofold_line);
-    // The bus-fallback path alone: `bus=` without `socket=` means that bus only.
-    let bus_line = format!(
-        "auth required {} bus=unix:path={}",
-        so.display(),
-        world.socket.display()
-    );
-
-    // Where time can go, measured alone.
-    println!("\n== calibration");
-    let fsync = fsync_cost(&dir);
-    println!(
-        "{}",
-        fsync.line("4 KiB write + fdatasync on the state disk")
-    );
-    let argon2_cpu = argon2_cpu_seconds();
-    println!(
-        "{:<44} {:.1} ms CPU (in-process, the daemon's parameters)",
-        "one Argon2id evaluation",
-        argon2_cpu * 1000.0
-    );
-    let ping = rt.block_on(async {
-        let (conn, _) = connect(&address).await.unwrap();
-        let peer = peer(&conn).await;
-        let mut s = Samples::default();
-        for _ in 0..500 {
-            let t = Instant::now();
-            peer.ping().await.unwrap();
-            s.push(t.elapsed());
-        }
-        s
-    });
-    println!(
-        "{}",
-        ping.line("Peer.Ping to twofoldd via the bus (open conn.)")
-    );
-    let (ping_p2p, ping_p2p_fresh) = p2p::latency(&world.direct_socket());
-    println!(
-        "{}",
-        ping_p2p.line("Peer.Ping on the direct socket (open conn.)")
-    );
-    println!(
-        "{}",
-        ping_p2p_fresh.line("  connect + AUTH + Ping + close, direct")
-    );
-
-    // Module load, each sample in a fresh process.
-    println!("\n== module load: dlopen + dlclose in a fresh process, libpam loaded");
-    let loads = load::phase(&so, &dir, &ga_so, &oath_so);
-
-    // Enrollment through the D-Bus API.
-    println!("\n== enrollment (EnrollBegin + EnrollConfirm as root, 4 in parallel)");
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
-    let t = Instant::now();
-    let (mut enrolled, lat) = rt.block_on(enroll(&address, small_users.clone(), 4));
-    let small_wall = t.elapsed().as_secs_f64();
-    println!("{}", lat.line("one enrollment (latency, 4 in flight)"));
-    let per_enroll = small_wall / args.small.max(1) as f64;
-    println!(
-        "{:<44} {:.1} enrollments/s; 100,000 users would take {:.1} h",
-        "throughput",
-        1.0 / per_enroll,
-        per_enroll * 100_000.0 / 3600.0
-    );
-
-    // twofold with the small set enrolled.
-    println!("\n== twofold with {} enrolled users", args.small);
-    let mut small = Module {
-        name: "twofold",
-        service: twofold_service(),
-        users: small_users
-            .iter()
-            .map(|u| (u.clone(), enrolled[u].secret.clone()))
-            .collect(),
-        last_step: vec![0; args.small],
-        samples: Samples::default(),
-    };
-    for _ in 0..args.steps {
-        wait_next_step(0.3);
-        small.pass();
-    }
-    println!(
-        "{}",
-        small
-            .samples
-            .line(&format!("pam_twofold, {} users", args.small))
-    );
-    // The bus-fallback path alone (`bus=` only), the same users, one more step.
-    let mut bus_path = Module {
-        name: "twofold-bus",
-        service: Service::new(&pamdir, "bench-twofold-bus", &bus_line),
-        users: small.users.clone(),
-        last_step: small.last_step.clone(),
-        samples: Samples::default(),
-    };
-    wait_next_step(0.3);
-    bus_path.pass();
-    println!(
-        "{}",
-        bus_path
-            .samples
-            .line(&format!("pam_twofold, bus fallback, {} users", args.small))
-    );
-
-    // Where a twofold login spends its time: connect + Status alone (a user who is not
-    // enrolled, nullok) and Verify alone on an open connection.
-    // Not enrolled yet (the rest of --users come below, seeded users later), and right
-    // after the measured users in passwd: an account at the end of a 100,000-line
-    // passwd costs milliseconds per NSS files lookup.
-    let none_user = user_name(args.users);
-    let status_only = Service::new(
-        &pamdir,
-        "bench-twofold-status",
-        &format!("{twofold_line} nullok"),
-    );
-    let mut status_s = Samples::default();
-    let mut early = Samples::default();
-    let long_name = "x".repeat(300);
-    for _ in 0..200 {
-        let (_, took) = status_only.login(&none_user, "000000");
-        status_s.push(took);
-        // Refused before any bus traffic (name too long): module load + options + pam_end.
-        let (_, took) = status_only.login(&long_name, "000000");
-        early.push(took);
-    }
-    wait_next_step(0.3);
-    let verify_direct = rt.block_on(async {
-        let (_conn, proxy) = connect(&address).await.unwrap();
-        let mut s = Samples::default();
-        for (i, (user, secret)) in small.users.iter().enumerate() {
-            let step = totp::step_now();
-            if small.last_step[i] >= step {
-                continue;
-            }
-            let code = totp::code(secret, step);
-            let t = Instant::now();
-            match proxy.verify(user, &code, HashMap::new()).await {
-                Ok(_) => s.push(t.elapsed()),
-                Err(_) => s.failures += 1,
-            }
-        }
-        s
-    });
-    let step = totp::step_now();
-    small.last_step.iter_mut().for_each(|s| *s = step);
-
-    // Enroll the rest for the comparison.
-    // (+ the user whose first login starts a stopped daemon, at the end.)
-    let rest: Vec<String> = (args.small..args.users)
-        .chain([args.users + 1])
-        .map(user_name)
-        .collect();
-    {
-        println!("\n== enrolling {} more users", rest.len());
-        let (more, _) = rt.block_on(enroll(&address, rest, 4));
-        enrolled.extend(more);
-    }
-
-    // The anchors, configured alike: ±1 step, reuse refused.
-    println!(
-        "\n== side by side: {} users, {} steps",
-        args.users, args.steps
-    );
-    let names: Vec<String> = (0..args.users).map(user_name).collect();
-    let mut modules = vec![Module {
-        name: "pam_twofold",
-        service: twofold_service(),
-        users: names
-            .iter()
-            .map(|u| (u.clone(), enrolled[u].secret.clone()))
-            .collect(),
-        last_step: (0..args.users)
-            .map(|i| if i < args.small { step } else { 0 })
-            .collect(),
-        samples: Samples::default(),
-    }];
-    match &ga_so {
-        Some(so) => {
-            let gadir = dir.join("ga");
-            fs::create_dir_all(&gadir).unwrap();
-            fs::set_permissions(&gadir, fs::Permissions::from_mode(0o700)).unwrap();
-            let users: Vec<(String, Vec<u8>)> =
-                names.iter().map(|u| (u.clone(), random_secret())).collect();
-            for (u, s) in &users {
-                let p = gadir.join(u);
-                fs::write(
-                    &p,
-                    format!(
-                        "{}\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n",
-                        data_encoding::BASE32_NOPAD.encode(s)
-                    ),
-                )
-                .unwrap();
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-            }
-            modules.push(Module {
-                name: "pam_google_authenticator",
-                service: Service::new(
-                    &pamdir,
-                    "bench-ga",
-                    &format!(
-                        "auth required {} secret={}/${{USER}} user=root",
-                        so.display(),
-                        gadir.display()
-                    ),
-                ),
-                users,
-                last_step: vec![0; args.users],
-                samples: Samples::default(),
-            });
-        }
-        None => println!(
-            "pam_google_authenticator.so not installed (apt install libpam-google-authenticator)"
+    phases::Ctx {
+        args,
+        dir: dir.to_path_buf(),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        address: world.address.clone(),
+        pamdir: dir.join("pam.d"),
+        twofold_line: format!(
+            "auth required {} socket={} bus=unix:path={}",
+            so.display(),
+            world.direct_socket().display(),
+            world.socket.display()
         ),
+        bus_line: format!(
+            "auth required {} bus=unix:path={}",
+            so.display(),
+            world.socket.display()
+        ),
+        so,
+        ga_so: find_module("pam_google_authenticator.so"),
+        oath_so: find_module("pam_oath.so"),
     }
-    match &oath_so {
-        Some(so) => {
-            let odir = dir.join("oath");
-            fs::create_dir_all(&odir).unwrap();
-            fs::set_permissions(&odir, fs::Permissions::from_mode(0o700)).unwrap();
-            let users: Vec<(String, Vec<u8>)> =
-                names.iter().map(|u| (u.clone(), random_secret())).collect();
-            let mut text = String::new();
-            for (u, s) in &users {
-                let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
-                text.push_str(&format!("HOTP/T30/6 {u} - {hex}\n"));
-            }
-            let file = odir.join("users.oath");
-            fs::write(&file, text).unwrap();
-            fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-            modules.push(Module {
-                name: "pam_oath",
-                service: Service::new(
-                    &pamdir,
-                    "bench-oath",
-                    &format!(
-                        "auth required {} usersfile={} window=1 digits=6",
-                        so.display(),
-                        file.display()
-                    ),
-                ),
-                users,
-                last_step: vec![0; args.users],
-                samples: Samples::default(),
-            });
-        }
-        None => println!("pam_oath.so not installed (apt install libpam-oath)"),
-    }
-    // Interleaved user by user, so that a burst of load elsewhere on the machine
-    // hits the three modules alike.
-    for _ in 0..args.steps {
-        wait_next_step(0.3);
-        for i in 0..args.users {
-            for m in modules.iter_mut() {
-                m.login_one(i);
-            }
-        }
-    }
-    let tf = modules[0].samples.clone();
-    for m in &modules {
-        let ratio = m.samples.p50() / tf.p50();
-        println!(
-            "{}   {:.2}x twofold",
-            m.samples.line(&format!("{}, {} users", m.name, args.users)),
-            ratio
-        );
-    }
-    println!("\n-- where a twofold login's time goes");
-    println!(
-        "{}",
-        modules[0].samples.line("whole PAM login (start+auth+end)")
-    );
-    println!(
-        "{}",
-        status_s.line("  PAM login up to Status (user not enrolled)")
-    );
-    println!(
-        "{}",
-        early.line("  PAM transaction, no bus traffic (bad name)")
-    );
-    println!(
-        "{}",
-        verify_direct.line("  Verify alone on an open connection")
-    );
-    println!("{}", fsync.line("  of which one fdatasync (at least)"));
-    println!("{}", ping.line("  one bus round trip (Ping)"));
+}
 
-    // The big run: seed up to --big-users straight into the daemon's store (daemon
-    // stopped), restart the daemon, and log in the same --small users again.
-    let pid = world.daemon_pid().unwrap();
-    let rss_users = env::rss_kib(pid);
-    if let Some((rss, hwm)) = rss_users {
-        println!(
-            "\n{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0,
-            args.users
-        );
-    }
-    let mut big: Option<Big> = None;
-    if args.big_users > args.users {
-        println!(
-            "\n== seeding up to {} users into twofoldd's database (daemon stopped)",
-            thousands(args.big_users)
-        );
-        world.stop_daemon();
-        let names: Vec<String> = (0..args.big_users).map(user_name).collect();
-        let stage = (!args.seed_in_place).then(|| dir.join("seed-tmpfs"));
-        if let Some(stage) = &stage {
-            env::mount_tmpfs(stage).unwrap_or_else(|e| panic!("{e}"));
-        }
-        // Last used step two steps back: every code from now on is fresh.
-        let seeded = seed::seed(
-            &world.db_path(),
-            &world.key_path(),
-            &names,
-            totp::step_now() - 2,
-            stage.as_deref(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        if let Some(stage) = &stage {
-            env::unmount(stage);
-        }
-        println!(
-            "{:<44} {:.2} s (once; every seeded user stores these same 10 hashes)",
-            "10 backup-code Argon2id hashes",
-            seeded.hash_took.as_secs_f64()
-        );
-        println!(
-            "{:<44} {} users in {:.1} s ({:.0} users/s; {} enrolled already, skipped){}",
-            "seeding (begin + confirm enrollment each)",
-            thousands(seeded.users.len()),
-            seeded.took.as_secs_f64(),
-            seeded.users.len() as f64 / seeded.took.as_secs_f64(),
-            seeded.skipped,
-            if args.seed_in_place {
-                "; committed on the state disk"
-            } else {
-                "; committed on a tmpfs copy"
-            }
-        );
-        if let Some(copy) = seeded.copy_took {
-            println!(
-                "{:<44} {:.1} s (one fsync)",
-                "copy back over twofoldd's database",
-                copy.as_secs_f64()
-            );
-        }
-        let db_mib = ["", "-wal"]
-            .iter()
-            .filter_map(|side| {
-                let mut p = world.db_path().into_os_string();
-                p.push(side);
-                fs::metadata(p).ok()
-            })
-            .map(|m| m.len())
-            .sum::<u64>() as f64
-            / 1048576.0;
-        println!("{:<44} {db_mib:.1} MiB", "database (with its WAL)");
-        let t = Instant::now();
-        world.start_daemon().unwrap_or_else(|e| panic!("{e}"));
-        rt.block_on(async {
-            let (conn, _) = connect(&address).await.unwrap();
-            peer(&conn).await.ping().await.expect("Ping after restart");
-        });
-        println!(
-            "{:<44} {:.2} s",
-            "twofoldd restarted, answering after",
-            t.elapsed().as_secs_f64()
-        );
-
-        println!(
-            "\n== twofold with {} enrolled users",
-            thousands(args.big_users)
-        );
-        let step = totp::step_now();
-        let mut m = Module {
-            name: "twofold-big",
-            service: twofold_service(),
-            users: small_users
-                .iter()
-                .map(|u| (u.clone(), enrolled[u].secret.clone()))
-                .collect(),
-            last_step: vec![step; args.small],
-            samples: Samples::default(),
-        };
-        for _ in 0..args.steps {
-            wait_next_step(0.3);
-            m.pass();
-        }
-        println!(
-            "{}",
-            small
-                .samples
-                .line(&format!("pam_twofold, {} users enrolled", args.small))
-        );
-        println!(
-            "{}   ({:.2}x)",
-            m.samples.line(&format!(
-                "pam_twofold, same {} users, {} enrolled",
-                args.small,
-                thousands(args.big_users)
-            )),
-            m.samples.p50() / small.samples.p50()
-        );
-        let rss = env::rss_kib(world.daemon_pid().unwrap());
-        if let Some((rss, hwm)) = rss {
-            println!(
-                "{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled, after these logins",
-                "twofoldd RSS",
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0,
-                thousands(args.big_users)
-            );
-        }
-        big = Some(Big {
-            samples: m.samples,
-            rss,
-            seeded: seeded.users,
-            backup_codes: seeded.backup_codes,
-        });
-    }
-
-    // Throughput: 32 PAM clients through pam_twofold, through pam_google_authenticator,
-    // and bare Pings on the direct socket.
-    println!(
-        "\n== throughput, {} concurrent client processes",
-        args.clients
-    );
-    let twofold_pool: Vec<(String, Vec<u8>)> = match &big {
-        // Seeded users (not the last: its backup code is checked below).
-        Some(b) => b.seeded[..b.seeded.len() - 1]
-            .iter()
-            .take(THROUGHPUT_USERS)
-            .cloned()
-            .collect(),
-        None => modules[0].users.clone(),
-    };
-    let (tp, perf) = throughput::phase(
-        &args,
-        &dir,
-        &world,
-        &twofold_pool,
-        ga_so.as_deref(),
-        total_users,
-    );
-    let rss_throughput = env::rss_kib(world.daemon_pid().unwrap());
-    println!(
-        "{:<44} {}",
-        "twofoldd memory after the throughput phase",
-        env::memory_breakdown(world.daemon_pid().unwrap())
-    );
-    if let Some((rss, hwm)) = rss_throughput {
-        println!(
-            "{:<44} {:.1} MiB (peak {:.1} MiB) after the throughput phase",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0
-        );
-    }
-    // The burst's extra threads (one per request in flight) end after 10 s idle.
-    std::thread::sleep(Duration::from_secs(12));
-    let rss_settled = env::rss_kib(world.daemon_pid().unwrap());
-    if let Some((rss, _)) = rss_settled {
-        println!(
-            "{:<44} {:.1} MiB 12 s later ({})",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            env::memory_breakdown(world.daemon_pid().unwrap())
-        );
-    }
-    if let Some(mut p) = perf {
-        let _ = p.wait();
-        let report = std::process::Command::new("perf")
-            .args([
-                "report",
-                "--stdio",
-                "--no-children",
-                "--sort",
-                "dso,symbol",
-                "-g",
-                "none",
-                "-i",
-            ])
-            .arg(dir.join("perf.data"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let _ = fs::write(dir.join("perf.txt"), &report);
-        println!("-- twofoldd during the Verify phase (perf, top symbols):");
-        for l in report
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .take(25)
-        {
-            println!("   {l}");
-        }
-    }
-
-    // Argon2 evaluations per backup-code attempt, estimated from the daemon's CPU time.
-    println!("\n== backup codes: Argon2 evaluations per attempt");
-    let pid = world.daemon_pid().unwrap();
-    let victim = user_name(0);
-    let codes = enrolled[&victim].backup_codes.clone();
-    let estimates = rt.block_on(async {
-        let (_conn, proxy) = connect(&address).await.unwrap();
-        let mut out = Vec::new();
-        let mut next = 0usize;
-        for left in [10usize, 1] {
-            // Use codes until `left` remain.
-            while codes.len() - next > left {
-                proxy
-                    .verify(&victim, &codes[next], HashMap::new())
-                    .await
-                    .expect("backup code");
-                next += 1;
-            }
-            let attempts = 4; // the fifth failure in a row would lock the user out
-            let c0 = env::thread_times(pid);
-            let t0 = Instant::now();
-            for _ in 0..attempts {
-                // Well-formed, wrong: the tag lookup finds no row.
-                let _ = proxy.verify(&victim, "zzzz-zzzz-zz", HashMap::new()).await;
-            }
-            let wrong_cpu = env::cpu_since(pid, &c0) / attempts as f64;
-            let wrong_ms = t0.elapsed().as_secs_f64() * 1000.0 / attempts as f64;
-            let c0 = env::thread_times(pid);
-            let t0 = Instant::now();
-            let r = proxy.verify(&victim, &codes[next], HashMap::new()).await;
-            next += 1;
-            let right_cpu = env::cpu_since(pid, &c0);
-            let right_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            out.push((
-                left,
-                wrong_cpu / argon2_cpu,
-                wrong_ms,
-                right_cpu / argon2_cpu,
-                right_ms,
-                r.is_ok(),
-            ));
-        }
-        out
-    });
-    for (left, w, wms, r, rms, ok) in &estimates {
-        println!(
-            "{:<44} wrong code ≈{w:.2} ({wms:.0} ms), right code ≈{r:.2} ({rms:.0} ms, accepted: {ok})",
-            format!("{left} codes left: evaluations (CPU estimate)")
-        );
-    }
-
-    // A seeded user's backup code: the shared hash, found through the user's own tag.
-    if let Some(b) = &big {
-        let (user, _) = b.seeded.last().unwrap();
-        let t0 = Instant::now();
-        let r = rt.block_on(async {
-            let (_conn, proxy) = connect(&address).await.unwrap();
-            proxy.verify(user, &b.backup_codes[0], HashMap::new()).await
-        });
-        println!(
-            "{:<44} accepted: {} ({:.0} ms)",
-            "a seeded user's backup code",
-            r.is_ok(),
-            t0.elapsed().as_secs_f64() * 1000.0
-        );
-    }
-
-    let rss_end = env::rss_kib(pid);
-    if let Some((rss, hwm)) = rss_end {
-        println!(
-            "\n{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled, after the backup codes",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0,
-            thousands(args.users.max(args.big_users))
-        );
-    }
-
-    // An absent daemon: the bus is there but nobody owns the name; then no bus at all;
-    // then a bus that starts the daemon.
-    println!("\n== absent daemon");
-    let fresh = user_name(args.users + 1);
-    let absent = absent::phase(
-        &mut world,
-        &pamdir,
-        (&twofold_line, &bus_line),
-        &so,
-        &victim,
-        (&fresh, &enrolled[&fresh].secret),
-    );
-
-    // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
-    println!("\n== fleet mode: twofoldd on a PostgreSQL store");
-    let fleet = fleet_run(&args, &dir, &rt);
-    let sqlite_line = small
-        .samples
-        .line(&format!("pam_twofold, SQLite store, {} users", args.small));
-    match &fleet {
+/// The fleet-mode login figures beside SQLite's.
+fn print_fleet(args: &Args, fleet: &Result<Samples, String>, small: &Samples) {
+    match fleet {
         Ok(s) => {
-            println!("{sqlite_line}");
+            println!(
+                "{}",
+                small.line(&format!("pam_twofold, SQLite store, {} users", args.small))
+            );
             println!(
                 "{}   ({:.2} × SQLite)",
                 s.line(&format!(
                     "pam_twofold, PostgreSQL fleet store, {} users",
                     args.fleet_users
                 )),
-                s.p50() / small.samples.p50()
+                s.p50() / small.p50()
             );
         }
         Err(why) => println!("pam_twofold, PostgreSQL fleet store: not measured: {why}"),
-    }
-
-    // Targets.
-    let ga = modules
-        .iter()
-        .find(|m| m.name == "pam_google_authenticator")
-        .map(|m| &m.samples);
-    let oath = modules
-        .iter()
-        .find(|m| m.name == "pam_oath")
-        .map(|m| &m.samples);
-    login_verdicts(&mut v, &tf, ga, oath, &bus_path.samples);
-    load_verdict(&mut v, &loads);
-    match &big {
-        Some(b) => {
-            let r = b.samples.p50() / small.samples.p50();
-            v.add(
-                &format!(
-                    "p50 at {} users <= 1.1 x p50 at {}",
-                    thousands(args.big_users),
-                    args.small
-                ),
-                verdict(
-                    r <= 1.1 && b.samples.failures == 0,
-                    format!(
-                        "{:.3} ms vs {:.3} ms = {r:.2}x{}",
-                        b.samples.p50(),
-                        small.samples.p50(),
-                        if b.samples.failures > 0 {
-                            format!(", {} logins failed", b.samples.failures)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                ),
-            );
-        }
-        None => v.add(
-            "p50 at 100,000 users <= 1.1 x p50 at 100",
-            format!(
-                "not measured: --big-users {} <= --users {}, nothing seeded (enrolling \
-                 100,000 users through the D-Bus API would take ~{:.1} h here)",
-                args.big_users,
-                args.users,
-                per_enroll * 100_000.0 / 3600.0
-            ),
-        ),
-    }
-    throughput_verdicts(&mut v, &tp, args.clients);
-    let est: Vec<String> = estimates
-        .iter()
-        .map(|(l, w, _, r, _, _)| format!("{l} left: wrong ≈{w:.2}, right ≈{r:.2}"))
-        .collect();
-    v.add(
-        "exactly one Argon2 evaluation per backup-code attempt",
-        format!(
-            "counted exactly by daemon/tests/argon2_per_attempt.rs (1 per attempt; \
-             `twofoldd --debug` logs the running count); here only a CPU-time estimate \
-             of the whole request: {}",
-            est.join("; ")
-        ),
-    );
-    let after = |label: &str, r: Option<(u64, u64)>| {
-        r.map_or(String::new(), |(r, h)| {
-            format!(
-                "; {label}: {:.1} MiB (peak {:.1} MiB)",
-                r as f64 / 1024.0,
-                h as f64 / 1024.0
-            )
-        })
-    };
-    match &big {
-        Some(b) => match b.rss {
-            Some((rss, hwm)) => v.add(
-                &format!(
-                    "daemon RSS <= 20 MiB at {} users",
-                    thousands(args.big_users)
-                ),
-                // Judged on the highest resident size read at this size (after the
-                // logins, the throughput phase and the backup codes), not the first.
-                verdict(
-                    [Some((rss, hwm)), rss_throughput, rss_settled, rss_end]
-                        .into_iter()
-                        .flatten()
-                        .all(|(r, _)| r <= 20 * 1024),
-                    format!(
-                        "{:.1} MiB after the logins above, peak {:.1} MiB{}",
-                        rss as f64 / 1024.0,
-                        hwm as f64 / 1024.0,
-                        after("after the throughput phase", rss_throughput)
-                            + &after("12 s after it", rss_settled)
-                            + &after("after the backup codes (Argon2)", rss_end)
-                    ),
-                ),
-            ),
-            None => v.add(
-                "daemon RSS <= 20 MiB at 100,000 users",
-                "not measured: /proc/PID/status unreadable".into(),
-            ),
-        },
-        None => v.add(
-            "daemon RSS <= 20 MiB at 100,000 users",
-            format!(
-                "not measured: nothing seeded (--big-users {} <= --users {}){}",
-                args.big_users,
-                args.users,
-                after(&format!("at {} users", args.users), rss_users)
-            ),
-        ),
-    }
-    absent_verdicts(&mut v, &absent);
-    println!("\n== targets");
-    for (t, verdict) in &v.0 {
-        println!("{t:<56} {verdict}");
-    }
-    println!(
-        "{:<56} {}",
-        "fleet-mode login p50 beside SQLite (issue 8)",
-        match &fleet {
-            Ok(s) => format!(
-                "PostgreSQL {:.3} ms (p99 {:.3} ms) vs SQLite {:.3} ms (p99 {:.3} ms) = {:.2}x",
-                s.p50(),
-                s.p99(),
-                small.samples.p50(),
-                small.samples.p99(),
-                s.p50() / small.samples.p50()
-            ),
-            Err(why) => format!("not measured: {}", why.lines().next().unwrap_or("")),
-        }
-    );
-    println!("load average at end: {}", loadavg());
-    match &syslog_lines {
-        Some(n) => println!(
-            "syslog lines received on the bench's /dev/log: {}",
-            n.load(std::sync::atomic::Ordering::Relaxed)
-        ),
-        None => println!("no syslog socket (--no-syslog): the host's /dev as it is"),
-    }
-    println!(
-        "\nbench took {:.0} s; logs in {}",
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    drop(world);
-    if args.keep {
-        let _ = tmp.keep();
-    }
-}
-
-/// TOTP login p50 against pam_google_authenticator's (with the p99s, and pam_oath's and
-/// the bus-fallback path's p50 for information).
-fn login_verdicts(
-    v: &mut Verdicts,
-    twofold: &Samples,
-    ga: Option<&Samples>,
-    oath: Option<&Samples>,
-    bus_path: &Samples,
-) {
-    let target = "TOTP login p50 <= 0.5 x pam_google_authenticator";
-    match ga {
-        Some(ga) if !ga.ms.is_empty() && !twofold.ms.is_empty() => {
-            let r = twofold.p50() / ga.p50();
-            v.add(
-                target,
-                verdict(
-                    r <= 0.5 && twofold.failures == 0,
-                    format!(
-                        "p50 {:.3} ms vs {:.3} ms = {r:.2}x; p99 {:.3} ms vs {:.3} ms{}{}",
-                        twofold.p50(),
-                        ga.p50(),
-                        twofold.p99(),
-                        ga.p99(),
-                        oath.map_or(String::new(), |o| format!(
-                            "; pam_oath p50 {:.3} ms, p99 {:.3} ms",
-                            o.p50(),
-                            o.p99()
-                        )),
-                        failed_logins(twofold)
-                    ),
-                ),
-            );
-        }
-        _ => v.add(
-            target,
-            "not measured: pam_google_authenticator.so missing or no successful login".into(),
-        ),
-    }
-    v.add(
-        "bus-fallback path p50 (information, no target)",
-        format!(
-            "{:.3} ms (p99 {:.3} ms) vs {:.3} ms on the direct socket{}",
-            bus_path.p50(),
-            bus_path.p99(),
-            twofold.p50(),
-            failed_logins(bus_path)
-        ),
-    );
-}
-
-fn failed_logins(s: &Samples) -> String {
-    if s.failures > 0 {
-        format!(", {} logins failed", s.failures)
-    } else {
-        String::new()
-    }
-}
-
-/// Module load (median dlopen + dlclose) against pam_google_authenticator's.
-fn load_verdict(v: &mut Verdicts, loads: &[load::LoadTimes]) {
-    let target = "module load <= 1.5 x pam_google_authenticator";
-    let find = |name: &str| loads.iter().find(|l| l.name.starts_with(name));
-    match (find("pam_twofold"), find("pam_google_authenticator")) {
-        (Some(tf), Some(ga)) if !tf.samples.ms.is_empty() && !ga.samples.ms.is_empty() => {
-            let r = tf.samples.p50() / ga.samples.p50();
-            let oath = find("pam_oath").map_or(String::new(), |o| {
-                format!("; pam_oath {:.0} µs", o.samples.p50() * 1000.0)
-            });
-            v.add(
-                target,
-                verdict(
-                    r <= 1.5,
-                    format!(
-                        "median {:.0} µs vs {:.0} µs = {r:.2}x{oath}",
-                        tf.samples.p50() * 1000.0,
-                        ga.samples.p50() * 1000.0
-                    ),
-                ),
-            );
-        }
-        _ => v.add(
-            target,
-            "not measured: a module is missing or every sample failed".into(),
-        ),
-    }
-}
-
-/// 32-client PAM throughput against pam_google_authenticator's and against bare Pings
-/// (one connection per call: see [`throughput::PING_DEFINITION`]).
-fn throughput_verdicts(v: &mut Verdicts, tp: &throughput::Results, clients: usize) {
-    let twofold = tp.twofold.per_second();
-    let clean = tp.twofold.failed == 0;
-    let target = format!("{clients}-client throughput >= pam_google_authenticator's");
-    match &tp.ga {
-        Some(ga) => v.add(
-            &target,
-            verdict(
-                twofold >= ga.per_second() && clean,
-                format!(
-                    "{twofold:.0}/s vs {:.0}/s = {:.2}x{}",
-                    ga.per_second(),
-                    twofold / ga.per_second(),
-                    if clean {
-                        String::new()
-                    } else {
-                        format!(", {} logins failed", tp.twofold.failed)
-                    }
-                ),
-            ),
-        ),
-        None => v.add(
-            &target,
-            "not measured: pam_google_authenticator.so missing".into(),
-        ),
-    }
-    let ping = tp.ping_fresh.per_second();
-    v.add(
-        &format!("{clients}-client throughput >= 50% of bare Ping (same socket)"),
-        verdict(
-            twofold >= 0.5 * ping && clean,
-            format!(
-                "{twofold:.0}/s vs {ping:.0}/s = {:.0}% (Ping one connection per call; \
-                 on open connections {:.0}/s)",
-                100.0 * twofold / ping,
-                tp.ping_persistent.per_second()
-            ),
-        ),
-    );
-}
-
-/// An absent daemon reported within 50 ms on the bus-fallback path, and a stopped
-/// activatable daemon started by the first login.
-fn absent_verdicts(v: &mut Verdicts, absent: &absent::Absent) {
-    let (worst, all_unavailable) = absent.worst_p99();
-    let each: Vec<String> = absent
-        .cases
-        .iter()
-        .map(|(label, s)| format!("{label} {:.1} ms", s.p99()))
-        .collect();
-    v.add(
-        "absent daemon reported in <= 50 ms",
-        verdict(
-            worst <= 50.0 && all_unavailable,
-            format!("p99: {}", each.join(", ")),
-        ),
-    );
-    let target = "stopped activatable daemon started by the first login";
-    match &absent.activation {
-        Ok((rc, took, owned)) => v.add(
-            target,
-            verdict(
-                *rc == 0 && *owned,
-                format!(
-                    "PAM {rc} in {:.0} ms, twofoldd running after it: {owned}",
-                    took.as_secs_f64() * 1000.0
-                ),
-            ),
-        ),
-        Err(e) => v.add(target, format!("not measured: {e}")),
     }
 }
