@@ -100,7 +100,7 @@ fn parse_args() -> Args {
                      --big-users M: after the side-by-side run, stops twofoldd, seeds users up to M \
                      straight into its database with its own store code (one shared set of 10 \
                      backup-code hashes), restarts it, and measures the --small users' login p50, \
-                     the daemon's RSS and the Verify throughput with M users enrolled. The \
+                     the daemon's RSS and the PAM throughput with M users enrolled. The \
                      transactions are committed on a copy in a private tmpfs that then replaces \
                      the daemon's database; --seed-in-place commits them on the state disk."
                 );

@@ -50,7 +50,7 @@ impl Conn {
         })
     }
 
-    /// `Peer.Ping` on `path`; Ok once the method return has been read.
+    /// `Peer.Ping` to `object`; Ok once the method return has been read.
     pub fn ping(&mut self, object: &str) -> io::Result<()> {
         self.serial += 1;
         let mut out = Vec::with_capacity(160);
