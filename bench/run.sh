@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # twofold's benchmark: pam_twofold.so + twofoldd against pam_google_authenticator.so and
-# pam_oath.so, in one process, in one run (see README "Benchmarks"). Needs root: it
+# pam_oath.so, in one run (see README "Benchmarks"): logins, module load, 32-process
+# throughput, the bus-fallback path, an absent and an activatable daemon. Needs root: it
 # enters a private mount namespace (bench users in a bind-mounted /etc/passwd; the
-# host's files are not changed) and runs a root daemon on a private bus.
+# host's files are not changed) and runs a root daemon on a private bus and socket.
 #   sudo bench/run.sh [--users N] [--small N] [--fleet-users N] [--steps S] [--big-users M]
 #                     [--seed-in-place] [--clients C]
 # --big-users M (default 100000; any value <= --users skips it): after the side-by-side
@@ -10,8 +11,7 @@
 # the daemon's own store code (every seeded user shares one set of 10 backup-code
 # hashes: Argon2 for a million codes would take hours; the transactions are committed
 # on a tmpfs copy that then replaces the database, unless --seed-in-place), restarts it,
-# and measures the login p50, the daemon's RSS and the Verify throughput with M users
-# enrolled.
+# and measures the login p50, the daemon's RSS and the throughput with M users enrolled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

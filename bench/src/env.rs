@@ -378,19 +378,8 @@ impl World {
             .append(true)
             .open(self.dir.join("twofoldd.log"))
             .map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(self.bin_dir.join("twofoldd"));
-        cmd.arg("--bus").arg(&self.address);
-        cmd.arg("--socket")
-            .arg(self.dir.join("run/twofoldd.socket"));
-        if !fleet {
-            cmd.arg("--db").arg(self.db_path());
-        }
-        let child = cmd
-            .arg("--key")
-            .arg(self.key_path())
-            .arg("--config")
-            .arg(&config)
-            .arg("--log-stderr")
+        let child = Command::new(self.bin_dir.join("twofoldd"))
+            .args(self.daemon_args(&self.address, fleet))
             .envs(self.daemon_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
@@ -413,6 +402,72 @@ impl World {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// twofoldd's arguments on the bus at `bus`.
+    fn daemon_args(&self, bus: &str, fleet: bool) -> Vec<String> {
+        let mut args = vec![
+            "--bus".to_string(),
+            bus.to_string(),
+            "--socket".to_string(),
+            self.direct_socket().display().to_string(),
+        ];
+        if !fleet {
+            args.extend(["--db".to_string(), self.db_path().display().to_string()]);
+        }
+        args.extend([
+            "--key".to_string(),
+            self.key_path().display().to_string(),
+            "--config".to_string(),
+            self.dir.join("twofoldd.toml").display().to_string(),
+            "--log-stderr".to_string(),
+        ]);
+        args
+    }
+
+    /// twofoldd's direct socket (D-Bus peer to peer).
+    pub fn direct_socket(&self) -> PathBuf {
+        self.dir.join("run/twofoldd.socket")
+    }
+
+    /// A second bus (in `DIR/activation`) that starts this world's twofoldd, on the
+    /// same database and direct socket, when a client asks for its name. Only while the
+    /// world's own daemon is stopped (one daemon per database).
+    pub fn activation_bus(&self) -> Result<ActivationBus, String> {
+        assert!(self.daemon.is_none(), "stop the daemon first");
+        let dir = self.dir.join("activation");
+        let services = dir.join("services");
+        fs::create_dir_all(&services).map_err(|e| e.to_string())?;
+        let address = format!("unix:path={}", dir.join("bus").display());
+        let exec = std::iter::once(self.bin_dir.join("twofoldd").display().to_string())
+            .chain(self.daemon_args(&address, false))
+            .collect::<Vec<_>>()
+            .join(" ");
+        fs::write(
+            services.join("org.twofold.Twofold1.service"),
+            format!("[D-BUS Service]\nName=org.twofold.Twofold1\nExec={exec}\nUser=root\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let extra = format!("<servicedir>{}</servicedir>", services.display());
+        let conf = dir.join("bus.conf");
+        fs::write(&conf, twofold_tests::private_bus_config_with(&dir, &extra))
+            .map_err(|e| e.to_string())?;
+        let mut bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(dir.join("dbus-daemon.log")).unwrap())
+            .spawn()
+            .map_err(|e| format!("dbus-daemon: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(ActivationBus {
+            bus,
+            address,
+            socket: dir.join("bus"),
+        })
     }
 
     /// Pid of twofoldd.
@@ -451,6 +506,51 @@ impl World {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
         }
+    }
+}
+
+/// A bus that starts twofoldd on demand (see [`World::activation_bus`]); dropping it
+/// stops whatever twofoldd it started, then the bus.
+pub struct ActivationBus {
+    bus: Child,
+    pub address: String,
+    /// The bus's socket (for `bus=unix:path=…`).
+    pub socket: PathBuf,
+}
+
+impl ActivationBus {
+    /// The pid of the owner of org.twofold.Twofold1 on this bus, if it has one.
+    pub fn owner_pid(&self) -> Option<i32> {
+        let out = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                "string:org.twofold.Twofold1",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace().last()?.parse().ok()
+    }
+}
+
+impl Drop for ActivationBus {
+    fn drop(&mut self) {
+        if let Some(pid) = self.owner_pid() {
+            // SAFETY: kill has no memory preconditions; pid is the daemon the bus started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            // Not our child (the bus's): wait until it is gone, a few seconds at most.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(self.bus.id() as i32, libc::SIGTERM) };
+        let _ = self.bus.wait();
     }
 }
 

@@ -1,18 +1,29 @@
 //! twofold-bench: pam_twofold.so + twofoldd against pam_google_authenticator.so and
-//! pam_oath.so, side by side in one run, and the targets of issue 7 as pass or miss.
+//! pam_oath.so, side by side in one run, and the targets of issues 7 and 12 as PASS or
+//! MISS.
 //!
 //! `sudo bench/run.sh [--users N] [--steps S] [--fleet-users N] [--big-users M]`: see README "Benchmarks".
 //! `--big-users M` (default 100,000) seeds users up to M straight into the daemon's
 //! database while it is stopped (src/seed.rs), then measures logins, RSS and throughput
 //! with M users enrolled.
-//! Every login is `pam_start_confdir` + `pam_authenticate` + `pam_end` in this process,
-//! with a fresh valid code (one login per user per 30-second step: all three modules
-//! refuse a reused code).
+//! Every timed login is `pam_start_confdir` + `pam_authenticate` + `pam_end`, with a
+//! fresh valid code (one login per user per 30-second step: all three modules refuse a
+//! reused code); pam_twofold runs on its default path (the daemon's direct socket, then
+//! the bus), and on the bus alone for the bus-fallback line. The side-by-side logins run
+//! in this process; module load samples (src/load.rs) and throughput clients
+//! (src/throughput.rs) run in fresh processes: the bench binary re-executed with a
+//! hidden argument. The phases are in src/phases.rs, the targets in src/targets.rs.
 
+mod absent;
 mod env;
+mod load;
+mod p2p;
 mod pam;
 mod pg;
+mod phases;
 mod seed;
+mod targets;
+mod throughput;
 mod totp;
 
 use std::collections::HashMap;
@@ -20,6 +31,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +39,7 @@ use twofold_contract::TwofoldProxy;
 
 use crate::env::{user_name, World};
 use crate::pam::Service;
+use crate::targets::Verdicts;
 
 struct Args {
     users: usize,
@@ -39,7 +52,6 @@ struct Args {
     bin_dir: PathBuf,
     keep: bool,
     perf: bool,
-    absent_only: bool,
     no_syslog: bool,
     daemon_env: Vec<(String, String)>,
 }
@@ -57,7 +69,6 @@ fn parse_args() -> Args {
         bin_dir: exe.parent().unwrap().to_path_buf(),
         keep: false,
         perf: false,
-        absent_only: false,
         no_syslog: false,
         daemon_env: Vec::new(),
     };
@@ -75,7 +86,6 @@ fn parse_args() -> Args {
             "--bin-dir" => a.bin_dir = PathBuf::from(value()),
             "--keep" => a.keep = true,
             "--perf" => a.perf = true,
-            "--absent-only" => a.absent_only = true,
             "--no-syslog" => a.no_syslog = true,
             "--daemon-env" => {
                 let kv = value();
@@ -90,7 +100,7 @@ fn parse_args() -> Args {
                      --big-users M: after the side-by-side run, stops twofoldd, seeds users up to M \
                      straight into its database with its own store code (one shared set of 10 \
                      backup-code hashes), restarts it, and measures the --small users' login p50, \
-                     the daemon's RSS and the Verify throughput with M users enrolled. The \
+                     the daemon's RSS and the PAM throughput with M users enrolled. The \
                      transactions are committed on a copy in a private tmpfs that then replaces \
                      the daemon's database; --seed-in-place commits them on the state disk."
                 );
@@ -99,6 +109,8 @@ fn parse_args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
+    // Absolute: module paths go into PAM service files.
+    a.bin_dir = a.bin_dir.canonicalize().expect("--bin-dir");
     assert!(a.small <= a.users, "--small must be <= --users");
     assert!(a.fleet_users <= a.users, "--fleet-users must be <= --users");
     a
@@ -357,8 +369,11 @@ fn random_secret() -> Vec<u8> {
     s
 }
 
-/// Seconds of each throughput run (Verify, then Peer.Ping).
+/// Seconds of each throughput run.
 const THROUGHPUT_SECONDS: u64 = 10;
+/// Users given to the throughput runs, at most (two logins each: the codes of two
+/// steps); enough for 10 s at 10,000 logins/s.
+const THROUGHPUT_USERS: usize = 50_000;
 
 /// The big run: logins of the `--small` users with `--big-users` enrolled.
 struct Big {
@@ -394,18 +409,6 @@ async fn peer(conn: &zbus::Connection) -> zbus::fdo::PeerProxy<'static> {
         .build()
         .await
         .unwrap()
-}
-
-struct Verdicts(Vec<(String, String)>);
-
-impl Verdicts {
-    fn add(&mut self, target: &str, verdict: String) {
-        self.0.push((target.to_string(), verdict));
-    }
-}
-
-fn verdict(ok: bool, measured: String) -> String {
-    format!("{} ({measured})", if ok { "PASS" } else { "MISS" })
 }
 
 /// Fleet mode: a PostgreSQL server, a second bus with a twofoldd on that store (fleet
@@ -474,6 +477,13 @@ fn fleet_run(args: &Args, dir: &Path, rt: &tokio::runtime::Runtime) -> Result<Sa
 }
 
 fn main() {
+    // The bench re-executes itself for what must run in a fresh process.
+    let raw: Vec<String> = std::env::args().collect();
+    match raw.get(1).map(String::as_str) {
+        Some(load::SAMPLE_ARG) => load::sample_and_exit(&raw[2]),
+        Some(throughput::WORKER_ARG) => throughput::worker_and_exit(&raw[2..]),
+        _ => {}
+    }
     let args = parse_args();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -489,8 +499,119 @@ fn main() {
     let dir = tmp.path().to_path_buf();
     // Accounts for every user of every phase; the seeded ones after the measured ones,
     // so that NSS lookups of the measured users scan the same lines whatever M is.
-    let total_users = args.users.max(args.big_users) + 1;
-    env::enter_namespace(&dir, total_users, !args.no_syslog).unwrap_or_else(|e| {
+    // (+2: the not-enrolled user of the Status-only logins, and the activation user.)
+    let total_users = args.users.max(args.big_users) + 2;
+    let syslog_lines = enter_world(&args, &dir, total_users);
+    let started = Instant::now();
+    header(&args, &dir);
+    let mut world =
+        World::start(&dir, &args.daemon_env, &args.bin_dir).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context(&args, &dir, &world);
+    let mut v = Verdicts(Vec::new());
+
+    let cal = phases::calibration(&ctx, &world);
+    println!("\n== module load: dlopen + dlclose in a fresh process, libpam loaded");
+    let loads = load::phase(&ctx.so, &dir, &ctx.ga_so, &ctx.oath_so);
+    let (mut enrolled, per_enroll) = phases::enrollment(&ctx);
+    let (mut small, bus_path) = phases::small_run(&ctx, &enrolled);
+    let breakdown = phases::breakdown(&ctx, &mut small);
+    phases::enroll_rest(&ctx, &mut enrolled);
+    let modules = phases::side_by_side(&ctx, &enrolled, &small);
+    phases::print_breakdown(&modules[0].samples, &breakdown, &cal);
+    println!();
+    let rss_users = phases::rss(&world, &format!("with {} users enrolled", args.users));
+    let big = phases::big_run(&ctx, &mut world, &small, &enrolled);
+
+    // Throughput: 32 PAM clients through pam_twofold, through pam_google_authenticator,
+    // and bare Pings on the direct socket.
+    println!(
+        "\n== throughput, {} concurrent client processes",
+        args.clients
+    );
+    let twofold_pool: Vec<(String, Vec<u8>)> = match &big {
+        // Seeded users (not the last: its backup code is checked below).
+        Some(b) => b.seeded[..b.seeded.len() - 1]
+            .iter()
+            .take(THROUGHPUT_USERS)
+            .cloned()
+            .collect(),
+        None => modules[0].users.clone(),
+    };
+    let ga_so = ctx.ga_so.as_deref();
+    let (tp, perf) = throughput::phase(&args, &dir, &world, &twofold_pool, ga_so, total_users);
+    let (after_throughput, settled) = phases::memory_after_burst(&world);
+    if let Some(perf) = perf {
+        phases::perf_report(perf, &dir);
+    }
+    let (estimates, after_backup_codes) =
+        phases::backup_codes(&ctx, &world, &enrolled, cal.argon2_cpu, big.as_ref());
+
+    // An absent daemon: the bus is there but nobody owns the name; then no bus at all;
+    // then a bus that starts the daemon.
+    println!("\n== absent daemon");
+    let fresh = user_name(args.users + 1);
+    let absent = absent::phase(
+        &mut world,
+        &ctx.pamdir,
+        (&ctx.twofold_line, &ctx.bus_line),
+        &ctx.so,
+        &user_name(0),
+        (&fresh, &enrolled[&fresh].secret),
+    );
+
+    // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
+    println!("\n== fleet mode: twofoldd on a PostgreSQL store");
+    let fleet = fleet_run(&args, &dir, &ctx.rt);
+    print_fleet(&args, &fleet, &small.samples);
+
+    let find = |name| {
+        let module = modules.iter().find(|m| m.name == name);
+        module.map(|m| &m.samples)
+    };
+    let tf = &modules[0].samples;
+    targets::login_verdicts(
+        &mut v,
+        tf,
+        find("pam_google_authenticator"),
+        find("pam_oath"),
+        &bus_path,
+    );
+    targets::load_verdict(&mut v, &loads);
+    targets::big_verdict(&mut v, &args, big.as_ref(), &small.samples, per_enroll);
+    targets::throughput_verdicts(&mut v, &tp, args.clients);
+    targets::argon2_note(&mut v, &estimates);
+    let rss = targets::Rss {
+        users: rss_users,
+        after_throughput,
+        settled,
+        after_backup_codes,
+    };
+    targets::rss_verdict(&mut v, &args, big.as_ref(), &rss);
+    targets::absent_verdicts(&mut v, &absent);
+    targets::print(&v, &fleet, &small.samples);
+    println!("load average at end: {}", loadavg());
+    match &syslog_lines {
+        Some(n) => println!(
+            "syslog lines received on the bench's /dev/log: {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        ),
+        None => println!("no syslog socket (--no-syslog): the host's /dev as it is"),
+    }
+    println!(
+        "\nbench took {:.0} s; logs in {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    drop(world);
+    if args.keep {
+        let _ = tmp.keep();
+    }
+}
+
+/// Enters the private mount namespace (bench accounts in passwd) and serves /dev/log
+/// unless `--no-syslog`; returns the syslog line counter. Exits on failure.
+fn enter_world(args: &Args, dir: &Path, accounts: usize) -> Option<Arc<AtomicU64>> {
+    env::enter_namespace(dir, accounts, !args.no_syslog).unwrap_or_else(|e| {
         eprintln!("twofold-bench: {e}");
         std::process::exit(2)
     });
@@ -510,9 +631,11 @@ fn main() {
         eprintln!("twofold-bench: {e}");
         std::process::exit(2);
     }
-    let ga_so = find_module("pam_google_authenticator.so");
-    let oath_so = find_module("pam_oath.so");
-    let started = Instant::now();
+    syslog_lines
+}
+
+/// Prints the run's date, machine and settings.
+fn header(args: &Args, dir: &Path) {
     let date = String::from_utf8_lossy(
         &std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -556,947 +679,59 @@ fn main() {
         args.clients,
         dir.display()
     );
-    let mut v = Verdicts(Vec::new());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
     if !args.daemon_env.is_empty() {
         println!("twofoldd environment: {:?}", args.daemon_env);
     }
-    let mut world =
-        World::start(&dir, &args.daemon_env, &args.bin_dir).unwrap_or_else(|e| panic!("{e}"));
-    let address = world.address.clone();
+}
+
+/// The phases' shared context: the runtime, the module's two `auth` lines, the anchors.
+fn context<'a>(args: &'a Args, dir: &Path, world: &World) -> phases::Ctx<'a> {
     let so = args.bin_dir.join("libpam_twofold.so");
     assert!(so.exists(), "{} missing", so.display());
-    let pamdir = dir.join("pam.d");
-    let twofold_line = format!(
-        "auth required {} bus=unix:path={}",
-        so.display(),
-        world.socket.display()
-    );
-    let twofold_service = || Service::new(&pamdir, "bench-twofold", &twofold_line);
-
-    if args.absent_only {
-        let pre = std::env::var("BENCH_PRELOAD").unwrap_or_default();
-        if pre.contains("ga") {
-            let so = ga_so.clone().unwrap();
-            let ga = Service::new(
-                &pamdir,
-                "x-ga",
-                &format!(
-                    "auth required {} secret=/nonexistent/${{USER}} user=root",
-                    so.display()
-                ),
-            );
-            for _ in 0..50 {
-                ga.login(&user_name(0), "123456");
-            }
-        }
-        if pre.contains("oath") {
-            let so = oath_so.clone().unwrap();
-            let o = Service::new(
-                &pamdir,
-                "x-oath",
-                &format!(
-                    "auth required {} usersfile=/nonexistent window=1",
-                    so.display()
-                ),
-            );
-            for _ in 0..50 {
-                o.login(&user_name(0), "123456");
-            }
-        }
-        if pre.contains("tokio") {
-            rt.block_on(async {
-                let (_c, p) = connect(&address).await.unwrap();
-                for _ in 0..50 {
-                    let _ = p.status("").await;
-                }
-            });
-        }
-        world.stop_daemon();
-        let svc = twofold_service();
-        let mut s = Samples::default();
-        for _ in 0..200 {
-            let (_, took) = svc.login(&user_name(0), "123456");
-            s.push(took);
-        }
-        println!("{}", s.line("absent daemon only"));
-        return;
-    }
-
-    // Where time can go, measured alone.
-    println!("\n== calibration");
-    let fsync = fsync_cost(&dir);
-    println!(
-        "{}",
-        fsync.line("4 KiB write + fdatasync on the state disk")
-    );
-    let argon2_cpu = argon2_cpu_seconds();
-    println!(
-        "{:<44} {:.1} ms CPU (in-process, the daemon's parameters)",
-        "one Argon2id evaluation",
-        argon2_cpu * 1000.0
-    );
-    let ping = rt.block_on(async {
-        let (conn, _) = connect(&address).await.unwrap();
-        let peer = peer(&conn).await;
-        let mut s = Samples::default();
-        for _ in 0..500 {
-            let t = Instant::now();
-            peer.ping().await.unwrap();
-            s.push(t.elapsed());
-        }
-        s
-    });
-    println!(
-        "{}",
-        ping.line("Peer.Ping to twofoldd (one open connection)")
-    );
-
-    // Enrollment through the D-Bus API.
-    println!("\n== enrollment (EnrollBegin + EnrollConfirm as root, 4 in parallel)");
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
-    let t = Instant::now();
-    let (mut enrolled, lat) = rt.block_on(enroll(&address, small_users.clone(), 4));
-    let small_wall = t.elapsed().as_secs_f64();
-    println!("{}", lat.line("one enrollment (latency, 4 in flight)"));
-    let per_enroll = small_wall / args.small.max(1) as f64;
-    println!(
-        "{:<44} {:.1} enrollments/s; 100,000 users would take {:.1} h",
-        "throughput",
-        1.0 / per_enroll,
-        per_enroll * 100_000.0 / 3600.0
-    );
-
-    // twofold with the small set enrolled.
-    println!("\n== twofold with {} enrolled users", args.small);
-    let mut small = Module {
-        name: "twofold",
-        service: twofold_service(),
-        users: small_users
-            .iter()
-            .map(|u| (u.clone(), enrolled[u].secret.clone()))
-            .collect(),
-        last_step: vec![0; args.small],
-        samples: Samples::default(),
-    };
-    for _ in 0..args.steps {
-        wait_next_step(0.3);
-        small.pass();
-    }
-    println!(
-        "{}",
-        small
-            .samples
-            .line(&format!("pam_twofold, {} users", args.small))
-    );
-
-    // Where a twofold login spends its time: connect + Status alone (a user who is not
-    // enrolled, nullok) and Verify alone on an open connection.
-    // Not enrolled yet (the rest of --users come below, seeded users later), and right
-    // after the measured users in passwd: an account at the end of a 100,000-line
-    // passwd costs milliseconds per NSS files lookup.
-    let none_user = user_name(args.users);
-    let status_only = Service::new(
-        &pamdir,
-        "bench-twofold-status",
-        &format!("{twofold_line} nullok"),
-    );
-    let mut status_s = Samples::default();
-    let mut early = Samples::default();
-    let long_name = "x".repeat(300);
-    for _ in 0..200 {
-        let (_, took) = status_only.login(&none_user, "000000");
-        status_s.push(took);
-        // Refused before any bus traffic (name too long): module load + options + pam_end.
-        let (_, took) = status_only.login(&long_name, "000000");
-        early.push(took);
-    }
-    wait_next_step(0.3);
-    let verify_direct = rt.block_on(async {
-        let (_conn, proxy) = connect(&address).await.unwrap();
-        let mut s = Samples::default();
-        for (i, (user, secret)) in small.users.iter().enumerate() {
-            let step = totp::step_now();
-            if small.last_step[i] >= step {
-                continue;
-            }
-            let code = totp::code(secret, step);
-            let t = Instant::now();
-            match proxy.verify(user, &code, HashMap::new()).await {
-                Ok(_) => s.push(t.elapsed()),
-                Err(_) => s.failures += 1,
-            }
-        }
-        s
-    });
-    let step = totp::step_now();
-    small.last_step.iter_mut().for_each(|s| *s = step);
-
-    // Enroll the rest for the comparison.
-    let rest: Vec<String> = (args.small..args.users).map(user_name).collect();
-    if !rest.is_empty() {
-        println!("\n== enrolling {} more users", rest.len());
-        let (more, _) = rt.block_on(enroll(&address, rest, 4));
-        enrolled.extend(more);
-    }
-
-    // The anchors, configured alike: ±1 step, reuse refused.
-    println!(
-        "\n== side by side: {} users, {} steps",
-        args.users, args.steps
-    );
-    let names: Vec<String> = (0..args.users).map(user_name).collect();
-    let mut modules = vec![Module {
-        name: "pam_twofold",
-        service: twofold_service(),
-        users: names
-            .iter()
-            .map(|u| (u.clone(), enrolled[u].secret.clone()))
-            .collect(),
-        last_step: (0..args.users)
-            .map(|i| if i < args.small { step } else { 0 })
-            .collect(),
-        samples: Samples::default(),
-    }];
-    match &ga_so {
-        Some(so) => {
-            let gadir = dir.join("ga");
-            fs::create_dir_all(&gadir).unwrap();
-            fs::set_permissions(&gadir, fs::Permissions::from_mode(0o700)).unwrap();
-            let users: Vec<(String, Vec<u8>)> =
-                names.iter().map(|u| (u.clone(), random_secret())).collect();
-            for (u, s) in &users {
-                let p = gadir.join(u);
-                fs::write(
-                    &p,
-                    format!(
-                        "{}\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n",
-                        data_encoding::BASE32_NOPAD.encode(s)
-                    ),
-                )
-                .unwrap();
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-            }
-            modules.push(Module {
-                name: "pam_google_authenticator",
-                service: Service::new(
-                    &pamdir,
-                    "bench-ga",
-                    &format!(
-                        "auth required {} secret={}/${{USER}} user=root",
-                        so.display(),
-                        gadir.display()
-                    ),
-                ),
-                users,
-                last_step: vec![0; args.users],
-                samples: Samples::default(),
-            });
-        }
-        None => println!(
-            "pam_google_authenticator.so not installed (apt install libpam-google-authenticator)"
+    phases::Ctx {
+        args,
+        dir: dir.to_path_buf(),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        address: world.address.clone(),
+        pamdir: dir.join("pam.d"),
+        twofold_line: format!(
+            "auth required {} socket={} bus=unix:path={}",
+            so.display(),
+            world.direct_socket().display(),
+            world.socket.display()
         ),
+        bus_line: format!(
+            "auth required {} bus=unix:path={}",
+            so.display(),
+            world.socket.display()
+        ),
+        so,
+        ga_so: find_module("pam_google_authenticator.so"),
+        oath_so: find_module("pam_oath.so"),
     }
-    match &oath_so {
-        Some(so) => {
-            let odir = dir.join("oath");
-            fs::create_dir_all(&odir).unwrap();
-            fs::set_permissions(&odir, fs::Permissions::from_mode(0o700)).unwrap();
-            let users: Vec<(String, Vec<u8>)> =
-                names.iter().map(|u| (u.clone(), random_secret())).collect();
-            let mut text = String::new();
-            for (u, s) in &users {
-                let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
-                text.push_str(&format!("HOTP/T30/6 {u} - {hex}\n"));
-            }
-            let file = odir.join("users.oath");
-            fs::write(&file, text).unwrap();
-            fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-            modules.push(Module {
-                name: "pam_oath",
-                service: Service::new(
-                    &pamdir,
-                    "bench-oath",
-                    &format!(
-                        "auth required {} usersfile={} window=1 digits=6",
-                        so.display(),
-                        file.display()
-                    ),
-                ),
-                users,
-                last_step: vec![0; args.users],
-                samples: Samples::default(),
-            });
-        }
-        None => println!("pam_oath.so not installed (apt install libpam-oath)"),
-    }
-    // Interleaved user by user, so that a burst of load elsewhere on the machine
-    // hits the three modules alike.
-    for _ in 0..args.steps {
-        wait_next_step(0.3);
-        for i in 0..args.users {
-            for m in modules.iter_mut() {
-                m.login_one(i);
-            }
-        }
-    }
-    let tf = modules[0].samples.clone();
-    for m in &modules {
-        let ratio = m.samples.p50() / tf.p50();
-        println!(
-            "{}   {:.2}x twofold",
-            m.samples.line(&format!("{}, {} users", m.name, args.users)),
-            ratio
-        );
-    }
-    println!("\n-- where a twofold login's time goes");
-    println!(
-        "{}",
-        modules[0].samples.line("whole PAM login (start+auth+end)")
-    );
-    println!(
-        "{}",
-        status_s.line("  PAM login up to Status (user not enrolled)")
-    );
-    println!(
-        "{}",
-        early.line("  PAM transaction, no bus traffic (bad name)")
-    );
-    println!(
-        "{}",
-        verify_direct.line("  Verify alone on an open connection")
-    );
-    println!("{}", fsync.line("  of which one fdatasync (at least)"));
-    println!("{}", ping.line("  one bus round trip (Ping)"));
+}
 
-    // The big run: seed up to --big-users straight into the daemon's store (daemon
-    // stopped), restart the daemon, and log in the same --small users again.
-    let pid = world.daemon_pid().unwrap();
-    let rss_users = env::rss_kib(pid);
-    if let Some((rss, hwm)) = rss_users {
-        println!(
-            "\n{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0,
-            args.users
-        );
-    }
-    let mut big: Option<Big> = None;
-    if args.big_users > args.users {
-        println!(
-            "\n== seeding up to {} users into twofoldd's database (daemon stopped)",
-            thousands(args.big_users)
-        );
-        world.stop_daemon();
-        let names: Vec<String> = (0..args.big_users).map(user_name).collect();
-        let stage = (!args.seed_in_place).then(|| dir.join("seed-tmpfs"));
-        if let Some(stage) = &stage {
-            env::mount_tmpfs(stage).unwrap_or_else(|e| panic!("{e}"));
-        }
-        // Last used step two steps back: every code from now on is fresh.
-        let seeded = seed::seed(
-            &world.db_path(),
-            &world.key_path(),
-            &names,
-            totp::step_now() - 2,
-            stage.as_deref(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        if let Some(stage) = &stage {
-            env::unmount(stage);
-        }
-        println!(
-            "{:<44} {:.2} s (once; every seeded user stores these same 10 hashes)",
-            "10 backup-code Argon2id hashes",
-            seeded.hash_took.as_secs_f64()
-        );
-        println!(
-            "{:<44} {} users in {:.1} s ({:.0} users/s; {} enrolled already, skipped){}",
-            "seeding (begin + confirm enrollment each)",
-            thousands(seeded.users.len()),
-            seeded.took.as_secs_f64(),
-            seeded.users.len() as f64 / seeded.took.as_secs_f64(),
-            seeded.skipped,
-            if args.seed_in_place {
-                "; committed on the state disk"
-            } else {
-                "; committed on a tmpfs copy"
-            }
-        );
-        if let Some(copy) = seeded.copy_took {
-            println!(
-                "{:<44} {:.1} s (one fsync)",
-                "copy back over twofoldd's database",
-                copy.as_secs_f64()
-            );
-        }
-        let db_mib = ["", "-wal"]
-            .iter()
-            .filter_map(|side| {
-                let mut p = world.db_path().into_os_string();
-                p.push(side);
-                fs::metadata(p).ok()
-            })
-            .map(|m| m.len())
-            .sum::<u64>() as f64
-            / 1048576.0;
-        println!("{:<44} {db_mib:.1} MiB", "database (with its WAL)");
-        let t = Instant::now();
-        world.start_daemon().unwrap_or_else(|e| panic!("{e}"));
-        rt.block_on(async {
-            let (conn, _) = connect(&address).await.unwrap();
-            peer(&conn).await.ping().await.expect("Ping after restart");
-        });
-        println!(
-            "{:<44} {:.2} s",
-            "twofoldd restarted, answering after",
-            t.elapsed().as_secs_f64()
-        );
-
-        println!(
-            "\n== twofold with {} enrolled users",
-            thousands(args.big_users)
-        );
-        let step = totp::step_now();
-        let mut m = Module {
-            name: "twofold-big",
-            service: twofold_service(),
-            users: small_users
-                .iter()
-                .map(|u| (u.clone(), enrolled[u].secret.clone()))
-                .collect(),
-            last_step: vec![step; args.small],
-            samples: Samples::default(),
-        };
-        for _ in 0..args.steps {
-            wait_next_step(0.3);
-            m.pass();
-        }
-        println!(
-            "{}",
-            small
-                .samples
-                .line(&format!("pam_twofold, {} users enrolled", args.small))
-        );
-        println!(
-            "{}   ({:.2}x)",
-            m.samples.line(&format!(
-                "pam_twofold, same {} users, {} enrolled",
-                args.small,
-                thousands(args.big_users)
-            )),
-            m.samples.p50() / small.samples.p50()
-        );
-        let rss = env::rss_kib(world.daemon_pid().unwrap());
-        if let Some((rss, hwm)) = rss {
-            println!(
-                "{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled, after these logins",
-                "twofoldd RSS",
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0,
-                thousands(args.big_users)
-            );
-        }
-        big = Some(Big {
-            samples: m.samples,
-            rss,
-            seeded: seeded.users,
-            backup_codes: seeded.backup_codes,
-        });
-    }
-
-    // Throughput: 32 clients calling Verify, against 32 clients calling Peer.Ping.
-    println!("\n== throughput, {} concurrent clients", args.clients);
-    let window = Duration::from_secs(THROUGHPUT_SECONDS);
-    wait_next_step(0.3);
-    // Each user belongs to one client, which sends its codes in order.
-    let mut work: Vec<Vec<(String, Vec<String>)>> = vec![Vec::new(); args.clients];
-    let step = totp::step_now();
-    match &big {
-        // Seeded users, each used once: the code of this step (still accepted in the
-        // next, with the ±1 window), so every verification is a fresh valid code.
-        Some(b) => {
-            for (i, (user, secret)) in b.seeded.iter().enumerate() {
-                work[i % args.clients].push((user.clone(), vec![totp::code(secret, step)]));
-            }
-            println!(
-                "users: the {} seeded users, each at most once (the phase ends after {} s)",
-                thousands(b.seeded.len()),
-                THROUGHPUT_SECONDS
-            );
-        }
-        // No seeded users: the enrolled ones, with the codes of this step and the next.
-        None => {
-            let last = &modules[0].last_step;
-            for (i, (user, secret)) in modules[0].users.iter().enumerate() {
-                let codes: Vec<String> = [step, step + 1]
-                    .iter()
-                    .filter(|s| **s > last[i])
-                    .map(|s| totp::code(secret, *s))
-                    .collect();
-                work[i % args.clients].push((user.clone(), codes));
-            }
-            println!(
-                "users: the {} enrolled users, codes of two steps each (no seeded users: \
-                 too few verifications for a steady rate)",
-                modules[0].users.len()
-            );
-        }
-    }
-    // Optionally, where the daemon spends the Verify phase (perf, if installed).
-    let perf = args
-        .perf
-        .then(|| {
-            std::process::Command::new("perf")
-                .args(["record", "-q", "-g", "-F", "1999", "-o"])
-                .arg(dir.join("perf.data"))
-                .args(["-p", &world.daemon_pid().unwrap().to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .ok()
-        })
-        .flatten();
-    if perf.is_some() {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let (verify, ping_rate) = rt.block_on(async {
-        let mut conns = Vec::new();
-        for _ in 0..args.clients {
-            conns.push(connect(&address).await.unwrap());
-        }
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for ((_, proxy), jobs) in conns.iter().cloned().zip(work) {
-            tasks.spawn(async move {
-                let (mut ok, mut bad) = (0usize, 0usize);
-                'jobs: for (user, codes) in jobs {
-                    for code in codes {
-                        if t.elapsed() >= window {
-                            break 'jobs;
-                        }
-                        match proxy.verify(&user, &code, HashMap::new()).await {
-                            Ok(_) => ok += 1,
-                            Err(e) => {
-                                bad += 1;
-                                if bad <= 2 {
-                                    eprintln!("  Verify {user}: {e:?}");
-                                }
-                            }
-                        }
-                    }
-                }
-                (ok, bad)
-            });
-        }
-        let (mut ok, mut bad) = (0, 0);
-        while let Some(r) = tasks.join_next().await {
-            let (o, b) = r.unwrap();
-            ok += o;
-            bad += b;
-        }
-        let verify_secs = t.elapsed().as_secs_f64();
-        if let Some(p) = &perf {
-            // SAFETY: kill has no memory preconditions.
-            unsafe { libc::kill(p.id() as i32, libc::SIGINT) };
-        }
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for (conn, _) in &conns {
-            let conn = conn.clone();
-            tasks.spawn(async move {
-                let peer = peer(&conn).await;
-                let mut n = 0usize;
-                while t.elapsed() < window {
-                    peer.ping().await.unwrap();
-                    n += 1;
-                }
-                n
-            });
-        }
-        let mut pings = 0;
-        while let Some(r) = tasks.join_next().await {
-            pings += r.unwrap();
-        }
-        let ping_secs = t.elapsed().as_secs_f64();
-        (
-            (ok, bad, verify_secs),
-            (pings as f64 / ping_secs, pings, ping_secs),
-        )
-    });
-    let (verify_ok, verify_failed, verify_secs) = verify;
-    let verify_rate = (verify_ok + verify_failed) as f64 / verify_secs;
-    let (ping_rate, pings, ping_secs) = ping_rate;
-    println!(
-        "{:<44} {:.0}/s ({} accepted, {} refused, in {:.1} s)",
-        "Verify (valid fresh codes)", verify_rate, verify_ok, verify_failed, verify_secs
-    );
-    println!(
-        "{:<44} {:.0}/s ({} in {:.1} s)",
-        "Peer.Ping", ping_rate, pings, ping_secs
-    );
-    let rss_throughput = env::rss_kib(world.daemon_pid().unwrap());
-    println!(
-        "{:<44} {}",
-        "twofoldd memory after the throughput phase",
-        env::memory_breakdown(world.daemon_pid().unwrap())
-    );
-    if let Some((rss, hwm)) = rss_throughput {
-        println!(
-            "{:<44} {:.1} MiB (peak {:.1} MiB) after the throughput phase",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0
-        );
-    }
-    // The burst's extra threads (one per request in flight) end after 10 s idle.
-    std::thread::sleep(Duration::from_secs(12));
-    let rss_settled = env::rss_kib(world.daemon_pid().unwrap());
-    if let Some((rss, _)) = rss_settled {
-        println!(
-            "{:<44} {:.1} MiB 12 s later ({})",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            env::memory_breakdown(world.daemon_pid().unwrap())
-        );
-    }
-    if let Some(mut p) = perf {
-        let _ = p.wait();
-        let report = std::process::Command::new("perf")
-            .args([
-                "report",
-                "--stdio",
-                "--no-children",
-                "--sort",
-                "dso,symbol",
-                "-g",
-                "none",
-                "-i",
-            ])
-            .arg(dir.join("perf.data"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let _ = fs::write(dir.join("perf.txt"), &report);
-        println!("-- twofoldd during the Verify phase (perf, top symbols):");
-        for l in report
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .take(25)
-        {
-            println!("   {l}");
-        }
-    }
-
-    // Argon2 evaluations per backup-code attempt, estimated from the daemon's CPU time.
-    println!("\n== backup codes: Argon2 evaluations per attempt");
-    let pid = world.daemon_pid().unwrap();
-    let victim = user_name(0);
-    let codes = enrolled[&victim].backup_codes.clone();
-    let estimates = rt.block_on(async {
-        let (_conn, proxy) = connect(&address).await.unwrap();
-        let mut out = Vec::new();
-        let mut next = 0usize;
-        for left in [10usize, 1] {
-            // Use codes until `left` remain.
-            while codes.len() - next > left {
-                proxy
-                    .verify(&victim, &codes[next], HashMap::new())
-                    .await
-                    .expect("backup code");
-                next += 1;
-            }
-            let attempts = 4; // the fifth failure in a row would lock the user out
-            let c0 = env::thread_times(pid);
-            let t0 = Instant::now();
-            for _ in 0..attempts {
-                // Well-formed, wrong: the tag lookup finds no row.
-                let _ = proxy.verify(&victim, "zzzz-zzzz-zz", HashMap::new()).await;
-            }
-            let wrong_cpu = env::cpu_since(pid, &c0) / attempts as f64;
-            let wrong_ms = t0.elapsed().as_secs_f64() * 1000.0 / attempts as f64;
-            let c0 = env::thread_times(pid);
-            let t0 = Instant::now();
-            let r = proxy.verify(&victim, &codes[next], HashMap::new()).await;
-            next += 1;
-            let right_cpu = env::cpu_since(pid, &c0);
-            let right_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            out.push((
-                left,
-                wrong_cpu / argon2_cpu,
-                wrong_ms,
-                right_cpu / argon2_cpu,
-                right_ms,
-                r.is_ok(),
-            ));
-        }
-        out
-    });
-    for (left, w, wms, r, rms, ok) in &estimates {
-        println!(
-            "{:<44} wrong code ≈{w:.2} ({wms:.0} ms), right code ≈{r:.2} ({rms:.0} ms, accepted: {ok})",
-            format!("{left} codes left: evaluations (CPU estimate)")
-        );
-    }
-
-    // A seeded user's backup code: the shared hash, found through the user's own tag.
-    if let Some(b) = &big {
-        let (user, _) = b.seeded.last().unwrap();
-        let t0 = Instant::now();
-        let r = rt.block_on(async {
-            let (_conn, proxy) = connect(&address).await.unwrap();
-            proxy.verify(user, &b.backup_codes[0], HashMap::new()).await
-        });
-        println!(
-            "{:<44} accepted: {} ({:.0} ms)",
-            "a seeded user's backup code",
-            r.is_ok(),
-            t0.elapsed().as_secs_f64() * 1000.0
-        );
-    }
-
-    let rss_end = env::rss_kib(pid);
-    if let Some((rss, hwm)) = rss_end {
-        println!(
-            "\n{:<44} {:.1} MiB (peak {:.1} MiB) with {} users enrolled, after the backup codes",
-            "twofoldd RSS",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0,
-            thousands(args.users.max(args.big_users))
-        );
-    }
-
-    // An absent daemon: the bus is there but nobody owns the name; then no bus at all.
-    println!("\n== absent daemon");
-    world.stop_daemon();
-    let svc = twofold_service();
-    let mut absent = Samples::default();
-    for _ in 0..100 {
-        let (rc, took) = svc.login(&victim, "123456");
-        if rc == pam::AUTHINFO_UNAVAIL {
-            absent.push(took);
-        } else {
-            absent.failures += 1;
-        }
-    }
-    println!("{}", absent.line("name without owner -> AUTHINFO_UNAVAIL"));
-    world.stop_bus();
-    let mut nobus = Samples::default();
-    for _ in 0..100 {
-        let (rc, took) = svc.login(&victim, "123456");
-        if rc == pam::AUTHINFO_UNAVAIL {
-            nobus.push(took);
-        } else {
-            nobus.failures += 1;
-        }
-    }
-    println!("{}", nobus.line("no bus socket -> AUTHINFO_UNAVAIL"));
-
-    // Fleet mode (issue 8): the same logins against a twofoldd whose store is PostgreSQL.
-    println!("\n== fleet mode: twofoldd on a PostgreSQL store");
-    let fleet = fleet_run(&args, &dir, &rt);
-    let sqlite_line = small
-        .samples
-        .line(&format!("pam_twofold, SQLite store, {} users", args.small));
-    match &fleet {
+/// The fleet-mode login figures beside SQLite's.
+fn print_fleet(args: &Args, fleet: &Result<Samples, String>, small: &Samples) {
+    match fleet {
         Ok(s) => {
-            println!("{sqlite_line}");
+            println!(
+                "{}",
+                small.line(&format!("pam_twofold, SQLite store, {} users", args.small))
+            );
             println!(
                 "{}   ({:.2} × SQLite)",
                 s.line(&format!(
                     "pam_twofold, PostgreSQL fleet store, {} users",
                     args.fleet_users
                 )),
-                s.p50() / small.samples.p50()
+                s.p50() / small.p50()
             );
         }
         Err(why) => println!("pam_twofold, PostgreSQL fleet store: not measured: {why}"),
-    }
-
-    // Targets.
-    let ga = modules
-        .iter()
-        .find(|m| m.name == "pam_google_authenticator");
-    match ga {
-        Some(ga) if !ga.samples.ms.is_empty() && !tf.ms.is_empty() => {
-            let r = tf.p50() / ga.samples.p50();
-            v.add(
-                "TOTP success p50 <= 0.5 x pam_google_authenticator",
-                verdict(
-                    r <= 0.5,
-                    format!("{:.3} ms vs {:.3} ms = {r:.2}x", tf.p50(), ga.samples.p50()),
-                ),
-            );
-        }
-        _ => v.add(
-            "TOTP success p50 <= 0.5 x pam_google_authenticator",
-            "not measured: pam_google_authenticator.so missing or no successful login".into(),
-        ),
-    }
-    match &big {
-        Some(b) => {
-            let r = b.samples.p50() / small.samples.p50();
-            v.add(
-                &format!(
-                    "p50 at {} users <= 1.1 x p50 at {}",
-                    thousands(args.big_users),
-                    args.small
-                ),
-                verdict(
-                    r <= 1.1 && b.samples.failures == 0,
-                    format!(
-                        "{:.3} ms vs {:.3} ms = {r:.2}x{}",
-                        b.samples.p50(),
-                        small.samples.p50(),
-                        if b.samples.failures > 0 {
-                            format!(", {} logins failed", b.samples.failures)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                ),
-            );
-        }
-        None => v.add(
-            "p50 at 100,000 users <= 1.1 x p50 at 100",
-            format!(
-                "not measured: --big-users {} <= --users {}, nothing seeded (enrolling \
-                 100,000 users through the D-Bus API would take ~{:.1} h here)",
-                args.big_users,
-                args.users,
-                per_enroll * 100_000.0 / 3600.0
-            ),
-        ),
-    }
-    let r = verify_rate / ping_rate;
-    v.add(
-        "throughput >= 50% of bare Peer.Ping",
-        verdict(
-            r >= 0.5 && verify_failed == 0,
-            format!(
-                "{verify_rate:.0}/s vs {ping_rate:.0}/s = {:.0}%{}",
-                r * 100.0,
-                if verify_failed > 0 {
-                    format!(", {verify_failed} verifications refused")
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-    );
-    let est: Vec<String> = estimates
-        .iter()
-        .map(|(l, w, _, r, _, _)| format!("{l} left: wrong ≈{w:.2}, right ≈{r:.2}"))
-        .collect();
-    v.add(
-        "exactly one Argon2 evaluation per backup-code attempt",
-        format!(
-            "counted exactly by daemon/tests/argon2_per_attempt.rs (1 per attempt; \
-             `twofoldd --debug` logs the running count); here only a CPU-time estimate \
-             of the whole request: {}",
-            est.join("; ")
-        ),
-    );
-    let after = |label: &str, r: Option<(u64, u64)>| {
-        r.map_or(String::new(), |(r, h)| {
-            format!(
-                "; {label}: {:.1} MiB (peak {:.1} MiB)",
-                r as f64 / 1024.0,
-                h as f64 / 1024.0
-            )
-        })
-    };
-    match &big {
-        Some(b) => match b.rss {
-            Some((rss, hwm)) => v.add(
-                &format!(
-                    "daemon RSS <= 20 MiB at {} users",
-                    thousands(args.big_users)
-                ),
-                // Judged on the highest resident size read at this size (after the
-                // logins, the throughput phase and the backup codes), not the first.
-                verdict(
-                    [Some((rss, hwm)), rss_throughput, rss_settled, rss_end]
-                        .into_iter()
-                        .flatten()
-                        .all(|(r, _)| r <= 20 * 1024),
-                    format!(
-                        "{:.1} MiB after the logins above, peak {:.1} MiB{}",
-                        rss as f64 / 1024.0,
-                        hwm as f64 / 1024.0,
-                        after("after the throughput phase", rss_throughput)
-                            + &after("12 s after it", rss_settled)
-                            + &after("after the backup codes (Argon2)", rss_end)
-                    ),
-                ),
-            ),
-            None => v.add(
-                "daemon RSS <= 20 MiB at 100,000 users",
-                "not measured: /proc/PID/status unreadable".into(),
-            ),
-        },
-        None => v.add(
-            "daemon RSS <= 20 MiB at 100,000 users",
-            format!(
-                "not measured: nothing seeded (--big-users {} <= --users {}){}",
-                args.big_users,
-                args.users,
-                after(&format!("at {} users", args.users), rss_users)
-            ),
-        ),
-    }
-    let worst = absent.p99().max(nobus.p99());
-    v.add(
-        "absent daemon reported in <= 50 ms",
-        verdict(
-            worst <= 50.0 && absent.failures == 0 && nobus.failures == 0,
-            format!(
-                "p99 {:.1} ms without owner, {:.1} ms without bus",
-                absent.p99(),
-                nobus.p99()
-            ),
-        ),
-    );
-    println!("\n== targets");
-    for (t, verdict) in &v.0 {
-        println!("{t:<56} {verdict}");
-    }
-    println!(
-        "{:<56} {}",
-        "fleet-mode login p50 beside SQLite (issue 8)",
-        match &fleet {
-            Ok(s) => format!(
-                "PostgreSQL {:.3} ms (p99 {:.3} ms) vs SQLite {:.3} ms (p99 {:.3} ms) = {:.2}x",
-                s.p50(),
-                s.p99(),
-                small.samples.p50(),
-                small.samples.p99(),
-                s.p50() / small.samples.p50()
-            ),
-            Err(why) => format!("not measured: {}", why.lines().next().unwrap_or("")),
-        }
-    );
-    println!("load average at end: {}", loadavg());
-    match &syslog_lines {
-        Some(n) => println!(
-            "syslog lines received on the bench's /dev/log: {}",
-            n.load(std::sync::atomic::Ordering::Relaxed)
-        ),
-        None => println!("no syslog socket (--no-syslog): the host's /dev as it is"),
-    }
-    println!(
-        "\nbench took {:.0} s; logs in {}",
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    drop(world);
-    if args.keep {
-        let _ = tmp.keep();
     }
 }

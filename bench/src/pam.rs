@@ -57,6 +57,14 @@ impl Service {
         }
     }
 
+    /// A service file written before (by [`Service::new`], in another process).
+    pub fn existing(dir: &Path, name: &str) -> Service {
+        Service {
+            confdir: CString::new(dir.to_str().expect("UTF-8 path")).unwrap(),
+            name: CString::new(name).unwrap(),
+        }
+    }
+
     /// One transaction for `user` answering `code`: (PAM result, elapsed time).
     pub fn login(&self, user: &str, code: &str) -> (i32, Duration) {
         let user = CString::new(user).unwrap();
