@@ -271,6 +271,7 @@ fn serve_direct(
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .enable_time()
+                .thread_name("fake-direct-blocking")
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
