@@ -324,19 +324,7 @@ impl World {
         bin_dir: &Path,
         config: &str,
     ) -> Result<World, String> {
-        let conf = dir.join("bus.conf");
-        fs::write(&conf, twofold_tests::private_bus_config(dir)).map_err(|e| e.to_string())?;
-        let mut bus = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address"])
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(dir.join("dbus-daemon.log")).unwrap())
-            .spawn()
-            .map_err(|e| format!("dbus-daemon: {e}"))?;
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let (bus, line) = start_bus(dir, &twofold_tests::private_bus_config(dir))?;
         let state = dir.join("state");
         fs::create_dir_all(&state).map_err(|e| e.to_string())?;
         fs::set_permissions(&state, fs::Permissions::from_mode(0o700))
@@ -449,20 +437,7 @@ impl World {
         )
         .map_err(|e| e.to_string())?;
         let extra = format!("<servicedir>{}</servicedir>", services.display());
-        let conf = dir.join("bus.conf");
-        fs::write(&conf, twofold_tests::private_bus_config_with(&dir, &extra))
-            .map_err(|e| e.to_string())?;
-        let mut bus = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address"])
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(dir.join("dbus-daemon.log")).unwrap())
-            .spawn()
-            .map_err(|e| format!("dbus-daemon: {e}"))?;
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let (bus, _) = start_bus(&dir, &twofold_tests::private_bus_config_with(&dir, &extra))?;
         Ok(ActivationBus {
             bus,
             address,
@@ -643,4 +618,24 @@ pub fn cpu_since(pid: u32, before: &std::collections::HashMap<u32, u64>) -> f64 
         .map(|(tid, ns)| ns.saturating_sub(*before.get(tid).unwrap_or(&0)))
         .sum::<u64>() as f64
         / 1e9
+}
+
+/// A private dbus-daemon with `config` (written to DIR/bus.conf, its log in
+/// DIR/dbus-daemon.log); returns it and the address it printed.
+fn start_bus(dir: &Path, config: &str) -> Result<(Child, String), String> {
+    let conf = dir.join("bus.conf");
+    fs::write(&conf, config).map_err(|e| e.to_string())?;
+    let log = fs::File::create(dir.join("dbus-daemon.log")).map_err(|e| e.to_string())?;
+    let mut bus = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf.display()))
+        .args(["--nofork", "--print-address"])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("dbus-daemon: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(bus.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok((bus, line))
 }

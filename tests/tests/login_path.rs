@@ -536,23 +536,33 @@ fn forward_pass_login(
     args: &str,
 ) -> PamOutcome {
     let login = Login::new(user, answer).args(&format!("forward_pass {args}"));
-    let confdir = env.pam_confdir(&login);
+    through_stack(env, shadow, &login, &[answer], |twofold_line| {
+        let twofold_line = twofold_line
+            .strip_prefix("auth required ")
+            .expect("the harness writes one auth line");
+        format!("auth requisite {twofold_line}auth required pam_unix.so use_first_pass\n")
+    })
+}
+
+/// `login` through the harness's PAM service rewritten by `stack` (given the harness's
+/// pam_twofold.so line), typing `answers`, with `shadow` as /etc/shadow.
+fn through_stack(
+    env: &TestEnv,
+    shadow: &Path,
+    login: &Login,
+    answers: &[&str],
+    stack: impl FnOnce(&str) -> String,
+) -> PamOutcome {
+    let confdir = env.pam_confdir(login);
     let service = confdir.join("twofold-test");
     let twofold_line = std::fs::read_to_string(&service).unwrap();
-    let twofold_line = twofold_line
-        .strip_prefix("auth required ")
-        .expect("the harness writes one auth line");
-    std::fs::write(
-        &service,
-        format!("auth requisite {twofold_line}auth required pam_unix.so use_first_pass\n"),
-    )
-    .unwrap();
+    std::fs::write(&service, stack(&twofold_line)).unwrap();
     pamdriver_with_mounts(
         &[(shadow, Path::new("/etc/shadow"))],
         &confdir,
         "twofold-test",
-        user,
-        &[answer],
+        &login.user,
+        answers,
     )
 }
 
@@ -566,21 +576,10 @@ fn after_the_password(
     password: &str,
     code: &str,
 ) -> PamOutcome {
-    let confdir = env.pam_confdir(&Login::new(user, code));
-    let service = confdir.join("twofold-test");
-    let twofold_line = std::fs::read_to_string(&service).unwrap();
-    std::fs::write(
-        &service,
-        format!("auth required pam_unix.so\n{twofold_line}"),
-    )
-    .unwrap();
-    pamdriver_with_mounts(
-        &[(shadow, Path::new("/etc/shadow"))],
-        &confdir,
-        "twofold-test",
-        user,
-        &[password, code],
-    )
+    let login = Login::new(user, code);
+    through_stack(env, shadow, &login, &[password, code], |twofold_line| {
+        format!("auth required pam_unix.so\n{twofold_line}")
+    })
 }
 
 /// What the module said, with numbers (seconds left) blanked.
