@@ -496,19 +496,7 @@ pub struct ActivationBus {
 impl ActivationBus {
     /// The pid of the owner of org.twofold.Twofold1 on this bus, if it has one.
     pub fn owner_pid(&self) -> Option<i32> {
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.GetConnectionUnixProcessID",
-                "string:org.twofold.Twofold1",
-            ])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split_whitespace().last()?.parse().ok()
+        twofold_tests::owner_pid_on(&self.address)
     }
 }
 

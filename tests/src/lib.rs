@@ -346,25 +346,11 @@ impl TestEnv {
 
     /// The pid of whatever owns org.twofold.Twofold1 on this bus, if anything does.
     pub fn owner_pid(&self) -> Option<i32> {
-        let text = self.ask_bus_about_our_name("GetConnectionUnixProcessID");
-        text.split_whitespace().last()?.parse().ok()
+        owner_pid_on(&self.address)
     }
 
-    /// The bus daemon's reply (as `dbus-send --print-reply` prints it) to `method` of
-    /// org.freedesktop.DBus about org.twofold.Twofold1.
     fn ask_bus_about_our_name(&self, method: &str) -> String {
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-            ])
-            .arg(format!("org.freedesktop.DBus.{method}"))
-            .arg("string:org.twofold.Twofold1")
-            .output()
-            .expect("dbus-send");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ask_bus_about_our_name(&self.address, method)
     }
 
     fn without_daemon(config: &str, activatable: bool) -> TestEnv {
@@ -1756,4 +1742,27 @@ pub fn fill(dir: &Path) -> PathBuf {
         while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
     }
     filler
+}
+
+/// The bus daemon at `address`'s reply (as `dbus-send --print-reply` prints it) to
+/// `method` of org.freedesktop.DBus about org.twofold.Twofold1.
+pub fn ask_bus_about_our_name(address: &str, method: &str) -> String {
+    let out = Command::new("dbus-send")
+        .arg(format!("--bus={address}"))
+        .args([
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+        ])
+        .arg(format!("org.freedesktop.DBus.{method}"))
+        .arg("string:org.twofold.Twofold1")
+        .output()
+        .expect("dbus-send");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pid of whatever owns org.twofold.Twofold1 on the bus at `address`, if anything.
+pub fn owner_pid_on(address: &str) -> Option<i32> {
+    let text = ask_bus_about_our_name(address, "GetConnectionUnixProcessID");
+    text.split_whitespace().last()?.parse().ok()
 }
