@@ -401,6 +401,10 @@ struct Wire {
     /// For messages: the address or path connected to.
     peer: String,
     last_serial: u32,
+    /// Calls sent and not answered yet, with the bus name that must answer each (None
+    /// peer to peer). A reply from another sender is refused, although the bus itself
+    /// refuses to deliver replies nobody asked for.
+    awaited: Vec<(u32, Option<String>)>,
     /// Bytes read and not yet taken.
     input: Vec<u8>,
 }
@@ -427,6 +431,7 @@ impl Wire {
             fd,
             peer: shown.to_owned(),
             last_serial: 0,
+            awaited: Vec::new(),
             input: Vec::new(),
         })
     }
@@ -476,6 +481,8 @@ impl Wire {
         let serial = self.last_serial;
         let message = wire::method_call(serial, to, member, args).map_err(CallError::Unexpected)?;
         self.write_all(&message, deadline, &format!("sending {member}"))?;
+        self.awaited
+            .push((serial, to.destination.map(str::to_owned)));
         Ok(serial)
     }
 
@@ -496,9 +503,21 @@ impl Wire {
             let message = self.read_message(deadline, what)?;
             let reply = Reply::parse(message)
                 .map_err(|e| CallError::Unexpected(format!("{} sent {e}", self.peer)))?;
-            if let Some(reply) = reply.filter(|r| r.reply_serial == a || r.reply_serial == b) {
-                return Ok(reply);
+            let Some(reply) = reply.filter(|r| r.reply_serial == a || r.reply_serial == b) else {
+                continue;
+            };
+            let at = self
+                .awaited
+                .iter()
+                .position(|(s, _)| *s == reply.reply_serial);
+            let expected = at.and_then(|i| self.awaited.swap_remove(i).1);
+            if expected.is_some() && reply.sender != expected {
+                return Err(CallError::Unexpected(format!(
+                    "a reply from {:?} where {expected:?} was asked",
+                    reply.sender
+                )));
             }
+            return Ok(reply);
         }
     }
 

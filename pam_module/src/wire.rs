@@ -31,6 +31,7 @@ const MEMBER: u8 = 3;
 const ERROR_NAME: u8 = 4;
 const REPLY_SERIAL: u8 = 5;
 const DESTINATION: u8 = 6;
+const SENDER: u8 = 7;
 const SIGNATURE: u8 = 8;
 
 /// Where a method call goes.
@@ -211,6 +212,8 @@ pub struct Reply {
     pub reply_serial: u32,
     /// The error's name; None for a method return.
     pub error: Option<String>,
+    /// Who sent it (on a bus; None peer to peer, where there are no names).
+    pub sender: Option<String>,
     signature: String,
     endian: Endian,
     body_start: usize,
@@ -241,6 +244,7 @@ impl Reply {
             endian,
         };
         let (mut reply_serial, mut error, mut signature) = (None, None, String::new());
+        let mut sender = None;
         while r.at < fields_end {
             r.align(8)?;
             let code = r.u8()?;
@@ -252,7 +256,8 @@ impl Reply {
                 (REPLY_SERIAL, b'u') => reply_serial = Some(r.u32()?),
                 (ERROR_NAME, b's') => error = Some(r.text(false)?.to_owned()),
                 (SIGNATURE, b'g') => signature = r.text(true)?.to_owned(),
-                (REPLY_SERIAL | ERROR_NAME | SIGNATURE, _) => {
+                (SENDER, b's') => sender = Some(r.text(false)?.to_owned()),
+                (REPLY_SERIAL | ERROR_NAME | SENDER | SIGNATURE, _) => {
                     return Err(format!("header field {code} of type {:?}", ty as char))
                 }
                 _ => r.skip(ty)?,
@@ -266,6 +271,7 @@ impl Reply {
         Ok(Some(Reply {
             reply_serial,
             error,
+            sender,
             signature,
             endian,
             body_start,

@@ -534,7 +534,11 @@ fn authenticate_over_a_real_bus() {
 type Header = (u8, u8, u8, u8, u32, u32, Vec<(u8, zvariant::OwnedValue)>);
 
 /// The other end of a [`BusDaemon`]'s socket, scripted by the test.
-struct Peer(std::os::unix::net::UnixStream);
+struct Peer(
+    std::os::unix::net::UnixStream,
+    /// The destination of each call read, by serial: the reply's sender by default.
+    HashMap<u32, String>,
+);
 
 impl Peer {
     /// A daemon "on the bus" whose owner `:1.42` is not checked yet, and its peer.
@@ -546,6 +550,7 @@ impl Peer {
                 fd: ours.into(),
                 peer: "the test's peer".into(),
                 last_serial: 0,
+                awaited: Vec::new(),
                 input: Vec::new(),
             },
             owner: Some(":1.42".into()),
@@ -553,7 +558,7 @@ impl Peer {
             owner_uid: OwnerUid::Unchecked,
             impostor: None,
         };
-        (daemon, Peer(theirs))
+        (daemon, Peer(theirs, HashMap::new()))
     }
 
     /// The next message: (serial, member, destination), decoded by zvariant.
@@ -580,11 +585,9 @@ impl Peer {
                 })
         };
         assert_eq!(header.1, 1, "a method call");
-        (
-            header.5,
-            field(3).expect("MEMBER"),
-            field(6).unwrap_or_default(),
-        )
+        let destination = field(6).unwrap_or_default();
+        self.1.insert(header.5, destination.clone());
+        (header.5, field(3).expect("MEMBER"), destination)
     }
 
     /// Sends a method return of `body` to `serial`.
@@ -599,16 +602,33 @@ impl Peer {
         error: Option<&str>,
         body: &B,
     ) {
+        let sender = self
+            .1
+            .get(&serial)
+            .cloned()
+            .unwrap_or_else(|| ":1.42".into());
+        self.send_as(&sender, kind, serial, error, body);
+    }
+
+    /// Sends a reply (kind 2) or an error (kind 3) to `serial` as coming from `sender`.
+    fn send_as<B: serde::Serialize + zvariant::Type>(
+        &mut self,
+        sender: &str,
+        kind: u8,
+        serial: u32,
+        error: Option<&str>,
+        body: &B,
+    ) {
         use std::io::Write;
         self.0
-            .write_all(&reply_bytes(zvariant::LE, kind, serial, error, body))
+            .write_all(&reply_bytes(sender, kind, serial, error, body))
             .expect("write");
     }
 }
 
 /// A reply (kind 2) or error (kind 3) to `serial`, built by zbus.
 fn reply_bytes<B: serde::Serialize + zvariant::Type>(
-    endian: zvariant::Endian,
+    sender: &str,
     kind: u8,
     serial: u32,
     error: Option<&str>,
@@ -623,9 +643,8 @@ fn reply_bytes<B: serde::Serialize + zvariant::Type>(
         _ => panic!("kind {kind} with {error:?}"),
     };
     let reply = builder
-        .sender(":1.42")
+        .sender(sender)
         .expect("sender")
-        .endian(endian)
         .build(body)
         .expect("reply");
     reply.data().bytes().to_vec()
@@ -787,6 +806,34 @@ fn error_replies_are_sorted_by_name() {
         );
         let e = r.expect_err(name);
         assert!(expected(&e), "{name}: {e:?}");
+    }
+}
+
+/// A reply must come from whom the call went to: the owner for the daemon's calls, the
+/// bus for the uid check (the bus refuses to deliver unrequested replies; this holds
+/// even if it did not).
+#[test]
+fn a_reply_from_another_sender_is_refused() {
+    for forge_the_check in [true, false] {
+        let r = scripted(
+            7,
+            move |peer| {
+                let (check, _, _) = peer.read_call();
+                let (call, _, _) = peer.read_call();
+                if forge_the_check {
+                    peer.send_as(":1.42", 2, check, None, &7u32);
+                } else {
+                    peer.reply(check, &7u32);
+                    peer.send_as(":1.666", 2, call, None, &state());
+                }
+            },
+            |d| d.begin_login("alice", test_context(), soon()),
+        );
+        let from_where = if forge_the_check { ":1.42" } else { ":1.666" };
+        assert!(
+            matches!(&r, Err(CallError::Unexpected(m)) if m.contains(from_where)),
+            "{r:?}"
+        );
     }
 }
 
