@@ -74,10 +74,7 @@ impl Connector for BusConnector {
     type Daemon = BusDaemon;
 
     fn connect(&mut self, opts: &Options, deadline: Instant) -> Result<BusDaemon, String> {
-        open(opts, deadline).map_err(|e| match e {
-            CallError::Unavailable(reason) => reason,
-            other => other.to_string(),
-        })
+        open(opts, deadline).map_err(|e| e.to_string())
     }
 }
 
@@ -112,10 +109,7 @@ enum DirectFailure {
 
 impl From<CallError> for DirectFailure {
     fn from(e: CallError) -> Self {
-        DirectFailure::Unavailable(match e {
-            CallError::Unavailable(reason) => reason,
-            other => other.to_string(),
-        })
+        DirectFailure::Unavailable(e.to_string())
     }
 }
 
