@@ -472,6 +472,24 @@ impl TestEnv {
         signal(self.daemon_pid(), sig);
     }
 
+    /// Runs `during` with the daemon stopped (SIGSTOP, seen in /proc before `during`
+    /// starts), then continues it. `None` when the daemon was running again when `during`
+    /// returned: something else continued it (a SIGCONT not ours), so what `during` saw
+    /// says nothing about a frozen daemon.
+    pub fn with_daemon_frozen<T>(&self, during: impl FnOnce() -> T) -> Option<T> {
+        let pid = self.daemon_pid();
+        signal(pid, libc::SIGSTOP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_state(pid) != Some('T') {
+            assert!(Instant::now() < deadline, "twofoldd did not stop");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let seen = during();
+        let still_stopped = process_state(pid) == Some('T');
+        signal(pid, libc::SIGCONT);
+        still_stopped.then_some(seen)
+    }
+
     /// Everything the daemon logged.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
@@ -688,6 +706,13 @@ pub fn pamdriver_with_mounts(
 }
 
 /// Sends a signal to a process.
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped…), from /proc.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (in parentheses) may hold spaces; the state follows it.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
 pub fn signal(pid: i32, sig: i32) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid, sig) };
