@@ -23,6 +23,7 @@ pub const DIRECT_SOCKET: &str = "/run/twofold/twofoldd.socket";
 pub const ERROR_PREFIX: &str = "org.twofold.Error";
 
 pub mod limits;
+pub mod wire;
 pub use limits::{MAX_CODE_LEN, MAX_USER_LEN};
 
 /// When this many backup codes or fewer remain, users are told to regenerate them.

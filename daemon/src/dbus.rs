@@ -29,6 +29,9 @@ use crate::logging::safe;
 use crate::service::{Caller, Service};
 use crate::sessions::Sessions;
 
+mod direct_calls;
+pub use direct_calls::DirectCalls;
+
 /// Bound on the credentials cache (unique names are never reused on a bus, so a cached
 /// entry can only be stale in that it is no longer needed).
 const CREDENTIALS_CACHE_MAX: usize = 4096;

@@ -1,5 +1,6 @@
 //! The direct socket: the same `org.twofold.Twofold1` object as on the bus, spoken
-//! D-Bus peer to peer on a root-only unix socket (by default
+//! D-Bus peer to peer (framed by [`twofold_contract::wire`], without a zbus connection
+//! per client: a login opens two) on a root-only unix socket (by default
 //! [`twofold_contract::DIRECT_SOCKET`]), so that a login costs no trip through the bus
 //! daemon and holds none of root's bus connections.
 //!
@@ -18,12 +19,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::StreamExt;
-use twofold_contract::OBJECT_PATH;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use twofold_contract::wire::{self, Message, FIXED_HEADER_LEN};
+use zeroize::Zeroizing;
 
-use crate::dbus::Bus;
+use crate::dbus::{Bus, DirectCalls};
 use crate::files::ensure_runtime_dir;
 use crate::service::Caller;
+
+mod sasl;
 
 /// Direct connections open at once; one more is closed as soon as it is accepted (the
 /// module then uses the bus).
@@ -166,8 +170,13 @@ pub async fn serve(listener: UnixListener, template: Bus) {
     }
 }
 
-/// Serves one connection until the peer hangs up or stays silent for [`IDLE_LIMIT`].
-async fn serve_connection(stream: tokio::net::UnixStream, template: &Bus) -> Result<(), String> {
+/// Serves one connection until the peer hangs up, breaks the protocol, or stays silent
+/// for [`IDLE_LIMIT`]: the handshake ([`sasl`]), then its calls one after the other,
+/// each answered by [`DirectCalls`] before the next is read.
+async fn serve_connection(
+    mut stream: tokio::net::UnixStream,
+    template: &Bus,
+) -> Result<(), String> {
     let credentials = stream
         .peer_cred()
         .map_err(|e| format!("SO_PEERCRED: {e}"))?;
@@ -178,31 +187,64 @@ async fn serve_connection(stream: tokio::net::UnixStream, template: &Bus) -> Res
             .and_then(|pid| u32::try_from(pid).ok())
             .filter(|pid| *pid > 0),
     };
-    let handshake = zbus::connection::Builder::unix_stream(stream)
-        .server(zbus::Guid::generate())
-        .and_then(|b| b.p2p().serve_at(OBJECT_PATH, template.for_peer(peer)))
-        .map_err(|e| e.to_string())?
-        .build();
-    let connection = tokio::time::timeout(IDLE_LIMIT, handshake)
+    // Bytes read and not yet taken: they may hold a code.
+    let mut input = Zeroizing::new(Vec::new());
+    let handshake = sasl::handshake(&mut stream, &mut input, peer.uid, guid());
+    tokio::time::timeout(IDLE_LIMIT, handshake)
         .await
         .map_err(|_| format!("no handshake within {IDLE_LIMIT:?}"))?
         .map_err(|e| format!("handshake failed: {e}"))?;
-    let mut messages = zbus::MessageStream::from(&connection);
+    let mut calls = DirectCalls::new(template.for_peer(peer))?;
     loop {
-        match tokio::time::timeout(IDLE_LIMIT, messages.next()).await {
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) => break,
+        let next = tokio::time::timeout(IDLE_LIMIT, read_message(&mut stream, &mut input));
+        let message = match next.await {
+            Ok(Ok(Some(message))) => message,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
                 log::debug!(
                     "closing a direct connection of uid {} idle for {IDLE_LIMIT:?}",
                     peer.uid
                 );
-                break;
+                return Ok(());
             }
+        };
+        if let Some(reply) = calls.answer(&message).await {
+            stream
+                .write_all(&reply)
+                .await
+                .map_err(|e| format!("writing a reply: {e}"))?;
         }
     }
-    drop(messages);
-    connection.close().await.map_err(|e| e.to_string())
+}
+
+/// The next whole message, at most [`wire::MAX_MESSAGE_LEN`] bytes; None when the peer
+/// hung up between messages.
+async fn read_message(
+    stream: &mut tokio::net::UnixStream,
+    input: &mut Zeroizing<Vec<u8>>,
+) -> Result<Option<Message>, String> {
+    if input.is_empty() {
+        let mut first = [0u8; 1];
+        match stream.read(&mut first).await {
+            Ok(0) => return Ok(None),
+            Ok(_) => input.push(first[0]),
+            Err(e) => return Err(format!("reading: {e}")),
+        }
+    }
+    sasl::fill(stream, input, FIXED_HEADER_LEN).await?;
+    let fixed: [u8; FIXED_HEADER_LEN] = input[..FIXED_HEADER_LEN].try_into().expect("filled");
+    let len = wire::message_len(&fixed)?;
+    sasl::fill(stream, input, len).await?;
+    let bytes = input[..len].to_vec();
+    input.drain(..len);
+    Message::parse(bytes).map(Some)
+}
+
+/// The server's GUID for the handshake: one per daemon run.
+fn guid() -> &'static str {
+    static GUID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    GUID.get_or_init(|| zbus::Guid::generate().to_string())
 }
 
 #[cfg(test)]

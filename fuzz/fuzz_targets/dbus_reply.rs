@@ -1,11 +1,16 @@
-//! The PAM module's reader of daemon replies (`pam_module/src/wire.rs`): any bytes as a
-//! message from a daemon or a bus that went wrong. No panic; lengths are bounded before
-//! anything is read; a parsed reply decodes (or refuses) as each reply type.
+//! The D-Bus framing that pam_twofold.so and twofoldd's direct socket share
+//! (`contract/src/wire.rs`): any bytes as a message from a daemon, a bus or a client
+//! that went wrong. No panic; lengths are bounded before anything is read; a parsed
+//! message decodes (or refuses) as each reply type and each call's arguments.
 #![no_main]
 
+use std::collections::HashMap;
+
 use libfuzzer_sys::fuzz_target;
-use pam_twofold::wire::{message_len, Reply, FIXED_HEADER_LEN, MAX_MESSAGE_LEN};
+use twofold_contract::wire::{message_len, Message, FIXED_HEADER_LEN, MAX_MESSAGE_LEN};
 use twofold_contract::{LoginState, Verified};
+
+type Context = HashMap<String, String>;
 
 fuzz_target!(|data: &[u8]| {
     if let Some(fixed) = data.get(..FIXED_HEADER_LEN) {
@@ -13,12 +18,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(len <= MAX_MESSAGE_LEN);
         }
     }
-    if let Ok(Some(reply)) = Reply::parse(data.to_vec()) {
-        let _ = reply.body::<LoginState>();
-        let _ = reply.body::<Verified>();
-        let _ = reply.body::<String>();
-        let _ = reply.body::<u32>();
-        let _ = reply.body::<()>();
-        let _ = reply.error_message();
+    if let Ok(message) = Message::parse(data.to_vec()) {
+        let _ = message.body::<LoginState>();
+        let _ = message.body::<Verified>();
+        let _ = message.body::<String>();
+        let _ = message.body::<u32>();
+        let _ = message.body::<()>();
+        let _ = message.body::<(String, String, Context)>();
+        let _ = message.body::<(String, Context, u32)>();
+        let _ = message.error_message();
     }
 });

@@ -30,7 +30,7 @@ use zvariant::Type;
 
 use crate::auth::{CallError, Connector, Daemon};
 use crate::options::{parse_bus_address, Options, SocketTarget};
-use crate::wire::{self, Reply, Target, FIXED_HEADER_LEN};
+use twofold_contract::wire::{self, Message, Target, FIXED_HEADER_LEN};
 
 /// The bus itself, for `Hello`, `GetNameOwner`, `StartServiceByName` and the uid check.
 const DBUS: Target<'static> = Target {
@@ -124,6 +124,9 @@ fn open_direct(path: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaem
         )));
     }
     wire.authenticate(deadline)?;
+    // Its answer is awaited here: a daemon at its connection cap closes at once, and
+    // then the bus is used.
+    wire.read_auth(deadline)?;
     Ok(BusDaemon {
         wire,
         owner: None,
@@ -144,16 +147,14 @@ fn open_bus(bus: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, 
     wire.authenticate(deadline)?;
     let hello = wire.send(DBUS, "Hello", &(), deadline)?;
     let owner = wire.send(DBUS, "GetNameOwner", &(BUS_NAME,), deadline)?;
-    wire.reply_to(hello, deadline, "saying hello to the bus")?
-        .ok_body::<String>()?;
+    ok_body::<String>(&wire.reply_to(hello, deadline, "saying hello to the bus")?)?;
     let reply = wire.reply_to(owner, deadline, "asking who owns the name")?;
     let owner = if reply.error.as_deref() == Some(NAME_HAS_NO_OWNER) {
         // Not running (after a boot, a crash, an upgrade): D-Bus activation starts it,
         // and answers once it owns the name (or could not start it).
         start_daemon(&mut wire, bus, deadline)?
     } else {
-        reply
-            .ok_body::<String>()
+        ok_body::<String>(&reply)
             .map_err(|e| unavailable(format!("GetNameOwner({BUS_NAME}): {e}")))?
     };
     Ok(BusDaemon {
@@ -170,39 +171,34 @@ const NAME_HAS_NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
 /// `StartServiceByName`, then the new owner's unique name.
 fn start_daemon(wire: &mut Wire, bus: &str, deadline: Instant) -> Result<String, CallError> {
     let start = wire.send(DBUS, "StartServiceByName", &(BUS_NAME, 0u32), deadline)?;
-    wire.reply_to(start, deadline, "starting the daemon")?
-        .ok_body::<u32>()
-        .map_err(|e| {
-            unavailable(format!(
-                "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
-            ))
-        })?;
+    ok_body::<u32>(&wire.reply_to(start, deadline, "starting the daemon")?).map_err(|e| {
+        unavailable(format!(
+            "{BUS_NAME} has no owner on {bus} and could not be started: {e}"
+        ))
+    })?;
     let again = wire.send(DBUS, "GetNameOwner", &(BUS_NAME,), deadline)?;
-    wire.reply_to(again, deadline, "asking who owns the name")?
-        .ok_body::<String>()
+    ok_body::<String>(&wire.reply_to(again, deadline, "asking who owns the name")?)
         .map_err(|e| unavailable(format!("GetNameOwner({BUS_NAME}) after starting it: {e}")))
 }
 
-impl Reply {
-    /// The body of a method return, or the error this reply is.
-    fn ok_body<T: DeserializeOwned + Type>(&self) -> Result<T, CallError> {
-        let Some(name) = &self.error else {
-            return self
-                .body::<T>()
-                .map_err(|e| CallError::Unexpected(format!("unexpected D-Bus reply: {e}")));
-        };
-        let message = self.error_message();
-        if let Some(kind) = ErrorKind::from_error_name(name) {
-            return Err(CallError::Daemon(kind, message));
-        }
-        let said = format!("{name}: {message}");
-        if is_transport(name) {
-            Err(CallError::Unavailable(format!("D-Bus error: {said}")))
-        } else {
-            Err(CallError::Unexpected(format!(
-                "unexpected D-Bus reply: {said}"
-            )))
-        }
+/// The body of a method return, or the error this reply is.
+fn ok_body<T: DeserializeOwned + Type>(reply: &Message) -> Result<T, CallError> {
+    let Some(name) = &reply.error else {
+        return reply
+            .body::<T>()
+            .map_err(|e| CallError::Unexpected(format!("unexpected D-Bus reply: {e}")));
+    };
+    let message = reply.error_message();
+    if let Some(kind) = ErrorKind::from_error_name(name) {
+        return Err(CallError::Daemon(kind, message));
+    }
+    let said = format!("{name}: {message}");
+    if is_transport(name) {
+        Err(CallError::Unavailable(format!("D-Bus error: {said}")))
+    } else {
+        Err(CallError::Unexpected(format!(
+            "unexpected D-Bus reply: {said}"
+        )))
     }
 }
 
@@ -255,7 +251,7 @@ impl BusDaemon {
             let mut answer = None;
             while matches!(self.owner_uid, OwnerUid::Unchecked) {
                 let reply = self.wire.reply_to_either(check, call, deadline, what)?;
-                if reply.reply_serial == check {
+                if reply.reply_serial == Some(check) {
                     self.settle_owner(&reply);
                 } else {
                     answer = Some(reply);
@@ -265,10 +261,10 @@ impl BusDaemon {
                 return Err(unavailable(reason));
             }
             if let Some(answer) = answer {
-                return answer.ok_body();
+                return ok_body(&answer);
             }
         }
-        self.wire.reply_to(call, deadline, what)?.ok_body()
+        ok_body(&self.wire.reply_to(call, deadline, what)?)
     }
 
     /// Sends `GetConnectionUnixUser(owner)`.
@@ -281,9 +277,9 @@ impl BusDaemon {
     }
 
     /// Keeps the outcome of the owner check (the answer to `GetConnectionUnixUser`).
-    fn settle_owner(&mut self, reply: &Reply) {
+    fn settle_owner(&mut self, reply: &Message) {
         let owner = self.owner.as_deref().unwrap_or_default();
-        self.owner_uid = match reply.ok_body::<u32>() {
+        self.owner_uid = match ok_body::<u32>(reply) {
             Ok(uid) if uid == self.daemon_uid => OwnerUid::Expected,
             Ok(uid) => OwnerUid::Refused(format!(
                 "owner {owner} of {BUS_NAME} runs as uid {uid}, expected {}",
@@ -401,6 +397,9 @@ struct Wire {
     awaited: Vec<(u32, Option<String>)>,
     /// Bytes read and not yet taken.
     input: Vec<u8>,
+    /// The peer's answer to the authentication is still to be read (it comes before
+    /// any reply).
+    auth_unread: bool,
 }
 
 impl Wire {
@@ -427,6 +426,7 @@ impl Wire {
             last_serial: 0,
             awaited: Vec::new(),
             input: Vec::new(),
+            auth_unread: false,
         })
     }
 
@@ -438,9 +438,12 @@ impl Wire {
     }
 
     /// The SASL exchange: `EXTERNAL` with our effective uid, which the peer checks
-    /// against the socket's credentials.
+    /// against the socket's credentials. `BEGIN` and the first messages follow at once,
+    /// without waiting for the peer's `OK` (as sd-bus does): it is read before the first
+    /// reply, and a refusal fails that reply. Nothing secret is sent before the peer is
+    /// known (`SO_PEERCRED` on the direct socket; on the bus, a code waits for the
+    /// owner's uid check).
     fn authenticate(&mut self, deadline: Instant) -> Result<(), CallError> {
-        let what = "authenticating";
         let uid: String = nix::unistd::geteuid()
             .as_raw()
             .to_string()
@@ -448,11 +451,20 @@ impl Wire {
             .map(|b| format!("{b:02x}"))
             .collect();
         self.write_all(
-            format!("\0AUTH EXTERNAL {uid}\r\n").as_bytes(),
+            format!("\0AUTH EXTERNAL {uid}\r\nBEGIN\r\n").as_bytes(),
             deadline,
-            what,
+            "authenticating",
         )?;
-        let line = self.read_line(deadline, what)?;
+        self.auth_unread = true;
+        Ok(())
+    }
+
+    /// Reads the peer's answer to [`Self::authenticate`], once.
+    fn read_auth(&mut self, deadline: Instant) -> Result<(), CallError> {
+        if !std::mem::take(&mut self.auth_unread) {
+            return Ok(());
+        }
+        let line = self.read_line(deadline, "authenticating")?;
         if !line.starts_with("OK ") {
             let said = crate::text::safe_str(&line, 80);
             return Err(unavailable(format!(
@@ -460,7 +472,7 @@ impl Wire {
                 self.peer
             )));
         }
-        self.write_all(b"BEGIN\r\n", deadline, what)
+        Ok(())
     }
 
     /// Sends a method call; returns its serial.
@@ -481,7 +493,12 @@ impl Wire {
     }
 
     /// The reply to `serial` (skipping signals and anything else).
-    fn reply_to(&mut self, serial: u32, deadline: Instant, what: &str) -> Result<Reply, CallError> {
+    fn reply_to(
+        &mut self,
+        serial: u32,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Message, CallError> {
         self.reply_to_either(serial, serial, deadline, what)
     }
 
@@ -492,18 +509,19 @@ impl Wire {
         b: u32,
         deadline: Instant,
         what: &str,
-    ) -> Result<Reply, CallError> {
+    ) -> Result<Message, CallError> {
         loop {
             let message = self.read_message(deadline, what)?;
-            let reply = Reply::parse(message)
+            let reply = Message::parse(message)
                 .map_err(|e| CallError::Unexpected(format!("{} sent {e}", self.peer)))?;
-            let Some(reply) = reply.filter(|r| r.reply_serial == a || r.reply_serial == b) else {
+            // Signals and calls to us are skipped.
+            let Some(serial) = reply
+                .reply_serial
+                .filter(|s| reply.is_reply() && (*s == a || *s == b))
+            else {
                 continue;
             };
-            let at = self
-                .awaited
-                .iter()
-                .position(|(s, _)| *s == reply.reply_serial);
+            let at = self.awaited.iter().position(|(s, _)| *s == serial);
             let expected = at.and_then(|i| self.awaited.swap_remove(i).1);
             if expected.is_some() && reply.sender != expected {
                 return Err(CallError::Unexpected(format!(
@@ -517,6 +535,7 @@ impl Wire {
 
     /// One whole message, at most [`wire::MAX_MESSAGE_LEN`] bytes.
     fn read_message(&mut self, deadline: Instant, what: &str) -> Result<Vec<u8>, CallError> {
+        self.read_auth(deadline)?;
         self.fill(FIXED_HEADER_LEN, deadline, what)?;
         let fixed: [u8; FIXED_HEADER_LEN] =
             self.input[..FIXED_HEADER_LEN].try_into().expect("filled");

@@ -39,7 +39,6 @@ mod ffi;
 pub mod options;
 pub mod session;
 pub mod text;
-pub mod wire;
 
 use auth::{AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext};
 use ffi::Syslog;

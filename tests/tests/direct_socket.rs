@@ -459,3 +459,85 @@ fn a_thousand_logins_leave_nothing_behind() {
         }
     }
 }
+
+/// `dbus-send` (libdbus: another D-Bus implementation than ours and zbus's) to `env`'s
+/// daemon, peer to peer on the direct socket or through the bus.
+fn dbus_send(env: &TestEnv, direct: bool, method: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("dbus-send");
+    if direct {
+        cmd.arg(format!("--peer=unix:path={}", env.socket.display()));
+    } else {
+        cmd.arg(format!("--bus={}", env.address))
+            .arg("--dest=org.twofold.Twofold1");
+    }
+    cmd.args(["--print-reply=literal", "/org/twofold/Twofold1", method])
+        .args(args)
+        .output()
+        .expect("dbus-send (dbus-bin)")
+}
+
+/// The methods of `interface` in an introspection document.
+fn methods_of(xml: &str, interface: &str) -> Vec<String> {
+    let start = xml
+        .find(&format!("<interface name=\"{interface}\">"))
+        .unwrap_or_else(|| panic!("no {interface} in {xml}"));
+    let body = &xml[start..];
+    let body = &body[..body.find("</interface>").expect("closed")];
+    let mut names: Vec<String> = body
+        .split("<method name=\"")
+        .skip(1)
+        .map(|m| m[..m.find('"').expect("quoted")].to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_direct_socket_serves_every_method_the_bus_serves() {
+    root_only!();
+    let env = TestEnv::new();
+    let introspect = "org.freedesktop.DBus.Introspectable.Introspect";
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let on_bus = dbus_send(&env, false, introspect, &[]);
+    let direct = dbus_send(&env, true, introspect, &[]);
+    assert!(
+        on_bus.status.success() && direct.status.success(),
+        "{on_bus:?} {direct:?}"
+    );
+    let interface = twofold_contract::INTERFACE;
+    let methods = methods_of(&text(&on_bus), interface);
+    assert!(methods.len() >= 19, "{methods:?}");
+    assert_eq!(methods_of(&text(&direct), interface), methods);
+
+    // Each is served: called without its arguments it is refused as such (or, taking
+    // none, answered), never unknown.
+    for method in &methods {
+        let out = dbus_send(&env, true, &format!("{interface}.{method}"), &[]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!said.contains("UnknownMethod"), "{method}: {said}");
+        assert!(
+            out.status.success() || said.contains("org.freedesktop.DBus.Error.InvalidArgs"),
+            "{method}: {out:?}"
+        );
+    }
+    // The same answers on both ways in: a method, a property, and Peer.Ping.
+    for (method, args) in [
+        (format!("{interface}.Status"), vec!["string:"]),
+        (
+            "org.freedesktop.DBus.Properties.Get".to_owned(),
+            vec![&*format!("string:{interface}"), "string:Version"],
+        ),
+        ("org.freedesktop.DBus.Peer.Ping".to_owned(), vec![]),
+    ] {
+        let on_bus = dbus_send(&env, false, &method, &args);
+        let direct = dbus_send(&env, true, &method, &args);
+        assert!(direct.status.success(), "{method}: {direct:?}");
+        assert_eq!(text(&direct), text(&on_bus), "{method}");
+    }
+    // A method of no interface ours, and an object that is not there.
+    let out = dbus_send(&env, true, "org.example.Nope.Nothing", &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UnknownInterface"),
+        "{out:?}"
+    );
+}

@@ -257,10 +257,13 @@ fn one_uids_flood_leaves_the_database_bounded_and_other_logins_fast() {
         admitted <= 30 + 5 * 8 + 8 + 5,
         "one uid got {admitted} requests past the rate limit: {answers:?}"
     );
-    // Within 2x of idle; 2 ms of slack so that scheduler noise on a loaded 2-core
-    // machine is not read as a regression (idle is about 1 ms).
+    // Within 2x of idle plus 10 ms. What this guards against is a victim queued behind
+    // the flood's backup-code guesses, each an Argon2 evaluation of about 28 ms; the
+    // slack absorbs the rest, which is not ours to judge: the flood's 1 MiB messages
+    // keep dbus-daemon busy copying, and on a loaded 2-core machine that alone took
+    // the victim from 2.2 to 6.9 ms.
     assert!(
-        flooded <= idle * 2 + Duration::from_millis(2),
+        flooded <= idle * 2 + Duration::from_millis(10),
         "another user's login slowed from {idle:?} to {flooded:?} under one uid's flood"
     );
 }

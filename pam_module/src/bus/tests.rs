@@ -552,6 +552,7 @@ impl Peer {
                 last_serial: 0,
                 awaited: Vec::new(),
                 input: Vec::new(),
+                auth_unread: false,
             },
             owner: Some(":1.42".into()),
             daemon_uid,
@@ -635,7 +636,11 @@ fn reply_bytes<B: serde::Serialize + zvariant::Type>(
     body: &B,
 ) -> Vec<u8> {
     use zbus::message::Message;
-    let call = crate::wire::tests::zbus_call(serial);
+    let call = zbus::message::Message::method_call("/", "Call")
+        .expect("call")
+        .serial(std::num::NonZeroU32::new(serial).expect("a serial is not 0"))
+        .build(&())
+        .expect("call");
     let header = call.header();
     let builder = match (kind, error) {
         (2, None) => Message::method_return(&header).expect("return"),

@@ -1,10 +1,10 @@
-//! The framing against zbus's and zvariant's own: what the module writes is what zbus
-//! writes, and what zvariant writes the module reads; malformed input is refused.
+//! The framing against zbus's and zvariant's own: what is written here is what zbus
+//! writes, and what zbus writes is read here; malformed input is refused.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 
-use twofold_contract::{LoginState, Verified};
+use crate::{LoginState, Verified};
 use zvariant::{Signature, Value};
 
 use super::*;
@@ -109,6 +109,36 @@ fn sample() -> LoginState {
     }
 }
 
+/// Replies byte for byte as zbus writes them, with and without a body, and errors.
+#[test]
+fn replies_are_encoded_as_zbus_encodes_them() {
+    use zbus::message::Message as Zbus;
+    let call = zbus_call(9);
+    let header = call.header();
+    let serial = |n| NonZeroU32::new(n).unwrap();
+    let ours = method_return(4, 9, &sample()).expect("encode");
+    let theirs = Zbus::method_return(&header)
+        .expect("return")
+        .serial(serial(4))
+        .build(&sample())
+        .expect("zbus");
+    assert_eq!(ours.as_slice(), theirs.data().bytes());
+    let ours = method_return(5, 9, &()).expect("encode");
+    let theirs = Zbus::method_return(&header)
+        .expect("return")
+        .serial(serial(5))
+        .build(&())
+        .expect("zbus");
+    assert_eq!(ours.as_slice(), theirs.data().bytes());
+    let ours = error(6, 9, "org.twofold.Error.Locked", "Try again later.").expect("encode");
+    let theirs = Zbus::error(&header, "org.twofold.Error.Locked")
+        .expect("error")
+        .serial(serial(6))
+        .build(&("Try again later.",))
+        .expect("zbus");
+    assert_eq!(ours.as_slice(), theirs.data().bytes());
+}
+
 #[test]
 fn replies_in_either_byte_order_with_any_basic_extra_field_are_read() {
     for endian in [LE, BE] {
@@ -122,8 +152,8 @@ fn replies_in_either_byte_order_with_any_basic_extra_field_are_read() {
         let bytes = reply(endian, &extra, &sample());
         let len = message_len(bytes[..FIXED_HEADER_LEN].try_into().unwrap()).expect("len");
         assert_eq!(len, bytes.len());
-        let r = Reply::parse(bytes).expect("parse").expect("a reply");
-        assert_eq!((r.reply_serial, r.error.as_deref()), (9, None));
+        let r = Message::parse(bytes).expect("parse");
+        assert_eq!((r.reply_serial, r.error.as_deref()), (Some(9), None));
         assert_eq!(r.body::<LoginState>().expect("body"), sample());
         let wrong = r.body::<Verified>().expect_err("wrong shape");
         assert!(wrong.contains("signature"), "{wrong}");
@@ -132,25 +162,34 @@ fn replies_in_either_byte_order_with_any_basic_extra_field_are_read() {
 
 #[test]
 fn an_error_reply_carries_its_name_and_message() {
-    use zbus::message::Message;
     let call = zbus_call(3);
     let header = call.header();
-    let error = Message::error(&header, "org.twofold.Error.Locked")
+    let error = zbus::message::Message::error(&header, "org.twofold.Error.Locked")
         .expect("error")
         .build(&("Try again in 60 seconds.",))
         .expect("error");
-    let r = Reply::parse(error.data().bytes().to_vec())
-        .expect("parse")
-        .expect("a reply");
-    assert_eq!(r.reply_serial, 3);
+    let r = Message::parse(error.data().bytes().to_vec()).expect("parse");
+    assert_eq!(r.reply_serial, Some(3));
     assert_eq!(r.error.as_deref(), Some("org.twofold.Error.Locked"));
     assert_eq!(r.error_message(), "Try again in 60 seconds.");
 }
 
 #[test]
-fn signals_and_calls_are_no_replies() {
-    let call = method_call(1, TWOFOLD, "Verify", &("a", "b")).expect("encode");
-    assert!(Reply::parse(call.to_vec()).expect("parse").is_none());
+fn a_call_is_read_back_with_its_fields_and_arguments() {
+    let args = ("alice".to_owned(), "123456".to_owned(), context_map());
+    let call = method_call(7, TWOFOLD, "Verify", &args).expect("encode");
+    let m = Message::parse(call.to_vec()).expect("parse");
+    assert!(!m.is_reply() && m.wants_reply());
+    assert_eq!((m.kind, m.serial), (Kind::MethodCall, 7));
+    assert_eq!(m.path.as_deref(), Some(TWOFOLD.path));
+    assert_eq!(m.interface.as_deref(), Some(TWOFOLD.interface));
+    assert_eq!(m.member.as_deref(), Some("Verify"));
+    assert_eq!(
+        m.body::<(String, String, HashMap<String, String>)>()
+            .expect("args"),
+        args
+    );
+    assert!(m.body::<(String, String)>().is_err(), "a shorter signature");
 }
 
 #[test]
@@ -161,7 +200,7 @@ fn malformed_and_oversized_messages_are_refused() {
             .get(..FIXED_HEADER_LEN)
             .and_then(|f| f.try_into().ok());
         let by_len = fixed.map(message_len);
-        matches!(by_len, Some(Err(_))) || Reply::parse(bytes).is_err()
+        matches!(by_len, Some(Err(_))) || Message::parse(bytes).is_err()
     };
 
     let mut endian = good.clone();
@@ -198,11 +237,9 @@ fn malformed_and_oversized_messages_are_refused() {
 fn the_fuzz_seeds_are_valid_replies() {
     let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/dbus_reply");
     let read = |name: &str| std::fs::read(format!("{seeds}/{name}")).expect("seed");
-    let r = Reply::parse(read("login_state"))
-        .expect("parse")
-        .expect("reply");
+    let r = Message::parse(read("login_state")).expect("parse");
     assert_eq!(r.body::<LoginState>().expect("body").message, "hello");
-    let e = Reply::parse(read("error")).expect("parse").expect("reply");
+    let e = Message::parse(read("error")).expect("parse");
     assert_eq!(e.error.as_deref(), Some("org.twofold.Error.Locked"));
     assert_eq!(e.error_message(), "Try again in 60 seconds.");
 }
