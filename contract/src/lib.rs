@@ -29,6 +29,10 @@ pub use limits::{MAX_CODE_LEN, MAX_USER_LEN};
 /// When this many backup codes or fewer remain, users are told to regenerate them.
 pub const BACKUP_CODES_LOW: u32 = 3;
 
+/// How the line of `twofoldd --check-config` that names the trusted networks (or says
+/// "off") starts; `twofold doctor` shows it.
+pub const CHECK_CONFIG_TRUSTED_NETWORKS: &str = "trusted networks: ";
+
 /// Keys of the context dictionary passed to `Verify`.
 pub mod context {
     /// PAM service name (`sshd`, `sudo`, …).
@@ -236,7 +240,7 @@ pub struct AuditEntry {
     pub user: String,
     /// What happened: `enroll_begin`, `enroll_confirm`, `verify_ok`, `verify_failed`,
     /// `backup_code_used`, `backup_codes_regenerated`, `disabled`, `lockout`, `unlock`,
-    /// `reset`, `bypass_used`, session events, …
+    /// `reset`, `bypass_used`, `trusted_network` (no code asked), session events, …
     pub event: String,
     /// PAM service, when the event comes from a login.
     pub service: String,

@@ -16,7 +16,7 @@ pub fn member_of_any(user: &str, groups: &[String]) -> Result<bool, String> {
         match Group::from_name(group) {
             Ok(Some(g)) if gids.contains(&g.gid) => return Ok(true),
             Ok(Some(_)) => {}
-            Ok(None) => log::warn!("require_groups: no group named {group}"),
+            Ok(None) => log::warn!("no group named {group}"),
             Err(e) => return Err(format!("group {group}: {e}")),
         }
     }

@@ -10,6 +10,7 @@ pub mod files;
 pub mod groups;
 pub mod lockout;
 pub mod logging;
+pub mod networks;
 pub mod otp;
 pub mod password;
 pub mod policy;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use twofold_contract::{BUS_NAME, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
+use twofold_contract::{BUS_NAME, CHECK_CONFIG_TRUSTED_NETWORKS, OBJECT_PATH, SYSTEM_BUS_ADDRESS};
 use twofoldd::args::{Args, Command, MigrateArgs, DEFAULT_CONFIG, DEFAULT_STATE_DIR};
 use zbus::fdo::{RequestNameFlags, RequestNameReply};
 
@@ -36,6 +36,12 @@ fn load_policy(config: Option<&std::path::Path>) -> Result<Policy, String> {
     for warning in policy.warnings() {
         log::warn!("configuration: {warning}");
     }
+    if policy.trusts_networks() {
+        log::info!(
+            "trusted networks (logins from there are not asked for a code): {}",
+            policy.trusted_networks_summary()
+        );
+    }
     Ok(policy)
 }
 
@@ -58,6 +64,11 @@ fn check_config(config: Option<&std::path::Path>) -> ExitCode {
             for warning in policy.warnings() {
                 eprintln!("twofoldd: warning: {}: {warning}", path.display());
             }
+            // `twofold doctor` shows this line.
+            println!(
+                "{CHECK_CONFIG_TRUSTED_NETWORKS}{}",
+                policy.trusted_networks_summary()
+            );
             println!("{}: OK", path.display());
             ExitCode::SUCCESS
         }

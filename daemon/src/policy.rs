@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::lockout::LockoutPolicy;
+use crate::networks::Cidr;
 use crate::storage::pg_settings;
 
 /// Everything the administrator can tune; every key has a default.
@@ -51,6 +52,29 @@ pub struct Policy {
     pub audit_retention_days: u32,
     /// Most audit entries kept: the oldest beyond go first.
     pub audit_max_rows: u64,
+    /// Networks whose logins are not asked for a code: the remote host that a login
+    /// service reports, when it is a literal address inside one. Empty: off.
+    pub trusted_networks: Vec<Cidr>,
+    /// More trusted networks, each for the members of one group.
+    pub trusted_networks_for: Vec<GroupNetworks>,
+}
+
+/// One `[[trusted_networks_for]]` table: networks trusted for the members of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupNetworks {
+    /// An NSS group.
+    pub group: String,
+    /// Its members' logins from these networks are not asked for a code.
+    pub networks: Vec<Cidr>,
+}
+
+/// Why a login is not asked for a code: the trusted network its address is in, and the
+/// group that network is trusted for (None: for everyone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedBy<'a> {
+    pub network: Cidr,
+    pub group: Option<&'a str>,
 }
 
 impl Default for Policy {
@@ -71,6 +95,8 @@ impl Default for Policy {
             geoip_db: None,
             audit_retention_days: 90,
             audit_max_rows: 1_000_000,
+            trusted_networks: Vec::new(),
+            trusted_networks_for: Vec::new(),
         }
     }
 }
@@ -114,15 +140,42 @@ impl Policy {
     /// may come from a directory that is not reachable yet).
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        for group in &self.require_groups {
+        let groups = self
+            .require_groups
+            .iter()
+            .map(|g| {
+                (
+                    "require_groups",
+                    g,
+                    "required to use two-factor authentication",
+                )
+            })
+            .chain(self.trusted_networks_for.iter().map(|t| {
+                (
+                    "trusted_networks_for",
+                    &t.group,
+                    "spared the code from its networks",
+                )
+            }));
+        for (key, group, what) in groups {
             match nix::unistd::Group::from_name(group) {
                 Ok(Some(_)) => {}
                 Ok(None) => warnings.push(format!(
-                    "require_groups: there is no group {group:?} (its members would not be \
-                     required to use two-factor authentication)"
+                    "{key}: there is no group {group:?} (its members would not be {what})"
                 )),
-                Err(e) => warnings.push(format!("require_groups: cannot look up {group:?}: {e}")),
+                Err(e) => warnings.push(format!("{key}: cannot look up {group:?}: {e}")),
             }
+        }
+        let every_address = self
+            .trusted_networks
+            .iter()
+            .chain(self.trusted_networks_for.iter().flat_map(|t| &t.networks))
+            .find(|n| n.prefix() == 0);
+        if let Some(network) = every_address {
+            warnings.push(format!(
+                "trusted_networks: {network} is every address of its kind: no login from \
+                 there is asked for a code"
+            ));
         }
         for (key, path) in [
             ("geoip_db", &self.geoip_db),
@@ -181,12 +234,21 @@ impl Policy {
         if self.enroll_grace > 3650 {
             return Err("enroll_grace: at most 3650 days".into());
         }
-        if let Some(g) = self
-            .require_groups
-            .iter()
-            .find(|g| g.is_empty() || g.len() > 256)
-        {
+        if let Some(g) = self.require_groups.iter().find(|g| !is_group_name(g)) {
             return Err(format!("require_groups: {g:?} is not a group name"));
+        }
+        for (i, entry) in self.trusted_networks_for.iter().enumerate() {
+            if !is_group_name(&entry.group) {
+                return Err(format!(
+                    "trusted_networks_for[{i}].group: {:?} is not a group name",
+                    entry.group
+                ));
+            }
+            if entry.networks.is_empty() {
+                return Err(format!(
+                    "trusted_networks_for[{i}].networks: name at least one network"
+                ));
+            }
         }
         if self.session_timeout != 0 && !(60..=366 * 86_400).contains(&self.session_timeout) {
             return Err("session_timeout: 0 (none) or between 60 seconds and 366 days".into());
@@ -252,10 +314,71 @@ impl Policy {
         path.starts_with('/').then(|| path.into())
     }
 
+    /// The trusted network that spares a login from `address` its code, if any;
+    /// `member_of` says whether the user is in a group (asked only for the groups of the
+    /// networks that contain `address`).
+    pub fn trusted_network(
+        &self,
+        address: std::net::IpAddr,
+        mut member_of: impl FnMut(&str) -> bool,
+    ) -> Option<TrustedBy<'_>> {
+        if let Some(network) = self.trusted_networks.iter().find(|n| n.contains(address)) {
+            return Some(TrustedBy {
+                network: *network,
+                group: None,
+            });
+        }
+        self.trusted_networks_for.iter().find_map(|entry| {
+            let network = entry.networks.iter().find(|n| n.contains(address))?;
+            member_of(&entry.group).then_some(TrustedBy {
+                network: *network,
+                group: Some(&entry.group),
+            })
+        })
+    }
+
+    /// Some network is trusted (for everyone or for a group).
+    pub fn trusts_networks(&self) -> bool {
+        !self.trusted_networks.is_empty() || !self.trusted_networks_for.is_empty()
+    }
+
+    /// The trusted networks in one line (`twofoldd --check-config`, `twofold doctor`):
+    /// "off" when there are none.
+    pub fn trusted_networks_summary(&self) -> String {
+        let list = |networks: &[Cidr]| {
+            networks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.trusted_networks.is_empty() {
+            parts.push(list(&self.trusted_networks));
+        }
+        for entry in &self.trusted_networks_for {
+            parts.push(format!(
+                "for group {}: {}",
+                entry.group,
+                list(&entry.networks)
+            ));
+        }
+        if self.trusts_networks() {
+            parts.join("; ")
+        } else {
+            "off".into()
+        }
+    }
+
     /// Seconds of enrollment grace.
     pub fn enroll_grace_seconds(&self) -> i64 {
         i64::from(self.enroll_grace) * 86_400
     }
+}
+
+/// A name that may be a group's (NSS resolves it; this only bounds it).
+fn is_group_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 256
 }
 
 #[cfg(test)]
@@ -386,6 +509,118 @@ mod tests {
                 .unwrap();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn trusted_networks_for_everyone_and_per_group() {
+        assert_eq!(Policy::default().trusted_networks_summary(), "off");
+        let p = Policy::parse(
+            "trusted_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n\
+             [[trusted_networks_for]]\ngroup = \"staff\"\nnetworks = [\"192.0.2.0/24\"]\n\
+             [[trusted_networks_for]]\ngroup = \"lab\"\n\
+             networks = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.trusted_networks_summary(),
+            "10.0.0.0/8, fd00::/8; for group staff: 192.0.2.0/24; \
+             for group lab: 192.0.2.0/24, 2001:db8::/32"
+        );
+        let at = |a: &str| a.parse::<std::net::IpAddr>().unwrap();
+        let nobody = |_: &str| false;
+        let everyone = p.trusted_network(at("10.1.2.3"), |g| panic!("asked about {g}"));
+        assert_eq!(
+            everyone.map(|t| (t.network.to_string(), t.group)),
+            Some(("10.0.0.0/8".into(), None))
+        );
+        assert!(p.trusted_network(at("fd12::1"), nobody).is_some());
+        assert_eq!(p.trusted_network(at("192.0.2.9"), nobody), None);
+        let lab = p.trusted_network(at("192.0.2.9"), |g| g == "lab").unwrap();
+        assert_eq!(
+            (lab.network.to_string(), lab.group),
+            ("192.0.2.0/24".into(), Some("lab"))
+        );
+        let mut asked = Vec::new();
+        let outside = p.trusted_network(at("203.0.113.1"), |g| {
+            asked.push(g.to_string());
+            true
+        });
+        assert_eq!(
+            (outside, asked.len()),
+            (None, 0),
+            "groups looked up for nothing"
+        );
+        assert_eq!(p.trusted_network(at("2001:db8::1"), |g| g == "staff"), None);
+    }
+
+    #[test]
+    fn bad_trusted_networks_name_key_and_line() {
+        let cases = [
+            (
+                "trusted_networks = [\n  \"10.0.0.0/8\",\n  \"10.0.0.1/8\",\n]\n",
+                "line 3: trusted_networks[1]: \"10.0.0.1/8\" has host bits set",
+            ),
+            (
+                "totp_window = 1\ntrusted_networks = [\"gateway.example.org/32\"]\n",
+                "line 2: trusted_networks[0]: \"gateway.example.org/32\": ",
+            ),
+            (
+                "trusted_networks = [\"10.0.0.0\"]\n",
+                "line 1: trusted_networks[0]: \"10.0.0.0\" is not a network",
+            ),
+            (
+                "trusted_networks = \"10.0.0.0/8\"\n",
+                "line 1: trusted_networks: invalid type",
+            ),
+            (
+                "[[trusted_networks_for]]\ngroup = \"staff\"\nnetworks = [\"192.0.2.0/33\"]\n",
+                "line 3: trusted_networks_for[0].networks[0]: \"192.0.2.0/33\": the prefix",
+            ),
+            (
+                "[[trusted_networks_for]]\ngroup = \"staff\"\nnetwork = [\"192.0.2.0/24\"]\n",
+                "line 3: trusted_networks_for[0].network: unknown field `network`",
+            ),
+            (
+                "[[trusted_networks_for]]\nnetworks = [\"192.0.2.0/24\"]\n",
+                "missing field `group`",
+            ),
+            (
+                "[[trusted_networks_for]]\ngroup = \"\"\nnetworks = [\"192.0.2.0/24\"]\n",
+                "trusted_networks_for[0].group: \"\" is not a group name",
+            ),
+            (
+                "[[trusted_networks_for]]\ngroup = \"staff\"\nnetworks = []\n",
+                "trusted_networks_for[0].networks: name at least one network",
+            ),
+        ];
+        for (text, says) in cases {
+            let e = Policy::parse(text).unwrap_err();
+            assert!(
+                e.starts_with(says) || (!says.starts_with("line") && e.contains(says)),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusting_every_address_or_a_missing_group_is_a_warning() {
+        let p = Policy::parse(
+            "trusted_networks = [\"0.0.0.0/0\"]\n\
+             [[trusted_networks_for]]\ngroup = \"no-such-group-xyz\"\n\
+             networks = [\"192.0.2.0/24\"]\n",
+        )
+        .unwrap();
+        let warnings = p.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("trusted_networks_for: there is no group \"no-such-group-xyz\""),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("0.0.0.0/0 is every address"),
+            "{warnings:?}"
+        );
     }
 
     #[cfg(not(feature = "postgres"))]

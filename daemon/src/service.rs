@@ -21,9 +21,10 @@ use crate::backup_codes;
 use crate::groups;
 use crate::lockout::Source;
 use crate::logging::safe;
+use crate::networks;
 use crate::otp;
 use crate::password::PasswordChecker;
-use crate::policy::Policy;
+use crate::policy::{Policy, TrustedBy};
 use crate::secrets::Keys;
 use crate::storage::{AuditEvent, Pending, Store, StoreError, StoredBackupCode};
 
@@ -223,6 +224,9 @@ impl Service {
         let user = grant.user();
         let policy = self.policy();
         let (event, sources) = self.attempt(grant, ctx, &policy);
+        if let Some(trusted) = trusted_network(grant, ctx, &policy) {
+            return self.spare_the_code(event, &trusted);
+        }
         let throttle = self.store.throttle(user, &sources).map_err(internal)?;
         let enrolled = self.store.user(user).map_err(internal)?.is_some();
         let mut state = LoginState {
@@ -256,6 +260,43 @@ impl Service {
             }
         }
         Ok(state)
+    }
+
+    /// A login from a trusted network: audited and logged, then answered as the module's
+    /// "required, still within the enrollment grace" (its only answer that makes it step
+    /// aside, `PAM_IGNORE`, whatever `nullok` says, showing `message`), so that no new
+    /// wire value is needed: the rest of the PAM stack decides. The deadline is the end
+    /// of time, as the module's clock may differ from the daemon's (`--clock-skew-seconds`).
+    fn spare_the_code(
+        &self,
+        mut event: AuditEvent,
+        trusted: &TrustedBy<'_>,
+    ) -> Result<LoginState, TwofoldError> {
+        event.event = "trusted_network";
+        event.detail = match trusted.group {
+            Some(group) => format!(
+                "no code asked: in {} (for group {})",
+                trusted.network,
+                safe(group)
+            ),
+            None => format!("no code asked: in {}", trusted.network),
+        };
+        // Failing closed: a skip that cannot be recorded is not made.
+        self.store.append_audit(&event).map_err(internal)?;
+        log::info!(
+            "no code asked, trusted network: user={} service={} rhost={} ({})",
+            safe(&event.user),
+            event.service,
+            event.rhost,
+            event.detail
+        );
+        Ok(LoginState {
+            enrolled: false,
+            required: true,
+            enroll_deadline: i64::MAX,
+            message: TRUSTED_NETWORK_MESSAGE.into(),
+            ..Default::default()
+        })
     }
 
     /// Counts a login attempt for a user name that does not exist against the
@@ -795,6 +836,33 @@ enum Refused {
 }
 
 /// Untrusted text for the audit trail: control characters escaped, at most 500 chars.
+/// What a login from a trusted network is told.
+pub const TRUSTED_NETWORK_MESSAGE: &str = "No verification code is needed from this network.";
+
+/// The trusted network that spares this login its code: only for a login service's
+/// context (root's; anyone else's rhost is made up), only for a literal address, and for
+/// a group's networks only when the user is a member (a failed lookup asks the code).
+fn trusted_network<'p>(
+    grant: &Grant,
+    ctx: &HashMap<String, String>,
+    policy: &'p Policy,
+) -> Option<TrustedBy<'p>> {
+    if !grant.trusts_context() || !policy.trusts_networks() {
+        return None;
+    }
+    let address = networks::login_address(ctx.get(context::RHOST)?)?;
+    policy.trusted_network(address, |group| {
+        groups::member_of_any(grant.user(), &[group.to_string()]).unwrap_or_else(|e| {
+            log::warn!(
+                "trusted_networks_for: cannot tell whether {} is in {}: {e}; asking the code",
+                safe(grant.user()),
+                safe(group)
+            );
+            false
+        })
+    })
+}
+
 fn safe_long(text: &str) -> String {
     text.chars()
         .take(500)
@@ -1050,6 +1118,99 @@ mod tests {
             .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
             .unwrap();
         assert_eq!(console.locked_for, 0);
+    }
+
+    fn trusting(config: &str) -> Service {
+        let svc = service();
+        svc.set_policy(Policy::parse(config).unwrap());
+        svc
+    }
+
+    fn trusted_skips(svc: &Service) -> Vec<AuditEntry> {
+        let log = svc.audit_log(&Grant::in_process_root(""), 0, 100).unwrap();
+        log.into_iter()
+            .filter(|e| e.event == "trusted_network")
+            .collect()
+    }
+
+    #[test]
+    fn a_login_from_a_trusted_network_is_not_asked_and_is_audited() {
+        let svc = trusting("trusted_networks = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n");
+        enroll(&svc, "alice");
+        let root = Grant::in_process_root("alice");
+        for rhost in ["192.0.2.7", "::ffff:192.0.2.8", "2001:db8::9"] {
+            let state = svc.begin_login(&root, &ctx(rhost, "ssh")).unwrap();
+            // The module's "required, within the grace": it steps aside.
+            assert!(
+                !state.enrolled && state.required && !state.bypass_pending,
+                "{rhost}"
+            );
+            assert_eq!(state.enroll_deadline, i64::MAX);
+            assert_eq!(state.message, TRUSTED_NETWORK_MESSAGE);
+        }
+        let skips = trusted_skips(&svc);
+        assert_eq!(skips.len(), 3, "{skips:?}");
+        let last = &skips[0];
+        assert_eq!(
+            (last.user.as_str(), last.service.as_str()),
+            ("alice", "sshd")
+        );
+        assert_eq!(last.rhost, "2001:db8::9");
+        assert_eq!(last.detail, "no code asked: in 2001:db8::/32");
+        assert_eq!(skips[1].detail, "no code asked: in 192.0.2.0/24");
+        // Enrollment is untouched: the user still has a code elsewhere.
+        assert!(svc.status_of("alice").unwrap().enrolled);
+    }
+
+    #[test]
+    fn other_logins_are_asked_as_before() {
+        let svc = trusting("trusted_networks = [\"192.0.2.0/24\", \"127.0.0.0/8\"]\n");
+        enroll(&svc, "alice");
+        let root = Grant::in_process_root("alice");
+        for rhost in [
+            "",
+            "198.51.100.1",
+            "localhost",
+            "host.example.org",
+            "192.0.2.7 ",
+            "[192.0.2.7]",
+        ] {
+            let state = svc.begin_login(&root, &ctx(rhost, "ssh")).unwrap();
+            assert!(state.enrolled && !state.required, "{rhost:?}: {state:?}");
+        }
+        // An unprivileged caller's rhost is made up: never believed.
+        let state = svc
+            .begin_login(&owner("alice"), &ctx("192.0.2.7", "ssh"))
+            .unwrap();
+        assert!(state.enrolled && !state.required, "{state:?}");
+        assert_eq!(trusted_skips(&svc), []);
+        // Off by default.
+        let svc = service();
+        enroll(&svc, "alice");
+        let state = svc.begin_login(&root, &ctx("192.0.2.7", "ssh")).unwrap();
+        assert!(state.enrolled, "{state:?}");
+    }
+
+    #[test]
+    fn a_groups_networks_spare_only_its_members() {
+        let svc =
+            trusting("[[trusted_networks_for]]\ngroup = \"root\"\nnetworks = [\"192.0.2.0/24\"]\n");
+        enroll(&svc, "root");
+        enroll(&svc, "alice");
+        let member = svc
+            .begin_login(&Grant::in_process_root("root"), &ctx("192.0.2.7", "ssh"))
+            .unwrap();
+        assert!(member.required && !member.enrolled, "{member:?}");
+        let other = svc
+            .begin_login(&Grant::in_process_root("alice"), &ctx("192.0.2.7", "ssh"))
+            .unwrap();
+        assert!(other.enrolled && !other.required, "{other:?}");
+        let skips = trusted_skips(&svc);
+        assert_eq!(skips.len(), 1);
+        assert_eq!(
+            skips[0].detail,
+            "no code asked: in 192.0.2.0/24 (for group root)"
+        );
     }
 
     #[test]

@@ -242,6 +242,9 @@ pub struct Login {
     pub env: Vec<(String, String)>,
     /// Run as this uid/gid instead of root.
     pub as_uid: Option<u32>,
+    /// PAM lines after the module's (e.g. `auth required pam_permit.so`, which grants
+    /// the login when the module steps aside).
+    pub stack_after: String,
 }
 
 impl Login {
@@ -599,9 +602,10 @@ impl TestEnv {
             .clone()
             .unwrap_or_else(|| format!("bus={}", self.address));
         let line = format!(
-            "auth required {} {bus} {}\n",
+            "auth required {} {bus} {}\n{}",
             built("libpam_twofold.so").display(),
-            login.module_args
+            login.module_args,
+            login.stack_after
         );
         fs::write(confdir.join("twofold-test"), line).unwrap();
         confdir

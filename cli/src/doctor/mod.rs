@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use twofold_contract::{TwofoldError, UserStatus};
+use twofold_contract::{TwofoldError, UserStatus, CHECK_CONFIG_TRUSTED_NETWORKS};
 
 use crate::backup_codes::low_warning;
 use crate::bus::Daemon;
@@ -51,8 +51,8 @@ impl Level {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// Stable identifier: `daemon`, `server-clock`, `config`, `pam-sshd`, `pam-sudo`,
-    /// `sshd`, `account`, `phone-clock`.
+    /// Stable identifier: `daemon`, `server-clock`, `config`, `trusted-networks`,
+    /// `pam-sshd`, `pam-sudo`, `sshd`, `account`, `phone-clock`.
     pub check: &'static str,
     pub status: Level,
     pub message: String,
@@ -82,6 +82,7 @@ impl Check {
             "pam-sshd" => "PAM sshd",
             "pam-sudo" => "PAM sudo",
             "phone-clock" => "phone clock",
+            "trusted-networks" => "trusted nets",
             other => other,
         }
     }
@@ -136,7 +137,7 @@ pub async fn run(
         }
     };
     checks.push(server_clock_check(opts).await);
-    checks.push(config_check(opts));
+    checks.extend(config_checks(opts));
     let pam_dir = opts
         .pam_dir
         .clone()
@@ -390,28 +391,48 @@ fn twofoldd_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The same check as `twofoldd --check-config`, by twofoldd itself: one parser.
-fn config_check(opts: &DoctorOptions) -> Check {
+/// The configuration check, and the trusted networks that twofoldd found in it.
+fn config_checks(opts: &DoctorOptions) -> [Check; 2] {
+    let (config, trusted) = config_check(opts);
+    let check = match trusted.as_deref() {
+        Some("off") => Check::new("trusted-networks", Level::Ok, "off"),
+        Some(networks) => Check::new(
+            "trusted-networks",
+            Level::Ok,
+            format!("{networks} (logins from there are not asked for a code)"),
+        ),
+        None => Check::new(
+            "trusted-networks",
+            Level::Warn,
+            "not known: twofoldd did not check its configuration",
+        ),
+    };
+    [config, check.with("networks", trusted)]
+}
+
+/// The same check as `twofoldd --check-config`, by twofoldd itself: one parser. With it,
+/// the trusted networks (`off` when none) when known.
+fn config_check(opts: &DoctorOptions) -> (Check, Option<String>) {
     let path = opts
         .daemon_config
         .clone()
         .unwrap_or_else(|| PathBuf::from(DAEMON_CONFIG));
     let file = path.display().to_string();
     if !path.exists() {
-        return Check::new(
+        let check = Check::new(
             "config",
             Level::Ok,
             format!("{file} absent: built-in defaults"),
-        )
-        .with("file", file);
+        );
+        return (check.with("file", file), Some("off".into()));
     }
     let Some(twofoldd) = twofoldd_binary() else {
-        return Check::new(
+        let check = Check::new(
             "config",
             Level::Warn,
             "not checked: twofoldd is not installed",
-        )
-        .with("file", file);
+        );
+        return (check.with("file", file), None);
     };
     let out = Command::new(&twofoldd)
         .arg("--check-config")
@@ -422,8 +443,8 @@ fn config_check(opts: &DoctorOptions) -> Check {
     let out = match out {
         Ok(out) => out,
         Err(e) => {
-            return Check::new("config", Level::Warn, format!("not checked: {e}"))
-                .with("file", file)
+            let check = Check::new("config", Level::Warn, format!("not checked: {e}"));
+            return (check.with("file", file), None);
         }
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -438,7 +459,16 @@ fn config_check(opts: &DoctorOptions) -> Check {
     } else {
         (Level::Ok, format!("{file} is valid"))
     };
-    Check::new("config", level, message).with("file", file)
+    let trusted = out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(CHECK_CONFIG_TRUSTED_NETWORKS))
+            .map(one_line)
+    });
+    (
+        Check::new("config", level, message).with("file", file),
+        trusted.flatten(),
+    )
 }
 
 fn sshd_check(opts: &DoctorOptions, twofold_in_pam: bool) -> Check {

@@ -398,6 +398,23 @@ impl Run {
         assert!(everyone.iter().any(|e| e.user != frank));
         let unknown = store.audit_log(Some(&self.user("nobody")), 0, 10).unwrap();
         assert!(unknown.is_empty());
+        // An event alone, changing nothing else.
+        let mut alone = self.event(&frank, 150);
+        alone.event = "trusted_network";
+        alone.rhost = "192.0.2.8".into();
+        alone.detail = "192.0.2.0/24".into();
+        store.append_audit(&alone).unwrap();
+        let e = store.audit_log(Some(&frank), 150, 10).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (
+                e[0].at,
+                e[0].event.as_str(),
+                e[0].rhost.as_str(),
+                e[0].detail.as_str()
+            ),
+            (150, "trusted_network", "192.0.2.8", "192.0.2.0/24")
+        );
         let anonymous = {
             let mut ev = self.event(&frank, 200);
             ev.actor_uid = None;

@@ -154,6 +154,8 @@ pub trait Store: Send + Sync + SessionStore {
     ) -> StoreResult<bool>;
     /// Every user the store holds anything about.
     fn known_users(&self) -> StoreResult<Vec<String>>;
+    /// Appends `audit` alone (an event that changes no other state).
+    fn append_audit(&self, audit: &AuditEvent) -> StoreResult<()>;
     /// The audit trail, newest first.
     fn audit_log(&self, user: Option<&str>, since: i64, limit: u32)
         -> StoreResult<Vec<AuditEntry>>;

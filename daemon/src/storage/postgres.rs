@@ -526,6 +526,12 @@ impl Store for PostgresStore {
         })
     }
 
+    fn append_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
+        self.write("audit", async |tx: &Transaction<'_>| {
+            insert_audit(tx, audit).await
+        })
+    }
+
     fn audit_log(
         &self,
         user: Option<&str>,

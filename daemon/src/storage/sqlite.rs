@@ -691,6 +691,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn append_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
+        self.write(|tx| insert_audit(tx, audit))
+    }
+
     fn audit_log(
         &self,
         user: Option<&str>,
