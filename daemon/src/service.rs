@@ -835,7 +835,6 @@ enum Refused {
     Broken(Box<TwofoldError>),
 }
 
-/// Untrusted text for the audit trail: control characters escaped, at most 500 chars.
 /// What a login from a trusted network is told.
 pub const TRUSTED_NETWORK_MESSAGE: &str = "No verification code is needed from this network.";
 
@@ -863,6 +862,7 @@ fn trusted_network<'p>(
     })
 }
 
+/// Untrusted text for the audit trail: control characters escaped, at most 500 chars.
 fn safe_long(text: &str) -> String {
     text.chars()
         .take(500)
