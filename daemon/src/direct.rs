@@ -12,14 +12,14 @@
 
 use std::fs;
 use std::io;
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use twofold_contract::wire::{self, Message, FIXED_HEADER_LEN};
 use zeroize::Zeroizing;
 
@@ -161,84 +161,138 @@ pub async fn serve(listener: UnixListener, template: Bus) {
             continue;
         };
         let template = template.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, &template).await {
-                log::debug!("direct connection ended: {e}");
-            }
-            drop(slot);
+        let runtime = tokio::runtime::Handle::current();
+        // The connection is served in one thread of the blocking pool, calls and all: a
+        // call then costs no hand-off between threads, which serving it as a task paid
+        // at every blocking step (most of a login's time in the daemon).
+        let stream = stream.into_std().and_then(|stream| {
+            stream.set_nonblocking(false)?;
+            Ok(stream)
         });
+        match stream {
+            Ok(stream) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = serve_connection(stream, &template, &runtime) {
+                        log::debug!("direct connection ended: {e}");
+                    }
+                    drop(slot);
+                });
+            }
+            Err(e) => log::warn!("direct socket: cannot serve a connection: {e}"),
+        }
     }
 }
 
 /// Serves one connection until the peer hangs up, breaks the protocol, or stays silent
-/// for [`IDLE_LIMIT`]: the handshake ([`sasl`]), then its calls one after the other,
-/// each answered by [`DirectCalls`] before the next is read.
-async fn serve_connection(
-    mut stream: tokio::net::UnixStream,
+/// for [`IDLE_LIMIT`] (each message, the handshake included, must arrive whole within
+/// it): the handshake ([`sasl`]), then its calls one after the other, each answered by
+/// [`DirectCalls`] (on `runtime`, in this thread) before the next is read.
+fn serve_connection(
+    mut stream: UnixStream,
     template: &Bus,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(), String> {
-    let credentials = stream
-        .peer_cred()
-        .map_err(|e| format!("SO_PEERCRED: {e}"))?;
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let credentials =
+        getsockopt(&stream, PeerCredentials).map_err(|e| format!("SO_PEERCRED: {e}"))?;
     let peer = Caller {
         uid: credentials.uid(),
-        pid: credentials
-            .pid()
-            .and_then(|pid| u32::try_from(pid).ok())
-            .filter(|pid| *pid > 0),
+        pid: u32::try_from(credentials.pid()).ok().filter(|pid| *pid > 0),
     };
     // Bytes read and not yet taken: they may hold a code.
     let mut input = Zeroizing::new(Vec::new());
-    let handshake = sasl::handshake(&mut stream, &mut input, peer.uid, guid());
-    tokio::time::timeout(IDLE_LIMIT, handshake)
-        .await
-        .map_err(|_| format!("no handshake within {IDLE_LIMIT:?}"))?
+    let deadline = Instant::now() + IDLE_LIMIT;
+    sasl::handshake(&mut stream, &mut input, peer.uid, guid(), deadline)
         .map_err(|e| format!("handshake failed: {e}"))?;
     let mut calls = DirectCalls::new(template.for_peer(peer))?;
     loop {
-        let next = tokio::time::timeout(IDLE_LIMIT, read_message(&mut stream, &mut input));
-        let message = match next.await {
-            Ok(Ok(Some(message))) => message,
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                log::debug!(
-                    "closing a direct connection of uid {} idle for {IDLE_LIMIT:?}",
-                    peer.uid
-                );
-                return Ok(());
-            }
+        let deadline = Instant::now() + IDLE_LIMIT;
+        let Some(message) = read_message(&mut stream, &mut input, deadline)? else {
+            return Ok(());
         };
-        if let Some(reply) = calls.answer(&message).await {
+        if let Some(reply) = runtime.block_on(calls.answer(&message)) {
             stream
                 .write_all(&reply)
-                .await
                 .map_err(|e| format!("writing a reply: {e}"))?;
         }
     }
 }
 
-/// The next whole message, at most [`wire::MAX_MESSAGE_LEN`] bytes; None when the peer
-/// hung up between messages.
-async fn read_message(
-    stream: &mut tokio::net::UnixStream,
+/// The next whole message, at most [`wire::MAX_MESSAGE_LEN`] bytes, by `deadline`; None
+/// when the peer hung up (or stayed silent until the deadline) between messages.
+fn read_message(
+    stream: &mut UnixStream,
     input: &mut Zeroizing<Vec<u8>>,
+    deadline: Instant,
 ) -> Result<Option<Message>, String> {
-    if input.is_empty() {
-        let mut first = [0u8; 1];
-        match stream.read(&mut first).await {
-            Ok(0) => return Ok(None),
-            Ok(_) => input.push(first[0]),
-            Err(e) => return Err(format!("reading: {e}")),
-        }
+    match fill(stream, input, FIXED_HEADER_LEN, deadline) {
+        Ok(()) => {}
+        Err(Ended::Quietly) if input.is_empty() => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     }
-    sasl::fill(stream, input, FIXED_HEADER_LEN).await?;
     let fixed: [u8; FIXED_HEADER_LEN] = input[..FIXED_HEADER_LEN].try_into().expect("filled");
     let len = wire::message_len(&fixed)?;
-    sasl::fill(stream, input, len).await?;
+    fill(stream, input, len, deadline)?;
     let bytes = input[..len].to_vec();
     input.drain(..len);
     Message::parse(bytes).map(Some)
+}
+
+/// Why reading stopped short.
+#[derive(Debug)]
+enum Ended {
+    /// The peer hung up, or sent nothing more until the deadline.
+    Quietly,
+    Failed(String),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Quietly => f.write_str("the peer hung up or went silent"),
+            Ended::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<Ended> for String {
+    fn from(e: Ended) -> String {
+        e.to_string()
+    }
+}
+
+/// Reads until `input` holds at least `len` bytes, by `deadline`.
+fn fill(
+    stream: &mut UnixStream,
+    input: &mut Zeroizing<Vec<u8>>,
+    len: usize,
+    deadline: Instant,
+) -> Result<(), Ended> {
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    while input.len() < len {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ended::Quietly);
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| Ended::Failed(format!("setting a timeout: {e}")))?;
+        match stream.read(&mut chunk[..]) {
+            Ok(0) => return Err(Ended::Quietly),
+            Ok(n) => input.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Ended::Quietly)
+            }
+            Err(e) => return Err(Ended::Failed(format!("reading: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 /// The server's GUID for the handshake: one per daemon run.

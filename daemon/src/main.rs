@@ -263,9 +263,11 @@ fn run(args: Args) -> Result<(), String> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        // Requests block in place (see `dbus::blocking`); each needs a spare thread to
-        // take over its worker's other tasks meanwhile. Argon2 runs at most two at once.
-        .max_blocking_threads(64)
+        // Requests on the bus block in place (see `dbus::blocking`); each needs a spare
+        // thread to take over its worker's other tasks meanwhile. Argon2 runs at most two
+        // at once. Each direct connection holds a thread of its own while it is open
+        // (see `direct::serve`): they come on top, so that they can never starve the bus.
+        .max_blocking_threads(64 + twofoldd::direct::MAX_CONNECTIONS)
         // Threads that served a burst of logins go soon after it (their stacks and
         // arenas with them), not 10 s later.
         .thread_keep_alive(Duration::from_secs(2))

@@ -7,32 +7,37 @@
 //! rejected). A client may send `BEGIN` and its first messages without waiting for `OK`
 //! (sd-bus and pam_twofold.so do): whatever follows `BEGIN` stays in the buffer.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
 use zeroize::Zeroizing;
+
+use super::{fill, Ended};
 
 /// Longest line of the exchange.
 const MAX_LINE: usize = 512;
 /// Commands before `BEGIN`: a client needs three (`AUTH`, `NEGOTIATE_UNIX_FD`, `BEGIN`).
 const MAX_COMMANDS: usize = 16;
 
-/// Runs the exchange until the client's `BEGIN` after a successful `AUTH`. Bytes read
-/// past it are left in `input`.
-pub async fn handshake(
+/// Runs the exchange until the client's `BEGIN` after a successful `AUTH`, by
+/// `deadline`. Bytes read past it are left in `input`.
+pub fn handshake(
     stream: &mut UnixStream,
     input: &mut Zeroizing<Vec<u8>>,
     peer_uid: u32,
     guid: &str,
+    deadline: Instant,
 ) -> Result<(), String> {
     // The first byte is the credentials byte, a NUL.
-    fill(stream, input, 1).await?;
+    fill(stream, input, 1, deadline).map_err(|e| e.to_string())?;
     if input[0] != 0 {
         return Err("the first byte is not NUL".into());
     }
     input.drain(..1);
     let mut state = State::Waiting;
     for _ in 0..MAX_COMMANDS {
-        let line = read_line(stream, input).await?;
+        let line = read_line(stream, input, deadline)?;
         let (answer, next) = respond(&line, state, peer_uid, guid);
         if next == State::Begun {
             return Ok(());
@@ -40,7 +45,6 @@ pub async fn handshake(
         if let Some(answer) = answer {
             stream
                 .write_all(answer.as_bytes())
-                .await
                 .map_err(|e| format!("writing the handshake: {e}"))?;
         }
         state = next;
@@ -98,9 +102,10 @@ fn claims(hex: &str, uid: u32) -> bool {
 }
 
 /// One `\r\n`-terminated line, taken out of `input` (reading more as needed).
-async fn read_line(
+fn read_line(
     stream: &mut UnixStream,
     input: &mut Zeroizing<Vec<u8>>,
+    deadline: Instant,
 ) -> Result<String, String> {
     loop {
         if let Some(end) = input.windows(2).position(|w| w == b"\r\n") {
@@ -113,25 +118,8 @@ async fn read_line(
             return Err("an over-long handshake line".into());
         }
         let len = input.len() + 1;
-        fill(stream, input, len).await?;
+        fill(stream, input, len, deadline).map_err(|e: Ended| e.to_string())?;
     }
-}
-
-/// Reads until `input` holds at least `len` bytes; an error at the end of the stream.
-pub async fn fill(
-    stream: &mut UnixStream,
-    input: &mut Zeroizing<Vec<u8>>,
-    len: usize,
-) -> Result<(), String> {
-    let mut chunk = Zeroizing::new([0u8; 4096]);
-    while input.len() < len {
-        match stream.read(&mut chunk[..]).await {
-            Ok(0) => return Err("the peer hung up".into()),
-            Ok(n) => input.extend_from_slice(&chunk[..n]),
-            Err(e) => return Err(format!("reading: {e}")),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
