@@ -5,6 +5,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use zeroize::Zeroizing;
 
+use crate::codes::normalize_proof;
 use crate::error::Failure;
 use crate::output::write_out;
 
@@ -71,7 +72,7 @@ pub fn proof_from_stdin(
     flag: &str,
 ) -> Result<Zeroizing<String>, Failure> {
     let typed = code_from_stdin(input, flag, PROOF_PROMPT)?;
-    crate::options::normalize_proof(&typed)
+    normalize_proof(&typed)
         .map_err(|e| Failure::new(format!("{flag} -: {e}. Nothing was changed.")))
 }
 
@@ -174,7 +175,7 @@ mod tests {
         // Not UTF-8: an answer that fails the format check, not an error.
         let mut input = io::Cursor::new(b"\xff\xfe\n".to_vec());
         let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
-        assert!(crate::options::normalize_code(&a, Some(6)).is_err());
+        assert!(crate::codes::normalize_code(&a, Some(6)).is_err());
     }
 
     #[test]

@@ -4,14 +4,15 @@ use std::io::{BufRead, Write};
 
 use serde::Serialize;
 use twofold_contract::{TwofoldError, UserStatus, BACKUP_CODES_LOW};
-use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
-use crate::enroll::write_backup_codes;
+use crate::codes::normalize_proof;
+use crate::commands::enroll::write_backup_codes;
 use crate::error::Failure;
-use crate::options::normalize_proof;
-use crate::output::{suggest, write_out};
+use crate::json::write_json;
+use crate::output::write_out;
 use crate::prompt::{proof_from_stdin, read_answer, PROOF_PROMPT, TRIES};
+use crate::text::{capitalize_first, suggest};
 
 /// `backup-codes count --json`.
 #[derive(Debug, Serialize)]
@@ -58,19 +59,15 @@ pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Res
             .context()
             .failure(&TwofoldError::NotEnrolled(String::new())));
     }
-    let text = if json {
-        let mut t = serde_json::to_string(&CountJson {
+    if json {
+        let count = CountJson {
             user: &s.user,
             backup_codes_left: s.backup_codes_left,
             low: s.backup_codes_left <= BACKUP_CODES_LOW,
-        })
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
-        t.push('\n');
-        t
-    } else {
-        count_text(&s, daemon.context().user)
-    };
-    write_out(out, &text)
+        };
+        return write_json(out, &count);
+    }
+    write_out(out, &count_text(&s, daemon.context().user))
 }
 
 /// Runs `twofold backup-codes regenerate`: the proof from standard input (`--code -`),
@@ -144,7 +141,7 @@ async fn ask_and_regenerate(
                 Err(e) => return Err(daemon.context().failure(&e)),
             },
         };
-        write_out(prompts, &capitalize(&retry))?;
+        write_out(prompts, &capitalize_first(&retry))?;
         if attempt == TRIES {
             break;
         }
@@ -152,14 +149,6 @@ async fn ask_and_regenerate(
     Err(Failure::new(format!(
         "No matching code after {TRIES} tries, so the backup codes were not changed."
     )))
-}
-
-fn capitalize(s: &str) -> Zeroizing<String> {
-    let mut c = s.chars();
-    Zeroizing::new(match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    })
 }
 
 #[cfg(test)]
