@@ -11,8 +11,10 @@ use crate::commands::enroll::write_backup_codes;
 use crate::error::Failure;
 use crate::json::write_json;
 use crate::output::write_out;
-use crate::prompt::{proof_from_stdin, read_answer, PROOF_PROMPT, TRIES};
-use crate::text::{capitalize_first, suggest};
+use crate::prompt::{
+    ask_until_accepted, proof_from_stdin, Checked, Unanswered, PROOF_PROMPT, TRIES,
+};
+use crate::text::suggest;
 
 /// `backup-codes count --json`.
 #[derive(Debug, Serialize)]
@@ -117,38 +119,34 @@ async fn ask_and_regenerate(
     // With --json, standard output is for the JSON alone: prompts go to standard error.
     let mut stderr = std::io::stderr();
     let prompts: &mut dyn Write = if json { &mut stderr } else { out };
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
-            return Err(Failure::new(
-                "No code was entered (end of input), so the backup codes were not changed. \
-                 In scripts, give it on standard input with --code -.",
-            ));
+    let answered = ask_until_accepted(input, prompts, PROOF_PROMPT, false, async |answer| {
+        let proof = match normalize_proof(&answer) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_proof(&answer) {
-            Err(e) => format!("{e}.\n"),
-            Ok(proof) => match daemon
-                .call(
-                    daemon
-                        .proxy()
-                        .regenerate_backup_codes(daemon.user_arg(), &proof),
-                )
-                .await?
-            {
-                Ok(codes) => return Ok(codes),
-                Err(TwofoldError::InvalidCode(_)) => "That code did not match. Check that your \
-                     phone sets its time automatically, or use a backup code.\n"
+        let regenerate = daemon
+            .proxy()
+            .regenerate_backup_codes(daemon.user_arg(), &proof);
+        match daemon.call(regenerate).await? {
+            Ok(codes) => Ok(Checked::Accepted(codes)),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Check that your phone sets its time automatically, \
+                 or use a backup code.\n"
                     .to_owned(),
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(prompts, &capitalize_first(&retry))?;
-        if attempt == TRIES {
-            break;
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so the backup codes were not changed."
-    )))
+    })
+    .await?;
+    answered.map_err(|unanswered| match unanswered {
+        Unanswered::EndOfInput => Failure::new(
+            "No code was entered (end of input), so the backup codes were not changed. \
+             In scripts, give it on standard input with --code -.",
+        ),
+        Unanswered::OutOfTries => Failure::new(format!(
+            "No matching code after {TRIES} tries, so the backup codes were not changed."
+        )),
+    })
 }
 
 #[cfg(test)]

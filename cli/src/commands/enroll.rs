@@ -13,9 +13,12 @@ use crate::error::Failure;
 use crate::json::write_json;
 use crate::options::{EnrollMode, QrFiles};
 use crate::output::write_out;
-use crate::prompt::{code_from_stdin, proof_from_stdin, read_answer, OLD_DEVICE_PROMPT, TRIES};
+use crate::prompt::{
+    ask_until_accepted, code_from_stdin, proof_from_stdin, Checked, Unanswered, OLD_DEVICE_PROMPT,
+    TRIES,
+};
 use crate::qr;
-use crate::text::{capitalize_first, group_secret, suggest};
+use crate::text::{group_secret, suggest};
 use crate::time::{human_duration, human_time, now, optional_iso8601};
 
 /// `enroll --begin --json`.
@@ -145,37 +148,34 @@ async fn interactive_begin_call(
              confirmed.\n"
         ),
     )?;
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, out, OLD_DEVICE_PROMPT)? else {
-            return Err(Failure::new(
-                "No code was entered (end of input), so nothing was changed.",
-            ));
+    let answered = ask_until_accepted(input, out, OLD_DEVICE_PROMPT, true, async |answer| {
+        let proof = match normalize_proof(&answer) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_proof(&answer) {
-            Err(e) => format!("{}.\n", capitalize_first(&e)),
-            Ok(proof) => match daemon
-                .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
-                .await?
-            {
-                Ok(e) => return Ok(Secret::from(e)),
-                Err(TwofoldError::InvalidCode(_)) => {
-                    "That code did not match. Use the current code of your old device, \
-                     or one of your backup codes.\n"
-                        .to_owned()
-                }
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(out, &retry)?;
-        if attempt == TRIES {
-            break;
+        match daemon
+            .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
+            .await?
+        {
+            Ok(e) => Ok(Checked::Accepted(Secret::from(e))),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Use the current code of your old device, \
+                 or one of your backup codes.\n"
+                    .to_owned(),
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-        write_out(out, &tries_left(TRIES - attempt))?;
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so nothing was changed. If you lost your old \
-         device and your backup codes, ask an administrator to reset your account."
-    )))
+    })
+    .await?;
+    answered.map_err(|unanswered| match unanswered {
+        Unanswered::EndOfInput => {
+            Failure::new("No code was entered (end of input), so nothing was changed.")
+        }
+        Unanswered::OutOfTries => Failure::new(format!(
+            "No matching code after {TRIES} tries, so nothing was changed. If you lost your \
+             old device and your backup codes, ask an administrator to reset your account."
+        )),
+    })
 }
 
 /// Writes the QR code files asked for; the lines to tell the user where they are.
@@ -338,49 +338,40 @@ async fn interactive(
 
     let prompt = format!("Enter the {digits}-digit code from your app: ");
     let confirm_later = suggest("enroll --confirm -", user);
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, out, &prompt)? else {
-            return Err(Failure::new(format!(
-                "No code was entered (end of input), so two-factor authentication is not on. \
-                 Finish with `{confirm_later}` or start over with `{}`.",
-                suggest("enroll", user)
-            )));
+    let answered = ask_until_accepted(input, out, &prompt, true, async |answer| {
+        let code = match normalize_code(&answer, Some(digits)) {
+            Ok(code) => code,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_code(&answer, Some(digits)) {
-            Err(e) => format!("{}.\n", capitalize_first(&e)),
-            Ok(code) => match daemon
-                .call(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
-                .await?
-            {
-                Ok(codes) => {
-                    write_out(out, "\n")?;
-                    return print_backup_codes(daemon, codes, false, out);
-                }
-                Err(TwofoldError::InvalidCode(_)) => "That code did not match. Check that your \
-                    phone sets its time automatically.\n"
+        match daemon
+            .call(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
+            .await?
+        {
+            Ok(codes) => Ok(Checked::Accepted(codes)),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Check that your phone sets its time automatically.\n"
                     .to_owned(),
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(out, &retry)?;
-        if attempt == TRIES {
-            break;
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-        write_out(out, &tries_left(TRIES - attempt))?;
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so two-factor authentication is not on. \
-         Check the time on your phone, then finish with `{confirm_later}` or start over with \
-         `{}`.",
-        suggest("enroll", user)
-    )))
-}
-
-/// "2 tries left." after a wrong code at a prompt.
-fn tries_left(n: usize) -> String {
-    match n {
-        1 => "1 try left.\n".to_owned(),
-        n => format!("{n} tries left.\n"),
+    })
+    .await?;
+    match answered {
+        Ok(codes) => {
+            write_out(out, "\n")?;
+            print_backup_codes(daemon, codes, false, out)
+        }
+        Err(Unanswered::EndOfInput) => Err(Failure::new(format!(
+            "No code was entered (end of input), so two-factor authentication is not on. \
+             Finish with `{confirm_later}` or start over with `{}`.",
+            suggest("enroll", user)
+        ))),
+        Err(Unanswered::OutOfTries) => Err(Failure::new(format!(
+            "No matching code after {TRIES} tries, so two-factor authentication is not on. \
+             Check the time on your phone, then finish with `{confirm_later}` or start over \
+             with `{}`.",
+            suggest("enroll", user)
+        ))),
     }
 }
 
