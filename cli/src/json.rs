@@ -1,4 +1,5 @@
-//! The one JSON writer of every `--json` output: pretty-printed, then a newline.
+//! All JSON the program writes: every command's `--json` output pretty-printed, and a
+//! failure under `--json` as one line on standard error.
 
 use std::io::Write;
 
@@ -19,6 +20,12 @@ pub fn write_json(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> Re
     write_out(out, &text)
 }
 
+/// A failure under `--json`: `{"error": …, "code": …}` on one line, for standard error,
+/// where scripts read one line per failure.
+pub fn failure_line(failure: &Failure) -> String {
+    serde_json::json!({ "error": failure.message(), "code": failure.code() }).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +42,11 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\n  \"low\": true,\n  \"user\": \"alice\"\n}\n"
         );
+    }
+
+    #[test]
+    fn a_failure_is_one_line() {
+        let line = failure_line(&Failure::coded("usage", "bad\nflag"));
+        assert_eq!(line, "{\"code\":\"usage\",\"error\":\"bad flag\"}");
     }
 }

@@ -100,8 +100,7 @@ pub fn main() -> ExitCode {
 /// `error` (the line) and `code` (its kind, for scripts).
 fn fail(failure: &Failure, status: u8, json: bool) -> ExitCode {
     if json {
-        let object = serde_json::json!({ "error": failure.message(), "code": failure.code() });
-        eprintln!("{object}");
+        eprintln!("{}", json::failure_line(failure));
     } else {
         eprintln!("twofold: {}", one_line(failure.message()));
     }
