@@ -6,7 +6,8 @@ use std::time::Duration;
 use twofold_contract::{TwofoldError, TwofoldProxy};
 use zbus::proxy::CacheProperties;
 
-use crate::error::{Context, Failure};
+use crate::context::Context;
+use crate::error::Failure;
 use crate::options::BusTarget;
 
 /// Longest wait for connecting and for each call.

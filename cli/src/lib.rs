@@ -1,33 +1,47 @@
 //! `twofold`: the command-line client of `twofoldd`, as a library so that man pages and
 //! shell completions can be generated from [`cli::command`].
 //!
-//! Flow: clap definition ([`cli`]) → validated [`options::Options`] → one action
-//! (`enroll`, `status`, `backup_codes`, `disable`, `doctor`, `sessions`, `admin`) talking
-//! to the daemon through `bus::Daemon`. Every failure ends as one line `twofold: <message>` on
-//! standard error.
+//! Flow: clap definitions ([`cli`]) → validated [`options::Options`] → one command
+//! (`commands::{enroll, status, backup_codes, disable, doctor, sessions, admin}`: run and
+//! render) talking to the daemon through `bus::Daemon`. Every failure ends as one line
+//! `twofold: <message>` on standard error.
+//!
+//! Imports go one way, down this list; a module imports only modules below it (checked
+//! by `layers::tests`):
+//!
+//! | layer | modules |
+//! |-------|---------|
+//! | program | `lib` (this file: exit status and the failure line) |
+//! | commands | `commands` and its children (a command may use another's renderer) |
+//! | talking to people and the daemon | `bus`, `prompt` |
+//! | words for daemon errors | `context` |
+//! | validated options | `options` (`admin`, `sessions`, `usage`) |
+//! | clap definitions | `cli` |
+//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config` |
 
-mod admin;
-mod backup_codes;
 mod bus;
 pub mod cli;
-mod disable;
-mod doctor;
-mod enroll;
+mod codes;
+mod commands;
+mod context;
 mod error;
-mod format;
+mod json;
+#[cfg(test)]
+mod layers;
 mod options;
 mod output;
+mod pam_config;
 mod prompt;
 mod qr;
-mod sessions;
-mod status;
+mod text;
+mod time;
 
-use std::io;
 use std::process::ExitCode;
 
-use crate::bus::Daemon;
-use crate::error::{Context, Failure};
-use crate::options::{Action, Options};
+use crate::error::Failure;
+use crate::options::Options;
+use crate::output::Verdict;
+use crate::text::one_line;
 
 /// Exit status of a failed command.
 const EXIT_FAILURE: u8 = 1;
@@ -46,7 +60,7 @@ pub fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!(
             "twofold: internal error ({}); please report it",
-            options::one_line(&what)
+            one_line(&what)
         );
     }));
     let cli = match cli::parse_from(std::env::args_os()) {
@@ -73,7 +87,7 @@ pub fn main() -> ExitCode {
             return fail(&f, EXIT_FAILURE, json);
         }
     };
-    match runtime.block_on(run(&options)) {
+    match runtime.block_on(commands::run(&options)) {
         Ok(Verdict::Done) => ExitCode::SUCCESS,
         // The output said what is wrong (doctor).
         Ok(Verdict::Warned) => ExitCode::from(EXIT_FAILURE),
@@ -86,76 +100,9 @@ pub fn main() -> ExitCode {
 /// `error` (the line) and `code` (its kind, for scripts).
 fn fail(failure: &Failure, status: u8, json: bool) -> ExitCode {
     if json {
-        let object = serde_json::json!({ "error": failure.message(), "code": failure.code() });
-        eprintln!("{object}");
+        eprintln!("{}", json::failure_line(failure));
     } else {
-        eprintln!("twofold: {}", options::one_line(failure.message()));
+        eprintln!("twofold: {}", one_line(failure.message()));
     }
     ExitCode::from(status)
-}
-
-/// How a command that ran came out (`twofold doctor` tells three apart: exit status 0,
-/// 1 for a warning, 2 for a failed check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Done,
-    Warned,
-    Failed,
-}
-
-/// Runs the action.
-async fn run(options: &Options) -> Result<Verdict, Failure> {
-    let ctx = Context {
-        bus: &options.bus,
-        user: options.user(),
-    };
-    let json = options.json;
-    let mut out = io::stdout().lock();
-    if let Action::Doctor { doctor, .. } = &options.action {
-        return doctor::run(ctx, doctor, json, &mut out).await;
-    }
-    let daemon = Daemon::connect(ctx).await?;
-    let mut input = io::stdin().lock();
-    match &options.action {
-        Action::Enroll {
-            issuer,
-            mode,
-            proof_stdin,
-            qr,
-            ..
-        } => {
-            let req = enroll::Request {
-                issuer,
-                mode,
-                proof_stdin: *proof_stdin,
-                qr,
-                json,
-            };
-            enroll::run(&daemon, &req, &mut out, &mut input).await?
-        }
-        Action::Status { .. } => status::run(&daemon, json, &mut out).await?,
-        Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
-        Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
-        Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
-        Action::BackupCodesRegenerate { code_stdin, .. } => {
-            backup_codes::regenerate(&daemon, *code_stdin, json, &mut out, &mut input).await?
-        }
-        Action::Disable {
-            yes,
-            password_stdin,
-            code_stdin,
-            ..
-        } => {
-            let req = disable::Request {
-                yes: *yes,
-                password_stdin: *password_stdin,
-                code_stdin: *code_stdin,
-                json,
-            };
-            let mut ask = prompt::terminal_password;
-            disable::run(&daemon, &req, &mut out, &mut input, &mut ask).await?
-        }
-        Action::Doctor { .. } => unreachable!("handled above"),
-    }
-    Ok(Verdict::Done)
 }

@@ -1,8 +1,17 @@
-//! Writing to standard output, and commands suggested to the user.
+//! What a command gives back: the text it writes, and how it came out.
 
 use std::io::{self, Write};
 
 use crate::error::Failure;
+
+/// How a command that ran came out (`twofold doctor` tells three apart: exit status 0,
+/// 1 for a warning, 2 for a failed check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Done,
+    Warned,
+    Failed,
+}
 
 /// Writes `text` and flushes; a closed or full output is a [`Failure`], not a panic.
 pub fn write_out(out: &mut (impl Write + ?Sized), text: &str) -> Result<(), Failure> {
@@ -16,24 +25,5 @@ fn write_failure(e: &io::Error) -> Failure {
         Failure::new("Standard output was closed before everything was written.")
     } else {
         Failure::new(format!("Could not write to standard output: {e}"))
-    }
-}
-
-/// `twofold <command>`, with `--user USER` when acting on another user.
-pub fn suggest(command: &str, user: Option<&str>) -> String {
-    match user {
-        Some(u) => format!("twofold {command} --user {u}"),
-        None => format!("twofold {command}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(suggest("enroll", None), "twofold enroll");
-        assert_eq!(suggest("enroll", Some("bob")), "twofold enroll --user bob");
     }
 }

@@ -5,8 +5,10 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use zeroize::Zeroizing;
 
+use crate::codes::normalize_proof;
 use crate::error::Failure;
 use crate::output::write_out;
+use crate::text::capitalize_first;
 
 /// How many times a prompt for a code is repeated after a wrong code.
 pub const TRIES: usize = 3;
@@ -36,6 +38,57 @@ pub fn read_answer(
         Err(e) => Err(Failure::new(format!(
             "Could not read the answer from standard input: {e}"
         ))),
+    }
+}
+
+/// What `check` made of one answer at a prompt.
+pub enum Checked<T> {
+    /// The answer did it.
+    Accepted(T),
+    /// The answer was wrong; the line says why, and the prompt is asked again.
+    Refused(String),
+}
+
+/// How asking ended without an accepted answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    EndOfInput,
+    OutOfTries,
+}
+
+/// Asks `prompt` up to [`TRIES`] times until `check` accepts an answer. After a refused
+/// answer the reason is said (as a sentence) and, when `count_down`, how many tries are
+/// left.
+pub async fn ask_until_accepted<T>(
+    input: &mut impl BufRead,
+    out: &mut (impl Write + ?Sized),
+    prompt: &str,
+    count_down: bool,
+    mut check: impl AsyncFnMut(Zeroizing<String>) -> Result<Checked<T>, Failure>,
+) -> Result<Result<T, Unanswered>, Failure> {
+    for attempt in 1..=TRIES {
+        let Some(answer) = read_answer(input, out, prompt)? else {
+            return Ok(Err(Unanswered::EndOfInput));
+        };
+        match check(answer).await? {
+            Checked::Accepted(value) => return Ok(Ok(value)),
+            Checked::Refused(why) => write_out(out, &capitalize_first(&why))?,
+        }
+        if attempt == TRIES {
+            break;
+        }
+        if count_down {
+            write_out(out, &tries_left(TRIES - attempt))?;
+        }
+    }
+    Ok(Err(Unanswered::OutOfTries))
+}
+
+/// "2 tries left." after a wrong code at a prompt.
+fn tries_left(n: usize) -> String {
+    match n {
+        1 => "1 try left.\n".to_owned(),
+        n => format!("{n} tries left.\n"),
     }
 }
 
@@ -71,7 +124,7 @@ pub fn proof_from_stdin(
     flag: &str,
 ) -> Result<Zeroizing<String>, Failure> {
     let typed = code_from_stdin(input, flag, PROOF_PROMPT)?;
-    crate::options::normalize_proof(&typed)
+    normalize_proof(&typed)
         .map_err(|e| Failure::new(format!("{flag} -: {e}. Nothing was changed.")))
 }
 
@@ -163,6 +216,46 @@ pub fn is_root() -> bool {
 mod tests {
     use super::*;
 
+    fn ask(typed: &str, count_down: bool) -> (Result<u8, Unanswered>, String) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut input = io::Cursor::new(typed.to_owned());
+        let mut out = Vec::new();
+        let answered = runtime
+            .block_on(ask_until_accepted(
+                &mut input,
+                &mut out,
+                "Code: ",
+                count_down,
+                async |answer| {
+                    Ok(match answer.trim() {
+                        "123456" => Checked::Accepted(7),
+                        _ => Checked::Refused("that is not it.\n".to_owned()),
+                    })
+                },
+            ))
+            .unwrap();
+        (answered, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn asks_again_until_accepted_or_out_of_tries() {
+        let (answered, said) = ask("1\n123456\n", true);
+        assert_eq!(answered, Ok(7));
+        assert_eq!(said, "Code: That is not it.\n2 tries left.\nCode: ");
+        let (answered, said) = ask("1\n2\n3\n123456\n", true);
+        assert_eq!(answered, Err(Unanswered::OutOfTries));
+        assert_eq!(said.matches("Code: ").count(), TRIES, "{said}");
+        assert!(
+            said.ends_with("1 try left.\nCode: That is not it.\n"),
+            "{said}"
+        );
+        let (answered, said) = ask("1\n", false);
+        assert_eq!(answered, Err(Unanswered::EndOfInput));
+        assert_eq!(said, "Code: That is not it.\nCode: ");
+    }
+
     #[test]
     fn answers_and_end_of_input() {
         let mut out = Vec::new();
@@ -174,7 +267,7 @@ mod tests {
         // Not UTF-8: an answer that fails the format check, not an error.
         let mut input = io::Cursor::new(b"\xff\xfe\n".to_vec());
         let a = read_answer(&mut input, &mut out, "").unwrap().unwrap();
-        assert!(crate::options::normalize_code(&a, Some(6)).is_err());
+        assert!(crate::codes::normalize_code(&a, Some(6)).is_err());
     }
 
     #[test]

@@ -1,124 +1,19 @@
 //! `twofold sessions`: list, revoke, timeout, forget.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use serde::Serialize;
-use twofold_contract::limits::{self, MAX_SESSION_TIMEOUT, SESSION_TIMEOUT_WARNING};
+use twofold_contract::limits::SESSION_TIMEOUT_WARNING;
 use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
 
 use crate::bus::Daemon;
-use crate::cli::{SessionsArgs, SessionsCommand, UserArg};
-use crate::doctor::PAM_DIR;
 use crate::error::Failure;
-use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
-use crate::options::{one_line, validate_user, Action, UsageError};
+use crate::json::write_json;
+use crate::options::SessionsAction;
 use crate::output::write_out;
-
-/// What `twofold sessions` does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionsAction {
-    List {
-        all: bool,
-        /// Where a `grace=` window is looked for (the remembered logins are shown only
-        /// when one is configured).
-        pam_dir: PathBuf,
-    },
-    Revoke {
-        id: String,
-    },
-    RevokeOthers,
-    /// Seconds; 0 = off.
-    Timeout {
-        seconds: u64,
-    },
-    Forget,
-}
-
-/// Checks the parsed `twofold sessions` arguments.
-pub fn validate(args: SessionsArgs) -> Result<Action, UsageError> {
-    let user = validate_user(UserArg { user: args.user })?;
-    let pam_dir = args.pam_dir.unwrap_or_else(|| PathBuf::from(PAM_DIR));
-    let action = match args.command {
-        None => SessionsAction::List {
-            all: args.all,
-            pam_dir,
-        },
-        Some(SessionsCommand::List { all }) => SessionsAction::List {
-            all: all || args.all,
-            pam_dir,
-        },
-        Some(SessionsCommand::Revoke { others: true, .. }) => SessionsAction::RevokeOthers,
-        Some(SessionsCommand::Revoke { id, .. }) => {
-            let id = id.unwrap_or_default();
-            let id = id.trim();
-            if limits::session_id(id).is_err() {
-                return Err(UsageError(format!(
-                    "\"{}\" is not a session id; `twofold sessions` lists them",
-                    one_line(id)
-                )));
-            }
-            SessionsAction::Revoke {
-                id: id.to_ascii_lowercase(),
-            }
-        }
-        Some(SessionsCommand::Timeout { duration }) => SessionsAction::Timeout {
-            seconds: parse_duration(&duration).map_err(UsageError)?,
-        },
-        Some(SessionsCommand::Forget) => SessionsAction::Forget,
-    };
-    Ok(Action::Sessions { user, action })
-}
-
-/// `30s`, `10m`, `8h`, `2d`, `1h30m`, a plain number of seconds, or `off` (0).
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let t = text.trim().to_ascii_lowercase();
-    if matches!(t.as_str(), "off" | "none" | "0") {
-        return Ok(0);
-    }
-    let bad = || {
-        format!(
-            "\"{}\" is not a duration; examples: 30m, 8h, 1d, 1h30m, or off",
-            one_line(text)
-        )
-    };
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = total.checked_add(n).ok_or_else(bad)?;
-    }
-    if total == 0 {
-        return Err(bad());
-    }
-    if total > MAX_SESSION_TIMEOUT {
-        return Err(format!(
-            "a session timeout is at most {} days",
-            MAX_SESSION_TIMEOUT / 86_400
-        ));
-    }
-    Ok(total)
-}
+use crate::pam_config::grace_configured;
+use crate::text::table;
+use crate::time::{human_duration, human_time, iso8601, now, optional_iso8601};
 
 /// Runs the action.
 pub async fn run(
@@ -132,15 +27,13 @@ pub async fn run(
     match action {
         SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
-            let text = if json {
+            if json {
                 let rows: Vec<SessionJson<'_>> =
                     list.sessions.iter().map(SessionJson::from).collect();
-                to_json(&rows)?
-            } else {
-                let grace = crate::doctor::pam::grace_configured(pam_dir);
-                human(&list, *all, grace, now())
-            };
-            write_out(out, &text)
+                return write_json(out, &rows);
+            }
+            let grace = grace_configured(pam_dir);
+            write_out(out, &human(&list, *all, grace, now()))
         }
         SessionsAction::Revoke { id } => {
             match daemon.call(proxy.revoke_session(id)).await? {
@@ -150,18 +43,17 @@ pub async fn run(
                 }
                 Err(e) => return Err(daemon.context().failure(&e)),
             }
-            let text = if json {
-                to_json(&serde_json::json!({ "revoked": [id] }))?
-            } else {
-                format!("Session {id} ended.\n")
-            };
-            write_out(out, &text)
+            if json {
+                return write_json(out, &serde_json::json!({ "revoked": [id] }));
+            }
+            write_out(out, &format!("Session {id} ended.\n"))
         }
         SessionsAction::RevokeOthers => {
             let ended = daemon.run(proxy.revoke_other_sessions(user)).await?;
-            let text = if json {
-                to_json(&serde_json::json!({ "revoked": ended }))?
-            } else if ended.is_empty() {
+            if json {
+                return write_json(out, &serde_json::json!({ "revoked": ended }));
+            }
+            let text = if ended.is_empty() {
                 "No other session to end.\n".to_string()
             } else {
                 format!(
@@ -177,9 +69,10 @@ pub async fn run(
             daemon
                 .run(proxy.set_session_timeout(user, *seconds))
                 .await?;
-            let text = if json {
-                to_json(&serde_json::json!({ "timeout": seconds }))?
-            } else if *seconds == 0 {
+            if json {
+                return write_json(out, &serde_json::json!({ "timeout": seconds }));
+            }
+            let text = if *seconds == 0 {
                 "No session timeout of your own any more (the administrator's default still applies).\n"
                     .to_string()
             } else {
@@ -207,14 +100,13 @@ pub async fn run(
         }
         SessionsAction::Forget => {
             let n = daemon.run(proxy.forget_remembered(user)).await?;
-            let text = if json {
-                to_json(&serde_json::json!({ "forgotten": n }))?
-            } else {
-                format!(
-                    "Forgot {n} remembered login{}: the next login asks for a code again.\n",
-                    if n == 1 { "" } else { "s" }
-                )
-            };
+            if json {
+                return write_json(out, &serde_json::json!({ "forgotten": n }));
+            }
+            let text = format!(
+                "Forgot {n} remembered login{}: the next login asks for a code again.\n",
+                if n == 1 { "" } else { "s" }
+            );
             write_out(out, &text)
         }
     }
@@ -263,12 +155,6 @@ fn timeout_text(who: &str, seconds: u64, default: u64, older: usize) -> String {
     }
     text.push('\n');
     text
-}
-
-fn to_json(value: &impl Serialize) -> Result<String, Failure> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))
 }
 
 /// One session in `sessions --json`: times as ISO 8601 UTC (plus `started_unix`).
@@ -409,27 +295,7 @@ pub fn human(list: &SessionList, all: bool, grace: bool, now: i64) -> String {
         let header = [
             "  ID", "SERVICE", "TTY", "FROM", "STARTED", "IDLE", "2FA", "ENDS",
         ];
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let mut l = String::new();
-            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                if i + 1 == cells.len() {
-                    l.push_str(cell);
-                } else {
-                    l.push_str(&format!("{cell:<w$}  ", w = *w));
-                }
-            }
-            l.trim_end().to_string() + "\n"
-        };
-        out.push_str(&line(header.to_vec()));
-        for row in &rows {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
-        }
+        out.push_str(&table(&header, &rows));
         if live.iter().any(|s| s.current) {
             out.push_str("(* = the session you are in)\n");
         }
@@ -486,29 +352,6 @@ pub fn human(list: &SessionList, all: bool, grace: bool, now: i64) -> String {
 mod tests {
     use super::*;
     use twofold_contract::RememberedLogin;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("off"), Ok(0));
-        assert_eq!(parse_duration("30s"), Ok(30));
-        assert_eq!(parse_duration("10m"), Ok(600));
-        assert_eq!(parse_duration("8h"), Ok(8 * 3600));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("2d"), Ok(2 * 86_400));
-        assert_eq!(parse_duration("90"), Ok(90));
-        for bad in [
-            "",
-            "h",
-            "5x",
-            "-5m",
-            "1.5h",
-            "0s",
-            "400d",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn table_marks_the_current_session_and_shows_where_from() {

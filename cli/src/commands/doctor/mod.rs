@@ -2,7 +2,6 @@
 //! whether every check was ok.
 
 pub mod clock;
-pub mod pam;
 pub mod sshd;
 
 use std::io::Write;
@@ -14,16 +13,18 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use twofold_contract::{TwofoldError, UserStatus, CHECK_CONFIG_TRUSTED_NETWORKS};
 
-use crate::backup_codes::low_warning;
 use crate::bus::Daemon;
-use crate::error::{Context, Failure};
-use crate::format::{human_duration, human_time, now};
-use crate::options::{one_line, DoctorOptions};
-use crate::output::{suggest, write_out};
+use crate::commands::backup_codes::low_warning;
+use crate::context::Context;
+use crate::error::Failure;
+use crate::json::write_json;
+use crate::options::DoctorOptions;
+use crate::output::{write_out, Verdict};
+use crate::pam_config::{self as pam, PAM_DIR};
 use crate::prompt::is_root;
-use crate::Verdict;
+use crate::text::{one_line, suggest};
+use crate::time::{human_duration, human_time, now};
 
-pub const PAM_DIR: &str = "/etc/pam.d";
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 const SSHD_BINARIES: [&str; 3] = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"];
 /// Longest wait for `sshd -T`.
@@ -160,18 +161,15 @@ pub async fn run(
         }
     }
     let ok = checks.iter().all(|c| c.status == Level::Ok);
-    let text = if json {
-        let mut t = serde_json::to_string(&Report {
+    if json {
+        let report = Report {
             ok,
             checks: &checks,
-        })
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
-        t.push('\n');
-        t
+        };
+        write_json(out, &report)?;
     } else {
-        human(&checks)
-    };
-    write_out(out, &text)?;
+        write_out(out, &human(&checks))?;
+    }
     Ok(verdict(&checks))
 }
 

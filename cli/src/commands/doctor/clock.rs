@@ -107,7 +107,7 @@ fn amount(steps: i32) -> String {
     if secs < 120 {
         format!("{secs} s")
     } else {
-        crate::format::human_duration(secs)
+        crate::time::human_duration(secs)
     }
 }
 

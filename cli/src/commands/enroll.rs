@@ -8,12 +8,18 @@ use twofold_contract::{Enrollment, TwofoldError};
 use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
+use crate::codes::{normalize_code, normalize_proof, uri_digits};
 use crate::error::Failure;
-use crate::format::{group_secret, human_duration, human_time, now, optional_iso8601, uri_digits};
-use crate::options::{normalize_code, normalize_proof, EnrollMode, QrFiles};
-use crate::output::{suggest, write_out};
-use crate::prompt::{code_from_stdin, proof_from_stdin, read_answer, OLD_DEVICE_PROMPT, TRIES};
+use crate::json::write_json;
+use crate::options::{EnrollMode, QrFiles};
+use crate::output::write_out;
+use crate::prompt::{
+    ask_until_accepted, code_from_stdin, proof_from_stdin, Checked, Unanswered, OLD_DEVICE_PROMPT,
+    TRIES,
+};
 use crate::qr;
+use crate::text::{group_secret, suggest};
+use crate::time::{human_duration, human_time, now, optional_iso8601};
 
 /// `enroll --begin --json`.
 #[derive(Debug, Serialize)]
@@ -45,15 +51,6 @@ impl From<Enrollment> for Secret {
             expires: e.expires,
         }
     }
-}
-
-fn json_line(value: &impl Serialize) -> Result<Zeroizing<String>, Failure> {
-    let mut text = Zeroizing::new(
-        serde_json::to_string(value)
-            .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?,
-    );
-    text.push('\n');
-    Ok(text)
 }
 
 /// What `twofold enroll` was asked to do.
@@ -151,37 +148,34 @@ async fn interactive_begin_call(
              confirmed.\n"
         ),
     )?;
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, out, OLD_DEVICE_PROMPT)? else {
-            return Err(Failure::new(
-                "No code was entered (end of input), so nothing was changed.",
-            ));
+    let answered = ask_until_accepted(input, out, OLD_DEVICE_PROMPT, true, async |answer| {
+        let proof = match normalize_proof(&answer) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_proof(&answer) {
-            Err(e) => format!("{}.\n", capitalize_first(&e)),
-            Ok(proof) => match daemon
-                .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
-                .await?
-            {
-                Ok(e) => return Ok(Secret::from(e)),
-                Err(TwofoldError::InvalidCode(_)) => {
-                    "That code did not match. Use the current code of your old device, \
-                     or one of your backup codes.\n"
-                        .to_owned()
-                }
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(out, &retry)?;
-        if attempt == TRIES {
-            break;
+        match daemon
+            .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
+            .await?
+        {
+            Ok(e) => Ok(Checked::Accepted(Secret::from(e))),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Use the current code of your old device, \
+                 or one of your backup codes.\n"
+                    .to_owned(),
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-        write_out(out, &tries_left(TRIES - attempt))?;
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so nothing was changed. If you lost your old \
-         device and your backup codes, ask an administrator to reset your account."
-    )))
+    })
+    .await?;
+    answered.map_err(|unanswered| match unanswered {
+        Unanswered::EndOfInput => {
+            Failure::new("No code was entered (end of input), so nothing was changed.")
+        }
+        Unanswered::OutOfTries => Failure::new(format!(
+            "No matching code after {TRIES} tries, so nothing was changed. If you lost your \
+             old device and your backup codes, ask an administrator to reset your account."
+        )),
+    })
 }
 
 /// Writes the QR code files asked for; the lines to tell the user where they are.
@@ -217,28 +211,27 @@ async fn begin(
 ) -> Result<(), Failure> {
     let s = begin_call(daemon, req, input).await?;
     let files = write_qr_files(&s.uri, req.qr)?;
-    let text = if req.json {
-        json_line(&BeginJson {
+    if req.json {
+        let begun = BeginJson {
             secret: &s.secret,
             uri: &s.uri,
             expires: optional_iso8601(s.expires),
-        })?
-    } else {
-        let mut t = Zeroizing::new(format!(
-            "Secret:  {}\nURI:     {}\n",
-            *group_secret(&s.secret),
-            *s.uri
-        ));
-        if s.expires > 0 {
-            t.push_str(&format!("Expires: {}\n", human_time(s.expires)));
-        }
-        t.push_str(&files);
-        t.push_str(&format!(
-            "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
-            suggest("enroll --confirm -", daemon.context().user)
-        ));
-        t
-    };
+        };
+        return write_json(out, &begun);
+    }
+    let mut text = Zeroizing::new(format!(
+        "Secret:  {}\nURI:     {}\n",
+        *group_secret(&s.secret),
+        *s.uri
+    ));
+    if s.expires > 0 {
+        text.push_str(&format!("Expires: {}\n", human_time(s.expires)));
+    }
+    text.push_str(&files);
+    text.push_str(&format!(
+        "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
+        suggest("enroll --confirm -", daemon.context().user)
+    ));
     write_out(out, &text)
 }
 
@@ -264,14 +257,13 @@ pub fn write_backup_codes(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let codes = Zeroizing::new(codes);
-    let text = if json {
-        json_line(&BackupCodesJson {
+    if json {
+        let json = BackupCodesJson {
             backup_codes: &codes,
-        })?
-    } else {
-        backup_codes_text(&codes, headline)
-    };
-    write_out(out, &text)
+        };
+        return write_json(out, &json);
+    }
+    write_out(out, &backup_codes_text(&codes, headline))
 }
 
 /// The message with the backup codes, for people.
@@ -346,57 +338,40 @@ async fn interactive(
 
     let prompt = format!("Enter the {digits}-digit code from your app: ");
     let confirm_later = suggest("enroll --confirm -", user);
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, out, &prompt)? else {
-            return Err(Failure::new(format!(
-                "No code was entered (end of input), so two-factor authentication is not on. \
-                 Finish with `{confirm_later}` or start over with `{}`.",
-                suggest("enroll", user)
-            )));
+    let answered = ask_until_accepted(input, out, &prompt, true, async |answer| {
+        let code = match normalize_code(&answer, Some(digits)) {
+            Ok(code) => code,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_code(&answer, Some(digits)) {
-            Err(e) => format!("{}.\n", capitalize_first(&e)),
-            Ok(code) => match daemon
-                .call(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
-                .await?
-            {
-                Ok(codes) => {
-                    write_out(out, "\n")?;
-                    return print_backup_codes(daemon, codes, false, out);
-                }
-                Err(TwofoldError::InvalidCode(_)) => "That code did not match. Check that your \
-                    phone sets its time automatically.\n"
+        match daemon
+            .call(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
+            .await?
+        {
+            Ok(codes) => Ok(Checked::Accepted(codes)),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Check that your phone sets its time automatically.\n"
                     .to_owned(),
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(out, &retry)?;
-        if attempt == TRIES {
-            break;
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-        write_out(out, &tries_left(TRIES - attempt))?;
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so two-factor authentication is not on. \
-         Check the time on your phone, then finish with `{confirm_later}` or start over with \
-         `{}`.",
-        suggest("enroll", user)
-    )))
-}
-
-fn capitalize_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-/// "2 tries left." after a wrong code at a prompt.
-fn tries_left(n: usize) -> String {
-    match n {
-        1 => "1 try left.\n".to_owned(),
-        n => format!("{n} tries left.\n"),
+    })
+    .await?;
+    match answered {
+        Ok(codes) => {
+            write_out(out, "\n")?;
+            print_backup_codes(daemon, codes, false, out)
+        }
+        Err(Unanswered::EndOfInput) => Err(Failure::new(format!(
+            "No code was entered (end of input), so two-factor authentication is not on. \
+             Finish with `{confirm_later}` or start over with `{}`.",
+            suggest("enroll", user)
+        ))),
+        Err(Unanswered::OutOfTries) => Err(Failure::new(format!(
+            "No matching code after {TRIES} tries, so two-factor authentication is not on. \
+             Check the time on your phone, then finish with `{confirm_later}` or start over \
+             with `{}`.",
+            suggest("enroll", user)
+        ))),
     }
 }
 
@@ -425,13 +400,11 @@ mod tests {
     #[test]
     fn backup_codes_json_shape() {
         let codes = vec!["1111-2222".to_owned(), "3333-4444".to_owned()];
-        let line = json_line(&BackupCodesJson {
-            backup_codes: &codes,
-        })
-        .unwrap();
+        let mut out = Vec::new();
+        write_backup_codes(codes, "unused", true, &mut out).unwrap();
         assert_eq!(
-            line.as_str(),
-            "{\"backup_codes\":[\"1111-2222\",\"3333-4444\"]}\n"
+            String::from_utf8(out).unwrap(),
+            "{\n  \"backup_codes\": [\n    \"1111-2222\",\n    \"3333-4444\"\n  ]\n}\n"
         );
     }
 

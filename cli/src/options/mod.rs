@@ -1,10 +1,15 @@
 //! Validated options: what the parsed flags mean together, checked before any bus call.
+//! They read the clap definitions ([`crate::cli`]) and leaf helpers only; the commands
+//! read them.
+
+pub mod admin;
+pub mod sessions;
+pub mod usage;
 
 use std::fmt;
 use std::path::PathBuf;
 
 use twofold_contract::limits;
-use twofold_contract::MAX_CODE_LEN;
 use zbus::Address;
 use zeroize::Zeroizing;
 
@@ -12,20 +17,12 @@ use crate::cli::{
     BackupCodesArgs, BackupCodesCommand, Cli, Commands, DisableArgs, DoctorArgs, EnrollArgs,
     RegenerateArgs, StatusArgs, UserArg, YesNo,
 };
+use crate::options::usage::{usage, validate_user};
+use crate::text::one_line;
 
-/// A usage error: the message is shown as `twofold: <message>`, exit status 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
-    Err(UsageError(message.into()))
-}
+pub use crate::options::admin::AdminAction;
+pub use crate::options::sessions::SessionsAction;
+pub use crate::options::usage::UsageError;
 
 /// Which bus to talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +109,12 @@ pub enum Action {
     },
     Sessions {
         user: Option<String>,
-        action: crate::sessions::SessionsAction,
+        action: SessionsAction,
     },
     Admin {
         /// The user acted on (`reset`, `unlock`, `log --user`), for messages.
         user: Option<String>,
-        action: crate::admin::AdminAction,
+        action: AdminAction,
     },
 }
 
@@ -134,8 +131,14 @@ impl Options {
     pub fn from_cli(cli: Cli) -> Result<Options, UsageError> {
         let bus = validate_bus(cli.bus.as_deref())?;
         let action = match cli.command {
-            Commands::Sessions(args) => crate::sessions::validate(args)?,
-            Commands::Admin(args) => crate::admin::validate(args)?,
+            Commands::Sessions(args) => {
+                let (user, action) = sessions::validate(args)?;
+                Action::Sessions { user, action }
+            }
+            Commands::Admin(args) => {
+                let (user, action) = admin::validate(args)?;
+                Action::Admin { user, action }
+            }
             Commands::Enroll(args) => validate_enroll(args, cli.json)?,
             Commands::Status(StatusArgs { user }) => Action::Status {
                 user: validate_user(user)?,
@@ -198,17 +201,6 @@ fn validate_bus(bus: Option<&str>) -> Result<BusTarget, UsageError> {
         ));
     }
     Ok(BusTarget::Address(bus.to_owned()))
-}
-
-pub(crate) fn validate_user(arg: UserArg) -> Result<Option<String>, UsageError> {
-    let Some(user) = arg.user else {
-        return Ok(None);
-    };
-    if user.is_empty() {
-        return usage("--user needs a user name (leave it out to act on yourself)");
-    }
-    limits::user_name(&user).map_err(|e| UsageError(format!("--user: {e}")))?;
-    Ok(Some(user))
 }
 
 fn validate_issuer(issuer: Option<String>) -> Result<String, UsageError> {
@@ -343,70 +335,6 @@ fn from_stdin(flag: &str, value: Option<String>, otherwise: &str) -> Result<bool
         "{flag} takes no code on the command line, where other users can read it: give \
          `{flag} -` and type or pipe the code on standard input{otherwise}"
     ))
-}
-
-/// A current code or a backup code as typed: surrounding spaces dropped, otherwise as
-/// given (the daemon ignores dashes, spaces and case in backup codes).
-pub fn normalize_proof(input: &str) -> Result<Zeroizing<String>, String> {
-    let code = input.trim();
-    if code.is_empty() {
-        return Err("enter a current code from your app or one of your backup codes".into());
-    }
-    if code.len() > MAX_CODE_LEN {
-        return Err("that is too long for a code or a backup code".into());
-    }
-    if code.chars().any(char::is_control) {
-        return Err("a code cannot contain control characters".into());
-    }
-    Ok(Zeroizing::new(code.to_owned()))
-}
-
-/// Digits of a TOTP code as typed: spaces are dropped (`123 456`). `digits` is the
-/// expected length when known (from the URI), else 6 to 8 digits are accepted.
-pub fn normalize_code(input: &str, digits: Option<usize>) -> Result<Zeroizing<String>, String> {
-    let expected = match digits {
-        Some(n) => format!("{n}-digit"),
-        None => "6-digit".to_owned(),
-    };
-    if input.len() > MAX_CODE_LEN {
-        return Err(format!("that is too long for a {expected} code"));
-    }
-    let code: Zeroizing<String> =
-        Zeroizing::new(input.chars().filter(|c| !c.is_whitespace()).collect());
-    if code.is_empty() {
-        return Err(format!("enter the {expected} code shown by your app"));
-    }
-    if !code.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "a code has digits only; enter the {expected} code shown by your app"
-        ));
-    }
-    let ok = match digits {
-        Some(n) => code.len() == n,
-        None => (6..=8).contains(&code.len()),
-    };
-    if !ok {
-        return Err(format!(
-            "that has {} digits; enter the {expected} code shown by your app",
-            code.len()
-        ));
-    }
-    Ok(code)
-}
-
-/// `text` on one line, without control characters, at most 300 characters: for messages
-/// that carry text from elsewhere (the daemon, the bus, the command line).
-pub fn one_line(text: &str) -> String {
-    const MAX: usize = 300;
-    let mut out = String::with_capacity(text.len().min(MAX + 3));
-    for (i, c) in text.trim().chars().enumerate() {
-        if i == MAX {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    out
 }
 
 #[cfg(test)]
@@ -644,22 +572,5 @@ mod tests {
                 qr: QrFiles::default(),
             }
         );
-    }
-
-    #[test]
-    fn code_length_follows_the_uri() {
-        assert_eq!(
-            normalize_code("123 456", Some(6)).unwrap().as_str(),
-            "123456"
-        );
-        assert!(normalize_code("1234567", Some(6)).is_err());
-        assert!(normalize_code("12345678", Some(8)).is_ok());
-        assert!(normalize_code(&"1".repeat(MAX_CODE_LEN + 1), None).is_err());
-    }
-
-    #[test]
-    fn one_line_strips_controls() {
-        assert_eq!(one_line(" a\nb\u{1b}c "), "a b c");
-        assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
     }
 }

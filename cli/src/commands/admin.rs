@@ -6,195 +6,19 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
-use twofold_contract::limits::{self, MAX_AUDIT_LIMIT, MAX_BYPASS_HOURS};
 use twofold_contract::{AdminUser, AuditEntry, TwofoldError};
 
 use crate::bus::Daemon;
-use crate::cli::{AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs};
 use crate::error::Failure;
-use crate::format::{human_duration, human_time, iso8601, now, optional_iso8601};
-use crate::options::{one_line, Action, UsageError};
+use crate::json::write_json;
+use crate::options::AdminAction;
 use crate::output::write_out;
-
-/// Audit entries shown when `--limit` is not given.
-pub const DEFAULT_LOG_LIMIT: u32 = 100;
+use crate::text::{cell, non_empty, one_line, table};
+use crate::time::{human_time, human_time_seconds, in_hours, iso8601, now, optional_iso8601};
 
 /// The one-line answer to a caller who is not an administrator.
 pub const NOT_ADMIN: &str = "This needs an administrator: run it as root, or ask for the \
                              org.twofold.administer permission.";
-
-/// What `twofold admin` does, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdminAction {
-    Users,
-    Reset {
-        user: String,
-        reason: String,
-        /// 0: no bypass code.
-        bypass_hours: u32,
-    },
-    Unlock {
-        user: String,
-    },
-    Log {
-        /// `None`: everyone.
-        user: Option<String>,
-        /// Unix time; 0 = from the start.
-        since: i64,
-        limit: u32,
-    },
-}
-
-fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
-    Err(UsageError(message.into()))
-}
-
-/// Checks the parsed `twofold admin` arguments.
-pub fn validate(args: AdminArgs) -> Result<Action, UsageError> {
-    validate_at(args, now())
-}
-
-fn validate_at(args: AdminArgs, now: i64) -> Result<Action, UsageError> {
-    let action = match args.command {
-        AdminCommand::Users => AdminAction::Users,
-        AdminCommand::Reset(AdminResetArgs {
-            user,
-            reason,
-            bypass_code,
-        }) => AdminAction::Reset {
-            user: validate_name("USER", &user)?,
-            reason: validate_reason(&reason)?,
-            bypass_hours: match bypass_code {
-                None => 0,
-                Some(h) => parse_hours(&h)?,
-            },
-        },
-        AdminCommand::Unlock { user } => AdminAction::Unlock {
-            user: validate_name("USER", &user)?,
-        },
-        AdminCommand::Log(AdminLogArgs { user, since, limit }) => AdminAction::Log {
-            user: user.map(|u| validate_name("--user", &u)).transpose()?,
-            since: match since {
-                None => 0,
-                Some(t) => parse_since(&t, now).map_err(|e| UsageError(format!("--since: {e}")))?,
-            },
-            limit: match limit {
-                None => DEFAULT_LOG_LIMIT,
-                Some(n) => parse_limit(&n)?,
-            },
-        },
-    };
-    let user = match &action {
-        AdminAction::Reset { user, .. } | AdminAction::Unlock { user } => Some(user.clone()),
-        AdminAction::Log { user, .. } => user.clone(),
-        AdminAction::Users => None,
-    };
-    Ok(Action::Admin { user, action })
-}
-
-fn validate_name(what: &str, user: &str) -> Result<String, UsageError> {
-    if user.is_empty() {
-        return usage(format!("{what} needs a user name"));
-    }
-    limits::user_name(user).map_err(|e| UsageError(format!("{what}: {e}")))?;
-    Ok(user.to_owned())
-}
-
-fn validate_reason(reason: &str) -> Result<String, UsageError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return usage(
-            "--reason needs a text: why, and who checked the user's identity \
-             (it goes into the audit trail)",
-        );
-    }
-    limits::reason(reason).map_err(|e| UsageError(format!("--reason: {e}")))?;
-    Ok(reason.to_owned())
-}
-
-fn parse_hours(text: &str) -> Result<u32, UsageError> {
-    let t = text.trim();
-    let t = t.strip_suffix('h').unwrap_or(t);
-    match t.parse::<u32>() {
-        Ok(h) if (1..=MAX_BYPASS_HOURS).contains(&h) => Ok(h),
-        _ => usage(format!(
-            "--bypass-code: \"{}\" is not a number of hours from 1 to {MAX_BYPASS_HOURS} \
-             (how long the one-time code stays valid)",
-            one_line(text)
-        )),
-    }
-}
-
-fn parse_limit(text: &str) -> Result<u32, UsageError> {
-    match text.trim().parse::<u32>() {
-        Ok(n) if (1..=MAX_AUDIT_LIMIT).contains(&n) => Ok(n),
-        _ => usage(format!(
-            "--limit: \"{}\" is not a number of entries from 1 to {MAX_AUDIT_LIMIT}",
-            one_line(text)
-        )),
-    }
-}
-
-/// `--since`: a date (`2026-11-27`, midnight UTC), a date and time (`2026-11-27T14:00`,
-/// `2026-11-27 14:00:30`, UTC unless it ends in `Z` or an offset such as `+01:00`), or a
-/// time ago (`30m`, `2h`, `3d`, `1w`, `1h30m`). Returns Unix time.
-pub fn parse_since(text: &str, now: i64) -> Result<i64, String> {
-    let t = text.trim();
-    let bad = || {
-        format!(
-            "\"{}\" is not a time; examples: 2026-11-27, 2026-11-27T14:00, 2h, 3d",
-            one_line(text)
-        )
-    };
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if t.as_bytes().get(4) == Some(&b'-') {
-        return parse_date_time(t).ok_or_else(bad);
-    }
-    let ago = parse_ago(t).ok_or_else(bad)?;
-    Ok(now.saturating_sub(ago))
-}
-
-/// `2h`, `3d`, `1h30m`: seconds. A bare number is refused (seconds? days?).
-fn parse_ago(t: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut number = String::new();
-    for c in t.to_ascii_lowercase().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit: i64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return None,
-        };
-        let n: i64 = number.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        number.clear();
-    }
-    // Digits after the last unit, or no unit at all.
-    if !number.is_empty() || t.is_empty() {
-        return None;
-    }
-    // Nothing older than 1000 years.
-    (total <= 1000 * 366 * 86_400).then_some(total)
-}
-
-/// `YYYY-MM-DD[(T| )HH:MM[:SS][Z|±HH[:]MM]]` to Unix time: with an offset (or `Z`) as
-/// written, without one in UTC; the date must exist (no 2025-02-30).
-fn parse_date_time(t: &str) -> Option<i64> {
-    if let Ok(at) = t.parse::<jiff::Timestamp>() {
-        return Some(at.as_second());
-    }
-    let civil = t.parse::<jiff::civil::DateTime>().ok()?;
-    let at = civil.to_zoned(jiff::tz::TimeZone::UTC).ok()?;
-    Some(at.timestamp().as_second())
-}
 
 /// Runs the action.
 pub async fn run(
@@ -204,15 +28,14 @@ pub async fn run(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let proxy = daemon.proxy();
-    let text = match action {
+    match action {
         AdminAction::Users => {
             let users = admin_call(daemon, proxy.admin_users()).await?;
             if json {
                 let rows: Vec<AdminUserJson<'_>> = users.iter().map(AdminUserJson::from).collect();
-                to_json(&rows)?
-            } else {
-                users_table(&users, now())
+                return write_json(out, &rows);
             }
+            write_out(out, &users_table(&users, now()))
         }
         AdminAction::Reset {
             user,
@@ -239,20 +62,21 @@ pub async fn run(
                 expires: (!code.is_empty()).then(|| issued + i64::from(*bypass_hours) * 3600),
             };
             if json {
-                to_json(&ResetJson::from(&reset))?
-            } else {
-                reset_text(&reset, issued)
+                return write_json(out, &ResetJson::from(&reset));
             }
+            write_out(out, &reset_text(&reset, issued))
         }
         AdminAction::Unlock { user } => {
             admin_call(daemon, proxy.admin_unlock(user)).await?;
             if json {
-                to_json(&serde_json::json!({ "user": user, "unlocked": true }))?
-            } else {
-                format!(
-                    "Unlocked user {user}: the failed attempts from every source are cleared.\n"
-                )
+                return write_json(out, &serde_json::json!({ "user": user, "unlocked": true }));
             }
+            write_out(
+                out,
+                &format!(
+                    "Unlocked user {user}: the failed attempts from every source are cleared.\n"
+                ),
+            )
         }
         AdminAction::Log { user, since, limit } => {
             let who = user.as_deref().unwrap_or("");
@@ -263,13 +87,11 @@ pub async fn run(
                     .iter()
                     .map(|e| AuditJson::new(e, &mut names))
                     .collect();
-                to_json(&rows)?
-            } else {
-                log_table(&entries, *limit, &mut names)
+                return write_json(out, &rows);
             }
+            write_out(out, &log_table(&entries, *limit, &mut names))
         }
-    };
-    write_out(out, &text)
+    }
 }
 
 /// An admin call: a refusal says what permission is missing.
@@ -288,50 +110,6 @@ fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
         TwofoldError::PermissionDenied(_) => Failure::coded("permission_denied", NOT_ADMIN),
         other => daemon.context().failure(other),
     }
-}
-
-fn to_json(value: &impl Serialize) -> Result<String, Failure> {
-    serde_json::to_string(value)
-        .map(|s| s + "\n")
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))
-}
-
-/// Text from the daemon, for a table cell: one line, "-" when empty.
-fn cell(s: &str) -> String {
-    if s.is_empty() {
-        "-".to_owned()
-    } else {
-        one_line(s)
-    }
-}
-
-/// Columns separated by two spaces; the last one is not padded.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut l = String::new();
-        for (i, (c, w)) in cells.zip(&widths).enumerate() {
-            if i > 0 {
-                l.push_str("  ");
-            }
-            l.push_str(c);
-            let pad = w.saturating_sub(c.chars().count());
-            l.extend(std::iter::repeat_n(' ', pad));
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    out
 }
 
 // ---- admin users ----
@@ -470,17 +248,6 @@ pub fn reset_text(r: &Reset<'_>, now: i64) -> String {
     text
 }
 
-/// "1 hour", "24 hours": the validity as the administrator gave it.
-fn in_hours(secs: i64) -> String {
-    if secs < 3600 {
-        return human_duration(secs);
-    }
-    match (secs + 1800) / 3600 {
-        1 => "1 hour".to_owned(),
-        n => format!("{n} hours"),
-    }
-}
-
 // ---- admin log ----
 
 /// Uid to user name through NSS, asked once per uid.
@@ -521,10 +288,6 @@ pub struct AuditJson<'a> {
     pub host: Option<&'a str>,
 }
 
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
-}
-
 impl<'a> AuditJson<'a> {
     fn new(e: &'a AuditEntry, names: &mut Names) -> Self {
         AuditJson {
@@ -540,11 +303,6 @@ impl<'a> AuditJson<'a> {
             host: non_empty(&e.host),
         }
     }
-}
-
-/// `2025-01-02 03:04:05 UTC`: an audit trail wants the seconds.
-fn log_time(unix: i64) -> String {
-    iso8601(unix).replacen('T', " ", 1).replace('Z', " UTC")
 }
 
 /// "root", "uid 1234" (no name), "-" (unknown).
@@ -574,7 +332,7 @@ fn log_table(entries: &[AuditEntry], limit: u32, names: &mut Names) -> String {
         .iter()
         .map(|e| {
             vec![
-                log_time(e.at),
+                human_time_seconds(e.at),
                 actor_cell(e.actor_uid, names),
                 cell(&e.user),
                 cell(&e.event),
@@ -609,130 +367,8 @@ fn log_table(entries: &[AuditEntry], limit: u32, names: &mut Names) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
-    use clap::Parser;
 
     const NOW: i64 = 1_800_000_000; // 2027-01-15 08:00:00 UTC
-
-    fn parse(args: &[&str]) -> Result<AdminAction, UsageError> {
-        let mut argv = vec!["twofold", "admin"];
-        argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).expect("clap accepts");
-        match cli.command {
-            crate::cli::Commands::Admin(a) => match validate_at(a, NOW)? {
-                Action::Admin { action, .. } => Ok(action),
-                other => panic!("{other:?}"),
-            },
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn commands_parse() {
-        assert_eq!(parse(&["users"]).unwrap(), AdminAction::Users);
-        assert_eq!(
-            parse(&["reset", "alice", "--reason", " lost phone "]).unwrap(),
-            AdminAction::Reset {
-                user: "alice".into(),
-                reason: "lost phone".into(),
-                bypass_hours: 0
-            }
-        );
-        assert_eq!(
-            parse(&["reset", "alice", "--reason", "x", "--bypass-code", "24"]).unwrap(),
-            AdminAction::Reset {
-                user: "alice".into(),
-                reason: "x".into(),
-                bypass_hours: 24
-            }
-        );
-        assert_eq!(
-            parse(&["unlock", "bob"]).unwrap(),
-            AdminAction::Unlock { user: "bob".into() }
-        );
-        assert_eq!(
-            parse(&["log"]).unwrap(),
-            AdminAction::Log {
-                user: None,
-                since: 0,
-                limit: DEFAULT_LOG_LIMIT
-            }
-        );
-        assert_eq!(
-            parse(&["log", "--user", "bob", "--since", "2h", "--limit", "5"]).unwrap(),
-            AdminAction::Log {
-                user: Some("bob".into()),
-                since: NOW - 7200,
-                limit: 5
-            }
-        );
-    }
-
-    #[test]
-    fn bad_arguments_are_one_line_usage_errors() {
-        for args in [
-            &["reset", "alice", "--reason", "  "][..],
-            &["reset", "alice", "--reason", "a\nb"],
-            &["reset", "alice", "--reason", "x", "--bypass-code", "0"],
-            &["reset", "alice", "--reason", "x", "--bypass-code", "721"],
-            &["reset", "alice", "--reason", "x", "--bypass-code", "two"],
-            &["reset", "a\u{1b}b", "--reason", "x"],
-            &["unlock", ""],
-            &["log", "--since", "yesterday"],
-            &["log", "--since", "5"],
-            &["log", "--limit", "0"],
-            &["log", "--user", ""],
-        ] {
-            let e = parse(args).unwrap_err();
-            assert!(!e.0.contains('\n'), "{args:?}: {e}");
-        }
-        let long = "x".repeat(limits::MAX_REASON_LEN + 1);
-        assert!(parse(&["reset", "alice", "--reason", &long]).is_err());
-        // USER and --reason are required by clap itself.
-        assert!(Cli::try_parse_from(["twofold", "admin", "reset", "alice"]).is_err());
-        assert!(Cli::try_parse_from(["twofold", "admin", "unlock"]).is_err());
-        assert!(Cli::try_parse_from(["twofold", "admin"]).is_err());
-    }
-
-    #[test]
-    fn since_accepts_dates_times_and_durations() {
-        assert_eq!(parse_since("2025-01-02", NOW), Ok(1_735_776_000));
-        assert_eq!(parse_since("2025-01-02T03:04:05", NOW), Ok(1_735_787_045));
-        assert_eq!(parse_since("2025-01-02 03:04:05Z", NOW), Ok(1_735_787_045));
-        assert_eq!(parse_since("2025-01-02T03:04", NOW), Ok(1_735_787_040));
-        assert_eq!(
-            parse_since("2025-01-02T04:04:05+01:00", NOW),
-            Ok(1_735_787_045)
-        );
-        assert_eq!(
-            parse_since("2025-01-02T02:04:05-0100", NOW),
-            Ok(1_735_787_045)
-        );
-        assert_eq!(parse_since("2000-02-29", NOW), Ok(951_782_400));
-        // The hour alone is a time too (RFC 9557, as jiff reads it).
-        assert_eq!(parse_since("2025-01-02T10", NOW), Ok(1_735_812_000));
-        assert_eq!(parse_since("1970-01-01", NOW), Ok(0));
-        assert_eq!(parse_since("2h", NOW), Ok(NOW - 7200));
-        assert_eq!(parse_since("3d", NOW), Ok(NOW - 3 * 86_400));
-        assert_eq!(parse_since("1h30m", NOW), Ok(NOW - 5400));
-        assert_eq!(parse_since(" 1W ", NOW), Ok(NOW - 7 * 86_400));
-        for bad in [
-            "",
-            "2h5",
-            "h",
-            "2025-02-30",
-            "2001-02-29",
-            "2025-13-01",
-            "2025-1-2",
-            "2025-01-02T24:00",
-            "2025-01-02T10:00+1",
-            "2025-01-02X",
-            "99999999999999999999d",
-            "-2h",
-        ] {
-            assert!(parse_since(bad, NOW).is_err(), "accepted {bad:?}");
-        }
-    }
 
     fn user(name: &str) -> AdminUser {
         AdminUser {

@@ -5,11 +5,13 @@ use std::io::Write;
 use serde::Serialize;
 use twofold_contract::{method, UserStatus, BACKUP_CODES_LOW};
 
-use crate::backup_codes::low_warning;
 use crate::bus::Daemon;
+use crate::commands::backup_codes::low_warning;
 use crate::error::Failure;
-use crate::format::{human_duration, human_time, optional_iso8601};
-use crate::output::{suggest, write_out};
+use crate::json::write_json;
+use crate::output::write_out;
+use crate::text::{non_empty, one_line, suggest};
+use crate::time::{human_duration, human_time, now, optional_iso8601};
 
 /// `status --json`: times are ISO 8601 UTC strings, `null` when unset.
 #[derive(Debug, Serialize)]
@@ -37,10 +39,6 @@ pub struct StatusJson<'a> {
     pub required: bool,
     /// Until when a required user may still log in without enrolling (ISO 8601); `null`.
     pub enroll_deadline: Option<String>,
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
 }
 
 impl<'a> From<&'a UserStatus> for StatusJson<'a> {
@@ -76,17 +74,17 @@ pub fn last_use_details(s: &UserStatus) -> String {
         method::TOTP => "with a code from the app".to_owned(),
         method::BACKUP_CODE => "with a backup code".to_owned(),
         "" => String::new(),
-        other => format!("with {}", crate::options::one_line(other)),
+        other => format!("with {}", one_line(other)),
     };
     let service = if s.last_service.is_empty() {
         String::new()
     } else {
-        format!("for {}", crate::options::one_line(&s.last_service))
+        format!("for {}", one_line(&s.last_service))
     };
     let from = if s.last_rhost.is_empty() {
         "on this machine".to_owned()
     } else {
-        format!("from {}", crate::options::one_line(&s.last_rhost))
+        format!("from {}", one_line(&s.last_rhost))
     };
     [how, service, from]
         .into_iter()
@@ -175,15 +173,10 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
 /// Runs `twofold status`.
 pub async fn run(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     let status = daemon.run(daemon.proxy().status(daemon.user_arg())).await?;
-    let text = if json {
-        let mut t = serde_json::to_string(&StatusJson::from(&status))
-            .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
-        t.push('\n');
-        t
-    } else {
-        human(&status, daemon.context().user, crate::format::now())
-    };
-    write_out(out, &text)
+    if json {
+        return write_json(out, &StatusJson::from(&status));
+    }
+    write_out(out, &human(&status, daemon.context().user, now()))
 }
 
 #[cfg(test)]

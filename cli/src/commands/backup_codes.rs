@@ -4,14 +4,17 @@ use std::io::{BufRead, Write};
 
 use serde::Serialize;
 use twofold_contract::{TwofoldError, UserStatus, BACKUP_CODES_LOW};
-use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
-use crate::enroll::write_backup_codes;
+use crate::codes::normalize_proof;
+use crate::commands::enroll::write_backup_codes;
 use crate::error::Failure;
-use crate::options::normalize_proof;
-use crate::output::{suggest, write_out};
-use crate::prompt::{proof_from_stdin, read_answer, PROOF_PROMPT, TRIES};
+use crate::json::write_json;
+use crate::output::write_out;
+use crate::prompt::{
+    ask_until_accepted, proof_from_stdin, Checked, Unanswered, PROOF_PROMPT, TRIES,
+};
+use crate::text::suggest;
 
 /// `backup-codes count --json`.
 #[derive(Debug, Serialize)]
@@ -58,19 +61,15 @@ pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Res
             .context()
             .failure(&TwofoldError::NotEnrolled(String::new())));
     }
-    let text = if json {
-        let mut t = serde_json::to_string(&CountJson {
+    if json {
+        let count = CountJson {
             user: &s.user,
             backup_codes_left: s.backup_codes_left,
             low: s.backup_codes_left <= BACKUP_CODES_LOW,
-        })
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
-        t.push('\n');
-        t
-    } else {
-        count_text(&s, daemon.context().user)
-    };
-    write_out(out, &text)
+        };
+        return write_json(out, &count);
+    }
+    write_out(out, &count_text(&s, daemon.context().user))
 }
 
 /// Runs `twofold backup-codes regenerate`: the proof from standard input (`--code -`),
@@ -120,45 +119,33 @@ async fn ask_and_regenerate(
     // With --json, standard output is for the JSON alone: prompts go to standard error.
     let mut stderr = std::io::stderr();
     let prompts: &mut dyn Write = if json { &mut stderr } else { out };
-    for attempt in 1..=TRIES {
-        let Some(answer) = read_answer(input, prompts, PROOF_PROMPT)? else {
-            return Err(Failure::new(
-                "No code was entered (end of input), so the backup codes were not changed. \
-                 In scripts, give it on standard input with --code -.",
-            ));
+    let answered = ask_until_accepted(input, prompts, PROOF_PROMPT, false, async |answer| {
+        let proof = match normalize_proof(&answer) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        let retry = match normalize_proof(&answer) {
-            Err(e) => format!("{e}.\n"),
-            Ok(proof) => match daemon
-                .call(
-                    daemon
-                        .proxy()
-                        .regenerate_backup_codes(daemon.user_arg(), &proof),
-                )
-                .await?
-            {
-                Ok(codes) => return Ok(codes),
-                Err(TwofoldError::InvalidCode(_)) => "That code did not match. Check that your \
-                     phone sets its time automatically, or use a backup code.\n"
+        let regenerate = daemon
+            .proxy()
+            .regenerate_backup_codes(daemon.user_arg(), &proof);
+        match daemon.call(regenerate).await? {
+            Ok(codes) => Ok(Checked::Accepted(codes)),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
+                "That code did not match. Check that your phone sets its time automatically, \
+                 or use a backup code.\n"
                     .to_owned(),
-                Err(e) => return Err(daemon.context().failure(&e)),
-            },
-        };
-        write_out(prompts, &capitalize(&retry))?;
-        if attempt == TRIES {
-            break;
+            )),
+            Err(e) => Err(daemon.context().failure(&e)),
         }
-    }
-    Err(Failure::new(format!(
-        "No matching code after {TRIES} tries, so the backup codes were not changed."
-    )))
-}
-
-fn capitalize(s: &str) -> Zeroizing<String> {
-    let mut c = s.chars();
-    Zeroizing::new(match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
+    })
+    .await?;
+    answered.map_err(|unanswered| match unanswered {
+        Unanswered::EndOfInput => Failure::new(
+            "No code was entered (end of input), so the backup codes were not changed. \
+             In scripts, give it on standard input with --code -.",
+        ),
+        Unanswered::OutOfTries => Failure::new(format!(
+            "No matching code after {TRIES} tries, so the backup codes were not changed."
+        )),
     })
 }
 

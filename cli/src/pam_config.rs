@@ -6,6 +6,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Where PAM's service files are, unless a test gives its own directory.
+pub const PAM_DIR: &str = "/etc/pam.d";
+
 /// Deepest chain of included files followed (Linux-PAM stops at a similar depth).
 const MAX_DEPTH: usize = 16;
 

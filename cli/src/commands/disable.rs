@@ -8,12 +8,14 @@ use twofold_contract::TwofoldError;
 use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
+use crate::codes::normalize_proof;
 use crate::error::Failure;
-use crate::options::normalize_proof;
-use crate::output::{suggest, write_out};
+use crate::json::write_json;
+use crate::output::write_out;
 use crate::prompt::{
     confirm_disable, proof_from_stdin, read_answer, read_password, PasswordSource, PROOF_PROMPT,
 };
+use crate::text::{capitalize_first, suggest};
 
 /// `disable --json`.
 #[derive(Debug, Serialize)]
@@ -104,32 +106,21 @@ pub async fn run(
         }
         Err(e) => return Err(ctx.failure(&e)),
     }
-    let text = if req.json {
-        let mut t = serde_json::to_string(&DisableJson {
+    if req.json {
+        let disabled = DisableJson {
             user: &status.user,
             enrolled: false,
-        })
-        .map_err(|e| Failure::new(format!("Could not write JSON: {e}")))?;
-        t.push('\n');
-        t
-    } else {
-        format!(
-            "Two-factor authentication is now off for {}. The authenticator app's entry \
+        };
+        return write_json(out, &disabled);
+    }
+    let text = format!(
+        "Two-factor authentication is now off for {}. The authenticator app's entry \
              and the backup codes no longer work; you may delete them. To turn it on \
              again: `{}`.\n",
-            ctx.who(),
-            suggest("enroll", ctx.user)
-        )
-    };
+        ctx.who(),
+        suggest("enroll", ctx.user)
+    );
     write_out(out, &text)
-}
-
-fn capitalize_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

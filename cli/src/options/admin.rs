@@ -1,0 +1,198 @@
+//! `twofold admin`'s arguments, checked: users, reset, unlock, log.
+
+use twofold_contract::limits::{self, MAX_AUDIT_LIMIT, MAX_BYPASS_HOURS};
+
+use crate::cli::{AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs};
+use crate::options::usage::{usage, validate_name, UsageError};
+use crate::text::one_line;
+use crate::time::{now, parse_since};
+
+/// Audit entries shown when `--limit` is not given.
+pub const DEFAULT_LOG_LIMIT: u32 = 100;
+
+/// What `twofold admin` does, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    Users,
+    Reset {
+        user: String,
+        reason: String,
+        /// 0: no bypass code.
+        bypass_hours: u32,
+    },
+    Unlock {
+        user: String,
+    },
+    Log {
+        /// `None`: everyone.
+        user: Option<String>,
+        /// Unix time; 0 = from the start.
+        since: i64,
+        limit: u32,
+    },
+}
+
+/// Checks the parsed `twofold admin` arguments: the user acted on (`reset`, `unlock`,
+/// `log --user`, for messages) and the action.
+pub fn validate(args: AdminArgs) -> Result<(Option<String>, AdminAction), UsageError> {
+    validate_at(args, now())
+}
+
+fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction), UsageError> {
+    let action = match args.command {
+        AdminCommand::Users => AdminAction::Users,
+        AdminCommand::Reset(AdminResetArgs {
+            user,
+            reason,
+            bypass_code,
+        }) => AdminAction::Reset {
+            user: validate_name("USER", &user)?,
+            reason: validate_reason(&reason)?,
+            bypass_hours: match bypass_code {
+                None => 0,
+                Some(h) => parse_hours(&h)?,
+            },
+        },
+        AdminCommand::Unlock { user } => AdminAction::Unlock {
+            user: validate_name("USER", &user)?,
+        },
+        AdminCommand::Log(AdminLogArgs { user, since, limit }) => AdminAction::Log {
+            user: user.map(|u| validate_name("--user", &u)).transpose()?,
+            since: match since {
+                None => 0,
+                Some(t) => parse_since(&t, now).map_err(|e| UsageError(format!("--since: {e}")))?,
+            },
+            limit: match limit {
+                None => DEFAULT_LOG_LIMIT,
+                Some(n) => parse_limit(&n)?,
+            },
+        },
+    };
+    let user = match &action {
+        AdminAction::Reset { user, .. } | AdminAction::Unlock { user } => Some(user.clone()),
+        AdminAction::Log { user, .. } => user.clone(),
+        AdminAction::Users => None,
+    };
+    Ok((user, action))
+}
+
+fn validate_reason(reason: &str) -> Result<String, UsageError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return usage(
+            "--reason needs a text: why, and who checked the user's identity \
+             (it goes into the audit trail)",
+        );
+    }
+    limits::reason(reason).map_err(|e| UsageError(format!("--reason: {e}")))?;
+    Ok(reason.to_owned())
+}
+
+fn parse_hours(text: &str) -> Result<u32, UsageError> {
+    let t = text.trim();
+    let t = t.strip_suffix('h').unwrap_or(t);
+    match t.parse::<u32>() {
+        Ok(h) if (1..=MAX_BYPASS_HOURS).contains(&h) => Ok(h),
+        _ => usage(format!(
+            "--bypass-code: \"{}\" is not a number of hours from 1 to {MAX_BYPASS_HOURS} \
+             (how long the one-time code stays valid)",
+            one_line(text)
+        )),
+    }
+}
+
+fn parse_limit(text: &str) -> Result<u32, UsageError> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_AUDIT_LIMIT).contains(&n) => Ok(n),
+        _ => usage(format!(
+            "--limit: \"{}\" is not a number of entries from 1 to {MAX_AUDIT_LIMIT}",
+            one_line(text)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    const NOW: i64 = 1_800_000_000; // 2027-01-15 08:00:00 UTC
+
+    fn parse(args: &[&str]) -> Result<AdminAction, UsageError> {
+        let mut argv = vec!["twofold", "admin"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).expect("clap accepts");
+        match cli.command {
+            crate::cli::Commands::Admin(a) => validate_at(a, NOW).map(|(_, action)| action),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse(&["users"]).unwrap(), AdminAction::Users);
+        assert_eq!(
+            parse(&["reset", "alice", "--reason", " lost phone "]).unwrap(),
+            AdminAction::Reset {
+                user: "alice".into(),
+                reason: "lost phone".into(),
+                bypass_hours: 0
+            }
+        );
+        assert_eq!(
+            parse(&["reset", "alice", "--reason", "x", "--bypass-code", "24"]).unwrap(),
+            AdminAction::Reset {
+                user: "alice".into(),
+                reason: "x".into(),
+                bypass_hours: 24
+            }
+        );
+        assert_eq!(
+            parse(&["unlock", "bob"]).unwrap(),
+            AdminAction::Unlock { user: "bob".into() }
+        );
+        assert_eq!(
+            parse(&["log"]).unwrap(),
+            AdminAction::Log {
+                user: None,
+                since: 0,
+                limit: DEFAULT_LOG_LIMIT
+            }
+        );
+        assert_eq!(
+            parse(&["log", "--user", "bob", "--since", "2h", "--limit", "5"]).unwrap(),
+            AdminAction::Log {
+                user: Some("bob".into()),
+                since: NOW - 7200,
+                limit: 5
+            }
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_one_line_usage_errors() {
+        for args in [
+            &["reset", "alice", "--reason", "  "][..],
+            &["reset", "alice", "--reason", "a\nb"],
+            &["reset", "alice", "--reason", "x", "--bypass-code", "0"],
+            &["reset", "alice", "--reason", "x", "--bypass-code", "721"],
+            &["reset", "alice", "--reason", "x", "--bypass-code", "two"],
+            &["reset", "a\u{1b}b", "--reason", "x"],
+            &["unlock", ""],
+            &["log", "--since", "yesterday"],
+            &["log", "--since", "5"],
+            &["log", "--limit", "0"],
+            &["log", "--user", ""],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(!e.0.contains('\n'), "{args:?}: {e}");
+        }
+        let long = "x".repeat(limits::MAX_REASON_LEN + 1);
+        assert!(parse(&["reset", "alice", "--reason", &long]).is_err());
+        // USER and --reason are required by clap itself.
+        assert!(Cli::try_parse_from(["twofold", "admin", "reset", "alice"]).is_err());
+        assert!(Cli::try_parse_from(["twofold", "admin", "unlock"]).is_err());
+        assert!(Cli::try_parse_from(["twofold", "admin"]).is_err());
+    }
+}

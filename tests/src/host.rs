@@ -1,0 +1,154 @@
+//! The machine the tests run on: built programs, root, users, time and TOTP codes,
+//! processes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Directory holding the built binaries (`target/debug`), found from the test binary.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/debug/deps/<test> -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Path of a built binary or library in the target directory.
+pub fn built(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// True when the test may run: as root. Outside CI a non-root run skips with a message;
+/// under CI=true it fails, so that nothing is silently skipped there.
+pub fn require_root(test: &str) -> bool {
+    if nix_geteuid() == 0 {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} must run as root under CI");
+    }
+    eprintln!("SKIPPED {test}: needs root (run tests/run.sh as root)");
+    false
+}
+
+/// The uid of user `name`, if there is one.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: getpwnam reads a NUL-terminated name; the result is copied out at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    // SAFETY: a non-null result points to a valid passwd struct.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+pub(crate) fn nix_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Unix time now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sleeps, when needed, until at least `seconds` remain in the current 30-second step, so
+/// that codes computed now stay in the window the test expects.
+pub fn wait_for_fresh_step(seconds: u64) {
+    let into = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        % 30.0;
+    if 30.0 - into < seconds as f64 {
+        std::thread::sleep(Duration::from_secs_f64(30.0 - into + 0.2));
+    }
+}
+
+/// `PRAGMA integrity_check` of the SQLite database at `db` by the sqlite3 CLI: "ok" when
+/// sound.
+pub fn sqlite_integrity(db: &Path) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("the sqlite3 CLI must be installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The TOTP code of `secret` (base32) at the current step plus `offset` steps, computed
+/// by oathtool, an independent implementation.
+pub fn totp(secret: &str, offset: i64) -> String {
+    let at = unix_now() as i64 + offset * 30;
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", "--now", &format!("@{at}"), secret])
+        .output()
+        .expect("oathtool must be installed (tests/run.sh installs it)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped…), from /proc.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (in parentheses) may hold spaces; the state follows it.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Sends a signal to a process.
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Runs `cmd` feeding `stdin`, collecting its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(data.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+/// Uid of the `nobody` user, for tests of unprivileged callers.
+pub const NOBODY: u32 = 65534;
+
+/// Waits up to `limit` for `f` to give Some.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
