@@ -57,6 +57,10 @@ pub struct BusDaemon {
     /// Why the direct socket was not used although something listened there as another
     /// uid than `daemon_uid` (for the log: someone may be impersonating the daemon).
     impostor: Option<String>,
+    /// On the direct socket until the daemon's first answer: the bus to use instead
+    /// when the daemon turns the connection away (at its connection cap it closes it
+    /// at once) before accepting the handshake.
+    bus_fallback: Option<String>,
 }
 
 /// Whether the owner is known to run as `daemon_uid`.
@@ -87,7 +91,7 @@ fn open(opts: &Options, deadline: Instant) -> Result<BusDaemon, CallError> {
     let Some(socket) = &opts.socket else {
         return open_bus(&opts.bus, opts.daemon_uid, deadline);
     };
-    let (direct, impostor) = match open_direct(socket, opts.daemon_uid, deadline) {
+    let (direct, impostor) = match open_direct(socket, &opts.bus, opts.daemon_uid, deadline) {
         Ok(daemon) => return Ok(daemon),
         Err(DirectFailure::Unavailable(reason)) => (reason, None),
         Err(DirectFailure::Impostor(reason)) => (reason.clone(), Some(reason)),
@@ -114,8 +118,16 @@ impl From<CallError> for DirectFailure {
 }
 
 /// Connects to the daemon's socket, checks that its peer runs as `daemon_uid` before
-/// sending a byte, then speaks D-Bus peer to peer (no `Hello`, no owner to look up).
-fn open_direct(path: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, DirectFailure> {
+/// sending a byte, then speaks D-Bus peer to peer (no `Hello`, no owner to look up). The
+/// first call goes with the handshake, without waiting for its `OK`; should the daemon
+/// turn the connection away instead, that call is made on `bus` (see
+/// [`BusDaemon::call`]).
+fn open_direct(
+    path: &str,
+    bus: &str,
+    daemon_uid: u32,
+    deadline: Instant,
+) -> Result<BusDaemon, DirectFailure> {
     let mut wire = Wire::connect(&SocketTarget::Path(path.to_owned()), path)?;
     let peer = wire.peer_uid()?;
     if peer != daemon_uid {
@@ -124,15 +136,13 @@ fn open_direct(path: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaem
         )));
     }
     wire.authenticate(deadline)?;
-    // Its answer is awaited here: a daemon at its connection cap closes at once, and
-    // then the bus is used.
-    wire.read_auth(deadline)?;
     Ok(BusDaemon {
         wire,
         owner: None,
         daemon_uid,
         owner_uid: OwnerUid::Expected,
         impostor: None,
+        bus_fallback: Some(bus.to_owned()),
     })
 }
 
@@ -163,6 +173,7 @@ fn open_bus(bus: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, 
         daemon_uid,
         owner_uid: OwnerUid::Unchecked,
         impostor: None,
+        bus_fallback: None,
     })
 }
 
@@ -222,10 +233,47 @@ fn is_transport(name: &str) -> bool {
 }
 
 impl BusDaemon {
-    /// Runs one daemon call under `deadline`. Until the owner's uid is known to be
-    /// right, the call goes alongside the check and its answer waits for (and depends
-    /// on) the check's outcome, which is kept for the following calls.
+    /// Runs one daemon call under `deadline`, on the bus instead when the direct socket
+    /// turned this connection away before any answer (see [`open_direct`]).
     fn call<A, R>(
+        &mut self,
+        member: &str,
+        args: &A,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<R, CallError>
+    where
+        A: Serialize + Type,
+        R: DeserializeOwned + Type,
+    {
+        let result = self.call_here(member, args, deadline, what);
+        let Some(bus) = self.bus_fallback.take() else {
+            return result;
+        };
+        match result {
+            Err(CallError::Unavailable(direct)) if !self.wire.authenticated => {
+                let on_bus = open_bus(&bus, self.daemon_uid, deadline).map_err(|e| match e {
+                    CallError::Unavailable(bus) => unavailable(format!("{direct}; {bus}")),
+                    other => other,
+                })?;
+                *self = BusDaemon {
+                    impostor: self.impostor.take(),
+                    ..on_bus
+                };
+                if member == "Verify" {
+                    // A code goes only to an owner already checked.
+                    self.check_owner_alone(deadline)?;
+                }
+                self.call_here(member, args, deadline, what)
+            }
+            other => other,
+        }
+    }
+
+    /// Runs one daemon call under `deadline` on this connection. Until the owner's uid
+    /// is known to be right, the call goes alongside the check and its answer waits for
+    /// (and depends on) the check's outcome, which is kept for the following calls.
+    fn call_here<A, R>(
         &mut self,
         member: &str,
         args: &A,
@@ -400,6 +448,8 @@ struct Wire {
     /// The peer's answer to the authentication is still to be read (it comes before
     /// any reply).
     auth_unread: bool,
+    /// The peer accepted the authentication (`OK`).
+    authenticated: bool,
 }
 
 impl Wire {
@@ -427,6 +477,7 @@ impl Wire {
             awaited: Vec::new(),
             input: Vec::new(),
             auth_unread: false,
+            authenticated: false,
         })
     }
 
@@ -472,6 +523,7 @@ impl Wire {
                 self.peer
             )));
         }
+        self.authenticated = true;
         Ok(())
     }
 

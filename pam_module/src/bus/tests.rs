@@ -553,11 +553,13 @@ impl Peer {
                 awaited: Vec::new(),
                 input: Vec::new(),
                 auth_unread: false,
+                authenticated: true,
             },
             owner: Some(":1.42".into()),
             daemon_uid,
             owner_uid: OwnerUid::Unchecked,
             impostor: None,
+            bus_fallback: None,
         };
         (daemon, Peer(theirs, HashMap::new()))
     }
