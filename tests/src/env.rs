@@ -211,6 +211,17 @@ impl TestEnv {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (at most 5 s) until the daemon has logged `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        for _ in 0..100 {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{needle:?} not logged:\n{}", self.log_text());
+    }
+
     /// Whether org.twofold.Twofold1 has an owner on this bus.
     pub fn name_has_owner(&self) -> bool {
         self.ask_bus_about_our_name("NameHasOwner")

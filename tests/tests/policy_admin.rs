@@ -231,7 +231,7 @@ fn config_errors_name_key_and_line_and_sighup_keeps_a_good_config() {
     // A broken file on SIGHUP: the old policy stays, and the log says why.
     std::fs::write(&env.config, "require_groups = [\n").unwrap();
     env.signal_daemon(libc::SIGHUP);
-    wait_for_log(&env, "keeping the previous configuration");
+    env.wait_for_log("keeping the previous configuration");
     let out = env.pam(&Login::new(REQUIRED, "123456").args("nullok"));
     assert_eq!(
         out.result,
@@ -242,19 +242,9 @@ fn config_errors_name_key_and_line_and_sighup_keeps_a_good_config() {
     // A good file on SIGHUP: the new policy applies without a restart.
     std::fs::write(&env.config, "totp_window = 1\n").unwrap();
     env.signal_daemon(libc::SIGHUP);
-    wait_for_log(&env, "configuration reloaded");
+    env.wait_for_log("configuration reloaded");
     let out = env.pam(&Login::new(REQUIRED, "123456").args("nullok"));
     assert_eq!(out.result, STACK_UNDECIDED, "no longer required: {out:?}");
-}
-
-fn wait_for_log(env: &TestEnv, needle: &str) {
-    for _ in 0..100 {
-        if env.log_text().contains(needle) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{needle:?} not logged:\n{}", env.log_text());
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! `auth required pam_permit.so` (a stand-in for the password step). Only documentation
 //! and loopback addresses, as PAM_RHOST strings: nothing is contacted.
 
-use std::time::Duration;
-
 use twofold_contract::AuditEntry;
 use twofold_tests::root_only;
 use twofold_tests::{built, pam, totp, Login, PamOutcome, TestEnv};
@@ -151,16 +149,6 @@ fn a_groups_network_spares_only_its_members() {
     );
 }
 
-fn wait_for_log(env: &TestEnv, needle: &str) {
-    for _ in 0..100 {
-        if env.log_text().contains(needle) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{needle:?} not logged:\n{}", env.log_text());
-}
-
 #[test]
 fn sighup_turns_trusted_networks_on_and_a_bad_network_keeps_the_old_policy() {
     root_only!();
@@ -176,7 +164,7 @@ fn sighup_turns_trusted_networks_on_and_a_bad_network_keeps_the_old_policy() {
 
     std::fs::write(&env.config, CONFIG).unwrap();
     env.signal_daemon(libc::SIGHUP);
-    wait_for_log(&env, "configuration reloaded");
+    env.wait_for_log("configuration reloaded");
     let out = login(&env, USER, Some("192.0.2.10"), &wrong);
     assert_eq!((out.result, out.prompts()), (pam::SUCCESS, 0), "{out:?}");
 
@@ -187,7 +175,7 @@ fn sighup_turns_trusted_networks_on_and_a_bad_network_keeps_the_old_policy() {
     )
     .unwrap();
     env.signal_daemon(libc::SIGHUP);
-    wait_for_log(&env, "keeping the previous configuration");
+    env.wait_for_log("keeping the previous configuration");
     let log = env.log_text();
     assert!(
         log.contains("line 2: trusted_networks[0]: \"192.0.2.1/24\" has host bits set"),
