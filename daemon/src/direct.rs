@@ -13,10 +13,12 @@
 use std::fs;
 use std::io;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,51 +136,82 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-/// Accepts direct connections for ever, each served by its own instance of `template`'s
-/// object (sharing its state), at most [`MAX_CONNECTIONS`] at once.
+/// Set once the daemon stops: no further call is answered, and the waiting thread
+/// stops accepting.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The listening socket's descriptor while it is served (-1 before), for [`stop`].
+static LISTENING: AtomicI32 = AtomicI32::new(-1);
+
+/// The direct socket being served: what every thread of it shares.
+struct Server {
+    listener: UnixListener,
+    template: Bus,
+    runtime: tokio::runtime::Handle,
+    /// Connections being served.
+    open: AtomicUsize,
+}
+
+/// Serves direct connections until [`stop`], each by its own instance of `template`'s
+/// object (sharing its state), at most [`MAX_CONNECTIONS`] at once, each in a thread of
+/// the blocking pool, calls and all (see [`Server::accept_then_serve`]).
 pub async fn serve(listener: UnixListener, template: Bus) {
-    let listener = match tokio::net::UnixListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            log::error!("cannot serve the direct socket (the bus still works): {e}");
-            return;
-        }
-    };
-    let template = Arc::new(template);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, most likely: let some connections end first.
-                log::warn!("direct socket: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Err(e) = listener.set_nonblocking(false) {
+        log::error!("cannot serve the direct socket (the bus still works): {e}");
+        return;
+    }
+    LISTENING.store(listener.as_raw_fd(), Ordering::SeqCst);
+    let server = Arc::new(Server {
+        listener,
+        template,
+        runtime: tokio::runtime::Handle::current(),
+        open: AtomicUsize::new(0),
+    });
+    tokio::task::spawn_blocking(move || server.accept_then_serve());
+}
+
+/// Stops serving: calls not yet answered get no answer, and the thread waiting for
+/// connections returns (`shutdown(2)` of a listening socket wakes its `accept(2)`).
+pub fn stop() {
+    STOPPING.store(true, Ordering::SeqCst);
+    let fd = LISTENING.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // The listening socket `serve` keeps open for the rest of the run.
+        let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
+    }
+}
+
+impl Server {
+    /// Waits for a connection, hands the waiting to another thread of the pool, then
+    /// serves that connection in this one. A connection thus wakes exactly the thread
+    /// that serves it, and its calls run there without a hand-off between threads
+    /// (serving each as a task paid one at every blocking step: most of a login's time
+    /// in the daemon). One over [`MAX_CONNECTIONS`] is closed at once (the module then
+    /// uses the bus).
+    fn accept_then_serve(self: Arc<Self>) {
+        while !STOPPING.load(Ordering::SeqCst) {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) if STOPPING.load(Ordering::SeqCst) => return,
+                Err(e) => {
+                    // Out of descriptors, most likely: let some connections end first.
+                    log::warn!("direct socket: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            if self.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                self.open.fetch_sub(1, Ordering::SeqCst);
+                log::debug!("direct socket: {MAX_CONNECTIONS} connections open; closing a new one");
                 continue;
             }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            log::debug!("direct socket: {MAX_CONNECTIONS} connections open; closing a new one");
-            continue;
-        };
-        let template = template.clone();
-        let runtime = tokio::runtime::Handle::current();
-        // The connection is served in one thread of the blocking pool, calls and all: a
-        // call then costs no hand-off between threads, which serving it as a task paid
-        // at every blocking step (most of a login's time in the daemon).
-        let stream = stream.into_std().and_then(|stream| {
-            stream.set_nonblocking(false)?;
-            Ok(stream)
-        });
-        match stream {
-            Ok(stream) => {
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = serve_connection(stream, &template, &runtime) {
-                        log::debug!("direct connection ended: {e}");
-                    }
-                    drop(slot);
-                });
+            let next = Arc::clone(&self);
+            self.runtime
+                .spawn_blocking(move || next.accept_then_serve());
+            if let Err(e) = serve_connection(stream, &self.template, &self.runtime) {
+                log::debug!("direct connection ended: {e}");
             }
-            Err(e) => log::warn!("direct socket: cannot serve a connection: {e}"),
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
     }
 }
@@ -210,6 +243,9 @@ fn serve_connection(
         let Some(message) = read_message(&mut stream, &mut input, deadline)? else {
             return Ok(());
         };
+        if STOPPING.load(Ordering::SeqCst) {
+            return Err("twofoldd is stopping".into());
+        }
         if let Some(reply) = runtime.block_on(calls.answer(&message)) {
             stream
                 .write_all(&reply)

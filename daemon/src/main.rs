@@ -276,6 +276,10 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = Arc::clone(&service.store);
     let served = runtime.block_on(serve(&args, service, &place, direct));
+    // Direct connections run in threads of their own: answer no more calls, let those
+    // under way finish (briefly), then leave the silent ones behind.
+    twofoldd::direct::stop();
+    runtime.shutdown_timeout(Duration::from_millis(500));
     // An orderly stop (SIGTERM, SIGINT, a lost bus): no fence at the next start.
     if let Err(e) = store.end_run() {
         log::error!("cannot record the orderly stop: {e}");

@@ -541,3 +541,24 @@ fn the_direct_socket_serves_every_method_the_bus_serves() {
         "{out:?}"
     );
 }
+
+#[test]
+fn sigterm_ends_the_daemon_promptly_with_direct_connections_open() {
+    root_only!();
+    let mut env = TestEnv::new();
+    // Idle ones (their threads wait in read) and one half-way through a message.
+    let mut open: Vec<UnixStream> = (0..3)
+        .map(|_| UnixStream::connect(&env.socket).unwrap())
+        .collect();
+    std::io::Write::write_all(&mut open[0], b"\0AUTH EXTERNAL 30\r\nBEGIN\r\nl\x01").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    env.stop_daemon();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    assert!(
+        env.log_text().contains("SIGTERM: exiting"),
+        "{}",
+        env.log_text()
+    );
+}
