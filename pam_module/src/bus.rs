@@ -26,6 +26,7 @@ use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockTyp
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use twofold_contract::{ErrorKind, LoginState, Verified, BUS_NAME, INTERFACE, OBJECT_PATH};
+use zeroize::Zeroizing;
 use zvariant::Type;
 
 use crate::auth::{CallError, Connector, Daemon};
@@ -91,7 +92,7 @@ fn open(opts: &Options, deadline: Instant) -> Result<BusDaemon, CallError> {
     let Some(socket) = &opts.socket else {
         return open_bus(&opts.bus, opts.daemon_uid, deadline);
     };
-    let (direct, impostor) = match open_direct(socket, &opts.bus, opts.daemon_uid, deadline) {
+    let (direct, impostor) = match open_direct(socket, &opts.bus, opts.daemon_uid) {
         Ok(daemon) => return Ok(daemon),
         Err(DirectFailure::Unavailable(reason)) => (reason, None),
         Err(DirectFailure::Impostor(reason)) => (reason.clone(), Some(reason)),
@@ -122,12 +123,7 @@ impl From<CallError> for DirectFailure {
 /// first call goes with the handshake, without waiting for its `OK`; should the daemon
 /// turn the connection away instead, that call is made on `bus` (see
 /// [`BusDaemon::call`]).
-fn open_direct(
-    path: &str,
-    bus: &str,
-    daemon_uid: u32,
-    deadline: Instant,
-) -> Result<BusDaemon, DirectFailure> {
+fn open_direct(path: &str, bus: &str, daemon_uid: u32) -> Result<BusDaemon, DirectFailure> {
     let mut wire = Wire::connect(&SocketTarget::Path(path.to_owned()), path)?;
     let peer = wire.peer_uid()?;
     if peer != daemon_uid {
@@ -135,7 +131,7 @@ fn open_direct(
             "{path} is served by uid {peer}, expected {daemon_uid}; not using it"
         )));
     }
-    wire.authenticate(deadline)?;
+    wire.authenticate();
     Ok(BusDaemon {
         wire,
         owner: None,
@@ -154,7 +150,7 @@ fn open_bus(bus: &str, daemon_uid: u32, deadline: Instant) -> Result<BusDaemon, 
     let target =
         parse_bus_address(bus).map_err(|e| unavailable(format!("bad bus address: {e}")))?;
     let mut wire = Wire::connect(&target, bus)?;
-    wire.authenticate(deadline)?;
+    wire.authenticate();
     let hello = wire.send(DBUS, "Hello", &(), deadline)?;
     let owner = wire.send(DBUS, "GetNameOwner", &(BUS_NAME,), deadline)?;
     ok_body::<String>(&wire.reply_to(hello, deadline, "saying hello to the bus")?)?;
@@ -450,6 +446,9 @@ struct Wire {
     auth_unread: bool,
     /// The peer accepted the authentication (`OK`).
     authenticated: bool,
+    /// Bytes to write before the next message (the authentication); wiped when
+    /// dropped, like every buffer that a message with a code goes through.
+    unsent: Zeroizing<Vec<u8>>,
 }
 
 impl Wire {
@@ -478,6 +477,7 @@ impl Wire {
             input: Vec::new(),
             auth_unread: false,
             authenticated: false,
+            unsent: Zeroizing::default(),
         })
     }
 
@@ -494,26 +494,27 @@ impl Wire {
     /// reply, and a refusal fails that reply. Nothing secret is sent before the peer is
     /// known (`SO_PEERCRED` on the direct socket; on the bus, a code waits for the
     /// owner's uid check).
-    fn authenticate(&mut self, deadline: Instant) -> Result<(), CallError> {
+    fn authenticate(&mut self) {
         let uid: String = nix::unistd::geteuid()
             .as_raw()
             .to_string()
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect();
-        self.write_all(
-            format!("\0AUTH EXTERNAL {uid}\r\nBEGIN\r\n").as_bytes(),
-            deadline,
-            "authenticating",
-        )?;
+        // Written with the first message: one write, so that the peer wakes once.
+        self.unsent
+            .extend_from_slice(format!("\0AUTH EXTERNAL {uid}\r\nBEGIN\r\n").as_bytes());
         self.auth_unread = true;
-        Ok(())
     }
 
     /// Reads the peer's answer to [`Self::authenticate`], once.
     fn read_auth(&mut self, deadline: Instant) -> Result<(), CallError> {
         if !std::mem::take(&mut self.auth_unread) {
             return Ok(());
+        }
+        if !self.unsent.is_empty() {
+            let out = std::mem::take(&mut self.unsent);
+            self.write_all(&out, deadline, "authenticating")?;
         }
         let line = self.read_line(deadline, "authenticating")?;
         if !line.starts_with("OK ") {
@@ -538,7 +539,9 @@ impl Wire {
         self.last_serial += 1;
         let serial = self.last_serial;
         let message = wire::method_call(serial, to, member, args).map_err(CallError::Unexpected)?;
-        self.write_all(&message, deadline, &format!("sending {member}"))?;
+        let mut out = std::mem::take(&mut self.unsent);
+        out.extend_from_slice(&message);
+        self.write_all(&out, deadline, &format!("sending {member}"))?;
         self.awaited
             .push((serial, to.destination.map(str::to_owned)));
         Ok(serial)

@@ -554,6 +554,7 @@ impl Peer {
                 input: Vec::new(),
                 auth_unread: false,
                 authenticated: true,
+                unsent: zeroize::Zeroizing::default(),
             },
             owner: Some(":1.42".into()),
             daemon_uid,
