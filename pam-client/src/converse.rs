@@ -10,7 +10,9 @@ use std::ptr;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::ffi::{PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_MAX_NUM_MSG, PAM_SUCCESS};
+use crate::ffi::{
+    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_MAX_NUM_MSG, PAM_SUCCESS,
+};
 
 /// What kind of message a module sends (`msg_style`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +160,8 @@ unsafe fn collect_answers<C: Converser>(
 /// NUL-terminated `malloc`'d copy. None when out of memory (then nothing stays allocated).
 fn to_responses(answers: &[Option<Answer>]) -> Option<*mut PamResponse> {
     // SAFETY: calloc of 1..=PAM_MAX_NUM_MSG zeroed responses (null `resp`, retcode 0).
-    let array = unsafe { libc::calloc(answers.len(), size_of::<PamResponse>()) }
-        .cast::<PamResponse>();
+    let array =
+        unsafe { libc::calloc(answers.len(), size_of::<PamResponse>()) }.cast::<PamResponse>();
     if array.is_null() {
         return None;
     }

@@ -148,9 +148,8 @@ impl<'a, C: Converser> Transaction<'a, C> {
     /// `pam_set_item` of a string item (libpam keeps its own copy).
     pub fn set_item(&mut self, item: Item, value: &CStr) -> Result<(), PamError> {
         // SAFETY: a live handle and a NUL-terminated string, copied by libpam.
-        let status = unsafe {
-            ffi::pam_set_item(self.handle.as_ptr(), item.raw(), value.as_ptr().cast())
-        };
+        let status =
+            unsafe { ffi::pam_set_item(self.handle.as_ptr(), item.raw(), value.as_ptr().cast()) };
         self.record(status)
     }
 

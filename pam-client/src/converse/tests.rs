@@ -25,7 +25,10 @@ impl Converser for Script {
         if !message.style.is_prompt() {
             return Ok(None);
         }
-        let next = self.answers.get(self.seen.len() - 1).ok_or(ConversationFailed)?;
+        let next = self
+            .answers
+            .get(self.seen.len() - 1)
+            .ok_or(ConversationFailed)?;
         Ok(Some(Zeroizing::new(next.as_bytes().to_vec())))
     }
 }
@@ -45,7 +48,10 @@ fn call<C: Converser>(
     num_msg: c_int,
     messages: &[(c_int, &str)],
 ) -> (c_int, Option<Vec<Option<String>>>) {
-    let texts: Vec<CString> = messages.iter().map(|(_, t)| CString::new(*t).unwrap()).collect();
+    let texts: Vec<CString> = messages
+        .iter()
+        .map(|(_, t)| CString::new(*t).unwrap())
+        .collect();
     let structs: Vec<PamMessage> = messages
         .iter()
         .zip(&texts)
@@ -78,7 +84,10 @@ fn call<C: Converser>(
                 return None;
             }
             // SAFETY: a NUL-terminated malloc'd copy, freed here as libpam would.
-            let text = unsafe { CStr::from_ptr(response.resp) }.to_str().unwrap().to_owned();
+            let text = unsafe { CStr::from_ptr(response.resp) }
+                .to_str()
+                .unwrap()
+                .to_owned();
             // SAFETY: malloc'd by the callback, freed once.
             unsafe { libc::free(response.resp.cast()) };
             Some(text)
@@ -188,7 +197,12 @@ fn null_pointers_from_libpam_fail_the_call() {
             converse::<Script>(1, ptr::null_mut(), &mut responses, appdata),
             converse::<Script>(1, [ptr::null()].as_mut_ptr(), &mut responses, appdata),
             converse::<Script>(1, [ptr::null()].as_mut_ptr(), ptr::null_mut(), appdata),
-            converse::<Script>(1, [ptr::null()].as_mut_ptr(), &mut responses, ptr::null_mut()),
+            converse::<Script>(
+                1,
+                [ptr::null()].as_mut_ptr(),
+                &mut responses,
+                ptr::null_mut(),
+            ),
         ]
     };
     assert_eq!(statuses, [PAM_CONV_ERR; 4]);
