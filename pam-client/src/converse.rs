@@ -11,7 +11,8 @@ use std::ptr;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::ffi::{
-    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_MAX_NUM_MSG, PAM_SUCCESS,
+    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_ERROR_MSG, PAM_MAX_NUM_MSG,
+    PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SUCCESS, PAM_TEXT_INFO,
 };
 
 /// What kind of message a module sends (`msg_style`).
@@ -32,10 +33,10 @@ pub enum Style {
 impl Style {
     fn from_raw(raw: c_int) -> Style {
         match raw {
-            1 => Style::PromptEchoOff,
-            2 => Style::PromptEchoOn,
-            3 => Style::ErrorMsg,
-            4 => Style::TextInfo,
+            PAM_PROMPT_ECHO_OFF => Style::PromptEchoOff,
+            PAM_PROMPT_ECHO_ON => Style::PromptEchoOn,
+            PAM_ERROR_MSG => Style::ErrorMsg,
+            PAM_TEXT_INFO => Style::TextInfo,
             other => Style::Other(other),
         }
     }

@@ -7,6 +7,21 @@ pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_BUF_ERR: c_int = 5;
 pub const PAM_CONV_ERR: c_int = 19;
 
+// Message styles (`msg_style`).
+pub const PAM_PROMPT_ECHO_OFF: c_int = 1;
+pub const PAM_PROMPT_ECHO_ON: c_int = 2;
+pub const PAM_ERROR_MSG: c_int = 3;
+pub const PAM_TEXT_INFO: c_int = 4;
+
+// String items (`pam_set_item`).
+pub const PAM_TTY: c_int = 3;
+pub const PAM_RHOST: c_int = 4;
+pub const PAM_RUSER: c_int = 8;
+
+// Flags.
+pub const PAM_SILENT: c_int = 0x8000;
+pub const PAM_DISALLOW_NULL_AUTHTOK: c_int = 0x0001;
+
 /// Linux-PAM's limit on the messages of one conversation call (`PAM_MAX_NUM_MSG`).
 pub const PAM_MAX_NUM_MSG: usize = 32;
 

@@ -11,14 +11,14 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
 pub use converse::{Answer, ConversationFailed, Converser, Message, NoConversation, Style};
-use ffi::{PamConv, PamHandle, PAM_SUCCESS};
+use ffi::{PamConv, PamHandle, PAM_RHOST, PAM_RUSER, PAM_SUCCESS, PAM_TTY};
 
 /// Linux-PAM's `PAM_SUCCESS`.
 pub const SUCCESS: i32 = PAM_SUCCESS;
 /// `PAM_SILENT`: modules print nothing.
-pub const SILENT: i32 = 0x8000;
+pub const SILENT: i32 = ffi::PAM_SILENT;
 /// `PAM_DISALLOW_NULL_AUTHTOK`: an empty password does not authenticate.
-pub const DISALLOW_NULL_AUTHTOK: i32 = 0x0001;
+pub const DISALLOW_NULL_AUTHTOK: i32 = ffi::PAM_DISALLOW_NULL_AUTHTOK;
 
 /// The string items a client sets (`pam_set_item`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +34,9 @@ pub enum Item {
 impl Item {
     fn raw(self) -> c_int {
         match self {
-            Item::Tty => 3,
-            Item::Rhost => 4,
-            Item::Ruser => 8,
+            Item::Tty => PAM_TTY,
+            Item::Rhost => PAM_RHOST,
+            Item::Ruser => PAM_RUSER,
         }
     }
 }

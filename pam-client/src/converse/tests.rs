@@ -6,13 +6,14 @@ use std::ptr;
 use zeroize::Zeroizing;
 
 use super::{converse, Answer, ConversationFailed, Converser, Message, Style};
-use crate::ffi::{PamMessage, PamResponse, PAM_CONV_ERR, PAM_MAX_NUM_MSG, PAM_SUCCESS};
+use crate::ffi::{
+    PamMessage, PamResponse, PAM_CONV_ERR, PAM_ERROR_MSG as ERROR, PAM_MAX_NUM_MSG,
+    PAM_PROMPT_ECHO_OFF as ECHO_OFF, PAM_PROMPT_ECHO_ON as ECHO_ON, PAM_SUCCESS,
+    PAM_TEXT_INFO as INFO,
+};
 
-const ECHO_OFF: c_int = 1;
-const ECHO_ON: c_int = 2;
-const INFO: c_int = 4;
-
-/// Answers prompts from a list, in order, and records every message.
+/// Answers the message at position i with `answers[i]` when it is a prompt (none left:
+/// refuses), and records every message.
 #[derive(Default)]
 struct Script {
     answers: Vec<&'static str>,
@@ -107,7 +108,7 @@ fn answers_each_prompt_in_order_and_none_to_the_rest() {
     let messages = [
         (INFO, "Welcome"),
         (ECHO_OFF, "Code: "),
-        (3, "Careful"),
+        (ERROR, "Careful"),
         (ECHO_ON, "Sure? "),
     ];
     let (status, answers) = call(&mut script, 4, &messages);
