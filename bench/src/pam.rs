@@ -1,43 +1,27 @@
 //! One PAM transaction in this process: `pam_start_confdir` + `pam_authenticate` +
 //! `pam_end` through the real libpam, answering every prompt with one code.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::CString;
 use std::path::Path;
-use std::ptr;
 use std::time::{Duration, Instant};
 
-use twofold_tests::pam_ffi::*;
+use twofold_pam_client::{Answer, ConversationFailed, Converser, Message, Transaction};
 
 /// Linux-PAM's `PAM_AUTHINFO_UNAVAIL`.
 pub const AUTHINFO_UNAVAIL: i32 = 9;
 
-/// Answers every prompt with the code in `appdata`.
-extern "C" fn converse(
-    n: c_int,
-    msgs: *mut *const PamMessage,
-    out: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    // SAFETY: appdata is the CString `login` keeps alive for the whole transaction.
-    let code = unsafe { &*(appdata as *const CString) };
-    let n = n.max(0) as usize;
-    // SAFETY: calloc of n responses; libpam frees the array and each resp with free().
-    let replies =
-        unsafe { libc::calloc(n.max(1), std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
-    if replies.is_null() {
-        return PAM_BUF_ERR;
+/// Answers every prompt with one code.
+struct OneCode<'a> {
+    code: &'a str,
+}
+
+impl Converser for OneCode<'_> {
+    fn answer(&mut self, message: &Message<'_>) -> Result<Option<Answer>, ConversationFailed> {
+        Ok(message
+            .style
+            .is_prompt()
+            .then(|| Answer::new(self.code.as_bytes().to_vec())))
     }
-    for i in 0..n {
-        // SAFETY: Linux-PAM passes an array of n message pointers.
-        let msg = unsafe { &**msgs.add(i) };
-        if msg.msg_style == PAM_PROMPT_ECHO_OFF || msg.msg_style == PAM_PROMPT_ECHO_ON {
-            // SAFETY: i < n, inside the calloc'd array; strdup's copy is freed by libpam.
-            unsafe { (*replies.add(i)).resp = libc::strdup(code.as_ptr()) };
-        }
-    }
-    // SAFETY: `out` is libpam's out-pointer for the reply array.
-    unsafe { *out = replies };
-    PAM_SUCCESS
 }
 
 /// A PAM service file in a private directory, for `pam_start_confdir`.
@@ -68,28 +52,14 @@ impl Service {
     /// One transaction for `user` answering `code`: (PAM result, elapsed time).
     pub fn login(&self, user: &str, code: &str) -> (i32, Duration) {
         let user = CString::new(user).unwrap();
-        let code = CString::new(code).unwrap();
-        let conv = PamConv {
-            conv: converse,
-            appdata: &code as *const CString as *mut c_void,
-        };
+        assert!(!code.contains('\0'), "a code with NUL");
+        let mut answer = OneCode { code };
         let started = Instant::now();
-        let mut pamh: *mut c_void = ptr::null_mut();
-        // SAFETY: valid NUL-terminated strings and a live conversation struct.
-        let rc = unsafe {
-            pam_start_confdir(
-                self.name.as_ptr(),
-                user.as_ptr(),
-                &conv,
-                self.confdir.as_ptr(),
-                &mut pamh,
-            )
-        };
-        assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
-        // SAFETY: pamh came from pam_start_confdir.
-        let result = unsafe { pam_authenticate(pamh, 0) };
-        // SAFETY: ends the transaction; pamh is not used afterwards.
-        unsafe { pam_end(pamh, result) };
+        let mut tx = Transaction::start(&self.name, &user, Some(&self.confdir), &mut answer)
+            .expect("pam_start_confdir failed");
+        let _ = tx.authenticate(0);
+        let result = tx.last_status();
+        drop(tx);
         (result, started.elapsed())
     }
 }

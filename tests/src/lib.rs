@@ -16,7 +16,7 @@
 //! | `terminal` | the ANSI renderer of terminal output ([`render_terminal`]) |
 //! | `zbar` | QR codes read back by zbarimg |
 //! | `postgres` | a real PostgreSQL server ([`PgServer`]) for fleet mode |
-//! | `mmdb`, `pam_ffi` | GeoIP test databases; libpam's ABI for pamdriver |
+//! | `mmdb`, `process_state` | GeoIP test databases; what a module left in pamdriver's process |
 pub use twofold_contract as contract;
 
 mod bus;
@@ -25,9 +25,9 @@ mod host;
 /// A writer of tiny MaxMind DB (GeoIP) files for the session tests.
 pub mod mmdb;
 pub mod pam;
-pub mod pam_ffi;
 mod polkit;
 mod postgres;
+pub mod process_state;
 mod pty;
 mod terminal;
 mod zbar;

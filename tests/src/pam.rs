@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::env::TestEnv;
 use crate::host::built;
-use crate::pam_ffi;
+use crate::process_state::ProcessState;
 
 // PAM result codes the tests look for (Linux-PAM values).
 pub const SUCCESS: i32 = 0;
@@ -33,8 +33,8 @@ pub struct PamOutcome {
     pub threads_before: usize,
     pub threads_after: usize,
     /// Descriptors and signal state of the driver process around the attempt.
-    pub state_before: pam_ffi::ProcessState,
-    pub state_after: pam_ffi::ProcessState,
+    pub state_before: ProcessState,
+    pub state_after: ProcessState,
 }
 
 /// A message the module sent through the conversation.

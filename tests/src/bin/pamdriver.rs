@@ -11,12 +11,17 @@
 //! driver prints `waiting at the prompt` (a line of its own) and blocks until its
 //! standard input closes, then fails the conversation.
 
-use std::ffi::{c_int, c_void, CStr, CString};
-use std::ptr;
+use std::ffi::CString;
+use std::io::{Read, Write};
 use std::time::Instant;
 
-use twofold_tests::pam_ffi::*;
+use twofold_pam_client::{
+    Answer, ConversationFailed, Converser, Item, Message, Style, Transaction,
+};
+use twofold_tests::process_state::{threads, ProcessState};
 
+/// The user at the keyboard: answers prompts from the command line, in order, and
+/// records every message for the JSON line.
 #[derive(Default)]
 struct Script {
     responses: Vec<String>,
@@ -25,74 +30,29 @@ struct Script {
     messages: Vec<serde_json::Value>,
 }
 
-extern "C" fn converse(
-    n: c_int,
-    msgs: *mut *const PamMessage,
-    out: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    // SAFETY: appdata is the &mut Script we passed to pam_start_confdir; libpam calls the
-    // conversation on this thread only, while `main` keeps the Script alive.
-    let script = unsafe { &mut *(appdata as *mut Script) };
-    let n = n.max(0) as usize;
-    // SAFETY: calloc for n responses; libpam frees the array and each resp with free().
-    let replies =
-        unsafe { libc::calloc(n.max(1), std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
-    if replies.is_null() {
-        return PAM_BUF_ERR;
-    }
-    for i in 0..n {
-        // SAFETY: Linux-PAM passes an array of n message pointers.
-        let msg = unsafe { &**msgs.add(i) };
-        // SAFETY: each message text is a NUL-terminated string owned by libpam.
-        let text = unsafe { CStr::from_ptr(msg.msg) }
-            .to_string_lossy()
-            .into_owned();
-        let style = match msg.msg_style {
-            PAM_PROMPT_ECHO_OFF => "prompt_echo_off",
-            PAM_PROMPT_ECHO_ON => "prompt_echo_on",
-            PAM_ERROR_MSG => "error",
-            PAM_TEXT_INFO => "info",
-            _ => "other",
+impl Converser for Script {
+    fn answer(&mut self, message: &Message<'_>) -> Result<Option<Answer>, ConversationFailed> {
+        let style = match message.style {
+            Style::PromptEchoOff => "prompt_echo_off",
+            Style::PromptEchoOn => "prompt_echo_on",
+            Style::ErrorMsg => "error",
+            Style::TextInfo => "info",
+            Style::Other(_) => "other",
         };
-        script
-            .messages
-            .push(serde_json::json!({"style": style, "text": text}));
-        if msg.msg_style == PAM_PROMPT_ECHO_OFF || msg.msg_style == PAM_PROMPT_ECHO_ON {
-            if script.hold && script.next == script.responses.len() {
-                use std::io::{Read, Write};
-                println!("waiting at the prompt");
-                let _ = std::io::stdout().flush();
-                let _ = std::io::stdin().read_to_end(&mut Vec::new());
-            }
-            let Some(answer) = script.responses.get(script.next) else {
-                // SAFETY: nothing was allocated inside the array yet for unanswered
-                // prompts; free the partially filled array and its strings.
-                unsafe { free_replies(replies, i) };
-                return PAM_CONV_ERR;
-            };
-            script.next += 1;
-            let c = CString::new(answer.as_bytes()).unwrap_or_default();
-            // SAFETY: strdup copies into malloc'd memory that libpam will free.
-            let copy = unsafe { libc::strdup(c.as_ptr()) };
-            // SAFETY: i < n, inside the calloc'd array.
-            unsafe { (*replies.add(i)).resp = copy };
+        self.messages
+            .push(serde_json::json!({"style": style, "text": message.text()}));
+        if !message.style.is_prompt() {
+            return Ok(None);
         }
+        if self.hold && self.next == self.responses.len() {
+            println!("waiting at the prompt");
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        }
+        let answer = self.responses.get(self.next).ok_or(ConversationFailed)?;
+        self.next += 1;
+        Ok(Some(Answer::new(answer.as_bytes().to_vec())))
     }
-    // SAFETY: `out` is libpam's out-pointer for the reply array.
-    unsafe { *out = replies };
-    PAM_SUCCESS
-}
-
-/// # Safety
-/// `replies` is a calloc'd array with at least `filled` initialized entries.
-unsafe fn free_replies(replies: *mut PamResponse, filled: usize) {
-    for j in 0..filled {
-        // SAFETY: per the contract above.
-        unsafe { libc::free((*replies.add(j)).resp as *mut c_void) };
-    }
-    // SAFETY: the array came from calloc.
-    unsafe { libc::free(replies as *mut c_void) };
 }
 
 fn hex(text: &str) -> Vec<u8> {
@@ -136,40 +96,26 @@ fn main() {
             hold,
             ..Default::default()
         };
-        let conv = PamConv {
-            conv: converse,
-            appdata: &mut script as *mut Script as *mut c_void,
-        };
         let threads_before = threads();
         let state_before = ProcessState::now();
         let started = Instant::now();
-        let mut pamh: *mut c_void = ptr::null_mut();
-        // SAFETY: all pointers are valid NUL-terminated strings / live structs for the call.
-        let rc = unsafe {
-            pam_start_confdir(
-                service.as_ptr(),
-                user.as_ptr(),
-                &conv,
-                confdir.as_ptr(),
-                &mut pamh,
-            )
-        };
-        assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
-        for (item, value) in [(PAM_TTY, &tty), (PAM_RHOST, &rhost), (PAM_RUSER, &ruser)] {
+        let mut tx = Transaction::start(&service, &user, Some(&confdir), &mut script)
+            .expect("pam_start_confdir failed");
+        for (item, value) in [
+            (Item::Tty, &tty),
+            (Item::Rhost, &rhost),
+            (Item::Ruser, &ruser),
+        ] {
             if let Some(v) = value {
                 let v = CString::new(v.as_str()).unwrap();
-                // SAFETY: libpam copies the string.
-                unsafe { pam_set_item(pamh, item, v.as_ptr() as *const c_void) };
+                tx.set_item(item, &v).expect("pam_set_item");
             }
         }
-        // SAFETY: pamh came from pam_start_confdir.
-        let result = unsafe { pam_authenticate(pamh, 0) };
-        // SAFETY: pam_strerror returns a static string.
-        let name = unsafe { CStr::from_ptr(pam_strerror(pamh, result)) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: ends the transaction started above; pamh is not used afterwards.
-        unsafe { pam_end(pamh, result) };
+        let _ = tx.authenticate(0);
+        let result = tx.last_status();
+        let name = tx.strerror(result);
+        // Ends the transaction (pam_end) inside the timed span, as a login program does.
+        drop(tx);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let line = serde_json::json!({
             "result": result,

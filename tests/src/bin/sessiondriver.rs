@@ -8,22 +8,12 @@
 //! Prints `open RC ELAPSED_MS THREADS_BEFORE THREADS_AFTER` after opening and
 //! `close RC` after closing, one line each.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::CString;
 use std::io::{Read, Write};
-use std::ptr;
 use std::time::Instant;
 
-use twofold_tests::pam_ffi::*;
-
-/// Session hooks must not talk to the user: any conversation is an error.
-extern "C" fn no_conversation(
-    _n: c_int,
-    _msgs: *mut *const PamMessage,
-    _out: *mut *mut PamResponse,
-    _appdata: *mut c_void,
-) -> c_int {
-    PAM_CONV_ERR
-}
+use twofold_pam_client::{Item, NoConversation, Transaction};
+use twofold_tests::process_state::threads;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -39,9 +29,9 @@ fn main() {
             "--confdir" => confdir = value(),
             "--service" => service = value(),
             "--user" => user = value(),
-            "--tty" => items.push((PAM_TTY, value())),
-            "--rhost" => items.push((PAM_RHOST, value())),
-            "--ruser" => items.push((PAM_RUSER, value())),
+            "--tty" => items.push((Item::Tty, value())),
+            "--rhost" => items.push((Item::Rhost, value())),
+            "--ruser" => items.push((Item::Ruser, value())),
             "--env" => env.push(value()),
             other => panic!("unknown flag {other}"),
         }
@@ -49,45 +39,29 @@ fn main() {
     let confdir = CString::new(confdir).unwrap();
     let service = CString::new(service).unwrap();
     let user = CString::new(user).unwrap();
-    let conv = PamConv {
-        conv: no_conversation,
-        appdata: ptr::null_mut(),
-    };
-    let mut pamh: *mut c_void = ptr::null_mut();
-    // SAFETY: valid NUL-terminated strings and a live conv struct for the call.
-    let rc = unsafe {
-        pam_start_confdir(
-            service.as_ptr(),
-            user.as_ptr(),
-            &conv,
-            confdir.as_ptr(),
-            &mut pamh,
-        )
-    };
-    assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
+    // Session hooks must not talk to the user: any conversation is an error.
+    let mut no_conversation = NoConversation;
+    let mut tx = Transaction::start(&service, &user, Some(&confdir), &mut no_conversation)
+        .expect("pam_start_confdir failed");
     for (item, v) in &items {
         let v = CString::new(v.as_str()).unwrap();
-        // SAFETY: libpam copies the string.
-        unsafe { pam_set_item(pamh, *item, v.as_ptr() as *const c_void) };
+        tx.set_item(*item, &v).expect("pam_set_item");
     }
     for e in &env {
         let e = CString::new(e.as_str()).unwrap();
-        // SAFETY: libpam copies the string.
-        unsafe { pam_putenv(pamh, e.as_ptr()) };
+        tx.putenv(&e).expect("pam_putenv");
     }
     let before = threads();
     let started = Instant::now();
-    // SAFETY: pamh came from pam_start_confdir.
-    let rc = unsafe { pam_open_session(pamh, 0) };
+    let _ = tx.open_session(0);
+    let rc = tx.last_status();
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     println!("open {rc} {elapsed:.0} {before} {}", threads());
     std::io::stdout().flush().unwrap();
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
-    // SAFETY: pamh is still the live handle.
-    let rc = unsafe { pam_close_session(pamh, 0) };
-    println!("close {rc}");
+    let _ = tx.close_session(0);
+    println!("close {}", tx.last_status());
     std::io::stdout().flush().unwrap();
-    // SAFETY: ends the transaction; pamh is not used afterwards.
-    unsafe { pam_end(pamh, rc) };
+    // Dropping the transaction ends it (pam_end) with the close's status.
 }
