@@ -45,14 +45,10 @@ const LISTEN_FDS_START: i32 = 3;
 /// else `path`, bound here. Call before any thread is started (it reads and clears the
 /// `LISTEN_*` variables).
 pub fn listen(path: &Path) -> Result<UnixListener, String> {
-    let listener = match from_systemd()? {
-        Some(listener) => listener,
-        None => bind(path)?,
-    };
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("direct socket: {e}"))?;
-    Ok(listener)
+    match from_systemd()? {
+        Some(listener) => Ok(listener),
+        None => bind(path),
+    }
 }
 
 /// The socket systemd passed, if it passed one to this process (`LISTEN_PID` is ours).
@@ -155,6 +151,7 @@ struct Server {
 /// object (sharing its state), at most [`MAX_CONNECTIONS`] at once, each in a thread of
 /// the blocking pool, calls and all (see [`Server::accept_then_serve`]).
 pub async fn serve(listener: UnixListener, template: Bus) {
+    // Blocking accept, even on a socket systemd passed non-blocking.
     if let Err(e) = listener.set_nonblocking(false) {
         log::error!("cannot serve the direct socket (the bus still works): {e}");
         return;
@@ -232,6 +229,10 @@ fn serve_connection(
         uid: credentials.uid(),
         pid: u32::try_from(credentials.pid()).ok().filter(|pid| *pid > 0),
     };
+    // A peer that stops reading cannot hold this thread either.
+    stream
+        .set_write_timeout(Some(IDLE_LIMIT))
+        .map_err(|e| format!("setting a timeout: {e}"))?;
     // Bytes read and not yet taken: they may hold a code.
     let mut input = Zeroizing::new(Vec::new());
     let deadline = Instant::now() + IDLE_LIMIT;

@@ -23,12 +23,12 @@ const PEER: &str = "org.freedesktop.DBus.Peer";
 const INTROSPECTABLE: &str = "org.freedesktop.DBus.Introspectable";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
-/// A D-Bus error of the standard set (for calls that never reach a method).
-struct Refusal(&'static str, String);
+/// A D-Bus error: its name and message.
+struct Refusal(String, String);
 
 impl Refusal {
-    fn new(name: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal(name, message.into())
+    fn new(name: &str, message: impl Into<String>) -> Refusal {
+        Refusal(name.to_owned(), message.into())
     }
 }
 
@@ -102,7 +102,7 @@ impl DirectCalls {
         let (serial, to) = (self.serial, message.serial);
         let encoded = match answer {
             Ok(reply) => Ok(reply),
-            Err(Refusal(name, text)) => wire::error(serial, to, name, &text),
+            Err(Refusal(name, text)) => wire::error(serial, to, &name, &text),
         };
         // A reply that cannot be encoded (never expected) still gets an answer.
         Some(encoded.unwrap_or_else(|e| {
@@ -339,34 +339,10 @@ fn unknown_method(member: &str) -> Refusal {
     )
 }
 
-/// The daemon's error as the bus would carry it: its name in the contract's namespace.
+/// The daemon's error under the name zbus gives it on the bus (the contract's namespace).
 fn refusal_of(e: &TwofoldError) -> Refusal {
-    match e.kind() {
-        Some(kind) => Refusal(error_name(kind), e.message()),
-        None => Refusal::new("org.freedesktop.DBus.Error.Failed", e.message()),
-    }
-}
-
-/// `org.twofold.Error.<kind>`, built once per kind.
-fn error_name(kind: twofold_contract::ErrorKind) -> &'static str {
-    use std::sync::OnceLock;
-    static NAMES: OnceLock<Vec<(twofold_contract::ErrorKind, String)>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        twofold_contract::ErrorKind::ALL
-            .iter()
-            .map(|k| {
-                (
-                    *k,
-                    format!("{}.{}", twofold_contract::ERROR_PREFIX, k.name()),
-                )
-            })
-            .collect()
-    });
-    names
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, name)| name.as_str())
-        .expect("every kind is in ALL")
+    use zbus::DBusError;
+    Refusal(e.name().to_string(), e.message())
 }
 
 #[cfg(test)]
