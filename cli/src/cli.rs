@@ -436,8 +436,8 @@ pub enum ImportCommand {
         long_about = "Import google-authenticator-libpam's files: each user's \
         ~/.google_authenticator (the home directory from the user database), or the file \
         given with --file. The file must be a regular file (not a symbolic link) owned by \
-        the user or root and readable by its owner only, as pam_google_authenticator.so \
-        requires. The secret becomes the user's twofold secret, so the entry in their \
+        the user (or, for --file, root) and readable by its owner only, as \
+        pam_google_authenticator.so requires. The secret becomes the user's twofold secret, so the entry in their \
         authenticator app keeps working, and the unused 8-digit scratch codes become their \
         backup codes (stored hashed), each usable once.\n\n\
         Time-based (TOTP) files with 30-second steps are imported. Counter-based (HOTP) \

@@ -35,10 +35,30 @@ pub enum Unreadable {
 /// A file's text, and its identity (device, inode) to remove exactly that file later.
 pub type FileRead = (Zeroizing<String>, (u64, u64));
 
-/// Reads the file at `path` for the user `owner_uid`: not through a symbolic link, a
-/// regular file with one link, owned by that user or root, not readable or writable by
-/// group or others, at most [`MAX_FILE_LEN`] bytes.
-pub fn read(path: &Path, owner_uid: u32) -> Result<FileRead, Unreadable> {
+/// Who may own a file that is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The user only, as `pam_google_authenticator.so` requires by default: for the file
+    /// in their home directory (a file of root's there could be anyone's, e.g. in a home
+    /// directory `/` that many system users share).
+    User(u32),
+    /// The user or root: for a file an administrator names with `--file`.
+    UserOrRoot(u32),
+}
+
+impl Owner {
+    fn allows(self, uid: u32) -> bool {
+        match self {
+            Owner::User(user) => uid == user,
+            Owner::UserOrRoot(user) => uid == user || uid == 0,
+        }
+    }
+}
+
+/// Reads the file at `path`: not through a symbolic link, a regular file with one link,
+/// owned as `owner` says, not readable or writable by group or others, at most
+/// [`MAX_FILE_LEN`] bytes.
+pub fn read(path: &Path, owner: Owner) -> Result<FileRead, Unreadable> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -58,10 +78,15 @@ pub fn read(path: &Path, owner_uid: u32) -> Result<FileRead, Unreadable> {
     if !meta.file_type().is_file() {
         return Err(refused("the file is not a regular file".into()));
     }
-    if meta.uid() != owner_uid && meta.uid() != 0 {
+    if !owner.allows(meta.uid()) {
         return Err(refused(format!(
-            "the file belongs to uid {}, not to the user or root",
-            meta.uid()
+            "the file belongs to uid {}, not to the user{}",
+            meta.uid(),
+            if matches!(owner, Owner::UserOrRoot(_)) {
+                " or root"
+            } else {
+                ""
+            }
         )));
     }
     if meta.mode() & 0o077 != 0 {
@@ -291,7 +316,7 @@ mod tests {
     fn files_are_read_only_when_google_authenticator_would() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let me = nix::unistd::geteuid().as_raw();
+        let me = Owner::User(nix::unistd::geteuid().as_raw());
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, format!("{SECRET}\n")).unwrap();
         let mode = |m: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
@@ -304,10 +329,14 @@ mod tests {
         mode(0o640).unwrap();
         assert!(matches!(read(&path, me), Err(Unreadable::Refused(w)) if w.contains("0640")));
         mode(0o600).unwrap();
-        if me != 0 {
-            assert!(
-                matches!(read(&path, me + 1), Err(Unreadable::Refused(w)) if w.contains("uid"))
-            );
+        let uid = nix::unistd::geteuid().as_raw();
+        let someone_else = Owner::User(uid + 1);
+        assert!(
+            matches!(read(&path, someone_else), Err(Unreadable::Refused(w)) if w.contains("uid"))
+        );
+        if uid == 0 {
+            // A file of root's is read for --file only.
+            assert!(read(&path, Owner::UserOrRoot(1)).is_ok());
         }
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();

@@ -11,7 +11,7 @@ use twofold_contract::TwofoldError;
 use crate::bus::Daemon;
 use crate::commands::admin::NOT_ADMIN;
 use crate::error::Failure;
-use crate::google_authenticator::{self as ga, Unreadable};
+use crate::google_authenticator::{self as ga, Owner, Unreadable};
 use crate::json::write_json;
 use crate::options::admin::{GoogleAuthenticatorImport, ImportUsers};
 use crate::output::write_out;
@@ -142,11 +142,11 @@ async fn one_user(
     file: Option<&Path>,
     named: bool,
 ) -> Result<Option<Row>, Failure> {
-    let (uid, path) = match nix::unistd::User::from_name(user) {
-        Ok(Some(u)) => (
-            u.uid.as_raw(),
-            file.map_or_else(|| u.dir.join(ga::FILE_NAME), Path::to_path_buf),
-        ),
+    let (owner, path) = match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => match file {
+            Some(file) => (Owner::UserOrRoot(u.uid.as_raw()), file.to_path_buf()),
+            None => (Owner::User(u.uid.as_raw()), u.dir.join(ga::FILE_NAME)),
+        },
         Ok(None) => {
             let path = file.map_or_else(PathBuf::new, Path::to_path_buf);
             return Ok(Some(Row::new(
@@ -163,7 +163,7 @@ async fn one_user(
         }
     };
     let refused = |why: String| Ok(Some(Row::new(user, &path, Outcome::Refused, why)));
-    let (text, read_as) = match ga::read(&path, uid) {
+    let (text, read_as) = match ga::read(&path, owner) {
         Ok(read) => read,
         Err(Unreadable::Missing) if !named => return Ok(None),
         Err(Unreadable::Missing) => return refused(format!("no file {}", path.display())),
