@@ -34,7 +34,7 @@ complete -c twofold -n "__fish_twofold_needs_command" -f -a "backup-codes" -d 'C
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list them, reset or unlock one, read the audit trail'
+complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
@@ -174,7 +174,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_see
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, read the audit trail'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "count" -d 'Show how many backup codes are left (warns when 3 or fewer)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "regenerate" -d 'Replace all backup codes with a new set of 10 (the old ones stop working at once)'
