@@ -2,7 +2,7 @@
 //! `pam_google_authenticator.so` reads it (no symbolic link, a regular file of the user's
 //! or root's, readable by its owner only, small) and parsed into what twofold can take.
 //!
-//! The format: the base32 secret on the first line; then option lines staring with `"`
+//! The format: the base32 secret on the first line; then option lines starting with `"`
 //! (` RATE_LIMIT n m [times…]`, ` WINDOW_SIZE n`, ` DISALLOW_REUSE [steps…]`,
 //! ` TOTP_AUTH` or ` HOTP_COUNTER n`, ` STEP_SIZE n`); then the unused 8-digit scratch
 //! codes, one per line.
@@ -104,7 +104,8 @@ pub fn read(path: &Path, owner: Owner) -> Result<FileRead, Unreadable> {
             "the file is larger than {MAX_FILE_LEN} bytes"
         )));
     }
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Room for all of it up front: no reallocation leaves a copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE_LEN as usize + 1));
     file.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| refused(format!("cannot read the file: {e}")))?;
@@ -168,12 +169,10 @@ pub struct Secret {
 pub fn parse(text: &str) -> Result<Secret, String> {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
-    let secret: String = first
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '='))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let secret = Zeroizing::new(secret);
+    let mut secret = Zeroizing::new(String::with_capacity(first.len()));
+    for c in first.chars().filter(|c| !matches!(c, ' ' | '-' | '=')) {
+        secret.push(c.to_ascii_uppercase());
+    }
     if limits::imported_secret(&secret).is_err() {
         return Err(
             "the first line is not a base32 secret of 16 to 128 characters: not a \
