@@ -208,7 +208,13 @@ pub fn parse(text: &str) -> Result<Secret, String> {
                     .into(),
             );
         }
-        scratch_codes.push(Zeroizing::new(code.to_owned()));
+        // A code listed twice is one code.
+        if !scratch_codes
+            .iter()
+            .any(|known: &Zeroizing<String>| known.as_str() == code)
+        {
+            scratch_codes.push(Zeroizing::new(code.to_owned()));
+        }
     }
     if scratch_codes.len() > limits::MAX_IMPORTED_BACKUP_CODES {
         return Err(format!(
@@ -276,7 +282,7 @@ mod tests {
     fn a_totp_file_with_options_and_scratch_codes() {
         let text = format!(
             "{SECRET}\n\" RATE_LIMIT 3 30 1700000000\n\" WINDOW_SIZE 17\n\
-             \" DISALLOW_REUSE 56666666\n\" TOTP_AUTH\n12345678\n87654321\n"
+             \" DISALLOW_REUSE 56666666\n\" TOTP_AUTH\n12345678\n87654321\n12345678\n"
         );
         let parsed = parse(&text).unwrap();
         assert_eq!(parsed.secret.as_str(), SECRET);
@@ -308,7 +314,8 @@ mod tests {
         assert!(refusal("root:x:0:0::/root:/bin/sh\n".into()).contains("not a"));
         assert!(refusal(String::new()).contains("not a"));
         assert!(refusal(format!("{SECRET}\n1234567\n")).contains("8-digit"));
-        assert!(refusal(format!("{SECRET}\n{}", "12345678\n".repeat(11))).contains("at most"));
+        let eleven: String = (0..11).map(|i| format!("{}\n", 12345670 + i)).collect();
+        assert!(refusal(format!("{SECRET}\n{eleven}")).contains("at most"));
     }
 
     #[test]

@@ -836,15 +836,19 @@ impl Service {
                 otp::MIN_SECRET_LEN * 8
             )));
         }
-        let mut normalized = Vec::with_capacity(codes.len());
+        let mut normalized: Vec<zeroize::Zeroizing<String>> = Vec::with_capacity(codes.len());
         for code in codes {
-            normalized.push(backup_codes::normalize(code).ok_or_else(|| {
+            let code = backup_codes::normalize(code).ok_or_else(|| {
                 TwofoldError::InvalidArgument(
                     "An imported backup code is not 8 digits (a google-authenticator scratch \
                      code) nor a twofold backup code."
                         .into(),
                 )
-            })?);
+            })?;
+            // A code listed twice is still one code: it works once.
+            if !normalized.contains(&code) {
+                normalized.push(code);
+            }
         }
         if self.store.user(user).map_err(internal)?.is_some() {
             return Err(TwofoldError::AlreadyEnrolled(format!(
@@ -1014,7 +1018,12 @@ mod tests {
         let root = Grant::in_process_root("alice");
         // google-authenticator's 128-bit secrets are 26 base32 symbols.
         let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
-        let codes = vec!["12345678".to_string(), "87654321".to_string()];
+        // The first code twice (a hand-edited file): it still works once.
+        let codes = vec![
+            "12345678".to_string(),
+            "87654321".to_string(),
+            "1234-5678".to_string(),
+        ];
         svc.admin_import(&root, secret, &codes, "google-authenticator")
             .unwrap();
         let ctx = HashMap::new();
