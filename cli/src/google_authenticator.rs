@@ -32,8 +32,11 @@ pub enum Unreadable {
     Refused(String),
 }
 
-/// A file's text, and its identity (device, inode) to remove exactly that file later.
-pub type FileRead = (Zeroizing<String>, (u64, u64));
+/// A file's device and inode: to remove exactly the file that was read.
+pub type Identity = (u64, u64);
+
+/// A file's text, and its identity.
+pub type FileRead = (Zeroizing<String>, Identity);
 
 /// Who may own a file that is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,8 +148,8 @@ pub fn user_database_names() -> Vec<String> {
     names
 }
 
-/// Identity of a file (device, inode), to remove exactly the file that was read.
-pub fn identity(path: &Path) -> Option<(u64, u64)> {
+/// The identity of the file at `path` (not following a symbolic link).
+pub fn identity(path: &Path) -> Option<Identity> {
     std::fs::symlink_metadata(path)
         .ok()
         .map(|m| (m.dev(), m.ino()))

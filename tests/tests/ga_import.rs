@@ -1,6 +1,8 @@
 //! Switching from google-authenticator-libpam: `twofold admin import google-authenticator`
-//! reads a user's file (here through `--file USER=PATH`, so that no real home directory
-//! is touched), and the daemon enrolls the user with its secret and scratch codes. Then
+//! reads a user's file (through `--file USER=PATH`, or from the home directory with a
+//! test directory mounted over it in a private mount namespace, so that no real home
+//! directory is touched), and the daemon enrolls the user with its secret and scratch
+//! codes. Then
 //! the real PAM stack accepts codes from oathtool for that secret, and each scratch code
 //! once.
 
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, totp, uid_of, Login, TestEnv};
+use twofold_tests::{built, pam, totp, uid_of, with_private_mounts, Login, TestEnv};
 
 const USER: &str = "daemon";
 const OTHER: &str = "bin";
@@ -111,6 +113,20 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
     assert!(out.status.success(), "{out:?}");
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows[0]["outcome"], "already_enrolled", "{stdout}");
+    // So does one whose file twofold could not take.
+    let hotp = ga_file(
+        &env,
+        "ga-daemon-hotp",
+        USER,
+        &format!("{SECRET}\n\" HOTP_COUNTER 1\n"),
+        0o600,
+    );
+    let (out, stdout) = import(&env, &["--file", &file_arg(USER, &hotp)]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout, "daemon: already enrolled in twofold; left alone\n",
+        "{out:?}"
+    );
     let next = env.pam(&Login::new(USER, &totp(SECRET, 1)));
     assert_eq!(next.result, pam::SUCCESS, "{next:?}");
 
@@ -204,4 +220,72 @@ fn remove_files_removes_each_file_only_after_its_import() {
     assert!(open.exists(), "a refused file stays");
     assert!(enrolled(&env, USER));
     assert!(!enrolled(&env, OTHER));
+}
+
+/// The home directory of `user` in the user database.
+fn home_of(user: &str) -> PathBuf {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .unwrap();
+    let entry = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(entry.trim().split(':').nth(5).expect("a passwd entry"))
+}
+
+#[test]
+fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
+    root_only!();
+    let env = TestEnv::new();
+    let home = home_of(USER);
+    let test_home = env.dir.path().join("home");
+    fs::create_dir(&test_home).unwrap();
+    let path = test_home.join(".google_authenticator");
+    fs::write(&path, totp_file()).unwrap();
+    let uid = uid_of(USER).unwrap();
+    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    // The CLI, with the test's directory mounted over the user's home directory.
+    let run = |extra: &str| {
+        let mut args = vec![
+            "--bus",
+            env.address.as_str(),
+            "admin",
+            "import",
+            "google-authenticator",
+            "--all",
+        ];
+        args.push(extra);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let out = with_private_mounts(&[(&test_home, &home)], &built("twofold"), &args)
+            .output()
+            .expect("unshare (util-linux)");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out, stdout)
+    };
+    let (out, stdout) = run("--dry-run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("daemon: would be imported with 2 backup codes")),
+        "{stdout}"
+    );
+    assert!(!enrolled(&env, USER));
+    let (out, stdout) = run("--remove-files");
+    assert!(out.status.success(), "{out:?}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("daemon: "))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("daemon: imported with 2 backup codes"),
+        "{stdout}"
+    );
+    assert!(
+        line.ends_with(&format!("{}/.google_authenticator removed", home.display())),
+        "{stdout}"
+    );
+    assert!(!path.exists(), "--remove-files removed the imported file");
+    let login = env.pam(&Login::new(USER, &totp(SECRET, 0)));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}");
 }

@@ -106,7 +106,8 @@ async fn admin_call<T>(
         .map_err(|e| admin_failure(daemon, &e))
 }
 
-fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
+/// A daemon's refusal of an admin call, worded: a missing permission says which.
+pub fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
     match e {
         TwofoldError::PermissionDenied(_) => Failure::coded("permission_denied", NOT_ADMIN),
         other => daemon.context().failure(other),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use twofold_contract::TwofoldError;
 
 use crate::bus::Daemon;
-use crate::commands::admin::NOT_ADMIN;
+use crate::commands::admin::admin_failure;
 use crate::error::Failure;
 use crate::google_authenticator::{self as ga, Owner, Unreadable};
 use crate::json::write_json;
@@ -162,18 +162,26 @@ async fn one_user(
             return Ok(Some(Row::new(user, &path, Outcome::Failed, why)));
         }
     };
-    let refused = |why: String| Ok(Some(Row::new(user, &path, Outcome::Refused, why)));
-    let (text, read_as) = match ga::read(&path, owner) {
+    let read = match read_and_parse(&path, owner) {
+        Ok(Some(read)) => Ok(read),
+        Ok(None) if !named => return Ok(None),
+        Ok(None) => Err(format!("no file {}", path.display())),
+        Err(why) => Err(why),
+    };
+    let (parsed, read_as) = match read {
         Ok(read) => read,
-        Err(Unreadable::Missing) if !named => return Ok(None),
-        Err(Unreadable::Missing) => return refused(format!("no file {}", path.display())),
-        Err(Unreadable::Refused(why)) => return refused(format!("{}: {why}", path.display())),
+        // Someone enrolled in twofold already needs nothing from the file.
+        Err(why) => {
+            let row = match daemon.call(daemon.proxy().status(user)).await? {
+                Ok(status) if status.enrolled => {
+                    Row::new(user, &path, Outcome::AlreadyEnrolled, "")
+                }
+                Ok(_) => Row::new(user, &path, Outcome::Refused, why),
+                Err(e) => failed(daemon, user, &path, e)?,
+            };
+            return Ok(Some(row));
+        }
     };
-    let parsed = match ga::parse(&text) {
-        Ok(parsed) => parsed,
-        Err(why) => return refused(format!("{}: {why}", path.display())),
-    };
-    drop(text);
     let codes: Vec<&str> = parsed.scratch_codes.iter().map(|c| c.as_str()).collect();
     let proxy = daemon.proxy();
     let outcome = if import.dry_run {
@@ -194,15 +202,7 @@ async fn one_user(
     };
     let mut row = match outcome {
         Ok(outcome) => Row::new(user, &path, outcome, ""),
-        Err(TwofoldError::PermissionDenied(_)) => {
-            return Err(Failure::coded("permission_denied", NOT_ADMIN))
-        }
-        Err(e) => Row::new(
-            user,
-            &path,
-            Outcome::Failed,
-            daemon.context().failure(&e).message(),
-        ),
+        Err(e) => failed(daemon, user, &path, e)?,
     };
     if row.outcome == Outcome::AlreadyEnrolled {
         return Ok(Some(row));
@@ -215,8 +215,34 @@ async fn one_user(
     Ok(Some(row))
 }
 
+/// What a file holds, and the file's identity.
+type Parsed = (ga::Secret, ga::Identity);
+
+/// The file's secret and its identity; None when there is no file; else why it is
+/// refused (one line, naming the file).
+fn read_and_parse(path: &Path, owner: Owner) -> Result<Option<Parsed>, String> {
+    let named = |why: String| format!("{}: {why}", path.display());
+    let (text, read_as) = match ga::read(path, owner) {
+        Ok(read) => read,
+        Err(Unreadable::Missing) => return Ok(None),
+        Err(Unreadable::Refused(why)) => return Err(named(why)),
+    };
+    let parsed = ga::parse(&text).map_err(named)?;
+    Ok(Some((parsed, read_as)))
+}
+
+/// A daemon's error about one user: its row, or the end of the run when the caller is
+/// not an administrator (every other user would be refused alike).
+fn failed(daemon: &Daemon<'_>, user: &str, path: &Path, e: TwofoldError) -> Result<Row, Failure> {
+    let failure = admin_failure(daemon, &e);
+    if let TwofoldError::PermissionDenied(_) = e {
+        return Err(failure);
+    }
+    Ok(Row::new(user, path, Outcome::Failed, failure.message()))
+}
+
 /// Removes the imported file, if it is still the one that was read.
-fn remove(row: &mut Row, path: &Path, read_as: (u64, u64)) {
+fn remove(row: &mut Row, path: &Path, read_as: ga::Identity) {
     if ga::identity(path) != Some(read_as) {
         row.detail = format!("{} kept: it changed after it was read", path.display());
         return;
