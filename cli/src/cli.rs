@@ -138,19 +138,21 @@ pub enum Commands {
     )]
     Sessions(SessionsArgs),
 
-    /// Administer users: list them, reset or unlock one, read the audit trail
+    /// Administer users: list them, reset or unlock one, import them, read the audit trail
     #[command(
         long_about = "Administer two-factor authentication for other users: list every \
         user the daemon knows or the policy requires, remove the two-factor authentication \
         of someone who lost both phone and backup codes (optionally with a one-time bypass \
-        code so that they can log in once to enroll again), release a lockout, and read the \
-        audit trail of who did what, to whom, from where and when.\n\n\
+        code so that they can log in once to enroll again), release a lockout, import the \
+        users of another two-factor PAM module, and read the audit trail of who did what, \
+        to whom, from where and when.\n\n\
         Needs root, or the polkit permission org.twofold.administer. Check the person's \
         identity before a reset: the command cannot.",
         after_help = "Examples:\n  \
         sudo twofold admin users\n  \
         sudo twofold admin reset alice --reason \"lost phone; ID checked by J. Doe\" --bypass-code 24\n  \
         sudo twofold admin unlock alice\n  \
+        sudo twofold admin import google-authenticator --all --dry-run\n  \
         sudo twofold admin log --user alice --since 3d\n  \
         sudo twofold admin log --since 2026-11-27 --json"
     )]
@@ -382,6 +384,15 @@ pub enum AdminCommand {
         user: String,
     },
 
+    /// Enroll users with the secrets they already use with another PAM module
+    #[command(
+        long_about = "Enroll users with the secrets and scratch codes they already use with \
+        another two-factor PAM module, so that their phones keep working when the PAM line \
+        is switched to pam_twofold.so. Users enrolled in twofold already are left alone and \
+        listed. Needs root (to read the users' files) and the administer permission."
+    )]
+    Import(ImportArgs),
+
     /// Read the audit trail, newest first: who did what, to whom, from where, when
     #[command(
         long_about = "Read the audit trail, newest first: enrollments, codes accepted and \
@@ -409,6 +420,70 @@ pub struct AdminResetArgs {
     /// Also print a one-time code that lets USER log in once within HOURS (1 to 720)
     #[arg(long, value_name = "HOURS")]
     pub bypass_code: Option<String>,
+}
+
+/// `twofold admin import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub command: ImportCommand,
+}
+
+/// What `twofold admin import` reads.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportCommand {
+    /// Import google-authenticator-libpam's ~/.google_authenticator files
+    #[command(
+        name = "google-authenticator",
+        long_about = "Import google-authenticator-libpam's files: each user's \
+        ~/.google_authenticator (the home directory from the user database), or the file \
+        given with --file. The file must be a regular file (not a symbolic link) owned by \
+        the user (or, for --file, root) and readable by its owner only, as \
+        pam_google_authenticator.so requires. The secret becomes the user's twofold secret, so the entry in their \
+        authenticator app keeps working, and the unused 8-digit scratch codes become their \
+        backup codes (stored hashed), each usable once.\n\n\
+        Time-based (TOTP) files with 30-second steps are imported. Counter-based (HOTP) \
+        files and other step sizes are refused: twofoldd does not support them yet. \
+        WINDOW_SIZE, RATE_LIMIT and DISALLOW_REUSE are reported: twofold's policy applies \
+        instead (codes are never accepted twice, one step of clock drift either way, and \
+        the lockout of twofoldd.toml).\n\n\
+        Prints one line per user: imported, already enrolled (left alone), or refused and \
+        why. The files are kept (to roll back, put the PAM line back) unless \
+        --remove-files is given; a file is removed only after its import succeeded. With \
+        --json: a list of objects with the keys user, file, outcome (imported, \
+        would_import, already_enrolled, refused, failed), detail, backup_codes, notes, \
+        removed. The exit status is 1 when a user was refused or failed.",
+        after_help = "Examples:\n  \
+        sudo twofold admin import google-authenticator --all --dry-run\n  \
+        sudo twofold admin import google-authenticator alice bob\n  \
+        sudo twofold admin import google-authenticator --file carol=/srv/ga/carol\n  \
+        sudo twofold admin import google-authenticator --all --remove-files"
+    )]
+    GoogleAuthenticator(GoogleAuthenticatorArgs),
+}
+
+/// `twofold admin import google-authenticator`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GoogleAuthenticatorArgs {
+    /// The users whose ~/.google_authenticator is imported
+    #[arg(value_name = "USER")]
+    pub users: Vec<String>,
+
+    /// Every user of the user database who has a ~/.google_authenticator
+    #[arg(long, conflicts_with_all = ["users", "file"])]
+    pub all: bool,
+
+    /// Import USER's file from PATH instead of their home directory (repeatable)
+    #[arg(long, value_name = "USER=PATH")]
+    pub file: Vec<String>,
+
+    /// Remove each file once its import succeeded
+    #[arg(long, conflicts_with = "dry_run")]
+    pub remove_files: bool,
+
+    /// Change nothing: print what would happen to each user
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `twofold admin log`.

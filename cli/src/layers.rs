@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "codes",
         "qr",
         "pam_config",
+        "google_authenticator",
     ],
 ];
 

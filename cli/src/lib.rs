@@ -2,7 +2,7 @@
 //! shell completions can be generated from [`cli::command`].
 //!
 //! Flow: clap definitions ([`cli`]) → validated [`options::Options`] → one command
-//! (`commands::{enroll, status, backup_codes, disable, doctor, sessions, admin}`: run and
+//! (`commands::{enroll, status, backup_codes, disable, doctor, sessions, admin, import}`: run and
 //! render) talking to the daemon through `bus::Daemon`. Every failure ends as one line
 //! `twofold: <message>` on standard error.
 //!
@@ -17,7 +17,7 @@
 //! | words for daemon errors | `context` |
 //! | validated options | `options` (`admin`, `sessions`, `usage`) |
 //! | clap definitions | `cli` |
-//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config` |
+//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config`, `google_authenticator` |
 
 mod bus;
 pub mod cli;
@@ -25,6 +25,7 @@ mod codes;
 mod commands;
 mod context;
 mod error;
+mod google_authenticator;
 mod json;
 #[cfg(test)]
 mod layers;

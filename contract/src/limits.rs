@@ -35,6 +35,18 @@ pub const MAX_SESSION_ID_LEN: usize = 64;
 /// Longest account password `Disable` passes on to PAM.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
+/// Fewest and most base32 characters of an imported secret (80 to 640 bits; the
+/// padding `=` and spaces are not counted).
+pub const MIN_IMPORTED_SECRET_LEN: usize = 16;
+/// See [`MIN_IMPORTED_SECRET_LEN`].
+pub const MAX_IMPORTED_SECRET_LEN: usize = 128;
+/// Most backup codes one import may bring (google-authenticator writes at most 10).
+pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
+/// Longest imported backup code.
+pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
+/// Where an imported secret may come from (named in the audit trail).
+pub const IMPORT_SOURCES: &[&str] = &["google-authenticator"];
+
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
@@ -127,6 +139,49 @@ pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// An imported TOTP secret: [`MIN_IMPORTED_SECRET_LEN`] to [`MAX_IMPORTED_SECRET_LEN`]
+/// characters of the RFC 4648 base32 alphabet (either case), without padding.
+pub fn imported_secret(secret: &str) -> Result<(), Invalid> {
+    let base32 = secret
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+    if !base32 || !(MIN_IMPORTED_SECRET_LEN..=MAX_IMPORTED_SECRET_LEN).contains(&secret.len()) {
+        return Err(Invalid(format!(
+            "an imported secret is {MIN_IMPORTED_SECRET_LEN} to {MAX_IMPORTED_SECRET_LEN} \
+             base32 characters (A-Z, 2-7)"
+        )));
+    }
+    Ok(())
+}
+
+/// Imported backup codes: at most [`MAX_IMPORTED_BACKUP_CODES`], each 1 to
+/// [`MAX_IMPORTED_BACKUP_CODE_LEN`] bytes without control characters (their form is
+/// the daemon's to judge).
+pub fn imported_backup_codes<S: AsRef<str>>(codes: &[S]) -> Result<(), Invalid> {
+    let bad = |c: &S| {
+        let c = c.as_ref();
+        c.is_empty() || c.len() > MAX_IMPORTED_BACKUP_CODE_LEN || has_control(c)
+    };
+    if codes.len() > MAX_IMPORTED_BACKUP_CODES || codes.iter().any(bad) {
+        return Err(Invalid(format!(
+            "at most {MAX_IMPORTED_BACKUP_CODES} imported backup codes, each 1 to \
+             {MAX_IMPORTED_BACKUP_CODE_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Where an import comes from: one of [`IMPORT_SOURCES`].
+pub fn import_source(source: &str) -> Result<(), Invalid> {
+    if !IMPORT_SOURCES.contains(&source) {
+        return Err(Invalid(format!(
+            "twofoldd imports from {} only",
+            IMPORT_SOURCES.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +226,22 @@ mod tests {
         assert!(session_id("ab12").is_ok());
         assert!(session_id("../x").is_err());
         assert!(bounded("the code", &"1".repeat(MAX_CODE_LEN + 1), MAX_CODE_LEN).is_err());
+    }
+
+    #[test]
+    fn imports() {
+        assert!(imported_secret("JBSWY3DPEHPK3PXP").is_ok());
+        assert!(imported_secret("jbswy3dpehpk3pxp").is_ok());
+        assert!(imported_secret("JBSWY3DPEHPK3PX").is_err());
+        assert!(imported_secret("JBSWY3DPEHPK3PX1").is_err());
+        assert!(imported_secret("JBSWY3DPEHPK3PX=").is_err());
+        assert!(imported_secret(&"A".repeat(MAX_IMPORTED_SECRET_LEN)).is_ok());
+        assert!(imported_secret(&"A".repeat(MAX_IMPORTED_SECRET_LEN + 1)).is_err());
+        assert!(imported_backup_codes(&["12345678"; MAX_IMPORTED_BACKUP_CODES]).is_ok());
+        assert!(imported_backup_codes(&["12345678"; MAX_IMPORTED_BACKUP_CODES + 1]).is_err());
+        assert!(imported_backup_codes(&[""]).is_err());
+        assert!(imported_backup_codes(&["1".repeat(MAX_IMPORTED_BACKUP_CODE_LEN + 1)]).is_err());
+        assert!(import_source("google-authenticator").is_ok());
+        assert!(import_source("pam_oath").is_err());
     }
 }

@@ -149,6 +149,19 @@ pub trait Twofold {
         bypass_hours: u32,
     ) -> Result<String, TwofoldError>;
 
+    /// Enrolls `user` with a TOTP `secret` (base32) they already use with another PAM
+    /// module, and `backup_codes` (that module's unused scratch codes) as their backup
+    /// codes; `source` names the module (one of [`crate::limits::IMPORT_SOURCES`]) for
+    /// the audit trail. A user enrolled in twofold already is left alone
+    /// (`AlreadyEnrolled`). Administrators only.
+    fn admin_import(
+        &self,
+        user: &str,
+        secret: &str,
+        backup_codes: &[&str],
+        source: &str,
+    ) -> Result<(), TwofoldError>;
+
     /// Clears `user`'s lockouts from every source.
     fn admin_unlock(&self, user: &str) -> Result<(), TwofoldError>;
 

@@ -20,6 +20,9 @@ use zeroize::Zeroizing;
 pub const CODES_PER_SET: usize = 10;
 /// Symbols per code (10 × 5 bits = 50 bits).
 pub const CODE_LEN: usize = 10;
+/// Digits of a google-authenticator scratch code, imported as a backup code
+/// (`twofold admin import google-authenticator`).
+pub const SCRATCH_CODE_LEN: usize = 8;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -44,7 +47,8 @@ pub fn generate_set() -> Vec<Zeroizing<String>> {
         .collect()
 }
 
-/// The canonical form of a typed code, or `None` when it cannot be a backup code.
+/// The canonical form of a typed code, or `None` when it cannot be a backup code: ten
+/// symbols of ours, or the eight digits of an imported google-authenticator scratch code.
 pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {
     let mut out = Zeroizing::new(String::with_capacity(CODE_LEN));
     for c in typed.chars() {
@@ -60,7 +64,8 @@ pub fn normalize(typed: &str) -> Option<Zeroizing<String>> {
         }
         out.push(c);
     }
-    (out.len() == CODE_LEN).then_some(out)
+    let scratch_code = out.len() == SCRATCH_CODE_LEN && out.bytes().all(|b| b.is_ascii_digit());
+    (out.len() == CODE_LEN || scratch_code).then_some(out)
 }
 
 fn hasher() -> Argon2<'static> {
@@ -170,6 +175,16 @@ mod tests {
         assert!(normalize("k7qm-x2fp-9u").is_none());
         assert!(normalize("").is_none());
         assert!(normalize("ü7qm-x2fp-9d").is_none());
+    }
+
+    #[test]
+    fn google_authenticator_scratch_codes_are_eight_digits() {
+        assert_eq!(normalize("12345678").unwrap().as_str(), "12345678");
+        assert_eq!(normalize(" 1234 5678 ").unwrap().as_str(), "12345678");
+        assert!(normalize("1234567").is_none());
+        assert!(normalize("123456789").is_none());
+        assert!(normalize("1234567a").is_none());
+        assert!(normalize("abcdefgh").is_none());
     }
 
     #[test]

@@ -591,6 +591,31 @@ impl Bus {
         .await
     }
 
+    /// Enrolls a user with the secret and scratch codes of another PAM module.
+    async fn admin_import(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        secret: String,
+        backup_codes: Vec<String>,
+        source: String,
+    ) -> Result<(), TwofoldError> {
+        let secret = Zeroizing::new(secret);
+        let backup_codes = Zeroizing::new(backup_codes);
+        if user.is_empty() {
+            return Err(TwofoldError::InvalidArgument(
+                "Name the user to import.".into(),
+            ));
+        }
+        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.admin_import(&grant, &secret, &backup_codes, &source)
+        })
+        .await
+    }
+
     /// Clears a user's lockouts.
     async fn admin_unlock(
         &self,

@@ -22,6 +22,21 @@ pub fn to_base32(secret: &[u8]) -> Zeroizing<String> {
     Zeroizing::new(data_encoding::BASE32_NOPAD.encode(secret))
 }
 
+/// Bytes of the shortest secret accepted (128 bits, RFC 4226 §4 R6; totp-rs refuses
+/// shorter ones).
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// The secret that `text` (base32, either case, without padding) encodes; None when it
+/// is not base32. Unused low bits of the last symbol are ignored, as other TOTP
+/// implementations do (google-authenticator's own decoder among them).
+pub fn from_base32(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut spec = data_encoding::BASE32_NOPAD.specification();
+    spec.check_trailing_bits = false;
+    let lenient = spec.encoding().ok()?;
+    let upper = Zeroizing::new(text.to_ascii_uppercase());
+    lenient.decode(upper.as_bytes()).ok().map(Zeroizing::new)
+}
+
 /// The time step that `unix_time` falls in.
 pub fn step_at(unix_time: u64) -> u64 {
     unix_time / STEP_SECONDS
@@ -147,5 +162,15 @@ mod tests {
         assert!(!looks_like_totp("01234a"));
         assert!(!looks_like_totp("０１２３４５"));
         assert_eq!(to_base32(&new_secret()).len(), 32);
+        let secret = new_secret();
+        assert_eq!(*from_base32(&to_base32(&secret)).unwrap(), *secret);
+        assert_eq!(
+            *from_base32(&to_base32(&secret).to_ascii_lowercase()).unwrap(),
+            *secret
+        );
+        // 26 symbols carry 130 bits: the last two are ignored.
+        assert_eq!(from_base32(&"A".repeat(26)).unwrap().len(), 16);
+        assert_eq!(from_base32("AAAAAAAAAAAAAAAAAAAAAAAAAB").unwrap().len(), 16);
+        assert!(from_base32("not base32!").is_none());
     }
 }

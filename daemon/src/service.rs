@@ -811,6 +811,88 @@ impl Service {
         Ok(())
     }
 
+    /// `AdminImport`: enrolls the user with a secret they already use with another PAM
+    /// module (`source`), and that module's unused scratch codes as backup codes. The
+    /// store's enrollment path does it: begin and confirm, at once, without a code (the
+    /// user's device holds the secret already). A user enrolled already is left alone.
+    pub fn admin_import(
+        &self,
+        grant: &Grant,
+        secret_base32: &str,
+        codes: &[String],
+        source: &str,
+    ) -> Result<(), TwofoldError> {
+        let user = grant.user();
+        limits::imported_secret(secret_base32)?;
+        limits::imported_backup_codes(codes)?;
+        limits::import_source(source)?;
+        let secret = otp::from_base32(secret_base32).ok_or_else(|| {
+            TwofoldError::InvalidArgument("The secret is not valid base32.".into())
+        })?;
+        if secret.len() < otp::MIN_SECRET_LEN {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "The secret has fewer than {} bits, which twofold does not accept \
+                 (RFC 4226); {user} enrolls anew with `twofold enroll`.",
+                otp::MIN_SECRET_LEN * 8
+            )));
+        }
+        let mut normalized: Vec<zeroize::Zeroizing<String>> = Vec::with_capacity(codes.len());
+        for code in codes {
+            let code = backup_codes::normalize(code).ok_or_else(|| {
+                TwofoldError::InvalidArgument(
+                    "An imported backup code is not 8 digits (a google-authenticator scratch \
+                     code) nor a twofold backup code."
+                        .into(),
+                )
+            })?;
+            // A code listed twice is still one code: it works once.
+            if !normalized.contains(&code) {
+                normalized.push(code);
+            }
+        }
+        if self.store.user(user).map_err(internal)?.is_some() {
+            return Err(TwofoldError::AlreadyEnrolled(format!(
+                "{user} is enrolled in twofold already; nothing was imported"
+            )));
+        }
+        let stored: Vec<StoredBackupCode> = normalized
+            .iter()
+            .map(|code| StoredBackupCode {
+                tag: self.keys.backup_code_tag(user, code),
+                hash: backup_codes::hash(code),
+            })
+            .collect();
+        let detail = format!("imported from {source}");
+        let mut begin = self.event(grant, "enroll_begin");
+        begin.detail = detail.clone();
+        let pending = Pending {
+            secret_sealed: self.keys.seal(user, &secret),
+            expires_at: begin.at + self.policy().enroll_pending_seconds,
+        };
+        drop(secret);
+        self.store
+            .begin_enrollment(user, &pending, &begin)
+            .map_err(internal)?;
+        let mut confirm = self.event(grant, "enroll_confirm");
+        confirm.detail = format!("{detail}, with {} backup codes", stored.len());
+        // No step was used here: every code of the user's device is fresh.
+        if !self
+            .store
+            .confirm_enrollment(user, &pending.secret_sealed, 0, &stored, &confirm)
+            .map_err(internal)?
+        {
+            return Err(TwofoldError::NoPendingEnrollment(
+                "The import was overtaken by an enrollment meanwhile; run it again.".into(),
+            ));
+        }
+        log::info!(
+            "uid {} imported the {source} secret of {}",
+            grant.caller().uid,
+            safe(user)
+        );
+        Ok(())
+    }
+
     /// `AuditLog`: newest first, of the grant's user ("" = everyone).
     pub fn audit_log(
         &self,
@@ -910,9 +992,7 @@ mod tests {
     }
 
     fn code_at(secret_b32: &str, step: u64) -> String {
-        let secret = data_encoding::BASE32_NOPAD
-            .decode(secret_b32.as_bytes())
-            .unwrap();
+        let secret = otp::from_base32(secret_b32).unwrap();
         let totp = totp_rs::Builder::new()
             .with_secret(secret.as_slice())
             .build()
@@ -930,6 +1010,73 @@ mod tests {
             .enroll_confirm(&Grant::in_process_root(user), &code_at(&e.secret, step))
             .unwrap();
         (e.secret, codes)
+    }
+
+    #[test]
+    fn an_imported_secret_and_its_scratch_codes_work_and_an_enrolled_user_is_left_alone() {
+        let svc = service();
+        let root = Grant::in_process_root("alice");
+        // google-authenticator's 128-bit secrets are 26 base32 symbols.
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
+        // The first code twice (a hand-edited file): it still works once.
+        let codes = vec![
+            "12345678".to_string(),
+            "87654321".to_string(),
+            "1234-5678".to_string(),
+        ];
+        svc.admin_import(&root, secret, &codes, "google-authenticator")
+            .unwrap();
+        let ctx = HashMap::new();
+        let step = otp::step_at(now() as u64);
+        assert!(svc.verify(&root, &code_at(secret, step), &ctx).is_ok());
+        let used = svc.verify(&root, "1234 5678", &ctx).unwrap();
+        assert_eq!(used.method, method::BACKUP_CODE);
+        assert_eq!(used.backup_codes_left, 1);
+        assert!(matches!(
+            svc.verify(&root, "12345678", &ctx),
+            Err(TwofoldError::InvalidCode(_))
+        ));
+        let log = svc.audit_log(&root, 0, 10).unwrap();
+        assert!(log
+            .iter()
+            .any(|e| e.event == "enroll_confirm" && e.detail.contains("google-authenticator")));
+
+        assert!(matches!(
+            svc.admin_import(
+                &root,
+                "ABCDEFGHIJKLMNOPABCDEFGHIJ",
+                &[],
+                "google-authenticator"
+            ),
+            Err(TwofoldError::AlreadyEnrolled(_))
+        ));
+        // Still the first secret.
+        assert!(svc.verify(&root, &code_at(secret, step + 1), &ctx).is_ok());
+    }
+
+    #[test]
+    fn imports_are_checked_at_the_door() {
+        let svc = service();
+        let root = Grant::in_process_root("bob");
+        let refused = |secret: &str, codes: &[&str], source: &str| {
+            let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+            matches!(
+                svc.admin_import(&root, secret, &codes, source),
+                Err(TwofoldError::InvalidArgument(_))
+            )
+        };
+        let good = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
+        // 80 bits (old google-authenticator files): below RFC 4226's minimum.
+        assert!(refused("JBSWY3DPEHPK3PXP", &[], "google-authenticator"));
+        assert!(refused(
+            "JBSWY3DPEHPK3PX1JBSWY3DPEH",
+            &[],
+            "google-authenticator"
+        ));
+        assert!(refused(good, &["1234567"], "google-authenticator"));
+        assert!(refused(good, &["12345678"; 11], "google-authenticator"));
+        assert!(refused(good, &[], "pam_oath"));
+        assert!(!svc.status_of("bob").unwrap().enrolled);
     }
 
     #[test]

@@ -43,6 +43,9 @@ _twofold() {
             twofold__subcmd__admin,help)
                 cmd="twofold__subcmd__admin__subcmd__help"
                 ;;
+            twofold__subcmd__admin,import)
+                cmd="twofold__subcmd__admin__subcmd__import"
+                ;;
             twofold__subcmd__admin,log)
                 cmd="twofold__subcmd__admin__subcmd__log"
                 ;;
@@ -58,6 +61,9 @@ _twofold() {
             twofold__subcmd__admin__subcmd__help,help)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__help"
                 ;;
+            twofold__subcmd__admin__subcmd__help,import)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__import"
+                ;;
             twofold__subcmd__admin__subcmd__help,log)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__log"
                 ;;
@@ -69,6 +75,21 @@ _twofold() {
                 ;;
             twofold__subcmd__admin__subcmd__help,users)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__users"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__import,google-authenticator)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__google__subcmd__authenticator"
+                ;;
+            twofold__subcmd__admin__subcmd__import,google-authenticator)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator"
+                ;;
+            twofold__subcmd__admin__subcmd__import,help)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__help"
+                ;;
+            twofold__subcmd__admin__subcmd__import__subcmd__help,google-authenticator)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__google__subcmd__authenticator"
+                ;;
+            twofold__subcmd__admin__subcmd__import__subcmd__help,help)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__help"
                 ;;
             twofold__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__backup__subcmd__codes__subcmd__count"
@@ -112,6 +133,9 @@ _twofold() {
             twofold__subcmd__help,status)
                 cmd="twofold__subcmd__help__subcmd__status"
                 ;;
+            twofold__subcmd__help__subcmd__admin,import)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__import"
+                ;;
             twofold__subcmd__help__subcmd__admin,log)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__log"
                 ;;
@@ -123,6 +147,9 @@ _twofold() {
                 ;;
             twofold__subcmd__help__subcmd__admin,users)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__users"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__import,google-authenticator)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator"
                 ;;
             twofold__subcmd__help__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__help__subcmd__backup__subcmd__codes__subcmd__count"
@@ -197,7 +224,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin)
-            opts="-h -V --bus --json --help --version users reset unlock log help"
+            opts="-h -V --bus --json --help --version users reset unlock import log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,7 +242,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__help)
-            opts="users reset unlock log help"
+            opts="users reset unlock import log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,6 +258,34 @@ _twofold() {
         twofold__subcmd__admin__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__import)
+            opts="google-authenticator"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__google__subcmd__authenticator)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -287,6 +342,88 @@ _twofold() {
         twofold__subcmd__admin__subcmd__help__subcmd__users)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import)
+            opts="-h -V --bus --json --help --version google-authenticator help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator)
+            opts="-h -V --all --file --remove-files --dry-run --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__help)
+            opts="google-authenticator help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__google__subcmd__authenticator)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -621,8 +758,36 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help__subcmd__admin)
-            opts="users reset unlock log"
+            opts="users reset unlock import log"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__import)
+            opts="google-authenticator"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -34,7 +34,7 @@ complete -c twofold -n "__fish_twofold_needs_command" -f -a "backup-codes" -d 'C
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list them, reset or unlock one, read the audit trail'
+complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
@@ -125,15 +125,16 @@ complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_see
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "timeout" -d 'End sessions older than DURATION (30m, 8h, 1d, 1h30m), or `off`'
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "forget" -d 'Forget the remembered logins (the grace window starts afresh)'
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -l json -d 'Print machine-readable JSON on standard output'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -s V -l version -d 'Print version'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -148,6 +149,12 @@ complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_s
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from unlock" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from unlock" -s h -l help -d 'Print help'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from unlock" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -f -a "google-authenticator" -d 'Import google-authenticator-libpam\'s ~/.google_authenticator files'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l user -d 'Only entries about USER' -r
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l since -d 'Only entries since T: a date (2026-11-27), a date and time (2026-11-27T14:00; UTC unless it ends in Z or an offset like +01:00) or a time ago (30m, 2h, 3d, 1w)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l limit -d 'At most N entries, the newest (default 100)' -r
@@ -158,6 +165,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_s
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "enroll" -d 'Set up two-factor authentication with an authenticator app'
@@ -166,7 +174,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_see
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, read the audit trail'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "count" -d 'Show how many backup codes are left (warns when 3 or fewer)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "regenerate" -d 'Replace all backup codes with a new set of 10 (the old ones stop working at once)'
@@ -177,4 +185,5 @@ complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_su
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'

@@ -495,6 +495,17 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
             "InvalidArgument",
         ],
     ),
+    // An empty secret: refused before anything is imported.
+    (
+        "AdminImport",
+        "ssass",
+        [
+            "InvalidArgument",
+            "PermissionDenied",
+            "PermissionDenied",
+            "InvalidArgument",
+        ],
+    ),
     (
         "AdminUnlock",
         "s",
@@ -649,6 +660,12 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
         }
         "AdminReset" => {
             conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "", 0u32))
+                .await
+        }
+        "AdminImport" => {
+            let codes: Vec<&str> = Vec::new();
+            let args = (user, "", codes, "google-authenticator");
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
         "AdminUnlock" | "RevokeOtherSessions" | "ForgetRemembered" => {

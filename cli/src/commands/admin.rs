@@ -1,4 +1,4 @@
-//! `twofold admin`: users, reset, unlock, log — for root or holders of the polkit
+//! `twofold admin`: users, reset, unlock, log (import is `commands::import`) — for root or holders of the polkit
 //! permission `org.twofold.administer` (the daemon decides; this only asks and words
 //! the answers).
 
@@ -78,6 +78,7 @@ pub async fn run(
                 ),
             )
         }
+        AdminAction::ImportGoogleAuthenticator(_) => unreachable!("commands::run runs it"),
         AdminAction::Log { user, since, limit } => {
             let who = user.as_deref().unwrap_or("");
             let entries = admin_call(daemon, proxy.audit_log(who, *since, *limit)).await?;
@@ -105,7 +106,8 @@ async fn admin_call<T>(
         .map_err(|e| admin_failure(daemon, &e))
 }
 
-fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
+/// A daemon's refusal of an admin call, worded: a missing permission says which.
+pub fn admin_failure(daemon: &Daemon<'_>, e: &TwofoldError) -> Failure {
     match e {
         TwofoldError::PermissionDenied(_) => Failure::coded("permission_denied", NOT_ADMIN),
         other => daemon.context().failure(other),

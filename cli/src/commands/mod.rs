@@ -7,6 +7,7 @@ pub mod backup_codes;
 pub mod disable;
 pub mod doctor;
 pub mod enroll;
+pub mod import;
 pub mod sessions;
 pub mod status;
 
@@ -15,7 +16,7 @@ use std::io;
 use crate::bus::Daemon;
 use crate::context::Context;
 use crate::error::Failure;
-use crate::options::{Action, Options};
+use crate::options::{Action, AdminAction, Options};
 use crate::output::Verdict;
 use crate::prompt;
 
@@ -51,6 +52,10 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
         }
         Action::Status { .. } => status::run(&daemon, json, &mut out).await?,
         Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
+        Action::Admin {
+            action: AdminAction::ImportGoogleAuthenticator(import),
+            ..
+        } => import::google_authenticator(&daemon, import, json, &mut out).await?,
         Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
         Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
         Action::BackupCodesRegenerate { code_stdin, .. } => {

@@ -1,8 +1,12 @@
-//! `twofold admin`'s arguments, checked: users, reset, unlock, log.
+//! `twofold admin`'s arguments, checked: users, reset, unlock, import, log.
+
+use std::path::PathBuf;
 
 use twofold_contract::limits::{self, MAX_AUDIT_LIMIT, MAX_BYPASS_HOURS};
 
-use crate::cli::{AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs};
+use crate::cli::{
+    AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs, GoogleAuthenticatorArgs, ImportCommand,
+};
 use crate::options::usage::{usage, validate_name, UsageError};
 use crate::text::one_line;
 use crate::time::{now, parse_since};
@@ -23,6 +27,7 @@ pub enum AdminAction {
     Unlock {
         user: String,
     },
+    ImportGoogleAuthenticator(GoogleAuthenticatorImport),
     Log {
         /// `None`: everyone.
         user: Option<String>,
@@ -30,6 +35,24 @@ pub enum AdminAction {
         since: i64,
         limit: u32,
     },
+}
+
+/// Whose google-authenticator files to import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportUsers {
+    /// Every user of the user database who has a file.
+    All,
+    /// These users, in this order, each with the file named by `--file` or `None` for
+    /// `~/.google_authenticator`.
+    Named(Vec<(String, Option<PathBuf>)>),
+}
+
+/// `twofold admin import google-authenticator`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleAuthenticatorImport {
+    pub users: ImportUsers,
+    pub remove_files: bool,
+    pub dry_run: bool,
 }
 
 /// Checks the parsed `twofold admin` arguments: the user acted on (`reset`, `unlock`,
@@ -56,6 +79,11 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
         AdminCommand::Unlock { user } => AdminAction::Unlock {
             user: validate_name("USER", &user)?,
         },
+        AdminCommand::Import(import) => match import.command {
+            ImportCommand::GoogleAuthenticator(args) => {
+                AdminAction::ImportGoogleAuthenticator(validate_google_authenticator(args)?)
+            }
+        },
         AdminCommand::Log(AdminLogArgs { user, since, limit }) => AdminAction::Log {
             user: user.map(|u| validate_name("--user", &u)).transpose()?,
             since: match since {
@@ -71,9 +99,45 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
     let user = match &action {
         AdminAction::Reset { user, .. } | AdminAction::Unlock { user } => Some(user.clone()),
         AdminAction::Log { user, .. } => user.clone(),
-        AdminAction::Users => None,
+        AdminAction::Users | AdminAction::ImportGoogleAuthenticator(_) => None,
     };
     Ok((user, action))
+}
+
+fn validate_google_authenticator(
+    args: GoogleAuthenticatorArgs,
+) -> Result<GoogleAuthenticatorImport, UsageError> {
+    let users = if args.all {
+        ImportUsers::All
+    } else {
+        let mut named: Vec<(String, Option<PathBuf>)> = Vec::new();
+        for user in &args.users {
+            named.push((validate_name("USER", user)?, None));
+        }
+        for spec in &args.file {
+            let Some((user, path)) = spec.split_once('=').filter(|(_, p)| !p.is_empty()) else {
+                return usage(format!(
+                    "--file \"{}\" is not USER=PATH (for example carol=/srv/ga/carol)",
+                    one_line(spec)
+                ));
+            };
+            named.push((validate_name("--file", user)?, Some(PathBuf::from(path))));
+        }
+        if named.is_empty() {
+            return usage("name the users to import, or give --all or --file USER=PATH");
+        }
+        for (i, (user, _)) in named.iter().enumerate() {
+            if named[..i].iter().any(|(earlier, _)| earlier == user) {
+                return usage(format!("{user} is named twice"));
+            }
+        }
+        ImportUsers::Named(named)
+    };
+    Ok(GoogleAuthenticatorImport {
+        users,
+        remove_files: args.remove_files,
+        dry_run: args.dry_run,
+    })
 }
 
 fn validate_reason(reason: &str) -> Result<String, UsageError> {
@@ -127,6 +191,50 @@ mod tests {
             crate::cli::Commands::Admin(a) => validate_at(a, NOW).map(|(_, action)| action),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn google_authenticator_imports_parse() {
+        let import = |args: &[&str]| {
+            let mut argv = vec!["import", "google-authenticator"];
+            argv.extend_from_slice(args);
+            match parse(&argv) {
+                Ok(AdminAction::ImportGoogleAuthenticator(i)) => Ok(i),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        assert_eq!(
+            import(&["--all", "--dry-run"]).unwrap(),
+            GoogleAuthenticatorImport {
+                users: ImportUsers::All,
+                remove_files: false,
+                dry_run: true
+            }
+        );
+        assert_eq!(
+            import(&["alice", "--file", "carol=/srv/ga/carol", "--remove-files"])
+                .unwrap()
+                .users,
+            ImportUsers::Named(vec![
+                ("alice".into(), None),
+                ("carol".into(), Some(PathBuf::from("/srv/ga/carol")))
+            ])
+        );
+        assert!(import(&[]).unwrap_err().0.contains("--all"));
+        assert!(import(&["--file", "carol"])
+            .unwrap_err()
+            .0
+            .contains("USER=PATH"));
+        assert!(import(&["--file", "=/x"]).is_err());
+        assert!(import(&["alice", "--file", "alice=/x"]).is_err());
+        let clap_refuses = |args: &[&str]| {
+            let mut argv = vec!["twofold", "admin", "import", "google-authenticator"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).is_err()
+        };
+        assert!(clap_refuses(&["--all", "alice"]));
+        assert!(clap_refuses(&["--dry-run", "--remove-files", "alice"]));
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub const MEMBERS: &[(&str, &[&str])] = &[
             "BeginLogin",
             "AdminUsers",
             "AdminReset",
+            "AdminImport",
             "AdminUnlock",
             "AuditLog",
             "OpenSession",
@@ -268,6 +269,12 @@ impl DirectCalls {
             "AdminReset" => {
                 let (user, reason, hours) = args::<(String, String, u32)>(call)?;
                 let result = bus.admin_reset(header, &user, reason, hours).await;
+                self.reply(call, result)
+            }
+            "AdminImport" => {
+                let (user, secret, codes, source) =
+                    args::<(String, String, Vec<String>, String)>(call)?;
+                let result = bus.admin_import(header, &user, secret, codes, source).await;
                 self.reply(call, result)
             }
             "AdminUnlock" => {

@@ -1,0 +1,291 @@
+//! Switching from google-authenticator-libpam: `twofold admin import google-authenticator`
+//! reads a user's file (through `--file USER=PATH`, or from the home directory with a
+//! test directory mounted over it in a private mount namespace, so that no real home
+//! directory is touched), and the daemon enrolls the user with its secret and scratch
+//! codes. Then
+//! the real PAM stack accepts codes from oathtool for that secret, and each scratch code
+//! once.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use twofold_tests::root_only;
+use twofold_tests::{built, pam, totp, uid_of, with_private_mounts, Login, TestEnv};
+
+const USER: &str = "daemon";
+const OTHER: &str = "bin";
+const THIRD: &str = "sys";
+/// 128 bits, as google-authenticator writes them (26 base32 symbols).
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY";
+const SCRATCH_CODES: [&str; 2] = ["12345678", "87654321"];
+
+/// A google-authenticator file of `user` in the test's directory, mode `mode`.
+fn ga_file(env: &TestEnv, name: &str, user: &str, text: &str, mode: u32) -> PathBuf {
+    let path = env.dir.path().join(name);
+    fs::write(&path, text).unwrap();
+    let uid = uid_of(user).expect("system user");
+    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn totp_file() -> String {
+    format!(
+        "{SECRET}\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n{}\n",
+        SCRATCH_CODES.join("\n")
+    )
+}
+
+fn import(env: &TestEnv, args: &[&str]) -> (Output, String) {
+    let mut argv = vec!["admin", "import", "google-authenticator"];
+    argv.extend_from_slice(args);
+    let out = env.cli(&argv, None, "");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, stdout)
+}
+
+fn file_arg(user: &str, path: &Path) -> String {
+    format!("{user}={}", path.display())
+}
+
+fn enrolled(env: &TestEnv, user: &str) -> bool {
+    let out = env.cli(&["status", "--user", user, "--json"], None, "");
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["enrolled"].as_bool().unwrap()
+}
+
+#[test]
+fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
+    root_only!();
+    let env = TestEnv::new();
+    let path = ga_file(&env, "ga-daemon", USER, &totp_file(), 0o400);
+    let file = file_arg(USER, &path);
+
+    let (out, stdout) = import(&env, &["--dry-run", "--file", &file]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.starts_with("daemon: would be imported with 2 backup codes (dry run)"),
+        "{stdout}"
+    );
+    assert!(!enrolled(&env, USER), "a dry run changes nothing");
+
+    let (out, stdout) = import(&env, &["--file", &file]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("daemon: imported with 2 backup codes"),
+        "{stdout}"
+    );
+    for option in ["RATE_LIMIT 3 30", "WINDOW_SIZE 17", "DISALLOW_REUSE"] {
+        assert!(
+            stdout.contains(&format!("{option}: twofold's policy applies")),
+            "{stdout}"
+        );
+    }
+    assert!(path.exists(), "the file is kept without --remove-files");
+
+    let code = totp(SECRET, 0);
+    let login = env.pam(&Login::new(USER, &code));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    for scratch in SCRATCH_CODES {
+        let once = env.pam(&Login::new(USER, scratch));
+        assert_eq!(once.result, pam::SUCCESS, "{once:?}\n{}", env.log_text());
+        let twice = env.pam(&Login::new(USER, scratch));
+        assert_eq!(
+            twice.result,
+            pam::AUTH_ERR,
+            "a scratch code works once: {twice:?}"
+        );
+    }
+
+    // A second import leaves the user alone (the secret stays the first one).
+    let other = ga_file(
+        &env,
+        "ga-daemon-2",
+        USER,
+        "JBSWY3DPEHPK3PXPJBSWY3DPEA\n\" TOTP_AUTH\n",
+        0o600,
+    );
+    let (out, stdout) = import(&env, &["--json", "--file", &file_arg(USER, &other)]);
+    assert!(out.status.success(), "{out:?}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows[0]["outcome"], "already_enrolled", "{stdout}");
+    // So does one whose file twofold could not take.
+    let hotp = ga_file(
+        &env,
+        "ga-daemon-hotp",
+        USER,
+        &format!("{SECRET}\n\" HOTP_COUNTER 1\n"),
+        0o600,
+    );
+    let (out, stdout) = import(&env, &["--file", &file_arg(USER, &hotp)]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout, "daemon: already enrolled in twofold; left alone\n",
+        "{out:?}"
+    );
+    let next = env.pam(&Login::new(USER, &totp(SECRET, 1)));
+    assert_eq!(next.result, pam::SUCCESS, "{next:?}");
+
+    let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("imported from google-authenticator"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() {
+    root_only!();
+    let env = TestEnv::new();
+    let open = ga_file(&env, "ga-open", USER, &totp_file(), 0o640);
+    let target = ga_file(&env, "ga-target", OTHER, &totp_file(), 0o600);
+    let link = env.dir.path().join("ga-link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let hotp = ga_file(
+        &env,
+        "ga-hotp",
+        THIRD,
+        &format!("{SECRET}\n\" HOTP_COUNTER 1\n12345678\n"),
+        0o600,
+    );
+    let args = |dry: bool| {
+        let mut args = vec![
+            "--file".to_string(),
+            file_arg(USER, &open),
+            "--file".to_string(),
+            file_arg(OTHER, &link),
+            "--file".to_string(),
+            file_arg(THIRD, &hotp),
+        ];
+        if dry {
+            args.push("--dry-run".into());
+        }
+        args
+    };
+    for dry in [true, false] {
+        let argv = args(dry);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (out, stdout) = import(&env, &argv);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        assert!(
+            lines[0].starts_with("daemon: refused:") && lines[0].contains("mode 0640"),
+            "{stdout}"
+        );
+        assert!(
+            lines[1].starts_with("bin: refused:") && lines[1].contains("symbolic link"),
+            "{stdout}"
+        );
+        assert!(
+            lines[2].starts_with("sys: refused:") && lines[2].contains("HOTP"),
+            "{stdout}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("3 of 3 users were not imported"),
+            "{out:?}"
+        );
+    }
+    for user in [USER, OTHER, THIRD] {
+        assert!(!enrolled(&env, user), "{user}");
+    }
+}
+
+#[test]
+fn remove_files_removes_each_file_only_after_its_import() {
+    root_only!();
+    let env = TestEnv::new();
+    let good = ga_file(&env, "ga-good", USER, &totp_file(), 0o600);
+    let open = ga_file(&env, "ga-open", OTHER, &totp_file(), 0o644);
+    let (out, stdout) = import(
+        &env,
+        &[
+            "--remove-files",
+            "--file",
+            &file_arg(USER, &good),
+            "--file",
+            &file_arg(OTHER, &open),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stdout.contains(&format!("{} removed", good.display())),
+        "{stdout}"
+    );
+    assert!(!good.exists());
+    assert!(open.exists(), "a refused file stays");
+    assert!(enrolled(&env, USER));
+    assert!(!enrolled(&env, OTHER));
+}
+
+/// The home directory of `user` in the user database.
+fn home_of(user: &str) -> PathBuf {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .unwrap();
+    let entry = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(entry.trim().split(':').nth(5).expect("a passwd entry"))
+}
+
+#[test]
+fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
+    root_only!();
+    let env = TestEnv::new();
+    let home = home_of(USER);
+    let test_home = env.dir.path().join("home");
+    fs::create_dir(&test_home).unwrap();
+    let path = test_home.join(".google_authenticator");
+    fs::write(&path, totp_file()).unwrap();
+    let uid = uid_of(USER).unwrap();
+    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    // The CLI, with the test's directory mounted over the user's home directory.
+    let run = |extra: &str| {
+        let mut args = vec![
+            "--bus",
+            env.address.as_str(),
+            "admin",
+            "import",
+            "google-authenticator",
+            "--all",
+        ];
+        args.push(extra);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let out = with_private_mounts(&[(&test_home, &home)], &built("twofold"), &args)
+            .output()
+            .expect("unshare (util-linux)");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out, stdout)
+    };
+    let (out, stdout) = run("--dry-run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("daemon: would be imported with 2 backup codes")),
+        "{stdout}"
+    );
+    assert!(!enrolled(&env, USER));
+    let (out, stdout) = run("--remove-files");
+    assert!(out.status.success(), "{out:?}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("daemon: "))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("daemon: imported with 2 backup codes"),
+        "{stdout}"
+    );
+    assert!(
+        line.ends_with(&format!("{}/.google_authenticator removed", home.display())),
+        "{stdout}"
+    );
+    assert!(!path.exists(), "--remove-files removed the imported file");
+    let login = env.pam(&Login::new(USER, &totp(SECRET, 0)));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}");
+}
