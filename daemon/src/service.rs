@@ -875,10 +875,13 @@ impl Service {
             .map_err(internal)?;
         let mut confirm = self.event(grant, "enroll_confirm");
         confirm.detail = format!("{detail}, with {} backup codes", stored.len());
-        // No step was used here: every code of the user's device is fresh.
+        // The old module may have just accepted a code of this step, and nothing says
+        // which: the steps up to now count as used, so that no code seen at the old
+        // login can be replayed here. The next step's code (within a minute) passes.
+        let used_up_to = otp::step_at(confirm.at.max(0) as u64);
         if !self
             .store
-            .confirm_enrollment(user, &pending.secret_sealed, 0, &stored, &confirm)
+            .confirm_enrollment(user, &pending.secret_sealed, used_up_to, &stored, &confirm)
             .map_err(internal)?
         {
             return Err(TwofoldError::NoPendingEnrollment(
@@ -1028,7 +1031,13 @@ mod tests {
             .unwrap();
         let ctx = HashMap::new();
         let step = otp::step_at(now() as u64);
-        assert!(svc.verify(&root, &code_at(secret, step), &ctx).is_ok());
+        // The steps up to the import count as used (the old module may have taken
+        // them): a code from before is refused, the next step's passes.
+        assert!(matches!(
+            svc.verify(&root, &code_at(secret, step - 1), &ctx),
+            Err(TwofoldError::InvalidCode(_))
+        ));
+        assert!(svc.verify(&root, &code_at(secret, step + 1), &ctx).is_ok());
         let used = svc.verify(&root, "1234 5678", &ctx).unwrap();
         assert_eq!(used.method, method::BACKUP_CODE);
         assert_eq!(used.backup_codes_left, 1);
@@ -1050,8 +1059,8 @@ mod tests {
             ),
             Err(TwofoldError::AlreadyEnrolled(_))
         ));
-        // Still the first secret.
-        assert!(svc.verify(&root, &code_at(secret, step + 1), &ctx).is_ok());
+        // Still the first import's codes.
+        assert!(svc.verify(&root, "87654321", &ctx).is_ok());
     }
 
     #[test]

@@ -87,7 +87,11 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
     }
     assert!(path.exists(), "the file is kept without --remove-files");
 
-    let code = totp(SECRET, 0);
+    // The steps up to the import count as used (google-authenticator may have just
+    // taken a code of them): the previous step's code is refused, the next one's passes.
+    let before = env.pam(&Login::new(USER, &totp(SECRET, -1)));
+    assert_eq!(before.result, pam::AUTH_ERR, "{before:?}");
+    let code = totp(SECRET, 1);
     let login = env.pam(&Login::new(USER, &code));
     assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
     for scratch in SCRATCH_CODES {
@@ -127,8 +131,9 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
         stdout, "daemon: already enrolled in twofold; left alone\n",
         "{out:?}"
     );
-    let next = env.pam(&Login::new(USER, &totp(SECRET, 1)));
-    assert_eq!(next.result, pam::SUCCESS, "{next:?}");
+    // The second file's secret was not taken: its code is refused.
+    let other_code = env.pam(&Login::new(USER, &totp("JBSWY3DPEHPK3PXPJBSWY3DPEA", 1)));
+    assert_eq!(other_code.result, pam::AUTH_ERR, "{other_code:?}");
 
     let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
     assert!(
@@ -286,6 +291,6 @@ fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
         "{stdout}"
     );
     assert!(!path.exists(), "--remove-files removed the imported file");
-    let login = env.pam(&Login::new(USER, &totp(SECRET, 0)));
+    let login = env.pam(&Login::new(USER, &totp(SECRET, 1)));
     assert_eq!(login.result, pam::SUCCESS, "{login:?}");
 }
