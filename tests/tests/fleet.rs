@@ -543,9 +543,20 @@ fn database_down_or_hung_fails_closed_in_time_then_recovers() {
     let started = Instant::now();
     let hung = env.pam(&Login::new(USER, &enrolled.backup_codes[1]).args("timeout=5"));
     let took = started.elapsed();
+    // Any SIGCONT continues a stopped process (CI once saw twofoldd continued by one
+    // not ours): a server running again by now makes this run say nothing.
+    let continued: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| twofold_tests::process_state(*pid).is_some_and(|s| s != 'T'))
+        .collect();
     for pid in &pids {
         twofold_tests::signal(*pid, libc::SIGCONT);
     }
+    assert!(
+        continued.is_empty(),
+        "PostgreSQL processes {continued:?} were continued by someone else during the login"
+    );
     assert_eq!(hung.result, pam::AUTHINFO_UNAVAIL, "{hung:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     // And recovers once the server runs again.
