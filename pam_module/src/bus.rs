@@ -256,10 +256,9 @@ impl BusDaemon {
                     impostor: self.impostor.take(),
                     ..on_bus
                 };
-                if member == "Verify" {
-                    // A code goes only to an owner already checked.
-                    self.check_owner_alone(deadline)?;
-                }
+                // Whatever the call carries, the bus's owner is checked first (a
+                // fallback is rare; a code must never go along with the check).
+                self.check_owner_alone(deadline)?;
                 self.call_here(member, args, deadline, what)
             }
             other => other,

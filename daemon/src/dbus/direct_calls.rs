@@ -35,38 +35,6 @@ impl Refusal {
 /// What a call gets back: a reply's encoded body and signature, or an error.
 type Answer = Result<Vec<u8>, Refusal>;
 
-/// The methods a direct connection serves, by interface (the interface's own last).
-pub const MEMBERS: &[(&str, &[&str])] = &[
-    (PEER, &["Ping", "GetMachineId"]),
-    (INTROSPECTABLE, &["Introspect"]),
-    (PROPERTIES, &["Get", "GetAll", "Set"]),
-    (
-        INTERFACE,
-        &[
-            "Status",
-            "Verify",
-            "EnrollBegin",
-            "RegenerateBackupCodes",
-            "Disable",
-            "EnrollConfirm",
-            "BeginLogin",
-            "AdminUsers",
-            "AdminReset",
-            "AdminImport",
-            "AdminUnlock",
-            "AuditLog",
-            "OpenSession",
-            "CloseSession",
-            "CheckGrace",
-            "ListSessions",
-            "RevokeSession",
-            "RevokeOtherSessions",
-            "SetSessionTimeout",
-            "ForgetRemembered",
-        ],
-    ),
-];
-
 /// Serves the calls of one direct connection: its peer's [`Bus`], a stand-in header,
 /// and the serials of its replies.
 pub struct DirectCalls {
@@ -120,13 +88,13 @@ impl DirectCalls {
                 format!("no object at {}", call.path.as_deref().unwrap_or_default()),
             ));
         }
-        let interface = match call.interface.as_deref() {
-            Some(named) => named,
+        let interface = match (call.interface.as_deref(), member) {
+            (Some(named), _) => named,
             // Without an interface, the member names the method (none is in two).
-            None => MEMBERS
-                .iter()
-                .find(|(_, members)| members.contains(&member))
-                .map_or(INTERFACE, |(interface, _)| interface),
+            (None, "Ping" | "GetMachineId") => PEER,
+            (None, "Introspect") => INTROSPECTABLE,
+            (None, "Get" | "GetAll" | "Set") => PROPERTIES,
+            (None, _) => INTERFACE,
         };
         match interface {
             PEER => self.peer(call, member),
