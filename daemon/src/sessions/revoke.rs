@@ -443,9 +443,14 @@ impl Sessions {
             if at >= ends {
                 expired.push((s, "timeout".to_string()));
             } else if !s.warned && at >= ends - limits::SESSION_TIMEOUT_WARNING {
-                warn_terminal(&s, ends - at);
-                if let Err(e) = store.mark_session_warned(&s.id) {
-                    log::error!("reaper: {e}");
+                // A session is recorded before sshd or login gives it its terminal: one
+                // not found yet is looked for again at the next pass, for a while.
+                let warned = warn_terminal(&s, ends - at)
+                    || at.saturating_sub(s.started) >= TERMINAL_SEARCH_SECONDS;
+                if warned {
+                    if let Err(e) = store.mark_session_warned(&s.id) {
+                        log::error!("reaper: {e}");
+                    }
                 }
             }
         }
@@ -453,17 +458,21 @@ impl Sessions {
     }
 }
 
-/// Writes the timeout warning to the session's terminal, where it has one. Never
-/// blocks: the terminal is opened non-blocking and never becomes our controlling tty.
-fn warn_terminal(s: &SessionRecord, seconds: i64) {
+/// How long after a session starts the reaper keeps looking for its terminal to warn.
+const TERMINAL_SEARCH_SECONDS: i64 = 30;
+
+/// Writes the timeout warning to the session's terminal, where it has one; false when
+/// no terminal was found (yet). Never blocks: the terminal is opened non-blocking and
+/// never becomes our controlling tty.
+fn warn_terminal(s: &SessionRecord, seconds: i64) -> bool {
     let Some(path) = procfs::session_tty(&s.tty, s.leader_pid) else {
-        return;
+        return false;
     };
     let is_tty = std::fs::symlink_metadata(&path)
         .map(|m| m.file_type().is_char_device())
         .unwrap_or(false);
     if !is_tty {
-        return;
+        return false;
     }
     let opened = std::fs::OpenOptions::new()
         .write(true)
@@ -482,6 +491,7 @@ fn warn_terminal(s: &SessionRecord, seconds: i64) {
         ),
         Err(e) => log::debug!("session {}: no warning on {}: {e}", s.id, path.display()),
     }
+    true
 }
 
 /// The reaper: every [`REAP_EVERY`], closes this host's sessions whose leader is gone

@@ -287,6 +287,29 @@ fn timeouts_take_the_shorter_of_user_and_admin() {
     child.wait().unwrap();
 }
 
+#[test]
+fn a_timeout_warning_waits_for_the_sessions_terminal() {
+    // sshd records the session before its child takes the pty: a pass of the reaper that
+    // comes in between must not use up the one warning on a session it cannot reach yet.
+    let s = sessions();
+    let mut child = leader();
+    let id = s
+        .open(
+            root(child.id()),
+            "gina",
+            &info(&[(context::SERVICE, "sshd")]),
+        )
+        .unwrap()
+        .id;
+    s.set_timeout(root(1), "gina", 30).unwrap();
+    assert!(s.reap_once().is_empty());
+    let live = s.service.store.host_live_sessions("testhost").unwrap();
+    let row = live.iter().find(|r| r.id == id).unwrap();
+    assert!(!row.warned, "warned before its terminal was found");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_signals_the_process_group_and_records_why() {
     let s = sessions();
