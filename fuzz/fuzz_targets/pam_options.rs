@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_twofold::options::{Options, MAX_TIMEOUT, MIN_TIMEOUT};
+use twofold_pam::options::{Options, MAX_TIMEOUT, MIN_TIMEOUT};
 
 fuzz_target!(|data: &[u8]| {
     let args: Vec<&[u8]> = data.split(|b| *b == 0).collect();

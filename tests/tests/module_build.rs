@@ -53,3 +53,44 @@ fn the_module_links_none_of_the_daemons_machinery() {
         assert!(name.starts_with("pam_sm_"), "exported {name}");
     }
 }
+
+#[test]
+fn the_shipped_module_is_linked_with_lto() {
+    // Cargo builds no crate with LTO that is also an rlib: the shared object is a crate
+    // of its own (pam_module/cdylib) so that the release profile's LTO applies, which
+    // more than halves the relocations every sshd and sudo pays to load the module.
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(twofold_tests::repo_root())
+        .output()
+        .expect("cargo metadata");
+    assert!(out.status.success(), "{out:?}");
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let module = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pam_twofold")
+        .expect("the pam_twofold package");
+    let kinds: Vec<&serde_json::Value> = module["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] != serde_json::json!(["custom-build"]))
+        .flat_map(|t| t["crate_types"].as_array().unwrap())
+        .collect();
+    assert_eq!(kinds, ["cdylib"], "{}", module["targets"]);
+    let manifest = std::fs::read_to_string(twofold_tests::repo_root().join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .and_then(|s| s.split("\n[").next())
+        .expect("[profile.release]");
+    assert!(release.contains("lto = \"fat\""), "{release}");
+}

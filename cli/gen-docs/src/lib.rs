@@ -303,7 +303,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 }
 
 fn pam_twofold_page() -> String {
-    use pam_twofold::options::{
+    use twofold_pam::options::{
         seconds_text, Options, DEFAULT_PROMPT, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT,
     };
     let defaults = Options::default();
