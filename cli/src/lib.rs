@@ -7,7 +7,7 @@
 //! `twofold: <message>` on standard error.
 //!
 //! Imports go one way, down this list; a module imports only modules below it (checked
-//! by `layers::tests`):
+//! by `tests/tests/layers.rs`):
 //!
 //! | layer | modules |
 //! |-------|---------|
@@ -27,8 +27,6 @@ mod context;
 mod error;
 mod google_authenticator;
 mod json;
-#[cfg(test)]
-mod layers;
 mod options;
 mod output;
 mod pam_config;

@@ -2,20 +2,18 @@
 //!
 //! [`authenticate`] is generic over the few things it talks to (the conversation, the
 //! daemon, the log), so it is unit-tested with scripted mocks; `lib.rs` plugs in the
-//! real ones (pam-bindings' conversation, [`crate::bus::BusConnector`], `pam_syslog`).
+//! real ones (pam-bindings' conversation, the bus connector, `pam_syslog`).
 
-use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, limits, method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
+use twofold_contract::{method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
+use crate::client::{check_user, CallError, Connector, Daemon, Level, Logger, LoginContext};
 use crate::options::{FailMode, Options};
-use crate::text::{lossy_truncated, safe_bytes, safe_str, truncate_ceil};
+use crate::text::{safe_bytes, safe_str, truncate_ceil};
 
-/// Longest PAM item (service, tty, rhost, ruser) passed on to the daemon, in bytes.
-pub const MAX_ITEM_LEN: usize = 256;
 /// Characters of a user name shown in log lines.
 const LOG_USER_CHARS: usize = 32;
 /// Characters of other untrusted text (service, rhost, reasons) shown in log lines.
@@ -36,27 +34,6 @@ pub const UNAVAILABLE_TEXT: &str = "Two-factor authentication is unavailable: it
 /// The daemon answered that it failed (its store), or answered nonsense.
 pub const SERVICE_FAILED_TEXT: &str = "Two-factor authentication is unavailable: its \
      service (twofoldd) reported an error. Contact your administrator.";
-
-/// Syslog severity of a log line (the facility is always `LOG_AUTHPRIV`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// `LOG_ERR`: the daemon is unavailable, or the module is misconfigured.
-    Err,
-    /// `LOG_WARNING`: bad module arguments, refused requests.
-    Warning,
-    /// `LOG_NOTICE`: authentication outcomes.
-    Notice,
-    /// `LOG_INFO`.
-    Info,
-    /// `LOG_DEBUG`: step-by-step lines, only with the `debug` option.
-    Debug,
-}
-
-/// Where log lines go (`pam_syslog` in the real module).
-pub trait Logger {
-    /// Writes one line. `msg` never contains a code or anything else the user typed.
-    fn log(&mut self, level: Level, msg: &str);
-}
 
 /// The conversation failed (the application's conversation function returned an error
 /// or no answer).
@@ -146,160 +123,6 @@ enum PasswordIs {
     /// The user may have typed a code (the daemon could not say, or changed its answer
     /// after the prompt): the answer without a trailing code, if it has one.
     WithoutTrailingCode,
-}
-
-/// A failed daemon call.
-#[derive(Debug)]
-pub enum CallError {
-    /// The daemon could not be asked or did not answer in time; the reason is for the log.
-    Unavailable(String),
-    /// The daemon answered with one of its errors (kind and message).
-    Daemon(ErrorKind, String),
-    /// Something answered in a way the daemon never should (an unknown error, a reply
-    /// of the wrong shape); the reason is for the log.
-    Unexpected(String),
-}
-
-impl CallError {
-    /// A daemon error of `kind` saying `message`.
-    pub fn daemon(kind: ErrorKind, message: &str) -> CallError {
-        CallError::Daemon(kind, message.to_owned())
-    }
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Unavailable(reason) | CallError::Unexpected(reason) => f.write_str(reason),
-            CallError::Daemon(kind, message) => write!(f, "{}: {message}", kind.name()),
-        }
-    }
-}
-
-/// A connection to a verified `twofoldd`. Each call must return by `deadline`.
-pub trait Daemon {
-    /// Set when the connection is the fallback because something else than the daemon
-    /// (another uid) listened on the direct socket: why, for the log.
-    fn impostor(&self) -> Option<String> {
-        None
-    }
-    /// `Status(user)`.
-    fn begin_login(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<LoginState, CallError>;
-    /// `Verify(user, code, context)`.
-    fn verify(
-        &mut self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<Verified, CallError>;
-
-    /// `OpenSession(user, info)`: the session id.
-    fn open_session(
-        &mut self,
-        _user: &str,
-        _info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<String, CallError> {
-        Err(CallError::Unavailable(
-            "OpenSession is not supported".into(),
-        ))
-    }
-    /// `CloseSession(user, info)`.
-    fn close_session(
-        &mut self,
-        _user: &str,
-        _info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<(), CallError> {
-        Err(CallError::Unavailable(
-            "CloseSession is not supported".into(),
-        ))
-    }
-    /// `CheckGrace(user, context, seconds)`.
-    fn check_grace(
-        &mut self,
-        _user: &str,
-        _context: HashMap<String, String>,
-        _seconds: u32,
-        _deadline: Instant,
-    ) -> Result<bool, CallError> {
-        Err(CallError::Unavailable("CheckGrace is not supported".into()))
-    }
-}
-
-/// Opens a [`Daemon`] connection to the owner of the bus name, by `deadline`.
-pub trait Connector {
-    /// The connection type.
-    type Daemon: Daemon;
-    /// Connects to `opts.bus` and finds the owner of [`twofold_contract::BUS_NAME`]. Its
-    /// uid may be checked alongside the first call; no call's answer is returned unless
-    /// that check passed. The error is a reason for the log (the module treats it as
-    /// "unavailable").
-    fn connect(&mut self, opts: &Options, deadline: Instant) -> Result<Self::Daemon, String>;
-}
-
-/// The PAM items describing the login, passed to `Verify` for the audit trail.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoginContext {
-    /// `PAM_SERVICE`.
-    pub service: Option<String>,
-    /// `PAM_TTY`.
-    pub tty: Option<String>,
-    /// `PAM_RHOST`.
-    pub rhost: Option<String>,
-    /// `PAM_RUSER`.
-    pub ruser: Option<String>,
-}
-
-impl LoginContext {
-    /// Builds the context from raw item bytes: lossy UTF-8, each cut to
-    /// [`MAX_ITEM_LEN`] bytes.
-    pub fn from_items(
-        service: Option<&[u8]>,
-        tty: Option<&[u8]>,
-        rhost: Option<&[u8]>,
-        ruser: Option<&[u8]>,
-    ) -> Self {
-        let conv = |b: Option<&[u8]>| b.map(|b| lossy_truncated(b, MAX_ITEM_LEN));
-        LoginContext {
-            service: conv(service),
-            tty: conv(tty),
-            rhost: conv(rhost),
-            ruser: conv(ruser),
-        }
-    }
-
-    /// The `Verify` context dictionary: only the items that are set.
-    pub fn to_map(&self) -> HashMap<String, String> {
-        [
-            (context::SERVICE, &self.service),
-            (context::TTY, &self.tty),
-            (context::RHOST, &self.rhost),
-            (context::RUSER, &self.ruser),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
-        .collect()
-    }
-}
-
-/// Checks the user name from `PAM_USER`: UTF-8, then the contract's rule for every
-/// program ([`limits::user_name`]: 1 to [`limits::MAX_USER_LEN`] bytes, no control
-/// characters). A name that fails names no account.
-pub fn check_user(raw: &[u8]) -> Result<&str, &'static str> {
-    if raw.len() > limits::MAX_USER_LEN {
-        // Refused before decoding: the length alone decides.
-        return Err("not a user name: too long");
-    }
-    let name = std::str::from_utf8(raw).map_err(|_| "not a user name: not UTF-8")?;
-    limits::user_name(name).map_err(|_| "not a user name: empty or with control characters")?;
-    Ok(name)
 }
 
 /// Text shown to the user from the daemon: control characters replaced, length bounded.

@@ -29,7 +29,7 @@ use twofold_contract::{ErrorKind, LoginState, Verified, BUS_NAME, INTERFACE, OBJ
 use zeroize::Zeroizing;
 use zvariant::Type;
 
-use crate::auth::{CallError, Connector, Daemon};
+use crate::client::{CallError, Connector, Daemon};
 use crate::options::{parse_bus_address, Options, SocketTarget};
 use twofold_contract::wire::{self, Message, Target, FIXED_HEADER_LEN};
 

@@ -17,10 +17,12 @@
 //! when the daemon cannot be asked the module fails closed (`PAM_AUTHINFO_UNAVAIL`)
 //! unless `failmode=safe`. No thread outlives a hook call and nothing is printed.
 //!
-//! Layout: [`options`] parses the arguments, [`auth`] holds the whole flow (generic over
-//! the conversation, the daemon and the log, unit-tested with mocks), [`bus`] is the
-//! real daemon connection, and `ffi` (the only `unsafe`) exports the hooks and wraps
-//! `pam_syslog`.
+//! Layout, each module importing only those below it (checked by
+//! `tests/tests/layers.rs`): this file (the hooks); [`auth`], the whole login flow
+//! (generic over the conversation, the daemon and the log, unit-tested with mocks);
+//! [`session`], the session hooks and the grace question; [`bus`], the real daemon
+//! connection, and `ffi` (the only `unsafe`: `pam_syslog`, `PAM_AUTHTOK`); [`client`],
+//! what the flows ask of a daemon connection; [`options`]; [`text`].
 #![deny(unsafe_code)]
 
 use std::ffi::CStr;
@@ -35,12 +37,14 @@ use zeroize::Zeroizing;
 
 pub mod auth;
 pub mod bus;
+pub mod client;
 mod ffi;
 pub mod options;
 pub mod session;
 pub mod text;
 
-use auth::{AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext};
+use auth::{AuthTok, AuthTokError, ConvError, Conversation};
+use client::{Level, Logger, LoginContext};
 use ffi::Syslog;
 use options::Options;
 

@@ -1,5 +1,5 @@
 //! The session hooks (`session optional pam_twofold.so`) and the grace-window question,
-//! free of libpam: generic over the daemon connection and the log, like [`crate::auth`].
+//! free of libpam: generic over the daemon connection and the log ([`crate::client`]).
 //!
 //! A session hook never breaks a login: whatever goes wrong (daemon absent, slow, wrong
 //! owner, refusal), it logs and returns `PAM_IGNORE`, within `timeout=`.
@@ -10,7 +10,7 @@ use std::time::Instant;
 use pam::constants::PamResultCode;
 use twofold_contract::context;
 
-use crate::auth::{check_user, Connector, Daemon, Level, Logger, LoginContext};
+use crate::client::{check_user, Connector, Daemon, Level, Logger, LoginContext};
 use crate::options::Options;
 use crate::text::{safe_bytes, safe_str};
 

@@ -17,11 +17,13 @@
 //! | `zbar` | QR codes read back by zbarimg |
 //! | `postgres` | a real PostgreSQL server ([`PgServer`]) for fleet mode |
 //! | `mmdb`, `process_state` | GeoIP test databases; what a module left in pamdriver's process |
+//! | `layers` | the import graph of a crate's modules, checked against its table of layers |
 pub use twofold_contract as contract;
 
 mod bus;
 mod env;
 mod host;
+pub mod layers;
 /// A writer of tiny MaxMind DB (GeoIP) files for the session tests.
 pub mod mmdb;
 pub mod pam;

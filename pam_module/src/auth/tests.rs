@@ -10,6 +10,7 @@ use twofold_contract::{method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::client::MAX_ITEM_LEN;
 use crate::options::{FailMode, Options};
 
 // ---------------------------------------------------------------- mocks

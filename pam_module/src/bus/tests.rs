@@ -14,9 +14,8 @@ use twofold_contract::{method, TwofoldError, BUS_NAME, OBJECT_PATH};
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::auth::{
-    authenticate, AuthTok, AuthTokError, ConvError, Conversation, Level, Logger, LoginContext,
-};
+use crate::auth::{authenticate, AuthTok, AuthTokError, ConvError, Conversation};
+use crate::client::{Level, Logger, LoginContext};
 use crate::options::{FailMode, Options};
 
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";

@@ -9,7 +9,7 @@ use pam::constants::PamResultCode;
 use twofold_contract::{context, ErrorKind, LoginState, Verified};
 
 use super::*;
-use crate::auth::CallError;
+use crate::client::CallError;
 
 #[derive(Default)]
 struct Record {
