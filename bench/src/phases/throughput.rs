@@ -3,12 +3,22 @@
 //! Processes, not threads: every sudo or sshd-session is its own process, and
 //! pam_google_authenticator's file locking differs between threads and processes.
 
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::{big::Big, rss, Ctx, Kib};
+use crate::env::{self, user_name, World};
+use crate::logins::wait_next_step;
 use crate::{p2p, pam, totp};
+
+/// Seconds of each throughput run.
+const THROUGHPUT_SECONDS: u64 = 10;
+/// Users given to the throughput runs, at most (two logins each: the codes of two
+/// steps); enough for 10 s at 10,000 logins/s.
+const THROUGHPUT_USERS: usize = 50_000;
 
 /// The hidden argument that makes the bench binary a throughput worker.
 pub const WORKER_ARG: &str = "--worker";
@@ -292,7 +302,7 @@ fn google_authenticator_users(
     let gadir = dir.join("ga-throughput");
     std::fs::create_dir_all(&gadir).expect("ga dir");
     let users: Vec<(String, Vec<u8>)> = (0..n)
-        .map(|i| (crate::env::user_name(i), crate::random_secret()))
+        .map(|i| (user_name(i), totp::random_secret()))
         .collect();
     for (user, secret) in &users {
         let mut f = std::fs::OpenOptions::new()
@@ -320,30 +330,52 @@ fn google_authenticator_users(
     users
 }
 
+/// The users pam_twofold's throughput clients log in: the seeded users of the big run
+/// (not the last: the backup-code phase uses its code), else the side-by-side ones.
+pub fn twofold_pool(
+    big: Option<&Big>,
+    side_by_side: &[(String, Vec<u8>)],
+) -> Vec<(String, Vec<u8>)> {
+    match big {
+        Some(b) => b.seeded[..b.seeded.len() - 1]
+            .iter()
+            .take(THROUGHPUT_USERS)
+            .cloned()
+            .collect(),
+        None => side_by_side.to_vec(),
+    }
+}
+
 /// Runs the four throughput measurements, `--clients` processes each: full PAM logins
 /// through pam_twofold (service `bench-twofold`, on `pool`), through
 /// pam_google_authenticator (on as many accounts, up to `accounts`), and Pings on the
-/// direct socket. Returns the figures and the perf recorder, if `--perf` started one.
+/// direct socket; then reads twofoldd's memory right after and 12 s later, and reports
+/// where twofoldd spent the pam_twofold run if `--perf` recorded it.
 pub fn phase(
-    args: &crate::Args,
-    dir: &Path,
-    world: &crate::env::World,
+    ctx: &Ctx,
+    world: &World,
     pool: &[(String, Vec<u8>)],
-    ga_so: Option<&Path>,
     accounts: usize,
-) -> (Results, Option<std::process::Child>) {
-    let pamdir = dir.join("pam.d");
-    let window = Duration::from_secs(crate::THROUGHPUT_SECONDS);
-    let ga_users = ga_so.map_or(Vec::new(), |so| {
-        let n = accounts.min(crate::THROUGHPUT_USERS);
-        google_authenticator_users(dir, &pamdir, so, n)
+) -> (Results, Kib, Kib) {
+    let (args, dir) = (ctx.args, &ctx.dir);
+    // 32 PAM clients through pam_twofold, through pam_google_authenticator, and bare
+    // Pings on the direct socket.
+    println!(
+        "\n== throughput, {} concurrent client processes",
+        args.clients
+    );
+    let pamdir = &ctx.pamdir;
+    let window = Duration::from_secs(THROUGHPUT_SECONDS);
+    let ga_users = ctx.ga_so.as_deref().map_or(Vec::new(), |so| {
+        let n = accounts.min(THROUGHPUT_USERS);
+        google_authenticator_users(dir, pamdir, so, n)
     });
     // Codes of this step and the next: fresh for every user of both modules.
-    crate::wait_next_step(0.3);
+    wait_next_step(0.3);
     let step = totp::step_now();
     let perf = args.perf.then(|| start_perf(dir, world)).flatten();
     let pam_job = |service, users| Job::Pam {
-        confdir: &pamdir,
+        confdir: pamdir,
         service,
         step,
         users,
@@ -353,7 +385,7 @@ pub fn phase(
         // SAFETY: kill has no memory preconditions; p is perf, our child.
         unsafe { libc::kill(p.id() as i32, libc::SIGINT) };
     }
-    let ga = ga_so.map(|_| {
+    let ga = ctx.ga_so.as_ref().map(|_| {
         run(
             &pam_job("bench-ga-tp", &ga_users),
             args.clients,
@@ -373,7 +405,11 @@ pub fn phase(
         ping_persistent,
     };
     results.print();
-    (results, perf)
+    let (after, settled) = memory_after_burst(world);
+    if let Some(perf) = perf {
+        perf_report(perf, dir);
+    }
+    (results, after, settled)
 }
 
 impl Results {
@@ -408,7 +444,7 @@ impl Results {
 }
 
 /// `perf record` of twofoldd (if perf is installed), for `--perf`.
-fn start_perf(dir: &Path, world: &crate::env::World) -> Option<std::process::Child> {
+fn start_perf(dir: &Path, world: &World) -> Option<std::process::Child> {
     let child = Command::new("perf")
         .args(["record", "-q", "-g", "-F", "1999", "-o"])
         .arg(dir.join("perf.data"))
@@ -419,4 +455,56 @@ fn start_perf(dir: &Path, world: &crate::env::World) -> Option<std::process::Chi
         .ok()?;
     std::thread::sleep(Duration::from_millis(300));
     Some(child)
+}
+
+/// twofoldd's memory right after the throughput phase and 12 s later (KiB).
+fn memory_after_burst(world: &World) -> (Kib, Kib) {
+    let pid = world.daemon_pid().unwrap();
+    println!(
+        "{:<44} {}",
+        "twofoldd memory after the throughput phase",
+        env::memory_breakdown(pid)
+    );
+    let after = rss(world, "after the throughput phase");
+    // The burst's extra threads (one per request in flight) end after 10 s idle.
+    std::thread::sleep(Duration::from_secs(12));
+    let settled = env::rss_kib(pid);
+    if let Some((rss, _)) = settled {
+        println!(
+            "{:<44} {:.1} MiB 12 s later ({})",
+            "twofoldd RSS",
+            rss as f64 / 1024.0,
+            env::memory_breakdown(pid)
+        );
+    }
+    (after, settled)
+}
+
+/// Where twofoldd spent the pam_twofold throughput run (`--perf`).
+fn perf_report(mut perf: std::process::Child, dir: &std::path::Path) {
+    let _ = perf.wait();
+    let report = std::process::Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "-g",
+            "none",
+            "-i",
+        ])
+        .arg(dir.join("perf.data"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let _ = fs::write(dir.join("perf.txt"), &report);
+    println!("-- twofoldd during the pam_twofold throughput run (perf, top symbols):");
+    for l in report
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .take(25)
+    {
+        println!("   {l}");
+    }
 }
