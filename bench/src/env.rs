@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -324,14 +324,15 @@ impl World {
         bin_dir: &Path,
         config: &str,
     ) -> Result<World, String> {
-        let (bus, line) = start_bus(dir, &twofold_tests::private_bus_config(dir))?;
+        let (bus, address) =
+            twofold_tests::start_private_bus(dir, &twofold_tests::private_bus_config(dir))?;
         let state = dir.join("state");
         fs::create_dir_all(&state).map_err(|e| e.to_string())?;
         fs::set_permissions(&state, fs::Permissions::from_mode(0o700))
             .map_err(|e| e.to_string())?;
         let mut world = World {
             dir: dir.to_path_buf(),
-            address: line.trim().to_string(),
+            address,
             socket: dir.join("bus"),
             bus: Some(bus),
             daemon: None,
@@ -437,7 +438,8 @@ impl World {
         )
         .map_err(|e| e.to_string())?;
         let extra = format!("<servicedir>{}</servicedir>", services.display());
-        let (bus, _) = start_bus(&dir, &twofold_tests::private_bus_config_with(&dir, &extra))?;
+        let config = twofold_tests::private_bus_config_with(&dir, &extra);
+        let (bus, _) = twofold_tests::start_private_bus(&dir, &config)?;
         Ok(ActivationBus {
             bus,
             address,
@@ -451,18 +453,7 @@ impl World {
     }
 
     fn name_has_owner(&self) -> bool {
-        Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.twofold.Twofold1",
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
-            .unwrap_or(false)
+        twofold_tests::name_has_owner_on(&self.address)
     }
 
     /// Stops twofoldd (SIGTERM) and waits.
@@ -524,7 +515,6 @@ impl Drop for World {
     }
 }
 
-/// `VmRSS` and `VmHWM` of `pid`, in KiB.
 /// What the resident memory of `pid` is made of, and its thread count (for the log).
 pub fn memory_breakdown(pid: u32) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -568,6 +558,7 @@ fn largest_mappings(pid: u32) -> String {
     format!("; largest: {}", list.join(", "))
 }
 
+/// `VmRSS` and `VmHWM` of `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
@@ -606,24 +597,4 @@ pub fn cpu_since(pid: u32, before: &std::collections::HashMap<u32, u64>) -> f64 
         .map(|(tid, ns)| ns.saturating_sub(*before.get(tid).unwrap_or(&0)))
         .sum::<u64>() as f64
         / 1e9
-}
-
-/// A private dbus-daemon with `config` (written to DIR/bus.conf, its log in
-/// DIR/dbus-daemon.log); returns it and the address it printed.
-fn start_bus(dir: &Path, config: &str) -> Result<(Child, String), String> {
-    let conf = dir.join("bus.conf");
-    fs::write(&conf, config).map_err(|e| e.to_string())?;
-    let log = fs::File::create(dir.join("dbus-daemon.log")).map_err(|e| e.to_string())?;
-    let mut bus = Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", conf.display()))
-        .args(["--nofork", "--print-address"])
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("dbus-daemon: {e}"))?;
-    let mut line = String::new();
-    BufReader::new(bus.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    Ok((bus, line))
 }

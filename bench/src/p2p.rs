@@ -126,9 +126,12 @@ fn method_call(serial: u32, path: &str, interface: &str, member: &str) -> Vec<u8
 
 /// `Peer.Ping` latency on the direct socket: 500 on one open connection, then 500 each
 /// on a fresh connection (connect + AUTH + BEGIN + Ping + close).
-pub fn latency(socket: &Path) -> (crate::Samples, crate::Samples) {
+pub fn latency(socket: &Path) -> (crate::logins::Samples, crate::logins::Samples) {
     let object = twofold_contract::OBJECT_PATH;
-    let (mut kept, mut fresh) = (crate::Samples::default(), crate::Samples::default());
+    let (mut kept, mut fresh) = (
+        crate::logins::Samples::default(),
+        crate::logins::Samples::default(),
+    );
     match Conn::open(socket) {
         Ok(mut conn) => {
             for _ in 0..500 {

@@ -14,6 +14,13 @@ pub fn now_f64() -> f64 {
         .as_secs_f64()
 }
 
+/// A fresh 20-byte TOTP secret (for the anchors' users).
+pub fn random_secret() -> Vec<u8> {
+    let mut s = vec![0u8; 20];
+    twofoldd::secrets::os_random(&mut s);
+    s
+}
+
 /// The current 30-second step.
 pub fn step_now() -> u64 {
     now_f64() as u64 / 30

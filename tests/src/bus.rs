@@ -1,9 +1,11 @@
 //! The private bus: its configuration, D-Bus clients of the daemon, calls as other
 //! users, what the bus says about twofold's name, and a logind stand-in on it.
 
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::contract;
@@ -46,6 +48,30 @@ pub fn private_bus_config_with(dir: &Path, extra: &str) -> String {
         dir = dir.display(),
         policy = policy.display()
     )
+}
+
+/// Starts a private dbus-daemon with `config` (written to DIR/bus.conf, its log in
+/// DIR/dbus-daemon.log); returns it and the address it printed (also used by the bench).
+pub fn start_private_bus(dir: &Path, config: &str) -> Result<(Child, String), String> {
+    let conf = dir.join("bus.conf");
+    fs::write(&conf, config).map_err(|e| format!("{}: {e}", conf.display()))?;
+    let log = fs::File::create(dir.join("dbus-daemon.log")).map_err(|e| e.to_string())?;
+    let mut bus = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf.display()))
+        .args(["--nofork", "--print-address"])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("dbus-daemon (must be installed): {e}"))?;
+    let mut line = String::new();
+    BufReader::new(bus.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let address = line.trim().to_string();
+    if !address.starts_with("unix:") {
+        return Err(format!("dbus-daemon printed {address:?}"));
+    }
+    Ok((bus, address))
 }
 
 /// D-Bus clients of the daemon for the end-to-end tests.
@@ -197,6 +223,11 @@ pub fn ask_bus_about_our_name(address: &str, method: &str) -> String {
         .output()
         .expect("dbus-send");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether org.twofold.Twofold1 has an owner on the bus at `address`.
+pub fn name_has_owner_on(address: &str) -> bool {
+    ask_bus_about_our_name(address, "NameHasOwner").contains("boolean true")
 }
 
 /// The pid of whatever owns org.twofold.Twofold1 on the bus at `address`, if anything.

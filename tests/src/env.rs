@@ -2,14 +2,13 @@
 //! life, the CLI run against it, and the daemon's state on a small file system.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bus::{ask_bus_about_our_name, owner_pid_on, private_bus_config_with};
+use crate::bus::{name_has_owner_on, owner_pid_on, private_bus_config_with, start_private_bus};
 use crate::host::{built, process_state, run_with_stdin, signal, totp, wait_for_fresh_step};
 
 /// What `twofold enroll --begin/--confirm` gave.
@@ -65,10 +64,6 @@ impl TestEnv {
         owner_pid_on(&self.address)
     }
 
-    fn ask_bus_about_our_name(&self, method: &str) -> String {
-        ask_bus_about_our_name(&self.address, method)
-    }
-
     fn without_daemon(config: &str, activatable: bool) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("twofold-e2e")
@@ -76,30 +71,15 @@ impl TestEnv {
             .unwrap();
         // Other uids (the non-root tests) must reach the bus socket.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let conf = dir.path().join("bus.conf");
         let services = dir.path().join("services");
         let extra = if activatable {
             format!("<servicedir>{}</servicedir>", services.display())
         } else {
             String::new()
         };
-        fs::write(&conf, private_bus_config_with(dir.path(), &extra)).unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address"])
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(dir.path().join("dbus-daemon.log")).unwrap())
-            .spawn()
-            .expect("dbus-daemon must be installed");
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_string();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
+        let (bus, address) =
+            start_private_bus(dir.path(), &private_bus_config_with(dir.path(), &extra))
+                .unwrap_or_else(|e| panic!("{e}"));
         let state = dir.path().join("state");
         fs::create_dir(&state).unwrap();
         fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
@@ -224,8 +204,7 @@ impl TestEnv {
 
     /// Whether org.twofold.Twofold1 has an owner on this bus.
     pub fn name_has_owner(&self) -> bool {
-        self.ask_bus_about_our_name("NameHasOwner")
-            .contains("boolean true")
+        name_has_owner_on(&self.address)
     }
 
     /// Runs the `twofold` CLI on this bus (as root, or as `as_uid`), with `stdin`.

@@ -12,8 +12,9 @@ use crate::host::{built, nix_geteuid};
 /// A PostgreSQL server of the distribution's packages on 127.0.0.1 and a free port,
 /// started with `initdb`/`pg_ctl` on a temporary data directory (as the `postgres` user
 /// when run as root: the server refuses root), with TLS (a throwaway CA and a server
-/// certificate for 127.0.0.1 made by `openssl`) and password authentication for TCP.
-/// Stopped on drop.
+/// certificate for 127.0.0.1 made by `openssl`) and password authentication for TCP
+/// (with or without TLS: the bench connects without). Default durability (`fsync`,
+/// `synchronous_commit` on). Stopped on drop. Used by the fleet tests and the bench.
 pub struct PgServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
@@ -23,32 +24,97 @@ pub struct PgServer {
     pub password_file: PathBuf,
     /// The CA that signed the server's certificate (for `storage_sslrootcert`).
     pub ca_cert: PathBuf,
-    bin: PathBuf,
+    /// The `bin` directory of the PostgreSQL installation it runs.
+    pub bin: PathBuf,
     data: PathBuf,
     sockets: PathBuf,
     log: PathBuf,
     as_postgres: bool,
 }
 
-/// The newest `/usr/lib/postgresql/N/bin`.
-fn postgres_bin() -> Option<PathBuf> {
+/// The newest `/usr/lib/postgresql/N/bin` with `initdb` and `pg_ctl`.
+pub fn postgres_bin() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .flatten()
         .filter_map(|e| {
             let v = e.file_name().to_str()?.parse::<u32>().ok()?;
             let bin = e.path().join("bin");
-            bin.join("pg_ctl").exists().then_some((v, bin))
+            (bin.join("initdb").exists() && bin.join("pg_ctl").exists()).then_some((v, bin))
         })
         .collect();
     found.sort();
     found.pop().map(|(_, bin)| bin)
 }
 
-fn run_checked(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Runs `cmd`; its stdout, or an error with everything it printed.
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn io(what: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", what.display())
+}
+
+/// Writes `text` to `path` with mode `mode`.
+fn write_with_mode(path: &Path, text: &str, mode: u32) -> Result<(), String> {
+    fs::write(path, text).map_err(io(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))
+}
+
+/// A throwaway CA (`dir/ca.pem`) and a certificate for 127.0.0.1 signed by it
+/// (`server/server.crt`, its key `server/server.key`); returns the CA's path.
+fn make_certificates(dir: &Path, server: &Path) -> Result<PathBuf, String> {
+    let ca_key = dir.join("ca.key");
+    let ca_cert = dir.join("ca.pem");
+    let key = server.join("server.key");
+    let csr = dir.join("server.csr");
+    let ext = dir.join("san.ext");
+    fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").map_err(io(&ext))?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=twofold test CA"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca_cert))?;
+    run(Command::new("openssl")
+        .args(["req", "-subj", "/CN=127.0.0.1"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr))?;
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&ca_cert)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-CAcreateserial")
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(server.join("server.crt")))?;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).map_err(io(&key))?;
+    Ok(ca_cert)
 }
 
 impl PgServer {
@@ -62,97 +128,57 @@ impl PgServer {
             eprintln!("SKIPPED {test}: PostgreSQL is not installed (tests/run.sh installs it)");
             return None;
         };
+        Some(
+            PgServer::start_in(&std::env::temp_dir(), bin)
+                .unwrap_or_else(|e| panic!("{test}: {e}")),
+        )
+    }
+
+    /// Starts a server from the binaries in `bin` with its files in a new directory
+    /// under `parent` (the bench's: the same disk as its SQLite store), with a role
+    /// `twofold` (its password in `password_file`) but no database yet.
+    pub fn start_in(parent: &Path, bin: PathBuf) -> Result<PgServer, String> {
         let as_postgres = nix_geteuid() == 0;
         let dir = tempfile::Builder::new()
             .prefix("twofold-pg")
-            .tempdir()
-            .unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+            .tempdir_in(parent)
+            .map_err(io(parent))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io(dir.path()))?;
         let data = dir.path().join("data");
         let sockets = dir.path().join("sockets");
         let server = dir.path().join("server");
         for d in [&data, &sockets, &server] {
-            fs::create_dir(d).unwrap();
+            fs::create_dir(d).map_err(io(d))?;
         }
-        fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
-        // TLS: a CA and a certificate for 127.0.0.1 signed by it.
-        let ca_key = dir.path().join("ca.key");
-        let ca_cert = dir.path().join("ca.pem");
-        let key = server.join("server.key");
-        let csr = dir.path().join("server.csr");
-        let cert = server.join("server.crt");
-        let ext = dir.path().join("san.ext");
-        fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        run_checked(
-            Command::new("openssl")
-                .args(["req", "-x509", "-days", "2", "-subj", "/CN=twofold test CA"])
-                .args(ec)
-                .arg("-keyout")
-                .arg(&ca_key)
-                .arg("-out")
-                .arg(&ca_cert),
-        );
-        run_checked(
-            Command::new("openssl")
-                .args(["req", "-subj", "/CN=127.0.0.1"])
-                .args(ec)
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&csr),
-        );
-        run_checked(
-            Command::new("openssl")
-                .args(["x509", "-req", "-days", "2", "-in"])
-                .arg(&csr)
-                .arg("-CA")
-                .arg(&ca_cert)
-                .arg("-CAkey")
-                .arg(&ca_key)
-                .arg("-CAcreateserial")
-                .arg("-extfile")
-                .arg(&ext)
-                .arg("-out")
-                .arg(&cert),
-        );
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).map_err(io(&data))?;
+        let ca_cert = make_certificates(dir.path(), &server)?;
         if as_postgres {
-            run_checked(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&data)
-                    .arg(&sockets)
-                    .arg(&server),
-            );
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data)
+                .arg(&sockets)
+                .arg(&server))?;
         }
         let password = format!("pw{:016x}", {
             let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
             (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
         });
         let password_file = dir.path().join("pg.pass");
-        fs::write(&password_file, format!("{password}\n")).unwrap();
-        fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600)).unwrap();
-        let port = free_local_port();
+        write_with_mode(&password_file, &format!("{password}\n"), 0o600)?;
         let pg = PgServer {
-            port,
+            port: free_local_port()?,
             user: "twofold".into(),
             password_file,
             ca_cert,
             bin,
             data,
             sockets,
-            log: dir.path().join("server").join("postgres.log"),
+            log: server.join("postgres.log"),
             as_postgres,
             dir,
         };
-        run_checked(pg.command("initdb").args([
+        run(pg.command("initdb").args([
             "-D",
             pg.data.to_str().unwrap(),
             "-U",
@@ -162,13 +188,13 @@ impl PgServer {
             "-E",
             "UTF8",
             "--no-sync",
-        ]));
-        pg.start_server();
-        pg.psql(
+        ]))?;
+        pg.try_start_server()?;
+        pg.try_psql(
             "postgres",
             &format!("CREATE ROLE twofold LOGIN PASSWORD '{password}'"),
-        );
-        Some(pg)
+        )?;
+        Ok(pg)
     }
 
     fn command(&self, program: &str) -> Command {
@@ -186,6 +212,10 @@ impl PgServer {
 
     /// (Re)starts the server and waits until it accepts connections.
     pub fn start_server(&self) {
+        self.try_start_server().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_start_server(&self) -> Result<(), String> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c ssl=on -c ssl_cert_file={} \
              -c ssl_key_file={} -c max_connections=200",
@@ -194,21 +224,21 @@ impl PgServer {
             self.dir.path().join("server/server.crt").display(),
             self.dir.path().join("server/server.key").display(),
         );
-        let out = self
+        run(self
             .command("pg_ctl")
             .arg("-D")
             .arg(&self.data)
             .arg("-l")
             .arg(&self.log)
             .args(["-w", "-t", "30", "-o", &options, "start"])
-            .stdout(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {out:?}\n{}",
-            fs::read_to_string(&self.log).unwrap_or_default()
-        );
+            .stdout(Stdio::null()))
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "pg_ctl start: {e}\n{}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        })
     }
 
     /// Stops the server (fast shutdown: clients are disconnected at once).
@@ -225,13 +255,23 @@ impl PgServer {
 
     /// Runs SQL as the superuser (over the local socket); returns psql's unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        run_checked(
-            self.command("psql")
-                .arg("-h")
-                .arg(&self.sockets)
-                .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
-                .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql]),
-        )
+        self.try_psql(db, sql).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        run(self
+            .command("psql")
+            .arg("-h")
+            .arg(&self.sockets)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql]))
+    }
+
+    /// `SHOW name` on the server (a `?` and the error if psql fails).
+    pub fn show(&self, name: &str) -> String {
+        self.try_psql("postgres", &format!("SHOW {name}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("? ({e})"))
     }
 
     /// A new database owned by the test user.
@@ -260,12 +300,11 @@ impl PgServer {
     }
 }
 
-fn free_local_port() -> u16 {
+fn free_local_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("a free port on 127.0.0.1: {e}"))
 }
 
 impl Drop for PgServer {

@@ -1,8 +1,10 @@
 //! The targets of issues 7 and 12, as PASS, MISS or "not measured: why", each with the
 //! figures it was judged on.
 
-use crate::phases::Estimate;
-use crate::{absent, load, thousands, throughput, Args, Big, Samples};
+use super::thousands;
+use crate::logins::Samples;
+use crate::phases::{load, throughput, Absent, Big, Estimate, Rss};
+use crate::Args;
 
 pub struct Verdicts(pub Vec<(String, String)>);
 
@@ -148,7 +150,7 @@ pub fn throughput_verdicts(v: &mut Verdicts, tp: &throughput::Results, clients: 
 
 /// An absent daemon reported within 50 ms on the bus-fallback path, and a stopped
 /// activatable daemon started by the first login.
-pub fn absent_verdicts(v: &mut Verdicts, absent: &absent::Absent) {
+pub fn absent_verdicts(v: &mut Verdicts, absent: &Absent) {
     let (worst, all_unavailable) = absent.worst_p99();
     let each: Vec<String> = absent
         .cases
@@ -234,15 +236,6 @@ pub fn argon2_note(v: &mut Verdicts, estimates: &[Estimate]) {
             est.join("; ")
         ),
     );
-}
-
-/// twofoldd's resident sizes (KiB: current, peak) read along the way.
-pub struct Rss {
-    /// With `--users` enrolled, before the big run.
-    pub users: Option<(u64, u64)>,
-    pub after_throughput: Option<(u64, u64)>,
-    pub settled: Option<(u64, u64)>,
-    pub after_backup_codes: Option<(u64, u64)>,
 }
 
 /// Daemon RSS <= 20 MiB at `--big-users`, judged on the highest resident size read at

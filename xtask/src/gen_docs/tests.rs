@@ -11,13 +11,13 @@ fn page(name: &str) -> String {
 
 /// The committed man pages and completions are what the generator makes now: after a
 /// change of the CLI, the daemon's flags, a default or a template, run
-/// `cargo run -p twofold-gen-docs` and commit the result.
+/// `cargo xtask gen-docs` and commit the result.
 #[test]
 fn committed_files_are_current() {
     let problems = stale(&repo_root()).unwrap();
     assert!(
         problems.is_empty(),
-        "generated docs are stale ({}); run `cargo run -p twofold-gen-docs` and commit",
+        "generated docs are stale ({}); run `cargo xtask gen-docs` and commit",
         problems.join("; ")
     );
 }

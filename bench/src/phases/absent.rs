@@ -2,12 +2,13 @@
 //! bus) and on the bus alone: how soon the login is told (`PAM_AUTHINFO_UNAVAIL`); then
 //! a stopped but activatable daemon, which the first login must start.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::Ctx;
 use crate::env::World;
+use crate::logins::Samples;
 use crate::pam::{self, Service};
-use crate::{totp, Samples};
+use crate::totp;
 
 /// The phase's figures.
 pub struct Absent {
@@ -40,21 +41,15 @@ fn refusals(svc: &Service, user: &str) -> Samples {
     s
 }
 
-/// Stops twofoldd, measures the refusals (owner missing, then bus missing), then logs
-/// `fresh_user` (enrolled, never logged in: any current code is fresh) in through a bus
-/// that activates twofoldd. `lines` are the module's `auth` lines: (default path, bus
-/// only); `so` the module.
-pub fn phase(
-    world: &mut World,
-    pamdir: &Path,
-    lines: (&str, &str),
-    so: &Path,
-    victim: &str,
-    fresh_user: (&str, &[u8]),
-) -> Absent {
+/// An absent daemon: stops twofoldd, measures the refusals (the bus is there but nobody
+/// owns the name; then no bus at all), then logs `fresh_user` (enrolled, never logged
+/// in: any current code is fresh) in through a bus that activates twofoldd.
+pub fn phase(world: &mut World, ctx: &Ctx, victim: &str, fresh_user: (&str, &[u8])) -> Absent {
+    println!("\n== absent daemon");
+    let (pamdir, so) = (&ctx.pamdir, &ctx.so);
     world.stop_daemon();
-    let default = Service::new(pamdir, "bench-absent-default", lines.0);
-    let bus_only = Service::new(pamdir, "bench-absent-bus", lines.1);
+    let default = Service::new(pamdir, "bench-absent-default", &ctx.twofold_line);
+    let bus_only = Service::new(pamdir, "bench-absent-bus", &ctx.bus_line);
     let mut cases = Vec::new();
     for (label, svc) in [
         ("socket refused, name without owner", &default),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::Samples;
+use crate::logins::Samples;
 
 /// The hidden argument that makes the bench binary take one load sample and exit.
 pub const SAMPLE_ARG: &str = "--load-sample";
@@ -109,6 +109,7 @@ pub fn phase(
     ga: &Option<PathBuf>,
     oath: &Option<PathBuf>,
 ) -> Vec<LoadTimes> {
+    println!("\n== module load: dlopen + dlclose in a fresh process, libpam loaded");
     let twofold = match stripped_copy(built, dir) {
         Ok(copy) => copy,
         Err(e) => {

@@ -6,8 +6,8 @@
 //!   and the defaults filled in from the code;
 //! - bash, zsh and fish completions of `twofold`.
 //!
-//! `twofold-gen-docs` writes them into `packaging/man/` and `packaging/completions/`; the
-//! test `committed_files_are_current` fails when the committed files differ.
+//! `cargo xtask gen-docs` writes them into `packaging/man/` and `packaging/completions/`;
+//! the test `committed_files_are_current` fails when the committed files differ.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -36,12 +36,12 @@ pub struct Doc {
     pub content: Vec<u8>,
 }
 
-/// The repository root (this crate lives in `cli/gen-docs`).
+/// The repository root (this crate lives in `xtask/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+        .join("..")
         .canonicalize()
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// Every generated file, in a stable order.
