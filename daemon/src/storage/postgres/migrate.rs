@@ -182,7 +182,7 @@ pub fn migrate(
     let source_key = format!("{host}:{source_name}");
     target
         .db
-        .run_within(
+        .run_async_within(
             "migrate",
             false,
             Duration::from_secs(600),
