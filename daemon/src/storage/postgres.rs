@@ -28,127 +28,17 @@ use tokio_postgres::Client;
 pub use super::pg_settings::{is_postgres_url, Settings, SslMode};
 pub use conn::{check_url, OP_TIMEOUT};
 
-use super::sql::{Backend, DbResult, Durability, Tx};
+use super::schema::{self, Migration};
+use super::sql::{Backend, DbResult, Dialect, Durability, Tx};
 use super::{StoreError, StoreResult};
 
 /// Schema migrations, applied in order; `schema_version` holds how many were applied.
-/// The same tables as the SQLite store's (`user` is a reserved word here: `username`).
-const MIGRATIONS: &[&str] = &[
+/// The same tables as the SQLite store's (see `schema`).
+const MIGRATIONS: &[Migration] = &[
     // 1: everything of SQLite's schema 5, plus the fleet's own tables.
-    "CREATE TABLE users (
-        name         TEXT PRIMARY KEY,
-        secret       BYTEA NOT NULL,
-        enrolled_at  BIGINT NOT NULL,
-        last_step    BIGINT,
-        last_used_at BIGINT,
-        last_method  TEXT NOT NULL DEFAULT '',
-        last_service TEXT NOT NULL DEFAULT '',
-        last_rhost   TEXT NOT NULL DEFAULT ''
-    );
-    CREATE TABLE pending_enrollments (
-        name       TEXT PRIMARY KEY,
-        secret     BYTEA NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE TABLE backup_codes (
-        id      BIGSERIAL PRIMARY KEY,
-        name    TEXT NOT NULL,
-        tag     BYTEA NOT NULL,
-        hash    TEXT NOT NULL,
-        used_at BIGINT
-    );
-    CREATE INDEX backup_codes_by_tag ON backup_codes (name, tag);
-    CREATE TABLE throttle (
-        name         TEXT NOT NULL,
-        source       TEXT NOT NULL,
-        failures     BIGINT NOT NULL DEFAULT 0,
-        lockouts     BIGINT NOT NULL DEFAULT 0,
-        locked_until BIGINT NOT NULL DEFAULT 0,
-        PRIMARY KEY (name, source)
-    );
-    CREATE TABLE first_seen (
-        name TEXT PRIMARY KEY,
-        at   BIGINT NOT NULL
-    );
-    CREATE TABLE bypass_codes (
-        name       TEXT PRIMARY KEY,
-        hash       TEXT NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE TABLE audit (
-        id          BIGSERIAL PRIMARY KEY,
-        at          BIGINT NOT NULL,
-        actor_uid   BIGINT,
-        actor_pid   BIGINT,
-        username    TEXT NOT NULL,
-        event       TEXT NOT NULL,
-        service     TEXT NOT NULL DEFAULT '',
-        tty         TEXT NOT NULL DEFAULT '',
-        rhost       TEXT NOT NULL DEFAULT '',
-        detail      TEXT NOT NULL DEFAULT '',
-        step_offset INTEGER,
-        host        TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX audit_by_user ON audit (username, at);
-    CREATE INDEX audit_by_time ON audit (at);
-    CREATE INDEX audit_step_offsets ON audit (username, id) WHERE step_offset IS NOT NULL;
-    CREATE TABLE sessions (
-        id               TEXT PRIMARY KEY,
-        username         TEXT NOT NULL,
-        service          TEXT NOT NULL DEFAULT '',
-        tty              TEXT NOT NULL DEFAULT '',
-        rhost            TEXT NOT NULL DEFAULT '',
-        ruser            TEXT NOT NULL DEFAULT '',
-        host             TEXT NOT NULL DEFAULT '',
-        boot_id          TEXT NOT NULL DEFAULT '',
-        leader_pid       BIGINT NOT NULL,
-        leader_start     BIGINT NOT NULL,
-        logind_session   TEXT NOT NULL DEFAULT '',
-        auth_method      TEXT NOT NULL DEFAULT '',
-        auth_at          BIGINT NOT NULL DEFAULT 0,
-        started          BIGINT NOT NULL,
-        ended            BIGINT,
-        end_reason       TEXT NOT NULL DEFAULT '',
-        rhost_name       TEXT NOT NULL DEFAULT '',
-        location         TEXT NOT NULL DEFAULT '',
-        country_code     TEXT NOT NULL DEFAULT '',
-        warned           BOOLEAN NOT NULL DEFAULT false,
-        revoke_requested TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX sessions_by_user ON sessions (username, started);
-    CREATE INDEX sessions_live ON sessions (host) WHERE ended IS NULL;
-    CREATE TABLE auth_passes (
-        id            BIGSERIAL PRIMARY KEY,
-        username      TEXT NOT NULL,
-        service       TEXT NOT NULL DEFAULT '',
-        tty           TEXT NOT NULL DEFAULT '',
-        rhost         TEXT NOT NULL DEFAULT '',
-        at            BIGINT NOT NULL,
-        method        TEXT NOT NULL,
-        caller_pid    BIGINT NOT NULL DEFAULT 0,
-        caller_ppid   BIGINT NOT NULL DEFAULT 0,
-        tty_sid       BIGINT NOT NULL DEFAULT 0,
-        tty_sid_start BIGINT NOT NULL DEFAULT 0,
-        host          TEXT NOT NULL DEFAULT '',
-        boot_id       TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX auth_passes_by_user ON auth_passes (username, at);
-    CREATE TABLE session_timeouts (
-        name    TEXT PRIMARY KEY,
-        seconds BIGINT NOT NULL
-    );
-    CREATE TABLE fleet (
-        key   TEXT PRIMARY KEY,
-        value BYTEA NOT NULL
-    );
-    CREATE TABLE migrated_sources (
-        source TEXT PRIMARY KEY,
-        host   TEXT NOT NULL,
-        at     BIGINT NOT NULL
-    );",
-    // 2: bounded storage (SQLite's 6): when each throttle counter last counted a failure
-    // (idle ones are purged).
-    "ALTER TABLE throttle ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;",
+    Migration::CreateTables,
+    // 2: bounded storage (SQLite's 6).
+    Migration::Change(&schema::THROTTLE_UPDATED_AT),
 ];
 
 /// Key of the advisory lock that serializes schema migrations of daemons starting
@@ -192,8 +82,9 @@ async fn prepare(client: &mut Client, key_check: Option<&[u8]>) -> Result<(), St
              ({known}); upgrade twofold on this host"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.batch_execute(sql).await.map_err(|err| {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let sql = migration.sql(Dialect::Postgres);
+        tx.batch_execute(&sql).await.map_err(|err| {
             StoreError::Failed(format!(
                 "schema migration {} failed: {}",
                 i + 1,

@@ -13,14 +13,18 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Params, Transaction, TransactionBehavior};
 
+use super::schema::{self, Migration};
 use super::sql::{store_error, Backend, Cell, DbError, DbResult, Dialect, Durability, Row, Tx};
 use super::{StoreError, StoreResult};
 use crate::files;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
+/// The first ones predate `schema` and stay as they were; `schema::TABLES` describes
+/// the tables they build (checked by a test).
+const MIGRATIONS: &[Migration] = &[
     // 1: the login path.
-    "CREATE TABLE users (
+    Migration::Sql(
+        "CREATE TABLE users (
         name        TEXT PRIMARY KEY NOT NULL,
         secret      BLOB NOT NULL,
         enrolled_at INTEGER NOT NULL,
@@ -58,14 +62,18 @@ const MIGRATIONS: &[&str] = &[
         detail    TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX audit_by_user ON audit(user, at);",
+    ),
     // 2: self-service (last use, device clock skew).
-    "ALTER TABLE users ADD COLUMN last_used_at INTEGER;
+    Migration::Sql(
+        "ALTER TABLE users ADD COLUMN last_used_at INTEGER;
     ALTER TABLE users ADD COLUMN last_method TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN last_service TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN last_rhost TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN step_offset INTEGER;",
+    ),
     // 3: policy and administration (lockouts per source, enrollment grace, bypass codes).
-    "CREATE TABLE throttle_by_source (
+    Migration::Sql(
+        "CREATE TABLE throttle_by_source (
         name         TEXT NOT NULL,
         source       TEXT NOT NULL,
         failures     INTEGER NOT NULL DEFAULT 0,
@@ -87,8 +95,10 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     CREATE INDEX audit_by_time ON audit(at);",
+    ),
     // 4: login sessions, remembered second-factor passes, session timeouts.
-    "CREATE TABLE sessions (
+    Migration::Sql(
+        "CREATE TABLE sessions (
         id             TEXT PRIMARY KEY NOT NULL,
         user           TEXT NOT NULL,
         service        TEXT NOT NULL DEFAULT '',
@@ -132,17 +142,20 @@ const MIGRATIONS: &[&str] = &[
         name    TEXT PRIMARY KEY NOT NULL,
         seconds INTEGER NOT NULL
     );",
+    ),
     // 5: fleet mode (the same schema as PostgreSQL's): the host of each audit entry,
     // revocation of a session asked by another host.
-    "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    Migration::Sql(
+        "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN revoke_requested TEXT NOT NULL DEFAULT '';",
-    // 6: bounded storage: when each throttle counter last counted a failure (idle ones
-    // are purged).
-    "ALTER TABLE throttle ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;",
+    ),
+    // 6: bounded storage (PostgreSQL's 2).
+    Migration::Change(&schema::THROTTLE_UPDATED_AT),
     // 7: TOTP acceptances answered before their fsync (see `durability`): the run of the
     // daemon, the steps reserved, the replay fence after a power loss. Every earlier
     // version synced every acceptance: nothing is pending.
-    "CREATE TABLE run_state (
+    Migration::Sql(
+        "CREATE TABLE run_state (
         id            INTEGER PRIMARY KEY CHECK (id = 1),
         boot_id       TEXT NOT NULL DEFAULT '',
         clean         INTEGER NOT NULL DEFAULT 1,
@@ -150,6 +163,7 @@ const MIGRATIONS: &[&str] = &[
         fence_step    INTEGER NOT NULL DEFAULT 0
     );
     INSERT INTO run_state (id) VALUES (1);",
+    ),
 ];
 
 mod durability;
@@ -435,9 +449,9 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
             MIGRATIONS.len()
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
-        tx.execute_batch(sql)
+        tx.execute_batch(&migration.sql(Dialect::Sqlite))
             .and_then(|()| tx.pragma_update(None, "user_version", (i + 1) as i64))
             .and_then(|()| tx.commit())
             .map_err(|e| format!("schema migration {} failed: {e}", i + 1))?;
