@@ -1,16 +1,15 @@
 //! The fleet store: many hosts' daemons share one PostgreSQL database (`storage =
 //! "postgres://…"`), so that a user enrolls once and logs in anywhere.
 //!
-//! Semantics are those of the SQLite store, made safe across hosts: every decision is
-//! one transaction on the server, whose conditional update (`UPDATE … WHERE last_step <
-//! $2`, `… WHERE used_at IS NULL`, `DELETE … WHERE expires_at > $3`) PostgreSQL applies
-//! atomically: two hosts verifying the same code race on the row lock, and the second
-//! finds the condition false. Where SQLite relied on its single writer (the
-//! read-modify-write of the failure counters), rows are locked with `SELECT … FOR
-//! UPDATE`; deadlocks and serialization failures are retried. A success is returned
-//! only after `COMMIT` returned, so nothing acknowledged is lost when the server or the
-//! network goes away; an operation that cannot finish within [`conn::OP_TIMEOUT`]
-//! fails closed.
+//! The logic is the SQLite store's, written once (`storage::sql`), made safe across
+//! hosts: every decision is one transaction on the server, whose conditional update
+//! PostgreSQL applies atomically, so two hosts verifying the same code race on the row
+//! lock and the second finds the condition false. Where SQLite relies on its single
+//! writer (the read-modify-write of the failure counters), rows are locked with
+//! `SELECT … FOR UPDATE`; deadlocks and serialization failures are retried. A success
+//! is returned only after `COMMIT` returned, so nothing acknowledged is lost when the
+//! server or the network goes away; an operation that cannot finish within
+//! [`conn::OP_TIMEOUT`] fails closed.
 //!
 //! Secrets stay sealed with the host key file: every host of a fleet needs the same
 //! one. The store records a check value derived from it (never the key) and refuses to

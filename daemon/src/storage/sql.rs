@@ -7,6 +7,13 @@
 mod sessions;
 mod store;
 
+/// Statements `twofoldd migrate` shares with the store.
+#[cfg(feature = "postgres")]
+pub(crate) use {
+    sessions::{INSERT_AUTH_PASS, SESSION_TIMEOUTS},
+    store::INSERT_AUDIT,
+};
+
 use std::borrow::Cow;
 
 use super::{StoreError, StoreResult};

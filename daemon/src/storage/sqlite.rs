@@ -2,6 +2,9 @@
 //! through a link. A write is on disk before it is answered, through group commit (see
 //! [`WalSync`]); except a TOTP acceptance, synced right after it is answered, whose loss
 //! in a power cut [`durability`] keeps from letting the code pass again.
+//!
+//! The store's logic is `storage::sql`'s, shared with PostgreSQL; this is how it runs
+//! here: on one connection, each write in an immediate transaction.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;

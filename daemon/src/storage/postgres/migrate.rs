@@ -20,6 +20,7 @@ use rusqlite::Connection;
 use tokio_postgres::{Client, Transaction};
 
 use super::PostgresStore;
+use crate::storage::sql::{self, Dialect};
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::StoreError;
 
@@ -157,7 +158,7 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                 "SELECT user, service, tty, rhost, at, method, caller_pid, caller_ppid,
                         tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
             )?,
-            timeouts: rows(c, "SELECT name, seconds FROM session_timeouts")?,
+            timeouts: rows(c, &Dialect::Sqlite.text(sql::SESSION_TIMEOUTS))?,
         })
     })
 }
@@ -395,13 +396,7 @@ async fn copy_history(
             h
         }
     };
-    let audit = tx
-        .prepare(
-            "INSERT INTO audit (at, actor_uid, actor_pid, username, event, service,
-                    tty, rhost, detail, step_offset, host)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
+    let audit = tx.prepare(sql::INSERT_AUDIT).await?;
     for a in &data.audit {
         let step_offset = int(&a[9]).map(|o| o as i32);
         tx.execute(
@@ -462,9 +457,7 @@ async fn copy_history(
     }
     for p in &data.passes {
         tx.execute(
-            "INSERT INTO auth_passes (username, service, tty, rhost, at, method,
-                    caller_pid, caller_ppid, tty_sid, tty_sid_start, host, boot_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            sql::INSERT_AUTH_PASS,
             &[
                 &text(&p[0]),
                 &text(&p[1]),

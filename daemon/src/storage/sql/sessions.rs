@@ -10,6 +10,15 @@ const SESSION_COLUMNS: &str = "id, username, service, tty, rhost, ruser, host, b
     leader_pid, leader_start, logind_session, auth_method, auth_at, started, ended,
     end_reason, rhost_name, location, country_code, warned, revoke_requested";
 
+/// Remembers a passed second factor (also `twofoldd migrate`'s copy).
+pub const INSERT_AUTH_PASS: &str =
+    "INSERT INTO auth_passes (username, service, tty, rhost, at, method, caller_pid, caller_ppid,
+                              tty_sid, tty_sid_start, host, boot_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Every user's own session timeout (also what `twofoldd migrate` copies).
+pub const SESSION_TIMEOUTS: &str = "SELECT name, seconds FROM session_timeouts";
+
 fn session_row(mut row: Row) -> DbResult<SessionRecord> {
     Ok(SessionRecord {
         id: row.text(0)?,
@@ -202,9 +211,7 @@ impl<B: Backend> SessionStore for B {
         // Lost in a crash, a pass only means a code is asked again.
         self.write("auth passes", Durability::Later, |tx| {
             tx.exec(
-                "INSERT INTO auth_passes (username, service, tty, rhost, at, method, caller_pid,
-                    caller_ppid, tty_sid, tty_sid_start, host, boot_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                INSERT_AUTH_PASS,
                 args![
                     &p.user,
                     &p.service,
@@ -274,7 +281,7 @@ impl<B: Backend> SessionStore for B {
 
     fn session_timeouts(&self) -> StoreResult<Vec<(String, u64)>> {
         self.read("session timeouts", |tx| {
-            tx.rows("SELECT name, seconds FROM session_timeouts", args![])?
+            tx.rows(SESSION_TIMEOUTS, args![])?
                 .into_iter()
                 .map(|mut row| Ok((row.text(0)?, row.int(1)?.max(0) as u64)))
                 .collect()

@@ -12,12 +12,16 @@ use crate::storage::{
 };
 use twofold_contract::AuditEntry;
 
+/// Appends one audit entry (also `twofoldd migrate`'s copy).
+pub const INSERT_AUDIT: &str =
+    "INSERT INTO audit (at, actor_uid, actor_pid, username, event, service, tty, rhost, detail,
+                        step_offset, host)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
 /// Appends one audit entry.
 pub(crate) fn insert_audit(tx: &dyn Tx, a: &AuditEvent) -> DbResult<()> {
     tx.exec(
-        "INSERT INTO audit (at, actor_uid, actor_pid, username, event, service, tty, rhost,
-                            detail, step_offset, host)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        INSERT_AUDIT,
         args![
             a.at,
             a.actor_uid.map(i64::from),
