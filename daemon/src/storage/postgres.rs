@@ -44,7 +44,7 @@ const MIGRATIONS: &[Migration] = &[
 /// together.
 const MIGRATION_LOCK: i64 = 0x0074_776f_666f_6c64;
 
-/// PostgreSQL-backed [`Store`].
+/// PostgreSQL-backed [`Store`](super::Store).
 pub struct PostgresStore {
     db: conn::Db,
 }

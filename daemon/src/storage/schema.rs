@@ -143,15 +143,33 @@ impl Table {
     }
 }
 
+const fn table(name: &'static str, columns: &'static [Column]) -> Table {
+    Table {
+        name,
+        columns,
+        key: "",
+        indexes: &[],
+        only_in: None,
+    }
+}
+
+const fn index(name: &'static str, columns: &'static str, only_where: &'static str) -> Index {
+    Index {
+        name,
+        columns,
+        only_where,
+    }
+}
+
 use Fill::{Default, Key, Optional, Required};
 use Type::{Blob, Bool, Id, Int, Int4, Text};
 
 /// Every table as first created in a fleet's database (PostgreSQL migration 1, SQLite
-/// schema 5), in creation order. [`CHANGES`] come on top.
+/// schema 5), in creation order; each store's later migrations add [`Change`]s.
 pub const TABLES: &[Table] = &[
-    Table {
-        name: "users",
-        columns: &[
+    table(
+        "users",
+        &[
             col("name", Text, Key),
             col("secret", Blob, Required),
             col("enrolled_at", Int, Required),
@@ -161,210 +179,171 @@ pub const TABLES: &[Table] = &[
             col("last_service", Text, Default("''")),
             col("last_rhost", Text, Default("''")),
         ],
-        key: "",
-        indexes: &[],
-        only_in: None,
-    },
-    Table {
-        name: "pending_enrollments",
-        columns: &[
+    ),
+    table(
+        "pending_enrollments",
+        &[
             col("name", Text, Key),
             col("secret", Blob, Required),
             col("expires_at", Int, Required),
         ],
-        key: "",
-        indexes: &[],
-        only_in: None,
+    ),
+    Table {
+        indexes: &[index("backup_codes_by_tag", "name, tag", "")],
+        ..table(
+            "backup_codes",
+            &[
+                col("id", Id, Key),
+                col("name", Text, Required),
+                col("tag", Blob, Required),
+                col("hash", Text, Required),
+                col("used_at", Int, Optional),
+            ],
+        )
     },
     Table {
-        name: "backup_codes",
-        columns: &[
-            col("id", Id, Key),
-            col("name", Text, Required),
-            col("tag", Blob, Required),
-            col("hash", Text, Required),
-            col("used_at", Int, Optional),
-        ],
-        key: "",
-        indexes: &[Index {
-            name: "backup_codes_by_tag",
-            columns: "name, tag",
-            only_where: "",
-        }],
-        only_in: None,
-    },
-    Table {
-        name: "throttle",
-        columns: &[
-            col("name", Text, Required),
-            col("source", Text, Required),
-            col("failures", Int, Default("0")),
-            col("lockouts", Int, Default("0")),
-            col("locked_until", Int, Default("0")),
-        ],
         key: "name, source",
-        indexes: &[],
-        only_in: None,
+        ..table(
+            "throttle",
+            &[
+                col("name", Text, Required),
+                col("source", Text, Required),
+                col("failures", Int, Default("0")),
+                col("lockouts", Int, Default("0")),
+                col("locked_until", Int, Default("0")),
+            ],
+        )
     },
-    Table {
-        name: "first_seen",
-        columns: &[col("name", Text, Key), col("at", Int, Required)],
-        key: "",
-        indexes: &[],
-        only_in: None,
-    },
-    Table {
-        name: "bypass_codes",
-        columns: &[
+    table(
+        "first_seen",
+        &[col("name", Text, Key), col("at", Int, Required)],
+    ),
+    table(
+        "bypass_codes",
+        &[
             col("name", Text, Key),
             col("hash", Text, Required),
             col("expires_at", Int, Required),
         ],
-        key: "",
-        indexes: &[],
-        only_in: None,
-    },
+    ),
     Table {
-        name: "audit",
-        columns: &[
-            col("id", Id, Key),
-            col("at", Int, Required),
-            col("actor_uid", Int, Optional),
-            col("actor_pid", Int, Optional),
-            col("username", Text, Required),
-            col("event", Text, Required),
-            col("service", Text, Default("''")),
-            col("tty", Text, Default("''")),
-            col("rhost", Text, Default("''")),
-            col("detail", Text, Default("''")),
-            col("step_offset", Int4, Optional),
-            col("host", Text, Default("''")),
-        ],
-        key: "",
         indexes: &[
-            Index {
-                name: "audit_by_user",
-                columns: "username, at",
-                only_where: "",
-            },
-            Index {
-                name: "audit_by_time",
-                columns: "at",
-                only_where: "",
-            },
-            Index {
-                name: "audit_step_offsets",
-                columns: "username, id",
-                only_where: "step_offset IS NOT NULL",
-            },
+            index("audit_by_user", "username, at", ""),
+            index("audit_by_time", "at", ""),
+            index(
+                "audit_step_offsets",
+                "username, id",
+                "step_offset IS NOT NULL",
+            ),
         ],
-        only_in: None,
+        ..table(
+            "audit",
+            &[
+                col("id", Id, Key),
+                col("at", Int, Required),
+                col("actor_uid", Int, Optional),
+                col("actor_pid", Int, Optional),
+                col("username", Text, Required),
+                col("event", Text, Required),
+                col("service", Text, Default("''")),
+                col("tty", Text, Default("''")),
+                col("rhost", Text, Default("''")),
+                col("detail", Text, Default("''")),
+                col("step_offset", Int4, Optional),
+                col("host", Text, Default("''")),
+            ],
+        )
     },
     Table {
-        name: "sessions",
-        columns: &[
-            col("id", Text, Key),
-            col("username", Text, Required),
-            col("service", Text, Default("''")),
-            col("tty", Text, Default("''")),
-            col("rhost", Text, Default("''")),
-            col("ruser", Text, Default("''")),
-            col("host", Text, Default("''")),
-            col("boot_id", Text, Default("''")),
-            col("leader_pid", Int, Required),
-            col("leader_start", Int, Required),
-            col("logind_session", Text, Default("''")),
-            col("auth_method", Text, Default("''")),
-            col("auth_at", Int, Default("0")),
-            col("started", Int, Required),
-            col("ended", Int, Optional),
-            col("end_reason", Text, Default("''")),
-            col("rhost_name", Text, Default("''")),
-            col("location", Text, Default("''")),
-            col("country_code", Text, Default("''")),
-            col("warned", Bool, Default("false")),
-            col("revoke_requested", Text, Default("''")),
-        ],
-        key: "",
         indexes: &[
-            Index {
-                name: "sessions_by_user",
-                columns: "username, started",
-                only_where: "",
-            },
-            Index {
-                name: "sessions_live",
-                columns: "host",
-                only_where: "ended IS NULL",
-            },
+            index("sessions_by_user", "username, started", ""),
+            index("sessions_live", "host", "ended IS NULL"),
         ],
-        only_in: None,
+        ..table(
+            "sessions",
+            &[
+                col("id", Text, Key),
+                col("username", Text, Required),
+                col("service", Text, Default("''")),
+                col("tty", Text, Default("''")),
+                col("rhost", Text, Default("''")),
+                col("ruser", Text, Default("''")),
+                col("host", Text, Default("''")),
+                col("boot_id", Text, Default("''")),
+                col("leader_pid", Int, Required),
+                col("leader_start", Int, Required),
+                col("logind_session", Text, Default("''")),
+                col("auth_method", Text, Default("''")),
+                col("auth_at", Int, Default("0")),
+                col("started", Int, Required),
+                col("ended", Int, Optional),
+                col("end_reason", Text, Default("''")),
+                col("rhost_name", Text, Default("''")),
+                col("location", Text, Default("''")),
+                col("country_code", Text, Default("''")),
+                col("warned", Bool, Default("false")),
+                col("revoke_requested", Text, Default("''")),
+            ],
+        )
     },
     Table {
-        name: "auth_passes",
-        columns: &[
-            col("id", Id, Key),
-            col("username", Text, Required),
-            col("service", Text, Default("''")),
-            col("tty", Text, Default("''")),
-            col("rhost", Text, Default("''")),
-            col("at", Int, Required),
-            col("method", Text, Required),
-            col("caller_pid", Int, Default("0")),
-            col("caller_ppid", Int, Default("0")),
-            col("tty_sid", Int, Default("0")),
-            col("tty_sid_start", Int, Default("0")),
-            col("host", Text, Default("''")),
-            col("boot_id", Text, Default("''")),
-        ],
-        key: "",
-        indexes: &[Index {
-            name: "auth_passes_by_user",
-            columns: "username, at",
-            only_where: "",
-        }],
-        only_in: None,
+        indexes: &[index("auth_passes_by_user", "username, at", "")],
+        ..table(
+            "auth_passes",
+            &[
+                col("id", Id, Key),
+                col("username", Text, Required),
+                col("service", Text, Default("''")),
+                col("tty", Text, Default("''")),
+                col("rhost", Text, Default("''")),
+                col("at", Int, Required),
+                col("method", Text, Required),
+                col("caller_pid", Int, Default("0")),
+                col("caller_ppid", Int, Default("0")),
+                col("tty_sid", Int, Default("0")),
+                col("tty_sid_start", Int, Default("0")),
+                col("host", Text, Default("''")),
+                col("boot_id", Text, Default("''")),
+            ],
+        )
     },
-    Table {
-        name: "session_timeouts",
-        columns: &[col("name", Text, Key), col("seconds", Int, Required)],
-        key: "",
-        indexes: &[],
-        only_in: None,
-    },
+    table(
+        "session_timeouts",
+        &[col("name", Text, Key), col("seconds", Int, Required)],
+    ),
     // The fleet's own: the key check, the SQLite databases migrated in.
     Table {
-        name: "fleet",
-        columns: &[col("key", Text, Key), col("value", Blob, Required)],
-        key: "",
-        indexes: &[],
         only_in: Some(Dialect::Postgres),
+        ..table(
+            "fleet",
+            &[col("key", Text, Key), col("value", Blob, Required)],
+        )
     },
     Table {
-        name: "migrated_sources",
-        columns: &[
-            col("source", Text, Key),
-            col("host", Text, Required),
-            col("at", Int, Required),
-        ],
-        key: "",
-        indexes: &[],
         only_in: Some(Dialect::Postgres),
+        ..table(
+            "migrated_sources",
+            &[
+                col("source", Text, Key),
+                col("host", Text, Required),
+                col("at", Int, Required),
+            ],
+        )
     },
     // The daemon's runs on this host (see `sqlite::durability`), created by SQLite
     // migration 7 (with its one row).
     Table {
-        name: "run_state",
-        columns: &[
-            col("id", Int, Key),
-            col("boot_id", Text, Default("''")),
-            col("clean", Bool, Default("true")),
-            col("reserved_step", Int, Default("0")),
-            col("fence_step", Int, Default("0")),
-        ],
-        key: "",
-        indexes: &[],
         only_in: Some(Dialect::Sqlite),
+        ..table(
+            "run_state",
+            &[
+                col("id", Int, Key),
+                col("boot_id", Text, Default("''")),
+                col("clean", Bool, Default("true")),
+                col("reserved_step", Int, Default("0")),
+                col("fence_step", Int, Default("0")),
+            ],
+        )
     },
 ];
 

@@ -125,50 +125,27 @@ pub enum Value<'a> {
     Bool(bool),
 }
 
-impl From<i64> for Value<'_> {
-    fn from(v: i64) -> Self {
-        Value::Int(v)
-    }
+/// `From` for each parameter type.
+macro_rules! value_from {
+    ($($from:ty => $variant:ident),* $(,)?) => {
+        $(impl<'a> From<$from> for Value<'a> {
+            fn from(v: $from) -> Self {
+                Value::$variant(v)
+            }
+        })*
+    };
 }
-impl From<Option<i64>> for Value<'_> {
-    fn from(v: Option<i64>) -> Self {
-        Value::OptInt(v)
-    }
-}
-impl From<Option<i32>> for Value<'_> {
-    fn from(v: Option<i32>) -> Self {
-        Value::OptInt4(v)
-    }
-}
-impl<'a> From<&'a str> for Value<'a> {
-    fn from(v: &'a str) -> Self {
-        Value::Text(v)
-    }
-}
-impl<'a> From<&'a String> for Value<'a> {
-    fn from(v: &'a String) -> Self {
-        Value::Text(v)
-    }
-}
-impl<'a> From<Option<&'a str>> for Value<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        Value::OptText(v)
-    }
-}
-impl<'a> From<&'a [u8]> for Value<'a> {
-    fn from(v: &'a [u8]) -> Self {
-        Value::Bytes(v)
-    }
-}
-impl<'a> From<&'a Vec<u8>> for Value<'a> {
-    fn from(v: &'a Vec<u8>) -> Self {
-        Value::Bytes(v)
-    }
-}
-impl From<bool> for Value<'_> {
-    fn from(v: bool) -> Self {
-        Value::Bool(v)
-    }
+
+value_from! {
+    i64 => Int,
+    Option<i64> => OptInt,
+    Option<i32> => OptInt4,
+    &'a str => Text,
+    &'a String => Text,
+    Option<&'a str> => OptText,
+    &'a [u8] => Bytes,
+    &'a Vec<u8> => Bytes,
+    bool => Bool,
 }
 
 impl rusqlite::ToSql for Value<'_> {

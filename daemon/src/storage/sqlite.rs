@@ -171,7 +171,7 @@ const MIGRATIONS: &[Migration] = &[
 
 mod durability;
 
-/// SQLite-backed [`Store`].
+/// SQLite-backed [`Store`](super::Store).
 pub struct SqliteStore {
     shared: Arc<Shared>,
 }
