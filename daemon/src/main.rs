@@ -109,9 +109,10 @@ fn open_store(
     policy: &Policy,
     keys: &secrets::Keys,
     hostname: &str,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(Arc<dyn Store>, String), String> {
     if let (None, Some(settings)) = (&args.db, policy.postgres(hostname)) {
-        return open_postgres(&settings, keys);
+        return open_postgres(&settings, keys, runtime);
     }
     let db = args
         .db
@@ -127,8 +128,9 @@ fn open_store(
 fn open_postgres(
     settings: &twofoldd::storage::pg_settings::Settings,
     keys: &secrets::Keys,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(Arc<dyn Store>, String), String> {
-    let store = PostgresStore::open(settings, Some(keys.fleet_check()))?;
+    let store = PostgresStore::open(settings, Some(keys.fleet_check()), runtime.clone())?;
     let place = format!("PostgreSQL {}", store.place());
     match store.check() {
         Ok(()) => {}
@@ -145,6 +147,7 @@ fn open_postgres(
 fn open_postgres(
     settings: &twofoldd::storage::pg_settings::Settings,
     _keys: &secrets::Keys,
+    _runtime: &tokio::runtime::Handle,
 ) -> Result<(Arc<dyn Store>, String), String> {
     Err(format!(
         "storage: {} needs a twofoldd built with the \"postgres\" feature",
@@ -203,7 +206,17 @@ fn migrate(args: &Args, m: &MigrateArgs, policy: &Policy) -> Result<(), String> 
             .or_else(|| policy.storage_sslrootcert.clone()),
         application_name: format!("{host} (migrate)"),
     };
-    let target = PostgresStore::open(&settings, Some(keys.fleet_check()))?;
+    // The store's connections need a runtime; this command has no other use for one.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let target = PostgresStore::open(
+        &settings,
+        Some(keys.fleet_check()),
+        runtime.handle().clone(),
+    )?;
     target.check().map_err(|e| e.to_string())?;
     let report = pg::migrate::migrate(&source, from, &target, &host, twofoldd::service::now())?;
     log::info!("migrated {from} into {}: {report}", target.place());
@@ -249,18 +262,6 @@ fn run(args: Args) -> Result<(), String> {
     let direct = twofoldd::direct::listen(&args.socket)?;
     let keys = secrets::Keys::load_or_create(&args.key)?;
     let hostname = policy.hostname.clone().unwrap_or_else(system_hostname);
-    let (store, place) = open_store(&args, &policy, &keys, &hostname)?;
-    begin_run(&args, store.as_ref())?;
-    let service = Arc::new(Service {
-        store,
-        keys,
-        policy: std::sync::RwLock::new(Arc::new(policy)),
-        hostname,
-        passwords: twofoldd::password::PasswordChecker {
-            confdir: args.pam_confdir.clone(),
-        },
-    });
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Requests on the bus block in place (see `dbus::blocking`); each needs a spare
@@ -274,6 +275,18 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // The fleet store's connections run on it too.
+    let (store, place) = open_store(&args, &policy, &keys, &hostname, runtime.handle())?;
+    begin_run(&args, store.as_ref())?;
+    let service = Arc::new(Service {
+        store,
+        keys,
+        policy: std::sync::RwLock::new(Arc::new(policy)),
+        hostname,
+        passwords: twofoldd::password::PasswordChecker {
+            confdir: args.pam_confdir.clone(),
+        },
+    });
     let store = Arc::clone(&service.store);
     let served = runtime.block_on(serve(&args, service, &place, direct));
     // Direct connections run in threads of their own: answer no more calls, let those

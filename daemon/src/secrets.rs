@@ -114,19 +114,25 @@ impl Keys {
 
     /// Short keyed tag that finds a backup code's row without trying every hash.
     pub fn backup_code_tag(&self, user: &str, normalized_code: &str) -> Vec<u8> {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.tag_key.as_slice())
-            .expect("HMAC takes any key length");
-        mac.update(user.as_bytes());
-        mac.update(&[0]);
-        mac.update(normalized_code.as_bytes());
-        mac.finalize().into_bytes()[..8].to_vec()
+        self.tag(user, normalized_code)
     }
 
     /// The value every host of a fleet derives from the shared key file (a keyed tag,
-    /// never the key): the fleet's database refuses a host whose key differs. It is the
-    /// tag of a fixed pseudo-user and code, as fleets have stored it from the start.
+    /// never the key): the fleet's database refuses a host whose key differs. Fleets
+    /// have stored it from the start as the tag of a fixed pair that no user name can
+    /// take ("twofold fleet" has a space): these bytes must never change.
     pub fn fleet_check(&self) -> Vec<u8> {
-        self.backup_code_tag("twofold fleet", "key check")
+        self.tag("twofold fleet", "key check")
+    }
+
+    /// HMAC-SHA256 with the tag key over `first`, a NUL and `second`, cut to 8 bytes.
+    fn tag(&self, first: &str, second: &str) -> Vec<u8> {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.tag_key.as_slice())
+            .expect("HMAC takes any key length");
+        mac.update(first.as_bytes());
+        mac.update(&[0]);
+        mac.update(second.as_bytes());
+        mac.finalize().into_bytes()[..8].to_vec()
     }
 }
 
@@ -196,6 +202,11 @@ mod tests {
         assert_eq!(
             data_encoding::HEXLOWER.encode(&keys.backup_code_tag("alice", "k7qmx2fp9d")),
             "a540a1051413d348"
+        );
+        // The fleet's key check, as every fleet database stores it.
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&keys.fleet_check()),
+            "5a13f1294e7005f3"
         );
     }
 

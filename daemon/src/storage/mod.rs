@@ -12,6 +12,8 @@ pub mod conformance;
 pub mod pg_settings;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod schema;
+pub(crate) mod sql;
 pub mod sqlite;
 
 use crate::lockout::{LockoutPolicy, Source, Throttle};

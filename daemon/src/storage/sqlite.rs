@@ -2,6 +2,9 @@
 //! through a link. A write is on disk before it is answered, through group commit (see
 //! [`WalSync`]); except a TOTP acceptance, synced right after it is answered, whose loss
 //! in a power cut [`durability`] keeps from letting the code pass again.
+//!
+//! The store's logic is `storage::sql`'s, shared with PostgreSQL; this is how it runs
+//! here: on one connection, each write in an immediate transaction.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -10,19 +13,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Params, Row, Transaction, TransactionBehavior,
-};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, Params, Transaction, TransactionBehavior};
 
-use super::{AuditEvent, Pending, Store, StoreError, StoreResult, StoredBackupCode, UserRecord};
+use super::schema::{self, Migration};
+use super::sql::{store_error, Backend, Cell, DbError, DbResult, Dialect, Durability, Row, Tx};
+use super::{StoreError, StoreResult};
 use crate::files;
-use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
-use twofold_contract::AuditEntry;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
+/// The first ones predate `schema` and stay as they were; `schema::TABLES` describes
+/// the tables they build (checked by a test).
+const MIGRATIONS: &[Migration] = &[
     // 1: the login path.
-    "CREATE TABLE users (
+    Migration::Sql(
+        "CREATE TABLE users (
         name        TEXT PRIMARY KEY NOT NULL,
         secret      BLOB NOT NULL,
         enrolled_at INTEGER NOT NULL,
@@ -60,14 +65,18 @@ const MIGRATIONS: &[&str] = &[
         detail    TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX audit_by_user ON audit(user, at);",
+    ),
     // 2: self-service (last use, device clock skew).
-    "ALTER TABLE users ADD COLUMN last_used_at INTEGER;
+    Migration::Sql(
+        "ALTER TABLE users ADD COLUMN last_used_at INTEGER;
     ALTER TABLE users ADD COLUMN last_method TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN last_service TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN last_rhost TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN step_offset INTEGER;",
+    ),
     // 3: policy and administration (lockouts per source, enrollment grace, bypass codes).
-    "CREATE TABLE throttle_by_source (
+    Migration::Sql(
+        "CREATE TABLE throttle_by_source (
         name         TEXT NOT NULL,
         source       TEXT NOT NULL,
         failures     INTEGER NOT NULL DEFAULT 0,
@@ -89,8 +98,10 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     CREATE INDEX audit_by_time ON audit(at);",
+    ),
     // 4: login sessions, remembered second-factor passes, session timeouts.
-    "CREATE TABLE sessions (
+    Migration::Sql(
+        "CREATE TABLE sessions (
         id             TEXT PRIMARY KEY NOT NULL,
         user           TEXT NOT NULL,
         service        TEXT NOT NULL DEFAULT '',
@@ -134,17 +145,20 @@ const MIGRATIONS: &[&str] = &[
         name    TEXT PRIMARY KEY NOT NULL,
         seconds INTEGER NOT NULL
     );",
+    ),
     // 5: fleet mode (the same schema as PostgreSQL's): the host of each audit entry,
     // revocation of a session asked by another host.
-    "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    Migration::Sql(
+        "ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN revoke_requested TEXT NOT NULL DEFAULT '';",
-    // 6: bounded storage: when each throttle counter last counted a failure (idle ones
-    // are purged).
-    "ALTER TABLE throttle ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;",
+    ),
+    // 6: bounded storage (PostgreSQL's 2).
+    Migration::Change(&schema::THROTTLE_UPDATED_AT),
     // 7: TOTP acceptances answered before their fsync (see `durability`): the run of the
     // daemon, the steps reserved, the replay fence after a power loss. Every earlier
     // version synced every acceptance: nothing is pending.
-    "CREATE TABLE run_state (
+    Migration::Sql(
+        "CREATE TABLE run_state (
         id            INTEGER PRIMARY KEY CHECK (id = 1),
         boot_id       TEXT NOT NULL DEFAULT '',
         clean         INTEGER NOT NULL DEFAULT 1,
@@ -152,12 +166,12 @@ const MIGRATIONS: &[&str] = &[
         fence_step    INTEGER NOT NULL DEFAULT 0
     );
     INSERT INTO run_state (id) VALUES (1);",
+    ),
 ];
 
 mod durability;
-mod sessions;
 
-/// SQLite-backed [`Store`].
+/// SQLite-backed [`Store`](super::Store).
 pub struct SqliteStore {
     shared: Arc<Shared>,
 }
@@ -200,7 +214,7 @@ trait Cached {
         &self,
         sql: &str,
         params: P,
-        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T>;
 }
 
@@ -213,7 +227,7 @@ impl Cached for Connection {
         &self,
         sql: &str,
         params: P,
-        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         self.prepare_cached(sql)?.query_row(params, f)
     }
@@ -403,20 +417,13 @@ impl Shared {
     }
 
     /// One atomic write, on disk when this returns (group commit, see [`WalSync`]).
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let (out, seq) = self.commit(f)?;
-        self.wal.sync_through(seq)?;
-        Ok(out)
-    }
-
-    /// One atomic write that is not waited for: it reaches the disk with the next
-    /// synced write. Only for records whose loss in a crash fails closed (a remembered
-    /// pass that would spare a code).
-    fn write_unsynced<T>(
+    fn write_durably<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        Ok(self.commit(f)?.0)
+        let (out, seq) = self.commit(f)?;
+        self.wal.sync_through(seq)?;
+        Ok(out)
     }
 
     fn commit<T>(
@@ -445,9 +452,9 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
             MIGRATIONS.len()
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
-        tx.execute_batch(sql)
+        tx.execute_batch(&migration.sql(Dialect::Sqlite))
             .and_then(|()| tx.pragma_update(None, "user_version", (i + 1) as i64))
             .and_then(|()| tx.commit())
             .map_err(|e| format!("schema migration {} failed: {e}", i + 1))?;
@@ -455,329 +462,88 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
-fn insert_audit(tx: &Transaction<'_>, a: &AuditEvent) -> StoreResult<()> {
-    tx.exec(
-        "INSERT INTO audit (at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
-                            step_offset, host)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            a.at,
-            a.actor_uid,
-            a.actor_pid,
-            a.user,
-            a.event,
-            a.service,
-            a.tty,
-            a.rhost,
-            a.detail,
-            a.step_offset,
-            a.host
-        ],
-    )
-    .map_err(err("audit"))?;
-    Ok(())
-}
+/// Statements of the shared logic on one connection (inside a transaction for writes).
+struct SqliteTx<'a>(&'a Connection);
 
-/// Replaces the user's backup codes: the old set dies in the same transaction.
-fn insert_backup_codes(
-    tx: &Transaction<'_>,
-    user: &str,
-    codes: &[StoredBackupCode],
-) -> StoreResult<()> {
-    tx.exec("DELETE FROM backup_codes WHERE name = ?1", params![user])
-        .map_err(err("backup codes"))?;
-    for code in codes {
-        tx.exec(
-            "INSERT INTO backup_codes (name, tag, hash) VALUES (?1, ?2, ?3)",
-            params![user, code.tag, code.hash],
-        )
-        .map_err(err("backup codes"))?;
-    }
-    Ok(())
-}
-
-/// Clears the counters of `sources` after a success from them (ceilings stay).
-fn clear_throttle(tx: &Transaction<'_>, user: &str, sources: &[Source]) -> StoreResult<()> {
-    for source in sources.iter().filter(|s| s.clears_on_success()) {
-        tx.exec(
-            "DELETE FROM throttle WHERE name = ?1 AND source = ?2",
-            params![user, source.key],
-        )
-        .map_err(err("throttle"))?;
-    }
-    Ok(())
-}
-
-fn count_backup_codes(conn: &Connection, user: &str) -> StoreResult<u32> {
-    conn.row(
-        "SELECT count(*) FROM backup_codes WHERE name = ?1 AND used_at IS NULL",
-        params![user],
-        |row| row.get(0),
-    )
-    .map_err(err("backup codes"))
-}
-
-fn read_throttle(conn: &Connection, user: &str, source: &str) -> StoreResult<Throttle> {
-    Ok(conn
-        .row(
-            "SELECT failures, lockouts, locked_until FROM throttle WHERE name = ?1 AND source = ?2",
-            params![user, source],
-            |row| {
-                Ok(Throttle {
-                    failures: row.get(0)?,
-                    lockouts: row.get(1)?,
-                    locked_until: row.get(2)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(err("throttle"))?
-        .unwrap_or_default())
-}
-
-/// The strictest of several counters: the latest lockout end, the most failures.
-fn strictest(all: impl IntoIterator<Item = Throttle>) -> Throttle {
-    all.into_iter().fold(Throttle::default(), |a, b| Throttle {
-        failures: a.failures.max(b.failures),
-        lockouts: a.lockouts.max(b.lockouts),
-        locked_until: a.locked_until.max(b.locked_until),
+fn cell(value: ValueRef<'_>) -> DbResult<Cell> {
+    Ok(match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Text(t) => Cell::Text(
+            String::from_utf8(t.to_vec()).map_err(|e| DbError::Statement(e.to_string()))?,
+        ),
+        ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+        ValueRef::Real(_) => return Err(DbError::Statement("a real number stored".into())),
     })
 }
 
-impl Store for SqliteStore {
-    fn user(&self, user: &str) -> StoreResult<Option<UserRecord>> {
-        self.with_conn(|conn| {
-            conn.row(
-                "SELECT secret, enrolled_at, last_step, last_used_at, last_method, last_service,
-                        last_rhost
-                 FROM users WHERE name = ?1",
-                params![user],
-                |row| {
-                    Ok(UserRecord {
-                        secret_sealed: row.get(0)?,
-                        enrolled_at: row.get(1)?,
-                        last_step: row.get::<_, Option<i64>>(2)?.map(|s| s as u64),
-                        last_used_at: row.get(3)?,
-                        last_method: row.get(4)?,
-                        last_service: row.get(5)?,
-                        last_rhost: row.get(6)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("user"))
-        })
+impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 
-    fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle> {
-        self.with_conn(|conn| {
-            let all = sources
-                .iter()
-                .map(|s| read_throttle(conn, user, &s.key))
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(strictest(all))
-        })
+    fn exec(&self, sql: &str, args: &[super::sql::Value<'_>]) -> DbResult<u64> {
+        let sql = Dialect::Sqlite.text(sql);
+        let changed = self
+            .0
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(args))?;
+        Ok(changed as u64)
     }
 
-    fn throttle_summary(&self, user: &str) -> StoreResult<Throttle> {
-        self.with_conn(|conn| {
-            conn.row(
-                "SELECT coalesce(sum(CASE WHEN source LIKE ?2 THEN 0 ELSE failures END), 0),
-                        coalesce(max(lockouts), 0), coalesce(max(locked_until), 0)
-                 FROM throttle WHERE name = ?1",
-                params![user, CEILINGS_LIKE],
-                |row| {
-                    Ok(Throttle {
-                        failures: row.get(0)?,
-                        lockouts: row.get(1)?,
-                        locked_until: row.get(2)?,
-                    })
-                },
-            )
-            .map_err(err("throttle"))
-        })
+    fn rows(&self, sql: &str, args: &[super::sql::Value<'_>]) -> DbResult<Vec<Row>> {
+        let sql = Dialect::Sqlite.text(sql);
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let cells = (0..columns)
+                .map(|i| cell(row.get_ref(i)?))
+                .collect::<DbResult<Vec<_>>>()?;
+            out.push(Row(cells));
+        }
+        Ok(out)
+    }
+}
+
+impl Backend for SqliteStore {
+    fn spans_hosts(&self) -> bool {
+        false
     }
 
-    fn clear_lockouts(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool> {
-        self.write(|tx| {
-            let cleared = tx
-                .exec("DELETE FROM throttle WHERE name = ?1", params![user])
-                .map_err(err("throttle"))?;
-            insert_audit(tx, audit)?;
-            Ok(cleared > 0)
-        })
+    fn read<T>(&self, what: &str, mut op: impl FnMut(&dyn Tx) -> DbResult<T>) -> StoreResult<T> {
+        self.with_conn(|conn| op(&SqliteTx(conn)).map_err(|e| store_error(what, e)))
     }
 
-    fn first_seen(&self, user: &str, now: i64) -> StoreResult<i64> {
-        self.write(|conn| {
-            conn.exec(
-                "INSERT INTO first_seen (name, at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![user, now],
-            )
-            .map_err(err("first seen"))?;
-            conn.row(
-                "SELECT at FROM first_seen WHERE name = ?1",
-                params![user],
-                |row| row.get(0),
-            )
-            .map_err(err("first seen"))
-        })
-    }
-
-    fn set_bypass(
+    fn write<T>(
         &self,
-        user: &str,
-        hash: &str,
-        expires_at: i64,
-        audit: &AuditEvent,
-    ) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.exec(
-                "INSERT INTO bypass_codes (name, hash, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(name) DO UPDATE SET hash = ?2, expires_at = ?3",
-                params![user, hash, expires_at],
-            )
-            .map_err(err("bypass code"))?;
-            insert_audit(tx, audit)
-        })
+        what: &str,
+        durability: Durability,
+        mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
+    ) -> StoreResult<T> {
+        let (out, seq) = self.commit(|tx| op(&SqliteTx(tx)).map_err(|e| store_error(what, e)))?;
+        if durability == Durability::OnDisk {
+            self.wal.sync_through(seq)?;
+        }
+        Ok(out)
     }
 
-    fn bypass(&self, user: &str, now: i64) -> StoreResult<Option<String>> {
-        self.with_conn(|conn| {
-            conn.row(
-                "SELECT hash FROM bypass_codes WHERE name = ?1 AND expires_at > ?2",
-                params![user, now],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(err("bypass code"))
-        })
-    }
-
-    fn consume_bypass(
+    /// Answered before its sync when the run allows it (see [`durability`]).
+    fn write_acceptance(
         &self,
-        user: &str,
-        hash: &str,
-        sources: &[Source],
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.write(|tx| {
-            let used = tx
-                .exec(
-                    "DELETE FROM bypass_codes WHERE name = ?1 AND hash = ?2 AND expires_at > ?3",
-                    params![user, hash, audit.at],
-                )
-                .map_err(err("bypass code"))?;
-            if used == 1 {
-                clear_throttle(tx, user, sources)?;
-                insert_audit(tx, audit)?;
-            }
-            Ok(used == 1)
-        })
-    }
-
-    fn known_users(&self) -> StoreResult<Vec<String>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT name FROM users UNION SELECT name FROM first_seen
-                     UNION SELECT name FROM throttle UNION SELECT name FROM pending_enrollments
-                     UNION SELECT name FROM bypass_codes ORDER BY 1",
-                )
-                .map_err(err("users"))?;
-            let rows = stmt.query_map([], |row| row.get(0)).map_err(err("users"))?;
-            rows.collect::<Result<Vec<String>, _>>()
-                .map_err(err("users"))
-        })
-    }
-
-    fn append_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
-        self.write(|tx| insert_audit(tx, audit))
-    }
-
-    fn audit_log(
-        &self,
-        user: Option<&str>,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
-                            host
-                     FROM audit WHERE (?1 IS NULL OR user = ?1) AND at >= ?2
-                     ORDER BY id DESC LIMIT ?3",
-                )
-                .map_err(err("audit"))?;
-            let rows = stmt
-                .query_map(params![user, since, limit], |row| {
-                    Ok(AuditEntry {
-                        at: row.get(0)?,
-                        actor_uid: row.get::<_, Option<i64>>(1)?.unwrap_or(-1),
-                        actor_pid: row.get::<_, Option<i64>>(2)?.unwrap_or(-1),
-                        user: row.get(3)?,
-                        event: row.get(4)?,
-                        service: row.get(5)?,
-                        tty: row.get(6)?,
-                        rhost: row.get(7)?,
-                        detail: row.get(8)?,
-                        host: row.get(9)?,
-                    })
-                })
-                .map_err(err("audit"))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(err("audit"))
-        })
-    }
-
-    fn backup_codes_left(&self, user: &str) -> StoreResult<u32> {
-        self.with_conn(|conn| count_backup_codes(conn, user))
-    }
-
-    fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>> {
-        self.with_conn(|conn| {
-            conn.row(
-                "SELECT secret, expires_at FROM pending_enrollments
-                 WHERE name = ?1 AND expires_at > ?2",
-                params![user, now],
-                |row| {
-                    Ok(Pending {
-                        secret_sealed: row.get(0)?,
-                        expires_at: row.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("pending enrollment"))
-        })
-    }
-
-    fn accept_totp_step(
-        &self,
-        user: &str,
         step: u64,
-        sources: &[Source],
-        audit: &AuditEvent,
+        at: i64,
+        mut op: impl FnMut(&dyn Tx) -> DbResult<bool>,
     ) -> StoreResult<bool> {
         let ((moved, commit), seq) = self.commit(|tx| {
-            let moved = tx
-                .exec(
-                    "UPDATE users SET last_step = ?2, last_used_at = ?3, last_method = 'totp',
-                                      last_service = ?4, last_rhost = ?5
-                     WHERE name = ?1 AND (last_step IS NULL OR last_step < ?2)",
-                    params![user, step as i64, audit.at, audit.service, audit.rhost],
-                )
-                .map_err(err("replay watermark"))?;
-            if moved == 1 {
-                clear_throttle(tx, user, sources)?;
-                insert_audit(tx, audit)?;
-            }
+            let moved = op(&SqliteTx(tx)).map_err(|e| store_error("replay watermark", e))?;
             // Decided under the connection lock, as `end_run` closes the run.
-            let commit = self.run.commit_for(step, audit.at);
+            let commit = self.run.commit_for(step, at);
             if let durability::Commit::Synced(Some(reserve)) = commit {
                 durability::raise_reservation(tx, reserve)?;
             }
-            Ok((moved == 1, commit))
+            Ok((moved, commit))
         })?;
         if let durability::Commit::Synced(reserve) = commit {
             self.wal.sync_through(seq)?;
@@ -786,285 +552,31 @@ impl Store for SqliteStore {
             }
         }
         if moved {
-            self.run.accepted(audit.at);
+            self.run.accepted(at);
         }
         Ok(moved)
     }
 
-    fn begin_run(&self, boot_id: &str) -> StoreResult<Option<u64>> {
+    fn start_run(&self, boot_id: &str) -> StoreResult<Option<u64>> {
         self.shared.begin_run(boot_id)
     }
 
-    fn replay_fence(&self) -> Option<u64> {
+    fn fence(&self) -> Option<u64> {
         self.run.fence()
     }
 
-    fn end_run(&self) -> StoreResult<()> {
+    fn stop_run(&self) -> StoreResult<()> {
         self.shared.end_run()
-    }
-
-    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT step_offset FROM audit
-                     WHERE user = ?1 AND step_offset IS NOT NULL
-                     ORDER BY id DESC LIMIT ?2",
-                )
-                .map_err(err("audit"))?;
-            let rows = stmt
-                .query_map(params![user, limit], |row| row.get(0))
-                .map_err(err("audit"))?;
-            rows.collect::<Result<Vec<i32>, _>>().map_err(err("audit"))
-        })
-    }
-
-    fn backup_code_candidates(&self, user: &str, tag: &[u8]) -> StoreResult<Vec<(i64, String)>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, hash FROM backup_codes
-                     WHERE name = ?1 AND tag = ?2 AND used_at IS NULL",
-                )
-                .map_err(err("backup codes"))?;
-            let rows = stmt
-                .query_map(params![user, tag], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(err("backup codes"))?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(err("backup codes"))
-        })
-    }
-
-    fn consume_backup_code(
-        &self,
-        user: &str,
-        id: i64,
-        sources: &[Source],
-        audit: &AuditEvent,
-    ) -> StoreResult<Option<u32>> {
-        self.write(|tx| {
-            let used = tx
-                .exec(
-                    "UPDATE backup_codes SET used_at = ?3
-                     WHERE id = ?1 AND name = ?2 AND used_at IS NULL",
-                    params![id, user, audit.at],
-                )
-                .map_err(err("backup code"))?;
-            if used != 1 {
-                return Ok(None);
-            }
-            tx.exec(
-                "UPDATE users SET last_used_at = ?2, last_method = 'backup_code',
-                                  last_service = ?3, last_rhost = ?4
-                 WHERE name = ?1",
-                params![user, audit.at, audit.service, audit.rhost],
-            )
-            .map_err(err("user"))?;
-            clear_throttle(tx, user, sources)?;
-            insert_audit(tx, audit)?;
-            Ok(Some(count_backup_codes(tx, user)?))
-        })
-    }
-
-    fn replace_backup_codes(
-        &self,
-        user: &str,
-        codes: &[StoredBackupCode],
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.write(|tx| {
-            let enrolled: bool = tx
-                .row(
-                    "SELECT EXISTS(SELECT 1 FROM users WHERE name = ?1)",
-                    params![user],
-                    |r| r.get(0),
-                )
-                .map_err(err("user"))?;
-            if !enrolled {
-                return Ok(false);
-            }
-            insert_backup_codes(tx, user, codes)?;
-            insert_audit(tx, audit)?;
-            Ok(true)
-        })
-    }
-
-    fn remove_user(&self, user: &str, audit: &AuditEvent) -> StoreResult<bool> {
-        self.write(|tx| {
-            let removed = tx
-                .exec("DELETE FROM users WHERE name = ?1", params![user])
-                .map_err(err("user"))?;
-            for table in [
-                "backup_codes",
-                "pending_enrollments",
-                "throttle",
-                "bypass_codes",
-            ] {
-                tx.exec(
-                    &format!("DELETE FROM {table} WHERE name = ?1"),
-                    params![user],
-                )
-                .map_err(err(table))?;
-            }
-            if removed == 1 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(removed == 1)
-        })
-    }
-
-    fn record_failure(
-        &self,
-        user: &str,
-        sources: &[Source],
-        policy: &LockoutPolicy,
-        audit: &AuditEvent,
-    ) -> StoreResult<Throttle> {
-        self.write(|tx| {
-            let mut after_all = Vec::with_capacity(sources.len());
-            let mut new_lockout = None;
-            for source in sources {
-                let before = read_throttle(tx, user, &source.key)?;
-                let after = policy.after_failure(before, source, audit.at);
-                tx.exec(
-                    "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
-                                           updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(name, source)
-                     DO UPDATE SET failures = ?3, lockouts = ?4, locked_until = ?5,
-                                   updated_at = ?6",
-                    params![
-                        user,
-                        source.key,
-                        after.failures,
-                        after.lockouts,
-                        after.locked_until,
-                        audit.at
-                    ],
-                )
-                .map_err(err("throttle"))?;
-                if after.lockouts > before.lockouts {
-                    new_lockout = Some((source.key.clone(), after.locked_until - audit.at));
-                }
-                after_all.push(after);
-            }
-            insert_audit(tx, audit)?;
-            if let Some((source, seconds)) = new_lockout {
-                insert_audit(
-                    tx,
-                    &AuditEvent {
-                        event: "lockout",
-                        detail: format!("{source} locked for {seconds} s"),
-                        ..audit.clone()
-                    },
-                )?;
-            }
-            Ok(strictest(after_all))
-        })
-    }
-
-    fn purge_throttle(&self, now: i64, idle_before: i64) -> StoreResult<u64> {
-        // Losing a purge in a crash costs nothing: unsynced.
-        self.write_unsynced(|tx| {
-            tx.exec(
-                "DELETE FROM throttle WHERE updated_at < ?2 AND locked_until <= ?1",
-                params![now, idle_before],
-            )
-            .map(|n| n as u64)
-            .map_err(err("throttle"))
-        })
-    }
-
-    fn purge_audit(&self, before: i64, max_rows: u64) -> StoreResult<u64> {
-        // Ids are unique and only grow: none at or below this one is among the newest
-        // `max_rows`.
-        let newest: i64 = self.with_conn(|conn| {
-            conn.row("SELECT coalesce(max(id), 0) FROM audit", [], |row| {
-                row.get(0)
-            })
-            .map_err(err("audit"))
-        })?;
-        let beyond_cap = newest.saturating_sub(i64::try_from(max_rows).unwrap_or(i64::MAX));
-        let mut deleted = 0;
-        for (sql, bound) in [
-            (
-                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 LIMIT ?2)",
-                before,
-            ),
-            (
-                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= ?1 LIMIT ?2)",
-                beyond_cap,
-            ),
-        ] {
-            loop {
-                let n = self.write_unsynced(|tx| {
-                    tx.exec(sql, params![bound, super::PURGE_BATCH])
-                        .map_err(err("audit"))
-                })?;
-                deleted += n as u64;
-                if (n as i64) < super::PURGE_BATCH {
-                    break;
-                }
-            }
-        }
-        Ok(deleted)
-    }
-
-    fn begin_enrollment(
-        &self,
-        user: &str,
-        pending: &Pending,
-        audit: &AuditEvent,
-    ) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.exec(
-                "INSERT INTO pending_enrollments (name, secret, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(name) DO UPDATE SET secret = ?2, expires_at = ?3",
-                params![user, pending.secret_sealed, pending.expires_at],
-            )
-            .map_err(err("pending enrollment"))?;
-            insert_audit(tx, audit)
-        })
-    }
-
-    fn confirm_enrollment(
-        &self,
-        user: &str,
-        secret_sealed: &[u8],
-        step: u64,
-        codes: &[StoredBackupCode],
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.write(|tx| {
-            let taken = tx
-                .exec(
-                    "DELETE FROM pending_enrollments
-                     WHERE name = ?1 AND secret = ?2 AND expires_at > ?3",
-                    params![user, secret_sealed, audit.at],
-                )
-                .map_err(err("pending enrollment"))?;
-            if taken != 1 {
-                return Ok(false);
-            }
-            tx.exec(
-                "INSERT INTO users (name, secret, enrolled_at, last_step) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(name) DO UPDATE SET secret = ?2, enrolled_at = ?3, last_step = ?4",
-                params![user, secret_sealed, audit.at, step as i64],
-            )
-            .map_err(err("user"))?;
-            insert_backup_codes(tx, user, codes)?;
-            tx.exec("DELETE FROM bypass_codes WHERE name = ?1", params![user])
-                .map_err(err("bypass code"))?;
-            insert_audit(tx, audit)?;
-            Ok(true)
-        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lockout::{LockoutPolicy, Source, Throttle};
     use crate::otp;
+    use crate::storage::sql::args;
+    use crate::storage::{AuditEvent, Pending, Store, StoredBackupCode};
 
     fn local() -> Vec<Source> {
         vec![Source::in_a_row("local".into(), 5)]
@@ -1101,9 +613,8 @@ mod tests {
         // A write that is not waited for costs no sync.
         let before = syncs(&store);
         store
-            .write_unsynced(|tx| {
-                tx.exec("INSERT INTO first_seen (name, at) VALUES ('x', 1)", [])
-                    .map_err(err("test"))
+            .write("test", Durability::Later, |tx| {
+                tx.exec("INSERT INTO first_seen (name, at) VALUES ('x', 1)", args![])
             })
             .unwrap();
         assert_eq!(syncs(&store), before);

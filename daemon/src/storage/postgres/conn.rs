@@ -1,10 +1,11 @@
 //! Connections to PostgreSQL: settings (URL without a password, password file, TLS),
-//! a small pool, and the one way every store operation runs: on the store's own
-//! runtime, under a deadline, retried when PostgreSQL asks for it.
+//! a small pool, and the one way every store operation runs: under a deadline, retried
+//! when PostgreSQL asks for it.
 //!
-//! The store's methods are synchronous (the daemon calls them from tokio's blocking
-//! pool); each blocks on an async `tokio-postgres` operation driven by a private
-//! one-worker runtime, bounded by [`OP_TIMEOUT`] from start to commit. A request whose
+//! The store's methods are synchronous: the daemon calls them off its async workers
+//! (`block_in_place`, `spawn_blocking`). Each statement blocks that thread on the
+//! daemon's own runtime (`Handle::block_on`), whose workers drive the connections; the
+//! whole operation is bounded by [`OP_TIMEOUT`] from start to commit. A request whose
 //! database does not answer in time fails closed, and its connection is dropped: a
 //! later request connects afresh, so the daemon reconnects by itself.
 
@@ -14,12 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, NoTls};
 use zeroize::Zeroizing;
 
 use crate::files;
 use crate::storage::pg_settings::{is_postgres_url, Settings, SslMode};
+use crate::storage::sql::{Cell, DbError, DbResult, Dialect, Row, Tx, Value};
 use crate::storage::{StoreError, StoreResult};
 
 /// Longest time one store operation may take, connection included. Well below the PAM
@@ -160,11 +164,19 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     text
 }
 
-fn retryable(e: &tokio_postgres::Error) -> bool {
-    matches!(
+/// What a failed statement means for the operation.
+fn classify(e: &tokio_postgres::Error) -> DbError {
+    let retry = matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    )
+    );
+    if retry {
+        DbError::Retry(describe(e))
+    } else if e.is_closed() {
+        DbError::Broken(describe(e))
+    } else {
+        DbError::Statement(describe(e))
+    }
 }
 
 /// What a new connection must go through once per process: schema migrations and the
@@ -178,31 +190,42 @@ pub type Prepare = Box<
         + Sync,
 >;
 
-/// A pool of connections on a private runtime.
+/// A pool of connections, driven by the daemon's runtime.
 pub struct Db {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Handle,
     config: tokio_postgres::Config,
     password_file: Option<PathBuf>,
     tls: Tls,
     idle: Mutex<Vec<Client>>,
     prepared: AtomicBool,
     prepare: Prepare,
+    /// Longest time one operation may take ([`OP_TIMEOUT`]).
+    limit: Duration,
     /// `host:port/dbname`, for messages.
     pub place: String,
 }
 
-impl Drop for Db {
-    fn drop(&mut self) {
-        // May be dropped from inside another runtime (the daemon's): never block there.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
+/// Bounds the client and the server put on each operation.
+fn set_time_limit(config: &mut tokio_postgres::Config, limit: Duration) {
+    config
+        .tcp_user_timeout(limit)
+        // Server-side bounds too: no statement or lock wait outlives the client's
+        // deadline, no transaction stays open if we vanish.
+        .options(format!(
+            "-c statement_timeout={ms} -c lock_timeout={ms} \
+             -c idle_in_transaction_session_timeout=10000 -c TimeZone=UTC",
+            ms = limit.as_millis()
+        ));
 }
 
 impl Db {
     /// Checks the settings (URL, password file, certificates); does not connect.
-    pub fn new(settings: &Settings, prepare: Prepare) -> Result<Db, String> {
+    /// Connections are driven by `runtime`, which must be a multi-thread runtime (its
+    /// workers run them while a store call blocks its own thread).
+    pub fn new(settings: &Settings, prepare: Prepare, runtime: Handle) -> Result<Db, String> {
+        if runtime.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return Err("the PostgreSQL store needs a multi-thread tokio runtime".into());
+        }
         let mut config = check_url(&settings.url, "storage")?;
         if let Some(path) = &settings.password_file {
             // Read now so that a bad file stops the daemon at start, with its name.
@@ -227,35 +250,26 @@ impl Db {
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10))
-            .tcp_user_timeout(OP_TIMEOUT)
-            .application_name(format!("twofoldd@{}", settings.application_name))
-            // Server-side bounds too: no statement or lock wait outlives the client's
-            // deadline, no transaction stays open if we vanish.
-            .options(format!(
-                "-c statement_timeout={ms} -c lock_timeout={ms} \
-                 -c idle_in_transaction_session_timeout=10000 -c TimeZone=UTC",
-                ms = OP_TIMEOUT.as_millis()
-            ));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("twofoldd-pg")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the database runtime: {e}"))?;
+            .application_name(format!("twofoldd@{}", settings.application_name));
+        set_time_limit(&mut config, OP_TIMEOUT);
         Ok(Db {
-            runtime: Some(runtime),
+            runtime,
             config,
             password_file: settings.password_file.clone(),
             tls,
             idle: Mutex::new(Vec::new()),
             prepared: AtomicBool::new(false),
             prepare,
+            limit: OP_TIMEOUT,
             place,
         })
     }
 
-    fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().expect("runtime lives until drop")
+    /// Another time limit for every operation (tests on a loaded machine); connections
+    /// opened before keep the server-side bounds they were opened with.
+    pub fn set_time_limit(&mut self, limit: Duration) {
+        set_time_limit(&mut self.config, limit);
+        self.limit = limit;
     }
 
     async fn connect(&self) -> Result<Client, StoreError> {
@@ -271,18 +285,17 @@ impl Db {
                 describe(&e)
             ))
         };
-        let handle = self.runtime().handle().clone();
         let client = match &self.tls {
             Tls::None => {
                 let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
-                handle.spawn(async move {
+                self.runtime.spawn(async move {
                     let _ = conn.await;
                 });
                 client
             }
             Tls::Native(tls) => {
                 let (client, conn) = config.connect(tls.clone()).await.map_err(fail)?;
-                handle.spawn(async move {
+                self.runtime.spawn(async move {
                     let _ = conn.await;
                 });
                 client
@@ -320,7 +333,20 @@ impl Db {
         }
     }
 
-    /// Runs `op` on a connection within [`OP_TIMEOUT`]. `op` must leave the connection
+    /// Blocks this thread on `work` until `deadline`.
+    fn block<T>(
+        &self,
+        deadline: Instant,
+        work: impl std::future::Future<Output = T>,
+    ) -> DbResult<T> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // The timer is made inside the runtime's context, which `block_on` enters.
+        self.runtime
+            .block_on(async { tokio::time::timeout(left, work).await })
+            .map_err(|_| DbError::Late)
+    }
+
+    /// Runs `op` on a connection within the time limit. `op` must leave the connection
     /// outside any transaction when it returns. Serialization failures and deadlocks
     /// are retried; with `idempotent`, so is a connection found broken (a pooled one
     /// whose server restarted).
@@ -328,9 +354,9 @@ impl Db {
         &self,
         what: &str,
         idempotent: bool,
-        op: impl AsyncFnMut(&mut Client) -> Result<T, tokio_postgres::Error>,
+        op: impl FnMut(&mut Client, Instant) -> DbResult<T>,
     ) -> StoreResult<T> {
-        self.run_within(what, idempotent, OP_TIMEOUT, op)
+        self.run_within(what, idempotent, self.limit, op)
     }
 
     /// [`Db::run`] with another time limit (`twofoldd migrate` copies a whole database).
@@ -339,7 +365,7 @@ impl Db {
         what: &str,
         idempotent: bool,
         limit: Duration,
-        mut op: impl AsyncFnMut(&mut Client) -> Result<T, tokio_postgres::Error>,
+        mut op: impl FnMut(&mut Client, Instant) -> DbResult<T>,
     ) -> StoreResult<T> {
         let deadline = Instant::now() + limit;
         let late = || {
@@ -349,47 +375,153 @@ impl Db {
                 limit.as_millis()
             ))
         };
-        self.runtime().block_on(async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let left = deadline.saturating_duration_since(Instant::now());
-                let mut client = tokio::time::timeout(left, self.client())
-                    .await
-                    .map_err(|_| late())??;
-                let left = deadline.saturating_duration_since(Instant::now());
-                // On timeout the connection is dropped with the future: its state is
-                // unknown (PostgreSQL rolls back what was not committed).
-                let outcome = tokio::time::timeout(left, op(&mut client))
-                    .await
-                    .map_err(|_| late())?;
-                match outcome {
-                    Ok(value) => {
-                        self.give_back(client);
-                        return Ok(value);
-                    }
-                    Err(e) => {
-                        let broken = e.is_closed() || client.is_closed();
-                        if !broken {
-                            self.give_back(client);
-                        }
-                        let again = (retryable(&e) || (broken && idempotent))
-                            && attempt < MAX_ATTEMPTS
-                            && Instant::now() < deadline;
-                        if again {
-                            if !broken {
-                                // Let the competing transaction finish first.
-                                let pause = Duration::from_millis(
-                                    (2u64 << attempt) + u64::from(rand::random::<u8>() % 8),
-                                );
-                                tokio::time::sleep(pause).await;
-                            }
-                            continue;
-                        }
-                        return Err(StoreError::Failed(format!("{what}: {}", describe(&e))));
-                    }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.block(deadline, self.client()).map_err(|_| late())??;
+            let failure = match op(&mut client, deadline) {
+                Ok(value) => {
+                    self.give_back(client);
+                    return Ok(value);
                 }
+                // The connection's state is unknown: dropped (PostgreSQL rolls back what
+                // was not committed).
+                Err(DbError::Late) => return Err(late()),
+                Err(e) => e,
+            };
+            let broken = matches!(failure, DbError::Broken(_)) || client.is_closed();
+            if !broken {
+                self.give_back(client);
             }
+            let again = (matches!(failure, DbError::Retry(_)) || (broken && idempotent))
+                && attempt < MAX_ATTEMPTS
+                && Instant::now() < deadline;
+            if !again {
+                return Err(crate::storage::sql::store_error(what, failure));
+            }
+            if !broken {
+                // Let the competing transaction finish first.
+                std::thread::sleep(Duration::from_millis(
+                    (2u64 << attempt) + u64::from(rand::random::<u8>() % 8),
+                ));
+            }
+        }
+    }
+
+    /// [`Db::run_within`] for an async `op` (`twofoldd migrate`).
+    pub fn run_async_within<T>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        limit: Duration,
+        mut op: impl AsyncFnMut(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> StoreResult<T> {
+        self.run_within(what, idempotent, limit, |client, deadline| {
+            self.block(deadline, op(client))?.map_err(|e| classify(&e))
         })
     }
+
+    /// Runs `op` outside a transaction, each statement on its own.
+    pub fn read<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
+    ) -> StoreResult<T> {
+        self.run(what, true, |client, deadline| {
+            op(&PgTx {
+                db: self,
+                conn: &*client,
+                deadline,
+            })
+        })
+    }
+
+    /// Runs `op` in one transaction: committed before this returns, or rolled back.
+    pub fn write<T>(
+        &self,
+        what: &str,
+        mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
+    ) -> StoreResult<T> {
+        self.run(what, false, |client, deadline| {
+            let tx = self
+                .block(deadline, client.transaction())?
+                .map_err(|e| classify(&e))?;
+            let out = op(&PgTx {
+                db: self,
+                conn: &tx,
+                deadline,
+            })?;
+            self.block(deadline, tx.commit())?
+                .map_err(|e| classify(&e))?;
+            Ok(out)
+        })
+    }
+}
+
+/// Statements of the shared logic on a connection or in a transaction.
+struct PgTx<'a, C> {
+    db: &'a Db,
+    conn: &'a C,
+    deadline: Instant,
+}
+
+impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn exec(&self, sql: &str, args: &[Value<'_>]) -> DbResult<u64> {
+        let params: Vec<_> = args.iter().map(Value::as_pg).collect();
+        self.db
+            .block(self.deadline, self.conn.execute(sql, &params))?
+            .map_err(|e| classify(&e))
+    }
+
+    fn rows(&self, sql: &str, args: &[Value<'_>]) -> DbResult<Vec<Row>> {
+        let params: Vec<_> = args.iter().map(Value::as_pg).collect();
+        let rows = self
+            .db
+            .block(self.deadline, self.conn.query(sql, &params))?
+            .map_err(|e| classify(&e))?;
+        rows.iter().map(row).collect()
+    }
+}
+
+/// A result row of the shared logic's types.
+fn row(pg: &tokio_postgres::Row) -> DbResult<Row> {
+    let failed = |e: tokio_postgres::Error| DbError::Statement(describe(&e));
+    let cells = pg.columns().iter().enumerate().map(|(i, column)| {
+        let ty = column.type_();
+        let cell = if *ty == Type::INT8 {
+            pg.try_get::<_, Option<i64>>(i)
+                .map_err(failed)?
+                .map(Cell::Int)
+        } else if *ty == Type::INT4 {
+            pg.try_get::<_, Option<i32>>(i)
+                .map_err(failed)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::INT2 {
+            pg.try_get::<_, Option<i16>>(i)
+                .map_err(failed)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::BOOL {
+            pg.try_get::<_, Option<bool>>(i)
+                .map_err(failed)?
+                .map(|v| Cell::Int(v.into()))
+        } else if *ty == Type::BYTEA {
+            pg.try_get::<_, Option<Vec<u8>>>(i)
+                .map_err(failed)?
+                .map(Cell::Bytes)
+        } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+            pg.try_get::<_, Option<String>>(i)
+                .map_err(failed)?
+                .map(Cell::Text)
+        } else {
+            return Err(DbError::Statement(format!(
+                "column {i}: unexpected type {ty}"
+            )));
+        };
+        Ok(cell.unwrap_or(Cell::Null))
+    });
+    Ok(Row(cells.collect::<DbResult<Vec<_>>>()?))
 }

@@ -13,12 +13,14 @@
 //! and the user is reported: they keep using the fleet's. Counters merge to the
 //! stricter value. A source is migrated once: a second run is refused.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use super::PostgresStore;
+use crate::storage::sql::{self, Dialect};
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::StoreError;
 
@@ -156,7 +158,7 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                 "SELECT user, service, tty, rhost, at, method, caller_pid, caller_ppid,
                         tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
             )?,
-            timeouts: rows(c, "SELECT name, seconds FROM session_timeouts")?,
+            timeouts: rows(c, &Dialect::Sqlite.text(sql::SESSION_TIMEOUTS))?,
         })
     })
 }
@@ -171,24 +173,15 @@ pub fn migrate(
     now: i64,
 ) -> Result<Report, String> {
     let data = export(source).map_err(|e| format!("reading {source_name}: {e}"))?;
-    let or_host = |v: &Val| {
-        let h = text(v);
-        if h.is_empty() {
-            host.to_string()
-        } else {
-            h
-        }
-    };
     let source_key = format!("{host}:{source_name}");
     target
         .db
-        .run_within(
+        .run_async_within(
             "migrate",
             false,
             Duration::from_secs(600),
             async |c: &mut Client| {
                 let tx = c.transaction().await?;
-                let mut report = Report::default();
                 let done = tx
                     .query_opt(
                         "SELECT at FROM migrated_sources WHERE source = $1 FOR UPDATE",
@@ -207,224 +200,11 @@ pub fn migrate(
                     &[&source_key, &host, &now],
                 )
                 .await?;
-
-                // Users: new ones copied; the same enrollment merged; another one kept.
-                let mut copy_codes = std::collections::HashSet::new();
-                let mut merge_codes = std::collections::HashSet::new();
-                for u in &data.users {
-                    let name = text(&u[0]);
-                    let secret = blob(&u[1]);
-                    let existing = tx
-                        .query_opt(
-                            "SELECT secret FROM users WHERE name = $1 FOR UPDATE",
-                            &[&name],
-                        )
-                        .await?;
-                    match existing {
-                        None => {
-                            tx.execute(
-                                "INSERT INTO users (name, secret, enrolled_at, last_step,
-                                    last_used_at, last_method, last_service, last_rhost)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                                &[
-                                    &name,
-                                    &secret,
-                                    &int(&u[2]).unwrap_or(0),
-                                    &int(&u[3]),
-                                    &int(&u[4]),
-                                    &text(&u[5]),
-                                    &text(&u[6]),
-                                    &text(&u[7]),
-                                ],
-                            )
-                            .await?;
-                            report.users += 1;
-                            copy_codes.insert(name);
-                        }
-                        Some(row) if row.get::<_, Vec<u8>>(0) == secret => {
-                            // Single-use state: the later watermark of the two.
-                            tx.execute(
-                                "UPDATE users SET last_step = GREATEST(last_step, $2)
-                                 WHERE name = $1",
-                                &[&name, &int(&u[3])],
-                            )
-                            .await?;
-                            report.merged.push(name.clone());
-                            merge_codes.insert(name);
-                        }
-                        Some(_) => report.conflicts.push(name),
-                    }
-                }
-                for b in &data.backup_codes {
-                    let name = text(&b[0]);
-                    let (tag, hash, used_at) = (blob(&b[1]), text(&b[2]), int(&b[3]));
-                    if copy_codes.contains(&name) {
-                        tx.execute(
-                            "INSERT INTO backup_codes (name, tag, hash, used_at)
-                             VALUES ($1, $2, $3, $4)",
-                            &[&name, &tag, &hash, &used_at],
-                        )
-                        .await?;
-                        report.backup_codes += 1;
-                    } else if merge_codes.contains(&name) && used_at.is_some() {
-                        // Used here: used in the fleet too.
-                        tx.execute(
-                            "UPDATE backup_codes SET used_at = coalesce(used_at, $3)
-                             WHERE name = $1 AND hash = $2",
-                            &[&name, &hash, &used_at],
-                        )
-                        .await?;
-                    }
-                }
-                for p in &data.pending {
-                    let name = text(&p[0]);
-                    if report.conflicts.contains(&name) {
-                        continue;
-                    }
-                    tx.execute(
-                        "INSERT INTO pending_enrollments (name, secret, expires_at)
-                         VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-                        &[&name, &blob(&p[1]), &int(&p[2]).unwrap_or(0)],
-                    )
-                    .await?;
-                }
-                for b in &data.bypass {
-                    let name = text(&b[0]);
-                    if report.conflicts.contains(&name) {
-                        continue;
-                    }
-                    tx.execute(
-                        "INSERT INTO bypass_codes (name, hash, expires_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (name) DO NOTHING",
-                        &[&name, &text(&b[1]), &int(&b[2]).unwrap_or(0)],
-                    )
-                    .await?;
-                }
-                // Counters: the stricter of the two.
-                for t in &data.throttle {
-                    tx.execute(
-                        "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
-                                               updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (name, source) DO UPDATE SET
-                            failures = GREATEST(throttle.failures, EXCLUDED.failures),
-                            lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
-                            locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until),
-                            updated_at = GREATEST(throttle.updated_at, EXCLUDED.updated_at)",
-                        &[
-                            &text(&t[0]),
-                            &text(&t[1]),
-                            &int(&t[2]).unwrap_or(0),
-                            &int(&t[3]).unwrap_or(0),
-                            &int(&t[4]).unwrap_or(0),
-                            &int(&t[5]).unwrap_or(0),
-                        ],
-                    )
-                    .await?;
-                }
-                for f in &data.first_seen {
-                    tx.execute(
-                        "INSERT INTO first_seen (name, at) VALUES ($1, $2)
-                         ON CONFLICT (name) DO UPDATE SET at = LEAST(first_seen.at, EXCLUDED.at)",
-                        &[&text(&f[0]), &int(&f[1]).unwrap_or(now)],
-                    )
-                    .await?;
-                }
-                for t in &data.timeouts {
-                    tx.execute(
-                        "INSERT INTO session_timeouts (name, seconds) VALUES ($1, $2)
-                         ON CONFLICT (name) DO NOTHING",
-                        &[&text(&t[0]), &int(&t[1]).unwrap_or(0)],
-                    )
-                    .await?;
-                }
-                let audit = tx
-                    .prepare(
-                        "INSERT INTO audit (at, actor_uid, actor_pid, username, event, service,
-                            tty, rhost, detail, step_offset, host)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .await?;
-                for a in &data.audit {
-                    let step_offset = int(&a[9]).map(|o| o as i32);
-                    tx.execute(
-                        &audit,
-                        &[
-                            &int(&a[0]).unwrap_or(0),
-                            &int(&a[1]),
-                            &int(&a[2]),
-                            &text(&a[3]),
-                            &text(&a[4]),
-                            &text(&a[5]),
-                            &text(&a[6]),
-                            &text(&a[7]),
-                            &text(&a[8]),
-                            &step_offset,
-                            &or_host(&a[10]),
-                        ],
-                    )
-                    .await?;
-                    report.audit += 1;
-                }
-                for s in &data.sessions {
-                    let n = tx
-                        .execute(
-                            "INSERT INTO sessions (id, username, service, tty, rhost, ruser,
-                                host, boot_id, leader_pid, leader_start, logind_session,
-                                auth_method, auth_at, started, ended, end_reason, rhost_name,
-                                location, country_code, warned, revoke_requested)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                                $14, $15, $16, $17, $18, $19, $20, $21)
-                             ON CONFLICT (id) DO NOTHING",
-                            &[
-                                &text(&s[0]),
-                                &text(&s[1]),
-                                &text(&s[2]),
-                                &text(&s[3]),
-                                &text(&s[4]),
-                                &text(&s[5]),
-                                &or_host(&s[6]),
-                                &text(&s[7]),
-                                &int(&s[8]).unwrap_or(0),
-                                &int(&s[9]).unwrap_or(0),
-                                &text(&s[10]),
-                                &text(&s[11]),
-                                &int(&s[12]).unwrap_or(0),
-                                &int(&s[13]).unwrap_or(0),
-                                &int(&s[14]),
-                                &text(&s[15]),
-                                &text(&s[16]),
-                                &text(&s[17]),
-                                &text(&s[18]),
-                                &(int(&s[19]).unwrap_or(0) != 0),
-                                &text(&s[20]),
-                            ],
-                        )
-                        .await?;
-                    report.sessions += n as usize;
-                }
-                for p in &data.passes {
-                    tx.execute(
-                        "INSERT INTO auth_passes (username, service, tty, rhost, at, method,
-                            caller_pid, caller_ppid, tty_sid, tty_sid_start, host, boot_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                        &[
-                            &text(&p[0]),
-                            &text(&p[1]),
-                            &text(&p[2]),
-                            &text(&p[3]),
-                            &int(&p[4]).unwrap_or(0),
-                            &text(&p[5]),
-                            &int(&p[6]).unwrap_or(0),
-                            &int(&p[7]).unwrap_or(0),
-                            &int(&p[8]).unwrap_or(0),
-                            &int(&p[9]).unwrap_or(0),
-                            &or_host(&p[10]),
-                            &text(&p[11]),
-                        ],
-                    )
-                    .await?;
-                }
+                let mut report = Report::default();
+                let users = copy_users(&tx, &data, &mut report).await?;
+                copy_user_state(&tx, &data, &users, &mut report).await?;
+                copy_counters(&tx, &data, now).await?;
+                copy_history(&tx, &data, host, &mut report).await?;
                 tx.commit().await?;
                 Ok(Ok(report))
             },
@@ -435,6 +215,267 @@ pub fn migrate(
                 target.place()
             )
         })?
+}
+
+/// Users of the source copied whole (with their backup codes) or merged into the same
+/// enrollment in the fleet.
+#[derive(Default)]
+struct CopiedUsers {
+    copied: HashSet<String>,
+    merged: HashSet<String>,
+}
+
+/// Users: new ones copied; the same enrollment merged; another one kept.
+async fn copy_users(
+    tx: &Transaction<'_>,
+    data: &Export,
+    report: &mut Report,
+) -> Result<CopiedUsers, tokio_postgres::Error> {
+    let mut users = CopiedUsers::default();
+    for u in &data.users {
+        let name = text(&u[0]);
+        let secret = blob(&u[1]);
+        let existing = tx
+            .query_opt(
+                "SELECT secret FROM users WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await?;
+        match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO users (name, secret, enrolled_at, last_step,
+                            last_used_at, last_method, last_service, last_rhost)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[
+                        &name,
+                        &secret,
+                        &int(&u[2]).unwrap_or(0),
+                        &int(&u[3]),
+                        &int(&u[4]),
+                        &text(&u[5]),
+                        &text(&u[6]),
+                        &text(&u[7]),
+                    ],
+                )
+                .await?;
+                report.users += 1;
+                users.copied.insert(name);
+            }
+            Some(row) if row.get::<_, Vec<u8>>(0) == secret => {
+                // Single-use state: the later watermark of the two.
+                tx.execute(
+                    "UPDATE users SET last_step = GREATEST(last_step, $2)
+                         WHERE name = $1",
+                    &[&name, &int(&u[3])],
+                )
+                .await?;
+                report.merged.push(name.clone());
+                users.merged.insert(name);
+            }
+            Some(_) => report.conflicts.push(name),
+        }
+    }
+    Ok(users)
+}
+
+/// Backup codes, pending enrollments and bypass codes of the users copied or merged.
+async fn copy_user_state(
+    tx: &Transaction<'_>,
+    data: &Export,
+    users: &CopiedUsers,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    for b in &data.backup_codes {
+        let name = text(&b[0]);
+        let (tag, hash, used_at) = (blob(&b[1]), text(&b[2]), int(&b[3]));
+        if users.copied.contains(&name) {
+            tx.execute(
+                "INSERT INTO backup_codes (name, tag, hash, used_at)
+                     VALUES ($1, $2, $3, $4)",
+                &[&name, &tag, &hash, &used_at],
+            )
+            .await?;
+            report.backup_codes += 1;
+        } else if users.merged.contains(&name) && used_at.is_some() {
+            // Used here: used in the fleet too.
+            tx.execute(
+                "UPDATE backup_codes SET used_at = coalesce(used_at, $3)
+                     WHERE name = $1 AND hash = $2",
+                &[&name, &hash, &used_at],
+            )
+            .await?;
+        }
+    }
+    for p in &data.pending {
+        let name = text(&p[0]);
+        if report.conflicts.contains(&name) {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO pending_enrollments (name, secret, expires_at)
+                 VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&name, &blob(&p[1]), &int(&p[2]).unwrap_or(0)],
+        )
+        .await?;
+    }
+    for b in &data.bypass {
+        let name = text(&b[0]);
+        if report.conflicts.contains(&name) {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO bypass_codes (name, hash, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+            &[&name, &text(&b[1]), &int(&b[2]).unwrap_or(0)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Throttle counters, first-seen times and session timeouts.
+async fn copy_counters(
+    tx: &Transaction<'_>,
+    data: &Export,
+    now: i64,
+) -> Result<(), tokio_postgres::Error> {
+    // Counters: the stricter of the two.
+    for t in &data.throttle {
+        tx.execute(
+            "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
+                                       updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (name, source) DO UPDATE SET
+                    failures = GREATEST(throttle.failures, EXCLUDED.failures),
+                    lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
+                    locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until),
+                    updated_at = GREATEST(throttle.updated_at, EXCLUDED.updated_at)",
+            &[
+                &text(&t[0]),
+                &text(&t[1]),
+                &int(&t[2]).unwrap_or(0),
+                &int(&t[3]).unwrap_or(0),
+                &int(&t[4]).unwrap_or(0),
+                &int(&t[5]).unwrap_or(0),
+            ],
+        )
+        .await?;
+    }
+    for f in &data.first_seen {
+        tx.execute(
+            "INSERT INTO first_seen (name, at) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET at = LEAST(first_seen.at, EXCLUDED.at)",
+            &[&text(&f[0]), &int(&f[1]).unwrap_or(now)],
+        )
+        .await?;
+    }
+    for t in &data.timeouts {
+        tx.execute(
+            "INSERT INTO session_timeouts (name, seconds) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+            &[&text(&t[0]), &int(&t[1]).unwrap_or(0)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The audit trail, sessions and remembered passes (without a host: `host`'s).
+async fn copy_history(
+    tx: &Transaction<'_>,
+    data: &Export,
+    host: &str,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let or_host = |v: &Val| {
+        let h = text(v);
+        if h.is_empty() {
+            host.to_string()
+        } else {
+            h
+        }
+    };
+    let audit = tx.prepare(sql::INSERT_AUDIT).await?;
+    for a in &data.audit {
+        let step_offset = int(&a[9]).map(|o| o as i32);
+        tx.execute(
+            &audit,
+            &[
+                &int(&a[0]).unwrap_or(0),
+                &int(&a[1]),
+                &int(&a[2]),
+                &text(&a[3]),
+                &text(&a[4]),
+                &text(&a[5]),
+                &text(&a[6]),
+                &text(&a[7]),
+                &text(&a[8]),
+                &step_offset,
+                &or_host(&a[10]),
+            ],
+        )
+        .await?;
+        report.audit += 1;
+    }
+    for s in &data.sessions {
+        let n = tx
+            .execute(
+                "INSERT INTO sessions (id, username, service, tty, rhost, ruser,
+                        host, boot_id, leader_pid, leader_start, logind_session,
+                        auth_method, auth_at, started, ended, end_reason, rhost_name,
+                        location, country_code, warned, revoke_requested)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                        $14, $15, $16, $17, $18, $19, $20, $21)
+                     ON CONFLICT (id) DO NOTHING",
+                &[
+                    &text(&s[0]),
+                    &text(&s[1]),
+                    &text(&s[2]),
+                    &text(&s[3]),
+                    &text(&s[4]),
+                    &text(&s[5]),
+                    &or_host(&s[6]),
+                    &text(&s[7]),
+                    &int(&s[8]).unwrap_or(0),
+                    &int(&s[9]).unwrap_or(0),
+                    &text(&s[10]),
+                    &text(&s[11]),
+                    &int(&s[12]).unwrap_or(0),
+                    &int(&s[13]).unwrap_or(0),
+                    &int(&s[14]),
+                    &text(&s[15]),
+                    &text(&s[16]),
+                    &text(&s[17]),
+                    &text(&s[18]),
+                    &(int(&s[19]).unwrap_or(0) != 0),
+                    &text(&s[20]),
+                ],
+            )
+            .await?;
+        report.sessions += n as usize;
+    }
+    for p in &data.passes {
+        tx.execute(
+            sql::INSERT_AUTH_PASS,
+            &[
+                &text(&p[0]),
+                &text(&p[1]),
+                &text(&p[2]),
+                &text(&p[3]),
+                &int(&p[4]).unwrap_or(0),
+                &text(&p[5]),
+                &int(&p[6]).unwrap_or(0),
+                &int(&p[7]).unwrap_or(0),
+                &int(&p[8]).unwrap_or(0),
+                &int(&p[9]).unwrap_or(0),
+                &or_host(&p[10]),
+                &text(&p[11]),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

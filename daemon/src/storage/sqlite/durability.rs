@@ -208,7 +208,7 @@ impl Shared {
     /// Starts a run on `boot_id`: the fence it imposes, if any (see the module comment).
     pub(super) fn begin_run(self: &Arc<Self>, boot_id: &str) -> StoreResult<Option<u64>> {
         self.lock_run()?;
-        let (previous, fence) = self.write(|tx| {
+        let (previous, fence) = self.write_durably(|tx| {
             let previous = read_record(tx)?;
             let fence = fence_after(&previous, boot_id);
             record_start(tx, boot_id, fence)?;
@@ -229,7 +229,7 @@ impl Shared {
     /// An orderly stop: everything is synced with the clean-stop record, and every later
     /// write is synced.
     pub(super) fn end_run(&self) -> StoreResult<()> {
-        self.write(|tx| {
+        self.write_durably(|tx| {
             // Under the connection lock: no lazy commit can follow the record unsynced.
             self.run.synced_only.store(true, Ordering::SeqCst);
             record_clean_stop(tx)
@@ -288,7 +288,7 @@ impl Shared {
         if self.run.reserved.load(Ordering::SeqCst) >= wanted {
             return Ok(());
         }
-        self.write(|tx| raise_reservation(tx, wanted))?;
+        self.write_durably(|tx| raise_reservation(tx, wanted))?;
         self.run.reserved(wanted);
         Ok(())
     }
