@@ -45,7 +45,7 @@ pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
 /// Longest imported backup code.
 pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
 /// Where an imported secret may come from (named in the audit trail).
-pub const IMPORT_SOURCES: &[&str] = &["google-authenticator"];
+pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
 
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +242,7 @@ mod tests {
         assert!(imported_backup_codes(&[""]).is_err());
         assert!(imported_backup_codes(&["1".repeat(MAX_IMPORTED_BACKUP_CODE_LEN + 1)]).is_err());
         assert!(import_source("google-authenticator").is_ok());
-        assert!(import_source("pam_oath").is_err());
+        assert!(import_source("pam_oath").is_ok());
+        assert!(import_source("pam_krb5").is_err());
     }
 }

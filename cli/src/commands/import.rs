@@ -192,7 +192,7 @@ async fn one_user(
         }
     } else {
         match daemon
-            .call(proxy.admin_import(user, &parsed.secret, &codes, SOURCE))
+            .call(proxy.admin_import(user, &parsed.secret, &codes, SOURCE, ""))
             .await?
         {
             Ok(()) => Ok(Outcome::Imported),
