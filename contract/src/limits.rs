@@ -44,6 +44,8 @@ pub const MAX_IMPORTED_SECRET_LEN: usize = 128;
 pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
 /// Longest imported backup code.
 pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
+/// Largest pam_oath usersfile imported, in bytes (some 10,000 users' lines).
+pub const MAX_OATH_USERSFILE_LEN: u64 = 1 << 20;
 /// Where an imported secret may come from (named in the audit trail).
 pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
 
