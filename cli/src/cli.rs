@@ -460,6 +460,48 @@ pub enum ImportCommand {
         sudo twofold admin import google-authenticator --all --remove-files"
     )]
     GoogleAuthenticator(GoogleAuthenticatorArgs),
+
+    /// Import pam_oath's usersfile (/etc/users.oath)
+    #[command(
+        long_about = "Import pam_oath's usersfile (liboath's UsersFile format, usually \
+        /etc/users.oath): its users, or the users named. The file must be a regular file \
+        (not a symbolic link) owned by root with mode 0600 or stricter. The hex secret of \
+        each time-based line with 30-second steps and 6 digits (HOTP/T30, HOTP/T30/6) \
+        becomes the user's twofold secret, so their token or app keeps working; the steps \
+        up to the import, and the step of the last code pam_oath accepted, count as used, \
+        so that no code already used can be used again.\n\n\
+        Every other line is not imported, with a one-line reason: counter-based HOTP \
+        tokens, 60-second steps, 7 or 8 digits (twofoldd does not support them yet), a \
+        PIN of pam_oath's own (a PIN of + is left to another module, as before), several \
+        lines for one user, malformed lines (named by their line number; no field of a \
+        line is ever printed).\n\n\
+        Prints one line per user: imported, already enrolled (left alone), or refused and \
+        why. The file is never changed (to roll back, put the PAM line back). With --json: \
+        the list of objects of `import google-authenticator` (user, file, outcome, detail, \
+        backup_codes, notes, removed). The exit status is 1 when a user was refused or \
+        failed.",
+        after_help = "Examples:\n  \
+        sudo twofold admin import oath /etc/users.oath --dry-run\n  \
+        sudo twofold admin import oath /etc/users.oath\n  \
+        sudo twofold admin import oath /etc/users.oath alice bob"
+    )]
+    Oath(OathArgs),
+}
+
+/// `twofold admin import oath`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OathArgs {
+    /// pam_oath's usersfile
+    #[arg(value_name = "USERSFILE")]
+    pub usersfile: PathBuf,
+
+    /// Import only these users of the file
+    #[arg(value_name = "USER")]
+    pub users: Vec<String>,
+
+    /// Change nothing: print what would happen to each user
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `twofold admin import google-authenticator`.

@@ -7,13 +7,10 @@
 //! ` TOTP_AUTH` or ` HOTP_COUNTER n`, ` STEP_SIZE n`); then the unused 8-digit scratch
 //! codes, one per line.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
-
 use twofold_contract::limits;
 use zeroize::Zeroizing;
+
+use crate::secret_file::{Owner, Rules};
 
 /// The file's name in a home directory.
 pub const FILE_NAME: &str = ".google_authenticator";
@@ -24,102 +21,13 @@ const STEP_SECONDS: u64 = 30;
 /// Digits of a scratch code.
 const SCRATCH_CODE_DIGITS: usize = 8;
 
-/// Why a file was not read: `Missing` (no such file, which `--all` passes over silently)
-/// or a one-line reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unreadable {
-    Missing,
-    Refused(String),
-}
-
-/// A file's device and inode: to remove exactly the file that was read.
-pub type Identity = (u64, u64);
-
-/// A file's text, and its identity.
-pub type FileRead = (Zeroizing<String>, Identity);
-
-/// Who may own a file that is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// The user only, as `pam_google_authenticator.so` requires by default: for the file
-    /// in their home directory (a file of root's there could be anyone's, e.g. in a home
-    /// directory `/` that many system users share).
-    User(u32),
-    /// The user or root: for a file an administrator names with `--file`.
-    UserOrRoot(u32),
-}
-
-impl Owner {
-    fn allows(self, uid: u32) -> bool {
-        match self {
-            Owner::User(user) => uid == user,
-            Owner::UserOrRoot(user) => uid == user || uid == 0,
-        }
-    }
-}
-
-/// Reads the file at `path`: not through a symbolic link, a regular file with one link,
-/// owned as `owner` says, not readable or writable by group or others, at most
-/// [`MAX_FILE_LEN`] bytes.
-pub fn read(path: &Path, owner: Owner) -> Result<FileRead, Unreadable> {
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => Unreadable::Missing,
-            Some(libc::ELOOP) => Unreadable::Refused(
-                "the file is a symbolic link (google-authenticator does not follow one either)"
-                    .into(),
-            ),
-            _ => Unreadable::Refused(format!("cannot open the file: {e}")),
-        })?;
-    let refused = |why: String| Unreadable::Refused(why);
-    let meta = file
-        .metadata()
-        .map_err(|e| refused(format!("cannot read the file's metadata: {e}")))?;
-    if !meta.file_type().is_file() {
-        return Err(refused("the file is not a regular file".into()));
-    }
-    if !owner.allows(meta.uid()) {
-        return Err(refused(format!(
-            "the file belongs to uid {}, not to the user{}",
-            meta.uid(),
-            if matches!(owner, Owner::UserOrRoot(_)) {
-                " or root"
-            } else {
-                ""
-            }
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(refused(format!(
-            "the file is open to group or others (mode {:04o}); google-authenticator \
-             requires 0400 or 0600",
-            meta.mode() & 0o7777
-        )));
-    }
-    if meta.nlink() != 1 {
-        return Err(refused("the file has other hard links".into()));
-    }
-    if meta.len() > MAX_FILE_LEN {
-        return Err(refused(format!(
-            "the file is larger than {MAX_FILE_LEN} bytes"
-        )));
-    }
-    // Room for all of it up front: no reallocation leaves a copy of the secret behind.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE_LEN as usize + 1));
-    file.take(MAX_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| refused(format!("cannot read the file: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_LEN {
-        return Err(refused(format!(
-            "the file is larger than {MAX_FILE_LEN} bytes"
-        )));
-    }
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => Ok((Zeroizing::new(text.to_owned()), (meta.dev(), meta.ino()))),
-        Err(_) => Err(refused("the file is not text".into())),
+/// How `pam_google_authenticator.so` wants its file: `owner`'s, at most
+/// [`MAX_FILE_LEN`] bytes, readable by its owner only.
+pub fn rules(owner: Owner) -> Rules {
+    Rules {
+        owner,
+        max_len: MAX_FILE_LEN,
+        mode_rule: "google-authenticator requires 0400 or 0600",
     }
 }
 
@@ -146,13 +54,6 @@ pub fn user_database_names() -> Vec<String> {
         libc::endpwent();
     }
     names
-}
-
-/// The identity of the file at `path` (not following a symbolic link).
-pub fn identity(path: &Path) -> Option<Identity> {
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
 }
 
 /// What a file holds that twofold can take, and what it says that twofold replaces.
@@ -322,44 +223,22 @@ mod tests {
     }
 
     #[test]
-    fn files_are_read_only_when_google_authenticator_would() {
+    fn the_file_is_read_as_google_authenticator_reads_it() {
+        use crate::secret_file::Unreadable;
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let me = Owner::User(nix::unistd::geteuid().as_raw());
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, format!("{SECRET}\n")).unwrap();
-        let mode = |m: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
-        mode(0o600).unwrap();
-        let (text, identity) = read(&path, me).unwrap();
-        assert_eq!(text.as_str(), format!("{SECRET}\n"));
-        assert_eq!(Some(identity), super::identity(&path));
-        mode(0o400).unwrap();
-        assert!(read(&path, me).is_ok());
-        mode(0o640).unwrap();
-        assert!(matches!(read(&path, me), Err(Unreadable::Refused(w)) if w.contains("0640")));
-        mode(0o600).unwrap();
-        let uid = nix::unistd::geteuid().as_raw();
-        let someone_else = Owner::User(uid + 1);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = crate::secret_file::read(&path, rules(me)).unwrap_err();
         assert!(
-            matches!(read(&path, someone_else), Err(Unreadable::Refused(w)) if w.contains("uid"))
+            matches!(&refused, Unreadable::Refused(w) if w.contains("google-authenticator requires 0400 or 0600")),
+            "{refused:?}"
         );
-        if uid == 0 {
-            // A file of root's is read for --file only.
-            assert!(read(&path, Owner::UserOrRoot(1)).is_ok());
-        }
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(matches!(read(&link, me), Err(Unreadable::Refused(w)) if w.contains("symbolic")));
-        let hard = dir.path().join("hard");
-        std::fs::hard_link(&path, &hard).unwrap();
-        assert!(matches!(read(&path, me), Err(Unreadable::Refused(w)) if w.contains("hard")));
-        std::fs::remove_file(&hard).unwrap();
         std::fs::write(&path, "x".repeat(MAX_FILE_LEN as usize + 1)).unwrap();
-        assert!(matches!(read(&path, me), Err(Unreadable::Refused(w)) if w.contains("larger")));
-        assert!(matches!(
-            read(&dir.path().join("none"), me),
-            Err(Unreadable::Missing)
-        ));
-        assert!(matches!(read(dir.path(), me), Err(Unreadable::Refused(_))));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let refused = crate::secret_file::read(&path, rules(me)).unwrap_err();
+        assert!(matches!(refused, Unreadable::Refused(w) if w.contains("4096")));
     }
 }

@@ -17,7 +17,7 @@
 //! | words for daemon errors | `context` |
 //! | validated options | `options` (`admin`, `sessions`, `usage`) |
 //! | clap definitions | `cli` |
-//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config`, `google_authenticator` |
+//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config`, `secret_file`, `google_authenticator`, `oath_usersfile` |
 
 mod bus;
 pub mod cli;
@@ -27,11 +27,13 @@ mod context;
 mod error;
 mod google_authenticator;
 mod json;
+mod oath_usersfile;
 mod options;
 mod output;
 mod pam_config;
 mod prompt;
 mod qr;
+mod secret_file;
 mod text;
 mod time;
 

@@ -44,8 +44,10 @@ pub const MAX_IMPORTED_SECRET_LEN: usize = 128;
 pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
 /// Longest imported backup code.
 pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
+/// Largest pam_oath usersfile imported, in bytes (some 10,000 users' lines).
+pub const MAX_OATH_USERSFILE_LEN: u64 = 1 << 20;
 /// Where an imported secret may come from (named in the audit trail).
-pub const IMPORT_SOURCES: &[&str] = &["google-authenticator"];
+pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
 
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +244,7 @@ mod tests {
         assert!(imported_backup_codes(&[""]).is_err());
         assert!(imported_backup_codes(&["1".repeat(MAX_IMPORTED_BACKUP_CODE_LEN + 1)]).is_err());
         assert!(import_source("google-authenticator").is_ok());
-        assert!(import_source("pam_oath").is_err());
+        assert!(import_source("pam_oath").is_ok());
+        assert!(import_source("pam_krb5").is_err());
     }
 }

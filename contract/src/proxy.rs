@@ -152,14 +152,17 @@ pub trait Twofold {
     /// Enrolls `user` with a TOTP `secret` (base32) they already use with another PAM
     /// module, and `backup_codes` (that module's unused scratch codes) as their backup
     /// codes; `source` names the module (one of [`crate::limits::IMPORT_SOURCES`]) for
-    /// the audit trail. A user enrolled in twofold already is left alone
-    /// (`AlreadyEnrolled`). Administrators only.
+    /// the audit trail. `last_used_code` ("" = none known) is the last code that module
+    /// accepted: if it is of a step still ahead, that step counts as used too. A user
+    /// enrolled in twofold already is left alone (`AlreadyEnrolled`). Administrators
+    /// only.
     fn admin_import(
         &self,
         user: &str,
         secret: &str,
         backup_codes: &[&str],
         source: &str,
+        last_used_code: &str,
     ) -> Result<(), TwofoldError>;
 
     /// Clears `user`'s lockouts from every source.

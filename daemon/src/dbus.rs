@@ -599,6 +599,7 @@ impl Bus {
         secret: String,
         backup_codes: Vec<String>,
         source: String,
+        last_used_code: String,
     ) -> Result<(), TwofoldError> {
         let secret = Zeroizing::new(secret);
         let backup_codes = Zeroizing::new(backup_codes);
@@ -611,7 +612,7 @@ impl Bus {
         let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         blocking(grant.role(), move || {
-            service.admin_import(&grant, &secret, &backup_codes, &source)
+            service.admin_import(&grant, &secret, &backup_codes, &source, &last_used_code)
         })
         .await
     }

@@ -815,17 +815,27 @@ impl Service {
     /// module (`source`), and that module's unused scratch codes as backup codes. The
     /// store's enrollment path does it: begin and confirm, at once, without a code (the
     /// user's device holds the secret already). A user enrolled already is left alone.
+    /// `last_used_code` ("" = none known) is the last code the old module accepted: when
+    /// it is of a step still ahead (a phone whose clock runs fast), that step counts as
+    /// used too.
     pub fn admin_import(
         &self,
         grant: &Grant,
         secret_base32: &str,
         codes: &[String],
         source: &str,
+        last_used_code: &str,
     ) -> Result<(), TwofoldError> {
         let user = grant.user();
         limits::imported_secret(secret_base32)?;
         limits::imported_backup_codes(codes)?;
         limits::import_source(source)?;
+        limits::bounded("the last used code", last_used_code, limits::MAX_CODE_LEN)?;
+        if !last_used_code.is_empty() && !otp::looks_like_totp(last_used_code) {
+            return Err(TwofoldError::InvalidArgument(
+                "The last used code is not a 6-digit TOTP code.".into(),
+            ));
+        }
         let secret = otp::from_base32(secret_base32).ok_or_else(|| {
             TwofoldError::InvalidArgument("The secret is not valid base32.".into())
         })?;
@@ -869,16 +879,29 @@ impl Service {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: begin.at + self.policy().enroll_pending_seconds,
         };
+        // The old module may have just accepted a code of this step, and nothing says
+        // which: the steps up to now count as used, so that no code seen at the old
+        // login can be replayed here. The next step's code (within a minute) passes,
+        // unless it is the old module's last used code.
+        let now_step = otp::step_at(begin.at.max(0) as u64);
+        let used_up_to = match last_used_code {
+            "" => now_step,
+            code => otp::matching_step(
+                &secret,
+                code,
+                now_step,
+                self.policy().totp_window,
+                Some(now_step),
+            )
+            .unwrap_or(now_step),
+        };
         drop(secret);
         self.store
             .begin_enrollment(user, &pending, &begin)
             .map_err(internal)?;
         let mut confirm = self.event(grant, "enroll_confirm");
         confirm.detail = format!("{detail}, with {} backup codes", stored.len());
-        // The old module may have just accepted a code of this step, and nothing says
-        // which: the steps up to now count as used, so that no code seen at the old
-        // login can be replayed here. The next step's code (within a minute) passes.
-        let used_up_to = otp::step_at(confirm.at.max(0) as u64);
+        let used_up_to = used_up_to.max(otp::step_at(confirm.at.max(0) as u64));
         if !self
             .store
             .confirm_enrollment(user, &pending.secret_sealed, used_up_to, &stored, &confirm)
@@ -1027,7 +1050,7 @@ mod tests {
             "87654321".to_string(),
             "1234-5678".to_string(),
         ];
-        svc.admin_import(&root, secret, &codes, "google-authenticator")
+        svc.admin_import(&root, secret, &codes, "google-authenticator", "")
             .unwrap();
         let ctx = HashMap::new();
         let step = otp::step_at(now() as u64);
@@ -1055,12 +1078,27 @@ mod tests {
                 &root,
                 "ABCDEFGHIJKLMNOPABCDEFGHIJ",
                 &[],
-                "google-authenticator"
+                "google-authenticator",
+                ""
             ),
             Err(TwofoldError::AlreadyEnrolled(_))
         ));
         // Still the first import's codes.
         assert!(svc.verify(&root, "87654321", &ctx).is_ok());
+    }
+
+    #[test]
+    fn the_old_modules_last_code_of_a_step_ahead_is_not_accepted_again() {
+        let svc = service();
+        let root = Grant::in_process_root("carol");
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
+        let ahead = otp::step_at(now() as u64) + 1;
+        svc.admin_import(&root, secret, &[], "pam_oath", &code_at(secret, ahead))
+            .unwrap();
+        assert!(matches!(
+            svc.verify(&root, &code_at(secret, ahead), &HashMap::new()),
+            Err(TwofoldError::InvalidCode(_))
+        ));
     }
 
     #[test]
@@ -1070,7 +1108,7 @@ mod tests {
         let refused = |secret: &str, codes: &[&str], source: &str| {
             let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
             matches!(
-                svc.admin_import(&root, secret, &codes, source),
+                svc.admin_import(&root, secret, &codes, source, ""),
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
@@ -1084,7 +1122,16 @@ mod tests {
         ));
         assert!(refused(good, &["1234567"], "google-authenticator"));
         assert!(refused(good, &["12345678"; 11], "google-authenticator"));
-        assert!(refused(good, &[], "pam_oath"));
+        assert!(refused(good, &[], "pam_krb5"));
+        let refused_last_code = |code: &str| {
+            matches!(
+                svc.admin_import(&root, good, &[], "pam_oath", code),
+                Err(TwofoldError::InvalidArgument(_))
+            )
+        };
+        assert!(refused_last_code("12345"));
+        assert!(refused_last_code("12345a"));
+        assert!(refused_last_code(&"1".repeat(limits::MAX_CODE_LEN + 1)));
         assert!(!svc.status_of("bob").unwrap().enrolled);
     }
 

@@ -79,17 +79,26 @@ _twofold() {
             twofold__subcmd__admin__subcmd__help__subcmd__import,google-authenticator)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__google__subcmd__authenticator"
                 ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__import,oath)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__oath"
+                ;;
             twofold__subcmd__admin__subcmd__import,google-authenticator)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator"
                 ;;
             twofold__subcmd__admin__subcmd__import,help)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__help"
                 ;;
+            twofold__subcmd__admin__subcmd__import,oath)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__oath"
+                ;;
             twofold__subcmd__admin__subcmd__import__subcmd__help,google-authenticator)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__google__subcmd__authenticator"
                 ;;
             twofold__subcmd__admin__subcmd__import__subcmd__help,help)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__help"
+                ;;
+            twofold__subcmd__admin__subcmd__import__subcmd__help,oath)
+                cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__oath"
                 ;;
             twofold__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__backup__subcmd__codes__subcmd__count"
@@ -150,6 +159,9 @@ _twofold() {
                 ;;
             twofold__subcmd__help__subcmd__admin__subcmd__import,google-authenticator)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__import,oath)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__oath"
                 ;;
             twofold__subcmd__help__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__help__subcmd__backup__subcmd__codes__subcmd__count"
@@ -270,7 +282,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__help__subcmd__import)
-            opts="google-authenticator"
+            opts="google-authenticator oath"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,6 +296,20 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__google__subcmd__authenticator)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__oath)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -354,7 +380,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__import)
-            opts="-h -V --bus --json --help --version google-authenticator help"
+            opts="-h -V --bus --json --help --version google-authenticator oath help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -394,7 +420,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__import__subcmd__help)
-            opts="google-authenticator help"
+            opts="google-authenticator oath help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -428,6 +454,38 @@ _twofold() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__oath)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__import__subcmd__oath)
+            opts="-h -V --dry-run --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -772,7 +830,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help__subcmd__admin__subcmd__import)
-            opts="google-authenticator"
+            opts="google-authenticator oath"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -786,6 +844,20 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__oath)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -154,6 +154,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_s
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -f -a "google-authenticator" -d 'Import google-authenticator-libpam\'s ~/.google_authenticator files'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -f -a "oath" -d 'Import pam_oath\'s usersfile (/etc/users.oath)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from import" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l user -d 'Only entries about USER' -r
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l since -d 'Only entries since T: a date (2026-11-27), a date and time (2026-11-27T14:00; UTC unless it ends in Z or an offset like +01:00) or a time ago (30m, 2h, 3d, 1w)' -r

@@ -498,7 +498,7 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     // An empty secret: refused before anything is imported.
     (
         "AdminImport",
-        "ssass",
+        "ssasss",
         [
             "InvalidArgument",
             "PermissionDenied",
@@ -664,7 +664,7 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
         }
         "AdminImport" => {
             let codes: Vec<&str> = Vec::new();
-            let args = (user, "", codes, "google-authenticator");
+            let args = (user, "", codes, "google-authenticator", "");
             conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }

@@ -21,7 +21,9 @@ const CLI: Layers = &[
         "codes",
         "qr",
         "pam_config",
+        "secret_file",
         "google_authenticator",
+        "oath_usersfile",
     ],
 ];
 

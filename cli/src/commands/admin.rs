@@ -78,7 +78,9 @@ pub async fn run(
                 ),
             )
         }
-        AdminAction::ImportGoogleAuthenticator(_) => unreachable!("commands::run runs it"),
+        AdminAction::ImportGoogleAuthenticator(_) | AdminAction::ImportOath(_) => {
+            unreachable!("commands::run runs it")
+        }
         AdminAction::Log { user, since, limit } => {
             let who = user.as_deref().unwrap_or("");
             let entries = admin_call(daemon, proxy.audit_log(who, *since, *limit)).await?;

@@ -1,6 +1,7 @@
-//! `twofold admin import google-authenticator`: reads each user's file as root, and asks
-//! the daemon to enroll the user with its secret and scratch codes (`AdminImport`). One
-//! line (or JSON object) per user: imported, already enrolled, or refused and why.
+//! `twofold admin import`: reads another PAM module's secrets as root (google-authenticator's
+//! per-user files, pam_oath's usersfile), and asks the daemon to enroll each user with
+//! them (`AdminImport`). One line (or JSON object) per user: imported, already enrolled,
+//! or refused and why.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,15 +12,18 @@ use twofold_contract::TwofoldError;
 use crate::bus::Daemon;
 use crate::commands::admin::admin_failure;
 use crate::error::Failure;
-use crate::google_authenticator::{self as ga, Owner, Unreadable};
+use crate::google_authenticator as ga;
 use crate::json::write_json;
-use crate::options::admin::{GoogleAuthenticatorImport, ImportUsers};
+use crate::oath_usersfile::{self as oath_file, Entry};
+use crate::options::admin::{GoogleAuthenticatorImport, ImportUsers, OathImport};
 use crate::output::write_out;
 use crate::prompt::is_root;
+use crate::secret_file::{self, Identity, Owner, Unreadable};
 use crate::text::one_line;
 
-/// The source named to the daemon (and in the audit trail).
-const SOURCE: &str = "google-authenticator";
+/// The sources named to the daemon (and in the audit trail).
+const GA_SOURCE: &str = "google-authenticator";
+const OATH_SOURCE: &str = "pam_oath";
 
 /// What came of one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,6 +39,7 @@ pub enum Outcome {
 /// One user's line, and its `--json` object.
 #[derive(Debug, Serialize)]
 pub struct Row {
+    /// "" for a line of a usersfile that names no user.
     pub user: String,
     pub file: String,
     pub outcome: Outcome,
@@ -42,7 +47,7 @@ pub struct Row {
     pub detail: String,
     /// Scratch codes imported (or that would be).
     pub backup_codes: usize,
-    /// The options twofold's policy replaces.
+    /// What twofold's policy replaces.
     pub notes: Vec<String>,
     pub removed: bool,
 }
@@ -61,12 +66,13 @@ impl Row {
     }
 
     fn line(&self) -> String {
+        let with_codes = match self.backup_codes {
+            0 => String::new(),
+            n => format!(" with {n} backup codes"),
+        };
         let mut parts = vec![match self.outcome {
-            Outcome::Imported => format!("imported with {} backup codes", self.backup_codes),
-            Outcome::WouldImport => format!(
-                "would be imported with {} backup codes (dry run)",
-                self.backup_codes
-            ),
+            Outcome::Imported => format!("imported{with_codes}"),
+            Outcome::WouldImport => format!("would be imported{with_codes} (dry run)"),
             Outcome::AlreadyEnrolled => "already enrolled in twofold; left alone".to_owned(),
             Outcome::Refused => format!("refused: {}", self.detail),
             Outcome::Failed => format!("failed: {}", self.detail),
@@ -77,23 +83,143 @@ impl Row {
         } else if !self.detail.is_empty() && self.outcome == Outcome::Imported {
             parts.push(self.detail.clone());
         }
-        format!("{}: {}\n", self.user, parts.join("; "))
+        let who = if self.user.is_empty() {
+            &self.file
+        } else {
+            &self.user
+        };
+        format!("{who}: {}\n", parts.join("; "))
     }
 }
 
-/// Runs the import.
+/// The rows of a run: each line printed as it comes, or the JSON list at the end.
+struct Report {
+    json: bool,
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn new(json: bool) -> Report {
+        Report {
+            json,
+            rows: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, row: Row, out: &mut impl Write) -> Result<(), Failure> {
+        if !self.json {
+            write_out(out, &row.line())?;
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// Ends the run: the JSON list, or `none` when there was no row; a failure when a
+    /// user was refused or failed.
+    fn finish(self, out: &mut impl Write, none: &str) -> Result<(), Failure> {
+        if self.json {
+            write_json(out, &self.rows)?;
+        } else if self.rows.is_empty() {
+            write_out(out, none)?;
+        }
+        let not_imported = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Refused | Outcome::Failed))
+            .count();
+        if not_imported > 0 {
+            return Err(Failure::new(format!(
+                "{not_imported} of {} users were not imported (see above).",
+                self.rows.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn require_root(reads: &str) -> Result<(), Failure> {
+    if is_root() {
+        return Ok(());
+    }
+    Err(Failure::coded(
+        "permission_denied",
+        format!("Importing reads {reads}: run it as root (sudo)."),
+    ))
+}
+
+/// What the daemon is asked to enroll a user with.
+struct Enrollment<'a> {
+    secret: &'a str,
+    backup_codes: Vec<&'a str>,
+    source: &'static str,
+    /// "" when the old module's last used code is not known.
+    last_used_code: &'a str,
+}
+
+/// Enrolls `user` (or, in a dry run, says whether it would): their row.
+async fn enroll(
+    daemon: &Daemon<'_>,
+    user: &str,
+    path: &Path,
+    enrollment: &Enrollment<'_>,
+    dry_run: bool,
+) -> Result<Row, Failure> {
+    let proxy = daemon.proxy();
+    let outcome = if dry_run {
+        match daemon.call(proxy.status(user)).await? {
+            Ok(status) if status.enrolled => Ok(Outcome::AlreadyEnrolled),
+            Ok(_) => Ok(Outcome::WouldImport),
+            Err(e) => Err(e),
+        }
+    } else {
+        let call = proxy.admin_import(
+            user,
+            enrollment.secret,
+            &enrollment.backup_codes,
+            enrollment.source,
+            enrollment.last_used_code,
+        );
+        match daemon.call(call).await? {
+            Ok(()) => Ok(Outcome::Imported),
+            Err(TwofoldError::AlreadyEnrolled(_)) => Ok(Outcome::AlreadyEnrolled),
+            Err(e) => Err(e),
+        }
+    };
+    let mut row = match outcome {
+        Ok(outcome) => Row::new(user, path, outcome, ""),
+        Err(e) => failed(daemon, user, path, e)?,
+    };
+    if row.outcome != Outcome::AlreadyEnrolled {
+        row.backup_codes = enrollment.backup_codes.len();
+    }
+    Ok(row)
+}
+
+/// The row of a user whose secret twofold cannot take (`why`): someone enrolled in
+/// twofold already needs nothing from it.
+async fn refused(
+    daemon: &Daemon<'_>,
+    user: &str,
+    path: &Path,
+    why: String,
+) -> Result<Row, Failure> {
+    Ok(match daemon.call(daemon.proxy().status(user)).await? {
+        Ok(status) if status.enrolled => Row::new(user, path, Outcome::AlreadyEnrolled, ""),
+        Ok(_) => Row::new(user, path, Outcome::Refused, why),
+        Err(e) => failed(daemon, user, path, e)?,
+    })
+}
+
+// ---- google-authenticator ----
+
+/// Imports google-authenticator's files.
 pub async fn google_authenticator(
     daemon: &Daemon<'_>,
     import: &GoogleAuthenticatorImport,
     json: bool,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    if !is_root() {
-        return Err(Failure::coded(
-            "permission_denied",
-            "Importing reads the users' files: run it as root (sudo).",
-        ));
-    }
+    require_root("the users' files")?;
     let (users, named) = match &import.users {
         ImportUsers::All => (
             ga::user_database_names()
@@ -104,34 +230,14 @@ pub async fn google_authenticator(
         ),
         ImportUsers::Named(users) => (users.clone(), true),
     };
-    let mut rows = Vec::new();
+    let mut report = Report::new(json);
     for (user, file) in &users {
         if let Some(row) = one_user(daemon, import, user, file.as_deref(), named).await? {
-            if !json {
-                write_out(out, &row.line())?;
-            }
-            rows.push(row);
+            report.add(row, out)?;
         }
     }
-    if json {
-        write_json(out, &rows)?;
-    } else if rows.is_empty() {
-        write_out(
-            out,
-            &format!("No user of the user database has a ~/{}.\n", ga::FILE_NAME),
-        )?;
-    }
-    let not_imported = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Refused | Outcome::Failed))
-        .count();
-    if not_imported > 0 {
-        return Err(Failure::new(format!(
-            "{not_imported} of {} users were not imported (see above).",
-            rows.len()
-        )));
-    }
-    Ok(())
+    let none = format!("No user of the user database has a ~/{}.\n", ga::FILE_NAME);
+    report.finish(out, &none)
 }
 
 /// One user: None when `--all` passes over them (no file).
@@ -170,44 +276,18 @@ async fn one_user(
     };
     let (parsed, read_as) = match read {
         Ok(read) => read,
-        // Someone enrolled in twofold already needs nothing from the file.
-        Err(why) => {
-            let row = match daemon.call(daemon.proxy().status(user)).await? {
-                Ok(status) if status.enrolled => {
-                    Row::new(user, &path, Outcome::AlreadyEnrolled, "")
-                }
-                Ok(_) => Row::new(user, &path, Outcome::Refused, why),
-                Err(e) => failed(daemon, user, &path, e)?,
-            };
-            return Ok(Some(row));
-        }
+        Err(why) => return refused(daemon, user, &path, why).await.map(Some),
     };
-    let codes: Vec<&str> = parsed.scratch_codes.iter().map(|c| c.as_str()).collect();
-    let proxy = daemon.proxy();
-    let outcome = if import.dry_run {
-        match daemon.call(proxy.status(user)).await? {
-            Ok(status) if status.enrolled => Ok(Outcome::AlreadyEnrolled),
-            Ok(_) => Ok(Outcome::WouldImport),
-            Err(e) => Err(e),
-        }
-    } else {
-        match daemon
-            .call(proxy.admin_import(user, &parsed.secret, &codes, SOURCE))
-            .await?
-        {
-            Ok(()) => Ok(Outcome::Imported),
-            Err(TwofoldError::AlreadyEnrolled(_)) => Ok(Outcome::AlreadyEnrolled),
-            Err(e) => Err(e),
-        }
+    let enrollment = Enrollment {
+        secret: &parsed.secret,
+        backup_codes: parsed.scratch_codes.iter().map(|c| c.as_str()).collect(),
+        source: GA_SOURCE,
+        last_used_code: "",
     };
-    let mut row = match outcome {
-        Ok(outcome) => Row::new(user, &path, outcome, ""),
-        Err(e) => failed(daemon, user, &path, e)?,
-    };
+    let mut row = enroll(daemon, user, &path, &enrollment, import.dry_run).await?;
     if row.outcome == Outcome::AlreadyEnrolled {
         return Ok(Some(row));
     }
-    row.backup_codes = codes.len();
     row.notes = parsed.notes;
     if row.outcome == Outcome::Imported && import.remove_files {
         remove(&mut row, &path, read_as);
@@ -216,13 +296,13 @@ async fn one_user(
 }
 
 /// What a file holds, and the file's identity.
-type Parsed = (ga::Secret, ga::Identity);
+type Parsed = (ga::Secret, Identity);
 
 /// The file's secret and its identity; None when there is no file; else why it is
 /// refused (one line, naming the file).
 fn read_and_parse(path: &Path, owner: Owner) -> Result<Option<Parsed>, String> {
     let named = |why: String| format!("{}: {why}", path.display());
-    let (text, read_as) = match ga::read(path, owner) {
+    let (text, read_as) = match secret_file::read(path, ga::rules(owner)) {
         Ok(read) => read,
         Err(Unreadable::Missing) => return Ok(None),
         Err(Unreadable::Refused(why)) => return Err(named(why)),
@@ -242,8 +322,8 @@ fn failed(daemon: &Daemon<'_>, user: &str, path: &Path, e: TwofoldError) -> Resu
 }
 
 /// Removes the imported file, if it is still the one that was read.
-fn remove(row: &mut Row, path: &Path, read_as: ga::Identity) {
-    if ga::identity(path) != Some(read_as) {
+fn remove(row: &mut Row, path: &Path, read_as: Identity) {
+    if secret_file::identity(path) != Some(read_as) {
         row.detail = format!("{} kept: it changed after it was read", path.display());
         return;
     }
@@ -251,4 +331,98 @@ fn remove(row: &mut Row, path: &Path, read_as: ga::Identity) {
         Ok(()) => row.removed = true,
         Err(e) => row.detail = format!("{} kept: cannot remove it: {e}", path.display()),
     }
+}
+
+// ---- pam_oath ----
+
+/// Imports pam_oath's usersfile: its users, or those named.
+pub async fn oath(
+    daemon: &Daemon<'_>,
+    import: &OathImport,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    require_root("pam_oath's usersfile")?;
+    let path = import.file.as_path();
+    let text = match secret_file::read(path, oath_file::RULES) {
+        Ok((text, _)) => text,
+        Err(Unreadable::Missing) => {
+            return Err(Failure::new(format!("{}: no such file.", path.display())))
+        }
+        Err(Unreadable::Refused(why)) => {
+            return Err(Failure::new(format!("{}: {why}.", path.display())))
+        }
+    };
+    let entries = oath_file::parse(&text);
+    drop(text);
+    let mut report = Report::new(json);
+    // Lines that name no user are the file's own trouble: shown whoever is imported.
+    for entry in entries.iter().filter(|e| e.user.is_none()) {
+        let why = entry.token.as_ref().err().cloned().unwrap_or_default();
+        report.add(Row::new("", path, Outcome::Refused, why), out)?;
+    }
+    let mut users: Vec<&str> = import.users.iter().map(String::as_str).collect();
+    if users.is_empty() {
+        for user in entries.iter().filter_map(|e| e.user.as_deref()) {
+            if !users.contains(&user) {
+                users.push(user);
+            }
+        }
+    }
+    for user in users {
+        let lines: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.user.as_deref() == Some(user))
+            .collect();
+        let row = oath_user(daemon, import.dry_run, path, user, &lines).await?;
+        report.add(row, out)?;
+    }
+    report.finish(out, &format!("{} has no token lines.\n", path.display()))
+}
+
+/// One user of the usersfile, with their lines.
+async fn oath_user(
+    daemon: &Daemon<'_>,
+    dry_run: bool,
+    path: &Path,
+    user: &str,
+    lines: &[&Entry],
+) -> Result<Row, Failure> {
+    let token = match lines {
+        [] => {
+            let why = format!("no line for {user} in {}", path.display());
+            return Ok(Row::new(user, path, Outcome::Refused, why));
+        }
+        [entry] => entry.token.as_ref().map_err(Clone::clone),
+        several => {
+            let numbers: Vec<String> = several.iter().map(|e| e.line.to_string()).collect();
+            Err(format!(
+                "lines {}: several tokens for one user; twofold takes one device per user",
+                numbers.join(", ")
+            ))
+        }
+    };
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(Row::new(user, path, Outcome::Refused, "no such user")),
+        Err(e) => {
+            let why = format!("user lookup failed: {e}");
+            return Ok(Row::new(user, path, Outcome::Failed, why));
+        }
+    }
+    let token = match token {
+        Ok(token) => token,
+        Err(why) => return refused(daemon, user, path, why).await,
+    };
+    let enrollment = Enrollment {
+        secret: &token.secret,
+        backup_codes: Vec::new(),
+        source: OATH_SOURCE,
+        last_used_code: token.last_code.as_deref().unwrap_or(""),
+    };
+    let mut row = enroll(daemon, user, path, &enrollment, dry_run).await?;
+    if row.outcome != Outcome::AlreadyEnrolled {
+        row.notes = token.notes.clone();
+    }
+    Ok(row)
 }

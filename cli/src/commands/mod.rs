@@ -56,6 +56,10 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
             action: AdminAction::ImportGoogleAuthenticator(import),
             ..
         } => import::google_authenticator(&daemon, import, json, &mut out).await?,
+        Action::Admin {
+            action: AdminAction::ImportOath(import),
+            ..
+        } => import::oath(&daemon, import, json, &mut out).await?,
         Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
         Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
         Action::BackupCodesRegenerate { code_stdin, .. } => {

@@ -6,6 +6,7 @@ use twofold_contract::limits::{self, MAX_AUDIT_LIMIT, MAX_BYPASS_HOURS};
 
 use crate::cli::{
     AdminArgs, AdminCommand, AdminLogArgs, AdminResetArgs, GoogleAuthenticatorArgs, ImportCommand,
+    OathArgs,
 };
 use crate::options::usage::{usage, validate_name, UsageError};
 use crate::text::one_line;
@@ -28,6 +29,7 @@ pub enum AdminAction {
         user: String,
     },
     ImportGoogleAuthenticator(GoogleAuthenticatorImport),
+    ImportOath(OathImport),
     Log {
         /// `None`: everyone.
         user: Option<String>,
@@ -52,6 +54,16 @@ pub enum ImportUsers {
 pub struct GoogleAuthenticatorImport {
     pub users: ImportUsers,
     pub remove_files: bool,
+    pub dry_run: bool,
+}
+
+/// `twofold admin import oath`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OathImport {
+    /// pam_oath's usersfile.
+    pub file: PathBuf,
+    /// The users imported from it, in this order; empty: all of its users.
+    pub users: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -83,6 +95,7 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
             ImportCommand::GoogleAuthenticator(args) => {
                 AdminAction::ImportGoogleAuthenticator(validate_google_authenticator(args)?)
             }
+            ImportCommand::Oath(args) => AdminAction::ImportOath(validate_oath(args)?),
         },
         AdminCommand::Log(AdminLogArgs { user, since, limit }) => AdminAction::Log {
             user: user.map(|u| validate_name("--user", &u)).transpose()?,
@@ -99,7 +112,9 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
     let user = match &action {
         AdminAction::Reset { user, .. } | AdminAction::Unlock { user } => Some(user.clone()),
         AdminAction::Log { user, .. } => user.clone(),
-        AdminAction::Users | AdminAction::ImportGoogleAuthenticator(_) => None,
+        AdminAction::Users
+        | AdminAction::ImportGoogleAuthenticator(_)
+        | AdminAction::ImportOath(_) => None,
     };
     Ok((user, action))
 }
@@ -136,6 +151,22 @@ fn validate_google_authenticator(
     Ok(GoogleAuthenticatorImport {
         users,
         remove_files: args.remove_files,
+        dry_run: args.dry_run,
+    })
+}
+
+fn validate_oath(args: OathArgs) -> Result<OathImport, UsageError> {
+    let mut users: Vec<String> = Vec::new();
+    for user in &args.users {
+        let user = validate_name("USER", user)?;
+        if users.contains(&user) {
+            return usage(format!("{user} is named twice"));
+        }
+        users.push(user);
+    }
+    Ok(OathImport {
+        file: args.usersfile,
+        users,
         dry_run: args.dry_run,
     })
 }
@@ -235,6 +266,42 @@ mod tests {
         };
         assert!(clap_refuses(&["--all", "alice"]));
         assert!(clap_refuses(&["--dry-run", "--remove-files", "alice"]));
+    }
+
+    #[test]
+    fn oath_imports_parse() {
+        let import = |args: &[&str]| {
+            let mut argv = vec!["import", "oath"];
+            argv.extend_from_slice(args);
+            match parse(&argv) {
+                Ok(AdminAction::ImportOath(i)) => Ok(i),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        assert_eq!(
+            import(&["/etc/users.oath", "--dry-run"]).unwrap(),
+            OathImport {
+                file: PathBuf::from("/etc/users.oath"),
+                users: Vec::new(),
+                dry_run: true
+            }
+        );
+        assert_eq!(
+            import(&["/etc/users.oath", "alice", "bob"]).unwrap().users,
+            ["alice", "bob"]
+        );
+        assert!(import(&["/etc/users.oath", "alice", "alice"])
+            .unwrap_err()
+            .0
+            .contains("twice"));
+        let clap_refuses = |args: &[&str]| {
+            let mut argv = vec!["twofold", "admin", "import", "oath"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).is_err()
+        };
+        assert!(clap_refuses(&[]));
+        assert!(clap_refuses(&["/etc/users.oath", "--remove-files"]));
     }
 
     #[test]

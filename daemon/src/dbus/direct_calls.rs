@@ -240,9 +240,11 @@ impl DirectCalls {
                 self.reply(call, result)
             }
             "AdminImport" => {
-                let (user, secret, codes, source) =
-                    args::<(String, String, Vec<String>, String)>(call)?;
-                let result = bus.admin_import(header, &user, secret, codes, source).await;
+                let (user, secret, codes, source, last_code) =
+                    args::<(String, String, Vec<String>, String, String)>(call)?;
+                let result = bus
+                    .admin_import(header, &user, secret, codes, source, last_code)
+                    .await;
                 self.reply(call, result)
             }
             "AdminUnlock" => {

@@ -1,0 +1,223 @@
+//! Switching from pam_oath: `twofold admin import oath USERSFILE` reads pam_oath's
+//! usersfile as root, and the daemon enrolls each time-based user (`HOTP/T30`) with its
+//! hex secret. Then the real PAM stack accepts the next code oathtool computes from that
+//! hex secret, and refuses the code pam_oath recorded as its last, even one of a step
+//! still ahead. Counter-based users are listed as not imported, enrolled users are left
+//! alone, and a file that is not root's 0600 is refused.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use twofold_tests::root_only;
+use twofold_tests::{pam, uid_of, unix_now, wait_for_fresh_step, Login, TestEnv};
+
+/// A time-based user whose last code pam_oath took is of the current step.
+const USER: &str = "daemon";
+/// A time-based user whose last code pam_oath took is of the step ahead (a phone whose
+/// clock runs fast).
+const AHEAD: &str = "bin";
+/// A user enrolled in twofold already.
+const ENROLLED: &str = "sys";
+/// A counter-based (HOTP) user.
+const COUNTER: &str = "games";
+/// RFC 6238's SHA-1 secret, in hex as pam_oath keeps it.
+const HEX: &str = "3132333435363738393031323334353637383930";
+/// Other 160-bit secrets.
+const HEX_AHEAD: &str = "00112233445566778899aabbccddeeff00112233";
+const HEX_ENROLLED: &str = "ffeeddccbbaa99887766554433221100ffeeddcc";
+
+/// The TOTP code of hex `secret` at the current step plus `offset` steps, by oathtool.
+fn totp_hex(secret: &str, offset: i64) -> String {
+    let at = unix_now() as i64 + offset * 30;
+    let out = Command::new("oathtool")
+        .args(["--totp", "--now", &format!("@{at}"), secret])
+        .output()
+        .expect("oathtool must be installed (tests/run.sh installs it)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A usersfile in the test's directory: `text`, owned by `owner`, mode `mode`.
+fn usersfile(env: &TestEnv, name: &str, text: &str, owner: &str, mode: u32) -> PathBuf {
+    let path = env.dir.path().join(name);
+    fs::write(&path, text).unwrap();
+    let uid = uid_of(owner).expect("system user");
+    std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn import(env: &TestEnv, args: &[&str]) -> (Output, String, String) {
+    let mut argv = vec!["admin", "import", "oath"];
+    argv.extend_from_slice(args);
+    let out = env.cli(&argv, None, "");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for secret in [HEX, HEX_AHEAD, HEX_ENROLLED] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "a secret is printed: {out:?}"
+        );
+    }
+    (out, stdout, stderr)
+}
+
+fn enrolled(env: &TestEnv, user: &str) -> bool {
+    let out = env.cli(&["status", "--user", user, "--json"], None, "");
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["enrolled"].as_bool().unwrap()
+}
+
+#[test]
+fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
+    root_only!();
+    let env = TestEnv::new();
+    env.enroll(ENROLLED);
+    // Room for the whole test in one step, so that "the step ahead" stays ahead.
+    wait_for_fresh_step(20);
+    let last_code = totp_hex(HEX, 0);
+    let ahead_code = totp_hex(HEX_AHEAD, 1);
+    let text = format!(
+        "# pam_oath users\n\
+         HOTP/T30\t{USER}\t-\t{HEX}\t3\t{last_code}\t2026-11-30T10:00:00L\n\
+         HOTP/T30/6 {AHEAD} - {HEX_AHEAD} 7 {ahead_code} 2026-11-30T10:00:30L\n\
+         HOTP/T30 {ENROLLED} - {HEX_ENROLLED}\n\
+         HOTP {COUNTER} - {HEX} 12\n"
+    );
+    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let file = path.to_str().unwrap();
+
+    let (out, stdout, stderr) = import(&env, &["--dry-run", file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "daemon: would be imported (dry run)",
+            "bin: would be imported (dry run)",
+            "sys: already enrolled in twofold; left alone",
+            "games: refused: line 5: HOTP counter tokens are not supported yet: the user \
+             enrolls anew with `twofold enroll`, or keeps pam_oath",
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 of 4 users were not imported"),
+        "{stderr}"
+    );
+    assert!(
+        !enrolled(&env, USER) && !enrolled(&env, AHEAD),
+        "a dry run changes nothing"
+    );
+
+    let (out, stdout, _) = import(&env, &["--json", file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let outcomes: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["user"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (USER, "imported"),
+            (AHEAD, "imported"),
+            (ENROLLED, "already_enrolled"),
+            (COUNTER, "refused")
+        ]
+    );
+    // The shape of `import google-authenticator --json`.
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "backup_codes",
+            "detail",
+            "file",
+            "notes",
+            "outcome",
+            "removed",
+            "user"
+        ]
+    );
+    assert_eq!(rows[0]["file"], file);
+
+    // The next code from the same hex secret logs in; the code pam_oath took last is
+    // refused, here and for the user whose last code is of the step still ahead.
+    let used = env.pam(&Login::new(USER, &last_code));
+    assert_eq!(used.result, pam::AUTH_ERR, "{used:?}");
+    let replayed = env.pam(&Login::new(AHEAD, &ahead_code));
+    assert_eq!(
+        replayed.result,
+        pam::AUTH_ERR,
+        "pam_oath's last code, of the step ahead, is not accepted again: {replayed:?}"
+    );
+    let next = env.pam(&Login::new(USER, &totp_hex(HEX, 1)));
+    assert_eq!(next.result, pam::SUCCESS, "{next:?}\n{}", env.log_text());
+    // The enrolled user keeps their own secret; the counter user stays out.
+    let other = env.pam(&Login::new(ENROLLED, &totp_hex(HEX_ENROLLED, 1)));
+    assert_eq!(other.result, pam::AUTH_ERR, "{other:?}");
+    assert!(!enrolled(&env, COUNTER));
+
+    let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("imported from pam_oath"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_usersfile_that_is_not_roots_0600_is_refused_with_one_line() {
+    root_only!();
+    let env = TestEnv::new();
+    let text = format!("HOTP/T30 {USER} - {HEX}\n");
+    let open = usersfile(&env, "open.oath", &text, "root", 0o644);
+    let good = usersfile(&env, "good.oath", &text, "root", 0o600);
+    let link = env.dir.path().join("link.oath");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let users = usersfile(&env, "users.oath", &text, USER, 0o600);
+    for (path, why) in [
+        (&open, "the file is open to group or others (mode 0644)"),
+        (&link, "the file is a symbolic link"),
+        (&users, "the file belongs to uid 1, not to root"),
+    ] {
+        let (out, stdout, stderr) = import(&env, &[path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(stdout, "", "{out:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("twofold: {}: {why}", path.display())),
+            "{stderr}"
+        );
+    }
+    assert!(!enrolled(&env, USER));
+}
+
+#[test]
+fn malformed_lines_are_named_by_number_without_their_secret() {
+    root_only!();
+    let env = TestEnv::new();
+    let text = format!(
+        "# pam_oath users\n\n\
+         HOTP/T30 {USER} - {HEX}zz\n\
+         HOTP/T30 {HEX} - 00\n\
+         HOTP/T30 {ENROLLED} - {HEX_ENROLLED}\n"
+    );
+    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let file = path.to_str().unwrap();
+    let (out, stdout, _) = import(&env, &[file, USER, AHEAD]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("{file}: refused: line 4: malformed: the user field is not a user name"),
+            "daemon: refused: line 3: malformed: the secret is not hexadecimal".to_string(),
+            format!("bin: refused: no line for bin in {file}"),
+        ],
+        "{stdout}"
+    );
+    // Only the users named: sys, in the file, is not imported.
+    assert!(!enrolled(&env, USER) && !enrolled(&env, ENROLLED));
+}
