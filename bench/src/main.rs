@@ -200,7 +200,7 @@ fn wait_next_step(lead: f64) {
 }
 
 async fn connect(address: &str) -> zbus::Result<(zbus::Connection, TwofoldProxy<'static>)> {
-    let conn = zbus::connection::Builder::address(address)?.build().await?;
+    let conn = zbus::connection::Builder::address(address).build().await?;
     let proxy = TwofoldProxy::builder(&conn)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
@@ -403,9 +403,7 @@ fn thousands(n: usize) -> String {
 async fn peer(conn: &zbus::Connection) -> zbus::fdo::PeerProxy<'static> {
     zbus::fdo::PeerProxy::builder(conn)
         .destination(twofold_contract::BUS_NAME)
-        .unwrap()
         .path(twofold_contract::OBJECT_PATH)
-        .unwrap()
         .build()
         .await
         .unwrap()

@@ -20,7 +20,7 @@ use twofold_contract::{
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
-use zbus::zvariant::Value;
+use zbus::Variant;
 use zeroize::Zeroizing;
 
 pub use crate::authz::Action;
@@ -335,7 +335,7 @@ impl Bus {
         };
         let subject = (
             "system-bus-name",
-            HashMap::from([("name", Value::from(sender.as_str()))]),
+            HashMap::from([("name", Variant::from(sender.as_str()))]),
         );
         let details: HashMap<&str, &str> = HashMap::new();
         // No interaction: an SSH session has no polkit agent to answer it.

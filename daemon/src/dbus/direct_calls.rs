@@ -15,7 +15,7 @@ use serde::Serialize;
 use twofold_contract::wire::{self, Kind, Message};
 use twofold_contract::{TwofoldError, INTERFACE, OBJECT_PATH};
 use zbus::message::Header;
-use zbus::zvariant::{self, OwnedValue, Type};
+use zbus::{OwnedVariant, Str, Type, Variant};
 
 use super::Bus;
 
@@ -48,7 +48,7 @@ impl DirectCalls {
     /// For the connection whose peer `bus` was made for (see [`Bus::for_peer`]).
     pub fn new(bus: Bus) -> Result<DirectCalls, String> {
         let stand_in = zbus::Message::method_call(OBJECT_PATH, "Direct")
-            .and_then(|b| b.build(&()))
+            .build(&())
             .map_err(|e| e.to_string())?;
         Ok(DirectCalls {
             bus,
@@ -164,7 +164,7 @@ impl DirectCalls {
     }
 
     fn properties(&self, call: &Message, member: &str) -> Answer {
-        let version = || OwnedValue::from(zvariant::Str::from(env!("CARGO_PKG_VERSION")));
+        let version = || OwnedVariant::from(Str::from(env!("CARGO_PKG_VERSION")));
         let no_such = |what: &str| {
             Refusal::new(
                 "org.freedesktop.DBus.Error.UnknownProperty",
@@ -177,11 +177,11 @@ impl DirectCalls {
                 if interface != INTERFACE || name != "Version" {
                     return Err(no_such(&format!("{interface}.{name}")));
                 }
-                self.reply(call, Ok(zvariant::Value::from(version())))
+                self.reply(call, Ok(Variant::from(version())))
             }
             "GetAll" => {
                 let (interface,) = args::<(String,)>(call)?;
-                let all: HashMap<&str, OwnedValue> = if interface == INTERFACE {
+                let all: HashMap<&str, OwnedVariant> = if interface == INTERFACE {
                     HashMap::from([("Version", version())])
                 } else {
                     HashMap::new()
