@@ -338,7 +338,7 @@ async fn serve(
         .build()
         .await
         .map_err(|e| format!("cannot connect to the bus at {address}: {e}"))?;
-    let object = dbus::Bus::new(service.clone(), &connection)
+    let object = dbus::TwofoldInterface::new(service.clone(), &connection)
         .await
         .map_err(|e| format!("bus set-up failed: {e}"))?;
     // Login sessions: close stale ones, end timed-out ones.
