@@ -264,9 +264,9 @@ impl Service {
 
     /// A login from a trusted network: audited and logged, then answered as the module's
     /// "required, still within the enrollment grace" (its only answer that makes it step
-    /// aside, `PAM_IGNORE`, whatever `nullok` says, showing `message`), so that no new wire
-    /// value is needed: the rest of the PAM stack decides. The deadline is the end of time,
-    /// as the module's clock may differ from the daemon's (`--clock-skew-seconds`).
+    /// aside, `PAM_IGNORE`, whatever `nullok` says, showing `message`), so that no new
+    /// wire value is needed: the rest of the PAM stack decides. The deadline is the end
+    /// of time, as the module's clock may differ from the daemon's (`--clock-skew-seconds`).
     fn spare_the_code(
         &self,
         mut event: AuditEvent,
