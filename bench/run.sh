@@ -30,6 +30,9 @@ if ((${#missing[@]})); then
 fi
 . packaging/rust-env.sh
 command -v cargo >/dev/null || { echo "bench/run.sh: cargo not found; install Rust (rustup.rs)" >&2; exit 1; }
-cargo build --release --locked -p twofoldd -p pam_twofold -p twofold-bench
+cargo build --release --locked -p twofoldd -p twofold-bench
+# The module on its own, as the packages build it (packaging/build-packages.sh): its zbus
+# is then only the wire format.
+cargo build --release --locked -p pam_twofold
 target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 exec "$target/release/twofold-bench" --bin-dir "$target/release" "$@"

@@ -34,7 +34,10 @@ out=${out:-$target/packages}
 mkdir -p "$out"
 
 if ((build)); then
-    cargo build --locked --profile "$profile" -p twofoldd -p twofold-cli -p pam_twofold >&2
+    cargo build --locked --profile "$profile" -p twofoldd -p twofold-cli >&2
+    # The module on its own: its zbus is then only the wire format, where one build with
+    # the daemon would unify it with the daemon's zbus and its D-Bus connection code.
+    cargo build --locked --profile "$profile" -p pam_twofold >&2
 fi
 for f in twofoldd twofold libpam_twofold.so; do
     [ -f "$built/$f" ] || { echo "build-packages.sh: $built/$f is missing (build first)" >&2; exit 1; }

@@ -14,9 +14,7 @@ use crate::totp;
 pub async fn peer(conn: &zbus::Connection) -> zbus::fdo::PeerProxy<'static> {
     zbus::fdo::PeerProxy::builder(conn)
         .destination(twofold_contract::BUS_NAME)
-        .unwrap()
         .path(twofold_contract::OBJECT_PATH)
-        .unwrap()
         .build()
         .await
         .unwrap()

@@ -26,7 +26,7 @@ impl<'a> Daemon<'a> {
             let conn = match ctx.bus {
                 BusTarget::System => zbus::Connection::system().await?,
                 BusTarget::Address(a) => {
-                    zbus::connection::Builder::address(a.as_str())?
+                    zbus::connection::Builder::address(a.as_str())
                         .build()
                         .await?
                 }

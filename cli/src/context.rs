@@ -159,7 +159,18 @@ impl Context<'_> {
                 let desc = zbus::DBusError::description(fdo.as_ref()).unwrap_or("");
                 self.method_error(name.as_str(), desc)
             }
-            zbus::Error::InvalidReply | zbus::Error::Variant(_) => Failure::new(format!(
+            // A reply that does not decode (zbus 6 flattened zvariant's errors into its own).
+            zbus::Error::InvalidReply
+            | zbus::Error::IncorrectType
+            | zbus::Error::Utf8(_)
+            | zbus::Error::PaddingNot0(_)
+            | zbus::Error::UnknownFd
+            | zbus::Error::SignatureMismatch(..)
+            | zbus::Error::OutOfBounds
+            | zbus::Error::MaxDepthExceeded(_)
+            | zbus::Error::SignatureParse(_)
+            | zbus::Error::EmptyStructure
+            | zbus::Error::InvalidObjectPath => Failure::new(format!(
                 "The twofold daemon on {} sent a reply this program does not understand. \
                  Are the daemon and this program the same version?",
                 self.bus
@@ -329,7 +340,6 @@ mod tests {
                 .unwrap(),
             Some("Process org.twofold.Twofold1 exited with status 1".into()),
             zbus::message::Message::method_call("/", "Ping")
-                .unwrap()
                 .build(&())
                 .unwrap(),
         );

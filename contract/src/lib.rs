@@ -6,7 +6,7 @@
 //! hashing code.
 
 use serde::{Deserialize, Serialize};
-use zvariant::Type;
+use zbus::Type;
 
 /// Well-known bus name owned by `twofoldd`.
 pub const BUS_NAME: &str = "org.twofold.Twofold1";

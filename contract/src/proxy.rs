@@ -89,8 +89,7 @@ impl TwofoldError {
 #[zbus::proxy(
     interface = "org.twofold.Twofold1",
     default_service = "org.twofold.Twofold1",
-    default_path = "/org/twofold/Twofold1",
-    gen_blocking = false
+    default_path = "/org/twofold/Twofold1"
 )]
 pub trait Twofold {
     /// Enrollment state, backup codes left and lockout state of `user`.
@@ -239,7 +238,6 @@ mod tests {
                 zbus::names::OwnedErrorName::try_from(name.clone()).unwrap(),
                 Some("m".into()),
                 zbus::message::Message::method_call("/", "M")
-                    .unwrap()
                     .build(&())
                     .unwrap(),
             ));

@@ -2,18 +2,20 @@
 //! connection machinery: pam_twofold.so (calls out, replies in) and twofoldd's direct
 //! socket (calls in, replies out).
 //!
-//! Arguments and replies are marshalled by zvariant, the library zbus uses, from the
-//! contract's types. The header is framed here: its fields are a handful of basic values
-//! with fixed codes (D-Bus specification, "Message Format"), and framing them without
-//! zvariant's dynamic `Value` keeps that machinery out of a module that sshd and sudo
+//! Arguments and replies are marshalled by zbus's wire format alone (`zbus::wire`, what
+//! the zvariant crate was before zbus 6; without zbus's "comms" feature it has no
+//! connection code), from the contract's types. The header is framed here: its fields are
+//! a handful of basic values with fixed codes (D-Bus specification, "Message Format"), and
+//! framing them without the dynamic `Variant` keeps that machinery out of a module that sshd and sudo
 //! load for every login (its load time is measured by the bench) and out of the
 //! daemon's per-call path. The tests check every byte against zbus's own messages.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zbus::wire::serialized::{Context, Data};
+use zbus::wire::{Endian, BE, LE};
+use zbus::Type;
 use zeroize::Zeroizing;
-use zvariant::serialized::{Context, Data};
-use zvariant::{Endian, Type, BE, LE};
 
 /// The largest message read (a login's call or reply is a few hundred bytes; the
 /// contract's limits keep every argument far below this).
@@ -76,7 +78,7 @@ pub struct Target<'a> {
 }
 
 fn context(endian: Endian, position: usize) -> Context {
-    Context::new_dbus(endian, position)
+    Context::new(endian, position)
 }
 
 /// Encodes a method call of `member` with the arguments `args` (a tuple, one element per
@@ -137,7 +139,7 @@ where
     B: Serialize + Type,
 {
     let encoded =
-        zvariant::to_bytes(context(LE, 0), body).map_err(|e| format!("cannot encode: {e}"))?;
+        zbus::wire::to_bytes(context(LE, 0), body).map_err(|e| format!("cannot encode: {e}"))?;
     let signature = B::SIGNATURE.to_string_no_parens();
     let body_len = u32::try_from(encoded.len()).map_err(|_| "body too long".to_owned())?;
     let mut w = Writer(Zeroizing::new(Vec::with_capacity(256 + encoded.len())));

@@ -1,8 +1,9 @@
 //! Who may do what: the one table of rules, the typed grant that the bus layer hands to
 //! every method, and the per-caller bounds (rate limit, exact per-user locks, lanes).
 //!
-//! The bus layer (`dbus::Bus::authorize`) is the only place that turns D-Bus credentials
-//! into a [`Grant`]; the service takes the grant and never looks at a uid again.
+//! The bus layer (`dbus::TwofoldInterface::authorize`) is the only place that turns D-Bus
+//! credentials into a [`Grant`]; the service takes the grant and never looks at a uid
+//! again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

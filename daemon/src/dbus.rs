@@ -1,14 +1,14 @@
 //! The D-Bus face of the daemon: `org.twofold.Twofold1` on `/org/twofold/Twofold1`.
 //!
-//! Every method first goes through [`Bus::authorize`], the one place where access is
-//! decided, from the caller's D-Bus credentials only (never from an argument), by the
-//! rule table of [`crate::authz`]; it hands the method a [`Grant`]. The same object is
+//! Every method first goes through [`TwofoldInterface::authorize`], the one place where
+//! access is decided, from the caller's D-Bus credentials only (never from an argument), by
+//! the rule table of [`crate::authz`]; it hands the method a [`Grant`]. The same object is
 //! served on the bus and, one instance per connection, on the direct socket (see
-//! [`crate::direct`]), where the caller is the socket's peer (`SO_PEERCRED`). Every
-//! other value a caller sends is checked at the door against the contract's limits.
-//! Then the work runs off the bus loop, in the login services' lane or the (smaller)
-//! lane of everyone else, under the exact per-user lock, so that one user's attempts are
-//! judged one at a time and nobody else's requests can make a root login wait.
+//! [`crate::direct`]), where the caller is the socket's peer (`SO_PEERCRED`). Every other
+//! value a caller sends is checked at the door against the contract's limits. Then the work
+//! runs off the bus loop, in the login services' lane or the (smaller) lane of everyone
+//! else, under the exact per-user lock, so that one user's attempts are judged one at a
+//! time and nobody else's requests can make a root login wait.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use twofold_contract::{
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
-use zbus::zvariant::Value;
+use zbus::Variant;
 use zeroize::Zeroizing;
 
 pub use crate::authz::Action;
@@ -41,10 +41,11 @@ pub const ADMINISTER: &str = "org.twofold.administer";
 /// How long polkit may take to answer.
 const POLKIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The served object. Its clones (the bus's, and one per direct connection) share the
-/// same state: the rate limits and user locks hold across all connections.
+/// The served `org.twofold.Twofold1` interface (what zbus's object server and the direct
+/// socket call the methods of). Its clones (the bus's, and one per direct connection) share
+/// the same state: the rate limits and user locks hold across all connections.
 #[derive(Clone)]
-pub struct Bus {
+pub struct TwofoldInterface {
     service: Arc<Service>,
     connection: zbus::Connection,
     dbus: DBusProxy<'static>,
@@ -160,15 +161,18 @@ impl Credentials {
     }
 }
 
-impl Bus {
+impl TwofoldInterface {
     /// Wraps the service for serving on `connection`.
-    pub async fn new(service: Arc<Service>, connection: &zbus::Connection) -> zbus::Result<Bus> {
+    pub async fn new(
+        service: Arc<Service>,
+        connection: &zbus::Connection,
+    ) -> zbus::Result<TwofoldInterface> {
         let dbus = DBusProxy::builder(connection)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
             .await?;
         let sessions = Arc::new(Sessions::new(service.clone(), Some(connection.clone())));
-        Ok(Bus {
+        Ok(TwofoldInterface {
             sessions,
             service,
             connection: connection.clone(),
@@ -182,8 +186,8 @@ impl Bus {
 
     /// The instance serving one direct connection, whose peer is `peer` (read by the
     /// kernel when the connection was accepted). It shares all state with `self`.
-    pub fn for_peer(&self, peer: Caller) -> Bus {
-        Bus {
+    pub fn for_peer(&self, peer: Caller) -> TwofoldInterface {
+        TwofoldInterface {
             peer: Some(peer),
             ..self.clone()
         }
@@ -335,7 +339,7 @@ impl Bus {
         };
         let subject = (
             "system-bus-name",
-            HashMap::from([("name", Value::from(sender.as_str()))]),
+            HashMap::from([("name", Variant::from(sender.as_str()))]),
         );
         let details: HashMap<&str, &str> = HashMap::new();
         // No interaction: an SSH session has no polkit agent to answer it.
@@ -430,7 +434,7 @@ fn resolve(caller: Caller, requested: String) -> Result<(String, u32), TwofoldEr
 }
 
 #[zbus::interface(name = "org.twofold.Twofold1")]
-impl Bus {
+impl TwofoldInterface {
     /// Enrollment, backup codes and lockout state of `user` ("" = the caller).
     async fn status(
         &self,

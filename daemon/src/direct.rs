@@ -4,11 +4,11 @@
 //! [`twofold_contract::DIRECT_SOCKET`]), so that a login costs no trip through the bus
 //! daemon and holds none of root's bus connections.
 //!
-//! The caller of every call on a connection is the socket's peer as the kernel saw it
-//! when the connection was accepted (`SO_PEERCRED`), never anything a message says; the
-//! calls then go through the same [`Bus::authorize`] as the bus's. Connections are capped
-//! in number and idle time, so that nobody can hold the daemon's resources by leaving
-//! them open.
+//! The caller of every call on a connection is the socket's peer as the kernel saw it when
+//! the connection was accepted (`SO_PEERCRED`), never anything a message says; the calls
+//! then go through the same [`TwofoldInterface::authorize`] as the bus's. Connections are
+//! capped in number and idle time, so that nobody can hold the daemon's resources by
+//! leaving them open.
 
 use std::fs;
 use std::io;
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use twofold_contract::wire::{self, Message, FIXED_HEADER_LEN};
 use zeroize::Zeroizing;
 
-use crate::dbus::{Bus, DirectCalls};
+use crate::dbus::{DirectCalls, TwofoldInterface};
 use crate::files::ensure_runtime_dir;
 use crate::service::Caller;
 
@@ -141,7 +141,7 @@ static LISTENING: AtomicI32 = AtomicI32::new(-1);
 /// The direct socket being served: what every thread of it shares.
 struct Server {
     listener: UnixListener,
-    template: Bus,
+    template: TwofoldInterface,
     runtime: tokio::runtime::Handle,
     /// Connections being served.
     open: AtomicUsize,
@@ -150,7 +150,7 @@ struct Server {
 /// Serves direct connections until [`stop`], each by its own instance of `template`'s
 /// object (sharing its state), at most [`MAX_CONNECTIONS`] at once, each in a thread of
 /// the blocking pool, calls and all (see [`Server::accept_then_serve`]).
-pub async fn serve(listener: UnixListener, template: Bus) {
+pub async fn serve(listener: UnixListener, template: TwofoldInterface) {
     // Blocking accept, even on a socket systemd passed non-blocking.
     if let Err(e) = listener.set_nonblocking(false) {
         log::error!("cannot serve the direct socket (the bus still works): {e}");
@@ -219,7 +219,7 @@ impl Server {
 /// [`DirectCalls`] (on `runtime`, in this thread) before the next is read.
 fn serve_connection(
     mut stream: UnixStream,
-    template: &Bus,
+    template: &TwofoldInterface,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), String> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};

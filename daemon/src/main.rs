@@ -344,12 +344,14 @@ async fn serve(
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let address = args.bus.as_deref().unwrap_or(SYSTEM_BUS_ADDRESS);
-    let connection = zbus::connection::Builder::address(address)
-        .map_err(|e| format!("bad bus address {address}: {e}"))?
+    let parsed: zbus::Address = address
+        .parse()
+        .map_err(|e| format!("bad bus address {address}: {e}"))?;
+    let connection = zbus::connection::Builder::address(parsed)
         .build()
         .await
         .map_err(|e| format!("cannot connect to the bus at {address}: {e}"))?;
-    let object = dbus::Bus::new(service.clone(), &connection)
+    let object = dbus::TwofoldInterface::new(service.clone(), &connection)
         .await
         .map_err(|e| format!("bus set-up failed: {e}"))?;
     // Login sessions: close stale ones, end timed-out ones.
@@ -362,7 +364,7 @@ async fn serve(
         .await
         .map_err(|e| format!("cannot serve {OBJECT_PATH}: {e}"))?;
     match connection
-        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DO_NOT_QUEUE)
         .await
     {
         Ok(RequestNameReply::PrimaryOwner) | Ok(RequestNameReply::AlreadyOwner) => {}

@@ -1,10 +1,10 @@
 //! What the daemon does, independent of D-Bus: status, verification, enrollment.
 //!
-//! Callers arrive here with a [`Grant`] (made by `dbus::Bus::authorize`): the target
-//! user, resolved, and the caller's role. No function here looks at a uid: the grant
-//! says whether proof is needed and whether the caller's login context is believed.
-//! All functions are synchronous and may block (Argon2, SQLite commits, NSS): the bus
-//! layer runs them off its event loop.
+//! Callers arrive here with a [`Grant`] (made by `dbus::TwofoldInterface::authorize`): the
+//! target user, resolved, and the caller's role. No function here looks at a uid: the grant
+//! says whether proof is needed and whether the caller's login context is believed. All
+//! functions are synchronous and may block (Argon2, SQLite commits, NSS): the bus layer
+//! runs them off its event loop.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use twofoldd::{backup_codes, logging, otp};
-use zbus::zvariant::serialized::{Context, Data};
-use zbus::zvariant::LE;
+use zbus::wire::serialized::{Context, Data};
+use zbus::wire::LE;
 
 fn handle(user: &str, code: &str, other: &str) {
     let shown = logging::safe(user);
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
     }
-    let ctx = Context::new_dbus(LE, 0);
+    let ctx = Context::new(LE, 0);
     let body = Data::new(&data[1..], ctx);
     match data[0] % 4 {
         // Verify(s user, s code, a{ss} context)

@@ -26,8 +26,8 @@ use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockTyp
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use twofold_contract::{ErrorKind, LoginState, Verified, BUS_NAME, INTERFACE, OBJECT_PATH};
+use zbus::Type;
 use zeroize::Zeroizing;
-use zvariant::Type;
 
 use crate::client::{CallError, Connector, Daemon};
 use crate::options::{parse_bus_address, Options, SocketTarget};

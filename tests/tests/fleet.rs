@@ -284,7 +284,6 @@ fn a_thousand_parallel_verifications_of_one_code_over_three_hosts_pass_once() {
         for env in &f.hosts {
             for _ in 0..8 {
                 let conn = zbus::connection::Builder::address(env.address.as_str())
-                    .unwrap()
                     .build()
                     .await
                     .unwrap();

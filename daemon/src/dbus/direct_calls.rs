@@ -1,10 +1,10 @@
 //! Calls read from a direct connection (see [`crate::direct`]), answered by the same
-//! methods of [`Bus`] that zbus's object server calls for the bus: the member names and
-//! argument types below are the interface's (a test checks them against its
-//! introspection), and every method still goes through [`Bus::authorize`].
+//! methods of [`TwofoldInterface`] that zbus's object server calls for the bus: the member
+//! names and argument types below are the interface's (a test checks them against its
+//! introspection), and every method still goes through [`TwofoldInterface::authorize`].
 //!
-//! On a direct connection the caller is the socket's peer ([`Bus::for_peer`]), never
-//! anything in a message; a peer-to-peer message has no sender, and the header the
+//! On a direct connection the caller is the socket's peer ([`TwofoldInterface::for_peer`]),
+//! never anything in a message; a peer-to-peer message has no sender, and the header the
 //! methods receive is only a stand-in without one.
 
 use std::collections::HashMap;
@@ -15,9 +15,9 @@ use serde::Serialize;
 use twofold_contract::wire::{self, Kind, Message};
 use twofold_contract::{TwofoldError, INTERFACE, OBJECT_PATH};
 use zbus::message::Header;
-use zbus::zvariant::{self, OwnedValue, Type};
+use zbus::{OwnedVariant, Str, Type, Variant};
 
-use super::Bus;
+use super::TwofoldInterface;
 
 const PEER: &str = "org.freedesktop.DBus.Peer";
 const INTROSPECTABLE: &str = "org.freedesktop.DBus.Introspectable";
@@ -35,23 +35,24 @@ impl Refusal {
 /// What a call gets back: a reply's encoded body and signature, or an error.
 type Answer = Result<Vec<u8>, Refusal>;
 
-/// Serves the calls of one direct connection: its peer's [`Bus`], a stand-in header,
-/// and the serials of its replies.
+/// Serves the calls of one direct connection: its peer's [`TwofoldInterface`], a stand-in
+/// header, and the serials of its replies.
 pub struct DirectCalls {
-    bus: Bus,
+    interface: TwofoldInterface,
     stand_in: zbus::Message,
     /// The serial of the reply being made.
     serial: u32,
 }
 
 impl DirectCalls {
-    /// For the connection whose peer `bus` was made for (see [`Bus::for_peer`]).
-    pub fn new(bus: Bus) -> Result<DirectCalls, String> {
+    /// For the connection whose peer `interface` was made for (see
+    /// [`TwofoldInterface::for_peer`]).
+    pub fn new(interface: TwofoldInterface) -> Result<DirectCalls, String> {
         let stand_in = zbus::Message::method_call(OBJECT_PATH, "Direct")
-            .and_then(|b| b.build(&()))
+            .build(&())
             .map_err(|e| e.to_string())?;
         Ok(DirectCalls {
-            bus,
+            interface,
             stand_in,
             serial: 0,
         })
@@ -158,13 +159,13 @@ impl DirectCalls {
              <interface name=\"{PROPERTIES}\">\n  <method name=\"Get\">\n   <arg name=\"interface_name\" type=\"s\" direction=\"in\"/>\n   <arg name=\"property_name\" type=\"s\" direction=\"in\"/>\n   <arg type=\"v\" direction=\"out\"/>\n  </method>\n  \
              <method name=\"GetAll\">\n   <arg name=\"interface_name\" type=\"s\" direction=\"in\"/>\n   <arg type=\"a{{sv}}\" direction=\"out\"/>\n  </method>\n </interface>\n"
         );
-        zbus::object_server::Interface::introspect_to_writer(&self.bus, &mut xml, 1);
+        zbus::object_server::Interface::introspect_to_writer(&self.interface, &mut xml, 1);
         xml.push_str("</node>\n");
         self.reply(call, Ok(xml))
     }
 
     fn properties(&self, call: &Message, member: &str) -> Answer {
-        let version = || OwnedValue::from(zvariant::Str::from(env!("CARGO_PKG_VERSION")));
+        let version = || OwnedVariant::from(Str::from(env!("CARGO_PKG_VERSION")));
         let no_such = |what: &str| {
             Refusal::new(
                 "org.freedesktop.DBus.Error.UnknownProperty",
@@ -177,11 +178,11 @@ impl DirectCalls {
                 if interface != INTERFACE || name != "Version" {
                     return Err(no_such(&format!("{interface}.{name}")));
                 }
-                self.reply(call, Ok(zvariant::Value::from(version())))
+                self.reply(call, Ok(Variant::from(version())))
             }
             "GetAll" => {
                 let (interface,) = args::<(String,)>(call)?;
-                let all: HashMap<&str, OwnedValue> = if interface == INTERFACE {
+                let all: HashMap<&str, OwnedVariant> = if interface == INTERFACE {
                     HashMap::from([("Version", version())])
                 } else {
                     HashMap::new()
@@ -199,61 +200,69 @@ impl DirectCalls {
     /// The interface's methods: each decodes its arguments and calls the method zbus
     /// calls for the bus.
     async fn twofold(&self, call: &Message, member: &str) -> Answer {
-        let (bus, header) = (&self.bus, self.header());
+        let (interface, header) = (&self.interface, self.header());
         match member {
             "Status" => {
                 let (user,) = args::<(String,)>(call)?;
-                self.reply(call, bus.status(header, &user).await)
+                self.reply(call, interface.status(header, &user).await)
             }
             "Verify" => {
                 let (user, code, context) = args::<(String, String, HashMap<_, _>)>(call)?;
-                self.reply(call, bus.verify(header, &user, code, context).await)
+                self.reply(call, interface.verify(header, &user, code, context).await)
             }
             "EnrollBegin" => {
                 let (user, issuer, proof) = args::<(String, String, String)>(call)?;
-                self.reply(call, bus.enroll_begin(header, &user, issuer, proof).await)
+                self.reply(
+                    call,
+                    interface.enroll_begin(header, &user, issuer, proof).await,
+                )
             }
             "RegenerateBackupCodes" => {
                 let (user, proof) = args::<(String, String)>(call)?;
-                let result = bus.regenerate_backup_codes(header, &user, proof).await;
+                let result = interface
+                    .regenerate_backup_codes(header, &user, proof)
+                    .await;
                 self.reply(call, result)
             }
             "Disable" => {
                 let (user, password, proof) = args::<(String, String, String)>(call)?;
-                self.reply(call, bus.disable(header, &user, password, proof).await)
+                self.reply(
+                    call,
+                    interface.disable(header, &user, password, proof).await,
+                )
             }
             "EnrollConfirm" => {
                 let (user, code) = args::<(String, String)>(call)?;
-                self.reply(call, bus.enroll_confirm(header, &user, code).await)
+                self.reply(call, interface.enroll_confirm(header, &user, code).await)
             }
             "BeginLogin" => {
                 let (user, context) = args::<(String, HashMap<_, _>)>(call)?;
-                self.reply(call, bus.begin_login(header, &user, context).await)
+                self.reply(call, interface.begin_login(header, &user, context).await)
             }
             "AdminUsers" => {
                 args::<()>(call)?;
-                self.reply(call, bus.admin_users(header).await)
+                self.reply(call, interface.admin_users(header).await)
             }
             "AdminReset" => {
                 let (user, reason, hours) = args::<(String, String, u32)>(call)?;
-                let result = bus.admin_reset(header, &user, reason, hours).await;
+                let result = interface.admin_reset(header, &user, reason, hours).await;
                 self.reply(call, result)
             }
             "AdminImport" => {
                 let (user, secret, codes, source, last_code) =
                     args::<(String, String, Vec<String>, String, String)>(call)?;
-                let result = bus
+                let result = interface
                     .admin_import(header, &user, secret, codes, source, last_code)
                     .await;
                 self.reply(call, result)
             }
             "AdminUnlock" => {
                 let (user,) = args::<(String,)>(call)?;
-                self.reply(call, bus.admin_unlock(header, &user).await)
+                self.reply(call, interface.admin_unlock(header, &user).await)
             }
             "AuditLog" => {
                 let (user, since, limit) = args::<(String, i64, u32)>(call)?;
-                self.reply(call, bus.audit_log(header, &user, since, limit).await)
+                self.reply(call, interface.audit_log(header, &user, since, limit).await)
             }
             _ => self.sessions(call, member).await,
         }
@@ -261,42 +270,42 @@ impl DirectCalls {
 
     /// The interface's session methods.
     async fn sessions(&self, call: &Message, member: &str) -> Answer {
-        let (bus, header) = (&self.bus, self.header());
+        let (interface, header) = (&self.interface, self.header());
         match member {
             "OpenSession" => {
                 let (user, info) = args::<(String, HashMap<_, _>)>(call)?;
-                self.reply(call, bus.open_session(header, &user, info).await)
+                self.reply(call, interface.open_session(header, &user, info).await)
             }
             "CloseSession" => {
                 let (user, info) = args::<(String, HashMap<_, _>)>(call)?;
-                self.reply(call, bus.close_session(header, &user, info).await)
+                self.reply(call, interface.close_session(header, &user, info).await)
             }
             "CheckGrace" => {
                 let (user, context, seconds) = args::<(String, HashMap<_, _>, u32)>(call)?;
-                let result = bus.check_grace(header, &user, context, seconds).await;
+                let result = interface.check_grace(header, &user, context, seconds).await;
                 self.reply(call, result)
             }
             "ListSessions" => {
                 let (user, include_ended) = args::<(String, bool)>(call)?;
-                let result = bus.list_sessions(header, &user, include_ended).await;
+                let result = interface.list_sessions(header, &user, include_ended).await;
                 self.reply(call, result)
             }
             "RevokeSession" => {
                 let (id,) = args::<(String,)>(call)?;
-                self.reply(call, bus.revoke_session(header, &id).await)
+                self.reply(call, interface.revoke_session(header, &id).await)
             }
             "RevokeOtherSessions" => {
                 let (user,) = args::<(String,)>(call)?;
-                self.reply(call, bus.revoke_other_sessions(header, &user).await)
+                self.reply(call, interface.revoke_other_sessions(header, &user).await)
             }
             "SetSessionTimeout" => {
                 let (user, seconds) = args::<(String, u64)>(call)?;
-                let result = bus.set_session_timeout(header, &user, seconds).await;
+                let result = interface.set_session_timeout(header, &user, seconds).await;
                 self.reply(call, result)
             }
             "ForgetRemembered" => {
                 let (user,) = args::<(String,)>(call)?;
-                self.reply(call, bus.forget_remembered(header, &user).await)
+                self.reply(call, interface.forget_remembered(header, &user).await)
             }
             _ => Err(unknown_method(member)),
         }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{OwnedObjectPath, OwnedVariant, Variant};
 
 const LOGIN1: &str = "org.freedesktop.login1";
 const MANAGER_PATH: &str = "/org/freedesktop/login1";
@@ -45,7 +45,7 @@ async fn property(
     bus: &zbus::Connection,
     path: &OwnedObjectPath,
     name: &str,
-) -> zbus::Result<OwnedValue> {
+) -> zbus::Result<OwnedVariant> {
     let reply = bus
         .call_method(
             Some(LOGIN1),
@@ -55,7 +55,7 @@ async fn property(
             &(SESSION, name),
         )
         .await?;
-    reply.body().deserialize::<OwnedValue>()
+    reply.body().deserialize::<OwnedVariant>()
 }
 
 fn bad(what: &str) -> zbus::Error {
@@ -69,8 +69,8 @@ async fn describe(bus: &zbus::Connection, path: &OwnedObjectPath) -> zbus::Resul
     // User is (uid, object path).
     let user = property(bus, path, "User").await?;
     let uid = match &*user {
-        Value::Structure(s) => match s.fields().first() {
-            Some(Value::U32(uid)) => *uid,
+        Variant::Structure(s) => match s.fields().first() {
+            Some(Variant::U32(uid)) => *uid,
             _ => return Err(bad("User")),
         },
         _ => return Err(bad("User")),

@@ -138,16 +138,15 @@ impl Fake {
 }
 
 /// The test side's connection to a bus (the module has its own, synchronous).
-fn connect_socket(bus: &str) -> tokio::net::UnixStream {
+fn connect_socket(bus: &str) -> std::os::unix::net::UnixStream {
     let target = parse_bus_address(bus).expect("bus address");
     let SocketTarget::Abstract(name) = target else {
         panic!("the tests' buses are abstract")
     };
     use std::os::linux::net::SocketAddrExt;
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).expect("addr");
-    let std = std::os::unix::net::UnixStream::connect_addr(&addr).expect("connect");
-    std.set_nonblocking(true).expect("nonblocking");
-    tokio::net::UnixStream::from_std(std).expect("tokio stream")
+    // zbus makes it non-blocking and drives it on the runtime the connection is built on.
+    std::os::unix::net::UnixStream::connect_addr(&addr).expect("connect")
 }
 
 /// Runs [`Fake`] on `bus` in its own thread until dropped.
@@ -174,9 +173,7 @@ impl Service {
                     let stream = connect_socket(&address);
                     let conn = zbus::connection::Builder::unix_stream(stream)
                         .name(BUS_NAME)
-                        .expect("name")
                         .serve_at(OBJECT_PATH, Fake)
-                        .expect("serve_at")
                         .build()
                         .await
                         .expect("fake twofoldd connection");
@@ -266,7 +263,6 @@ fn serve_direct(
         .name("fake-direct".into())
         .spawn(move || {
             let (stream, _) = listener.accept().expect("accept");
-            stream.set_nonblocking(true).expect("nonblocking");
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .enable_time()
@@ -274,13 +270,10 @@ fn serve_direct(
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let stream = tokio::net::UnixStream::from_std(stream).expect("stream");
                 let conn = zbus::connection::Builder::unix_stream(stream)
                     .server(zbus::Guid::generate())
-                    .expect("server")
                     .p2p()
                     .serve_at(OBJECT_PATH, Fake)
-                    .expect("serve_at")
                     .build()
                     .await
                     .expect("p2p handshake");
@@ -529,8 +522,8 @@ fn authenticate_over_a_real_bus() {
 
 // ------------------------------------------------ the uid check alongside the first call
 
-/// A header as zvariant reads it: the test's own decoder of what the module sends.
-type Header = (u8, u8, u8, u8, u32, u32, Vec<(u8, zvariant::OwnedValue)>);
+/// A header as zbus's wire format reads it: the test's own decoder of what the module sends.
+type Header = (u8, u8, u8, u8, u32, u32, Vec<(u8, zbus::OwnedVariant)>);
 
 /// The other end of a [`BusDaemon`]'s socket, scripted by the test.
 struct Peer(
@@ -564,7 +557,7 @@ impl Peer {
         (daemon, Peer(theirs, HashMap::new()))
     }
 
-    /// The next message: (serial, member, destination), decoded by zvariant.
+    /// The next message: (serial, member, destination), decoded by zbus's wire format.
     fn read_call(&mut self) -> (u32, String, String) {
         use std::io::Read;
         let mut fixed = [0u8; FIXED_HEADER_LEN];
@@ -574,8 +567,8 @@ impl Peer {
         self.0
             .read_exact(&mut message[FIXED_HEADER_LEN..])
             .expect("message");
-        let ctxt = zvariant::serialized::Context::new_dbus(zvariant::LE, 0);
-        let data = zvariant::serialized::Data::new(&message[..], ctxt);
+        let ctxt = zbus::wire::serialized::Context::new(zbus::wire::LE, 0);
+        let data = zbus::wire::serialized::Data::new(&message[..], ctxt);
         let (header, _): (Header, _) = data.deserialize().expect("a valid header");
         let field = |code: u8| {
             header
@@ -583,7 +576,7 @@ impl Peer {
                 .iter()
                 .find(|(c, _)| *c == code)
                 .map(|(_, v)| match &**v {
-                    zvariant::Value::Str(s) => s.to_string(),
+                    zbus::Variant::Str(s) => s.to_string(),
                     other => panic!("field {code}: {other:?}"),
                 })
         };
@@ -594,11 +587,11 @@ impl Peer {
     }
 
     /// Sends a method return of `body` to `serial`.
-    fn reply<B: serde::Serialize + zvariant::Type>(&mut self, serial: u32, body: &B) {
+    fn reply<B: serde::Serialize + zbus::Type>(&mut self, serial: u32, body: &B) {
         self.send(2, serial, None, body);
     }
 
-    fn send<B: serde::Serialize + zvariant::Type>(
+    fn send<B: serde::Serialize + zbus::Type>(
         &mut self,
         kind: u8,
         serial: u32,
@@ -614,7 +607,7 @@ impl Peer {
     }
 
     /// Sends a reply (kind 2) or an error (kind 3) to `serial` as coming from `sender`.
-    fn send_as<B: serde::Serialize + zvariant::Type>(
+    fn send_as<B: serde::Serialize + zbus::Type>(
         &mut self,
         sender: &str,
         kind: u8,
@@ -630,7 +623,7 @@ impl Peer {
 }
 
 /// A reply (kind 2) or error (kind 3) to `serial`, built by zbus.
-fn reply_bytes<B: serde::Serialize + zvariant::Type>(
+fn reply_bytes<B: serde::Serialize + zbus::Type>(
     sender: &str,
     kind: u8,
     serial: u32,
@@ -639,21 +632,16 @@ fn reply_bytes<B: serde::Serialize + zvariant::Type>(
 ) -> Vec<u8> {
     use zbus::message::Message;
     let call = zbus::message::Message::method_call("/", "Call")
-        .expect("call")
         .serial(std::num::NonZeroU32::new(serial).expect("a serial is not 0"))
         .build(&())
         .expect("call");
     let header = call.header();
     let builder = match (kind, error) {
-        (2, None) => Message::method_return(&header).expect("return"),
-        (3, Some(name)) => Message::error(&header, name).expect("error"),
+        (2, None) => Message::method_return(&header),
+        (3, Some(name)) => Message::error(&header, name),
         _ => panic!("kind {kind} with {error:?}"),
     };
-    let reply = builder
-        .sender(sender)
-        .expect("sender")
-        .build(body)
-        .expect("reply");
+    let reply = builder.sender(sender).build(body).expect("reply");
     reply.data().bytes().to_vec()
 }
 
