@@ -279,48 +279,11 @@ where
         log.inner.log(Level::Warning, &line);
     }
     log.debug("phase 1: connected, asking about this login");
-    match daemon.begin_login(user, ctx.to_map(), deadline) {
-        Ok(state) => {
-            log.debug(&format!(
-                "phase 1: enrolled={} locked_for={} required={} deadline={} bypass={}",
-                state.enrolled,
-                state.locked_for,
-                state.required,
-                state.enroll_deadline,
-                state.bypass_pending
-            ));
-            if !state.enrolled && !state.bypass_pending {
-                drop(daemon);
-                let rc = if state.required {
-                    required_but_not_enrolled(conv, &mut log, &state)
-                } else {
-                    not_enrolled(opts, conv, &mut log, false)
-                };
-                return forward_if_aside(opts, conv, &mut log, rc, PasswordIs::Whole);
-            }
-            if state.locked_for > 0 {
-                let secs = state.locked_for;
-                conv.error(&format!(
-                    "Too many failed attempts. Try again in {secs} seconds."
-                ));
-                log.outcome(Level::Notice, &format!("locked out ({secs} s left)"));
-                return PamResultCode::PAM_MAXTRIES;
-            }
-        }
-        Err(e) => {
-            drop(daemon);
-            let answer = classify(e);
-            // Stepping aside because the daemon could not say (failmode=safe): the user
-            // may be enrolled and type a code. Otherwise (not enrolled, unknown with
-            // nullok) there is no code to type.
-            let password_is = match answer {
-                Answer::Unavailable(_) => PasswordIs::WithoutTrailingCode,
-                _ => PasswordIs::Whole,
-            };
-            let rc = refused(opts, conv, &mut log, answer);
-            return forward_if_aside(opts, conv, &mut log, rc, password_is);
-        }
-    }
+    let answer = daemon.begin_login(user, ctx.to_map(), deadline);
+    let mut daemon = match before_the_prompt(opts, conv, &mut log, daemon, answer) {
+        Ok(daemon) => daemon,
+        Err(rc) => return rc,
+    };
 
     // The grace window (`grace=`): a recent pass for this service on this terminal or
     // from this remote host spares the code. Still within phase 1's bound.
@@ -368,6 +331,65 @@ where
         Ok(v) => accepted(conv, &mut log, &v),
         Err(e) => refused(opts, conv, &mut log, classify(e)),
     }
+}
+
+/// What phase 1's answer means: `Ok` gives the connection back when a code is to be
+/// asked; otherwise the login ends here with the result (the connection closed first,
+/// so that none is held while the user reads what is said).
+fn before_the_prompt<C, D, L>(
+    opts: &Options,
+    conv: &mut C,
+    log: &mut Log<'_, L>,
+    daemon: D,
+    answer: Result<LoginState, CallError>,
+) -> Result<D, PamResultCode>
+where
+    C: Conversation + AuthTok,
+    L: Logger,
+{
+    let state = match answer {
+        Ok(state) => state,
+        Err(e) => {
+            drop(daemon);
+            let answer = classify(e);
+            // Stepping aside because the daemon could not say (failmode=safe): the user
+            // may be enrolled and type a code. Otherwise (not enrolled, unknown with
+            // nullok) there is no code to type.
+            let password_is = match answer {
+                Answer::Unavailable(_) => PasswordIs::WithoutTrailingCode,
+                _ => PasswordIs::Whole,
+            };
+            let rc = refused(opts, conv, log, answer);
+            return Err(forward_if_aside(opts, conv, log, rc, password_is));
+        }
+    };
+    log.debug(&format!(
+        "phase 1: enrolled={} locked_for={} required={} deadline={} bypass={}",
+        state.enrolled,
+        state.locked_for,
+        state.required,
+        state.enroll_deadline,
+        state.bypass_pending
+    ));
+    if !state.enrolled && !state.bypass_pending {
+        drop(daemon);
+        let rc = if state.required {
+            required_but_not_enrolled(conv, log, &state)
+        } else {
+            not_enrolled(opts, conv, log, false)
+        };
+        return Err(forward_if_aside(opts, conv, log, rc, PasswordIs::Whole));
+    }
+    if state.locked_for > 0 {
+        drop(daemon);
+        let secs = state.locked_for;
+        conv.error(&format!(
+            "Too many failed attempts. Try again in {secs} seconds."
+        ));
+        log.outcome(Level::Notice, &format!("locked out ({secs} s left)"));
+        return Err(PamResultCode::PAM_MAXTRIES);
+    }
+    Ok(daemon)
 }
 
 /// `forward_pass`, phases 2 and 3: one hidden answer, `password` then `code`. The code is
