@@ -38,6 +38,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::CreateTables,
     // 2: bounded storage (SQLite's 6).
     Migration::Change(&schema::THROTTLE_UPDATED_AT),
+    // 3: several devices per user (SQLite's 8).
+    Migration::Changes(schema::DEVICES),
 ];
 
 /// Key of the advisory lock that serializes schema migrations of daemons starting
