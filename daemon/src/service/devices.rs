@@ -234,7 +234,9 @@ mod tests {
             .filter(|e| e.event == "verify_ok")
             .map(|e| e.detail.as_str())
             .collect();
-        assert_eq!(named, ["device: spare", "device: default", "device: spare"]);
+        // Newest first; the oldest is the proof that added the spare.
+        let expected = ["spare", "default", "spare", "default"].map(|d| format!("device: {d}"));
+        assert_eq!(named, expected);
         assert!(log
             .iter()
             .any(|e| e.event == "device_added" && e.detail == "device: spare"));
