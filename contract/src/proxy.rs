@@ -224,7 +224,8 @@ pub trait Twofold {
 
     /// Starts adding device `name` to enrolled `user` ("" = the caller): like
     /// `EnrollBegin`, and `proof` is a current code of one of their devices or a backup
-    /// code (unless root or an administrator asks). Confirmed by `AddDeviceConfirm`.
+    /// code (unless root or an administrator asks; without one, `AlreadyEnrolled` says
+    /// it is needed, as `EnrollBegin` does). Confirmed by `AddDeviceConfirm`.
     fn add_device_begin(
         &self,
         user: &str,

@@ -3,6 +3,7 @@
 //! read them.
 
 pub mod admin;
+pub mod devices;
 pub mod sessions;
 pub mod usage;
 
@@ -15,12 +16,13 @@ use zeroize::Zeroizing;
 
 use crate::cli::{
     BackupCodesArgs, BackupCodesCommand, Cli, Commands, DisableArgs, DoctorArgs, EnrollArgs,
-    RegenerateArgs, StatusArgs, UserArg, YesNo,
+    RegenerateArgs, SetupArgs, StatusArgs, UserArg, YesNo,
 };
 use crate::options::usage::{usage, validate_user};
 use crate::text::one_line;
 
 pub use crate::options::admin::AdminAction;
+pub use crate::options::devices::DevicesAction;
 pub use crate::options::sessions::SessionsAction;
 pub use crate::options::usage::UsageError;
 
@@ -111,6 +113,10 @@ pub enum Action {
         user: Option<String>,
         action: SessionsAction,
     },
+    Devices {
+        user: Option<String>,
+        action: DevicesAction,
+    },
     Admin {
         /// The user acted on (`reset`, `unlock`, `log --user`), for messages.
         user: Option<String>,
@@ -140,6 +146,10 @@ impl Options {
                 Action::Admin { user, action }
             }
             Commands::Enroll(args) => validate_enroll(args, cli.json)?,
+            Commands::Devices(args) => {
+                let (user, action) = devices::validate(args, cli.json)?;
+                Action::Devices { user, action }
+            }
             Commands::Status(StatusArgs { user }) => Action::Status {
                 user: validate_user(user)?,
             },
@@ -178,6 +188,7 @@ impl Options {
             | Action::Disable { user, .. }
             | Action::Doctor { user, .. }
             | Action::Sessions { user, .. }
+            | Action::Devices { user, .. }
             | Action::Admin { user, .. } => user.as_deref(),
         }
     }
@@ -215,9 +226,38 @@ fn validate_issuer(issuer: Option<String>) -> Result<String, UsageError> {
     Ok(issuer.to_owned())
 }
 
+/// How a new secret is set up (`enroll`, `devices add`), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    /// Empty: the daemon picks the host name.
+    pub issuer: String,
+    pub mode: EnrollMode,
+    /// The proof (a code of a device the user has) is on standard input (`--proof -`).
+    pub proof_stdin: bool,
+    pub qr: QrFiles,
+}
+
 fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
-    let EnrollArgs {
+    let EnrollArgs { user, setup } = args;
+    let user = validate_user(user)?;
+    let Setup {
+        issuer,
+        mode,
+        proof_stdin,
+        qr,
+    } = validate_setup(setup, "enroll", json)?;
+    Ok(Action::Enroll {
         user,
+        issuer,
+        mode,
+        proof_stdin,
+        qr,
+    })
+}
+
+/// The set-up flags of `command` (`enroll`, `devices add`).
+pub fn validate_setup(args: SetupArgs, command: &str, json: bool) -> Result<Setup, UsageError> {
+    let SetupArgs {
         issuer,
         proof,
         qr_png,
@@ -225,7 +265,6 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         begin,
         confirm,
     } = args;
-    let user = validate_user(user)?;
     let issuer = validate_issuer(issuer)?;
     let proof_stdin = from_stdin("--proof", proof, ", or leave it out to be asked")?;
     let qr = QrFiles {
@@ -247,16 +286,15 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         }
         (false, false) => {
             if json {
-                return usage(
-                    "--json needs --begin or --confirm - with enroll \
-                     (interactive enrollment is for people)",
-                );
+                return usage(format!(
+                    "--json needs --begin or --confirm - with {command} \
+                     (interactive enrollment is for people)"
+                ));
             }
             EnrollMode::Interactive
         }
     };
-    Ok(Action::Enroll {
-        user,
+    Ok(Setup {
         issuer,
         mode,
         proof_stdin,
@@ -324,7 +362,7 @@ fn validate_output_file(flag: &str, path: Option<PathBuf>) -> Result<Option<Path
 /// A flag that takes a code accepts only `-` (read it from standard input): argv is
 /// readable by every local user (`ps`), so a code there is a code given away. True when
 /// the flag is `-`. The refusal never repeats what was given.
-fn from_stdin(flag: &str, value: Option<String>, otherwise: &str) -> Result<bool, UsageError> {
+pub fn from_stdin(flag: &str, value: Option<String>, otherwise: &str) -> Result<bool, UsageError> {
     let Some(value) = value.map(Zeroizing::new) else {
         return Ok(false);
     };

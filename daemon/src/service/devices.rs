@@ -53,11 +53,12 @@ impl Service {
         // Refused before any proof is spent on it.
         self.room_for(user, name)?;
         if grant.proof_required() && proof.trim().is_empty() {
-            return Err(TwofoldError::InvalidArgument(
-                "Adding a device needs a current code from one of your devices, or a backup \
-                 code."
-                    .into(),
-            ));
+            // As `EnrollBegin` answers a re-enrollment without proof: the client asks.
+            return Err(TwofoldError::AlreadyEnrolled(format!(
+                "{} is enrolled already; adding a device needs a current code from one of \
+                 the devices or a backup code",
+                safe(user)
+            )));
         }
         self.require_proof(grant, proof)?;
         self.new_pending_secret(grant, issuer, &format!(" device={name}"))
@@ -211,7 +212,11 @@ mod tests {
         let step = otp::step_at(now() as u64);
         assert!(matches!(
             add(&svc, "alice", "spare", ""),
-            Err(TwofoldError::InvalidArgument(_))
+            Err(TwofoldError::AlreadyEnrolled(_))
+        ));
+        assert!(matches!(
+            add(&svc, "alice", "spare", "000000"),
+            Err(TwofoldError::InvalidCode(_))
         ));
         let spare = add(&svc, "alice", "spare", &code_at(&first, step)).unwrap();
         let names: Vec<String> = svc

@@ -42,6 +42,22 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Changes(schema::DEVICES),
 ];
 
+/// The schema as the first `version` migrations left it, with its `schema_version`: a
+/// database of an older twofoldd, for tests of the later migrations.
+#[cfg(feature = "test-support")]
+pub fn schema_at(version: usize) -> String {
+    let mut sql: String = MIGRATIONS[..version]
+        .iter()
+        .map(|m| m.sql(Dialect::Postgres))
+        .collect::<Vec<_>>()
+        .join("\n");
+    sql += &format!(
+        "\nCREATE TABLE schema_version (version INTEGER NOT NULL);
+         INSERT INTO schema_version (version) VALUES ({version});"
+    );
+    sql
+}
+
 /// Key of the advisory lock that serializes schema migrations of daemons starting
 /// together.
 const MIGRATION_LOCK: i64 = 0x0074_776f_666f_6c64;
