@@ -186,7 +186,20 @@ async fn begin_call(
     req.start(daemon, proof)
         .await?
         .map(Secret::from)
-        .map_err(|e| daemon.context().failure(&e))
+        .map_err(|e| match (e, req.device) {
+            (TwofoldError::AlreadyEnrolled(_), Some(name)) => {
+                let user = daemon.context().user;
+                Failure::new(format!(
+                    "Adding {name} needs a current code of one of the devices of {} or a \
+                     backup code: `{}` asks for one (in scripts: `{}` with the code on \
+                     standard input).",
+                    daemon.context().who(),
+                    suggest(&req.command(), user),
+                    suggest(&format!("{} --proof -", req.command()), user)
+                ))
+            }
+            (e, _) => daemon.context().failure(&e),
+        })
 }
 
 /// Starts an interactive enrollment. A user who is enrolled already (a new phone) is

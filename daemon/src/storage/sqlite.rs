@@ -350,6 +350,22 @@ impl SqliteStore {
         Self::prepare(conn, Some(path)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Creates (0600) a database at `path` of the schema the first `version` migrations
+    /// make, then runs `sql` on it: a database of an older twofoldd, for tests of the
+    /// later migrations.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn create_at_version(path: &Path, version: usize, sql: &str) -> Result<(), String> {
+        drop(files::create_private_file(path).map_err(|e| e.to_string())?);
+        let conn = Connection::open(path).map_err(|e| e.to_string())?;
+        for migration in &MIGRATIONS[..version] {
+            conn.execute_batch(&migration.sql(Dialect::Sqlite))
+                .map_err(|e| e.to_string())?;
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .and_then(|()| conn.execute_batch(sql))
+            .map_err(|e| e.to_string())
+    }
+
     /// An in-memory store for unit tests.
     #[cfg(test)]
     pub fn in_memory() -> SqliteStore {
@@ -651,19 +667,14 @@ mod tests {
     fn an_enrolled_users_secret_becomes_their_first_device() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("twofold.db");
-        drop(files::create_private_file(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        for migration in &MIGRATIONS[..7] {
-            conn.execute_batch(&migration.sql(Dialect::Sqlite)).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 7).unwrap();
-        conn.execute_batch(
+        SqliteStore::create_at_version(
+            &path,
+            7,
             "INSERT INTO users (name, secret, enrolled_at, last_step, last_used_at, last_method)
              VALUES ('alice', X'010203', 1000, 77, 2000, 'totp'),
                     ('bob', X'0405', 1100, NULL, 2100, 'backup_code');",
         )
         .unwrap();
-        drop(conn);
         let store = SqliteStore::open(&path).unwrap();
         let alice = store.devices("alice").unwrap();
         assert_eq!(alice.len(), 1);
