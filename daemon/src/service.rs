@@ -491,7 +491,7 @@ impl Service {
                 .accept_totp_step(user, &device.name, step, sources, &event)
             {
                 Ok(true) => {
-                    log::info!("code of device {} of {} accepted", device.name, safe(user));
+                    log::debug!("code of device {} of {} accepted", device.name, safe(user));
                     return Ok(Verified {
                         method: method::TOTP.into(),
                         backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),

@@ -3,8 +3,8 @@
 use twofold_contract::limits;
 
 use crate::cli::{DeviceAddArgs, DeviceRemoveArgs, DevicesArgs, DevicesCommand, UserArg};
+use crate::options::setup::{from_stdin, validate_setup, Setup};
 use crate::options::usage::{validate_user, UsageError};
-use crate::options::{from_stdin, validate_setup, Setup};
 use crate::text::one_line;
 
 /// What `twofold devices` does.

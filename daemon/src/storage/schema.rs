@@ -618,6 +618,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_devices_migration_names_the_first_device_and_its_kind_as_the_contract_does() {
+        use twofold_contract::limits::{DEVICE_KIND_TOTP_APP, FIRST_DEVICE};
+        let Change::Data(copy) = &DEVICES[1] else {
+            panic!("the second change copies the secrets");
+        };
+        assert!(copy.contains(&format!("'{FIRST_DEVICE}', '{DEVICE_KIND_TOTP_APP}'")));
+        let kind = DEVICES_TABLE
+            .columns
+            .iter()
+            .find(|c| c.name == "kind")
+            .unwrap();
+        let quoted = format!("'{DEVICE_KIND_TOTP_APP}'");
+        assert!(matches!(kind.fill, Fill::Default(v) if v == quoted));
+        assert!(DEVICES_TABLE
+            .create(Dialect::Postgres)
+            .contains("PRIMARY KEY (name, device)"));
+    }
+
     /// `(name, type, not null, default, key)` as `PRAGMA table_info` says them.
     type ColumnInfo = (String, String, bool, Option<String>, bool);
 
