@@ -78,6 +78,29 @@ pub enum Commands {
     )]
     Status(StatusArgs),
 
+    /// List, add or remove your devices (authenticator apps); a code of any of them works
+    #[command(
+        long_about = "List, add or remove your devices: the authenticator apps (a phone, a \
+        spare phone, a tablet) whose codes twofold accepts, each with its own secret. A code \
+        from any of them works at a login, and each code works once on the device that \
+        made it.\n\n\
+        Without a subcommand: list them, with name, kind, when added and last used (with \
+        --json: a list of objects with the keys name, kind, added, last_used, in ISO 8601 \
+        UTC, null when never used). `twofold enroll` makes the first one, named default.\n\n\
+        `add NAME` sets up another one like `twofold enroll` does (QR code, then its first \
+        code; --begin and --confirm - for scripts), after a current code from a device you \
+        have or a backup code. `remove NAME` needs a current code from another device or a \
+        backup code; the last device is not removed: that is `twofold disable`. Names are 1 \
+        to 32 letters, digits, '-', '_' or '.'; at most 8 devices.",
+        after_help = "Examples:\n  \
+        twofold devices\n  \
+        twofold devices add spare-phone\n  \
+        twofold devices remove old-phone\n  \
+        echo \"$CODE\" | twofold devices remove old-phone --code -\n  \
+        sudo twofold devices --user alice --json"
+    )]
+    Devices(DevicesArgs),
+
     /// Count or renew your single-use backup codes
     #[command(
         name = "backup-codes",
@@ -173,12 +196,19 @@ pub struct EnrollArgs {
     #[command(flatten)]
     pub user: UserArg,
 
+    #[command(flatten)]
+    pub setup: SetupArgs,
+}
+
+/// How a new secret is set up in an app: `twofold enroll`, `twofold devices add`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SetupArgs {
     /// Name shown in the authenticator app (default: this host's name)
     #[arg(long, value_name = "NAME", conflicts_with = "confirm")]
     pub issuer: Option<String>,
 
-    /// Re-enrolling (new phone): `-` reads a current code or a backup code of the old
-    /// device from standard input (without it, it is asked for)
+    /// Re-enrolling (new phone) or adding a device: `-` reads a current code of a device
+    /// you have, or a backup code, from standard input (without it, it is asked for)
     #[arg(long, value_name = "-", conflicts_with = "confirm")]
     pub proof: Option<String>,
 
@@ -198,6 +228,53 @@ pub struct EnrollArgs {
     /// from standard input
     #[arg(long, value_name = "-")]
     pub confirm: Option<String>,
+}
+
+/// `twofold devices`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DevicesArgs {
+    /// Act on USER's devices (needs root or the administer permission)
+    #[arg(long, value_name = "USER", global = true)]
+    pub user: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<DevicesCommand>,
+}
+
+/// The subcommands of `twofold devices`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DevicesCommand {
+    /// List the devices (the default)
+    List,
+    /// Add a device: its QR code, then its first code (needs a code of a device you have)
+    Add(DeviceAddArgs),
+    /// Remove a device (needs a code of another device, or a backup code)
+    Remove(DeviceRemoveArgs),
+}
+
+/// `twofold devices add`.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceAddArgs {
+    /// The new device's name (e.g. spare-phone)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub setup: SetupArgs,
+}
+
+/// `twofold devices remove`.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceRemoveArgs {
+    /// The device to remove (`twofold devices` lists them)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// `-` reads a current code of another device, or a backup code, from standard input
+    /// (without it, it is asked for when needed)
+    #[arg(long, value_name = "-")]
+    pub code: Option<String>,
 }
 
 /// `twofold status`.

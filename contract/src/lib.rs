@@ -352,6 +352,19 @@ pub struct Enrollment {
     pub expires: i64,
 }
 
+/// One of a user's devices (authenticators), as `ListDevices` answers; never its secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DeviceInfo {
+    /// The user's name for it.
+    pub name: String,
+    /// What it is ([`limits::DEVICE_KIND_TOTP_APP`]).
+    pub kind: String,
+    /// Unix time it was added.
+    pub added: i64,
+    /// Unix time a code of it last passed; 0 when never.
+    pub last_used: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,15 @@ pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
 pub const MAX_OATH_USERSFILE_LEN: u64 = 1 << 20;
 /// Where an imported secret may come from (named in the audit trail).
 pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
+/// Longest device name (bytes; names are ASCII).
+pub const MAX_DEVICE_NAME_LEN: usize = 32;
+/// Most devices (authenticators) one user may have.
+pub const MAX_DEVICES: u32 = 8;
+/// The name of the device an enrollment makes (and that a user enrolled before devices
+/// existed has).
+pub const FIRST_DEVICE: &str = "default";
+/// The kind of a device that is a TOTP app (the only kind so far).
+pub const DEVICE_KIND_TOTP_APP: &str = "totp app";
 
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +137,24 @@ pub fn session_id(id: &str) -> Result<(), Invalid> {
     {
         return Err(Invalid(format!(
             "a session id is 1 to {MAX_SESSION_ID_LEN} letters and digits"
+        )));
+    }
+    Ok(())
+}
+
+/// A device name: 1 to [`MAX_DEVICE_NAME_LEN`] ASCII letters, digits, '-', '_' and '.',
+/// starting with a letter or digit (it is shown in listings and the audit trail, and
+/// typed on command lines).
+pub fn device_name(name: &str) -> Result<(), Invalid> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if name.is_empty()
+        || name.len() > MAX_DEVICE_NAME_LEN
+        || !name.bytes().all(allowed)
+        || !name.as_bytes()[0].is_ascii_alphanumeric()
+    {
+        return Err(Invalid(format!(
+            "a device name is 1 to {MAX_DEVICE_NAME_LEN} letters, digits, '-', '_' or '.', \
+             starting with a letter or digit"
         )));
     }
     Ok(())
@@ -228,6 +255,19 @@ mod tests {
         assert!(session_id("ab12").is_ok());
         assert!(session_id("../x").is_err());
         assert!(bounded("the code", &"1".repeat(MAX_CODE_LEN + 1), MAX_CODE_LEN).is_err());
+    }
+
+    #[test]
+    fn device_names() {
+        assert!(device_name(FIRST_DEVICE).is_ok());
+        assert!(device_name("phone-2_old.x").is_ok());
+        assert!(device_name(&"a".repeat(MAX_DEVICE_NAME_LEN)).is_ok());
+        assert!(device_name(&"a".repeat(MAX_DEVICE_NAME_LEN + 1)).is_err());
+        assert!(device_name("").is_err());
+        assert!(device_name("-rf").is_err());
+        assert!(device_name("my phone").is_err());
+        assert!(device_name("t\u{e9}l\u{e9}phone").is_err());
+        assert!(device_name("a\nb").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use crate::{
-    AdminUser, AuditEntry, Enrollment, ErrorKind, LoginState, SessionList, UserStatus, Verified,
+    AdminUser, AuditEntry, DeviceInfo, Enrollment, ErrorKind, LoginState, SessionList, UserStatus,
+    Verified,
 };
 
 /// Every error `twofoldd` can answer with: one namespace, a closed set.
@@ -217,6 +218,29 @@ pub trait Twofold {
 
     /// Clears the user's remembered grace entries; returns how many there were.
     fn forget_remembered(&self, user: &str) -> Result<u32, TwofoldError>;
+
+    /// The devices of `user` ("" = the caller), oldest first.
+    fn list_devices(&self, user: &str) -> Result<Vec<DeviceInfo>, TwofoldError>;
+
+    /// Starts adding device `name` to enrolled `user` ("" = the caller): like
+    /// `EnrollBegin`, and `proof` is a current code of one of their devices or a backup
+    /// code (unless root or an administrator asks; without one, `AlreadyEnrolled` says
+    /// it is needed, as `EnrollBegin` does). Confirmed by `AddDeviceConfirm`.
+    fn add_device_begin(
+        &self,
+        user: &str,
+        name: &str,
+        issuer: &str,
+        proof: &str,
+    ) -> Result<Enrollment, TwofoldError>;
+
+    /// Adds the pending secret as device `name`, proven by its first `code`.
+    fn add_device_confirm(&self, user: &str, name: &str, code: &str) -> Result<(), TwofoldError>;
+
+    /// Removes device `name` of `user` ("" = the caller); `proof` is a current code of
+    /// another of their devices or a backup code (unless root or an administrator
+    /// asks). The last device is not removed: that is `Disable`.
+    fn remove_device(&self, user: &str, name: &str, proof: &str) -> Result<(), TwofoldError>;
 
     /// The daemon's version.
     #[zbus(property)]

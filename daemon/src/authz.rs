@@ -24,6 +24,8 @@ pub enum Action {
     Enroll,
     /// Replace the backup codes.
     RegenerateBackupCodes,
+    /// List, add or remove devices.
+    Devices,
     /// Turn two-factor authentication off.
     Disable,
     /// The module's pre-prompt question about a login.
@@ -66,6 +68,7 @@ impl Action {
             Action::Status
             | Action::Enroll
             | Action::RegenerateBackupCodes
+            | Action::Devices
             | Action::Disable
             | Action::ListSessions
             | Action::RevokeSession

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use twofold_contract::{
-    limits, AdminUser, AuditEntry, Enrollment, LoginState, SessionList, TwofoldError, UserStatus,
-    Verified,
+    limits, AdminUser, AuditEntry, DeviceInfo, Enrollment, LoginState, SessionList, TwofoldError,
+    UserStatus, Verified,
 };
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
@@ -529,6 +529,75 @@ impl TwofoldInterface {
         let service = self.service.clone();
         blocking(grant.role(), move || {
             service.disable(&grant, &password, &proof)
+        })
+        .await
+    }
+
+    /// The user's devices.
+    async fn list_devices(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+    ) -> Result<Vec<DeviceInfo>, TwofoldError> {
+        let grant = self.authorize(&header, Action::Devices, user).await?;
+        let service = self.service.clone();
+        blocking(grant.role(), move || service.list_devices(&grant)).await
+    }
+
+    /// Starts adding a device; its secret and URI are returned to the user once.
+    async fn add_device_begin(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        name: String,
+        issuer: String,
+        proof: String,
+    ) -> Result<Enrollment, TwofoldError> {
+        let proof = Zeroizing::new(proof);
+        let grant = self.authorize(&header, Action::Devices, user).await?;
+        limits::device_name(&name)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.add_device_begin(&grant, &name, &issuer, &proof)
+        })
+        .await
+    }
+
+    /// Adds the pending secret as a device, proven by its first code.
+    async fn add_device_confirm(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        name: String,
+        code: String,
+    ) -> Result<(), TwofoldError> {
+        let code = Zeroizing::new(code);
+        let grant = self.authorize(&header, Action::Devices, user).await?;
+        limits::device_name(&name)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.add_device_confirm(&grant, &name, &code)
+        })
+        .await
+    }
+
+    /// Removes a device (never the last one).
+    async fn remove_device(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        user: &str,
+        name: String,
+        proof: String,
+    ) -> Result<(), TwofoldError> {
+        let proof = Zeroizing::new(proof);
+        let grant = self.authorize(&header, Action::Devices, user).await?;
+        limits::device_name(&name)?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.remove_device(&grant, &name, &proof)
         })
         .await
     }

@@ -355,13 +355,25 @@ impl Service {
         Ok(Some(first_seen + policy.enroll_grace_seconds()))
     }
 
-    /// `Verify`: one attempt with a TOTP code, a backup code, or an administrator's
-    /// one-time bypass code.
+    /// `Verify`: one attempt with a TOTP code (of any of the user's devices), a backup
+    /// code, or an administrator's one-time bypass code.
     pub fn verify(
         &self,
         grant: &Grant,
         code: &str,
         ctx: &HashMap<String, String>,
+    ) -> Result<Verified, TwofoldError> {
+        self.check_code(grant, code, ctx, None)
+    }
+
+    /// [`Service::verify`], where a code of device `except` does not count (the proof
+    /// for removing it must come from elsewhere).
+    fn check_code(
+        &self,
+        grant: &Grant,
+        code: &str,
+        ctx: &HashMap<String, String>,
+        except: Option<&str>,
     ) -> Result<Verified, TwofoldError> {
         let user = grant.user();
         let policy = self.policy();
@@ -398,8 +410,8 @@ impl Service {
             ))
         } else if let Some(hash) = &bypass {
             self.verify_bypass(user, code, hash, &sources, &event)
-        } else if let (Some(record), true) = (&record, otp::looks_like_totp(code)) {
-            self.verify_totp(user, code, record, &policy, &sources, &event)
+        } else if let (Some(_), true) = (&record, otp::looks_like_totp(code)) {
+            self.verify_totp(user, code, except, &policy, &sources, &event)
         } else if let Some(normalized) = backup_codes::normalize(code) {
             self.verify_backup_code(user, &normalized, &sources, &event)
         } else {
@@ -435,39 +447,67 @@ impl Service {
         }
     }
 
+    /// A TOTP code of any of the user's devices but `except`: each device has its own
+    /// replay watermark.
     fn verify_totp(
         &self,
         user: &str,
         code: &str,
-        record: &crate::storage::UserRecord,
+        except: Option<&str>,
         policy: &Policy,
         sources: &[Source],
         event: &AuditEvent,
     ) -> Result<Verified, Refused> {
-        let secret = self.keys.open(user, &record.secret_sealed).map_err(|e| {
-            log::error!("cannot open the secret of {}: {e}", safe(user));
-            Refused::Broken(Box::new(TwofoldError::Internal(
-                "twofoldd cannot read this user's secret; see its log".into(),
-            )))
-        })?;
+        let broken = |e: StoreError| Refused::Broken(Box::new(internal(e)));
+        let devices = self.store.devices(user).map_err(broken)?;
         let now_step = otp::step_at(event.at as u64);
         // After a power loss, no step that may have been accepted before it passes, for
         // anyone (see `Store::begin_run`).
-        let used_up_to = record.last_step.max(self.store.replay_fence());
-        let step = otp::matching_step(&secret, code, now_step, policy.totp_window, used_up_to)
-            .ok_or(Refused::Wrong("wrong or used code"))?;
-        let mut event = event.clone();
-        let step_offset = step as i64 - now_step as i64;
-        event.step_offset = Some(step_offset as i32);
-        match self.store.accept_totp_step(user, step, sources, &event) {
-            Ok(true) => Ok(Verified {
-                method: method::TOTP.into(),
-                backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),
-                step_offset: step_offset as i32,
-            }),
-            Ok(false) => Err(Refused::Wrong("code already used")),
-            Err(e) => Err(Refused::Broken(Box::new(internal(e)))),
+        let fence = self.store.replay_fence();
+        let mut used = false;
+        for device in devices.iter().filter(|d| Some(d.name.as_str()) != except) {
+            let secret = self.keys.open(user, &device.secret_sealed).map_err(|e| {
+                log::error!(
+                    "cannot open the secret of device {} of {}: {e}",
+                    device.name,
+                    safe(user)
+                );
+                Refused::Broken(Box::new(TwofoldError::Internal(
+                    "twofoldd cannot read this user's secret; see its log".into(),
+                )))
+            })?;
+            let used_up_to = device.last_step.max(fence);
+            let Some(step) =
+                otp::matching_step(&secret, code, now_step, policy.totp_window, used_up_to)
+            else {
+                continue;
+            };
+            let mut event = event.clone();
+            let step_offset = step as i64 - now_step as i64;
+            event.step_offset = Some(step_offset as i32);
+            event.detail = format!("device: {}", device.name);
+            match self
+                .store
+                .accept_totp_step(user, &device.name, step, sources, &event)
+            {
+                Ok(true) => {
+                    log::debug!("code of device {} of {} accepted", device.name, safe(user));
+                    return Ok(Verified {
+                        method: method::TOTP.into(),
+                        backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),
+                        step_offset: step_offset as i32,
+                    });
+                }
+                // Another verification took this step of this device meanwhile.
+                Ok(false) => used = true,
+                Err(e) => return Err(broken(e)),
+            }
         }
+        Err(Refused::Wrong(if used {
+            "code already used"
+        } else {
+            "wrong or used code"
+        }))
     }
 
     fn verify_backup_code(
@@ -546,10 +586,21 @@ impl Service {
     /// asks for it: it is consumed when it passes and counts towards the lockout when it
     /// does not.
     fn require_proof(&self, grant: &Grant, proof: &str) -> Result<(), TwofoldError> {
+        self.require_proof_except(grant, proof, None)
+    }
+
+    /// [`Service::require_proof`], where a code of device `except` does not count.
+    fn require_proof_except(
+        &self,
+        grant: &Grant,
+        proof: &str,
+        except: Option<&str>,
+    ) -> Result<(), TwofoldError> {
         if !grant.proof_required() {
             return Ok(());
         }
-        self.verify(grant, proof, &HashMap::new()).map(drop)
+        self.check_code(grant, proof, &HashMap::new(), except)
+            .map(drop)
     }
 
     /// A new set of backup codes: what to show once, and what to store.
@@ -595,6 +646,19 @@ impl Service {
             }
             self.require_proof(grant, proof)?;
         }
+        self.new_pending_secret(grant, issuer, "")
+    }
+
+    /// A new secret, pending until its first code confirms it (an enrollment, or a
+    /// device added): the one answer that carries a secret. `detail` goes into the audit
+    /// entry after the issuer.
+    fn new_pending_secret(
+        &self,
+        grant: &Grant,
+        issuer: &str,
+        detail: &str,
+    ) -> Result<Enrollment, TwofoldError> {
+        let user = grant.user();
         let secret = otp::new_secret();
         let secret_base32 = otp::to_base32(&secret);
         let mut event = self.event(grant, "enroll_begin");
@@ -602,7 +666,7 @@ impl Service {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: event.at + self.policy().enroll_pending_seconds,
         };
-        event.detail = format!("issuer={}", safe(issuer));
+        event.detail = format!("issuer={}{detail}", safe(issuer));
         self.store
             .begin_enrollment(user, &pending, &event)
             .map_err(internal)?;
@@ -618,11 +682,36 @@ impl Service {
     /// and the backup codes are returned, once.
     pub fn enroll_confirm(&self, grant: &Grant, code: &str) -> Result<Vec<String>, TwofoldError> {
         let user = grant.user();
+        let (pending, step) = self.pending_proven(user, code, "twofold enroll")?;
+        let (codes, stored) = self.new_backup_codes(user);
+        let event = self.event(grant, "enroll_confirm");
+        if !self
+            .store
+            .confirm_enrollment(user, &pending.secret_sealed, step, &stored, &event)
+            .map_err(internal)?
+        {
+            return Err(TwofoldError::NoPendingEnrollment(
+                "The enrollment was replaced or expired meanwhile; run `twofold enroll` again."
+                    .into(),
+            ));
+        }
+        log::info!("enrollment confirmed for {}", safe(user));
+        Ok(codes)
+    }
+
+    /// The user's pending secret and the step of `code`, its first code (`again` names
+    /// the command that starts anew).
+    fn pending_proven(
+        &self,
+        user: &str,
+        code: &str,
+        again: &str,
+    ) -> Result<(Pending, u64), TwofoldError> {
         let now = now();
         let Some(pending) = self.store.pending(user, now).map_err(internal)? else {
-            return Err(TwofoldError::NoPendingEnrollment(
-                "No enrollment is waiting for a code (it may have expired); run `twofold enroll` again.".into(),
-            ));
+            return Err(TwofoldError::NoPendingEnrollment(format!(
+                "No enrollment is waiting for a code (it may have expired); run `{again}` again."
+            )));
         };
         let code = code.trim();
         if !otp::looks_like_totp(code) {
@@ -642,22 +731,7 @@ impl Service {
             None,
         )
         .ok_or_else(invalid_code)?;
-        drop(secret);
-
-        let (codes, stored) = self.new_backup_codes(user);
-        let event = self.event(grant, "enroll_confirm");
-        if !self
-            .store
-            .confirm_enrollment(user, &pending.secret_sealed, step, &stored, &event)
-            .map_err(internal)?
-        {
-            return Err(TwofoldError::NoPendingEnrollment(
-                "The enrollment was replaced or expired meanwhile; run `twofold enroll` again."
-                    .into(),
-            ));
-        }
-        log::info!("enrollment confirmed for {}", safe(user));
-        Ok(codes)
+        Ok((pending, step))
     }
 
     /// `RegenerateBackupCodes`: a new set; the old one dies in the same transaction.
@@ -933,6 +1007,8 @@ impl Service {
     }
 }
 
+mod devices;
+
 /// Why an attempt did not pass.
 enum Refused {
     /// A wrong, used or unrecognizable code: counts towards the lockout.
@@ -999,7 +1075,7 @@ mod tests {
     use crate::authz::Role;
 
     /// An unprivileged caller (uid 1000) acting on its own account.
-    fn owner(user: &str) -> Grant {
+    pub(super) fn owner(user: &str) -> Grant {
         let caller = Caller {
             uid: 1000,
             pid: Some(4242),
@@ -1007,7 +1083,7 @@ mod tests {
         Grant::for_tests(caller, user, Role::Owner)
     }
 
-    fn service() -> Service {
+    pub(super) fn service() -> Service {
         Service {
             store: Arc::new(SqliteStore::in_memory()),
             keys: Keys::from_master(&[3u8; 32]),
@@ -1017,7 +1093,7 @@ mod tests {
         }
     }
 
-    fn code_at(secret_b32: &str, step: u64) -> String {
+    pub(super) fn code_at(secret_b32: &str, step: u64) -> String {
         let secret = otp::from_base32(secret_b32).unwrap();
         let totp = totp_rs::Builder::new()
             .with_secret(secret.as_slice())
@@ -1026,7 +1102,7 @@ mod tests {
         totp.generate(step * otp::STEP_SECONDS).to_string()
     }
 
-    fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
+    pub(super) fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
         let e = svc
             .enroll_begin(&Grant::in_process_root(user), "", "")
             .unwrap();

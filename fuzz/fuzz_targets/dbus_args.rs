@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let ctx = Context::new(LE, 0);
     let body = Data::new(&data[1..], ctx);
-    match data[0] % 4 {
+    match data[0] % 5 {
         // Verify(s user, s code, a{ss} context)
         0 => {
             if let Ok(((u, c, m), _)) =
@@ -49,7 +49,16 @@ fuzz_target!(|data: &[u8]| {
                 handle(&u, &c, m.keys().next().map_or("", |k| k.as_str()));
             }
         }
-        // EnrollBegin(s, s, s) / Disable(s, s, s)
+        // AddDeviceBegin(s user, s name, s issuer, s proof)
+        3 => {
+            if let Ok(((u, _name, issuer, proof), _)) =
+                body.deserialize::<(String, String, String, String)>()
+            {
+                handle(&u, &proof, &issuer);
+            }
+        }
+        // EnrollBegin(s, s, s) / Disable(s, s, s) / RemoveDevice(s, s, s) /
+        // AddDeviceConfirm(s, s, s)
         1 => {
             if let Ok(((u, a, b), _)) = body.deserialize::<(String, String, String)>() {
                 handle(&u, &a, &b);

@@ -22,6 +22,9 @@ _twofold() {
             twofold,backup-codes)
                 cmd="twofold__subcmd__backup__subcmd__codes"
                 ;;
+            twofold,devices)
+                cmd="twofold__subcmd__devices"
+                ;;
             twofold,disable)
                 cmd="twofold__subcmd__disable"
                 ;;
@@ -118,11 +121,38 @@ _twofold() {
             twofold__subcmd__backup__subcmd__codes__subcmd__help,regenerate)
                 cmd="twofold__subcmd__backup__subcmd__codes__subcmd__help__subcmd__regenerate"
                 ;;
+            twofold__subcmd__devices,add)
+                cmd="twofold__subcmd__devices__subcmd__add"
+                ;;
+            twofold__subcmd__devices,help)
+                cmd="twofold__subcmd__devices__subcmd__help"
+                ;;
+            twofold__subcmd__devices,list)
+                cmd="twofold__subcmd__devices__subcmd__list"
+                ;;
+            twofold__subcmd__devices,remove)
+                cmd="twofold__subcmd__devices__subcmd__remove"
+                ;;
+            twofold__subcmd__devices__subcmd__help,add)
+                cmd="twofold__subcmd__devices__subcmd__help__subcmd__add"
+                ;;
+            twofold__subcmd__devices__subcmd__help,help)
+                cmd="twofold__subcmd__devices__subcmd__help__subcmd__help"
+                ;;
+            twofold__subcmd__devices__subcmd__help,list)
+                cmd="twofold__subcmd__devices__subcmd__help__subcmd__list"
+                ;;
+            twofold__subcmd__devices__subcmd__help,remove)
+                cmd="twofold__subcmd__devices__subcmd__help__subcmd__remove"
+                ;;
             twofold__subcmd__help,admin)
                 cmd="twofold__subcmd__help__subcmd__admin"
                 ;;
             twofold__subcmd__help,backup-codes)
                 cmd="twofold__subcmd__help__subcmd__backup__subcmd__codes"
+                ;;
+            twofold__subcmd__help,devices)
+                cmd="twofold__subcmd__help__subcmd__devices"
                 ;;
             twofold__subcmd__help,disable)
                 cmd="twofold__subcmd__help__subcmd__disable"
@@ -168,6 +198,15 @@ _twofold() {
                 ;;
             twofold__subcmd__help__subcmd__backup__subcmd__codes,regenerate)
                 cmd="twofold__subcmd__help__subcmd__backup__subcmd__codes__subcmd__regenerate"
+                ;;
+            twofold__subcmd__help__subcmd__devices,add)
+                cmd="twofold__subcmd__help__subcmd__devices__subcmd__add"
+                ;;
+            twofold__subcmd__help__subcmd__devices,list)
+                cmd="twofold__subcmd__help__subcmd__devices__subcmd__list"
+                ;;
+            twofold__subcmd__help__subcmd__devices,remove)
+                cmd="twofold__subcmd__help__subcmd__devices__subcmd__remove"
                 ;;
             twofold__subcmd__help__subcmd__sessions,forget)
                 cmd="twofold__subcmd__help__subcmd__sessions__subcmd__forget"
@@ -218,7 +257,7 @@ _twofold() {
 
     case "${cmd}" in
         twofold)
-            opts="-h -V --bus --json --help --version enroll status backup-codes disable doctor sessions admin help"
+            opts="-h -V --bus --json --help --version enroll status devices backup-codes disable doctor sessions admin help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -711,6 +750,188 @@ _twofold() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        twofold__subcmd__devices)
+            opts="-h -V --user --bus --json --help --version list add remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__add)
+            opts="-h -V --issuer --proof --qr-png --qr-svg --begin --confirm --user --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proof)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --qr-png)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --qr-svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --confirm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__help)
+            opts="list add remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__list)
+            opts="-h -V --user --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__devices__subcmd__remove)
+            opts="-h -V --code --user --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         twofold__subcmd__disable)
             opts="-y -h -V --user --yes --password-stdin --code --bus --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -802,7 +1023,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help)
-            opts="enroll status backup-codes disable doctor sessions admin help"
+            opts="enroll status devices backup-codes disable doctor sessions admin help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -956,6 +1177,62 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help__subcmd__backup__subcmd__codes__subcmd__regenerate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__devices)
+            opts="list add remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__devices__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__devices__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__devices__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -30,6 +30,7 @@ complete -c twofold -n "__fish_twofold_needs_command" -s h -l help -d 'Print hel
 complete -c twofold -n "__fish_twofold_needs_command" -s V -l version -d 'Print version'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "enroll" -d 'Set up two-factor authentication with an authenticator app'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "status" -d 'Show whether two-factor authentication is on, backup codes left, last use and lockout'
+complete -c twofold -n "__fish_twofold_needs_command" -f -a "devices" -d 'List, add or remove your devices (authenticator apps); a code of any of them works'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "backup-codes" -d 'Count or renew your single-use backup codes'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
@@ -38,7 +39,7 @@ complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administ
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l proof -d 'Re-enrolling (new phone): `-` reads a current code or a backup code of the old device from standard input (without it, it is asked for)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l proof -d 'Re-enrolling (new phone) or adding a device: `-` reads a current code of a device you have, or a backup code, from standard input (without it, it is asked for)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-png -d 'Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)' -r -F
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-svg -d 'Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)' -r -F
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l confirm -d 'Finish an enrollment started with --begin: `-` reads the current code from the app from standard input' -r
@@ -52,6 +53,41 @@ complete -c twofold -n "__fish_twofold_using_subcommand status" -l bus -d 'D-Bus
 complete -c twofold -n "__fish_twofold_using_subcommand status" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c twofold -n "__fish_twofold_using_subcommand status" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -l user -d 'Act on USER\'s devices (needs root or the administer permission)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -f -a "list" -d 'List the devices (the default)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -f -a "add" -d 'Add a device: its QR code, then its first code (needs a code of a device you have)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -f -a "remove" -d 'Remove a device (needs a code of another device, or a backup code)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and not __fish_seen_subcommand_from list add remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from list" -l user -d 'Act on USER\'s devices (needs root or the administer permission)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from list" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l proof -d 'Re-enrolling (new phone) or adding a device: `-` reads a current code of a device you have, or a backup code, from standard input (without it, it is asked for)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l qr-png -d 'Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)' -r -F
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l qr-svg -d 'Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)' -r -F
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l confirm -d 'Finish an enrollment started with --begin: `-` reads the current code from the app from standard input' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l user -d 'Act on USER\'s devices (needs root or the administer permission)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l begin -d 'Only start: print the secret and URI, then exit (finish with --confirm -)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -l code -d '`-` reads a current code of another device, or a backup code, from standard input (without it, it is asked for when needed)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -l user -d 'Act on USER\'s devices (needs root or the administer permission)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the devices (the default)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a device: its QR code, then its first code (needs a code of a device you have)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a device (needs a code of another device, or a backup code)'
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and not __fish_seen_subcommand_from count regenerate help" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and not __fish_seen_subcommand_from count regenerate help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand backup-codes; and not __fish_seen_subcommand_from count regenerate help" -l json -d 'Print machine-readable JSON on standard output'
@@ -169,14 +205,18 @@ complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_s
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "enroll" -d 'Set up two-factor authentication with an authenticator app'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "status" -d 'Show whether two-factor authentication is on, backup codes left, last use and lockout'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "backup-codes" -d 'Count or renew your single-use backup codes'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status backup-codes disable doctor sessions admin help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "enroll" -d 'Set up two-factor authentication with an authenticator app'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "status" -d 'Show whether two-factor authentication is on, backup codes left, last use and lockout'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "devices" -d 'List, add or remove your devices (authenticator apps); a code of any of them works'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "backup-codes" -d 'Count or renew your single-use backup codes'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from devices" -f -a "list" -d 'List the devices (the default)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from devices" -f -a "add" -d 'Add a device: its QR code, then its first code (needs a code of a device you have)'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from devices" -f -a "remove" -d 'Remove a device (needs a code of another device, or a backup code)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "count" -d 'Show how many backup codes are left (warns when 3 or fewer)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from backup-codes" -f -a "regenerate" -d 'Replace all backup codes with a new set of 10 (the old ones stop working at once)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "list" -d 'List the sessions (the default)'

@@ -139,6 +139,62 @@ fn storage_suite_passes_on_sqlite_and_postgresql() {
     assert!(tls_connections > 0, "the verify-full store uses TLS");
 }
 
+/// A fleet database of the schema before devices (2), with enrolled users, migrated by
+/// the store that opens it: each user's secret becomes their first device, its
+/// watermark and last use kept (SQLite's own migration is checked in the daemon's unit
+/// tests).
+#[test]
+fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
+    let Some(pg) = PgServer::start(module_path!()) else {
+        return;
+    };
+    let db = new_database(&pg);
+    let old = twofoldd::storage::postgres::schema_at(2);
+    pg.psql(
+        &db,
+        &format!(
+            "SET ROLE {}; {old}
+             INSERT INTO users (name, secret, enrolled_at, last_step, last_used_at, last_method)
+             VALUES ('alice', '\\x010203', 1000, 77, 2000, 'totp'),
+                    ('bob', '\\x0405', 1100, NULL, 2100, 'backup_code');",
+            pg.user
+        ),
+    );
+    let store = open_store(&settings(&pg, &db, SslMode::Disable, false), None).unwrap();
+    use twofoldd::storage::Store;
+    let alice = store.devices("alice").unwrap();
+    assert_eq!(alice.len(), 1);
+    let first = &alice[0];
+    assert_eq!(first.name, "default");
+    assert_eq!(first.secret_sealed, [1, 2, 3]);
+    assert_eq!(
+        (first.added_at, first.last_step, first.last_used_at),
+        (1000, Some(77), Some(2000))
+    );
+    let bob = &store.devices("bob").unwrap()[0];
+    assert_eq!((bob.last_step, bob.last_used_at), (None, None));
+    let rec = store.user("alice").unwrap().unwrap();
+    assert_eq!((rec.enrolled_at, rec.last_used_at), (1000, Some(2000)));
+    // The watermark holds: its step is used, the next passes once.
+    let ev = twofoldd::storage::AuditEvent {
+        at: 3000,
+        user: "alice".into(),
+        event: "test",
+        ..Default::default()
+    };
+    let local = [twofoldd::lockout::Source::in_a_row("local".into(), 5)];
+    assert!(!store
+        .accept_totp_step("alice", "default", 77, &local, &ev)
+        .unwrap());
+    assert!(store
+        .accept_totp_step("alice", "default", 78, &local, &ev)
+        .unwrap());
+    assert_eq!(
+        pg.psql(&db, "SELECT version FROM schema_version").trim(),
+        "3"
+    );
+}
+
 /// Bad settings fail with a message that says what is wrong, before anything is done.
 #[test]
 fn store_settings_are_checked() {

@@ -479,6 +479,39 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
             "NotEnrolled",
         ],
     ),
+    // Devices of a user who is not enrolled: none to list, none to add to or remove.
+    ("ListDevices", "s", ["ok", "ok", "PermissionDenied", "ok"]),
+    (
+        "AddDeviceBegin",
+        "ssss",
+        [
+            "NotEnrolled",
+            "NotEnrolled",
+            "PermissionDenied",
+            "NotEnrolled",
+        ],
+    ),
+    // After EnrollBegin above: a pending secret, and a wrong first code for it.
+    (
+        "AddDeviceConfirm",
+        "sss",
+        [
+            "InvalidCode",
+            "InvalidCode",
+            "PermissionDenied",
+            "InvalidCode",
+        ],
+    ),
+    (
+        "RemoveDevice",
+        "sss",
+        [
+            "NotEnrolled",
+            "NotEnrolled",
+            "PermissionDenied",
+            "NotEnrolled",
+        ],
+    ),
     (
         "AdminUsers",
         "",
@@ -642,6 +675,23 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
         }
         "Disable" => {
             conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "", ""))
+                .await
+        }
+        "ListDevices" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &(user,))
+                .await
+        }
+        "AddDeviceBegin" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "spare", "", ""))
+                .await
+        }
+        "AddDeviceConfirm" => {
+            let args = (user, "spare", "000000");
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
+                .await
+        }
+        "RemoveDevice" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "spare", ""))
                 .await
         }
         "BeginLogin" | "OpenSession" | "CloseSession" => {

@@ -1,5 +1,6 @@
 //! `twofold enroll`: interactive, or `--begin` then `--confirm -` (the code on standard
-//! input: never on the command line).
+//! input: never on the command line). `twofold devices add NAME` runs the same, for a
+//! further device.
 
 use std::io::{BufRead, Write};
 
@@ -15,10 +16,10 @@ use crate::options::{EnrollMode, QrFiles};
 use crate::output::write_out;
 use crate::prompt::{
     ask_until_accepted, code_from_stdin, proof_from_stdin, Checked, Unanswered, OLD_DEVICE_PROMPT,
-    TRIES,
+    PROOF_PROMPT, TRIES,
 };
 use crate::qr;
-use crate::text::{group_secret, suggest};
+use crate::text::{capitalize_first, group_secret, suggest};
 use crate::time::{human_duration, human_time, now, optional_iso8601};
 
 /// `enroll --begin --json`.
@@ -34,6 +35,13 @@ pub struct BeginJson<'a> {
 #[derive(Debug, Serialize)]
 pub struct BackupCodesJson<'a> {
     pub backup_codes: &'a [String],
+}
+
+/// `devices add NAME --confirm - --json`.
+#[derive(Debug, Serialize)]
+pub struct DeviceAddedJson<'a> {
+    pub device: &'a str,
+    pub added: bool,
 }
 
 /// The secret parts of an [`Enrollment`], wiped when dropped.
@@ -53,14 +61,80 @@ impl From<Enrollment> for Secret {
     }
 }
 
-/// What `twofold enroll` was asked to do.
+/// What `twofold enroll` (or `devices add`) was asked to do.
 pub struct Request<'a> {
+    /// `Some(name)`: add a device of this name (`devices add`), not enroll.
+    pub device: Option<&'a str>,
     pub issuer: &'a str,
     pub mode: &'a EnrollMode,
     /// The old device's code is on standard input (`--proof -`).
     pub proof_stdin: bool,
     pub qr: &'a QrFiles,
     pub json: bool,
+}
+
+/// What a confirmed secret gave: an enrollment's backup codes, or a device added.
+enum Finished {
+    BackupCodes(Vec<String>),
+    DeviceAdded,
+}
+
+impl Request<'_> {
+    /// The command that sets this secret up, as typed: `enroll`, `devices add NAME`.
+    fn command(&self) -> String {
+        match self.device {
+            None => "enroll".to_owned(),
+            Some(name) => format!("devices add {name}"),
+        }
+    }
+
+    /// Asks the daemon for the new secret (`proof`: a code of a device the user has).
+    async fn start(
+        &self,
+        daemon: &Daemon<'_>,
+        proof: &str,
+    ) -> Result<Result<Enrollment, TwofoldError>, Failure> {
+        let (proxy, user) = (daemon.proxy(), daemon.user_arg());
+        match self.device {
+            None => {
+                daemon
+                    .call(proxy.enroll_begin(user, self.issuer, proof))
+                    .await
+            }
+            Some(name) => {
+                daemon
+                    .call(proxy.add_device_begin(user, name, self.issuer, proof))
+                    .await
+            }
+        }
+    }
+
+    /// Confirms the new secret with its first code.
+    async fn finish(
+        &self,
+        daemon: &Daemon<'_>,
+        code: &str,
+    ) -> Result<Result<Finished, TwofoldError>, Failure> {
+        let (proxy, user) = (daemon.proxy(), daemon.user_arg());
+        Ok(match self.device {
+            None => daemon
+                .call(proxy.enroll_confirm(user, code))
+                .await?
+                .map(Finished::BackupCodes),
+            Some(name) => daemon
+                .call(proxy.add_device_confirm(user, name, code))
+                .await?
+                .map(|()| Finished::DeviceAdded),
+        })
+    }
+
+    /// What is not done when the code never came.
+    fn not_done(&self) -> &'static str {
+        match self.device {
+            None => "two-factor authentication is not on",
+            Some(_) => "the device was not added",
+        }
+    }
 }
 
 /// Runs `twofold enroll`.
@@ -76,13 +150,15 @@ pub async fn run(
             let typed = code_from_stdin(input, "--confirm", "Code from your app: ")?;
             let code = normalize_code(&typed, None).map_err(|e| {
                 Failure::new(format!(
-                    "--confirm -: {e}. Two-factor authentication is not on."
+                    "--confirm -: {e}. {}.",
+                    capitalize_first(req.not_done())
                 ))
             })?;
-            let codes = daemon
-                .run(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
-                .await?;
-            print_backup_codes(daemon, codes, req.json, out)
+            let finished = req
+                .finish(daemon, &code)
+                .await?
+                .map_err(|e| daemon.context().failure(&e))?;
+            print_finished(daemon, req, finished, req.json, out)
         }
         EnrollMode::Interactive => interactive(daemon, req, out, input).await,
     }
@@ -107,14 +183,23 @@ async fn begin_call(
 ) -> Result<Secret, Failure> {
     let proof = given_proof(req, input)?;
     let proof = proof.as_deref().map_or("", String::as_str);
-    daemon
-        .run(
-            daemon
-                .proxy()
-                .enroll_begin(daemon.user_arg(), req.issuer, proof),
-        )
-        .await
+    req.start(daemon, proof)
+        .await?
         .map(Secret::from)
+        .map_err(|e| match (e, req.device) {
+            (TwofoldError::AlreadyEnrolled(_), Some(name)) => {
+                let user = daemon.context().user;
+                Failure::new(format!(
+                    "Adding {name} needs a current code of one of the devices of {} or a \
+                     backup code: `{}` asks for one (in scripts: `{}` with the code on \
+                     standard input).",
+                    daemon.context().who(),
+                    suggest(&req.command(), user),
+                    suggest(&format!("{} --proof -", req.command()), user)
+                ))
+            }
+            (e, _) => daemon.context().failure(&e),
+        })
 }
 
 /// Starts an interactive enrollment. A user who is enrolled already (a new phone) is
@@ -125,14 +210,9 @@ async fn interactive_begin_call(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<Secret, Failure> {
-    let user = daemon.user_arg();
     let proof = given_proof(req, input)?;
-    let first = daemon
-        .call(daemon.proxy().enroll_begin(
-            user,
-            req.issuer,
-            proof.as_deref().map_or("", String::as_str),
-        ))
+    let first = req
+        .start(daemon, proof.as_deref().map_or("", String::as_str))
         .await?;
     match first {
         Ok(e) => return Ok(Secret::from(e)),
@@ -140,26 +220,33 @@ async fn interactive_begin_call(
         Err(e) => return Err(daemon.context().failure(&e)),
     }
     let who = daemon.context().who();
-    write_out(
-        out,
-        &format!(
-            "Two-factor authentication is already on for {who}. To move it to a new phone, \
-             first prove it is you. Your old device keeps working until the new one is \
-             confirmed.\n"
+    let (why, prompt) = match req.device {
+        None => (
+            format!(
+                "Two-factor authentication is already on for {who}. To move it to a new \
+                 phone, first prove it is you. Your old device keeps working until the new \
+                 one is confirmed.\n"
+            ),
+            OLD_DEVICE_PROMPT,
         ),
-    )?;
-    let answered = ask_until_accepted(input, out, OLD_DEVICE_PROMPT, true, async |answer| {
+        Some(name) => (
+            format!(
+                "To add {name} to the devices of {who}, first prove it is you with a current \
+                 code of one of them or a backup code.\n"
+            ),
+            PROOF_PROMPT,
+        ),
+    };
+    write_out(out, &why)?;
+    let answered = ask_until_accepted(input, out, prompt, true, async |answer| {
         let proof = match normalize_proof(&answer) {
             Ok(proof) => proof,
             Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        match daemon
-            .call(daemon.proxy().enroll_begin(user, req.issuer, &proof))
-            .await?
-        {
+        match req.start(daemon, &proof).await? {
             Ok(e) => Ok(Checked::Accepted(Secret::from(e))),
             Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
-                "That code did not match. Use the current code of your old device, \
+                "That code did not match. Use the current code of a device you have, \
                  or one of your backup codes.\n"
                     .to_owned(),
             )),
@@ -230,22 +317,44 @@ async fn begin(
     text.push_str(&files);
     text.push_str(&format!(
         "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
-        suggest("enroll --confirm -", daemon.context().user)
+        suggest(
+            &format!("{} --confirm -", req.command()),
+            daemon.context().user
+        )
     ));
     write_out(out, &text)
 }
 
-fn print_backup_codes(
+/// What a confirmed secret gave: the backup codes of an enrollment, once, or that the
+/// device was added.
+fn print_finished(
     daemon: &Daemon<'_>,
-    codes: Vec<String>,
+    req: &Request<'_>,
+    finished: Finished,
     json: bool,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let headline = format!(
-        "Two-factor authentication is now on for {}.",
-        daemon.context().who()
-    );
-    write_backup_codes(codes, &headline, json, out)
+    let who = daemon.context().who();
+    match (finished, req.device) {
+        (Finished::BackupCodes(codes), _) => {
+            let headline = format!("Two-factor authentication is now on for {who}.");
+            write_backup_codes(codes, &headline, json, out)
+        }
+        (Finished::DeviceAdded, Some(device)) if json => write_json(
+            out,
+            &DeviceAddedJson {
+                device,
+                added: true,
+            },
+        ),
+        (Finished::DeviceAdded, device) => write_out(
+            out,
+            &format!(
+                "Device {} added for {who}: a code from any of the devices now works.\n",
+                device.unwrap_or_default()
+            ),
+        ),
+    }
 }
 
 /// Prints a new set of backup codes, once: JSON `{"backup_codes": [...]}`, or for people
@@ -295,9 +404,10 @@ async fn interactive(
 
     let mut intro = Zeroizing::new(String::new());
     if let Some(u) = user {
-        intro.push_str(&format!(
-            "Setting up two-factor authentication for user {u}.\n\n"
-        ));
+        intro.push_str(&match req.device {
+            None => format!("Setting up two-factor authentication for user {u}.\n\n"),
+            Some(name) => format!("Setting up device {name} for user {u}.\n\n"),
+        });
     }
     match qr::for_terminal(&s.uri) {
         Ok((code, plain)) => {
@@ -309,7 +419,7 @@ async fn interactive(
                     "\nThe QR code is drawn in the terminal's own colours ({why}): on a dark \
                      background your app may not read it. Then write it to an image with \
                      `{}` and open that.\n",
-                    suggest("enroll --qr-png qr.png", user)
+                    suggest(&format!("{} --qr-png qr.png", req.command()), user)
                 ));
             }
             intro.push_str("\nOr enter the secret by hand:\n");
@@ -337,17 +447,16 @@ async fn interactive(
     drop(intro);
 
     let prompt = format!("Enter the {digits}-digit code from your app: ");
-    let confirm_later = suggest("enroll --confirm -", user);
+    let confirm_later = suggest(&format!("{} --confirm -", req.command()), user);
+    let start_over = suggest(&req.command(), user);
+    let not_done = req.not_done();
     let answered = ask_until_accepted(input, out, &prompt, true, async |answer| {
         let code = match normalize_code(&answer, Some(digits)) {
             Ok(code) => code,
             Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
         };
-        match daemon
-            .call(daemon.proxy().enroll_confirm(daemon.user_arg(), &code))
-            .await?
-        {
-            Ok(codes) => Ok(Checked::Accepted(codes)),
+        match req.finish(daemon, &code).await? {
+            Ok(finished) => Ok(Checked::Accepted(finished)),
             Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
                 "That code did not match. Check that your phone sets its time automatically.\n"
                     .to_owned(),
@@ -357,20 +466,18 @@ async fn interactive(
     })
     .await?;
     match answered {
-        Ok(codes) => {
+        Ok(finished) => {
             write_out(out, "\n")?;
-            print_backup_codes(daemon, codes, false, out)
+            print_finished(daemon, req, finished, false, out)
         }
         Err(Unanswered::EndOfInput) => Err(Failure::new(format!(
-            "No code was entered (end of input), so two-factor authentication is not on. \
-             Finish with `{confirm_later}` or start over with `{}`.",
-            suggest("enroll", user)
+            "No code was entered (end of input), so {not_done}. \
+             Finish with `{confirm_later}` or start over with `{start_over}`."
         ))),
         Err(Unanswered::OutOfTries) => Err(Failure::new(format!(
-            "No matching code after {TRIES} tries, so two-factor authentication is not on. \
+            "No matching code after {TRIES} tries, so {not_done}. \
              Check the time on your phone, then finish with `{confirm_later}` or start over \
-             with `{}`.",
-            suggest("enroll", user)
+             with `{start_over}`."
         ))),
     }
 }

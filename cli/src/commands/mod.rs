@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod backup_codes;
+pub mod devices;
 pub mod disable;
 pub mod doctor;
 pub mod enroll;
@@ -42,6 +43,7 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
             ..
         } => {
             let req = enroll::Request {
+                device: None,
                 issuer,
                 mode,
                 proof_stdin: *proof_stdin,
@@ -52,6 +54,9 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
         }
         Action::Status { .. } => status::run(&daemon, json, &mut out).await?,
         Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
+        Action::Devices { action, .. } => {
+            devices::run(&daemon, action, json, &mut out, &mut input).await?
+        }
         Action::Admin {
             action: AdminAction::ImportGoogleAuthenticator(import),
             ..

@@ -7,6 +7,7 @@ use twofold_contract::{method, UserStatus, BACKUP_CODES_LOW};
 
 use crate::bus::Daemon;
 use crate::commands::backup_codes::low_warning;
+use crate::commands::devices::{devices_table, DeviceJson};
 use crate::error::Failure;
 use crate::json::write_json;
 use crate::output::write_out;
@@ -39,6 +40,8 @@ pub struct StatusJson<'a> {
     pub required: bool,
     /// Until when a required user may still log in without enrolling (ISO 8601); `null`.
     pub enroll_deadline: Option<String>,
+    /// The user's devices (as `devices --json` lists them).
+    pub devices: Vec<DeviceJson<'a>>,
 }
 
 impl<'a> From<&'a UserStatus> for StatusJson<'a> {
@@ -63,6 +66,7 @@ impl<'a> From<&'a UserStatus> for StatusJson<'a> {
             recent_step_offsets: &s.recent_step_offsets,
             required: s.required,
             enroll_deadline: optional_iso8601(s.enroll_deadline),
+            devices: Vec::new(),
         }
     }
 }
@@ -173,10 +177,35 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
 /// Runs `twofold status`.
 pub async fn run(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     let status = daemon.run(daemon.proxy().status(daemon.user_arg())).await?;
+    let devices = if status.enrolled {
+        daemon
+            .run(daemon.proxy().list_devices(daemon.user_arg()))
+            .await?
+    } else {
+        Vec::new()
+    };
     if json {
-        return write_json(out, &StatusJson::from(&status));
+        let json = StatusJson {
+            devices: devices.iter().map(DeviceJson::from).collect(),
+            ..StatusJson::from(&status)
+        };
+        return write_json(out, &json);
     }
-    write_out(out, &human(&status, daemon.context().user, now()))
+    let mut text = human(&status, daemon.context().user, now());
+    if !devices.is_empty() {
+        text.push_str(
+            "
+Devices:
+",
+        );
+        for line in devices_table(&devices).lines() {
+            text.push_str(&format!(
+                "  {line}
+"
+            ));
+        }
+    }
+    write_out(out, &text)
 }
 
 #[cfg(test)]
@@ -225,6 +254,7 @@ mod tests {
                 "recent_step_offsets": [-1, 0],
                 "required": false,
                 "enroll_deadline": null,
+                "devices": [],
             })
         );
         let off = UserStatus {

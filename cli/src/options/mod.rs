@@ -3,15 +3,15 @@
 //! read them.
 
 pub mod admin;
+pub mod devices;
 pub mod sessions;
+pub mod setup;
 pub mod usage;
 
 use std::fmt;
 use std::path::PathBuf;
 
-use twofold_contract::limits;
 use zbus::Address;
-use zeroize::Zeroizing;
 
 use crate::cli::{
     BackupCodesArgs, BackupCodesCommand, Cli, Commands, DisableArgs, DoctorArgs, EnrollArgs,
@@ -21,7 +21,10 @@ use crate::options::usage::{usage, validate_user};
 use crate::text::one_line;
 
 pub use crate::options::admin::AdminAction;
+pub use crate::options::devices::DevicesAction;
 pub use crate::options::sessions::SessionsAction;
+use crate::options::setup::{from_stdin, validate_setup};
+pub use crate::options::setup::{EnrollMode, QrFiles, Setup};
 pub use crate::options::usage::UsageError;
 
 /// Which bus to talk to.
@@ -40,24 +43,6 @@ impl fmt::Display for BusTarget {
             BusTarget::Address(a) => write!(f, "the bus at {a}"),
         }
     }
-}
-
-/// What `twofold enroll` should do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnrollMode {
-    /// Show the QR code, ask for a code, print backup codes.
-    Interactive,
-    /// Print the secret and URI only.
-    Begin,
-    /// Confirm with the code on the first line of standard input (`--confirm -`).
-    Confirm,
-}
-
-/// Where to write the QR code besides the terminal.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QrFiles {
-    pub png: Option<PathBuf>,
-    pub svg: Option<PathBuf>,
 }
 
 /// Paths and overrides of `twofold doctor` (hidden options, for tests).
@@ -111,6 +96,10 @@ pub enum Action {
         user: Option<String>,
         action: SessionsAction,
     },
+    Devices {
+        user: Option<String>,
+        action: DevicesAction,
+    },
     Admin {
         /// The user acted on (`reset`, `unlock`, `log --user`), for messages.
         user: Option<String>,
@@ -140,6 +129,10 @@ impl Options {
                 Action::Admin { user, action }
             }
             Commands::Enroll(args) => validate_enroll(args, cli.json)?,
+            Commands::Devices(args) => {
+                let (user, action) = devices::validate(args, cli.json)?;
+                Action::Devices { user, action }
+            }
             Commands::Status(StatusArgs { user }) => Action::Status {
                 user: validate_user(user)?,
             },
@@ -178,6 +171,7 @@ impl Options {
             | Action::Disable { user, .. }
             | Action::Doctor { user, .. }
             | Action::Sessions { user, .. }
+            | Action::Devices { user, .. }
             | Action::Admin { user, .. } => user.as_deref(),
         }
     }
@@ -203,58 +197,15 @@ fn validate_bus(bus: Option<&str>) -> Result<BusTarget, UsageError> {
     Ok(BusTarget::Address(bus.to_owned()))
 }
 
-fn validate_issuer(issuer: Option<String>) -> Result<String, UsageError> {
-    let Some(issuer) = issuer else {
-        return Ok(String::new());
-    };
-    let issuer = issuer.trim();
-    if issuer.is_empty() {
-        return usage("--issuer needs a name (leave it out to use this host's name)");
-    }
-    limits::issuer(issuer).map_err(|e| UsageError(format!("--issuer: {e}")))?;
-    Ok(issuer.to_owned())
-}
-
 fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
-    let EnrollArgs {
-        user,
-        issuer,
-        proof,
-        qr_png,
-        qr_svg,
-        begin,
-        confirm,
-    } = args;
+    let EnrollArgs { user, setup } = args;
     let user = validate_user(user)?;
-    let issuer = validate_issuer(issuer)?;
-    let proof_stdin = from_stdin("--proof", proof, ", or leave it out to be asked")?;
-    let qr = QrFiles {
-        png: validate_output_file("--qr-png", qr_png)?,
-        svg: validate_output_file("--qr-svg", qr_svg)?,
-    };
-    if qr.png.is_some() && qr.png == qr.svg {
-        return usage("--qr-png and --qr-svg need two different files");
-    }
-    let confirm = from_stdin("--confirm", confirm, "")?;
-    let mode = match (begin, confirm) {
-        (true, true) => return usage("--begin and --confirm cannot be used together"),
-        (true, false) => EnrollMode::Begin,
-        (false, true) => {
-            if proof_stdin || qr != QrFiles::default() {
-                return usage("--proof, --qr-png and --qr-svg go with the start of an enrollment, not with --confirm");
-            }
-            EnrollMode::Confirm
-        }
-        (false, false) => {
-            if json {
-                return usage(
-                    "--json needs --begin or --confirm - with enroll \
-                     (interactive enrollment is for people)",
-                );
-            }
-            EnrollMode::Interactive
-        }
-    };
+    let Setup {
+        issuer,
+        mode,
+        proof_stdin,
+        qr,
+    } = validate_setup(setup, "enroll", json)?;
     Ok(Action::Enroll {
         user,
         issuer,
@@ -305,42 +256,11 @@ fn validate_disable(args: DisableArgs) -> Result<Action, UsageError> {
     })
 }
 
-fn validate_output_file(flag: &str, path: Option<PathBuf>) -> Result<Option<PathBuf>, UsageError> {
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    if path.as_os_str().is_empty() {
-        return usage(format!("{flag} needs a file name"));
-    }
-    if path.file_name().is_none() {
-        return usage(format!(
-            "{flag}: \"{}\" is a directory; give a file name such as qr.png",
-            one_line(&path.display().to_string())
-        ));
-    }
-    Ok(Some(path))
-}
-
-/// A flag that takes a code accepts only `-` (read it from standard input): argv is
-/// readable by every local user (`ps`), so a code there is a code given away. True when
-/// the flag is `-`. The refusal never repeats what was given.
-fn from_stdin(flag: &str, value: Option<String>, otherwise: &str) -> Result<bool, UsageError> {
-    let Some(value) = value.map(Zeroizing::new) else {
-        return Ok(false);
-    };
-    if value.as_str() == "-" {
-        return Ok(true);
-    }
-    usage(format!(
-        "{flag} takes no code on the command line, where other users can read it: give \
-         `{flag} -` and type or pipe the code on standard input{otherwise}"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use twofold_contract::limits;
 
     fn parse(args: &[&str]) -> Result<Options, UsageError> {
         let mut argv = vec!["twofold"];

@@ -235,6 +235,29 @@ impl DirectCalls {
                 let (user, code) = args::<(String, String)>(call)?;
                 self.reply(call, interface.enroll_confirm(header, &user, code).await)
             }
+            "ListDevices" => {
+                let (user,) = args::<(String,)>(call)?;
+                self.reply(call, interface.list_devices(header, &user).await)
+            }
+            "AddDeviceBegin" => {
+                let (user, name, issuer, proof) = args::<(String, String, String, String)>(call)?;
+                let result = interface
+                    .add_device_begin(header, &user, name, issuer, proof)
+                    .await;
+                self.reply(call, result)
+            }
+            "AddDeviceConfirm" => {
+                let (user, name, code) = args::<(String, String, String)>(call)?;
+                let result = interface
+                    .add_device_confirm(header, &user, name, code)
+                    .await;
+                self.reply(call, result)
+            }
+            "RemoveDevice" => {
+                let (user, name, proof) = args::<(String, String, String)>(call)?;
+                let result = interface.remove_device(header, &user, name, proof).await;
+                self.reply(call, result)
+            }
             "BeginLogin" => {
                 let (user, context) = args::<(String, HashMap<_, _>)>(call)?;
                 self.reply(call, interface.begin_login(header, &user, context).await)

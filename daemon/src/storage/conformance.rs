@@ -8,8 +8,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{AuditEvent, AuthPass, Pending, SessionRecord, Store, StoredBackupCode};
+use super::{
+    AuditEvent, AuthPass, DeviceAdded, DeviceRemoved, Pending, SessionRecord, Store,
+    StoredBackupCode,
+};
 use crate::lockout::{LockoutPolicy, Source, Throttle};
+use twofold_contract::limits::{DEVICE_KIND_TOTP_APP, FIRST_DEVICE};
 
 /// Runs every check against `store`.
 pub fn run_all(store: &dyn Store) {
@@ -17,6 +21,8 @@ pub fn run_all(store: &dyn Store) {
         prefix: format!("c{:08x}", rand::random::<u32>()),
     };
     run.watermark_moves_forward_only(store);
+    run.devices_have_their_own_watermarks(store);
+    run.devices_are_added_and_removed_with_their_limits(store);
     run.backup_codes_are_single_use(store);
     run.enrollment_needs_the_same_unexpired_pending(store);
     run.failures_lock_per_source_and_success_clears(store);
@@ -101,11 +107,13 @@ impl Run {
             "after a clean stop"
         );
         let ev = self.event(&user, now);
-        assert!(store.accept_totp_step(&user, step, &local(), &ev).unwrap());
+        assert!(store
+            .accept_totp_step(&user, FIRST_DEVICE, step, &local(), &ev)
+            .unwrap());
         assert_eq!(store.begin_run("boot-b").unwrap(), None, "the same boot");
         assert_eq!(store.replay_fence(), before);
         assert!(store
-            .accept_totp_step(&user, step + 1, &local(), &ev)
+            .accept_totp_step(&user, FIRST_DEVICE, step + 1, &local(), &ev)
             .unwrap());
         let imposed = store.begin_run("boot-c").unwrap();
         let fence = store.replay_fence();
@@ -126,26 +134,45 @@ impl Run {
         assert_eq!(store.replay_fence(), fence, "a fence stays");
         // Acceptances stay single-use across all of it.
         assert!(!store
-            .accept_totp_step(&user, step + 1, &local(), &ev)
+            .accept_totp_step(&user, FIRST_DEVICE, step + 1, &local(), &ev)
             .unwrap());
     }
 
     fn watermark_moves_forward_only(&self, store: &dyn Store) {
         let alice = self.enrolled(store, "alice");
         let rec = store.user(&alice).unwrap().unwrap();
-        assert_eq!(rec.last_step, Some(50));
-        assert_eq!(rec.secret_sealed, vec![1, 2, 3]);
         assert_eq!(rec.enrolled_at, 1000);
+        let devices = store.devices(&alice).unwrap();
+        assert_eq!(devices.len(), 1);
+        let first = &devices[0];
+        assert_eq!(
+            (first.name.as_str(), first.kind.as_str(), first.added_at),
+            (FIRST_DEVICE, DEVICE_KIND_TOTP_APP, 1000)
+        );
+        assert_eq!((first.last_step, first.last_used_at), (Some(50), None));
+        assert_eq!(first.secret_sealed, vec![1, 2, 3]);
         let ev = self.event(&alice, 1001);
-        assert!(!store.accept_totp_step(&alice, 50, &local(), &ev).unwrap());
-        assert!(!store.accept_totp_step(&alice, 49, &local(), &ev).unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, FIRST_DEVICE, 50, &local(), &ev)
+            .unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, FIRST_DEVICE, 49, &local(), &ev)
+            .unwrap());
         let mut ok = ev.clone();
         ok.service = "sshd".into();
         ok.rhost = "192.0.2.1".into();
-        assert!(store.accept_totp_step(&alice, 51, &local(), &ok).unwrap());
-        assert!(!store.accept_totp_step(&alice, 51, &local(), &ev).unwrap());
+        assert!(store
+            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ok)
+            .unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ev)
+            .unwrap());
         let rec = store.user(&alice).unwrap().unwrap();
-        assert_eq!(rec.last_step, Some(51));
+        let first = &store.devices(&alice).unwrap()[0];
+        assert_eq!(
+            (first.last_step, first.last_used_at),
+            (Some(51), Some(1001))
+        );
         assert_eq!(rec.last_used_at, Some(1001));
         assert_eq!(rec.last_method, "totp");
         assert_eq!(
@@ -153,8 +180,138 @@ impl Run {
             ("sshd", "192.0.2.1")
         );
         let nobody = self.user("nobody");
-        assert!(!store.accept_totp_step(&nobody, 99, &local(), &ev).unwrap());
+        assert!(!store
+            .accept_totp_step(&nobody, FIRST_DEVICE, 99, &local(), &ev)
+            .unwrap());
         assert!(store.user(&nobody).unwrap().is_none());
+    }
+
+    /// Adds the device `name` (sealed secret `secret`, watermark `step`) through a
+    /// pending enrollment, as `devices add` does.
+    fn add(&self, store: &dyn Store, user: &str, name: &str, secret: u8, step: u64) -> DeviceAdded {
+        let pending = Pending {
+            secret_sealed: vec![secret],
+            expires_at: 2000,
+        };
+        let ev = self.event(user, 1100);
+        store.begin_enrollment(user, &pending, &ev).unwrap();
+        store
+            .add_device(user, name, &[secret], step, 8, &ev)
+            .unwrap()
+    }
+
+    /// Each device has its own watermark: a step used on one is still free on another,
+    /// and never twice on the same.
+    fn devices_have_their_own_watermarks(&self, store: &dyn Store) {
+        let alice = self.enrolled(store, "twodev");
+        assert_eq!(self.add(store, &alice, "spare", 4, 40), DeviceAdded::Added);
+        let names: Vec<String> = store
+            .devices(&alice)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, [FIRST_DEVICE, "spare"]);
+        let ev = self.event(&alice, 1200);
+        assert!(store
+            .accept_totp_step(&alice, "spare", 45, &local(), &ev)
+            .unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, "spare", 45, &local(), &ev)
+            .unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, FIRST_DEVICE, 50, &local(), &ev)
+            .unwrap());
+        assert!(store
+            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ev)
+            .unwrap());
+        assert!(store
+            .accept_totp_step(&alice, "spare", 51, &local(), &ev)
+            .unwrap());
+        assert!(!store
+            .accept_totp_step(&alice, "gone", 99, &local(), &ev)
+            .unwrap());
+        let steps: Vec<Option<u64>> = store
+            .devices(&alice)
+            .unwrap()
+            .iter()
+            .map(|d| d.last_step)
+            .collect();
+        assert_eq!(steps, [Some(51), Some(51)]);
+        // A new enrollment replaces every device.
+        let bob_like = Pending {
+            secret_sealed: vec![5],
+            expires_at: 2000,
+        };
+        store.begin_enrollment(&alice, &bob_like, &ev).unwrap();
+        assert!(store
+            .confirm_enrollment(&alice, &[5], 60, &[], &ev)
+            .unwrap());
+        let devices = store.devices(&alice).unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(
+            (
+                devices[0].name.as_str(),
+                devices[0].secret_sealed.as_slice()
+            ),
+            (FIRST_DEVICE, &[5u8][..])
+        );
+    }
+
+    /// Adding needs an enrolled user, a free name, room and the pending secret; removing
+    /// keeps the last device; a removed or reset user's devices go.
+    fn devices_are_added_and_removed_with_their_limits(&self, store: &dyn Store) {
+        let nobody = self.user("nodev");
+        assert_eq!(
+            self.add(store, &nobody, "phone", 4, 1),
+            DeviceAdded::NotEnrolled
+        );
+        let alice = self.enrolled(store, "limits");
+        assert_eq!(
+            self.add(store, &alice, FIRST_DEVICE, 4, 1),
+            DeviceAdded::NameTaken
+        );
+        let ev = self.event(&alice, 1100);
+        assert_eq!(
+            store.add_device(&alice, "phone", &[77], 1, 8, &ev).unwrap(),
+            DeviceAdded::NoPending
+        );
+        for i in 1..8u8 {
+            assert_eq!(
+                self.add(store, &alice, &format!("d{i}"), 10 + i, 1),
+                DeviceAdded::Added
+            );
+        }
+        assert_eq!(self.add(store, &alice, "d8", 30, 1), DeviceAdded::Full);
+        assert!(
+            store.pending(&alice, 0).unwrap().is_some(),
+            "a refused add keeps the pending"
+        );
+        assert_eq!(store.devices(&alice).unwrap().len(), 8);
+        assert_eq!(
+            store.remove_device(&alice, "nope", &ev).unwrap(),
+            DeviceRemoved::Unknown
+        );
+        for i in 1..8u8 {
+            assert_eq!(
+                store.remove_device(&alice, &format!("d{i}"), &ev).unwrap(),
+                DeviceRemoved::Removed
+            );
+        }
+        assert_eq!(
+            store.remove_device(&alice, FIRST_DEVICE, &ev).unwrap(),
+            DeviceRemoved::Last
+        );
+        assert_eq!(store.devices(&alice).unwrap().len(), 1);
+        assert_eq!(
+            store.remove_device(&nobody, FIRST_DEVICE, &ev).unwrap(),
+            DeviceRemoved::Unknown
+        );
+        let audited = store.audit_log(Some(&alice), 1100, 100).unwrap().len();
+        // The begins (name taken, 7 added, full), the 7 additions, the 7 removals.
+        assert_eq!(audited, 9 + 7 + 7);
+        assert!(store.remove_user(&alice, &ev).unwrap());
+        assert!(store.devices(&alice).unwrap().is_empty());
     }
 
     fn backup_codes_are_single_use(&self, store: &dyn Store) {
@@ -242,7 +399,7 @@ impl Run {
         assert!(!store
             .confirm_enrollment(&bob, &[7], 1, &[], &self.event(&bob, 99))
             .unwrap());
-        assert_eq!(store.user(&bob).unwrap().unwrap().last_step, Some(1));
+        assert_eq!(store.devices(&bob).unwrap()[0].last_step, Some(1));
     }
 
     fn failures_lock_per_source_and_success_clears(&self, store: &dyn Store) {
@@ -277,7 +434,7 @@ impl Run {
             && e.detail == "local locked for 30 s"
             && e.host == "conformance"));
         assert!(store
-            .accept_totp_step(&alice, 60, &local(), &self.event(&alice, 600))
+            .accept_totp_step(&alice, FIRST_DEVICE, 60, &local(), &self.event(&alice, 600))
             .unwrap());
         assert_eq!(
             store.throttle(&alice, &local()).unwrap(),
@@ -596,7 +753,13 @@ impl Run {
                 s.spawn(|| {
                     for step in 51..=60 {
                         if store
-                            .accept_totp_step(&alice, step, &local(), &self.event(&alice, 1))
+                            .accept_totp_step(
+                                &alice,
+                                FIRST_DEVICE,
+                                step,
+                                &local(),
+                                &self.event(&alice, 1),
+                            )
                             .unwrap()
                         {
                             wins.fetch_add(1, Ordering::SeqCst);
@@ -608,7 +771,7 @@ impl Run {
         // Each step can be won once; every thread tries every step in order.
         let wins = wins.into_inner();
         assert!((1..=10).contains(&wins), "{wins} wins");
-        assert_eq!(store.user(&alice).unwrap().unwrap().last_step, Some(60));
+        assert_eq!(store.devices(&alice).unwrap()[0].last_step, Some(60));
         let oks = store
             .audit_log(Some(&alice), 0, 1000)
             .unwrap()
@@ -674,7 +837,7 @@ impl Run {
             assert_eq!(t.locked_for(1000), None);
         }
         assert!(store
-            .accept_totp_step(&alice, 60, &tty(0), &self.event(&alice, 1001))
+            .accept_totp_step(&alice, FIRST_DEVICE, 60, &tty(0), &self.event(&alice, 1001))
             .unwrap());
         // The 8th failure, from yet another terminal, reaches the ceiling.
         let t = store

@@ -52,15 +52,11 @@ impl std::fmt::Display for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An enrolled user's TOTP state.
+/// An enrolled user (their secrets are their [`Device`]s).
 #[derive(Debug, Clone)]
 pub struct UserRecord {
-    /// The TOTP secret, sealed with the host key (see `secrets::Keys::seal`).
-    pub secret_sealed: Vec<u8>,
     /// Unix time of the enrollment confirmation.
     pub enrolled_at: i64,
-    /// Latest accepted time step (the replay watermark).
-    pub last_step: Option<u64>,
     /// Unix time of the last successful verification.
     pub last_used_at: Option<i64>,
     /// How it passed (`totp`, `backup_code`).
@@ -69,6 +65,47 @@ pub struct UserRecord {
     pub last_service: String,
     /// Remote host of the last successful verification.
     pub last_rhost: String,
+}
+
+/// One of an enrolled user's authenticators, with its own secret and replay watermark.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The user's name for it (see `limits::device_name`).
+    pub name: String,
+    /// What it is (`limits::DEVICE_KIND_TOTP_APP`).
+    pub kind: String,
+    /// Its TOTP secret, sealed with the host key (see `secrets::Keys::seal`).
+    pub secret_sealed: Vec<u8>,
+    /// Unix time it was added.
+    pub added_at: i64,
+    /// Latest time step accepted from it (its replay watermark).
+    pub last_step: Option<u64>,
+    /// Unix time a code of it last passed.
+    pub last_used_at: Option<i64>,
+}
+
+/// What [`Store::add_device`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAdded {
+    Added,
+    /// The pending enrollment is gone (replaced or expired).
+    NoPending,
+    /// The user is not enrolled (a first device is an enrollment).
+    NotEnrolled,
+    /// The user has a device of that name.
+    NameTaken,
+    /// The user has the most devices allowed.
+    Full,
+}
+
+/// What [`Store::remove_device`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRemoved {
+    Removed,
+    /// The user has no device of that name.
+    Unknown,
+    /// It is the user's last device: that is disabling 2FA, not removing a device.
+    Last,
 }
 
 /// An enrollment waiting for its first code.
@@ -123,8 +160,10 @@ pub trait Store: Send + Sync + SessionStore {
     fn shared(&self) -> bool {
         false
     }
-    /// The user's TOTP state, if enrolled.
+    /// The user's enrollment, if enrolled.
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>>;
+    /// The user's devices, oldest first (none when not enrolled).
+    fn devices(&self, user: &str) -> StoreResult<Vec<Device>>;
     /// The strictest of the user's counters for `sources` (zero when none were recorded).
     fn throttle(&self, user: &str, sources: &[Source]) -> StoreResult<Throttle>;
     /// All of the user's counters together: failures summed (the sources', not again
@@ -166,9 +205,10 @@ pub trait Store: Send + Sync + SessionStore {
     /// The user's pending enrollment, if one exists and has not expired at `now`.
     fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>>;
 
-    /// Moves the user's replay watermark to `step` if it is still below it, clears the
-    /// failure counters of `sources` and appends `audit`, atomically. False when another
-    /// verification got there first (the code was used).
+    /// Moves the replay watermark of the user's `device` to `step` if it is still below
+    /// it, clears the failure counters of `sources` and appends `audit`, atomically. False
+    /// when another verification got there first (the code was used) or the device is
+    /// gone.
     ///
     /// The one write that may be answered before it is durable (SQLite: synced right
     /// after). A store that does so keeps a replay fence (see [`Store::begin_run`]) that
@@ -176,6 +216,7 @@ pub trait Store: Send + Sync + SessionStore {
     fn accept_totp_step(
         &self,
         user: &str,
+        device: &str,
         step: u64,
         sources: &[Source],
         audit: &AuditEvent,
@@ -243,8 +284,10 @@ pub trait Store: Send + Sync + SessionStore {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Makes the pending enrollment whose sealed secret is `secret_sealed` the user's
-    /// secret, with `step` as its first used step and `codes` as the new backup codes,
-    /// atomically. False when that pending enrollment is gone (replaced or expired).
+    /// only device ([`limits::FIRST_DEVICE`](twofold_contract::limits::FIRST_DEVICE),
+    /// replacing any others), with `step` as its first used step and `codes` as the new
+    /// backup codes, atomically. False when that pending enrollment is gone (replaced or
+    /// expired).
     fn confirm_enrollment(
         &self,
         user: &str,
@@ -253,6 +296,26 @@ pub trait Store: Send + Sync + SessionStore {
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
+    /// Makes the pending enrollment whose sealed secret is `secret_sealed` a further
+    /// device of the enrolled user, named `device`, with `step` as its first used step,
+    /// unless the user has `max_devices` already; appends `audit` when added, atomically.
+    fn add_device(
+        &self,
+        user: &str,
+        device: &str,
+        secret_sealed: &[u8],
+        step: u64,
+        max_devices: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<DeviceAdded>;
+    /// Removes the user's `device` (its secret goes with it) unless it is their last, and
+    /// appends `audit` when removed, atomically.
+    fn remove_device(
+        &self,
+        user: &str,
+        device: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<DeviceRemoved>;
 }
 
 /// Rows deleted per transaction by the purges.

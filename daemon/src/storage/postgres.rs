@@ -38,7 +38,25 @@ const MIGRATIONS: &[Migration] = &[
     Migration::CreateTables,
     // 2: bounded storage (SQLite's 6).
     Migration::Change(&schema::THROTTLE_UPDATED_AT),
+    // 3: several devices per user (SQLite's 8).
+    Migration::Changes(schema::DEVICES),
 ];
+
+/// The schema as the first `version` migrations left it, with its `schema_version`: a
+/// database of an older twofoldd, for tests of the later migrations.
+#[cfg(feature = "test-support")]
+pub fn schema_at(version: usize) -> String {
+    let mut sql: String = MIGRATIONS[..version]
+        .iter()
+        .map(|m| m.sql(Dialect::Postgres))
+        .collect::<Vec<_>>()
+        .join("\n");
+    sql += &format!(
+        "\nCREATE TABLE schema_version (version INTEGER NOT NULL);
+         INSERT INTO schema_version (version) VALUES ({version});"
+    );
+    sql
+}
 
 /// Key of the advisory lock that serializes schema migrations of daemons starting
 /// together.

@@ -352,6 +352,15 @@ pub const TABLES: &[Table] = &[
 pub enum Change {
     /// A new column of an existing table.
     AddColumn { table: &'static str, column: Column },
+    /// A column no longer used.
+    DropColumn {
+        table: &'static str,
+        column: &'static str,
+    },
+    /// A new table.
+    CreateTable(&'static Table),
+    /// Rows moved by a statement in the shared form of [`Dialect::text`].
+    Data(&'static str),
 }
 
 impl Change {
@@ -363,9 +372,53 @@ impl Change {
                 column.ty.sql(dialect),
                 column.fill.sql(column.ty, dialect)
             ),
+            Change::DropColumn { table, column } => {
+                format!("ALTER TABLE {table} DROP COLUMN {};", dialect.text(column))
+            }
+            Change::CreateTable(table) => table.create(dialect),
+            Change::Data(sql) => format!("{};", dialect.text(sql)),
         }
     }
 }
+
+/// A user's authenticators, each with its own secret and replay watermark (created by
+/// [`DEVICES`]).
+pub const DEVICES_TABLE: Table = Table {
+    key: "name, device",
+    ..table(
+        "devices",
+        &[
+            col("name", Text, Required),
+            col("device", Text, Required),
+            col("kind", Text, Default("'totp app'")),
+            col("secret", Blob, Required),
+            col("added_at", Int, Required),
+            col("last_step", Int, Optional),
+            col("last_used_at", Int, Optional),
+        ],
+    )
+};
+
+/// Several devices per user: each enrolled user's secret becomes their first device
+/// (named `limits::FIRST_DEVICE`, keeping its watermark and last use), and leaves
+/// `users`. SQLite migration 8, PostgreSQL migration 3.
+pub const DEVICES: &[Change] = &[
+    Change::CreateTable(&DEVICES_TABLE),
+    Change::Data(
+        "INSERT INTO devices (name, device, kind, secret, added_at, last_step, last_used_at)
+         SELECT name, 'default', 'totp app', secret, enrolled_at, last_step,
+                CASE WHEN last_method = 'totp' THEN last_used_at END
+         FROM users",
+    ),
+    Change::DropColumn {
+        table: "users",
+        column: "secret",
+    },
+    Change::DropColumn {
+        table: "users",
+        column: "last_step",
+    },
+];
 
 /// When each throttle counter last counted a failure (idle ones are purged): SQLite
 /// migration 6, PostgreSQL migration 2.
@@ -393,6 +446,8 @@ pub enum Migration {
     CreateTables,
     /// A change made the same way in both stores.
     Change(&'static Change),
+    /// Changes made the same way in both stores, in one step.
+    Changes(&'static [Change]),
 }
 
 impl Migration {
@@ -401,6 +456,13 @@ impl Migration {
             Migration::Sql(sql) => Cow::Borrowed(sql),
             Migration::CreateTables => Cow::Owned(create_tables(dialect)),
             Migration::Change(change) => Cow::Owned(change.sql(dialect)),
+            Migration::Changes(changes) => Cow::Owned(
+                changes
+                    .iter()
+                    .map(|c| c.sql(dialect))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
         }
     }
 }
@@ -556,20 +618,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_devices_migration_names_the_first_device_and_its_kind_as_the_contract_does() {
+        use twofold_contract::limits::{DEVICE_KIND_TOTP_APP, FIRST_DEVICE};
+        let Change::Data(copy) = &DEVICES[1] else {
+            panic!("the second change copies the secrets");
+        };
+        assert!(copy.contains(&format!("'{FIRST_DEVICE}', '{DEVICE_KIND_TOTP_APP}'")));
+        let kind = DEVICES_TABLE
+            .columns
+            .iter()
+            .find(|c| c.name == "kind")
+            .unwrap();
+        let quoted = format!("'{DEVICE_KIND_TOTP_APP}'");
+        assert!(matches!(kind.fill, Fill::Default(v) if v == quoted));
+        assert!(DEVICES_TABLE
+            .create(Dialect::Postgres)
+            .contains("PRIMARY KEY (name, device)"));
+    }
+
     /// `(name, type, not null, default, key)` as `PRAGMA table_info` says them.
     type ColumnInfo = (String, String, bool, Option<String>, bool);
 
+    /// Every change of both stores' later migrations.
+    fn changes() -> impl Iterator<Item = &'static Change> {
+        std::iter::once(&THROTTLE_UPDATED_AT).chain(DEVICES)
+    }
+
     fn expected(table: &Table) -> Vec<ColumnInfo> {
-        let changes = [&THROTTLE_UPDATED_AT];
-        let added = changes.iter().filter_map(|c| match c {
+        let added = changes().filter_map(|c| match c {
             Change::AddColumn { table: t, column } if *t == table.name => Some(column),
-            Change::AddColumn { .. } => None,
+            _ => None,
         });
+        let dropped: Vec<&str> = changes()
+            .filter_map(|c| match c {
+                Change::DropColumn { table: t, column } if *t == table.name => Some(*column),
+                _ => None,
+            })
+            .collect();
         let keys: Vec<&str> = table.key.split(", ").collect();
         table
             .columns
             .iter()
             .chain(added)
+            .filter(|c| !dropped.contains(&c.name))
             .map(|c| {
                 let key = c.fill == Fill::Key || keys.contains(&c.name);
                 let default = match c.fill {
@@ -593,8 +685,13 @@ mod tests {
     #[test]
     fn sqlite_migrations_build_the_tables_of_the_schema() {
         let store = SqliteStore::in_memory();
+        let created = changes().filter_map(|c| match c {
+            Change::CreateTable(table) => Some(*table),
+            _ => None,
+        });
         let tables: Vec<&Table> = TABLES
             .iter()
+            .chain(created)
             .filter(|t| t.only_in != Some(Dialect::Postgres))
             .collect();
         store

@@ -167,6 +167,8 @@ const MIGRATIONS: &[Migration] = &[
     );
     INSERT INTO run_state (id) VALUES (1);",
     ),
+    // 8: several devices per user (PostgreSQL's 3).
+    Migration::Changes(schema::DEVICES),
 ];
 
 mod durability;
@@ -346,6 +348,22 @@ impl SqliteStore {
         )
         .map_err(|e| format!("{}: cannot open database: {e}", path.display()))?;
         Self::prepare(conn, Some(path)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Creates (0600) a database at `path` of the schema the first `version` migrations
+    /// make, then runs `sql` on it: a database of an older twofoldd, for tests of the
+    /// later migrations.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn create_at_version(path: &Path, version: usize, sql: &str) -> Result<(), String> {
+        drop(files::create_private_file(path).map_err(|e| e.to_string())?);
+        let conn = Connection::open(path).map_err(|e| e.to_string())?;
+        for migration in &MIGRATIONS[..version] {
+            conn.execute_batch(&migration.sql(Dialect::Sqlite))
+                .map_err(|e| e.to_string())?;
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .and_then(|()| conn.execute_batch(sql))
+            .map_err(|e| e.to_string())
     }
 
     /// An in-memory store for unit tests.
@@ -641,6 +659,48 @@ mod tests {
         println!("160 concurrent writes took {used} syncs");
     }
 
+    use twofold_contract::limits::FIRST_DEVICE;
+
+    /// A database of the schema before devices (7) with one enrolled user, migrated:
+    /// the user's secret becomes their first device, its watermark and last use kept.
+    #[test]
+    fn an_enrolled_users_secret_becomes_their_first_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("twofold.db");
+        SqliteStore::create_at_version(
+            &path,
+            7,
+            "INSERT INTO users (name, secret, enrolled_at, last_step, last_used_at, last_method)
+             VALUES ('alice', X'010203', 1000, 77, 2000, 'totp'),
+                    ('bob', X'0405', 1100, NULL, 2100, 'backup_code');",
+        )
+        .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let alice = store.devices("alice").unwrap();
+        assert_eq!(alice.len(), 1);
+        let d = &alice[0];
+        assert_eq!(
+            (d.name.as_str(), d.secret_sealed.as_slice()),
+            (FIRST_DEVICE, &[1u8, 2, 3][..])
+        );
+        assert_eq!(
+            (d.added_at, d.last_step, d.last_used_at),
+            (1000, Some(77), Some(2000))
+        );
+        let bob = &store.devices("bob").unwrap()[0];
+        assert_eq!((bob.last_step, bob.last_used_at), (None, None));
+        let rec = store.user("alice").unwrap().unwrap();
+        assert_eq!((rec.enrolled_at, rec.last_used_at), (1000, Some(2000)));
+        // The watermark holds: its step is used, the next passes once.
+        let ev = event(3000);
+        assert!(!store
+            .accept_totp_step("alice", FIRST_DEVICE, 77, &local(), &ev)
+            .unwrap());
+        assert!(store
+            .accept_totp_step("alice", FIRST_DEVICE, 78, &local(), &ev)
+            .unwrap());
+    }
+
     fn enroll_at(store: &SqliteStore, user: &str, step: u64) {
         let pending = Pending {
             secret_sealed: vec![1],
@@ -686,13 +746,13 @@ mod tests {
             ..event(at)
         };
         assert!(store
-            .accept_totp_step("alice", step, &local(), &ev(now))
+            .accept_totp_step("alice", FIRST_DEVICE, step, &local(), &ev(now))
             .unwrap());
         assert!(synced_all(&store));
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         let syncs = store.wal.syncs.load(Ordering::SeqCst);
         assert!(store
-            .accept_totp_step("alice", step + 1, &local(), &ev(now))
+            .accept_totp_step("alice", FIRST_DEVICE, step + 1, &local(), &ev(now))
             .unwrap());
         assert!(!synced_all(&store), "answered before its sync");
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
@@ -708,7 +768,7 @@ mod tests {
         store.end_run().unwrap();
         enroll_at(&store, "bob", step - 1);
         assert!(store
-            .accept_totp_step("bob", step, &local(), &ev(now))
+            .accept_totp_step("bob", FIRST_DEVICE, step, &local(), &ev(now))
             .unwrap());
         assert!(synced_all(&store));
     }
@@ -727,7 +787,7 @@ mod tests {
             ..event(now)
         };
         assert!(store
-            .accept_totp_step("alice", step, &local(), &ev)
+            .accept_totp_step("alice", FIRST_DEVICE, step, &local(), &ev)
             .unwrap());
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         assert!(synced_all(&store));
@@ -735,14 +795,14 @@ mod tests {
         snapshot(&live, &dir.path().join("lost"));
         snapshot(&live, &dir.path().join("crashed"));
         assert!(store
-            .accept_totp_step("alice", step + 1, &local(), &ev)
+            .accept_totp_step("alice", FIRST_DEVICE, step + 1, &local(), &ev)
             .unwrap());
         drop(store);
 
         // Restarted on another boot: the watermark went back, the fence covers it. The
         // fence comes from the disk, not from the clock (which could be behind).
         let lost = SqliteStore::open(&dir.path().join("lost/twofold.db")).unwrap();
-        assert_eq!(lost.user("alice").unwrap().unwrap().last_step, Some(step));
+        assert_eq!(lost.devices("alice").unwrap()[0].last_step, Some(step));
         let fence = lost.begin_run("boot-b").unwrap().expect("a fence");
         assert!(
             fence > step,
@@ -809,18 +869,18 @@ mod tests {
     #[test]
     fn watermark_moves_forward_only() {
         let store = enrolled();
-        assert_eq!(store.user("alice").unwrap().unwrap().last_step, Some(50));
+        assert_eq!(store.devices("alice").unwrap()[0].last_step, Some(50));
         assert!(!store
-            .accept_totp_step("alice", 50, &local(), &event(1001))
+            .accept_totp_step("alice", FIRST_DEVICE, 50, &local(), &event(1001))
             .unwrap());
         assert!(store
-            .accept_totp_step("alice", 51, &local(), &event(1001))
+            .accept_totp_step("alice", FIRST_DEVICE, 51, &local(), &event(1001))
             .unwrap());
         assert!(!store
-            .accept_totp_step("alice", 51, &local(), &event(1001))
+            .accept_totp_step("alice", FIRST_DEVICE, 51, &local(), &event(1001))
             .unwrap());
         assert!(!store
-            .accept_totp_step("bob", 99, &local(), &event(1001))
+            .accept_totp_step("bob", FIRST_DEVICE, 99, &local(), &event(1001))
             .unwrap());
     }
 
@@ -880,7 +940,7 @@ mod tests {
         assert_eq!(t.locked_for(500), Some(30));
         assert_eq!(store.throttle("alice", &local()).unwrap(), t);
         assert!(store
-            .accept_totp_step("alice", 60, &local(), &event(600))
+            .accept_totp_step("alice", FIRST_DEVICE, 60, &local(), &event(600))
             .unwrap());
         assert_eq!(
             store.throttle("alice", &local()).unwrap(),

@@ -1,14 +1,15 @@
 //! `twofoldd migrate --from sqlite:PATH --to postgres://…`: copies one host's SQLite
 //! state into the fleet's database, in one transaction (all or nothing).
 //!
-//! Everything goes, single-use state included: users with their sealed secrets (the
-//! fleet shares this host's key file) and replay watermarks, backup-code hashes with
+//! Everything goes, single-use state included: users with their devices' sealed secrets
+//! (the fleet shares this host's key file) and replay watermarks, backup-code hashes with
 //! their tags and used marks, pending enrollments, throttle counters, bypass codes,
 //! first-seen times, session timeouts, sessions, remembered passes and the audit trail
 //! (entries without a host get this host's name).
 //!
-//! A user the fleet already has is merged only when it is the same enrollment (the same
-//! sealed secret, e.g. a copied database): the watermark becomes the later one and a
+//! A user the fleet already has is merged only when it is the same enrollment (a device
+//! with the same sealed secret, e.g. a copied database): each such device's watermark
+//! becomes the later one and a
 //! backup code used on either side stays used. A different enrollment in the fleet wins
 //! and the user is reported: they keep using the fleet's. Counters merge to the
 //! stricter value. A source is migrated once: a second run is refused.
@@ -98,6 +99,7 @@ fn blob(v: &Val) -> Vec<u8> {
 
 struct Export {
     users: Vec<Vec<Val>>,
+    devices: Vec<Vec<Val>>,
     pending: Vec<Vec<Val>>,
     backup_codes: Vec<Vec<Val>>,
     throttle: Vec<Vec<Val>>,
@@ -117,15 +119,20 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
             // (storage::sqlite::durability; the boot is not known here: any).
             users: rows(
                 c,
-                "SELECT name, secret, enrolled_at,
+                "SELECT name, enrolled_at, last_used_at, last_method, last_service, last_rhost
+                 FROM users ORDER BY name",
+            )?,
+            devices: rows(
+                c,
+                "SELECT name, device, kind, secret, added_at,
                         CASE WHEN f.floor > coalesce(last_step, 0) THEN f.floor
                              ELSE last_step END,
-                        last_used_at, last_method, last_service, last_rhost
-                 FROM users,
+                        last_used_at
+                 FROM devices,
                       (SELECT max(fence_step, CASE WHEN clean THEN 0 ELSE reserved_step END)
                               AS floor
                        FROM run_state) AS f
-                 ORDER BY name",
+                 ORDER BY name, added_at",
             )?,
             pending: rows(
                 c,
@@ -225,7 +232,8 @@ struct CopiedUsers {
     merged: HashSet<String>,
 }
 
-/// Users: new ones copied; the same enrollment merged; another one kept.
+/// Users: new ones copied with their devices; the same enrollment merged; another one
+/// kept.
 async fn copy_users(
     tx: &Transaction<'_>,
     data: &Export,
@@ -234,46 +242,67 @@ async fn copy_users(
     let mut users = CopiedUsers::default();
     for u in &data.users {
         let name = text(&u[0]);
-        let secret = blob(&u[1]);
+        let devices: Vec<&Vec<Val>> = data
+            .devices
+            .iter()
+            .filter(|d| text(&d[0]) == name)
+            .collect();
         let existing = tx
-            .query_opt(
-                "SELECT secret FROM users WHERE name = $1 FOR UPDATE",
-                &[&name],
+            .query_opt("SELECT 1 FROM users WHERE name = $1 FOR UPDATE", &[&name])
+            .await?;
+        if existing.is_none() {
+            tx.execute(
+                "INSERT INTO users (name, enrolled_at, last_used_at, last_method,
+                        last_service, last_rhost)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &name,
+                    &int(&u[1]).unwrap_or(0),
+                    &int(&u[2]),
+                    &text(&u[3]),
+                    &text(&u[4]),
+                    &text(&u[5]),
+                ],
             )
             .await?;
-        match existing {
-            None => {
+            for d in devices {
                 tx.execute(
-                    "INSERT INTO users (name, secret, enrolled_at, last_step,
-                            last_used_at, last_method, last_service, last_rhost)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO devices (name, device, kind, secret, added_at, last_step,
+                            last_used_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     &[
                         &name,
-                        &secret,
-                        &int(&u[2]).unwrap_or(0),
-                        &int(&u[3]),
-                        &int(&u[4]),
-                        &text(&u[5]),
-                        &text(&u[6]),
-                        &text(&u[7]),
+                        &text(&d[1]),
+                        &text(&d[2]),
+                        &blob(&d[3]),
+                        &int(&d[4]).unwrap_or(0),
+                        &int(&d[5]),
+                        &int(&d[6]),
                     ],
                 )
                 .await?;
-                report.users += 1;
-                users.copied.insert(name);
             }
-            Some(row) if row.get::<_, Vec<u8>>(0) == secret => {
-                // Single-use state: the later watermark of the two.
-                tx.execute(
-                    "UPDATE users SET last_step = GREATEST(last_step, $2)
-                         WHERE name = $1",
-                    &[&name, &int(&u[3])],
+            report.users += 1;
+            users.copied.insert(name);
+            continue;
+        }
+        // Single-use state of the devices both sides have: the later watermark of the two.
+        let mut same = false;
+        for d in devices {
+            let merged = tx
+                .execute(
+                    "UPDATE devices SET last_step = GREATEST(last_step, $3)
+                         WHERE name = $1 AND secret = $2",
+                    &[&name, &blob(&d[3]), &int(&d[5])],
                 )
                 .await?;
-                report.merged.push(name.clone());
-                users.merged.insert(name);
-            }
-            Some(_) => report.conflicts.push(name),
+            same |= merged > 0;
+        }
+        if same {
+            report.merged.push(name.clone());
+            users.merged.insert(name);
+        } else {
+            report.conflicts.push(name);
         }
     }
     Ok(users)
@@ -485,7 +514,7 @@ mod tests {
     use crate::storage::{AuditEvent, Pending, Store};
 
     fn last_step_exported(store: &SqliteStore) -> Option<i64> {
-        int(&export(store).unwrap().users[0][3])
+        int(&export(store).unwrap().devices[0][5])
     }
 
     #[test]
@@ -510,7 +539,9 @@ mod tests {
             .confirm_enrollment("alice", &[1], step - 1, &[], &ev)
             .unwrap());
         let local = [Source::in_a_row("local".into(), 5)];
-        assert!(store.accept_totp_step("alice", step, &local, &ev).unwrap());
+        assert!(store
+            .accept_totp_step("alice", "default", step, &local, &ev)
+            .unwrap());
         // Running (or stopped uncleanly): every reserved step counts as used.
         let exported = last_step_exported(&store).unwrap();
         assert!(

@@ -8,9 +8,10 @@
 use super::{args, placeholders, Backend, DbResult, Durability, Row, Tx};
 use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use crate::storage::{
-    AuditEvent, Pending, Store, StoreResult, StoredBackupCode, UserRecord, PURGE_BATCH,
+    AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, Store, StoreResult, StoredBackupCode,
+    UserRecord, PURGE_BATCH,
 };
-use twofold_contract::AuditEntry;
+use twofold_contract::{limits, AuditEntry};
 
 /// Appends one audit entry (also `twofoldd migrate`'s copy).
 pub const INSERT_AUDIT: &str =
@@ -75,6 +76,63 @@ fn with_user<'a>(user: &'a str, keys: &[&'a str]) -> Vec<super::Value<'a>> {
         .chain(keys.iter().copied())
         .map(super::Value::from)
         .collect()
+}
+
+/// Takes the user's pending enrollment whose sealed secret is `secret_sealed`, if still
+/// unexpired at `at`.
+fn take_pending(tx: &dyn Tx, user: &str, secret_sealed: &[u8], at: i64) -> DbResult<bool> {
+    let taken = tx.exec(
+        "DELETE FROM pending_enrollments WHERE name = $1 AND secret = $2 AND expires_at > $3",
+        args![user, secret_sealed, at],
+    )?;
+    Ok(taken == 1)
+}
+
+/// Adds a device of the user.
+fn insert_device(
+    tx: &dyn Tx,
+    user: &str,
+    device: &str,
+    secret_sealed: &[u8],
+    step: u64,
+    at: i64,
+) -> DbResult<()> {
+    tx.exec(
+        "INSERT INTO devices (name, device, kind, secret, added_at, last_step)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![
+            user,
+            device,
+            limits::DEVICE_KIND_TOTP_APP,
+            secret_sealed,
+            at,
+            step as i64
+        ],
+    )
+    .map(drop)
+}
+
+/// Names of the user's devices, locked against another host's change of them (the
+/// user's row first, so that hosts lock in one order).
+fn locked_devices(tx: &dyn Tx, user: &str) -> DbResult<Option<Vec<String>>> {
+    let lock = tx.dialect().for_update();
+    if tx
+        .row(
+            &format!("SELECT 1 FROM users WHERE name = $1{lock}"),
+            args![user],
+        )?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    tx.rows(
+        &format!("SELECT device FROM devices WHERE name = $1{lock}"),
+        args![user],
+    )?
+    .into_iter()
+    .map(|mut row| row.text(0))
+    .collect::<DbResult<Vec<_>>>()
+    .map(Some)
 }
 
 fn count_backup_codes(tx: &dyn Tx, user: &str) -> DbResult<u32> {
@@ -167,23 +225,42 @@ impl<B: Backend> Store for B {
     fn user(&self, user: &str) -> StoreResult<Option<UserRecord>> {
         self.read("user", |tx| {
             tx.row(
-                "SELECT secret, enrolled_at, last_step, last_used_at, last_method,
-                        last_service, last_rhost
+                "SELECT enrolled_at, last_used_at, last_method, last_service, last_rhost
                  FROM users WHERE name = $1",
                 args![user],
             )?
             .map(|mut row| {
                 Ok(UserRecord {
-                    secret_sealed: row.bytes(0)?,
-                    enrolled_at: row.int(1)?,
-                    last_step: row.opt_int(2)?.map(|s| s as u64),
-                    last_used_at: row.opt_int(3)?,
-                    last_method: row.text(4)?,
-                    last_service: row.text(5)?,
-                    last_rhost: row.text(6)?,
+                    enrolled_at: row.int(0)?,
+                    last_used_at: row.opt_int(1)?,
+                    last_method: row.text(2)?,
+                    last_service: row.text(3)?,
+                    last_rhost: row.text(4)?,
                 })
             })
             .transpose()
+        })
+    }
+
+    fn devices(&self, user: &str) -> StoreResult<Vec<Device>> {
+        self.read("devices", |tx| {
+            tx.rows(
+                "SELECT device, kind, secret, added_at, last_step, last_used_at
+                 FROM devices WHERE name = $1 ORDER BY added_at, device",
+                args![user],
+            )?
+            .into_iter()
+            .map(|mut row| {
+                Ok(Device {
+                    name: row.text(0)?,
+                    kind: row.text(1)?,
+                    secret_sealed: row.bytes(2)?,
+                    added_at: row.int(3)?,
+                    last_step: row.opt_int(4)?.map(|s| s as u64),
+                    last_used_at: row.opt_int(5)?,
+                })
+            })
+            .collect()
         })
     }
 
@@ -352,20 +429,27 @@ impl<B: Backend> Store for B {
     fn accept_totp_step(
         &self,
         user: &str,
+        device: &str,
         step: u64,
         sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
         self.write_acceptance(step, audit.at, |tx| {
-            // The whole decision: the database locks the row, and a concurrent update of
-            // it (another host, same code) re-evaluates the condition after it commits.
+            // The whole decision: the database locks the device's row, and a concurrent
+            // update of it (another host, same code) re-evaluates the condition after it
+            // commits.
             let moved = tx.exec(
-                "UPDATE users SET last_step = $2, last_used_at = $3, last_method = 'totp',
-                                  last_service = $4, last_rhost = $5
-                 WHERE name = $1 AND (last_step IS NULL OR last_step < $2)",
-                args![user, step as i64, audit.at, &audit.service, &audit.rhost],
+                "UPDATE devices SET last_step = $3, last_used_at = $4
+                 WHERE name = $1 AND device = $2 AND (last_step IS NULL OR last_step < $3)",
+                args![user, device, step as i64, audit.at],
             )?;
             if moved == 1 {
+                tx.exec(
+                    "UPDATE users SET last_used_at = $2, last_method = 'totp',
+                                      last_service = $3, last_rhost = $4
+                     WHERE name = $1",
+                    args![user, audit.at, &audit.service, &audit.rhost],
+                )?;
                 clear_throttle(tx, user, sources)?;
                 insert_audit(tx, audit)?;
             }
@@ -465,6 +549,7 @@ impl<B: Backend> Store for B {
         self.write("user", Durability::OnDisk, |tx| {
             let removed = tx.exec("DELETE FROM users WHERE name = $1", args![user])?;
             for table in [
+                "devices",
                 "backup_codes",
                 "pending_enrollments",
                 "throttle",
@@ -586,23 +671,79 @@ impl<B: Backend> Store for B {
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
         self.write("enrollment", Durability::OnDisk, |tx| {
-            let taken = tx.exec(
-                "DELETE FROM pending_enrollments
-                 WHERE name = $1 AND secret = $2 AND expires_at > $3",
-                args![user, secret_sealed, audit.at],
-            )?;
-            if taken != 1 {
+            if !take_pending(tx, user, secret_sealed, audit.at)? {
                 return Ok(false);
             }
             tx.exec(
-                "INSERT INTO users (name, secret, enrolled_at, last_step) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO UPDATE SET secret = $2, enrolled_at = $3, last_step = $4",
-                args![user, secret_sealed, audit.at, step as i64],
+                "INSERT INTO users (name, enrolled_at) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET enrolled_at = $2",
+                args![user, audit.at],
+            )?;
+            // A new enrollment replaces every device.
+            tx.exec("DELETE FROM devices WHERE name = $1", args![user])?;
+            insert_device(
+                tx,
+                user,
+                limits::FIRST_DEVICE,
+                secret_sealed,
+                step,
+                audit.at,
             )?;
             insert_backup_codes(tx, user, codes)?;
             tx.exec("DELETE FROM bypass_codes WHERE name = $1", args![user])?;
             insert_audit(tx, audit)?;
             Ok(true)
+        })
+    }
+
+    fn add_device(
+        &self,
+        user: &str,
+        device: &str,
+        secret_sealed: &[u8],
+        step: u64,
+        max_devices: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<DeviceAdded> {
+        self.write("devices", Durability::OnDisk, |tx| {
+            let Some(devices) = locked_devices(tx, user)? else {
+                return Ok(DeviceAdded::NotEnrolled);
+            };
+            if devices.iter().any(|d| d == device) {
+                return Ok(DeviceAdded::NameTaken);
+            }
+            if devices.len() >= max_devices as usize {
+                return Ok(DeviceAdded::Full);
+            }
+            if !take_pending(tx, user, secret_sealed, audit.at)? {
+                return Ok(DeviceAdded::NoPending);
+            }
+            insert_device(tx, user, device, secret_sealed, step, audit.at)?;
+            insert_audit(tx, audit)?;
+            Ok(DeviceAdded::Added)
+        })
+    }
+
+    fn remove_device(
+        &self,
+        user: &str,
+        device: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<DeviceRemoved> {
+        self.write("devices", Durability::OnDisk, |tx| {
+            let devices = locked_devices(tx, user)?.unwrap_or_default();
+            if !devices.iter().any(|d| d == device) {
+                return Ok(DeviceRemoved::Unknown);
+            }
+            if devices.len() == 1 {
+                return Ok(DeviceRemoved::Last);
+            }
+            tx.exec(
+                "DELETE FROM devices WHERE name = $1 AND device = $2",
+                args![user, device],
+            )?;
+            insert_audit(tx, audit)?;
+            Ok(DeviceRemoved::Removed)
         })
     }
 }

@@ -1,0 +1,255 @@
+//! `twofold devices`: list, add (the enrollment's flow, see [`crate::commands::enroll`]),
+//! remove.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+use twofold_contract::{DeviceInfo, TwofoldError};
+
+use crate::bus::Daemon;
+use crate::codes::normalize_proof;
+use crate::commands::enroll;
+use crate::error::Failure;
+use crate::json::write_json;
+use crate::options::{DevicesAction, Setup};
+use crate::output::write_out;
+use crate::prompt::{ask_until_accepted, proof_from_stdin, Checked, Unanswered, TRIES};
+use crate::text::{cell, suggest, table};
+use crate::time::{human_time, optional_iso8601};
+
+/// One device in `devices --json` (and `status --json`): times ISO 8601 UTC, `null`
+/// when never.
+#[derive(Debug, Serialize)]
+pub struct DeviceJson<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub added: Option<String>,
+    pub last_used: Option<String>,
+}
+
+impl<'a> From<&'a DeviceInfo> for DeviceJson<'a> {
+    fn from(d: &'a DeviceInfo) -> Self {
+        DeviceJson {
+            name: &d.name,
+            kind: &d.kind,
+            added: optional_iso8601(d.added),
+            last_used: optional_iso8601(d.last_used),
+        }
+    }
+}
+
+/// The devices as a table for people: name, kind, added, last used.
+pub fn devices_table(devices: &[DeviceInfo]) -> String {
+    let when = |t: i64| {
+        if t > 0 {
+            human_time(t)
+        } else {
+            "never".to_owned()
+        }
+    };
+    let rows: Vec<[String; 4]> = devices
+        .iter()
+        .map(|d| {
+            [
+                cell(&d.name),
+                cell(&d.kind),
+                when(d.added),
+                when(d.last_used),
+            ]
+        })
+        .collect();
+    table(&["NAME", "KIND", "ADDED", "LAST USED"], &rows)
+}
+
+/// Runs `twofold devices`.
+pub async fn run(
+    daemon: &Daemon<'_>,
+    action: &DevicesAction,
+    json: bool,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<(), Failure> {
+    match action {
+        DevicesAction::List => list(daemon, json, out).await,
+        DevicesAction::Add { name, setup } => {
+            let Setup {
+                issuer,
+                mode,
+                proof_stdin,
+                qr,
+            } = setup;
+            let req = enroll::Request {
+                device: Some(name),
+                issuer,
+                mode,
+                proof_stdin: *proof_stdin,
+                qr,
+                json,
+            };
+            enroll::run(daemon, &req, out, input).await
+        }
+        DevicesAction::Remove { name, code_stdin } => {
+            remove(daemon, name, *code_stdin, json, out, input).await
+        }
+    }
+}
+
+async fn list(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let devices = daemon
+        .run(daemon.proxy().list_devices(daemon.user_arg()))
+        .await?;
+    if json {
+        let devices: Vec<DeviceJson> = devices.iter().map(DeviceJson::from).collect();
+        return write_json(out, &devices);
+    }
+    if devices.is_empty() {
+        return Err(daemon
+            .context()
+            .failure(&TwofoldError::NotEnrolled(String::new())));
+    }
+    let mut text = devices_table(&devices);
+    text.push_str(&format!(
+        "\nA code from any of them works. Add one with `{}`.\n",
+        suggest("devices add NAME", daemon.context().user)
+    ));
+    write_out(out, &text)
+}
+
+/// `devices remove NAME --json`.
+#[derive(Debug, Serialize)]
+struct RemovedJson<'a> {
+    device: &'a str,
+    removed: bool,
+}
+
+/// Removes device `name`: the proof from standard input (`--code -`), else asked for
+/// when the daemon says this caller needs one.
+async fn remove(
+    daemon: &Daemon<'_>,
+    name: &str,
+    code_stdin: bool,
+    json: bool,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<(), Failure> {
+    let user = daemon.user_arg();
+    if code_stdin {
+        let code = proof_from_stdin(input, "--code")?;
+        daemon
+            .run(daemon.proxy().remove_device(user, name, &code))
+            .await?;
+    } else {
+        let s = daemon.run(daemon.proxy().status(user)).await?;
+        if !s.enrolled {
+            return Err(daemon
+                .context()
+                .failure(&TwofoldError::NotEnrolled(String::new())));
+        }
+        if s.proof_required {
+            ask_and_remove(daemon, name, json, out, input).await?;
+        } else {
+            daemon
+                .run(daemon.proxy().remove_device(user, name, ""))
+                .await?;
+        }
+    }
+    if json {
+        return write_json(
+            out,
+            &RemovedJson {
+                device: name,
+                removed: true,
+            },
+        );
+    }
+    write_out(
+        out,
+        &format!(
+            "Device {name} removed for {}: its codes no longer work.\n",
+            daemon.context().who()
+        ),
+    )
+}
+
+async fn ask_and_remove(
+    daemon: &Daemon<'_>,
+    name: &str,
+    json: bool,
+    out: &mut impl Write,
+    input: &mut impl BufRead,
+) -> Result<(), Failure> {
+    // With --json, standard output is for the JSON alone: prompts go to standard error.
+    let mut stderr = std::io::stderr();
+    let prompts: &mut dyn Write = if json { &mut stderr } else { out };
+    let prompt = format!("Enter a current code of a device other than {name}, or a backup code: ");
+    let answered = ask_until_accepted(input, prompts, &prompt, false, async |answer| {
+        let proof = match normalize_proof(&answer) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
+        };
+        let remove = daemon
+            .proxy()
+            .remove_device(daemon.user_arg(), name, &proof);
+        match daemon.call(remove).await? {
+            Ok(()) => Ok(Checked::Accepted(())),
+            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(format!(
+                "That code did not match. Use a code of another device than {name}, or a \
+                 backup code.\n"
+            ))),
+            Err(e) => Err(daemon.context().failure(&e)),
+        }
+    })
+    .await?;
+    answered.map_err(|unanswered| match unanswered {
+        Unanswered::EndOfInput => Failure::new(format!(
+            "No code was entered (end of input), so {name} was not removed. In scripts, give \
+             it on standard input with --code -."
+        )),
+        Unanswered::OutOfTries => Failure::new(format!(
+            "No matching code after {TRIES} tries, so {name} was not removed."
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(name: &str, added: i64, last_used: i64) -> DeviceInfo {
+        DeviceInfo {
+            name: name.into(),
+            kind: "totp app".into(),
+            added,
+            last_used,
+        }
+    }
+
+    #[test]
+    fn table_and_json_name_every_device() {
+        let devices = [
+            device("default", 1_735_787_045, 0),
+            device("spare", 1_735_787_045, 1_735_787_100),
+        ];
+        let t = devices_table(&devices);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("NAME"), "{t}");
+        assert!(
+            lines[1].starts_with("default") && lines[1].ends_with("never"),
+            "{t}"
+        );
+        assert!(
+            lines[2].starts_with("spare") && lines[2].contains("totp app"),
+            "{t}"
+        );
+        let v = serde_json::to_value(DeviceJson::from(&devices[0])).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "name": "default",
+                "kind": "totp app",
+                "added": "2025-01-02T03:04:05Z",
+                "last_used": null,
+            })
+        );
+    }
+}
