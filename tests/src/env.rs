@@ -218,6 +218,14 @@ impl TestEnv {
         run_with_stdin(cmd, stdin)
     }
 
+    /// Whether `user` is enrolled, as `twofold status --json` says (asked as root).
+    pub fn is_enrolled(&self, user: &str) -> bool {
+        let out = self.cli(&["status", "--user", user, "--json"], None, "");
+        assert!(out.status.success(), "{out:?}");
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["enrolled"].as_bool().unwrap()
+    }
+
     /// Enrolls `user` through the CLI (`--begin`, then `--confirm -` with the code of the
     /// previous step so that the current step's code is still unused for a login).
     pub fn enroll(&self, user: &str) -> Enrolled {

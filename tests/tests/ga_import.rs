@@ -50,13 +50,6 @@ fn file_arg(user: &str, path: &Path) -> String {
     format!("{user}={}", path.display())
 }
 
-fn enrolled(env: &TestEnv, user: &str) -> bool {
-    let out = env.cli(&["status", "--user", user, "--json"], None, "");
-    assert!(out.status.success(), "{out:?}");
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["enrolled"].as_bool().unwrap()
-}
-
 #[test]
 fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
     root_only!();
@@ -70,7 +63,7 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
         stdout.starts_with("daemon: would be imported with 2 backup codes (dry run)"),
         "{stdout}"
     );
-    assert!(!enrolled(&env, USER), "a dry run changes nothing");
+    assert!(!env.is_enrolled(USER), "a dry run changes nothing");
 
     let (out, stdout) = import(&env, &["--file", &file]);
     assert!(out.status.success(), "{out:?}");
@@ -196,7 +189,7 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
         );
     }
     for user in [USER, OTHER, THIRD] {
-        assert!(!enrolled(&env, user), "{user}");
+        assert!(!env.is_enrolled(user), "{user}");
     }
 }
 
@@ -223,8 +216,8 @@ fn remove_files_removes_each_file_only_after_its_import() {
     );
     assert!(!good.exists());
     assert!(open.exists(), "a refused file stays");
-    assert!(enrolled(&env, USER));
-    assert!(!enrolled(&env, OTHER));
+    assert!(env.is_enrolled(USER));
+    assert!(!env.is_enrolled(OTHER));
 }
 
 /// The home directory of `user` in the user database.
@@ -275,7 +268,7 @@ fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
             .any(|l| l.starts_with("daemon: would be imported with 2 backup codes")),
         "{stdout}"
     );
-    assert!(!enrolled(&env, USER));
+    assert!(!env.is_enrolled(USER));
     let (out, stdout) = run("--remove-files");
     assert!(out.status.success(), "{out:?}");
     let line = stdout

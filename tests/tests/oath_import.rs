@@ -64,13 +64,6 @@ fn import(env: &TestEnv, args: &[&str]) -> (Output, String, String) {
     (out, stdout, stderr)
 }
 
-fn enrolled(env: &TestEnv, user: &str) -> bool {
-    let out = env.cli(&["status", "--user", user, "--json"], None, "");
-    assert!(out.status.success(), "{out:?}");
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["enrolled"].as_bool().unwrap()
-}
-
 #[test]
 fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
     root_only!();
@@ -108,7 +101,7 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
         "{stderr}"
     );
     assert!(
-        !enrolled(&env, USER) && !enrolled(&env, AHEAD),
+        !env.is_enrolled(USER) && !env.is_enrolled(AHEAD),
         "a dry run changes nothing"
     );
 
@@ -159,7 +152,7 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
     // The enrolled user keeps their own secret; the counter user stays out.
     let other = env.pam(&Login::new(ENROLLED, &totp_hex(HEX_ENROLLED, 1)));
     assert_eq!(other.result, pam::AUTH_ERR, "{other:?}");
-    assert!(!enrolled(&env, COUNTER));
+    assert!(!env.is_enrolled(COUNTER));
 
     let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
     assert!(
@@ -192,7 +185,7 @@ fn a_usersfile_that_is_not_roots_0600_is_refused_with_one_line() {
             "{stderr}"
         );
     }
-    assert!(!enrolled(&env, USER));
+    assert!(!env.is_enrolled(USER));
 }
 
 #[test]
@@ -219,5 +212,5 @@ fn malformed_lines_are_named_by_number_without_their_secret() {
         "{stdout}"
     );
     // Only the users named: sys, in the file, is not imported.
-    assert!(!enrolled(&env, USER) && !enrolled(&env, ENROLLED));
+    assert!(!env.is_enrolled(USER) && !env.is_enrolled(ENROLLED));
 }

@@ -11,7 +11,7 @@ use crate::storage::{
     AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, Store, StoreResult, StoredBackupCode,
     UserRecord, PURGE_BATCH,
 };
-use twofold_contract::{limits, AuditEntry};
+use twofold_contract::{limits, method, AuditEntry};
 
 /// Appends one audit entry (also `twofoldd migrate`'s copy).
 pub const INSERT_AUDIT: &str =
@@ -50,6 +50,25 @@ fn insert_backup_codes(tx: &dyn Tx, user: &str, codes: &[StoredBackupCode]) -> D
         )?;
     }
     Ok(())
+}
+
+/// What an accepted code records in its transaction: the user's last use (how, from
+/// where), the counters of its sources cleared, and its audit entry.
+fn record_success(
+    tx: &dyn Tx,
+    user: &str,
+    how: &str,
+    sources: &[Source],
+    audit: &AuditEvent,
+) -> DbResult<()> {
+    tx.exec(
+        "UPDATE users SET last_used_at = $2, last_method = $5,
+                          last_service = $3, last_rhost = $4
+         WHERE name = $1",
+        args![user, audit.at, &audit.service, &audit.rhost, how],
+    )?;
+    clear_throttle(tx, user, sources)?;
+    insert_audit(tx, audit)
 }
 
 /// Clears the counters of `sources` after a success from them (ceilings stay: a success
@@ -444,14 +463,7 @@ impl<B: Backend> Store for B {
                 args![user, device, step as i64, audit.at],
             )?;
             if moved == 1 {
-                tx.exec(
-                    "UPDATE users SET last_used_at = $2, last_method = 'totp',
-                                      last_service = $3, last_rhost = $4
-                     WHERE name = $1",
-                    args![user, audit.at, &audit.service, &audit.rhost],
-                )?;
-                clear_throttle(tx, user, sources)?;
-                insert_audit(tx, audit)?;
+                record_success(tx, user, method::TOTP, sources, audit)?;
             }
             Ok(moved == 1)
         })
@@ -512,14 +524,7 @@ impl<B: Backend> Store for B {
             if used != 1 {
                 return Ok(None);
             }
-            tx.exec(
-                "UPDATE users SET last_used_at = $2, last_method = 'backup_code',
-                                  last_service = $3, last_rhost = $4
-                 WHERE name = $1",
-                args![user, audit.at, &audit.service, &audit.rhost],
-            )?;
-            clear_throttle(tx, user, sources)?;
-            insert_audit(tx, audit)?;
+            record_success(tx, user, method::BACKUP_CODE, sources, audit)?;
             Ok(Some(count_backup_codes(tx, user)?))
         })
     }
