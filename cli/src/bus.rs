@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use twofold_contract::{TwofoldError, TwofoldProxy};
+use twofold_contract::{TwofoldError, TwofoldProxy, UserStatus};
 use zbus::proxy::CacheProperties;
 
 use crate::context::Context;
@@ -68,6 +68,16 @@ impl<'a> Daemon<'a> {
         call: impl Future<Output = Result<T, TwofoldError>>,
     ) -> Result<T, Failure> {
         self.call(call).await?.map_err(|e| self.ctx.failure(&e))
+    }
+
+    /// The status of the user the command is about, or the "not enrolled" failure when
+    /// there is nothing to act on (said before asking for a code that cannot exist).
+    pub async fn enrolled_status(&self) -> Result<UserStatus, Failure> {
+        let s = self.run(self.proxy.status(self.user_arg())).await?;
+        if !s.enrolled {
+            return Err(self.ctx.failure(&TwofoldError::NotEnrolled(String::new())));
+        }
+        Ok(s)
     }
 
     /// The user argument for the daemon: "" for the caller.

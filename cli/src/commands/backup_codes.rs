@@ -55,12 +55,7 @@ pub fn count_text(s: &UserStatus, user: Option<&str>) -> String {
 
 /// Runs `twofold backup-codes count`.
 pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
-    let s = daemon.run(daemon.proxy().status(daemon.user_arg())).await?;
-    if !s.enrolled {
-        return Err(daemon
-            .context()
-            .failure(&TwofoldError::NotEnrolled(String::new())));
-    }
+    let s = daemon.enrolled_status().await?;
     if json {
         let count = CountJson {
             user: &s.user,
@@ -88,13 +83,7 @@ pub async fn regenerate(
             .run(daemon.proxy().regenerate_backup_codes(user, &code))
             .await?
     } else {
-        // Not enrolled: say so before asking for a code that cannot exist.
-        let s = daemon.run(daemon.proxy().status(user)).await?;
-        if !s.enrolled {
-            return Err(daemon
-                .context()
-                .failure(&TwofoldError::NotEnrolled(String::new())));
-        }
+        let s = daemon.enrolled_status().await?;
         if s.proof_required {
             ask_and_regenerate(daemon, json, out, input).await?
         } else {

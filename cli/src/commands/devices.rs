@@ -139,12 +139,7 @@ async fn remove(
             .run(daemon.proxy().remove_device(user, name, &code))
             .await?;
     } else {
-        let s = daemon.run(daemon.proxy().status(user)).await?;
-        if !s.enrolled {
-            return Err(daemon
-                .context()
-                .failure(&TwofoldError::NotEnrolled(String::new())));
-        }
+        let s = daemon.enrolled_status().await?;
         if s.proof_required {
             ask_and_remove(daemon, name, json, out, input).await?;
         } else {
