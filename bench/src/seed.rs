@@ -159,6 +159,7 @@ pub fn seed(
         let pending = Pending {
             secret_sealed: keys.seal(user, &secret),
             expires_at: begin.at + 600,
+            oath: otp::Oath::APP,
         };
         store
             .begin_enrollment(user, &pending, &begin)
@@ -174,8 +175,8 @@ pub fn seed(
         let confirmed = store
             .confirm_enrollment(
                 user,
-                &pending.secret_sealed,
-                step,
+                &pending,
+                Some(step),
                 &stored,
                 &event(user, "enroll_confirm", ""),
             )

@@ -131,8 +131,10 @@ pub use proxy::{TwofoldError, TwofoldProxy};
 
 /// Which factor a successful `Verify` accepted.
 pub mod method {
-    /// A TOTP code from an authenticator app.
+    /// A TOTP code from an authenticator app or a TOTP token.
     pub const TOTP: &str = "totp";
+    /// An HOTP (counter) code from a hardware token.
+    pub const HOTP: &str = "hotp";
     /// A single-use backup code.
     pub const BACKUP_CODE: &str = "backup_code";
     /// An administrator's one-time bypass code (after `twofold admin reset`).
@@ -350,6 +352,32 @@ pub struct Enrollment {
     pub uri: String,
     /// Unix time after which the pending enrollment is discarded.
     pub expires: i64,
+}
+
+/// How a device makes its codes (RFC 4226 HOTP, RFC 6238 TOTP); checked by
+/// [`limits::oath_params`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct OathParams {
+    /// One of [`limits::OATH_ALGORITHMS`].
+    pub algorithm: String,
+    /// One of [`limits::OATH_DIGITS`].
+    pub digits: u32,
+    /// Seconds per step (one of [`limits::TOTP_PERIODS`]); 0 for an HOTP counter.
+    pub period: u32,
+    /// HOTP: the next counter value the device will show. TOTP: unused (0).
+    pub counter: u64,
+}
+
+impl OathParams {
+    /// What every authenticator app does: SHA1, 6 digits, 30-second steps.
+    pub fn app() -> OathParams {
+        OathParams {
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            counter: 0,
+        }
+    }
 }
 
 /// One of a user's devices (authenticators), as `ListDevices` answers; never its secret.

@@ -55,8 +55,23 @@ pub const MAX_DEVICES: u32 = 8;
 /// The name of the device an enrollment makes (and that a user enrolled before devices
 /// existed has).
 pub const FIRST_DEVICE: &str = "default";
-/// The kind of a device that is a TOTP app (the only kind so far).
+/// The kind of a device that is a TOTP app.
 pub const DEVICE_KIND_TOTP_APP: &str = "totp app";
+/// The kind of a device that is a hardware TOTP token.
+pub const DEVICE_KIND_TOTP_TOKEN: &str = "totp token";
+/// The kind of a device that is a hardware HOTP (counter) token.
+pub const DEVICE_KIND_HOTP_TOKEN: &str = "hotp token";
+/// HMAC hashes of OATH codes (RFC 6238 §1.2), as otpauth URIs and PSKC name them.
+pub const OATH_ALGORITHMS: &[&str] = &["SHA1", "SHA256", "SHA512"];
+/// Digits per OATH code.
+pub const OATH_DIGITS: &[u32] = &[6, 8];
+/// Seconds per TOTP step (0 in an [`crate::OathParams`]: an HOTP counter).
+pub const TOTP_PERIODS: &[u64] = &[30, 60];
+/// Counter values an HOTP code is looked for after the last one used (a button pressed
+/// this many times without a login still works).
+pub const HOTP_LOOK_AHEAD: u64 = 20;
+/// Counter values searched by a resynchronisation from two consecutive codes.
+pub const HOTP_RESYNC_SPAN: u64 = 10_000;
 
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +170,26 @@ pub fn device_name(name: &str) -> Result<(), Invalid> {
         return Err(Invalid(format!(
             "a device name is 1 to {MAX_DEVICE_NAME_LEN} letters, digits, '-', '_' or '.', \
              starting with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+/// How a device makes its codes: an algorithm of [`OATH_ALGORITHMS`], digits of
+/// [`OATH_DIGITS`], a period of [`TOTP_PERIODS`] or 0 (a counter).
+pub fn oath_params(algorithm: &str, digits: u32, period: u64) -> Result<(), Invalid> {
+    if !OATH_ALGORITHMS.contains(&algorithm) {
+        return Err(Invalid(format!(
+            "unsupported OATH algorithm {:?} (one of SHA1, SHA256, SHA512)",
+            algorithm.escape_debug().to_string()
+        )));
+    }
+    if !OATH_DIGITS.contains(&digits) {
+        return Err(Invalid(format!("codes have 6 or 8 digits, not {digits}")));
+    }
+    if period != 0 && !TOTP_PERIODS.contains(&period) {
+        return Err(Invalid(format!(
+            "TOTP steps are 30 or 60 seconds, not {period}"
         )));
     }
     Ok(())

@@ -26,7 +26,7 @@ use crate::otp;
 use crate::password::PasswordChecker;
 use crate::policy::{Policy, TrustedBy};
 use crate::secrets::Keys;
-use crate::storage::{AuditEvent, Pending, Store, StoreError, StoredBackupCode};
+use crate::storage::{Acceptance, AuditEvent, Pending, Store, StoreError, StoredBackupCode};
 
 /// Who is calling, from D-Bus credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,8 +410,17 @@ impl Service {
             ))
         } else if let Some(hash) = &bypass {
             self.verify_bypass(user, code, hash, &sources, &event)
-        } else if let (Some(_), true) = (&record, otp::looks_like_totp(code)) {
-            self.verify_totp(user, code, except, &policy, &sources, &event)
+        } else if record.is_some() && otp::looks_like_otp(code) {
+            match self.verify_device_code(user, code, except, &policy, &sources, &event) {
+                // Eight digits may also be an imported google-authenticator scratch code.
+                Err(Refused::Wrong(why)) => match backup_codes::normalize(code) {
+                    Some(normalized) => {
+                        self.verify_backup_code(user, &normalized, &sources, &event)
+                    }
+                    None => Err(Refused::Wrong(why)),
+                },
+                other => other,
+            }
         } else if let Some(normalized) = backup_codes::normalize(code) {
             self.verify_backup_code(user, &normalized, &sources, &event)
         } else {
@@ -447,9 +456,9 @@ impl Service {
         }
     }
 
-    /// A TOTP code of any of the user's devices but `except`: each device has its own
-    /// replay watermark.
-    fn verify_totp(
+    /// A code of any of the user's devices but `except` whose codes have its length: each
+    /// device has its own parameters and replay watermark.
+    fn verify_device_code(
         &self,
         user: &str,
         code: &str,
@@ -460,12 +469,15 @@ impl Service {
     ) -> Result<Verified, Refused> {
         let broken = |e: StoreError| Refused::Broken(Box::new(internal(e)));
         let devices = self.store.devices(user).map_err(broken)?;
-        let now_step = otp::step_at(event.at as u64);
         // After a power loss, no step that may have been accepted before it passes, for
         // anyone (see `Store::begin_run`).
         let fence = self.store.replay_fence();
+        let now = event.at.max(0) as u64;
         let mut used = false;
-        for device in devices.iter().filter(|d| Some(d.name.as_str()) != except) {
+        let candidates = devices
+            .iter()
+            .filter(|d| Some(d.name.as_str()) != except && d.oath.fits(code));
+        for device in candidates {
             let secret = self.keys.open(user, &device.secret_sealed).map_err(|e| {
                 log::error!(
                     "cannot open the secret of device {} of {}: {e}",
@@ -476,26 +488,50 @@ impl Service {
                     "twofoldd cannot read this user's secret; see its log".into(),
                 )))
             })?;
-            let used_up_to = device.last_step.max(fence);
-            let Some(step) =
-                otp::matching_step(&secret, code, now_step, policy.totp_window, used_up_to)
-            else {
+            let oath = device.oath;
+            let used_up_to = device
+                .last_step
+                .max(fence.and_then(|f| oath.fenced_up_to(f)));
+            let window = if oath.is_counter() {
+                limits::HOTP_LOOK_AHEAD
+            } else {
+                policy.totp_window
+            };
+            let Some(found) = oath.matching(&secret, code, now, window, used_up_to) else {
                 continue;
             };
             let mut event = event.clone();
-            let step_offset = step as i64 - now_step as i64;
-            event.step_offset = Some(step_offset as i32);
             event.detail = format!("device: {}", device.name);
+            let (acceptance, step_offset) = match oath.step_at(now) {
+                Some(now_step) => {
+                    let offset = found as i64 - now_step as i64;
+                    event.step_offset = Some(offset as i32);
+                    let clock_step = oath.clock_step(found);
+                    (
+                        Acceptance::Step {
+                            step: found,
+                            clock_step,
+                        },
+                        offset as i32,
+                    )
+                }
+                None => (Acceptance::Counter(found), 0),
+            };
             match self
                 .store
-                .accept_totp_step(user, &device.name, step, sources, &event)
+                .accept_code(user, &device.name, acceptance, sources, &event)
             {
                 Ok(true) => {
                     log::debug!("code of device {} of {} accepted", device.name, safe(user));
+                    let how = if oath.is_counter() {
+                        method::HOTP
+                    } else {
+                        method::TOTP
+                    };
                     return Ok(Verified {
-                        method: method::TOTP.into(),
+                        method: how.into(),
                         backup_codes_left: self.store.backup_codes_left(user).unwrap_or(0),
-                        step_offset: step_offset as i32,
+                        step_offset,
                     });
                 }
                 // Another verification took this step of this device meanwhile.
@@ -665,6 +701,7 @@ impl Service {
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: event.at + self.policy().enroll_pending_seconds,
+            oath: otp::Oath::APP,
         };
         event.detail = format!("issuer={}{detail}", safe(issuer));
         self.store
@@ -672,7 +709,7 @@ impl Service {
             .map_err(internal)?;
         log::info!("enrollment started for {}", safe(user));
         Ok(Enrollment {
-            uri: otp::otpauth_uri(issuer, user, &secret_base32),
+            uri: otp::otpauth_uri(issuer, user, &secret_base32, &pending.oath),
             secret: secret_base32.to_string(),
             expires: pending.expires_at,
         })
@@ -687,7 +724,7 @@ impl Service {
         let event = self.event(grant, "enroll_confirm");
         if !self
             .store
-            .confirm_enrollment(user, &pending.secret_sealed, step, &stored, &event)
+            .confirm_enrollment(user, &pending, Some(step), &stored, &event)
             .map_err(internal)?
         {
             return Err(TwofoldError::NoPendingEnrollment(
@@ -714,23 +751,26 @@ impl Service {
             )));
         };
         let code = code.trim();
-        if !otp::looks_like_totp(code) {
-            return Err(TwofoldError::InvalidArgument(
-                "Enter the 6-digit code your app shows.".into(),
-            ));
+        if !pending.oath.fits(code) {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "Enter the {}-digit code your app shows.",
+                pending.oath.digits
+            )));
         }
         let secret = self.keys.open(user, &pending.secret_sealed).map_err(|e| {
             log::error!("cannot open the pending secret of {}: {e}", safe(user));
             TwofoldError::Internal("twofoldd cannot read the pending secret; see its log".into())
         })?;
-        let step = otp::matching_step(
-            &secret,
-            code,
-            otp::step_at(now as u64),
-            self.policy().totp_window,
-            None,
-        )
-        .ok_or_else(invalid_code)?;
+        let step = pending
+            .oath
+            .matching(
+                &secret,
+                code,
+                now.max(0) as u64,
+                self.policy().totp_window,
+                None,
+            )
+            .ok_or_else(invalid_code)?;
         Ok((pending, step))
     }
 
@@ -952,6 +992,7 @@ impl Service {
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: begin.at + self.policy().enroll_pending_seconds,
+            oath: otp::Oath::APP,
         };
         // The old module may have just accepted a code of this step, and nothing says
         // which: the steps up to now count as used, so that no code seen at the old
@@ -978,7 +1019,7 @@ impl Service {
         let used_up_to = used_up_to.max(otp::step_at(confirm.at.max(0) as u64));
         if !self
             .store
-            .confirm_enrollment(user, &pending.secret_sealed, used_up_to, &stored, &confirm)
+            .confirm_enrollment(user, &pending, Some(used_up_to), &stored, &confirm)
             .map_err(internal)?
         {
             return Err(TwofoldError::NoPendingEnrollment(

@@ -184,10 +184,22 @@ fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
     };
     let local = [twofoldd::lockout::Source::in_a_row("local".into(), 5)];
     assert!(!store
-        .accept_totp_step("alice", "default", 77, &local, &ev)
+        .accept_code(
+            "alice",
+            "default",
+            twofoldd::storage::Acceptance::totp(77),
+            &local,
+            &ev
+        )
         .unwrap());
     assert!(store
-        .accept_totp_step("alice", "default", 78, &local, &ev)
+        .accept_code(
+            "alice",
+            "default",
+            twofoldd::storage::Acceptance::totp(78),
+            &local,
+            &ev
+        )
         .unwrap());
     assert_eq!(
         pg.psql(&db, "SELECT version FROM schema_version").trim(),

@@ -221,7 +221,7 @@ fn clean(s: &str) -> String {
 
 fn how(method_name: &str) -> &str {
     match method_name {
-        method::TOTP => "code",
+        method::TOTP | method::HOTP => "code",
         method::BACKUP_CODE => "backup code",
         method::BYPASS => "admin bypass code",
         auth_method::GRACE => "remembered",

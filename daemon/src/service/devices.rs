@@ -94,8 +94,8 @@ impl Service {
             .add_device(
                 user,
                 name,
-                &pending.secret_sealed,
-                step,
+                &pending,
+                Some(step),
                 limits::MAX_DEVICES,
                 &event,
             )

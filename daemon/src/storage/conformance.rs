@@ -76,6 +76,7 @@ impl Run {
         let pending = Pending {
             secret_sealed: vec![1, 2, 3],
             expires_at: 2000,
+            oath: crate::otp::Oath::APP,
         };
         store
             .begin_enrollment(&user, &pending, &self.event(&user, 1000))
@@ -85,7 +86,13 @@ impl Run {
             hash: "h".into(),
         }];
         assert!(store
-            .confirm_enrollment(&user, &[1, 2, 3], 50, &codes, &self.event(&user, 1000))
+            .confirm_enrollment(
+                &user,
+                &crate::storage::Pending::sealed(vec![1, 2, 3]),
+                Some(50),
+                &codes,
+                &self.event(&user, 1000)
+            )
             .unwrap());
         user
     }
@@ -108,12 +115,24 @@ impl Run {
         );
         let ev = self.event(&user, now);
         assert!(store
-            .accept_totp_step(&user, FIRST_DEVICE, step, &local(), &ev)
+            .accept_code(
+                &user,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert_eq!(store.begin_run("boot-b").unwrap(), None, "the same boot");
         assert_eq!(store.replay_fence(), before);
         assert!(store
-            .accept_totp_step(&user, FIRST_DEVICE, step + 1, &local(), &ev)
+            .accept_code(
+                &user,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step + 1),
+                &local(),
+                &ev
+            )
             .unwrap());
         let imposed = store.begin_run("boot-c").unwrap();
         let fence = store.replay_fence();
@@ -134,7 +153,13 @@ impl Run {
         assert_eq!(store.replay_fence(), fence, "a fence stays");
         // Acceptances stay single-use across all of it.
         assert!(!store
-            .accept_totp_step(&user, FIRST_DEVICE, step + 1, &local(), &ev)
+            .accept_code(
+                &user,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step + 1),
+                &local(),
+                &ev
+            )
             .unwrap());
     }
 
@@ -153,19 +178,43 @@ impl Run {
         assert_eq!(first.secret_sealed, vec![1, 2, 3]);
         let ev = self.event(&alice, 1001);
         assert!(!store
-            .accept_totp_step(&alice, FIRST_DEVICE, 50, &local(), &ev)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(50),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step(&alice, FIRST_DEVICE, 49, &local(), &ev)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(49),
+                &local(),
+                &ev
+            )
             .unwrap());
         let mut ok = ev.clone();
         ok.service = "sshd".into();
         ok.rhost = "192.0.2.1".into();
         assert!(store
-            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ok)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &ok
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ev)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &ev
+            )
             .unwrap());
         let rec = store.user(&alice).unwrap().unwrap();
         let first = &store.devices(&alice).unwrap()[0];
@@ -181,7 +230,13 @@ impl Run {
         );
         let nobody = self.user("nobody");
         assert!(!store
-            .accept_totp_step(&nobody, FIRST_DEVICE, 99, &local(), &ev)
+            .accept_code(
+                &nobody,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(99),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(store.user(&nobody).unwrap().is_none());
     }
@@ -192,11 +247,19 @@ impl Run {
         let pending = Pending {
             secret_sealed: vec![secret],
             expires_at: 2000,
+            oath: crate::otp::Oath::APP,
         };
         let ev = self.event(user, 1100);
         store.begin_enrollment(user, &pending, &ev).unwrap();
         store
-            .add_device(user, name, &[secret], step, 8, &ev)
+            .add_device(
+                user,
+                name,
+                &crate::storage::Pending::sealed(vec![secret]),
+                Some(step),
+                8,
+                &ev,
+            )
             .unwrap()
     }
 
@@ -214,22 +277,58 @@ impl Run {
         assert_eq!(names, [FIRST_DEVICE, "spare"]);
         let ev = self.event(&alice, 1200);
         assert!(store
-            .accept_totp_step(&alice, "spare", 45, &local(), &ev)
+            .accept_code(
+                &alice,
+                "spare",
+                crate::storage::Acceptance::totp(45),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step(&alice, "spare", 45, &local(), &ev)
+            .accept_code(
+                &alice,
+                "spare",
+                crate::storage::Acceptance::totp(45),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step(&alice, FIRST_DEVICE, 50, &local(), &ev)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(50),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(store
-            .accept_totp_step(&alice, FIRST_DEVICE, 51, &local(), &ev)
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(store
-            .accept_totp_step(&alice, "spare", 51, &local(), &ev)
+            .accept_code(
+                &alice,
+                "spare",
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step(&alice, "gone", 99, &local(), &ev)
+            .accept_code(
+                &alice,
+                "gone",
+                crate::storage::Acceptance::totp(99),
+                &local(),
+                &ev
+            )
             .unwrap());
         let steps: Vec<Option<u64>> = store
             .devices(&alice)
@@ -242,10 +341,17 @@ impl Run {
         let bob_like = Pending {
             secret_sealed: vec![5],
             expires_at: 2000,
+            oath: crate::otp::Oath::APP,
         };
         store.begin_enrollment(&alice, &bob_like, &ev).unwrap();
         assert!(store
-            .confirm_enrollment(&alice, &[5], 60, &[], &ev)
+            .confirm_enrollment(
+                &alice,
+                &crate::storage::Pending::sealed(vec![5]),
+                Some(60),
+                &[],
+                &ev
+            )
             .unwrap());
         let devices = store.devices(&alice).unwrap();
         assert_eq!(devices.len(), 1);
@@ -273,7 +379,16 @@ impl Run {
         );
         let ev = self.event(&alice, 1100);
         assert_eq!(
-            store.add_device(&alice, "phone", &[77], 1, 8, &ev).unwrap(),
+            store
+                .add_device(
+                    &alice,
+                    "phone",
+                    &crate::storage::Pending::sealed(vec![77]),
+                    Some(1),
+                    8,
+                    &ev
+                )
+                .unwrap(),
             DeviceAdded::NoPending
         );
         for i in 1..8u8 {
@@ -378,6 +493,7 @@ impl Run {
         let pending = Pending {
             secret_sealed: vec![7],
             expires_at: 100,
+            oath: crate::otp::Oath::APP,
         };
         store
             .begin_enrollment(&bob, &pending, &self.event(&bob, 10))
@@ -386,18 +502,42 @@ impl Run {
         assert_eq!((got.secret_sealed, got.expires_at), (vec![7], 100));
         assert!(store.pending(&bob, 100).unwrap().is_none());
         assert!(!store
-            .confirm_enrollment(&bob, &[8], 1, &[], &self.event(&bob, 20))
+            .confirm_enrollment(
+                &bob,
+                &crate::storage::Pending::sealed(vec![8]),
+                Some(1),
+                &[],
+                &self.event(&bob, 20)
+            )
             .unwrap());
         assert!(!store
-            .confirm_enrollment(&bob, &[7], 1, &[], &self.event(&bob, 100))
+            .confirm_enrollment(
+                &bob,
+                &crate::storage::Pending::sealed(vec![7]),
+                Some(1),
+                &[],
+                &self.event(&bob, 100)
+            )
             .unwrap());
         assert!(store.user(&bob).unwrap().is_none());
         assert!(store
-            .confirm_enrollment(&bob, &[7], 1, &[], &self.event(&bob, 99))
+            .confirm_enrollment(
+                &bob,
+                &crate::storage::Pending::sealed(vec![7]),
+                Some(1),
+                &[],
+                &self.event(&bob, 99)
+            )
             .unwrap());
         assert!(store.pending(&bob, 0).unwrap().is_none(), "pending used up");
         assert!(!store
-            .confirm_enrollment(&bob, &[7], 1, &[], &self.event(&bob, 99))
+            .confirm_enrollment(
+                &bob,
+                &crate::storage::Pending::sealed(vec![7]),
+                Some(1),
+                &[],
+                &self.event(&bob, 99)
+            )
             .unwrap());
         assert_eq!(store.devices(&bob).unwrap()[0].last_step, Some(1));
     }
@@ -434,7 +574,13 @@ impl Run {
             && e.detail == "local locked for 30 s"
             && e.host == "conformance"));
         assert!(store
-            .accept_totp_step(&alice, FIRST_DEVICE, 60, &local(), &self.event(&alice, 600))
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(60),
+                &local(),
+                &self.event(&alice, 600)
+            )
             .unwrap());
         assert_eq!(
             store.throttle(&alice, &local()).unwrap(),
@@ -528,6 +674,7 @@ impl Run {
                     &Pending {
                         secret_sealed: vec![1],
                         expires_at: 0,
+                        oath: crate::otp::Oath::APP,
                     },
                     &ev,
                 )
@@ -753,10 +900,10 @@ impl Run {
                 s.spawn(|| {
                     for step in 51..=60 {
                         if store
-                            .accept_totp_step(
+                            .accept_code(
                                 &alice,
                                 FIRST_DEVICE,
-                                step,
+                                crate::storage::Acceptance::totp(step),
                                 &local(),
                                 &self.event(&alice, 1),
                             )
@@ -837,7 +984,13 @@ impl Run {
             assert_eq!(t.locked_for(1000), None);
         }
         assert!(store
-            .accept_totp_step(&alice, FIRST_DEVICE, 60, &tty(0), &self.event(&alice, 1001))
+            .accept_code(
+                &alice,
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(60),
+                &tty(0),
+                &self.event(&alice, 1001)
+            )
             .unwrap());
         // The 8th failure, from yet another terminal, reaches the ceiling.
         let t = store

@@ -17,6 +17,7 @@ pub(crate) mod sql;
 pub mod sqlite;
 
 use crate::lockout::{LockoutPolicy, Source, Throttle};
+use crate::otp::Oath;
 use twofold_contract::AuditEntry;
 
 /// A storage failure: the request fails closed.
@@ -72,13 +73,16 @@ pub struct UserRecord {
 pub struct Device {
     /// The user's name for it (see `limits::device_name`).
     pub name: String,
-    /// What it is (`limits::DEVICE_KIND_TOTP_APP`).
+    /// What it is (`limits::DEVICE_KIND_TOTP_APP`, …).
     pub kind: String,
-    /// Its TOTP secret, sealed with the host key (see `secrets::Keys::seal`).
+    /// Its OATH secret, sealed with the host key (see `secrets::Keys::seal`).
     pub secret_sealed: Vec<u8>,
+    /// How it makes its codes.
+    pub oath: Oath,
     /// Unix time it was added.
     pub added_at: i64,
-    /// Latest time step accepted from it (its replay watermark).
+    /// Latest time step (TOTP, in the device's own steps) or counter value (HOTP)
+    /// accepted from it: its replay watermark.
     pub last_step: Option<u64>,
     /// Unix time a code of it last passed.
     pub last_used_at: Option<i64>,
@@ -108,11 +112,64 @@ pub enum DeviceRemoved {
     Last,
 }
 
+impl Pending {
+    /// An app's pending enrollment of this sealed secret (tests of the stores).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn sealed(secret_sealed: Vec<u8>) -> Pending {
+        Pending {
+            secret_sealed,
+            expires_at: 0,
+            oath: Oath::APP,
+        }
+    }
+
+    /// The kind of device it becomes: an app, or (counter-based, imported from pam_oath)
+    /// an HOTP token.
+    pub fn kind(&self) -> &'static str {
+        if self.oath.is_counter() {
+            twofold_contract::limits::DEVICE_KIND_HOTP_TOKEN
+        } else {
+            twofold_contract::limits::DEVICE_KIND_TOTP_APP
+        }
+    }
+}
+
+/// A code accepted from a device: where its replay watermark moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// A TOTP step of the device (in its own steps), which ends in the 30-second step
+    /// `clock_step` of the clock (what the replay fence counts in, see `Oath::clock_step`).
+    Step { step: u64, clock_step: u64 },
+    /// An HOTP counter value: made durable before it is answered (the replay fence
+    /// counts time, not counters).
+    Counter(u64),
+}
+
+impl Acceptance {
+    /// A step of a device with 30-second steps (an app's).
+    pub fn totp(step: u64) -> Acceptance {
+        Acceptance::Step {
+            step,
+            clock_step: step,
+        }
+    }
+
+    /// The device's new watermark.
+    pub fn watermark(self) -> u64 {
+        match self {
+            Acceptance::Step { step, .. } => step,
+            Acceptance::Counter(counter) => counter,
+        }
+    }
+}
+
 /// An enrollment waiting for its first code.
 #[derive(Debug, Clone)]
 pub struct Pending {
     /// The new secret, sealed.
     pub secret_sealed: Vec<u8>,
+    /// How the new device makes its codes.
+    pub oath: Oath,
     /// Unix time after which it is void.
     pub expires_at: i64,
 }
@@ -205,19 +262,20 @@ pub trait Store: Send + Sync + SessionStore {
     /// The user's pending enrollment, if one exists and has not expired at `now`.
     fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>>;
 
-    /// Moves the replay watermark of the user's `device` to `step` if it is still below
-    /// it, clears the failure counters of `sources` and appends `audit`, atomically. False
-    /// when another verification got there first (the code was used) or the device is
-    /// gone.
+    /// Moves the replay watermark of the user's `device` to the step or counter value of
+    /// `acceptance` if it is still below it, clears the failure counters of `sources` and
+    /// appends `audit`, atomically. False when another verification got there first (the
+    /// code was used) or the device is gone.
     ///
-    /// The one write that may be answered before it is durable (SQLite: synced right
-    /// after). A store that does so keeps a replay fence (see [`Store::begin_run`]) that
-    /// covers every step whose acceptance a power loss may have undone.
-    fn accept_totp_step(
+    /// A TOTP acceptance is the one write that may be answered before it is durable
+    /// (SQLite: synced right after). A store that does so keeps a replay fence (see
+    /// [`Store::begin_run`]) that covers every step whose acceptance a power loss may
+    /// have undone.
+    fn accept_code(
         &self,
         user: &str,
         device: &str,
-        step: u64,
+        acceptance: Acceptance,
         sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
@@ -283,28 +341,28 @@ pub trait Store: Send + Sync + SessionStore {
         pending: &Pending,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
-    /// Makes the pending enrollment whose sealed secret is `secret_sealed` the user's
-    /// only device ([`limits::FIRST_DEVICE`](twofold_contract::limits::FIRST_DEVICE),
-    /// replacing any others), with `step` as its first used step and `codes` as the new
-    /// backup codes, atomically. False when that pending enrollment is gone (replaced or
+    /// Makes the `pending` enrollment (matched by its sealed secret) the user's only
+    /// device ([`limits::FIRST_DEVICE`](twofold_contract::limits::FIRST_DEVICE),
+    /// replacing any others), with `step` as its watermark (None: nothing used) and `codes` as
+    /// the new backup codes, atomically. False when that pending enrollment is gone (replaced or
     /// expired).
     fn confirm_enrollment(
         &self,
         user: &str,
-        secret_sealed: &[u8],
-        step: u64,
+        pending: &Pending,
+        step: Option<u64>,
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
-    /// Makes the pending enrollment whose sealed secret is `secret_sealed` a further
-    /// device of the enrolled user, named `device`, with `step` as its first used step,
-    /// unless the user has `max_devices` already; appends `audit` when added, atomically.
+    /// Makes the `pending` enrollment (matched by its sealed secret) a further device of
+    /// the enrolled user, named `device`, with `step` as its watermark, unless the
+    /// user has `max_devices` already; appends `audit` when added, atomically.
     fn add_device(
         &self,
         user: &str,
         device: &str,
-        secret_sealed: &[u8],
-        step: u64,
+        pending: &Pending,
+        step: Option<u64>,
         max_devices: u32,
         audit: &AuditEvent,
     ) -> StoreResult<DeviceAdded>;

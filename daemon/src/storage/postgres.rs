@@ -40,6 +40,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Change(&schema::THROTTLE_UPDATED_AT),
     // 3: several devices per user (SQLite's 8).
     Migration::Changes(schema::DEVICES),
+    // 4: hardware tokens' algorithms, digits, steps and counters (SQLite's 9).
+    Migration::Changes(schema::OATH_PARAMS),
 ];
 
 /// The schema as the first `version` migrations left it, with its `schema_version`: a

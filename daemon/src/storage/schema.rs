@@ -420,6 +420,36 @@ pub const DEVICES: &[Change] = &[
     },
 ];
 
+/// How each device and pending enrollment makes its codes (hardware tokens: SHA-256/512,
+/// 8 digits, 60-second steps, or a counter: period 0); every earlier one is an app's.
+/// SQLite migration 9, PostgreSQL migration 4.
+pub const OATH_PARAMS: &[Change] = &[
+    Change::AddColumn {
+        table: "devices",
+        column: col("algorithm", Text, Default("'SHA1'")),
+    },
+    Change::AddColumn {
+        table: "devices",
+        column: col("digits", Int4, Default("6")),
+    },
+    Change::AddColumn {
+        table: "devices",
+        column: col("period", Int4, Default("30")),
+    },
+    Change::AddColumn {
+        table: "pending_enrollments",
+        column: col("algorithm", Text, Default("'SHA1'")),
+    },
+    Change::AddColumn {
+        table: "pending_enrollments",
+        column: col("digits", Int4, Default("6")),
+    },
+    Change::AddColumn {
+        table: "pending_enrollments",
+        column: col("period", Int4, Default("30")),
+    },
+];
+
 /// When each throttle counter last counted a failure (idle ones are purged): SQLite
 /// migration 6, PostgreSQL migration 2.
 pub const THROTTLE_UPDATED_AT: Change = Change::AddColumn {
@@ -642,7 +672,9 @@ mod tests {
 
     /// Every change of both stores' later migrations.
     fn changes() -> impl Iterator<Item = &'static Change> {
-        std::iter::once(&THROTTLE_UPDATED_AT).chain(DEVICES)
+        std::iter::once(&THROTTLE_UPDATED_AT)
+            .chain(DEVICES)
+            .chain(OATH_PARAMS)
     }
 
     fn expected(table: &Table) -> Vec<ColumnInfo> {

@@ -169,6 +169,8 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 8: several devices per user (PostgreSQL's 3).
     Migration::Changes(schema::DEVICES),
+    // 9: hardware tokens' algorithms, digits, steps and counters (PostgreSQL's 4).
+    Migration::Changes(schema::OATH_PARAMS),
 ];
 
 mod durability;
@@ -694,10 +696,22 @@ mod tests {
         // The watermark holds: its step is used, the next passes once.
         let ev = event(3000);
         assert!(!store
-            .accept_totp_step("alice", FIRST_DEVICE, 77, &local(), &ev)
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(77),
+                &local(),
+                &ev
+            )
             .unwrap());
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, 78, &local(), &ev)
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(78),
+                &local(),
+                &ev
+            )
             .unwrap());
     }
 
@@ -705,6 +719,7 @@ mod tests {
         let pending = Pending {
             secret_sealed: vec![1],
             expires_at: i64::MAX,
+            oath: crate::otp::Oath::APP,
         };
         let ev = AuditEvent {
             user: user.into(),
@@ -712,7 +727,13 @@ mod tests {
         };
         store.begin_enrollment(user, &pending, &ev).unwrap();
         assert!(store
-            .confirm_enrollment(user, &[1], step, &[], &ev)
+            .confirm_enrollment(
+                user,
+                &crate::storage::Pending::sealed(vec![1]),
+                Some(step),
+                &[],
+                &ev
+            )
             .unwrap());
     }
 
@@ -746,13 +767,25 @@ mod tests {
             ..event(at)
         };
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, step, &local(), &ev(now))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step),
+                &local(),
+                &ev(now)
+            )
             .unwrap());
         assert!(synced_all(&store));
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         let syncs = store.wal.syncs.load(Ordering::SeqCst);
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, step + 1, &local(), &ev(now))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step + 1),
+                &local(),
+                &ev(now)
+            )
             .unwrap());
         assert!(!synced_all(&store), "answered before its sync");
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
@@ -768,7 +801,13 @@ mod tests {
         store.end_run().unwrap();
         enroll_at(&store, "bob", step - 1);
         assert!(store
-            .accept_totp_step("bob", FIRST_DEVICE, step, &local(), &ev(now))
+            .accept_code(
+                "bob",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step),
+                &local(),
+                &ev(now)
+            )
             .unwrap());
         assert!(synced_all(&store));
     }
@@ -787,7 +826,13 @@ mod tests {
             ..event(now)
         };
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, step, &local(), &ev)
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step),
+                &local(),
+                &ev
+            )
             .unwrap());
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         assert!(synced_all(&store));
@@ -795,7 +840,13 @@ mod tests {
         snapshot(&live, &dir.path().join("lost"));
         snapshot(&live, &dir.path().join("crashed"));
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, step + 1, &local(), &ev)
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(step + 1),
+                &local(),
+                &ev
+            )
             .unwrap());
         drop(store);
 
@@ -852,6 +903,7 @@ mod tests {
         let pending = Pending {
             secret_sealed: vec![1, 2, 3],
             expires_at: 2000,
+            oath: crate::otp::Oath::APP,
         };
         store
             .begin_enrollment("alice", &pending, &event(1000))
@@ -861,7 +913,13 @@ mod tests {
             hash: "h".into(),
         }];
         assert!(store
-            .confirm_enrollment("alice", &[1, 2, 3], 50, &codes, &event(1000))
+            .confirm_enrollment(
+                "alice",
+                &crate::storage::Pending::sealed(vec![1, 2, 3]),
+                Some(50),
+                &codes,
+                &event(1000)
+            )
             .unwrap());
         store
     }
@@ -871,16 +929,40 @@ mod tests {
         let store = enrolled();
         assert_eq!(store.devices("alice").unwrap()[0].last_step, Some(50));
         assert!(!store
-            .accept_totp_step("alice", FIRST_DEVICE, 50, &local(), &event(1001))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(50),
+                &local(),
+                &event(1001)
+            )
             .unwrap());
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, 51, &local(), &event(1001))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &event(1001)
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step("alice", FIRST_DEVICE, 51, &local(), &event(1001))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(51),
+                &local(),
+                &event(1001)
+            )
             .unwrap());
         assert!(!store
-            .accept_totp_step("bob", FIRST_DEVICE, 99, &local(), &event(1001))
+            .accept_code(
+                "bob",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(99),
+                &local(),
+                &event(1001)
+            )
             .unwrap());
     }
 
@@ -913,17 +995,36 @@ mod tests {
         let pending = Pending {
             secret_sealed: vec![7],
             expires_at: 100,
+            oath: crate::otp::Oath::APP,
         };
         store.begin_enrollment("bob", &pending, &event(10)).unwrap();
         assert!(!store
-            .confirm_enrollment("bob", &[8], 1, &[], &event(20))
+            .confirm_enrollment(
+                "bob",
+                &crate::storage::Pending::sealed(vec![8]),
+                Some(1),
+                &[],
+                &event(20)
+            )
             .unwrap());
         assert!(!store
-            .confirm_enrollment("bob", &[7], 1, &[], &event(100))
+            .confirm_enrollment(
+                "bob",
+                &crate::storage::Pending::sealed(vec![7]),
+                Some(1),
+                &[],
+                &event(100)
+            )
             .unwrap());
         assert!(store.pending("bob", 100).unwrap().is_none());
         assert!(store
-            .confirm_enrollment("bob", &[7], 1, &[], &event(99))
+            .confirm_enrollment(
+                "bob",
+                &crate::storage::Pending::sealed(vec![7]),
+                Some(1),
+                &[],
+                &event(99)
+            )
             .unwrap());
     }
 
@@ -940,7 +1041,13 @@ mod tests {
         assert_eq!(t.locked_for(500), Some(30));
         assert_eq!(store.throttle("alice", &local()).unwrap(), t);
         assert!(store
-            .accept_totp_step("alice", FIRST_DEVICE, 60, &local(), &event(600))
+            .accept_code(
+                "alice",
+                FIRST_DEVICE,
+                crate::storage::Acceptance::totp(60),
+                &local(),
+                &event(600)
+            )
             .unwrap());
         assert_eq!(
             store.throttle("alice", &local()).unwrap(),

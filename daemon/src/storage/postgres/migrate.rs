@@ -125,9 +125,11 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
             devices: rows(
                 c,
                 "SELECT name, device, kind, secret, added_at,
-                        CASE WHEN f.floor > coalesce(last_step, 0) THEN f.floor
+                        CASE WHEN period = 0 OR f.floor = 0 THEN last_step
+                             WHEN ((f.floor + 1) * 30 - 1) / period > coalesce(last_step, 0)
+                             THEN ((f.floor + 1) * 30 - 1) / period
                              ELSE last_step END,
-                        last_used_at
+                        last_used_at, algorithm, digits, period
                  FROM devices,
                       (SELECT max(fence_step, CASE WHEN clean THEN 0 ELSE reserved_step END)
                               AS floor
@@ -268,8 +270,8 @@ async fn copy_users(
             for d in devices {
                 tx.execute(
                     "INSERT INTO devices (name, device, kind, secret, added_at, last_step,
-                            last_used_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            last_used_at, algorithm, digits, period)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &[
                         &name,
                         &text(&d[1]),
@@ -278,6 +280,9 @@ async fn copy_users(
                         &int(&d[4]).unwrap_or(0),
                         &int(&d[5]),
                         &int(&d[6]),
+                        &text(&d[7]),
+                        &int(&d[8]).map(|v| v as i32),
+                        &int(&d[9]).map(|v| v as i32),
                     ],
                 )
                 .await?;
@@ -533,14 +538,27 @@ mod tests {
         let pending = Pending {
             secret_sealed: vec![1],
             expires_at: i64::MAX,
+            oath: crate::otp::Oath::APP,
         };
         store.begin_enrollment("alice", &pending, &ev).unwrap();
         assert!(store
-            .confirm_enrollment("alice", &[1], step - 1, &[], &ev)
+            .confirm_enrollment(
+                "alice",
+                &crate::storage::Pending::sealed(vec![1]),
+                Some(step - 1),
+                &[],
+                &ev
+            )
             .unwrap());
         let local = [Source::in_a_row("local".into(), 5)];
         assert!(store
-            .accept_totp_step("alice", "default", step, &local, &ev)
+            .accept_code(
+                "alice",
+                "default",
+                crate::storage::Acceptance::totp(step),
+                &local,
+                &ev
+            )
             .unwrap());
         // Running (or stopped uncleanly): every reserved step counts as used.
         let exported = last_step_exported(&store).unwrap();

@@ -7,9 +7,10 @@
 
 use super::{args, placeholders, Backend, DbResult, Durability, Row, Tx};
 use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
+use crate::otp::Oath;
 use crate::storage::{
-    AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, Store, StoreResult, StoredBackupCode,
-    UserRecord, PURGE_BATCH,
+    Acceptance, AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, Store, StoreResult,
+    StoredBackupCode, UserRecord, PURGE_BATCH,
 };
 use twofold_contract::{limits, method, AuditEntry};
 
@@ -107,28 +108,44 @@ fn take_pending(tx: &dyn Tx, user: &str, secret_sealed: &[u8], at: i64) -> DbRes
     Ok(taken == 1)
 }
 
+/// A device to insert.
+pub(crate) struct NewDevice<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub secret_sealed: &'a [u8],
+    pub oath: &'a Oath,
+    /// Its replay watermark (None: nothing used yet).
+    pub last_step: Option<u64>,
+}
+
 /// Adds a device of the user.
-fn insert_device(
-    tx: &dyn Tx,
-    user: &str,
-    device: &str,
-    secret_sealed: &[u8],
-    step: u64,
-    at: i64,
-) -> DbResult<()> {
+pub(crate) fn insert_device(tx: &dyn Tx, user: &str, device: &NewDevice, at: i64) -> DbResult<()> {
     tx.exec(
-        "INSERT INTO devices (name, device, kind, secret, added_at, last_step)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO devices (name, device, kind, secret, added_at, last_step, algorithm, digits,
+                              period)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         args![
             user,
-            device,
-            limits::DEVICE_KIND_TOTP_APP,
-            secret_sealed,
+            device.name,
+            device.kind,
+            device.secret_sealed,
             at,
-            step as i64
+            device.last_step.map(|s| s as i64),
+            device.oath.hash.name(),
+            // INTEGER columns: `Option<i32>` is how a parameter says so to PostgreSQL.
+            Some(device.oath.digits as i32),
+            Some(device.oath.period() as i32)
         ],
     )
     .map(drop)
+}
+
+/// The [`Oath`] of a row's `algorithm, digits, period` columns from `first` on.
+pub(crate) fn oath_of(row: &mut Row, first: usize) -> DbResult<Oath> {
+    let (algorithm, digits, period) = (row.text(first)?, row.int(first + 1)?, row.int(first + 2)?);
+    Oath::new(&algorithm, digits as u32, period as u64).map_err(|e| {
+        super::DbError::Statement(format!("a stored device has unusable parameters: {e}"))
+    })
 }
 
 /// Names of the user's devices, locked against another host's change of them (the
@@ -264,7 +281,8 @@ impl<B: Backend> Store for B {
     fn devices(&self, user: &str) -> StoreResult<Vec<Device>> {
         self.read("devices", |tx| {
             tx.rows(
-                "SELECT device, kind, secret, added_at, last_step, last_used_at
+                "SELECT device, kind, secret, added_at, last_step, last_used_at, algorithm, digits,
+                        period
                  FROM devices WHERE name = $1 ORDER BY added_at, device",
                 args![user],
             )?
@@ -277,6 +295,7 @@ impl<B: Backend> Store for B {
                     added_at: row.int(3)?,
                     last_step: row.opt_int(4)?.map(|s| s as u64),
                     last_used_at: row.opt_int(5)?,
+                    oath: oath_of(&mut row, 6)?,
                 })
             })
             .collect()
@@ -431,7 +450,7 @@ impl<B: Backend> Store for B {
     fn pending(&self, user: &str, now: i64) -> StoreResult<Option<Pending>> {
         self.read("pending enrollment", |tx| {
             tx.row(
-                "SELECT secret, expires_at FROM pending_enrollments
+                "SELECT secret, expires_at, algorithm, digits, period FROM pending_enrollments
                  WHERE name = $1 AND expires_at > $2",
                 args![user, now],
             )?
@@ -439,34 +458,44 @@ impl<B: Backend> Store for B {
                 Ok(Pending {
                     secret_sealed: row.bytes(0)?,
                     expires_at: row.int(1)?,
+                    oath: oath_of(&mut row, 2)?,
                 })
             })
             .transpose()
         })
     }
 
-    fn accept_totp_step(
+    fn accept_code(
         &self,
         user: &str,
         device: &str,
-        step: u64,
+        acceptance: Acceptance,
         sources: &[Source],
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        self.write_acceptance(step, audit.at, |tx| {
+        let how = match acceptance {
+            Acceptance::Step { .. } => method::TOTP,
+            Acceptance::Counter(_) => method::HOTP,
+        };
+        let watermark = acceptance.watermark() as i64;
+        let op = |tx: &dyn Tx| {
             // The whole decision: the database locks the device's row, and a concurrent
             // update of it (another host, same code) re-evaluates the condition after it
             // commits.
             let moved = tx.exec(
                 "UPDATE devices SET last_step = $3, last_used_at = $4
                  WHERE name = $1 AND device = $2 AND (last_step IS NULL OR last_step < $3)",
-                args![user, device, step as i64, audit.at],
+                args![user, device, watermark, audit.at],
             )?;
             if moved == 1 {
-                record_success(tx, user, method::TOTP, sources, audit)?;
+                record_success(tx, user, how, sources, audit)?;
             }
             Ok(moved == 1)
-        })
+        };
+        match acceptance {
+            Acceptance::Step { clock_step, .. } => self.write_acceptance(clock_step, audit.at, op),
+            Acceptance::Counter(_) => self.write("hotp counter", Durability::OnDisk, op),
+        }
     }
 
     fn begin_run(&self, boot_id: &str) -> StoreResult<Option<u64>> {
@@ -659,9 +688,19 @@ impl<B: Backend> Store for B {
     ) -> StoreResult<()> {
         self.write("pending enrollment", Durability::OnDisk, |tx| {
             tx.exec(
-                "INSERT INTO pending_enrollments (name, secret, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET secret = $2, expires_at = $3",
-                args![user, &pending.secret_sealed, pending.expires_at],
+                "INSERT INTO pending_enrollments (name, secret, expires_at, algorithm, digits,
+                                                  period)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (name) DO UPDATE
+                 SET secret = $2, expires_at = $3, algorithm = $4, digits = $5, period = $6",
+                args![
+                    user,
+                    &pending.secret_sealed,
+                    pending.expires_at,
+                    pending.oath.hash.name(),
+                    Some(pending.oath.digits as i32),
+                    Some(pending.oath.period() as i32)
+                ],
             )?;
             insert_audit(tx, audit)
         })
@@ -670,13 +709,13 @@ impl<B: Backend> Store for B {
     fn confirm_enrollment(
         &self,
         user: &str,
-        secret_sealed: &[u8],
-        step: u64,
+        pending: &Pending,
+        step: Option<u64>,
         codes: &[StoredBackupCode],
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
         self.write("enrollment", Durability::OnDisk, |tx| {
-            if !take_pending(tx, user, secret_sealed, audit.at)? {
+            if !take_pending(tx, user, &pending.secret_sealed, audit.at)? {
                 return Ok(false);
             }
             tx.exec(
@@ -686,14 +725,14 @@ impl<B: Backend> Store for B {
             )?;
             // A new enrollment replaces every device.
             tx.exec("DELETE FROM devices WHERE name = $1", args![user])?;
-            insert_device(
-                tx,
-                user,
-                limits::FIRST_DEVICE,
-                secret_sealed,
-                step,
-                audit.at,
-            )?;
+            let first = NewDevice {
+                name: limits::FIRST_DEVICE,
+                kind: pending.kind(),
+                secret_sealed: &pending.secret_sealed,
+                oath: &pending.oath,
+                last_step: step,
+            };
+            insert_device(tx, user, &first, audit.at)?;
             insert_backup_codes(tx, user, codes)?;
             tx.exec("DELETE FROM bypass_codes WHERE name = $1", args![user])?;
             insert_audit(tx, audit)?;
@@ -705,8 +744,8 @@ impl<B: Backend> Store for B {
         &self,
         user: &str,
         device: &str,
-        secret_sealed: &[u8],
-        step: u64,
+        pending: &Pending,
+        step: Option<u64>,
         max_devices: u32,
         audit: &AuditEvent,
     ) -> StoreResult<DeviceAdded> {
@@ -720,10 +759,17 @@ impl<B: Backend> Store for B {
             if devices.len() >= max_devices as usize {
                 return Ok(DeviceAdded::Full);
             }
-            if !take_pending(tx, user, secret_sealed, audit.at)? {
+            if !take_pending(tx, user, &pending.secret_sealed, audit.at)? {
                 return Ok(DeviceAdded::NoPending);
             }
-            insert_device(tx, user, device, secret_sealed, step, audit.at)?;
+            let added = NewDevice {
+                name: device,
+                kind: pending.kind(),
+                secret_sealed: &pending.secret_sealed,
+                oath: &pending.oath,
+                last_step: step,
+            };
+            insert_device(tx, user, &added, audit.at)?;
             insert_audit(tx, audit)?;
             Ok(DeviceAdded::Added)
         })
