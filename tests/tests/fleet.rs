@@ -203,7 +203,7 @@ fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
         .unwrap());
     assert_eq!(
         pg.psql(&db, "SELECT version FROM schema_version").trim(),
-        "3"
+        "4"
     );
 }
 
