@@ -161,7 +161,7 @@ fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
         ),
     );
     let store = open_store(&settings(&pg, &db, SslMode::Disable, false), None).unwrap();
-    use twofoldd::storage::Store;
+    use twofoldd::storage::{Acceptance, Store};
     let alice = store.devices("alice").unwrap();
     assert_eq!(alice.len(), 1);
     let first = &alice[0];
@@ -184,22 +184,10 @@ fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
     };
     let local = [twofoldd::lockout::Source::in_a_row("local".into(), 5)];
     assert!(!store
-        .accept_code(
-            "alice",
-            "default",
-            twofoldd::storage::Acceptance::totp(77),
-            &local,
-            &ev
-        )
+        .accept_code("alice", "default", Acceptance::totp(77), &local, &ev)
         .unwrap());
     assert!(store
-        .accept_code(
-            "alice",
-            "default",
-            twofoldd::storage::Acceptance::totp(78),
-            &local,
-            &ev
-        )
+        .accept_code("alice", "default", Acceptance::totp(78), &local, &ev)
         .unwrap());
     assert_eq!(
         pg.psql(&db, "SELECT version FROM schema_version").trim(),

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{
-    AuditEvent, AuthPass, DeviceAdded, DeviceRemoved, Pending, SessionRecord, Store,
+    Acceptance, AuditEvent, AuthPass, DeviceAdded, DeviceRemoved, Pending, SessionRecord, Store,
     StoredBackupCode,
 };
 use crate::lockout::{LockoutPolicy, Source, Throttle};
@@ -44,8 +44,22 @@ struct Run {
     prefix: String,
 }
 
-fn local() -> Vec<Source> {
+/// The sources of a login at the console.
+pub(crate) fn local() -> Vec<Source> {
     vec![Source::in_a_row("local".into(), 5)]
+}
+
+/// Accepts the code of 30-second `step` of the user's `device` from a local login.
+pub(crate) fn accept(
+    store: &dyn Store,
+    user: &str,
+    device: &str,
+    step: u64,
+    ev: &AuditEvent,
+) -> bool {
+    store
+        .accept_code(user, device, Acceptance::totp(step), &local(), ev)
+        .unwrap()
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -88,7 +102,7 @@ impl Run {
         assert!(store
             .confirm_enrollment(
                 &user,
-                &crate::storage::Pending::sealed(vec![1, 2, 3]),
+                &Pending::sealed(vec![1, 2, 3]),
                 Some(50),
                 &codes,
                 &self.event(&user, 1000)
@@ -114,26 +128,10 @@ impl Run {
             "after a clean stop"
         );
         let ev = self.event(&user, now);
-        assert!(store
-            .accept_code(
-                &user,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(store, &user, FIRST_DEVICE, step, &ev));
         assert_eq!(store.begin_run("boot-b").unwrap(), None, "the same boot");
         assert_eq!(store.replay_fence(), before);
-        assert!(store
-            .accept_code(
-                &user,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step + 1),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(store, &user, FIRST_DEVICE, step + 1, &ev));
         let imposed = store.begin_run("boot-c").unwrap();
         let fence = store.replay_fence();
         assert!(fence >= before, "{fence:?} < {before:?}");
@@ -152,15 +150,7 @@ impl Run {
         assert_eq!(store.begin_run("boot-d").unwrap(), None);
         assert_eq!(store.replay_fence(), fence, "a fence stays");
         // Acceptances stay single-use across all of it.
-        assert!(!store
-            .accept_code(
-                &user,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step + 1),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(!accept(store, &user, FIRST_DEVICE, step + 1, &ev));
     }
 
     fn watermark_moves_forward_only(&self, store: &dyn Store) {
@@ -177,45 +167,13 @@ impl Run {
         assert_eq!((first.last_step, first.last_used_at), (Some(50), None));
         assert_eq!(first.secret_sealed, vec![1, 2, 3]);
         let ev = self.event(&alice, 1001);
-        assert!(!store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(50),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(49),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(!accept(store, &alice, FIRST_DEVICE, 50, &ev));
+        assert!(!accept(store, &alice, FIRST_DEVICE, 49, &ev));
         let mut ok = ev.clone();
         ok.service = "sshd".into();
         ok.rhost = "192.0.2.1".into();
-        assert!(store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &ok
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(store, &alice, FIRST_DEVICE, 51, &ok));
+        assert!(!accept(store, &alice, FIRST_DEVICE, 51, &ev));
         let rec = store.user(&alice).unwrap().unwrap();
         let first = &store.devices(&alice).unwrap()[0];
         assert_eq!(
@@ -229,15 +187,7 @@ impl Run {
             ("sshd", "192.0.2.1")
         );
         let nobody = self.user("nobody");
-        assert!(!store
-            .accept_code(
-                &nobody,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(99),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(!accept(store, &nobody, FIRST_DEVICE, 99, &ev));
         assert!(store.user(&nobody).unwrap().is_none());
     }
 
@@ -255,7 +205,7 @@ impl Run {
             .add_device(
                 user,
                 name,
-                &crate::storage::Pending::sealed(vec![secret]),
+                &Pending::sealed(vec![secret]),
                 Some(step),
                 8,
                 &ev,
@@ -276,60 +226,12 @@ impl Run {
             .collect();
         assert_eq!(names, [FIRST_DEVICE, "spare"]);
         let ev = self.event(&alice, 1200);
-        assert!(store
-            .accept_code(
-                &alice,
-                "spare",
-                crate::storage::Acceptance::totp(45),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                &alice,
-                "spare",
-                crate::storage::Acceptance::totp(45),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(50),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(store
-            .accept_code(
-                &alice,
-                "spare",
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                &alice,
-                "gone",
-                crate::storage::Acceptance::totp(99),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(store, &alice, "spare", 45, &ev));
+        assert!(!accept(store, &alice, "spare", 45, &ev));
+        assert!(!accept(store, &alice, FIRST_DEVICE, 50, &ev));
+        assert!(accept(store, &alice, FIRST_DEVICE, 51, &ev));
+        assert!(accept(store, &alice, "spare", 51, &ev));
+        assert!(!accept(store, &alice, "gone", 99, &ev));
         let steps: Vec<Option<u64>> = store
             .devices(&alice)
             .unwrap()
@@ -345,13 +247,7 @@ impl Run {
         };
         store.begin_enrollment(&alice, &bob_like, &ev).unwrap();
         assert!(store
-            .confirm_enrollment(
-                &alice,
-                &crate::storage::Pending::sealed(vec![5]),
-                Some(60),
-                &[],
-                &ev
-            )
+            .confirm_enrollment(&alice, &Pending::sealed(vec![5]), Some(60), &[], &ev)
             .unwrap());
         let devices = store.devices(&alice).unwrap();
         assert_eq!(devices.len(), 1);
@@ -380,14 +276,7 @@ impl Run {
         let ev = self.event(&alice, 1100);
         assert_eq!(
             store
-                .add_device(
-                    &alice,
-                    "phone",
-                    &crate::storage::Pending::sealed(vec![77]),
-                    Some(1),
-                    8,
-                    &ev
-                )
+                .add_device(&alice, "phone", &Pending::sealed(vec![77]), Some(1), 8, &ev)
                 .unwrap(),
             DeviceAdded::NoPending
         );
@@ -501,44 +390,24 @@ impl Run {
         let got = store.pending(&bob, 99).unwrap().unwrap();
         assert_eq!((got.secret_sealed, got.expires_at), (vec![7], 100));
         assert!(store.pending(&bob, 100).unwrap().is_none());
-        assert!(!store
-            .confirm_enrollment(
-                &bob,
-                &crate::storage::Pending::sealed(vec![8]),
-                Some(1),
-                &[],
-                &self.event(&bob, 20)
-            )
-            .unwrap());
-        assert!(!store
-            .confirm_enrollment(
-                &bob,
-                &crate::storage::Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &self.event(&bob, 100)
-            )
-            .unwrap());
+        // Confirms the pending enrollment of sealed secret `[secret]` at `at`.
+        let confirm = |secret: u8, at: i64| {
+            store
+                .confirm_enrollment(
+                    &bob,
+                    &Pending::sealed(vec![secret]),
+                    Some(1),
+                    &[],
+                    &self.event(&bob, at),
+                )
+                .unwrap()
+        };
+        assert!(!confirm(8, 20));
+        assert!(!confirm(7, 100));
         assert!(store.user(&bob).unwrap().is_none());
-        assert!(store
-            .confirm_enrollment(
-                &bob,
-                &crate::storage::Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &self.event(&bob, 99)
-            )
-            .unwrap());
+        assert!(confirm(7, 99));
         assert!(store.pending(&bob, 0).unwrap().is_none(), "pending used up");
-        assert!(!store
-            .confirm_enrollment(
-                &bob,
-                &crate::storage::Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &self.event(&bob, 99)
-            )
-            .unwrap());
+        assert!(!confirm(7, 99));
         assert_eq!(store.devices(&bob).unwrap()[0].last_step, Some(1));
     }
 
@@ -573,15 +442,13 @@ impl Run {
         assert!(log.iter().any(|e| e.event == "lockout"
             && e.detail == "local locked for 30 s"
             && e.host == "conformance"));
-        assert!(store
-            .accept_code(
-                &alice,
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(60),
-                &local(),
-                &self.event(&alice, 600)
-            )
-            .unwrap());
+        assert!(accept(
+            store,
+            &alice,
+            FIRST_DEVICE,
+            60,
+            &self.event(&alice, 600)
+        ));
         assert_eq!(
             store.throttle(&alice, &local()).unwrap(),
             Throttle::default()
@@ -899,16 +766,7 @@ impl Run {
             for _ in 0..16 {
                 s.spawn(|| {
                     for step in 51..=60 {
-                        if store
-                            .accept_code(
-                                &alice,
-                                FIRST_DEVICE,
-                                crate::storage::Acceptance::totp(step),
-                                &local(),
-                                &self.event(&alice, 1),
-                            )
-                            .unwrap()
-                        {
+                        if accept(store, &alice, FIRST_DEVICE, step, &self.event(&alice, 1)) {
                             wins.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -987,7 +845,7 @@ impl Run {
             .accept_code(
                 &alice,
                 FIRST_DEVICE,
-                crate::storage::Acceptance::totp(60),
+                Acceptance::totp(60),
                 &tty(0),
                 &self.event(&alice, 1001)
             )

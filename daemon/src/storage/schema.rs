@@ -424,31 +424,20 @@ pub const DEVICES: &[Change] = &[
 /// 8 digits, 60-second steps, or a counter: period 0); every earlier one is an app's.
 /// SQLite migration 9, PostgreSQL migration 4.
 pub const OATH_PARAMS: &[Change] = &[
-    Change::AddColumn {
-        table: "devices",
-        column: col("algorithm", Text, Default("'SHA1'")),
-    },
-    Change::AddColumn {
-        table: "devices",
-        column: col("digits", Int4, Default("6")),
-    },
-    Change::AddColumn {
-        table: "devices",
-        column: col("period", Int4, Default("30")),
-    },
-    Change::AddColumn {
-        table: "pending_enrollments",
-        column: col("algorithm", Text, Default("'SHA1'")),
-    },
-    Change::AddColumn {
-        table: "pending_enrollments",
-        column: col("digits", Int4, Default("6")),
-    },
-    Change::AddColumn {
-        table: "pending_enrollments",
-        column: col("period", Int4, Default("30")),
-    },
+    add_column("devices", col("algorithm", Text, Default("'SHA1'"))),
+    add_column("devices", col("digits", Int4, Default("6"))),
+    add_column("devices", col("period", Int4, Default("30"))),
+    add_column(
+        "pending_enrollments",
+        col("algorithm", Text, Default("'SHA1'")),
+    ),
+    add_column("pending_enrollments", col("digits", Int4, Default("6"))),
+    add_column("pending_enrollments", col("period", Int4, Default("30"))),
 ];
+
+const fn add_column(table: &'static str, column: Column) -> Change {
+    Change::AddColumn { table, column }
+}
 
 /// When each throttle counter last counted a failure (idle ones are purged): SQLite
 /// migration 6, PostgreSQL migration 2.

@@ -593,14 +593,11 @@ impl Backend for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lockout::{LockoutPolicy, Source, Throttle};
+    use crate::lockout::{LockoutPolicy, Throttle};
     use crate::otp;
+    use crate::storage::conformance::{accept, local};
     use crate::storage::sql::args;
     use crate::storage::{AuditEvent, Pending, Store, StoredBackupCode};
-
-    fn local() -> Vec<Source> {
-        vec![Source::in_a_row("local".into(), 5)]
-    }
 
     fn event(at: i64) -> AuditEvent {
         AuditEvent {
@@ -695,24 +692,8 @@ mod tests {
         assert_eq!((rec.enrolled_at, rec.last_used_at), (1000, Some(2000)));
         // The watermark holds: its step is used, the next passes once.
         let ev = event(3000);
-        assert!(!store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(77),
-                &local(),
-                &ev
-            )
-            .unwrap());
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(78),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(!accept(&store, "alice", FIRST_DEVICE, 77, &ev));
+        assert!(accept(&store, "alice", FIRST_DEVICE, 78, &ev));
     }
 
     fn enroll_at(store: &SqliteStore, user: &str, step: u64) {
@@ -727,13 +708,7 @@ mod tests {
         };
         store.begin_enrollment(user, &pending, &ev).unwrap();
         assert!(store
-            .confirm_enrollment(
-                user,
-                &crate::storage::Pending::sealed(vec![1]),
-                Some(step),
-                &[],
-                &ev
-            )
+            .confirm_enrollment(user, &Pending::sealed(vec![1]), Some(step), &[], &ev)
             .unwrap());
     }
 
@@ -766,27 +741,11 @@ mod tests {
             user: "alice".into(),
             ..event(at)
         };
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step),
-                &local(),
-                &ev(now)
-            )
-            .unwrap());
+        assert!(accept(&store, "alice", FIRST_DEVICE, step, &ev(now)));
         assert!(synced_all(&store));
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         let syncs = store.wal.syncs.load(Ordering::SeqCst);
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step + 1),
-                &local(),
-                &ev(now)
-            )
-            .unwrap());
+        assert!(accept(&store, "alice", FIRST_DEVICE, step + 1, &ev(now)));
         assert!(!synced_all(&store), "answered before its sync");
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         while !synced_all(&store) {
@@ -800,15 +759,7 @@ mod tests {
         // After an orderly stop every write waits for its sync again.
         store.end_run().unwrap();
         enroll_at(&store, "bob", step - 1);
-        assert!(store
-            .accept_code(
-                "bob",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step),
-                &local(),
-                &ev(now)
-            )
-            .unwrap());
+        assert!(accept(&store, "bob", FIRST_DEVICE, step, &ev(now)));
         assert!(synced_all(&store));
     }
 
@@ -825,29 +776,13 @@ mod tests {
             user: "alice".into(),
             ..event(now)
         };
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(&store, "alice", FIRST_DEVICE, step, &ev));
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
         assert!(synced_all(&store));
         // The disk as a power loss would leave it: the next acceptance never reached it.
         snapshot(&live, &dir.path().join("lost"));
         snapshot(&live, &dir.path().join("crashed"));
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(step + 1),
-                &local(),
-                &ev
-            )
-            .unwrap());
+        assert!(accept(&store, "alice", FIRST_DEVICE, step + 1, &ev));
         drop(store);
 
         // Restarted on another boot: the watermark went back, the fence covers it. The
@@ -915,7 +850,7 @@ mod tests {
         assert!(store
             .confirm_enrollment(
                 "alice",
-                &crate::storage::Pending::sealed(vec![1, 2, 3]),
+                &Pending::sealed(vec![1, 2, 3]),
                 Some(50),
                 &codes,
                 &event(1000)
@@ -928,42 +863,10 @@ mod tests {
     fn watermark_moves_forward_only() {
         let store = enrolled();
         assert_eq!(store.devices("alice").unwrap()[0].last_step, Some(50));
-        assert!(!store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(50),
-                &local(),
-                &event(1001)
-            )
-            .unwrap());
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &event(1001)
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(51),
-                &local(),
-                &event(1001)
-            )
-            .unwrap());
-        assert!(!store
-            .accept_code(
-                "bob",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(99),
-                &local(),
-                &event(1001)
-            )
-            .unwrap());
+        assert!(!accept(&store, "alice", FIRST_DEVICE, 50, &event(1001)));
+        assert!(accept(&store, "alice", FIRST_DEVICE, 51, &event(1001)));
+        assert!(!accept(&store, "alice", FIRST_DEVICE, 51, &event(1001)));
+        assert!(!accept(&store, "bob", FIRST_DEVICE, 99, &event(1001)));
     }
 
     #[test]
@@ -999,32 +902,14 @@ mod tests {
         };
         store.begin_enrollment("bob", &pending, &event(10)).unwrap();
         assert!(!store
-            .confirm_enrollment(
-                "bob",
-                &crate::storage::Pending::sealed(vec![8]),
-                Some(1),
-                &[],
-                &event(20)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![8]), Some(1), &[], &event(20))
             .unwrap());
         assert!(!store
-            .confirm_enrollment(
-                "bob",
-                &crate::storage::Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &event(100)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![7]), Some(1), &[], &event(100))
             .unwrap());
         assert!(store.pending("bob", 100).unwrap().is_none());
         assert!(store
-            .confirm_enrollment(
-                "bob",
-                &crate::storage::Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &event(99)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![7]), Some(1), &[], &event(99))
             .unwrap());
     }
 
@@ -1040,15 +925,7 @@ mod tests {
         }
         assert_eq!(t.locked_for(500), Some(30));
         assert_eq!(store.throttle("alice", &local()).unwrap(), t);
-        assert!(store
-            .accept_code(
-                "alice",
-                FIRST_DEVICE,
-                crate::storage::Acceptance::totp(60),
-                &local(),
-                &event(600)
-            )
-            .unwrap());
+        assert!(accept(&store, "alice", FIRST_DEVICE, 60, &event(600)));
         assert_eq!(
             store.throttle("alice", &local()).unwrap(),
             Throttle::default()

@@ -516,6 +516,7 @@ async fn copy_history(
 mod tests {
     use super::*;
     use crate::lockout::Source;
+    use crate::storage::Acceptance;
     use crate::storage::{AuditEvent, Pending, Store};
 
     fn last_step_exported(store: &SqliteStore) -> Option<i64> {
@@ -542,23 +543,11 @@ mod tests {
         };
         store.begin_enrollment("alice", &pending, &ev).unwrap();
         assert!(store
-            .confirm_enrollment(
-                "alice",
-                &crate::storage::Pending::sealed(vec![1]),
-                Some(step - 1),
-                &[],
-                &ev
-            )
+            .confirm_enrollment("alice", &Pending::sealed(vec![1]), Some(step - 1), &[], &ev)
             .unwrap());
         let local = [Source::in_a_row("local".into(), 5)];
         assert!(store
-            .accept_code(
-                "alice",
-                "default",
-                crate::storage::Acceptance::totp(step),
-                &local,
-                &ev
-            )
+            .accept_code("alice", "default", Acceptance::totp(step), &local, &ev)
             .unwrap());
         // Running (or stopped uncleanly): every reserved step counts as used.
         let exported = last_step_exported(&store).unwrap();
