@@ -1,17 +1,9 @@
 //! The `twofold` CLI against the real twofoldd on a private bus.
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::{pam, stderr, stdout, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
 
 const USER: &str = "daemon";
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Pulls the base32 secret from the `otpauth://` URI in the human enrollment output.
 fn secret_from(text: &str) -> String {

@@ -14,10 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PgServer, TestEnv};
+use twofold_tests::{built, json, pam, totp, wait_for_fresh_step, Login, PgServer, TestEnv};
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
 const USER: &str = "daemon";
@@ -91,11 +90,6 @@ fn fleet(test: &str, n: usize) -> Option<Fleet> {
         hosts,
         _keydir: keydir,
     })
-}
-
-fn json(out: &std::process::Output) -> Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
 fn settings(pg: &PgServer, db: &str, sslmode: SslMode, rootcert: bool) -> Settings {

@@ -5,22 +5,18 @@
 //! Every test needs root (private buses, tmpfs mounts, other uids).
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv};
+use twofold_tests::{
+    built, json, pam, stderr, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
+};
 
 /// The user that the tests enroll (uid 1 on Debian).
 const USER: &str = "daemon";
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn status_json(env: &TestEnv) -> serde_json::Value {
-    let out = env.cli(&["status", "--json", "--user", USER], None, "");
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    json(&env.cli(&["status", "--json", "--user", USER], None, ""))
 }
 
 #[test]

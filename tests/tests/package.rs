@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use twofold_tests::{built, repo_root, require_root, target_dir};
+use twofold_tests::{built, free_port, repo_root, require_root, target_dir};
 
 const USER: &str = "tfpkg";
 const PASSWORD: &str = "Pkg-test-pw-1";
@@ -425,14 +425,6 @@ fn fresh_step(seconds: f64) -> u64 {
     }
     std::thread::sleep(Duration::from_secs_f64(left + 0.2));
     now_step().0
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const ASKPASS: &str = r#"#!/bin/sh

@@ -10,26 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    pam, render_terminal, totp, wait_for_fresh_step, write_ppm, zbar_decode, Login, Pty, TestEnv,
-    Theme, NOBODY,
+    json, pam, render_terminal, stderr, stdout, totp, wait_for_fresh_step, write_ppm, zbar_decode,
+    Login, Pty, TestEnv, Theme, NOBODY,
 };
 
 const USER: &str = "daemon";
 const PASSWORD: &str = "correct horse battery staple";
 const PROMPT_WAIT: Duration = Duration::from_secs(20);
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
 
 /// A failure: exit status 1 and exactly one line on standard error, containing `words`
 /// (with `--json`, one object with `error` and `code`).
