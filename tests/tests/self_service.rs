@@ -417,17 +417,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     // (The wrong codes above count: start again from no failures.)
     let out = env.cli(&["admin", "unlock", "nobody"], None, "");
     assert!(out.status.success(), "{out:?}");
-    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect(
-        "Type 'disable' to turn off two-factor authentication: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("disable");
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line("000000");
-    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    let (status, transcript) = disable_on_a_terminal(&env, me, "000000");
     assert_eq!(status.code(), Some(1), "{transcript}");
     let after_code = transcript
         .split("Enter a current code or a backup code: ")
@@ -437,17 +427,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     assert!(!after_code.contains("Type 'disable'"), "{transcript}");
 
     // With both right: the password is not echoed, and it is off.
-    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect(
-        "Type 'disable' to turn off two-factor authentication: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("disable");
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line(&codes[2]);
-    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    let (status, transcript) = disable_on_a_terminal(&env, me, &codes[2]);
     assert!(status.success(), "{transcript}");
     assert!(!transcript.contains(PASSWORD), "echoed: {transcript}");
     assert!(transcript.contains("now off"), "{transcript}");
@@ -462,6 +442,26 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     assert_one_line_failure(&out, "nothing to turn off");
     let out = env.cli(&["backup-codes", "count"], me, "");
     assert_one_line_failure(&out, "twofold enroll");
+}
+
+/// `twofold disable` on a terminal as `uid`: confirmed, the account password, then
+/// `code`; its exit status and transcript.
+fn disable_on_a_terminal(
+    env: &TestEnv,
+    uid: Option<u32>,
+    code: &str,
+) -> (std::process::ExitStatus, String) {
+    let mut pty = Pty::spawn(env.cli_command(&["disable"]), uid);
+    pty.expect(
+        "Type 'disable' to turn off two-factor authentication: ",
+        PROMPT_WAIT,
+    );
+    pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line(code);
+    pty.wait(PROMPT_WAIT)
 }
 
 #[test]
