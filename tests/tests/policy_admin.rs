@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use twofold_tests::root_only;
-use twofold_tests::{json, pam, stdout, totp, Login, PolkitMock, TestEnv, NOBODY};
+use twofold_tests::{json, pam, stdout, totp, Enrolled, Login, PolkitMock, TestEnv, NOBODY};
 
 /// What libpam reports when the only module returned PAM_IGNORE (no module decided).
 const STACK_UNDECIDED: i32 = pam::PERM_DENIED;
@@ -315,6 +315,16 @@ fn wrong_code(good: &str) -> &'static str {
     }
 }
 
+/// Enrolls `user` and locks it out with five wrong codes in a row.
+fn enrolled_and_locked_out(env: &TestEnv, user: &str) -> Enrolled {
+    let enrolled = env.enroll(user);
+    let good = totp(&enrolled.secret, 0);
+    for _ in 0..5 {
+        env.pam(&Login::new(user, wrong_code(&good)));
+    }
+    enrolled
+}
+
 #[test]
 fn cli_admin_users_lists_enrolled_and_required_users() {
     root_only!();
@@ -463,11 +473,7 @@ fn iso(unix: u64) -> String {
 fn cli_admin_unlock_clears_a_lockout() {
     root_only!();
     let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
-    let good = totp(&enrolled.secret, 0);
-    for _ in 0..5 {
-        env.pam(&Login::new(FREE, wrong_code(&good)));
-    }
+    let enrolled = enrolled_and_locked_out(&env, FREE);
     let out = env.pam(&Login::new(FREE, &totp(&enrolled.secret, 0)));
     assert_eq!(out.result, pam::MAXTRIES, "locked: {out:?}");
     let list = json(&env.cli(&["admin", "users", "--json"], None, ""));
@@ -606,11 +612,7 @@ fn cli_admin_log_shows_actor_and_filters() {
 fn cli_admin_needs_root_or_polkit() {
     root_only!();
     let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
-    let good = totp(&enrolled.secret, 0);
-    for _ in 0..5 {
-        env.pam(&Login::new(FREE, wrong_code(&good)));
-    }
+    let enrolled = enrolled_and_locked_out(&env, FREE);
     let commands: [&[&str]; 5] = [
         &["admin", "users"],
         &["admin", "users", "--json"],
