@@ -106,6 +106,17 @@ pub fn totp(secret: &str, offset: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A six-digit code that `secret` gives at none of the steps around now (two either
+/// way, wider than the daemon's window): a wrong code whatever the clock does.
+pub fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-2..=2).map(|step| totp(secret, step)).collect();
+    // Six candidates for five codes around now: one is always free.
+    (0..=5)
+        .map(|digit: u32| digit.to_string().repeat(6))
+        .find(|candidate| !near.contains(candidate))
+        .expect("six candidates, five codes around now")
+}
+
 /// The state letter of process `pid` (`R`, `S`, `T` for stopped…), from /proc.
 pub fn process_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -1,7 +1,9 @@
 //! The `twofold` CLI against the real twofoldd on a private bus.
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, stderr, stdout, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::{
+    pam, stderr, stdout, totp, wait_for_fresh_step, wrong_code, Login, TestEnv, NOBODY,
+};
 
 const USER: &str = "daemon";
 
@@ -63,7 +65,7 @@ fn interactive_enrollment_with_a_wrong_code_first() {
         "QR blocks: {seen}"
     );
     let good = totp(&secret, 0);
-    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&secret);
     writeln!(stdin, "{wrong}").unwrap();
     writeln!(stdin, "{good}").unwrap();
     drop(stdin);

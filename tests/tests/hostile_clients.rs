@@ -9,7 +9,7 @@ use std::process::Command;
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, json, pam, stderr, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
+    built, json, pam, stderr, totp, wait_for_fresh_step, wrong_code, Login, PamOutcome, TestEnv,
 };
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -106,20 +106,6 @@ fn login_then_permit(env: &TestEnv, login: &Login) -> PamOutcome {
         .expect("pamdriver");
     assert!(out.status.success(), "pamdriver crashed: {out:?}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
-}
-
-/// A six-digit code that is none of the codes `secret` accepts around now.
-fn wrong_code(secret: &str) -> String {
-    let near: Vec<String> = (-2..=2).map(|o| totp(secret, o)).collect();
-    (0..)
-        .map(|i: u32| {
-            format!(
-                "{:06}",
-                (near[2].parse::<u32>().unwrap() + 500_000 + i) % 1_000_000
-            )
-        })
-        .find(|c| !near.contains(c))
-        .unwrap()
 }
 
 #[test]

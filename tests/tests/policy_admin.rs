@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use twofold_tests::root_only;
-use twofold_tests::{json, pam, stdout, totp, Enrolled, Login, PolkitMock, TestEnv, NOBODY};
+use twofold_tests::{
+    json, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv, NOBODY,
+};
 
 /// What libpam reports when the only module returned PAM_IGNORE (no module decided).
 const STACK_UNDECIDED: i32 = pam::PERM_DENIED;
@@ -306,21 +308,12 @@ fn row<'a>(list: &'a serde_json::Value, user: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{user} not in {list}"))
 }
 
-/// A code that is not `good`.
-fn wrong_code(good: &str) -> &'static str {
-    if good == "123456" {
-        "654321"
-    } else {
-        "123456"
-    }
-}
-
 /// Enrolls `user` and locks it out with five wrong codes in a row.
 fn enrolled_and_locked_out(env: &TestEnv, user: &str) -> Enrolled {
     let enrolled = env.enroll(user);
-    let good = totp(&enrolled.secret, 0);
+    let wrong = wrong_code(&enrolled.secret);
     for _ in 0..5 {
-        env.pam(&Login::new(user, wrong_code(&good)));
+        env.pam(&Login::new(user, &wrong));
     }
     enrolled
 }
@@ -510,7 +503,7 @@ fn cli_admin_log_shows_actor_and_filters() {
     env.pam(&Login {
         rhost: Some("203.0.113.9".into()),
         tty: Some("ssh".into()),
-        ..Login::new(FREE, wrong_code(&good))
+        ..Login::new(FREE, &wrong_code(&enrolled.secret))
     });
     env.pam(&Login::new(FREE, &good));
     env.cli(&["admin", "unlock", FREE], None, "");

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    json, pam, render_terminal, stderr, stdout, totp, wait_for_fresh_step, write_ppm, zbar_decode,
-    Login, Pty, TestEnv, Theme, NOBODY,
+    json, pam, render_terminal, stderr, stdout, totp, wait_for_fresh_step, write_ppm, wrong_code,
+    zbar_decode, Login, Pty, TestEnv, Theme, NOBODY,
 };
 
 const USER: &str = "daemon";
@@ -83,14 +83,6 @@ fn backup_codes_in(text: &str) -> Vec<String> {
         .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_owned)
         .collect()
-}
-
-fn wrong_code(good: &str) -> &'static str {
-    if good == "000000" {
-        "111111"
-    } else {
-        "000000"
-    }
 }
 
 fn status_json(env: &TestEnv, user: &str) -> serde_json::Value {
@@ -212,7 +204,7 @@ fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
 
     // A wrong code first: explained, asked again.
     let good = totp(&secret, 0);
-    pty.send_line(wrong_code(&good));
+    pty.send_line(&wrong_code(&secret));
     pty.expect("did not match", PROMPT_WAIT);
     pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
     pty.send_line(&good);
