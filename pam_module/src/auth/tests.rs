@@ -228,6 +228,23 @@ fn backup(left: u32) -> Verified {
     }
 }
 
+/// Not enrolled, with a bypass code from an administrator's reset waiting.
+fn bypass_pending() -> LoginState {
+    LoginState {
+        enrolled: false,
+        bypass_pending: true,
+        ..Default::default()
+    }
+}
+
+fn bypass() -> Verified {
+    Verified {
+        method: method::BYPASS.into(),
+        backup_codes_left: 0,
+        step_offset: 0,
+    }
+}
+
 fn ctx() -> LoginContext {
     LoginContext {
         service: Some("sshd".into()),
@@ -521,16 +538,8 @@ fn required_after_grace_is_refused_even_with_nullok() {
 #[test]
 fn bypass_code_is_prompted_for_and_explained() {
     let out = Case::new()
-        .status(Ok(LoginState {
-            enrolled: false,
-            bypass_pending: true,
-            ..Default::default()
-        }))
-        .verify(Ok(Verified {
-            method: method::BYPASS.into(),
-            backup_codes_left: 0,
-            step_offset: 0,
-        }))
+        .status(Ok(bypass_pending()))
+        .verify(Ok(bypass()))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert!(out.conv.infos[0].contains("twofold enroll"));
@@ -1085,16 +1094,8 @@ fn forward_pass_backup_and_bypass_codes() {
     out.assert_not_logged("s3cret");
 
     let out = fwd("s3cret ab12-cd34-ef")
-        .status(Ok(LoginState {
-            enrolled: false,
-            bypass_pending: true,
-            ..Default::default()
-        }))
-        .verify(Ok(Verified {
-            method: method::BYPASS.into(),
-            backup_codes_left: 0,
-            step_offset: 0,
-        }))
+        .status(Ok(bypass_pending()))
+        .verify(Ok(bypass()))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert_eq!(out.sent_code(), "ab12-cd34-ef");
