@@ -18,6 +18,11 @@ pub fn user_name(i: usize) -> String {
     format!("tfb{i:06}")
 }
 
+/// Names of the first `count` bench users.
+pub fn user_names(count: usize) -> Vec<String> {
+    (0..count).map(user_name).collect()
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::calibration::Calibration;
 use super::Ctx;
 use crate::client::{connect, enroll, Enrolled};
-use crate::env::user_name;
+use crate::env::{user_name, user_names};
 use crate::logins::{wait_next_step, Module, Samples};
 use crate::pam::Service;
 use crate::totp;
@@ -72,7 +72,7 @@ pub fn with_secrets(
 fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
     let (args, rt, address) = (ctx.args, &ctx.rt, &ctx.address);
     println!("\n== enrollment (EnrollBegin + EnrollConfirm as root, 4 in parallel)");
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
+    let small_users = user_names(args.small);
     let t = Instant::now();
     let (enrolled, lat) = rt.block_on(enroll(address, small_users.clone(), 4));
     let small_wall = t.elapsed().as_secs_f64();
@@ -92,7 +92,7 @@ fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
 /// bus-fallback path alone: (the default path's module, the bus path's samples).
 fn small_run(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>) -> (Module, Samples) {
     let args = ctx.args;
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
+    let small_users = user_names(args.small);
     println!("\n== twofold with {} enrolled users", args.small);
     let mut small = Module::new(
         "twofold",
@@ -207,7 +207,7 @@ fn side_by_side(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>, small: &Module)
         "\n== side by side: {} users, {} steps",
         args.users, args.steps
     );
-    let names: Vec<String> = (0..args.users).map(user_name).collect();
+    let names = user_names(args.users);
     let mut twofold = Module::new(
         "pam_twofold",
         ctx.twofold_service(),
