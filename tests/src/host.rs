@@ -163,6 +163,16 @@ pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
+/// The `backup_codes` of a command's JSON answer (`enroll`, `backup-codes regenerate`).
+pub fn backup_codes_of(answer: &serde_json::Value) -> Vec<String> {
+    answer["backup_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backup_codes in {answer}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    json, pam, render_terminal, stderr, stdout, totp, wait_for_fresh_step, write_ppm, wrong_code,
-    zbar_decode, Login, Pty, TestEnv, Theme, NOBODY,
+    backup_codes_of, json, pam, render_terminal, stderr, stdout, totp, wait_for_fresh_step,
+    write_ppm, wrong_code, zbar_decode, Login, Pty, TestEnv, Theme, NOBODY,
 };
 
 const USER: &str = "daemon";
@@ -283,12 +283,7 @@ fn each_backup_code_works_once_whatever_its_formatting() {
         None,
         "",
     ));
-    let fresh: Vec<String> = fresh["backup_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let fresh = backup_codes_of(&fresh);
     assert_eq!(fresh.len(), 10);
     assert_eq!(
         env.pam(&Login::new(USER, &codes[7])).result,
@@ -322,12 +317,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
         me,
         &format!("{}\n", old.backup_codes[0].to_uppercase()),
     );
-    let second: Vec<String> = json(&out)["backup_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let second = backup_codes_of(&json(&out));
     assert_eq!(second.len(), 10);
     assert_eq!(
         env.pam(&Login::new("nobody", &old.backup_codes[1])).result,
