@@ -163,6 +163,27 @@ pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
+/// A command's failure: not a success, exactly one line on standard error (with
+/// `--json`, one object with `error` and `code`) and no panic; returned as
+/// `twofold: <message>\n`.
+pub fn one_line_failure(out: &Output) -> String {
+    let err = stderr(out);
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.ends_with('\n'), "{err:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    if err.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
+        assert!(v["code"].is_string(), "{err:?}");
+        return format!("twofold: {}\n", v["error"].as_str().expect("error text"));
+    }
+    assert!(err.starts_with("twofold: "), "{err:?}");
+    err
+}
+
 /// The `backup_codes` of a command's JSON answer (`enroll`, `backup-codes regenerate`).
 pub fn backup_codes_of(answer: &serde_json::Value) -> Vec<String> {
     answer["backup_codes"]

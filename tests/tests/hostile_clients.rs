@@ -9,7 +9,8 @@ use std::process::Command;
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, json, pam, stderr, totp, wait_for_fresh_step, wrong_code, Login, PamOutcome, TestEnv,
+    built, json, one_line_failure, pam, totp, wait_for_fresh_step, wrong_code, Login, PamOutcome,
+    TestEnv,
 };
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -42,9 +43,8 @@ fn codes_on_the_command_line_are_refused_before_anything_is_sent() {
         &["enroll", "--user", USER, "--confirm", &code],
     ] {
         let out = env.cli(args, None, "");
-        let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        let err = one_line_failure(&out);
         let flag = args[args.len() - 2];
         assert!(
             err.contains(&format!("`{flag} -`")) && err.contains("standard input"),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    json, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv, NOBODY,
+    json, one_line_failure, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv,
+    NOBODY,
 };
 
 /// What libpam reports when the only module returned PAM_IGNORE (no module decided).
@@ -283,22 +284,6 @@ fn remote_failures_do_not_lock_the_local_console() {
 }
 
 // ---- The `twofold admin` commands, end to end through the CLI. ----
-
-/// A failed command: non-zero exit, exactly one line on standard error (with `--json`,
-/// one object with `error` and `code`), returned as `twofold: <message>`.
-fn one_line_failure(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{out:?}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.ends_with('\n'), "{err:?}");
-    if err.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
-        assert!(v["code"].is_string(), "{err:?}");
-        return format!("twofold: {}\n", v["error"].as_str().expect("error text"));
-    }
-    assert!(err.starts_with("twofold: "), "{err:?}");
-    err
-}
 
 fn row<'a>(list: &'a serde_json::Value, user: &str) -> &'a serde_json::Value {
     list.as_array()
