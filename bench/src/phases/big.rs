@@ -5,11 +5,11 @@
 use std::fs;
 use std::time::Instant;
 
-use super::compare::{with_secrets, Compared};
+use super::compare::{small_twofold, Compared};
 use super::{rss, Ctx, Kib};
 use crate::client::{connect, peer};
 use crate::env::{self, user_names, World};
-use crate::logins::{Module, Samples};
+use crate::logins::Samples;
 use crate::report::thousands;
 use crate::{seed, totp};
 
@@ -113,13 +113,8 @@ pub fn phase(ctx: &Ctx, world: &mut World, compared: &Compared) -> Option<Big> {
         "\n== twofold with {} enrolled users",
         thousands(args.big_users)
     );
-    let small_users = user_names(args.small);
     let step = totp::step_now();
-    let mut m = Module::new(
-        "twofold-big",
-        ctx.twofold_service(),
-        with_secrets(&small_users, enrolled),
-    );
+    let mut m = small_twofold(ctx, "twofold-big", enrolled);
     m.last_step.fill(step);
     m.passes(args.steps);
     println!(

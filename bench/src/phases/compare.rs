@@ -67,6 +67,19 @@ pub fn with_secrets(
         .collect()
 }
 
+/// pam_twofold (on its default path) with the `--small` users and their secrets.
+pub fn small_twofold(
+    ctx: &Ctx,
+    name: &'static str,
+    enrolled: &HashMap<String, Enrolled>,
+) -> Module {
+    Module::new(
+        name,
+        ctx.twofold_service(),
+        with_secrets(&user_names(ctx.args.small), enrolled),
+    )
+}
+
 /// Enrolls the `--small` users through the D-Bus API; returns them and the wall time
 /// per enrollment.
 fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
@@ -92,13 +105,8 @@ fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
 /// bus-fallback path alone: (the default path's module, the bus path's samples).
 fn small_run(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>) -> (Module, Samples) {
     let args = ctx.args;
-    let small_users = user_names(args.small);
     println!("\n== twofold with {} enrolled users", args.small);
-    let mut small = Module::new(
-        "twofold",
-        ctx.twofold_service(),
-        with_secrets(&small_users, enrolled),
-    );
+    let mut small = small_twofold(ctx, "twofold", enrolled);
     small.passes(args.steps);
     println!(
         "{}",
