@@ -18,6 +18,11 @@ pub fn user_name(i: usize) -> String {
     format!("tfb{i:06}")
 }
 
+/// Names of the first `count` bench users.
+pub fn user_names(count: usize) -> Vec<String> {
+    (0..count).map(user_name).collect()
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
@@ -163,24 +168,7 @@ fn bind(src: &Path, dst: &Path) -> Result<(), String> {
 /// falls back to writing `/dev/console` once any module has opened the log with
 /// `LOG_CONS` (pam_google_authenticator does), which costs milliseconds per line.
 fn private_dev() -> Result<(), String> {
-    let (dev, tmpfs) = (cstr("/dev"), cstr("tmpfs"));
-    let opts = cstr("mode=0755,size=1m");
-    // SAFETY: valid C strings for source, target, type and data.
-    let rc = unsafe {
-        libc::mount(
-            tmpfs.as_ptr(),
-            dev.as_ptr(),
-            tmpfs.as_ptr(),
-            libc::MS_NOSUID,
-            opts.as_ptr() as *const libc::c_void,
-        )
-    };
-    if rc != 0 {
-        return Err(format!(
-            "tmpfs on /dev: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    tmpfs("/dev", libc::MS_NOSUID, "mode=0755,size=1m")?;
     for (name, major, minor) in [
         ("null", 1, 3),
         ("zero", 1, 5),
@@ -218,23 +206,11 @@ fn private_dev() -> Result<(), String> {
     fs::create_dir("/dev/shm").map_err(|e| e.to_string())?;
     // A tmpfs of its own, as on a real host: the 1 MiB /dev above is too small for
     // PostgreSQL's dynamic shared memory (the fleet-mode phase).
-    let (shm, shm_opts) = (cstr("/dev/shm"), cstr("mode=1777,size=256m"));
-    // SAFETY: valid C strings for source, target, type and data.
-    let rc = unsafe {
-        libc::mount(
-            tmpfs.as_ptr(),
-            shm.as_ptr(),
-            tmpfs.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            shm_opts.as_ptr() as *const libc::c_void,
-        )
-    };
-    if rc != 0 {
-        return Err(format!(
-            "tmpfs on /dev/shm: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    tmpfs(
+        "/dev/shm",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=1777,size=256m",
+    )?;
     fs::set_permissions("/dev/shm", fs::Permissions::from_mode(0o1777))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -244,22 +220,29 @@ fn private_dev() -> Result<(), String> {
 /// bench's mount namespace, so that nothing outside sees it.
 pub fn mount_tmpfs(path: &Path) -> Result<(), String> {
     fs::create_dir_all(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (target, tmpfs) = (cstr(path.to_str().unwrap()), cstr("tmpfs"));
-    let opts = cstr("mode=0700,size=4g");
+    tmpfs(
+        path.to_str().unwrap(),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mode=0700,size=4g",
+    )
+}
+
+/// Mounts a tmpfs on `target` with mount `flags` and `options` (its mode and size).
+fn tmpfs(target: &str, flags: libc::c_ulong, options: &str) -> Result<(), String> {
+    let (tmpfs, target_c, options) = (cstr("tmpfs"), cstr(target), cstr(options));
     // SAFETY: valid C strings for source, target, type and data.
     let rc = unsafe {
         libc::mount(
             tmpfs.as_ptr(),
-            target.as_ptr(),
+            target_c.as_ptr(),
             tmpfs.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            opts.as_ptr() as *const libc::c_void,
+            flags,
+            options.as_ptr() as *const libc::c_void,
         )
     };
     if rc != 0 {
         return Err(format!(
-            "tmpfs on {}: {}",
-            path.display(),
+            "tmpfs on {target}: {}",
             std::io::Error::last_os_error()
         ));
     }

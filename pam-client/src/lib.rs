@@ -117,32 +117,36 @@ impl<'a, C: Converser> Transaction<'a, C> {
         }
     }
 
+    /// One of libpam's hooks that take the handle and `flags` (`pam_authenticate`, ...).
+    fn run_hook(
+        &mut self,
+        hook: unsafe extern "C" fn(*mut PamHandle, c_int) -> c_int,
+        flags: i32,
+    ) -> Result<(), PamError> {
+        // SAFETY: `hook` is one of libpam's functions of this signature; a live handle
+        // (ended only on drop); the converser outlives `self`.
+        let status = unsafe { hook(self.handle.as_ptr(), flags) };
+        self.record(status)
+    }
+
     /// `pam_authenticate` with `flags` ([`SILENT`], [`DISALLOW_NULL_AUTHTOK`]).
     pub fn authenticate(&mut self, flags: i32) -> Result<(), PamError> {
-        // SAFETY: a live handle (ended only on drop); the converser outlives `self`.
-        let status = unsafe { ffi::pam_authenticate(self.handle.as_ptr(), flags) };
-        self.record(status)
+        self.run_hook(ffi::pam_authenticate, flags)
     }
 
     /// `pam_acct_mgmt`: is the account usable now?
     pub fn acct_mgmt(&mut self, flags: i32) -> Result<(), PamError> {
-        // SAFETY: as in `authenticate`.
-        let status = unsafe { ffi::pam_acct_mgmt(self.handle.as_ptr(), flags) };
-        self.record(status)
+        self.run_hook(ffi::pam_acct_mgmt, flags)
     }
 
     /// `pam_open_session`.
     pub fn open_session(&mut self, flags: i32) -> Result<(), PamError> {
-        // SAFETY: as in `authenticate`.
-        let status = unsafe { ffi::pam_open_session(self.handle.as_ptr(), flags) };
-        self.record(status)
+        self.run_hook(ffi::pam_open_session, flags)
     }
 
     /// `pam_close_session`.
     pub fn close_session(&mut self, flags: i32) -> Result<(), PamError> {
-        // SAFETY: as in `authenticate`.
-        let status = unsafe { ffi::pam_close_session(self.handle.as_ptr(), flags) };
-        self.record(status)
+        self.run_hook(ffi::pam_close_session, flags)
     }
 
     /// `pam_set_item` of a string item (libpam keeps its own copy).

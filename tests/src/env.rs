@@ -9,7 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bus::{name_has_owner_on, owner_pid_on, private_bus_config_with, start_private_bus};
-use crate::host::{built, process_state, run_with_stdin, signal, totp, wait_for_fresh_step};
+use crate::host::{
+    backup_codes_of, built, process_state, run_with_stdin, signal, totp, wait_for_fresh_step,
+};
 
 /// What `twofold enroll --begin/--confirm` gave.
 #[derive(Debug, Clone)]
@@ -243,16 +245,10 @@ impl TestEnv {
         );
         assert!(out.status.success(), "enroll --confirm: {out:?}");
         let confirm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let backup_codes = confirm["backup_codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_string())
-            .collect();
         Enrolled {
             secret,
             uri,
-            backup_codes,
+            backup_codes: backup_codes_of(&confirm),
         }
     }
 }

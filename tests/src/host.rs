@@ -106,6 +106,17 @@ pub fn totp(secret: &str, offset: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A six-digit code that `secret` gives at none of the steps around now (two either
+/// way, wider than the daemon's window): a wrong code whatever the clock does.
+pub fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-2..=2).map(|step| totp(secret, step)).collect();
+    // Six candidates for five codes around now: one is always free.
+    (0..=5)
+        .map(|digit: u32| digit.to_string().repeat(6))
+        .find(|candidate| !near.contains(candidate))
+        .expect("six candidates, five codes around now")
+}
+
 /// The state letter of process `pid` (`R`, `S`, `T` for stopped…), from /proc.
 pub fn process_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -134,6 +145,62 @@ pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
     let out = child.wait_with_output().expect("wait");
     let _ = writer.join();
     out
+}
+
+/// A finished command's standard output, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A finished command's standard error, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The JSON on standard output of a command that must have succeeded.
+pub fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+/// A command's failure: not a success, exactly one line on standard error (with
+/// `--json`, one object with `error` and `code`) and no panic; returned as
+/// `twofold: <message>\n`.
+pub fn one_line_failure(out: &Output) -> String {
+    let err = stderr(out);
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.ends_with('\n'), "{err:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    if err.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
+        assert!(v["code"].is_string(), "{err:?}");
+        return format!("twofold: {}\n", v["error"].as_str().expect("error text"));
+    }
+    assert!(err.starts_with("twofold: "), "{err:?}");
+    err
+}
+
+/// The `backup_codes` of a command's JSON answer (`enroll`, `backup-codes regenerate`).
+pub fn backup_codes_of(answer: &serde_json::Value) -> Vec<String> {
+    answer["backup_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backup_codes in {answer}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Uid of the `nobody` user, for tests of unprivileged callers.

@@ -17,10 +17,13 @@
 //! | `zbar` | QR codes read back by zbarimg |
 //! | `postgres` | a real PostgreSQL server ([`PgServer`]) for fleet mode |
 //! | `mmdb`, `process_state` | GeoIP test databases; what a module left in pamdriver's process |
+//! | `driver` | the command line and transaction of pamdriver and sessiondriver |
 //! | `layers` | the import graph of a crate's modules, checked against its table of layers |
 pub use twofold_contract as contract;
 
 mod bus;
+/// The command line and transaction that pamdriver and sessiondriver share.
+pub mod driver;
 mod env;
 mod host;
 pub mod layers;

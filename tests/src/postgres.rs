@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::env::TestEnv;
-use crate::host::{built, nix_geteuid};
+use crate::host::{built, free_port, nix_geteuid};
 
 /// A PostgreSQL server of the distribution's packages on 127.0.0.1 and a free port,
 /// started with `initdb`/`pg_ctl` on a temporary data directory (as the `postgres` user
@@ -167,7 +167,7 @@ impl PgServer {
         let password_file = dir.path().join("pg.pass");
         write_with_mode(&password_file, &format!("{password}\n"), 0o600)?;
         let pg = PgServer {
-            port: free_local_port()?,
+            port: free_port(),
             user: "twofold".into(),
             password_file,
             ca_cert,
@@ -243,11 +243,16 @@ impl PgServer {
 
     /// Stops the server (fast shutdown: clients are disconnected at once).
     pub fn stop_server(&self) {
+        self.pg_ctl_stop("fast");
+    }
+
+    /// `pg_ctl stop` with shutdown `mode`, waiting for it.
+    fn pg_ctl_stop(&self, mode: &str) {
         let _ = self
             .command("pg_ctl")
             .arg("-D")
             .arg(&self.data)
-            .args(["-w", "-m", "fast", "stop"])
+            .args(["-w", "-m", mode, "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -300,23 +305,9 @@ impl PgServer {
     }
 }
 
-fn free_local_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("a free port on 127.0.0.1: {e}"))
-}
-
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-w", "-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.pg_ctl_stop("immediate");
     }
 }
 

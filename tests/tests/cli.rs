@@ -1,17 +1,12 @@
 //! The `twofold` CLI against the real twofoldd on a private bus.
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::{
+    one_line_failure, pam, stderr, stdout, totp, wait_for_fresh_step, wrong_code, Login, TestEnv,
+    NOBODY,
+};
 
 const USER: &str = "daemon";
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Pulls the base32 secret from the `otpauth://` URI in the human enrollment output.
 fn secret_from(text: &str) -> String {
@@ -71,7 +66,7 @@ fn interactive_enrollment_with_a_wrong_code_first() {
         "QR blocks: {seen}"
     );
     let good = totp(&secret, 0);
-    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&secret);
     writeln!(stdin, "{wrong}").unwrap();
     writeln!(stdin, "{good}").unwrap();
     drop(stdin);
@@ -153,8 +148,7 @@ fn begin_confirm_and_status_json() {
         None,
         "000000\n",
     );
-    assert!(!out.status.success());
-    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    one_line_failure(&out);
 }
 
 #[test]
@@ -162,19 +156,15 @@ fn errors_are_one_friendly_line() {
     root_only!();
     let mut env = TestEnv::new();
     let out = env.cli(&["status", "--user", "no-such-user-xyz"], None, "");
-    assert!(!out.status.success());
-    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    one_line_failure(&out);
 
     let out = env.cli(&["status", "--user", USER], Some(NOBODY), "");
-    assert!(!out.status.success());
-    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    one_line_failure(&out);
 
     env.stop_daemon();
     let out = env.cli(&["status"], None, "");
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = one_line_failure(&out);
     assert!(err.contains("not reachable"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     let out = env.cli(&["enroll", "--begin", "--confirm", "-"], None, "");
     assert_eq!(out.status.code(), Some(2), "usage error: {out:?}");
@@ -221,8 +211,7 @@ fn an_issuer_longer_than_the_daemon_takes_is_refused_by_the_cli() {
     env.stop_daemon();
     let out = env.cli(&["enroll", "--begin", "--issuer", &too_long], None, "");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = one_line_failure(&out);
     assert!(
         err.starts_with("twofold: --issuer: ") && err.contains("64"),
         "{err}"

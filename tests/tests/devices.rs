@@ -8,22 +8,9 @@
 use std::process::Output;
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
+use twofold_tests::{json, pam, stderr, stdout, totp, wait_for_fresh_step, Login, TestEnv, NOBODY};
 
 const ME: Option<u32> = Some(NOBODY);
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
 
 /// Fails, saying `words` on standard error.
 fn refused(out: &Output, words: &str) {

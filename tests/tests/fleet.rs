@@ -14,10 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PgServer, TestEnv};
+use twofold_tests::{
+    built, json, pam, totp, wait_for_fresh_step, wrong_code, Login, PgServer, TestEnv,
+};
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
 const USER: &str = "daemon";
@@ -91,11 +92,6 @@ fn fleet(test: &str, n: usize) -> Option<Fleet> {
         hosts,
         _keydir: keydir,
     })
-}
-
-fn json(out: &std::process::Output) -> Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
 fn settings(pg: &PgServer, db: &str, sslmode: SslMode, rootcert: bool) -> Settings {
@@ -390,16 +386,16 @@ fn failures_spread_over_hosts_lock_the_user_everywhere() {
     };
     let enrolled = f.hosts[0].enroll(USER);
     let good = totp(&enrolled.secret, 0);
-    let wrong = if good == "123456" { "654321" } else { "123456" };
+    let wrong = wrong_code(&enrolled.secret);
     let from = |code: &str| Login {
         rhost: Some("203.0.113.9".into()),
         ..Login::new(USER, code)
     };
     for attempt in 0..4 {
-        let out = f.hosts[attempt % 3].pam(&from(wrong));
+        let out = f.hosts[attempt % 3].pam(&from(&wrong));
         assert_eq!(out.result, pam::AUTH_ERR, "attempt {attempt}: {out:?}");
     }
-    let fifth = f.hosts[1].pam(&from(wrong));
+    let fifth = f.hosts[1].pam(&from(&wrong));
     assert_eq!(
         fifth.result,
         pam::MAXTRIES,

@@ -426,188 +426,65 @@ fn unsafe_database_or_key_file_stops_the_start_naming_the_file() {
     assert_eq!(mode, 0o600);
 }
 
+const DENIED: &str = "PermissionDenied";
+
+/// The answers of a method that root, the user itself and an administrator may call.
+const fn self_or_admin(answer: &'static str) -> [&'static str; 4] {
+    [answer, answer, DENIED, answer]
+}
+
+/// The answers of a method that root and the user itself may call.
+const fn self_or_root(answer: &'static str) -> [&'static str; 4] {
+    [answer, answer, DENIED, DENIED]
+}
+
+/// The answers of a method that root and an administrator may call.
+const fn admin_alone(answer: &'static str) -> [&'static str; 4] {
+    [answer, DENIED, DENIED, answer]
+}
+
+/// The answers of a method that root alone may call.
+const fn root_alone(answer: &'static str) -> [&'static str; 4] {
+    [answer, DENIED, DENIED, DENIED]
+}
+
 /// Expected answers per method for a target user who is not enrolled, for callers
 /// {root, the user itself, another non-root user}; `ok` or an `org.twofold.Error.*`
 /// name. Every method the daemon introspects must be here, with its input signature.
 const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     // method, input signature, answers as [root, the user itself, another user,
     // another user whom polkit allows org.twofold.administer]
-    ("Status", "s", ["ok", "ok", "PermissionDenied", "ok"]),
-    (
-        "Verify",
-        "ssa{ss}",
-        [
-            "NotEnrolled",
-            "NotEnrolled",
-            "PermissionDenied",
-            "PermissionDenied",
-        ],
-    ),
-    (
-        "BeginLogin",
-        "sa{ss}",
-        ["ok", "ok", "PermissionDenied", "PermissionDenied"],
-    ),
-    ("EnrollBegin", "sss", ["ok", "ok", "PermissionDenied", "ok"]),
-    (
-        "EnrollConfirm",
-        "ss",
-        [
-            "InvalidCode",
-            "InvalidCode",
-            "PermissionDenied",
-            "InvalidCode",
-        ],
-    ),
-    (
-        "RegenerateBackupCodes",
-        "ss",
-        [
-            "NotEnrolled",
-            "NotEnrolled",
-            "PermissionDenied",
-            "NotEnrolled",
-        ],
-    ),
-    (
-        "Disable",
-        "sss",
-        [
-            "NotEnrolled",
-            "NotEnrolled",
-            "PermissionDenied",
-            "NotEnrolled",
-        ],
-    ),
+    ("Status", "s", self_or_admin("ok")),
+    ("Verify", "ssa{ss}", self_or_root("NotEnrolled")),
+    ("BeginLogin", "sa{ss}", self_or_root("ok")),
+    ("EnrollBegin", "sss", self_or_admin("ok")),
+    ("EnrollConfirm", "ss", self_or_admin("InvalidCode")),
+    ("RegenerateBackupCodes", "ss", self_or_admin("NotEnrolled")),
+    ("Disable", "sss", self_or_admin("NotEnrolled")),
     // Devices of a user who is not enrolled: none to list, none to add to or remove.
-    ("ListDevices", "s", ["ok", "ok", "PermissionDenied", "ok"]),
-    (
-        "AddDeviceBegin",
-        "ssss",
-        [
-            "NotEnrolled",
-            "NotEnrolled",
-            "PermissionDenied",
-            "NotEnrolled",
-        ],
-    ),
+    ("ListDevices", "s", self_or_admin("ok")),
+    ("AddDeviceBegin", "ssss", self_or_admin("NotEnrolled")),
     // After EnrollBegin above: a pending secret, and a wrong first code for it.
-    (
-        "AddDeviceConfirm",
-        "sss",
-        [
-            "InvalidCode",
-            "InvalidCode",
-            "PermissionDenied",
-            "InvalidCode",
-        ],
-    ),
-    (
-        "RemoveDevice",
-        "sss",
-        [
-            "NotEnrolled",
-            "NotEnrolled",
-            "PermissionDenied",
-            "NotEnrolled",
-        ],
-    ),
-    (
-        "AdminUsers",
-        "",
-        ["ok", "PermissionDenied", "PermissionDenied", "ok"],
-    ),
+    ("AddDeviceConfirm", "sss", self_or_admin("InvalidCode")),
+    ("RemoveDevice", "sss", self_or_admin("NotEnrolled")),
+    ("AdminUsers", "", admin_alone("ok")),
     // An empty reason: refused before anything is reset.
-    (
-        "AdminReset",
-        "ssu",
-        [
-            "InvalidArgument",
-            "PermissionDenied",
-            "PermissionDenied",
-            "InvalidArgument",
-        ],
-    ),
+    ("AdminReset", "ssu", admin_alone("InvalidArgument")),
     // An empty secret: refused before anything is imported.
-    (
-        "AdminImport",
-        "ssasss",
-        [
-            "InvalidArgument",
-            "PermissionDenied",
-            "PermissionDenied",
-            "InvalidArgument",
-        ],
-    ),
-    (
-        "AdminUnlock",
-        "s",
-        ["ok", "PermissionDenied", "PermissionDenied", "ok"],
-    ),
-    (
-        "AuditLog",
-        "sxu",
-        ["ok", "PermissionDenied", "PermissionDenied", "ok"],
-    ),
+    ("AdminImport", "ssasss", admin_alone("InvalidArgument")),
+    ("AdminUnlock", "s", admin_alone("ok")),
+    ("AuditLog", "sxu", admin_alone("ok")),
     // Session registration is the PAM module's, inside sshd/sudo/login: root only.
-    (
-        "OpenSession",
-        "sa{ss}",
-        [
-            "ok",
-            "PermissionDenied",
-            "PermissionDenied",
-            "PermissionDenied",
-        ],
-    ),
-    (
-        "CloseSession",
-        "sa{ss}",
-        [
-            "ok",
-            "PermissionDenied",
-            "PermissionDenied",
-            "PermissionDenied",
-        ],
-    ),
-    (
-        "CheckGrace",
-        "sa{ss}u",
-        [
-            "ok",
-            "PermissionDenied",
-            "PermissionDenied",
-            "PermissionDenied",
-        ],
-    ),
-    ("ListSessions", "sb", ["ok", "ok", "PermissionDenied", "ok"]),
+    ("OpenSession", "sa{ss}", root_alone("ok")),
+    ("CloseSession", "sa{ss}", root_alone("ok")),
+    ("CheckGrace", "sa{ss}u", root_alone("ok")),
+    ("ListSessions", "sb", self_or_admin("ok")),
     // An id that names no session: only root learns that; others cannot tell it from
     // another user's session.
-    (
-        "RevokeSession",
-        "s",
-        [
-            "InvalidArgument",
-            "PermissionDenied",
-            "PermissionDenied",
-            "PermissionDenied",
-        ],
-    ),
-    (
-        "RevokeOtherSessions",
-        "s",
-        ["ok", "ok", "PermissionDenied", "ok"],
-    ),
-    (
-        "SetSessionTimeout",
-        "st",
-        ["ok", "ok", "PermissionDenied", "ok"],
-    ),
-    (
-        "ForgetRemembered",
-        "s",
-        ["ok", "ok", "PermissionDenied", "ok"],
-    ),
+    ("RevokeSession", "s", root_alone("InvalidArgument")),
+    ("RevokeOtherSessions", "s", self_or_admin("ok")),
+    ("SetSessionTimeout", "st", self_or_admin("ok")),
+    ("ForgetRemembered", "s", self_or_admin("ok")),
 ];
 /// Readable properties and who may read them (everyone).
 const AUTHZ_PROPERTIES: &[(&str, [&str; 4])] = &[("Version", ["ok", "ok", "ok", "ok"])];

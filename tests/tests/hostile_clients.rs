@@ -5,22 +5,19 @@
 //! Every test needs root (private buses, tmpfs mounts, other uids).
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv};
+use twofold_tests::{
+    built, json, one_line_failure, pam, totp, wait_for_fresh_step, wrong_code, Login, PamOutcome,
+    TestEnv,
+};
 
 /// The user that the tests enroll (uid 1 on Debian).
 const USER: &str = "daemon";
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn status_json(env: &TestEnv) -> serde_json::Value {
-    let out = env.cli(&["status", "--json", "--user", USER], None, "");
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    json(&env.cli(&["status", "--json", "--user", USER], None, ""))
 }
 
 #[test]
@@ -46,9 +43,8 @@ fn codes_on_the_command_line_are_refused_before_anything_is_sent() {
         &["enroll", "--user", USER, "--confirm", &code],
     ] {
         let out = env.cli(args, None, "");
-        let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        let err = one_line_failure(&out);
         let flag = args[args.len() - 2];
         assert!(
             err.contains(&format!("`{flag} -`")) && err.contains("standard input"),
@@ -110,20 +106,6 @@ fn login_then_permit(env: &TestEnv, login: &Login) -> PamOutcome {
         .expect("pamdriver");
     assert!(out.status.success(), "pamdriver crashed: {out:?}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
-}
-
-/// A six-digit code that is none of the codes `secret` accepts around now.
-fn wrong_code(secret: &str) -> String {
-    let near: Vec<String> = (-2..=2).map(|o| totp(secret, o)).collect();
-    (0..)
-        .map(|i: u32| {
-            format!(
-                "{:06}",
-                (near[2].parse::<u32>().unwrap() + 500_000 + i) % 1_000_000
-            )
-        })
-        .find(|c| !near.contains(c))
-        .unwrap()
 }
 
 #[test]

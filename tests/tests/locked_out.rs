@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use twofold_tests::root_only;
 use twofold_tests::{
     built, pam, pamdriver_with_mounts, private_shadow, repo_root, totp, with_private_mounts,
-    PamOutcome, TestEnv,
+    wrong_code, PamOutcome, TestEnv,
 };
 
 /// Not in a required group (see [`REQUIRED`]).
@@ -143,14 +143,6 @@ fn profile_on(env: &TestEnv) -> PrivatePam {
     private
 }
 
-fn wrong_code(good: &str) -> &'static str {
-    if good == "000000" {
-        "111111"
-    } else {
-        "000000"
-    }
-}
-
 #[test]
 fn a_lockout_ends_with_admin_unlock() {
     root_only!();
@@ -158,11 +150,12 @@ fn a_lockout_ends_with_admin_unlock() {
     let enrolled = env.enroll(USER);
     let private = profile_on(&env);
     let good = totp(&enrolled.secret, 0);
+    let wrong = wrong_code(&enrolled.secret);
     for _ in 0..4 {
-        let out = private.login(USER, &[PASSWORD, wrong_code(&good)]);
+        let out = private.login(USER, &[PASSWORD, &wrong]);
         assert_eq!(out.result, pam::AUTH_ERR, "{out:?}");
     }
-    let out = private.login(USER, &[PASSWORD, wrong_code(&good)]);
+    let out = private.login(USER, &[PASSWORD, &wrong]);
     assert_eq!(out.result, pam::MAXTRIES, "{out:?}");
     assert!(out.texts().contains("Too many failed attempts"), "{out:?}");
     let out = private.login(USER, &[PASSWORD, &good]);

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, Login, PamOutcome,
-    TestEnv, NOBODY,
+    pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, wrong_code, Login,
+    PamOutcome, TestEnv, NOBODY,
 };
 
 const USER: &str = "daemon";
@@ -40,8 +40,8 @@ fn right_code_passes_once_and_wrong_code_fails() {
         "a code must be accepted once: {replay:?}"
     );
 
-    let wrong = if code == "000000" { "111111" } else { "000000" };
-    let bad = env.pam(&Login::new(USER, wrong));
+    let wrong = wrong_code(&enrolled.secret);
+    let bad = env.pam(&Login::new(USER, &wrong));
     assert_eq!(bad.result, pam::AUTH_ERR, "{bad:?}");
     no_thread_left(&bad);
 
@@ -66,12 +66,12 @@ fn five_wrong_codes_lock_and_the_lock_survives_a_restart() {
     let mut env = TestEnv::new();
     let enrolled = env.enroll(USER);
     let good = totp(&enrolled.secret, 0);
-    let wrong = if good == "123456" { "654321" } else { "123456" };
+    let wrong = wrong_code(&enrolled.secret);
     for attempt in 1..=4 {
-        let out = env.pam(&Login::new(USER, wrong));
+        let out = env.pam(&Login::new(USER, &wrong));
         assert_eq!(out.result, pam::AUTH_ERR, "attempt {attempt}: {out:?}");
     }
-    let fifth = env.pam(&Login::new(USER, wrong));
+    let fifth = env.pam(&Login::new(USER, &wrong));
     assert_eq!(
         fifth.result,
         pam::MAXTRIES,
@@ -624,9 +624,9 @@ fn refusals_say_why_and_the_same_after_a_right_or_wrong_password() {
 
     // Locked out: how long.
     let good = totp(&enrolled.secret, 0);
-    let wrong_code = if good == "123456" { "654321" } else { "123456" };
+    let wrong = wrong_code(&enrolled.secret);
     for _ in 0..5 {
-        env.pam(&Login::new(USER, wrong_code));
+        env.pam(&Login::new(USER, &wrong));
     }
     let right = after_the_password(&env, &shadow, USER, "right-pass", &good);
     let wrong = after_the_password(&env, &shadow, USER, "wrong-pass", &good);
@@ -679,7 +679,7 @@ fn forward_pass_one_prompt_for_password_and_code() {
     );
 
     // Right password, wrong code: refused, and nothing says which part was wrong.
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&enrolled.secret);
     let bad_code = login(&format!("{PASSWORD}{wrong}"));
     assert_eq!(bad_code.result, pam::AUTH_ERR, "{bad_code:?}");
     assert_eq!(bad_code.texts(), "", "{bad_code:?}");

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use twofold_tests::{built, repo_root, require_root, target_dir};
+use twofold_tests::{built, free_port, repo_root, require_root, target_dir};
 
 const USER: &str = "tfpkg";
 const PASSWORD: &str = "Pkg-test-pw-1";
@@ -425,14 +425,6 @@ fn fresh_step(seconds: f64) -> u64 {
     }
     std::thread::sleep(Duration::from_secs_f64(left + 0.2));
     now_step().0
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const ASKPASS: &str = r#"#!/bin/sh
@@ -1383,6 +1375,14 @@ fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
     assert!(!root.path("/usr/sbin/twofoldd").exists());
 }
 
+/// `text` (`what`, for the message) has `line` as a whole line.
+fn assert_has_line(what: &str, text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "{what} lacks the line {line:?}"
+    );
+}
+
 #[test]
 fn packaging_files_carry_what_the_package_promises() {
     let read = |p: &str| fs::read_to_string(repo_root().join("packaging").join(p)).unwrap();
@@ -1406,7 +1406,7 @@ fn packaging_files_carry_what_the_package_promises() {
         "RuntimeDirectoryPreserve=yes",
         "Sockets=twofoldd.socket",
     ] {
-        assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
+        assert_has_line("the unit", &unit, line);
     }
     // The direct socket: root's alone, in a directory others may list but not write.
     let socket = read("systemd/twofoldd.socket");
@@ -1418,10 +1418,7 @@ fn packaging_files_carry_what_the_package_promises() {
         "Accept=no",
         "WantedBy=sockets.target",
     ] {
-        assert!(
-            socket.lines().any(|l| l == line),
-            "socket unit lacks {line}"
-        );
+        assert_has_line("the socket unit", &socket, line);
     }
     assert!(socket.contains(twofold_contract::DIRECT_SOCKET));
     assert!(unit
@@ -1434,10 +1431,7 @@ fn packaging_files_carry_what_the_package_promises() {
         "User=root",
         "SystemdService=twofoldd.service",
     ] {
-        assert!(
-            activation.lines().any(|l| l == line),
-            "activation file lacks {line}"
-        );
+        assert_has_line("the activation file", &activation, line);
     }
     let policy = read("polkit/org.twofold.policy");
     // Self-service is decided by uid and proof, not polkit: no action that nothing checks.
@@ -1456,21 +1450,20 @@ fn packaging_files_carry_what_the_package_promises() {
         "Default: no",
         "Auth-Type: Additional",
         "Session-Type: Additional",
+        // Interactive sessions only, and after pam_systemd (Priority 0; pam-auth-update
+        // sorts by descending priority, then descending name, so 0 would put twofold
+        // first).
+        "Session-Interactive-Only: yes",
+        "Priority: -1",
     ] {
-        assert!(profile.lines().any(|l| l == line), "profile lacks {line}");
+        assert_has_line("the profile", &profile, line);
     }
     assert!(profile.contains("\trequired\tpam_twofold.so"));
     assert!(profile.contains("\toptional\tpam_twofold.so"));
-    // Interactive sessions only, and after pam_systemd (Priority 0; pam-auth-update sorts
-    // by descending priority, then descending name, so 0 would put twofold first).
-    assert!(profile
-        .lines()
-        .any(|l| l == "Session-Interactive-Only: yes"));
-    assert!(profile.lines().any(|l| l == "Priority: -1"));
     // twofold-password takes every password logins take (common-auth); the profile
     // skips the code for it, on the line right before the module's.
     let password = read("pam.d/twofold-password");
-    assert!(password.lines().any(|l| l == "@include common-auth"));
+    assert_has_line("twofold-password", &password, "@include common-auth");
     let auth: Vec<&str> = profile
         .lines()
         .skip_while(|l| *l != "Auth:")

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use twofold_tests::root_only;
-use twofold_tests::{pam, totp, Login, PolkitMock, TestEnv, NOBODY};
+use twofold_tests::{
+    json, one_line_failure, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv,
+    NOBODY,
+};
 
 /// What libpam reports when the only module returned PAM_IGNORE (no module decided).
 const STACK_UNDECIDED: i32 = pam::PERM_DENIED;
@@ -282,31 +285,6 @@ fn remote_failures_do_not_lock_the_local_console() {
 
 // ---- The `twofold admin` commands, end to end through the CLI. ----
 
-fn cli_json(out: &std::process::Output) -> serde_json::Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
-
-fn stdout_text(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A failed command: non-zero exit, exactly one line on standard error (with `--json`,
-/// one object with `error` and `code`), returned as `twofold: <message>`.
-fn one_line_failure(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{out:?}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.ends_with('\n'), "{err:?}");
-    if err.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
-        assert!(v["code"].is_string(), "{err:?}");
-        return format!("twofold: {}\n", v["error"].as_str().expect("error text"));
-    }
-    assert!(err.starts_with("twofold: "), "{err:?}");
-    err
-}
-
 fn row<'a>(list: &'a serde_json::Value, user: &str) -> &'a serde_json::Value {
     list.as_array()
         .unwrap()
@@ -315,13 +293,14 @@ fn row<'a>(list: &'a serde_json::Value, user: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{user} not in {list}"))
 }
 
-/// A code that is not `good`.
-fn wrong_code(good: &str) -> &'static str {
-    if good == "123456" {
-        "654321"
-    } else {
-        "123456"
+/// Enrolls `user` and locks it out with five wrong codes in a row.
+fn enrolled_and_locked_out(env: &TestEnv, user: &str) -> Enrolled {
+    let enrolled = env.enroll(user);
+    let wrong = wrong_code(&enrolled.secret);
+    for _ in 0..5 {
+        env.pam(&Login::new(user, &wrong));
     }
+    enrolled
 }
 
 #[test]
@@ -334,7 +313,7 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
     // The daemon sees the required user at a login: its grace starts.
     env.pam(&Login::new(REQUIRED, "123456"));
 
-    let list = cli_json(&env.cli(&["admin", "users", "--json"], None, ""));
+    let list = json(&env.cli(&["admin", "users", "--json"], None, ""));
     let free = row(&list, FREE);
     assert_eq!(free["enrolled"], true, "{free}");
     assert_eq!(free["required"], false, "{free}");
@@ -351,7 +330,7 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
 
     let out = env.cli(&["admin", "users"], None, "");
     assert!(out.status.success(), "{out:?}");
-    let text = stdout_text(&out);
+    let text = stdout(&out);
     let header = text.lines().next().unwrap();
     for column in [
         "USER",
@@ -376,7 +355,7 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
     // `twofold status` shows the deadline too.
     let out = env.cli(&["status", "--user", REQUIRED], None, "");
     assert!(
-        stdout_text(&out).contains("Required by policy: yes; enroll by "),
+        stdout(&out).contains("Required by policy: yes; enroll by "),
         "{out:?}"
     );
 }
@@ -387,7 +366,7 @@ fn cli_admin_reset_with_a_bypass_code_logs_in_once() {
     let env = TestEnv::new();
     let enrolled = env.enroll(FREE);
     let before = twofold_tests::unix_now();
-    let reset = cli_json(&env.cli(
+    let reset = json(&env.cli(
         &[
             "admin",
             "reset",
@@ -440,7 +419,7 @@ fn cli_admin_reset_with_a_bypass_code_logs_in_once() {
         "",
     );
     assert!(out.status.success(), "{out:?}");
-    let text = stdout_text(&out);
+    let text = stdout(&out);
     assert!(
         text.contains(&format!("user {REQUIRED} is removed")),
         "{text}"
@@ -472,25 +451,21 @@ fn iso(unix: u64) -> String {
 fn cli_admin_unlock_clears_a_lockout() {
     root_only!();
     let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
-    let good = totp(&enrolled.secret, 0);
-    for _ in 0..5 {
-        env.pam(&Login::new(FREE, wrong_code(&good)));
-    }
+    let enrolled = enrolled_and_locked_out(&env, FREE);
     let out = env.pam(&Login::new(FREE, &totp(&enrolled.secret, 0)));
     assert_eq!(out.result, pam::MAXTRIES, "locked: {out:?}");
-    let list = cli_json(&env.cli(&["admin", "users", "--json"], None, ""));
+    let list = json(&env.cli(&["admin", "users", "--json"], None, ""));
     assert!(row(&list, FREE)["locked_until"].is_string(), "{list}");
 
     let out = env.cli(&["admin", "unlock", FREE], None, "");
     assert!(out.status.success(), "{out:?}");
     assert!(
-        stdout_text(&out).contains(&format!("Unlocked user {FREE}")),
+        stdout(&out).contains(&format!("Unlocked user {FREE}")),
         "{out:?}"
     );
     let out = env.pam(&Login::new(FREE, &totp(&enrolled.secret, 0)));
     assert_eq!(out.result, pam::SUCCESS, "unlocked: {out:?}");
-    let list = cli_json(&env.cli(&["admin", "users", "--json"], None, ""));
+    let list = json(&env.cli(&["admin", "users", "--json"], None, ""));
     assert_eq!(row(&list, FREE)["locked_until"], serde_json::Value::Null);
 
     let out = env.cli(&["admin", "unlock", "no-such-user-x"], None, "");
@@ -513,12 +488,12 @@ fn cli_admin_log_shows_actor_and_filters() {
     env.pam(&Login {
         rhost: Some("203.0.113.9".into()),
         tty: Some("ssh".into()),
-        ..Login::new(FREE, wrong_code(&good))
+        ..Login::new(FREE, &wrong_code(&enrolled.secret))
     });
     env.pam(&Login::new(FREE, &good));
     env.cli(&["admin", "unlock", FREE], None, "");
 
-    let log = cli_json(&env.cli(&["admin", "log", "--json"], None, ""));
+    let log = json(&env.cli(&["admin", "log", "--json"], None, ""));
     let entries = log.as_array().unwrap();
     let events: Vec<&str> = entries
         .iter()
@@ -550,7 +525,7 @@ fn cli_admin_log_shows_actor_and_filters() {
     assert_eq!(failed["service"], "twofold-test", "{failed}");
 
     // --user
-    let mine = cli_json(&env.cli(&["admin", "log", "--user", FREE, "--json"], None, ""));
+    let mine = json(&env.cli(&["admin", "log", "--user", FREE, "--json"], None, ""));
     let mine = mine.as_array().unwrap();
     assert!(
         !mine.is_empty() && mine.iter().all(|e| e["user"] == FREE),
@@ -558,7 +533,7 @@ fn cli_admin_log_shows_actor_and_filters() {
     );
     // --since: a date-time, a date, a duration.
     let since = iso(boundary);
-    let recent = cli_json(&env.cli(&["admin", "log", "--since", &since, "--json"], None, ""));
+    let recent = json(&env.cli(&["admin", "log", "--since", &since, "--json"], None, ""));
     let recent = recent.as_array().unwrap();
     assert!(!recent.is_empty(), "{since}");
     assert!(
@@ -569,9 +544,9 @@ fn cli_admin_log_shows_actor_and_filters() {
         .iter()
         .all(|e| e["at"].as_str().unwrap() >= since.as_str()));
     let today = &since[..10];
-    let all = cli_json(&env.cli(&["admin", "log", "--since", "1h", "--json"], None, ""));
+    let all = json(&env.cli(&["admin", "log", "--since", "1h", "--json"], None, ""));
     assert_eq!(all.as_array().unwrap().len(), entries.len());
-    let future = cli_json(&env.cli(
+    let future = json(&env.cli(
         &["admin", "log", "--since", "2099-01-01", "--json"],
         None,
         "",
@@ -580,12 +555,12 @@ fn cli_admin_log_shows_actor_and_filters() {
     let out = env.cli(&["admin", "log", "--since", today], None, "");
     assert!(out.status.success(), "{out:?}");
     // --limit
-    let two = cli_json(&env.cli(&["admin", "log", "--limit", "2", "--json"], None, ""));
+    let two = json(&env.cli(&["admin", "log", "--limit", "2", "--json"], None, ""));
     assert_eq!(two.as_array().unwrap().len(), 2);
 
     // The table for people.
     let out = env.cli(&["admin", "log", "--user", FREE], None, "");
-    let text = stdout_text(&out);
+    let text = stdout(&out);
     let header = text.lines().next().unwrap();
     for column in [
         "WHEN",
@@ -615,11 +590,7 @@ fn cli_admin_log_shows_actor_and_filters() {
 fn cli_admin_needs_root_or_polkit() {
     root_only!();
     let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
-    let good = totp(&enrolled.secret, 0);
-    for _ in 0..5 {
-        env.pam(&Login::new(FREE, wrong_code(&good)));
-    }
+    let enrolled = enrolled_and_locked_out(&env, FREE);
     let commands: [&[&str]; 5] = [
         &["admin", "users"],
         &["admin", "users", "--json"],
@@ -648,17 +619,17 @@ fn cli_admin_needs_root_or_polkit() {
     let out = env.cli(&["admin", "users"], Some(NOBODY), "");
     assert_eq!(one_line_failure(&out), refusal);
     // Nothing happened to the user.
-    let list = cli_json(&env.cli(&["admin", "users", "--json"], None, ""));
+    let list = json(&env.cli(&["admin", "users", "--json"], None, ""));
     assert_eq!(row(&list, FREE)["enrolled"], true);
     assert!(row(&list, FREE)["locked_until"].is_string(), "{list}");
 
     // polkit says yes to org.twofold.administer.
     polkit.allow(&["org.twofold.administer"]);
-    let list = cli_json(&env.cli(&["admin", "users", "--json"], Some(NOBODY), ""));
+    let list = json(&env.cli(&["admin", "users", "--json"], Some(NOBODY), ""));
     assert_eq!(row(&list, FREE)["enrolled"], true, "{list}");
     let out = env.cli(&["admin", "users"], Some(NOBODY), "");
     assert!(
-        out.status.success() && stdout_text(&out).contains(FREE),
+        out.status.success() && stdout(&out).contains(FREE),
         "{out:?}"
     );
     let out = env.cli(&["admin", "unlock", FREE], Some(NOBODY), "");
@@ -669,7 +640,7 @@ fn cli_admin_needs_root_or_polkit() {
         pam::SUCCESS,
         "unlocked by a polkit admin: {out:?}"
     );
-    let log = cli_json(&env.cli(
+    let log = json(&env.cli(
         &["admin", "log", "--user", FREE, "--json"],
         Some(NOBODY),
         "",
@@ -682,7 +653,7 @@ fn cli_admin_needs_root_or_polkit() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(unlock["actor_uid"], u64::from(NOBODY), "{unlock}");
     assert_eq!(unlock["actor"], "nobody", "{unlock}");
-    let reset = cli_json(&env.cli(
+    let reset = json(&env.cli(
         &[
             "admin",
             "reset",

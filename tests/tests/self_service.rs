@@ -10,46 +10,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use twofold_tests::root_only;
 use twofold_tests::{
-    pam, render_terminal, totp, wait_for_fresh_step, write_ppm, zbar_decode, Login, Pty, TestEnv,
-    Theme, NOBODY,
+    backup_codes_of, json, one_line_failure, pam, render_terminal, stderr, stdout, totp,
+    wait_for_fresh_step, write_ppm, wrong_code, zbar_decode, Login, Pty, TestEnv, Theme, NOBODY,
 };
 
 const USER: &str = "daemon";
 const PASSWORD: &str = "correct horse battery staple";
 const PROMPT_WAIT: Duration = Duration::from_secs(20);
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
-
-/// A failure: exit status 1 and exactly one line on standard error, containing `words`
-/// (with `--json`, one object with `error` and `code`).
+/// A failure: exit status 1 and one line on standard error containing `words`.
 fn assert_one_line_failure(out: &Output, words: &str) {
-    let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    let err = if err.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(&err).expect("a JSON error");
-        assert!(v["code"].is_string(), "{err}");
-        format!("twofold: {}", v["error"].as_str().expect("error text"))
-    } else {
-        err
-    };
-    assert!(err.starts_with("twofold: "), "{err}");
+    let err = one_line_failure(out);
     assert!(err.contains(words), "{words:?} in {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
 }
 
 /// Text without ANSI escape sequences.
@@ -96,14 +69,6 @@ fn backup_codes_in(text: &str) -> Vec<String> {
         .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_owned)
         .collect()
-}
-
-fn wrong_code(good: &str) -> &'static str {
-    if good == "000000" {
-        "111111"
-    } else {
-        "000000"
-    }
 }
 
 fn status_json(env: &TestEnv, user: &str) -> serde_json::Value {
@@ -225,7 +190,7 @@ fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
 
     // A wrong code first: explained, asked again.
     let good = totp(&secret, 0);
-    pty.send_line(wrong_code(&good));
+    pty.send_line(&wrong_code(&secret));
     pty.expect("did not match", PROMPT_WAIT);
     pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
     pty.send_line(&good);
@@ -304,12 +269,7 @@ fn each_backup_code_works_once_whatever_its_formatting() {
         None,
         "",
     ));
-    let fresh: Vec<String> = fresh["backup_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let fresh = backup_codes_of(&fresh);
     assert_eq!(fresh.len(), 10);
     assert_eq!(
         env.pam(&Login::new(USER, &codes[7])).result,
@@ -343,12 +303,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
         me,
         &format!("{}\n", old.backup_codes[0].to_uppercase()),
     );
-    let second: Vec<String> = json(&out)["backup_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let second = backup_codes_of(&json(&out));
     assert_eq!(second.len(), 10);
     assert_eq!(
         env.pam(&Login::new("nobody", &old.backup_codes[1])).result,
@@ -430,17 +385,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     // (The wrong codes above count: start again from no failures.)
     let out = env.cli(&["admin", "unlock", "nobody"], None, "");
     assert!(out.status.success(), "{out:?}");
-    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect(
-        "Type 'disable' to turn off two-factor authentication: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("disable");
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line("000000");
-    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    let (status, transcript) = disable_on_a_terminal(&env, me, "000000");
     assert_eq!(status.code(), Some(1), "{transcript}");
     let after_code = transcript
         .split("Enter a current code or a backup code: ")
@@ -450,17 +395,7 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     assert!(!after_code.contains("Type 'disable'"), "{transcript}");
 
     // With both right: the password is not echoed, and it is off.
-    let mut pty = Pty::spawn(env.cli_command(&["disable"]), me);
-    pty.expect(
-        "Type 'disable' to turn off two-factor authentication: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("disable");
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line(&codes[2]);
-    let (status, transcript) = pty.wait(PROMPT_WAIT);
+    let (status, transcript) = disable_on_a_terminal(&env, me, &codes[2]);
     assert!(status.success(), "{transcript}");
     assert!(!transcript.contains(PASSWORD), "echoed: {transcript}");
     assert!(transcript.contains("now off"), "{transcript}");
@@ -475,6 +410,26 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     assert_one_line_failure(&out, "nothing to turn off");
     let out = env.cli(&["backup-codes", "count"], me, "");
     assert_one_line_failure(&out, "twofold enroll");
+}
+
+/// `twofold disable` on a terminal as `uid`: confirmed, the account password, then
+/// `code`; its exit status and transcript.
+fn disable_on_a_terminal(
+    env: &TestEnv,
+    uid: Option<u32>,
+    code: &str,
+) -> (std::process::ExitStatus, String) {
+    let mut pty = Pty::spawn(env.cli_command(&["disable"]), uid);
+    pty.expect(
+        "Type 'disable' to turn off two-factor authentication: ",
+        PROMPT_WAIT,
+    );
+    pty.send_line("disable");
+    pty.expect("Password of your account: ", PROMPT_WAIT);
+    pty.send_line(PASSWORD);
+    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
+    pty.send_line(code);
+    pty.wait(PROMPT_WAIT)
 }
 
 #[test]

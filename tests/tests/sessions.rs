@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use twofold_tests::root_only;
 use twofold_tests::wait_for;
-use twofold_tests::{built, mmdb, signal, totp, wait_for_fresh_step, TestEnv, NOBODY};
+use twofold_tests::{built, free_port, mmdb, signal, totp, wait_for_fresh_step, TestEnv, NOBODY};
 
 // ------------------------------------------------------------------ helpers
 
@@ -128,14 +128,6 @@ fn pids_of_uid(uid: u32) -> Vec<i32> {
 /// Waits up to `limit` for the child to exit.
 fn exited_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     wait_for(limit, || child.try_wait().ok().flatten())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The PAM lines of pam_twofold.so for this environment.

@@ -5,7 +5,7 @@
 
 use twofold_contract::AuditEntry;
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, Login, PamOutcome, TestEnv};
+use twofold_tests::{built, pam, totp, wrong_code, Login, PamOutcome, TestEnv};
 
 /// Enrolled, and in no group below. `bin` is the only member of group `bin`.
 const USER: &str = "daemon";
@@ -36,16 +36,6 @@ fn skips(env: &TestEnv, user: &'static str) -> Vec<AuditEntry> {
     log.into_iter()
         .filter(|e| e.event == "trusted_network")
         .collect()
-}
-
-/// A six-digit code that none of the codes around now is.
-fn wrong_code(secret: &str) -> String {
-    let near: Vec<String> = (-2..=2).map(|o| totp(secret, o)).collect();
-    ["000000", "111111", "222222"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_string()
 }
 
 #[test]

@@ -6,11 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use twofold_tests::root_only;
-use twofold_tests::{built, private_shadow, repo_root, with_private_mounts, Pty, TestEnv};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use twofold_tests::{built, private_shadow, repo_root, stderr, with_private_mounts, Pty, TestEnv};
 
 /// The `Usage:` line of a usage error.
 fn usage_line(out: &Output) -> String {

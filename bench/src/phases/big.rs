@@ -5,11 +5,11 @@
 use std::fs;
 use std::time::Instant;
 
-use super::compare::{with_secrets, Compared};
+use super::compare::{small_twofold, Compared};
 use super::{rss, Ctx, Kib};
 use crate::client::{connect, peer};
-use crate::env::{self, user_name, World};
-use crate::logins::{Module, Samples};
+use crate::env::{self, user_names, World};
+use crate::logins::Samples;
 use crate::report::thousands;
 use crate::{seed, totp};
 
@@ -33,7 +33,7 @@ fn seed_big(ctx: &Ctx, world: &mut World) -> seed::Seeded {
         thousands(args.big_users)
     );
     world.stop_daemon();
-    let names: Vec<String> = (0..args.big_users).map(user_name).collect();
+    let names = user_names(args.big_users);
     let stage = (!args.seed_in_place).then(|| ctx.dir.join("seed-tmpfs"));
     if let Some(stage) = &stage {
         env::mount_tmpfs(stage).unwrap_or_else(|e| panic!("{e}"));
@@ -113,13 +113,8 @@ pub fn phase(ctx: &Ctx, world: &mut World, compared: &Compared) -> Option<Big> {
         "\n== twofold with {} enrolled users",
         thousands(args.big_users)
     );
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
     let step = totp::step_now();
-    let mut m = Module::new(
-        "twofold-big",
-        ctx.twofold_service(),
-        with_secrets(&small_users, enrolled),
-    );
+    let mut m = small_twofold(ctx, "twofold-big", enrolled);
     m.last_step.fill(step);
     m.passes(args.steps);
     println!(

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::calibration::Calibration;
 use super::Ctx;
 use crate::client::{connect, enroll, Enrolled};
-use crate::env::user_name;
+use crate::env::{user_name, user_names};
 use crate::logins::{wait_next_step, Module, Samples};
 use crate::pam::Service;
 use crate::totp;
@@ -67,12 +67,25 @@ pub fn with_secrets(
         .collect()
 }
 
+/// pam_twofold (on its default path) with the `--small` users and their secrets.
+pub fn small_twofold(
+    ctx: &Ctx,
+    name: &'static str,
+    enrolled: &HashMap<String, Enrolled>,
+) -> Module {
+    Module::new(
+        name,
+        ctx.twofold_service(),
+        with_secrets(&user_names(ctx.args.small), enrolled),
+    )
+}
+
 /// Enrolls the `--small` users through the D-Bus API; returns them and the wall time
 /// per enrollment.
 fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
     let (args, rt, address) = (ctx.args, &ctx.rt, &ctx.address);
     println!("\n== enrollment (EnrollBegin + EnrollConfirm as root, 4 in parallel)");
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
+    let small_users = user_names(args.small);
     let t = Instant::now();
     let (enrolled, lat) = rt.block_on(enroll(address, small_users.clone(), 4));
     let small_wall = t.elapsed().as_secs_f64();
@@ -92,13 +105,8 @@ fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
 /// bus-fallback path alone: (the default path's module, the bus path's samples).
 fn small_run(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>) -> (Module, Samples) {
     let args = ctx.args;
-    let small_users: Vec<String> = (0..args.small).map(user_name).collect();
     println!("\n== twofold with {} enrolled users", args.small);
-    let mut small = Module::new(
-        "twofold",
-        ctx.twofold_service(),
-        with_secrets(&small_users, enrolled),
-    );
+    let mut small = small_twofold(ctx, "twofold", enrolled);
     small.passes(args.steps);
     println!(
         "{}",
@@ -207,7 +215,7 @@ fn side_by_side(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>, small: &Module)
         "\n== side by side: {} users, {} steps",
         args.users, args.steps
     );
-    let names: Vec<String> = (0..args.users).map(user_name).collect();
+    let names = user_names(args.users);
     let mut twofold = Module::new(
         "pam_twofold",
         ctx.twofold_service(),
@@ -248,24 +256,15 @@ fn side_by_side(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>, small: &Module)
 /// pam_google_authenticator with `secret=DIR/${USER} user=root`, `WINDOW_SIZE 3` and
 /// `DISALLOW_REUSE`, a fresh secret per user.
 fn google_authenticator(ctx: &Ctx, so: &Path, names: &[String]) -> Module {
-    let gadir = ctx.dir.join("ga");
-    fs::create_dir_all(&gadir).unwrap();
-    fs::set_permissions(&gadir, fs::Permissions::from_mode(0o700)).unwrap();
-    let users: Vec<(String, Vec<u8>)> = names
-        .iter()
-        .map(|u| (u.clone(), totp::random_secret()))
-        .collect();
+    let (gadir, users) = fresh_secrets_in(ctx, "ga", names);
     for (u, s) in &users {
-        let p = gadir.join(u);
-        fs::write(
-            &p,
+        write_secret_file(
+            &gadir.join(u),
             format!(
                 "{}\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n",
                 data_encoding::BASE32_NOPAD.encode(s)
             ),
-        )
-        .unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        );
     }
     let service = Service::new(
         &ctx.pamdir,
@@ -281,21 +280,14 @@ fn google_authenticator(ctx: &Ctx, so: &Path, names: &[String]) -> Module {
 
 /// pam_oath with `usersfile=… window=1 digits=6`, a fresh secret per user.
 fn oath(ctx: &Ctx, so: &Path, names: &[String]) -> Module {
-    let odir = ctx.dir.join("oath");
-    fs::create_dir_all(&odir).unwrap();
-    fs::set_permissions(&odir, fs::Permissions::from_mode(0o700)).unwrap();
-    let users: Vec<(String, Vec<u8>)> = names
-        .iter()
-        .map(|u| (u.clone(), totp::random_secret()))
-        .collect();
+    let (odir, users) = fresh_secrets_in(ctx, "oath", names);
     let mut text = String::new();
     for (u, s) in &users {
         let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
         text.push_str(&format!("HOTP/T30/6 {u} - {hex}\n"));
     }
     let file = odir.join("users.oath");
-    fs::write(&file, text).unwrap();
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    write_secret_file(&file, text);
     let service = Service::new(
         &ctx.pamdir,
         "bench-oath",
@@ -306,6 +298,24 @@ fn oath(ctx: &Ctx, so: &Path, names: &[String]) -> Module {
         ),
     );
     Module::new("pam_oath", service, users)
+}
+
+/// `ctx.dir/name`, root's alone (0700), and a fresh secret for each of `names`.
+fn fresh_secrets_in(ctx: &Ctx, name: &str, names: &[String]) -> (PathBuf, Vec<(String, Vec<u8>)>) {
+    let dir = ctx.dir.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let users = names
+        .iter()
+        .map(|u| (u.clone(), totp::random_secret()))
+        .collect();
+    (dir, users)
+}
+
+/// Writes `text` to `path`, readable by root alone (0600).
+fn write_secret_file(path: &Path, text: String) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Prints where a twofold login's time goes.

@@ -14,7 +14,7 @@ use twofold_tests::{postgres_bin, PgServer};
 use super::compare::with_secrets;
 use super::Ctx;
 use crate::client::enroll;
-use crate::env::{user_name, World};
+use crate::env::{user_names, World};
 use crate::logins::{Module, Samples};
 use crate::pam::Service;
 
@@ -58,7 +58,7 @@ fn logins(ctx: &Ctx) -> Result<Samples, String> {
         &args.bin_dir,
         &server.storage_config("twofold", "bench-fleet-1", "disable"),
     )?;
-    let users: Vec<String> = (0..args.fleet_users).map(user_name).collect();
+    let users = user_names(args.fleet_users);
     let t = Instant::now();
     let (enrolled, lat) = ctx.rt.block_on(enroll(&world.address, users.clone(), 4));
     println!(

@@ -3,17 +3,15 @@
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
-use twofold_contract::{TwofoldError, UserStatus, BACKUP_CODES_LOW};
+use twofold_contract::{UserStatus, BACKUP_CODES_LOW};
 
 use crate::bus::Daemon;
-use crate::codes::normalize_proof;
 use crate::commands::enroll::write_backup_codes;
+use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
 use crate::json::write_json;
 use crate::output::write_out;
-use crate::prompt::{
-    ask_until_accepted, proof_from_stdin, Checked, Unanswered, PROOF_PROMPT, TRIES,
-};
+use crate::prompt::PROOF_PROMPT;
 use crate::text::suggest;
 
 /// `backup-codes count --json`.
@@ -76,66 +74,22 @@ pub async fn regenerate(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
-    let user = daemon.user_arg();
-    let codes = if code_stdin {
-        let code = proof_from_stdin(input, "--code")?;
-        daemon
-            .run(daemon.proxy().regenerate_backup_codes(user, &code))
-            .await?
-    } else {
-        let s = daemon.enrolled_status().await?;
-        if s.proof_required {
-            ask_and_regenerate(daemon, json, out, input).await?
-        } else {
-            daemon
-                .run(daemon.proxy().regenerate_backup_codes(user, ""))
-                .await?
-        }
+    let words = ProofWords {
+        prompt: PROOF_PROMPT,
+        mismatch: "That code did not match. Check that your phone sets its time automatically, \
+                   or use a backup code.\n",
+        not_done: "the backup codes were not changed",
     };
+    let codes = with_proof(daemon, code_stdin, json, out, input, words, async |proof| {
+        let user = daemon.user_arg();
+        daemon.proxy().regenerate_backup_codes(user, proof).await
+    })
+    .await?;
     let headline = format!(
         "New backup codes for {}. The old ones no longer work.",
         daemon.context().who()
     );
     write_backup_codes(codes, &headline, json, out)
-}
-
-async fn ask_and_regenerate(
-    daemon: &Daemon<'_>,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<Vec<String>, Failure> {
-    // With --json, standard output is for the JSON alone: prompts go to standard error.
-    let mut stderr = std::io::stderr();
-    let prompts: &mut dyn Write = if json { &mut stderr } else { out };
-    let answered = ask_until_accepted(input, prompts, PROOF_PROMPT, false, async |answer| {
-        let proof = match normalize_proof(&answer) {
-            Ok(proof) => proof,
-            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
-        };
-        let regenerate = daemon
-            .proxy()
-            .regenerate_backup_codes(daemon.user_arg(), &proof);
-        match daemon.call(regenerate).await? {
-            Ok(codes) => Ok(Checked::Accepted(codes)),
-            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(
-                "That code did not match. Check that your phone sets its time automatically, \
-                 or use a backup code.\n"
-                    .to_owned(),
-            )),
-            Err(e) => Err(daemon.context().failure(&e)),
-        }
-    })
-    .await?;
-    answered.map_err(|unanswered| match unanswered {
-        Unanswered::EndOfInput => Failure::new(
-            "No code was entered (end of input), so the backup codes were not changed. \
-             In scripts, give it on standard input with --code -.",
-        ),
-        Unanswered::OutOfTries => Failure::new(format!(
-            "No matching code after {TRIES} tries, so the backup codes were not changed."
-        )),
-    })
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@ use serde::Serialize;
 use twofold_contract::{DeviceInfo, TwofoldError};
 
 use crate::bus::Daemon;
-use crate::codes::normalize_proof;
 use crate::commands::enroll;
+use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
 use crate::json::write_json;
 use crate::options::{DevicesAction, Setup};
 use crate::output::write_out;
-use crate::prompt::{ask_until_accepted, proof_from_stdin, Checked, Unanswered, TRIES};
 use crate::text::{cell, suggest, table};
 use crate::time::{human_time, optional_iso8601};
 
@@ -132,22 +131,22 @@ async fn remove(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
-    let user = daemon.user_arg();
-    if code_stdin {
-        let code = proof_from_stdin(input, "--code")?;
-        daemon
-            .run(daemon.proxy().remove_device(user, name, &code))
-            .await?;
-    } else {
-        let s = daemon.enrolled_status().await?;
-        if s.proof_required {
-            ask_and_remove(daemon, name, json, out, input).await?;
-        } else {
-            daemon
-                .run(daemon.proxy().remove_device(user, name, ""))
-                .await?;
-        }
-    }
+    let prompt = format!("Enter a current code of a device other than {name}, or a backup code: ");
+    let mismatch = format!(
+        "That code did not match. Use a code of another device than {name}, or a backup \
+         code.\n"
+    );
+    let not_done = format!("{name} was not removed");
+    let words = ProofWords {
+        prompt: &prompt,
+        mismatch: &mismatch,
+        not_done: &not_done,
+    };
+    with_proof(daemon, code_stdin, json, out, input, words, async |proof| {
+        let user = daemon.user_arg();
+        daemon.proxy().remove_device(user, name, proof).await
+    })
+    .await?;
     if json {
         return write_json(
             out,
@@ -164,46 +163,6 @@ async fn remove(
             daemon.context().who()
         ),
     )
-}
-
-async fn ask_and_remove(
-    daemon: &Daemon<'_>,
-    name: &str,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
-    // With --json, standard output is for the JSON alone: prompts go to standard error.
-    let mut stderr = std::io::stderr();
-    let prompts: &mut dyn Write = if json { &mut stderr } else { out };
-    let prompt = format!("Enter a current code of a device other than {name}, or a backup code: ");
-    let answered = ask_until_accepted(input, prompts, &prompt, false, async |answer| {
-        let proof = match normalize_proof(&answer) {
-            Ok(proof) => proof,
-            Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
-        };
-        let remove = daemon
-            .proxy()
-            .remove_device(daemon.user_arg(), name, &proof);
-        match daemon.call(remove).await? {
-            Ok(()) => Ok(Checked::Accepted(())),
-            Err(TwofoldError::InvalidCode(_)) => Ok(Checked::Refused(format!(
-                "That code did not match. Use a code of another device than {name}, or a \
-                 backup code.\n"
-            ))),
-            Err(e) => Err(daemon.context().failure(&e)),
-        }
-    })
-    .await?;
-    answered.map_err(|unanswered| match unanswered {
-        Unanswered::EndOfInput => Failure::new(format!(
-            "No code was entered (end of input), so {name} was not removed. In scripts, give \
-             it on standard input with --code -."
-        )),
-        Unanswered::OutOfTries => Failure::new(format!(
-            "No matching code after {TRIES} tries, so {name} was not removed."
-        )),
-    })
 }
 
 #[cfg(test)]

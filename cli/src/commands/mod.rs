@@ -9,6 +9,7 @@ pub mod disable;
 pub mod doctor;
 pub mod enroll;
 pub mod import;
+mod proof;
 pub mod sessions;
 pub mod status;
 

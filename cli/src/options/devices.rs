@@ -51,17 +51,9 @@ fn validate_name(name: &str) -> Result<String, UsageError> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::Cli;
-    use crate::options::{Action, EnrollMode, Options, QrFiles};
-
-    fn parse(args: &[&str]) -> Result<Options, UsageError> {
-        let mut argv = vec!["twofold"];
-        argv.extend_from_slice(args);
-        Options::from_cli(Cli::try_parse_from(argv).expect("clap accepts"))
-    }
+    use crate::options::tests::parse;
+    use crate::options::{Action, EnrollMode, QrFiles};
 
     #[test]
     fn list_is_the_default() {

@@ -262,7 +262,8 @@ mod tests {
     use clap::Parser;
     use twofold_contract::limits;
 
-    fn parse(args: &[&str]) -> Result<Options, UsageError> {
+    /// `twofold ARGS`, parsed by clap and checked (for the submodules' tests too).
+    pub(super) fn parse(args: &[&str]) -> Result<Options, UsageError> {
         let mut argv = vec!["twofold"];
         argv.extend_from_slice(args);
         Options::from_cli(Cli::try_parse_from(argv).expect("clap accepts"))

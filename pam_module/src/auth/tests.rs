@@ -228,6 +228,23 @@ fn backup(left: u32) -> Verified {
     }
 }
 
+/// Not enrolled, with a bypass code from an administrator's reset waiting.
+fn bypass_pending() -> LoginState {
+    LoginState {
+        enrolled: false,
+        bypass_pending: true,
+        ..Default::default()
+    }
+}
+
+fn bypass() -> Verified {
+    Verified {
+        method: method::BYPASS.into(),
+        backup_codes_left: 0,
+        step_offset: 0,
+    }
+}
+
 fn ctx() -> LoginContext {
     LoginContext {
         service: Some("sshd".into()),
@@ -367,6 +384,11 @@ impl Outcome {
     }
 }
 
+/// The daemon's answer refusing with `kind`.
+fn refused<T>(kind: ErrorKind, message: &str) -> Result<T, CallError> {
+    Err(CallError::daemon(kind, message))
+}
+
 fn unavailable_err() -> CallError {
     CallError::Unavailable("timed out after 5s".into())
 }
@@ -409,10 +431,7 @@ fn custom_prompt_is_used() {
 #[test]
 fn wrong_code_fails() {
     let out = Case::new()
-        .verify(Err(CallError::daemon(
-            ErrorKind::InvalidCode,
-            "invalid code",
-        )))
+        .verify(refused(ErrorKind::InvalidCode, "invalid code"))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert!(out.conv.errors.is_empty());
@@ -424,10 +443,7 @@ fn wrong_code_fails() {
     );
     let out = Case::new()
         .opts(|o| o.debug = true)
-        .verify(Err(CallError::daemon(
-            ErrorKind::InvalidCode,
-            "invalid code",
-        )))
+        .verify(refused(ErrorKind::InvalidCode, "invalid code"))
         .run();
     assert!(out
         .log
@@ -522,16 +538,8 @@ fn required_after_grace_is_refused_even_with_nullok() {
 #[test]
 fn bypass_code_is_prompted_for_and_explained() {
     let out = Case::new()
-        .status(Ok(LoginState {
-            enrolled: false,
-            bypass_pending: true,
-            ..Default::default()
-        }))
-        .verify(Ok(Verified {
-            method: method::BYPASS.into(),
-            backup_codes_left: 0,
-            step_offset: 0,
-        }))
+        .status(Ok(bypass_pending()))
+        .verify(Ok(bypass()))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert!(out.conv.infos[0].contains("twofold enroll"));
@@ -540,10 +548,7 @@ fn bypass_code_is_prompted_for_and_explained() {
 #[test]
 fn locked_in_phase_1_by_error() {
     let out = Case::new()
-        .status(Err(CallError::daemon(
-            ErrorKind::Locked,
-            "Locked for 30 more seconds.",
-        )))
+        .status(refused(ErrorKind::Locked, "Locked for 30 more seconds."))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
     out.assert_not_prompted();
@@ -553,10 +558,10 @@ fn locked_in_phase_1_by_error() {
 #[test]
 fn locked_in_phase_3() {
     let out = Case::new()
-        .verify(Err(CallError::daemon(
+        .verify(refused(
             ErrorKind::Locked,
             "Too many failed attempts. Try again in 60 seconds.\x1b[2J",
-        )))
+        ))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
     assert_eq!(
@@ -568,9 +573,7 @@ fn locked_in_phase_3() {
 
 #[test]
 fn locked_with_empty_message_gets_a_generic_one() {
-    let out = Case::new()
-        .verify(Err(CallError::daemon(ErrorKind::Locked, "")))
-        .run();
+    let out = Case::new().verify(refused(ErrorKind::Locked, "")).run();
     assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
     assert_eq!(
         out.conv.errors,
@@ -582,7 +585,7 @@ fn locked_with_empty_message_gets_a_generic_one() {
 fn not_enrolled_without_nullok_fails_without_prompt() {
     for status in [
         Ok(not_enrolled_status()),
-        Err(CallError::daemon(ErrorKind::NotEnrolled, "not enrolled")),
+        refused(ErrorKind::NotEnrolled, "not enrolled"),
     ] {
         let out = Case::new().status(status).run();
         assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
@@ -595,7 +598,7 @@ fn not_enrolled_without_nullok_fails_without_prompt() {
 fn not_enrolled_with_nullok_is_ignored() {
     for status in [
         Ok(not_enrolled_status()),
-        Err(CallError::daemon(ErrorKind::NotEnrolled, "not enrolled")),
+        refused(ErrorKind::NotEnrolled, "not enrolled"),
     ] {
         let out = Case::new().opts(|o| o.nullok = true).status(status).run();
         assert_eq!(out.code, PamResultCode::PAM_IGNORE);
@@ -605,7 +608,7 @@ fn not_enrolled_with_nullok_is_ignored() {
 
 #[test]
 fn not_enrolled_in_phase_3() {
-    let e = || Err(CallError::daemon(ErrorKind::NotEnrolled, "reset by admin"));
+    let e = || refused(ErrorKind::NotEnrolled, "reset by admin");
     let out = Case::new().verify(e()).run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     let out = Case::new().opts(|o| o.nullok = true).verify(e()).run();
@@ -614,7 +617,7 @@ fn not_enrolled_in_phase_3() {
 
 #[test]
 fn unknown_user() {
-    let e = || Err(CallError::daemon(ErrorKind::UnknownUser, "no such user"));
+    let e = || refused(ErrorKind::UnknownUser, "no such user");
     let out = Case::new().status(e()).run();
     assert_eq!(out.code, PamResultCode::PAM_USER_UNKNOWN);
     out.assert_not_prompted();
@@ -720,7 +723,7 @@ fn a_broken_daemon_fails_closed_even_with_failmode_safe() {
         }
     }
     let out = Case::new()
-        .status(Err(CallError::daemon(ErrorKind::Internal, "disk full")))
+        .status(refused(ErrorKind::Internal, "disk full"))
         .run();
     assert!(out.log.has(Level::Err, "disk full"), "{:?}", out.log.lines);
 }
@@ -855,13 +858,13 @@ fn typed_code_is_trimmed() {
 fn empty_code_is_still_sent() {
     let out = Case::new()
         .typed(Ok(""))
-        .verify(Err(CallError::daemon(ErrorKind::InvalidCode, "")))
+        .verify(refused(ErrorKind::InvalidCode, ""))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert_eq!(out.sent_code(), "");
     let out = Case::new()
         .typed(Ok("   "))
-        .verify(Err(CallError::daemon(ErrorKind::InvalidCode, "")))
+        .verify(refused(ErrorKind::InvalidCode, ""))
         .run();
     assert_eq!(out.sent_code(), "");
 }
@@ -871,10 +874,7 @@ fn over_long_code_is_cut_but_stays_over_long() {
     let long = "7".repeat(10_000);
     let out = Case::new()
         .typed(Ok(&long))
-        .verify(Err(CallError::daemon(
-            ErrorKind::InvalidArgument,
-            "code too long",
-        )))
+        .verify(refused(ErrorKind::InvalidArgument, "code too long"))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert_eq!(out.sent_code().len(), MAX_CODE_LEN + 1);
@@ -1094,16 +1094,8 @@ fn forward_pass_backup_and_bypass_codes() {
     out.assert_not_logged("s3cret");
 
     let out = fwd("s3cret ab12-cd34-ef")
-        .status(Ok(LoginState {
-            enrolled: false,
-            bypass_pending: true,
-            ..Default::default()
-        }))
-        .verify(Ok(Verified {
-            method: method::BYPASS.into(),
-            backup_codes_left: 0,
-            step_offset: 0,
-        }))
+        .status(Ok(bypass_pending()))
+        .verify(Ok(bypass()))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert_eq!(out.sent_code(), "ab12-cd34-ef");
@@ -1113,10 +1105,7 @@ fn forward_pass_backup_and_bypass_codes() {
 #[test]
 fn forward_pass_wrong_code_fails_without_handing_anything_on() {
     let out = fwd("hunter2654321")
-        .verify(Err(CallError::daemon(
-            ErrorKind::InvalidCode,
-            "invalid code",
-        )))
+        .verify(refused(ErrorKind::InvalidCode, "invalid code"))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert_eq!(out.sent_code(), "654321");
@@ -1131,7 +1120,7 @@ fn forward_pass_answer_without_code_sends_an_empty_code_never_the_password() {
     for answer in ["justapassword", "hunter2 12345", ""] {
         let out = fwd(answer)
             .opts(|o| o.debug = true)
-            .verify(Err(CallError::daemon(ErrorKind::InvalidCode, "")))
+            .verify(refused(ErrorKind::InvalidCode, ""))
             .run();
         assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR, "{answer}");
         assert_eq!(out.sent_code(), "", "{answer}");
@@ -1159,10 +1148,7 @@ fn forward_pass_lockout_fails_without_handing_anything_on() {
     assert!(out.conv.authtoks.is_empty());
 
     let out = fwd("hunter2123456")
-        .verify(Err(CallError::daemon(
-            ErrorKind::Locked,
-            "Try again in 60 seconds.",
-        )))
+        .verify(refused(ErrorKind::Locked, "Try again in 60 seconds."))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
     assert!(out.conv.authtoks.is_empty());
@@ -1180,8 +1166,8 @@ fn forward_pass_lockout_fails_without_handing_anything_on() {
 fn forward_pass_not_enrolled_with_nullok_hands_the_whole_answer_on() {
     for status in [
         Ok(not_enrolled_status()),
-        Err(CallError::daemon(ErrorKind::NotEnrolled, "not enrolled")),
-        Err(CallError::daemon(ErrorKind::UnknownUser, "no such user")),
+        refused(ErrorKind::NotEnrolled, "not enrolled"),
+        refused(ErrorKind::UnknownUser, "no such user"),
     ] {
         // Even an answer ending in six digits: this user has no code to type.
         let out = fwd("hunter2123456")
@@ -1213,13 +1199,13 @@ fn forward_pass_refusals_before_the_prompt_are_unchanged() {
             PamResultCode::PAM_AUTH_ERR,
         ),
         (
-            Err(CallError::daemon(ErrorKind::UnknownUser, "no")),
+            refused(ErrorKind::UnknownUser, "no"),
             false,
             PamResultCode::PAM_USER_UNKNOWN,
         ),
         (Ok(after_deadline), true, PamResultCode::PAM_AUTH_ERR),
         (
-            Err(CallError::daemon(ErrorKind::PermissionDenied, "no")),
+            refused(ErrorKind::PermissionDenied, "no"),
             true,
             PamResultCode::PAM_AUTH_ERR,
         ),
@@ -1292,7 +1278,7 @@ fn forward_pass_daemon_unavailable_secure_and_safe() {
 
 #[test]
 fn forward_pass_reset_between_prompt_and_verify() {
-    let e = || Err(CallError::daemon(ErrorKind::NotEnrolled, "reset by admin"));
+    let e = || refused(ErrorKind::NotEnrolled, "reset by admin");
     let out = fwd("hunter2123456").verify(e()).run();
     assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
     assert!(out.conv.authtoks.is_empty());

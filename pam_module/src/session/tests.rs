@@ -147,12 +147,17 @@ fn ctx() -> SessionContext {
     }
 }
 
+/// Runs `hook` for `user` with the default options against `k`: the result and the log.
+fn run(hook: Hook, user: &[u8], k: &mut MockConnector) -> (PamResultCode, MockLog) {
+    let mut log = MockLog::default();
+    let rc = session(hook, &Options::default(), user, &ctx(), k, &mut log);
+    (rc, log)
+}
+
 #[test]
 fn open_registers_with_items_and_pid() {
     let mut k = connector(Ok(()), Reply::Ok);
-    let mut log = MockLog::default();
-    let opts = Options::default();
-    let rc = session(Hook::Open, &opts, b"alice", &ctx(), &mut k, &mut log);
+    let (rc, log) = run(Hook::Open, b"alice", &mut k);
     assert_eq!(rc, PamResultCode::PAM_SUCCESS);
     let r = k.record.borrow();
     assert_eq!(r.opened.len(), 1);
@@ -168,21 +173,14 @@ fn open_registers_with_items_and_pid() {
         r.dropped,
         "the connection must be gone when the hook returns"
     );
-    assert!(r.budget.unwrap() <= opts.timeout);
+    assert!(r.budget.unwrap() <= Options::default().timeout);
     assert!(log.0.iter().any(|(_, l)| l.contains("0badc0de")));
 }
 
 #[test]
 fn close_reports_to_the_daemon() {
     let mut k = connector(Ok(()), Reply::Ok);
-    let rc = session(
-        Hook::Close,
-        &Options::default(),
-        b"alice",
-        &ctx(),
-        &mut k,
-        &mut MockLog::default(),
-    );
+    let (rc, _) = run(Hook::Close, b"alice", &mut k);
     assert_eq!(rc, PamResultCode::PAM_SUCCESS);
     assert_eq!(k.record.borrow().closed.len(), 1);
 }
@@ -196,29 +194,14 @@ fn never_breaks_a_login() {
     ] {
         for hook in [Hook::Open, Hook::Close] {
             let mut k = connector(connect.clone(), reply.clone());
-            let mut log = MockLog::default();
-            let rc = session(
-                hook,
-                &Options::default(),
-                b"alice",
-                &ctx(),
-                &mut k,
-                &mut log,
-            );
+            let (rc, log) = run(hook, b"alice", &mut k);
             assert_eq!(rc, PamResultCode::PAM_IGNORE);
             assert!(!log.0.is_empty(), "a failure is logged");
         }
     }
     // A bad user name never reaches the daemon.
     let mut k = connector(Ok(()), Reply::Ok);
-    let rc = session(
-        Hook::Open,
-        &Options::default(),
-        b"",
-        &ctx(),
-        &mut k,
-        &mut MockLog::default(),
-    );
+    let (rc, _) = run(Hook::Open, b"", &mut k);
     assert_eq!(rc, PamResultCode::PAM_IGNORE);
     assert_eq!(k.record.borrow().connects, 0);
 }

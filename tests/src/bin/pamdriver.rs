@@ -11,13 +11,11 @@
 //! driver prints `waiting at the prompt` (a line of its own) and blocks until its
 //! standard input closes, then fails the conversation.
 
-use std::ffi::CString;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use twofold_pam_client::{
-    Answer, ConversationFailed, Converser, Item, Message, Style, Transaction,
-};
+use twofold_pam_client::{Answer, ConversationFailed, Converser, Message, Style};
+use twofold_tests::driver::Target;
 use twofold_tests::process_state::{threads, ProcessState};
 
 /// The user at the keyboard: answers prompts from the command line, in order, and
@@ -55,41 +53,16 @@ impl Converser for Script {
     }
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut confdir, mut service, mut user) = (String::new(), String::new(), Vec::new());
-    let (mut tty, mut rhost, mut ruser) = (None, None, None);
     let mut responses = Vec::new();
     let mut repeat = 1usize;
     let mut hold = false;
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--confdir" => confdir = value(),
-            "--service" => service = value(),
-            "--user" => user = value().into_bytes(),
-            "--user-hex" => user = hex(&value()),
-            "--tty" => tty = Some(value()),
-            "--rhost" => rhost = Some(value()),
-            "--ruser" => ruser = Some(value()),
-            "--response" => responses.push(value()),
-            "--repeat" => repeat = value().parse().expect("--repeat N"),
-            "--hold" => hold = true,
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    let confdir = CString::new(confdir).unwrap();
-    let service = CString::new(service).unwrap();
-    let user = CString::new(user).unwrap();
+    let target = Target::from_args(|flag, value| match flag {
+        "--response" => responses.push(value()),
+        "--repeat" => repeat = value().parse().expect("--repeat N"),
+        "--hold" => hold = true,
+        other => panic!("unknown flag {other}"),
+    });
     for _ in 0..repeat {
         let mut script = Script {
             responses: responses.clone(),
@@ -99,18 +72,7 @@ fn main() {
         let threads_before = threads();
         let state_before = ProcessState::now();
         let started = Instant::now();
-        let mut tx = Transaction::start(&service, &user, Some(&confdir), &mut script)
-            .expect("pam_start_confdir failed");
-        for (item, value) in [
-            (Item::Tty, &tty),
-            (Item::Rhost, &rhost),
-            (Item::Ruser, &ruser),
-        ] {
-            if let Some(v) = value {
-                let v = CString::new(v.as_str()).unwrap();
-                tx.set_item(item, &v).expect("pam_set_item");
-            }
-        }
+        let mut tx = target.start(&mut script);
         let _ = tx.authenticate(0);
         let result = tx.last_status();
         let name = tx.strerror(result);

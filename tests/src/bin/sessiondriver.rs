@@ -2,7 +2,7 @@
 //! `pam_open_session`) against a private PAM config directory, stays alive as the
 //! session leader until its standard input closes, then closes the session.
 //!
-//! Usage: sessiondriver --confdir DIR --service NAME --user USER [--tty TTY]
+//! Usage: sessiondriver --confdir DIR --service NAME (--user USER | --user-hex HEX) [--tty TTY]
 //!        [--rhost HOST] [--ruser USER] [--env NAME=VALUE]...
 //!
 //! Prints `open RC ELAPSED_MS THREADS_BEFORE THREADS_AFTER` after opening and
@@ -12,41 +12,19 @@ use std::ffi::CString;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use twofold_pam_client::{Item, NoConversation, Transaction};
+use twofold_pam_client::NoConversation;
+use twofold_tests::driver::Target;
 use twofold_tests::process_state::threads;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut confdir, mut service, mut user) = (String::new(), String::new(), String::new());
-    let mut items = Vec::new();
     let mut env = Vec::new();
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--confdir" => confdir = value(),
-            "--service" => service = value(),
-            "--user" => user = value(),
-            "--tty" => items.push((Item::Tty, value())),
-            "--rhost" => items.push((Item::Rhost, value())),
-            "--ruser" => items.push((Item::Ruser, value())),
-            "--env" => env.push(value()),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    let confdir = CString::new(confdir).unwrap();
-    let service = CString::new(service).unwrap();
-    let user = CString::new(user).unwrap();
+    let target = Target::from_args(|flag, value| match flag {
+        "--env" => env.push(value()),
+        other => panic!("unknown flag {other}"),
+    });
     // Session hooks must not talk to the user: any conversation is an error.
     let mut no_conversation = NoConversation;
-    let mut tx = Transaction::start(&service, &user, Some(&confdir), &mut no_conversation)
-        .expect("pam_start_confdir failed");
-    for (item, v) in &items {
-        let v = CString::new(v.as_str()).unwrap();
-        tx.set_item(*item, &v).expect("pam_set_item");
-    }
+    let mut tx = target.start(&mut no_conversation);
     for e in &env {
         let e = CString::new(e.as_str()).unwrap();
         tx.putenv(&e).expect("pam_putenv");
