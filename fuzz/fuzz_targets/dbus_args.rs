@@ -26,12 +26,19 @@ fn handle(user: &str, code: &str, other: &str) {
             1,
             Some(55_555_554),
         );
+    }
+    if otp::looks_like_otp(code) {
+        // A hardware token's parameters: 8 digits, SHA-256, 60-second steps; a counter.
+        for oath in [otp::Oath::new("SHA256", 8, 60), otp::Oath::new("SHA1", 6, 0)] {
+            let oath = oath.expect("supported parameters");
+            let _ = oath.matching(b"12345678901234567890", code, 1_666_666_666, 2, Some(7));
+        }
     } else if let Some(n) = backup_codes::normalize(code) {
         // Ten symbols of ours, or an imported google-authenticator scratch code.
         let scratch_code = n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit());
         assert!(n.len() == 10 || scratch_code, "{:?}", n.as_str());
     }
-    let _ = otp::otpauth_uri(other, user, "JBSWY3DPEHPK3PXP");
+    let _ = otp::otpauth_uri(other, user, "JBSWY3DPEHPK3PXP", &otp::Oath::APP);
 }
 
 fuzz_target!(|data: &[u8]| {
