@@ -159,6 +159,11 @@ pub fn read(xml: &str, key: Protection) -> Result<Vec<PskcToken>, PskcError> {
     };
     let doc = match Document::parse_with_options(xml, options) {
         Ok(doc) => doc,
+        Err(roxmltree::Error::DtdDetected) => {
+            return refuse(
+                "this PSKC file has a DTD, which twofold refuses (it could read other files)",
+            )
+        }
         Err(e) => return refuse(format!("this is not a PSKC file: not XML ({e})")),
     };
     let container = doc.root_element();
@@ -247,9 +252,10 @@ fn read_package(
     index: usize,
     crypto: Option<&FileCrypto>,
 ) -> Result<PskcToken, PskcError> {
-    let Some(key) = child(package, PSKC, "Key") else {
+    let mut keys = children(package, PSKC, "Key");
+    let (Some(key), None) = (keys.next(), keys.next()) else {
         return refuse(format!(
-            "key package number {index} of the file holds no key"
+            "key package number {index} of the file holds no key or more than one"
         ));
     };
     let label = key_label(key, index);
@@ -604,7 +610,7 @@ impl FileCrypto {
             24 => cbc_decrypt::<aes::Aes192>(&self.key, &data),
             _ => cbc_decrypt::<aes::Aes256>(&self.key, &data),
         };
-        plain.ok_or_else(|| self.wrong_key("what it decrypts to is not padded right"))
+        plain.ok_or_else(|| self.wrong_key("it decrypts to garbage"))
     }
 }
 
@@ -692,6 +698,9 @@ mod tests {
     const FIGURE5: &str = include_str!("../tests/data/pskc/figure5.pskcxml");
     const FIGURE6: &str = include_str!("../tests/data/pskc/figure6.pskcxml");
     const FIGURE7: &str = include_str!("../tests/data/pskc/figure7.pskcxml");
+    /// Made for these tests (see the README beside it).
+    const AES256_PBKDF2_SHA256: &str =
+        include_str!("../tests/data/pskc/aes256-pbkdf2-sha256.pskcxml");
 
     /// Figure 6's pre-shared key, and the secret of figures 3, 6 and 7.
     const FIGURE6_KEY: [u8; 16] = [
@@ -784,8 +793,10 @@ mod tests {
     fn figure6_refuses_a_wrong_or_missing_key() {
         let mut wrong = FIGURE6_KEY;
         wrong[15] ^= 1;
-        assert!(error(FIGURE6, Protection::PreSharedKey(&wrong))
-            .starts_with("the pre-shared key does not decrypt this file ("),);
+        assert_eq!(
+            error(FIGURE6, Protection::PreSharedKey(&wrong)),
+            "the pre-shared key does not decrypt this file (it decrypts to garbage)"
+        );
         assert_eq!(
             error(FIGURE6, Protection::PreSharedKey(&[0x12; 32])),
             "the pre-shared key is 32 bytes, but this file's AES-128 needs 16"
@@ -831,13 +842,33 @@ mod tests {
         assert_eq!(tokens[0].serial, "987654321");
         assert_eq!(tokens[0].manufacturer.as_deref(), Some("TokenVendorAcme"));
         assert_eq!(tokens[0].secret.as_slice(), SECRET);
-        assert!(error(FIGURE7, Protection::Password("qwertz"))
-            .starts_with("the password does not decrypt this file ("),);
+        assert_eq!(
+            error(FIGURE7, Protection::Password("qwertz")),
+            "the password does not decrypt this file (it decrypts to garbage)"
+        );
         assert_eq!(
             error(FIGURE7, Protection::PreSharedKey(&FIGURE6_KEY)),
             "this PSKC file is encrypted with a password, not a pre-shared key: give --password"
         );
         assert_eq!(error(FIGURE7, Protection::None), NEEDS_KEY);
+    }
+
+    #[test]
+    fn aes256_under_a_pbkdf2_sha256_password_with_an_hmac_sha256_mac() {
+        let tokens = read(AES256_PBKDF2_SHA256, Protection::Password("correct horse")).unwrap();
+        assert_eq!(tokens.len(), 1);
+        let t = &tokens[0];
+        assert_eq!(t.serial, "TOTP-0001");
+        assert_eq!(t.model.as_deref(), Some("T6"));
+        assert_eq!(
+            (t.kind, t.hash, t.digits, t.period),
+            (TokenKind::Totp, Hash::Sha256, 6, 30)
+        );
+        assert_eq!(t.secret.as_slice(), b"12345678901234567890123456789012");
+        assert_eq!(
+            error(AES256_PBKDF2_SHA256, Protection::Password("correct horse!")),
+            "the password does not decrypt this file (it decrypts to garbage)"
+        );
     }
 
     #[test]
@@ -913,7 +944,10 @@ mod tests {
             "<!DOCTYPE KeyContainer [<!ENTITY x SYSTEM \"file:///etc/shadow\">]>\n<KeyContainer",
         );
         let xxe = xxe.replace("<Issuer>Issuer</Issuer>", "<Issuer>&x;</Issuer>");
-        assert!(error(&xxe, Protection::None).starts_with("this is not a PSKC file: not XML ("));
+        assert_eq!(
+            error(&xxe, Protection::None),
+            "this PSKC file has a DTD, which twofold refuses (it could read other files)"
+        );
     }
 
     #[test]
@@ -1013,7 +1047,7 @@ mod tests {
     }
 
     #[test]
-    fn too_many_keys_are_refused() {
+    fn too_many_keys_or_packages_without_one_key_are_refused() {
         let package = "<KeyPackage/>";
         let xml = format!(
             "<KeyContainer Version='1.0' xmlns='urn:ietf:params:xml:ns:keyprov:pskc'>{}\
@@ -1023,6 +1057,16 @@ mod tests {
         assert_eq!(
             error(&xml, Protection::None),
             "this PSKC file holds 10001 keys; at most 10000 are read at once: split it"
+        );
+        let empty = FIGURE3.replace("<KeyPackage>", "<KeyPackage/><KeyPackage>");
+        assert_eq!(
+            error(&empty, Protection::None),
+            "key package number 1 of the file holds no key or more than one"
+        );
+        let two_keys = FIGURE3.replace("</Key>", "</Key><Key/>");
+        assert_eq!(
+            error(&two_keys, Protection::None),
+            "key package number 1 of the file holds no key or more than one"
         );
     }
 }
