@@ -46,6 +46,9 @@ pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
 pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
 /// Largest pam_oath usersfile imported, in bytes (some 10,000 users' lines).
 pub const MAX_OATH_USERSFILE_LEN: u64 = 1 << 20;
+/// Largest PSKC file (RFC 6030: a token vendor's seeds) imported, in bytes: some
+/// thousand encrypted keys, or several thousand plain ones.
+pub const MAX_PSKC_FILE_LEN: u64 = 1 << 20;
 /// Where an imported secret may come from (named in the audit trail).
 pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
 /// Longest device name (bytes; names are ASCII).
