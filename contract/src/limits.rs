@@ -76,6 +76,15 @@ pub const HOTP_LOOK_AHEAD: u64 = 20;
 /// Counter values searched by a resynchronisation from two consecutive codes.
 pub const HOTP_RESYNC_SPAN: u64 = 10_000;
 
+// ---- hardware OATH tokens
+
+/// Most hardware tokens the daemon keeps (imported, assigned or not).
+pub const MAX_TOKENS: u64 = 100_000;
+/// Most tokens one `AdminImportTokens` call brings (a PSKC file holds at most as many).
+pub const MAX_TOKENS_PER_IMPORT: usize = 10_000;
+/// Longest manufacturer or model name of a token (shown in listings).
+pub const MAX_TOKEN_LABEL_LEN: usize = 64;
+
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
@@ -198,6 +207,26 @@ pub fn oath_params(algorithm: &str, digits: u32, period: u64) -> Result<(), Inva
     Ok(())
 }
 
+/// A token's serial: the name of the device it becomes, so a valid [`device_name`].
+pub fn token_serial(serial: &str) -> Result<(), Invalid> {
+    device_name(serial).map_err(|_| {
+        Invalid(format!(
+            "a token serial is 1 to {MAX_DEVICE_NAME_LEN} letters, digits, '-', '_' or '.', \
+             starting with a letter or digit (the token becomes a device named so)"
+        ))
+    })
+}
+
+/// A token's manufacturer or model: at most [`MAX_TOKEN_LABEL_LEN`] bytes, one line.
+pub fn token_label(what: &str, text: &str) -> Result<(), Invalid> {
+    if text.len() > MAX_TOKEN_LABEL_LEN || has_control(text) {
+        return Err(Invalid(format!(
+            "a token's {what} is at most {MAX_TOKEN_LABEL_LEN} bytes, without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Anything else a caller sends as free text (a code, a password): bounded length.
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     if text.len() > max {
@@ -306,6 +335,19 @@ mod tests {
         assert!(device_name("my phone").is_err());
         assert!(device_name("t\u{e9}l\u{e9}phone").is_err());
         assert!(device_name("a\nb").is_err());
+    }
+
+    #[test]
+    fn token_serials_and_labels() {
+        assert!(token_serial("987654321").is_ok());
+        assert!(token_serial("SN-0001_a.b").is_ok());
+        assert!(token_serial("").is_err());
+        assert!(token_serial("has space").is_err());
+        assert!(token_serial(&"1".repeat(MAX_DEVICE_NAME_LEN + 1)).is_err());
+        assert!(token_label("model", "").is_ok());
+        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN)).is_ok());
+        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN + 1)).is_err());
+        assert!(token_label("model", "a\u{1b}[2J").is_err());
     }
 
     #[test]

@@ -603,6 +603,52 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
         "st",
         ["ok", "ok", "PermissionDenied", "ok"],
     ),
+    // Hardware tokens: an empty import, an unknown serial: refused at the door.
+    (
+        "AdminImportTokens",
+        "a(sss(suut)s)",
+        [
+            "InvalidArgument",
+            "PermissionDenied",
+            "PermissionDenied",
+            "InvalidArgument",
+        ],
+    ),
+    (
+        "AdminTokens",
+        "",
+        ["ok", "PermissionDenied", "PermissionDenied", "ok"],
+    ),
+    (
+        "AdminAssignToken",
+        "ss",
+        [
+            "InvalidArgument",
+            "PermissionDenied",
+            "PermissionDenied",
+            "InvalidArgument",
+        ],
+    ),
+    (
+        "AdminUnassignToken",
+        "s",
+        [
+            "InvalidArgument",
+            "PermissionDenied",
+            "PermissionDenied",
+            "InvalidArgument",
+        ],
+    ),
+    (
+        "AdminResyncToken",
+        "sss",
+        [
+            "InvalidArgument",
+            "PermissionDenied",
+            "PermissionDenied",
+            "InvalidArgument",
+        ],
+    ),
     (
         "ForgetRemembered",
         "s",
@@ -704,8 +750,25 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
             conn.call_method(dest, OBJECT_PATH, iface, method, &(user, ctx, 60u32))
                 .await
         }
-        "AdminUsers" => {
+        "AdminUsers" | "AdminTokens" => {
             conn.call_method(dest, OBJECT_PATH, iface, method, &())
+                .await
+        }
+        "AdminImportTokens" => {
+            let none: Vec<twofold_contract::TokenSeed> = Vec::new();
+            conn.call_method(dest, OBJECT_PATH, iface, method, &(none,))
+                .await
+        }
+        "AdminAssignToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch", user))
+                .await
+        }
+        "AdminUnassignToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch",))
+                .await
+        }
+        "AdminResyncToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch", "1", "2"))
                 .await
         }
         "AdminReset" => {

@@ -15,10 +15,13 @@ pub mod postgres;
 pub(crate) mod schema;
 pub(crate) mod sql;
 pub mod sqlite;
+pub mod tokens;
 
 use crate::lockout::{LockoutPolicy, Source, Throttle};
 use crate::otp::Oath;
 use twofold_contract::AuditEntry;
+
+pub use tokens::TokenStore;
 
 /// A storage failure: the request fails closed.
 #[derive(Debug)]
@@ -211,7 +214,7 @@ pub struct StoredBackupCode {
 }
 
 /// The daemon's durable state.
-pub trait Store: Send + Sync + SessionStore {
+pub trait Store: Send + Sync + SessionStore + TokenStore {
     /// Other hosts write to this store too (fleet mode): a row naming this host may have
     /// been written by another.
     fn shared(&self) -> bool {

@@ -450,6 +450,41 @@ pub const OATH_PARAMS: &[Change] = &[
     },
 ];
 
+/// Hardware OATH tokens imported from vendors' seed files, assigned or not (created by
+/// [`TOKENS`]). The seed is sealed for the token (see `secrets::Keys::seal_token`);
+/// `counter` is an HOTP token's next counter value, kept here so that it outlives the
+/// device the token is.
+pub const TOKENS_TABLE: Table = Table {
+    // A key column of its own would take NULL in SQLite.
+    key: "serial",
+    ..table(
+        "tokens",
+        &[
+            col("serial", Text, Required),
+            col("kind", Text, Required),
+            col("secret", Blob, Required),
+            col("algorithm", Text, Required),
+            col("digits", Int4, Required),
+            col("period", Int4, Required),
+            col("counter", Int, Default("0")),
+            col("manufacturer", Text, Default("''")),
+            col("model", Text, Default("''")),
+            col("imported_at", Int, Required),
+        ],
+    )
+};
+
+/// Hardware OATH tokens: their table, and on each device the serial of the token it is
+/// (NULL: not a token of the table). A token is assigned iff a device names it. SQLite
+/// migration 10, PostgreSQL migration 5.
+pub const TOKENS: &[Change] = &[
+    Change::CreateTable(&TOKENS_TABLE),
+    Change::AddColumn {
+        table: "devices",
+        column: col("token", Text, Optional),
+    },
+];
+
 /// When each throttle counter last counted a failure (idle ones are purged): SQLite
 /// migration 6, PostgreSQL migration 2.
 pub const THROTTLE_UPDATED_AT: Change = Change::AddColumn {
@@ -675,6 +710,7 @@ mod tests {
         std::iter::once(&THROTTLE_UPDATED_AT)
             .chain(DEVICES)
             .chain(OATH_PARAMS)
+            .chain(TOKENS)
     }
 
     fn expected(table: &Table) -> Vec<ColumnInfo> {
