@@ -205,6 +205,22 @@ pub fn read(xml: &str, key: Protection) -> Result<Vec<PskcToken>, PskcError> {
     Ok(tokens)
 }
 
+/// True when the file's secrets are encrypted under a key derived from a password (the
+/// password is to be asked for); false for anything else, unreadable files included
+/// ([`read`] says what is wrong with those).
+pub fn wants_password(xml: &str) -> bool {
+    let options = ParsingOptions {
+        allow_dtd: false,
+        ..ParsingOptions::default()
+    };
+    let Ok(doc) = Document::parse_with_options(xml, options) else {
+        return false;
+    };
+    child(doc.root_element(), PSKC, "EncryptionKey")
+        .and_then(|how| child(how, XENC11, "DerivedKey"))
+        .is_some()
+}
+
 /// The first child element of `node` named `name` in namespace `ns`.
 fn child<'a, 'i>(node: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
     node.children()
@@ -426,7 +442,7 @@ fn read_secret(
 
 const NEEDS_KEY: &str =
     "this PSKC file is encrypted: give its pre-shared key (--key-file) or its password \
-     (--password)";
+     (--password-file)";
 
 /// The HMACs of `MACMethod` and of PBKDF2's `PRF`.
 #[derive(Clone, Copy)]
@@ -513,7 +529,7 @@ impl FileCrypto {
             (Protection::PreSharedKey(_), Some(_)) => {
                 return refuse(
                     "this PSKC file is encrypted with a password, not a pre-shared key: give \
-                     --password",
+                     --password-file",
                 )
             }
             (_, None) => {
@@ -837,6 +853,9 @@ mod tests {
 
     #[test]
     fn figure7_decrypts_with_its_password_only() {
+        assert!(wants_password(FIGURE7));
+        assert!(!wants_password(FIGURE6) && !wants_password(FIGURE3));
+        assert!(!wants_password("not xml"));
         let tokens = read(FIGURE7, Protection::Password("qwerty")).unwrap();
         assert_eq!(tokens.len(), 1);
         assert_eq!(tokens[0].serial, "987654321");
@@ -848,7 +867,7 @@ mod tests {
         );
         assert_eq!(
             error(FIGURE7, Protection::PreSharedKey(&FIGURE6_KEY)),
-            "this PSKC file is encrypted with a password, not a pre-shared key: give --password"
+            "this PSKC file is encrypted with a password, not a pre-shared key: give --password-file"
         );
         assert_eq!(error(FIGURE7, Protection::None), NEEDS_KEY);
     }
