@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::Serialize;
-use twofold_contract::{limits, OathParams, TokenInfo, TokenSeed};
+use twofold_contract::{limits, OathParams, TokenInfo, TokenSeed, TwofoldError};
 use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
@@ -82,7 +82,17 @@ pub async fn run(
                     read_code(input, "The next code (press the button again): ")?,
                 ),
             };
-            let next = ask(daemon, proxy.admin_resync_token(serial, &first, &second)).await?;
+            let next = match daemon
+                .call(proxy.admin_resync_token(serial, &first, &second))
+                .await?
+            {
+                Ok(next) => next,
+                // The daemon's words: which token, and what to do (not a login's).
+                Err(TwofoldError::InvalidCode(why)) => {
+                    return Err(Failure::coded("invalid_code", why))
+                }
+                Err(e) => return Err(admin_failure(daemon, &e)),
+            };
             if json {
                 return write_json(
                     out,
@@ -100,7 +110,7 @@ pub async fn run(
 /// An admin call: a refusal says what permission is missing.
 async fn ask<T>(
     daemon: &Daemon<'_>,
-    call: impl std::future::Future<Output = Result<T, twofold_contract::TwofoldError>>,
+    call: impl std::future::Future<Output = Result<T, TwofoldError>>,
 ) -> Result<T, Failure> {
     daemon
         .call(call)
