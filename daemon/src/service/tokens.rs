@@ -305,3 +305,140 @@ fn assigned_to(serial: &str, holder: &str) -> TwofoldError {
          (`twofold admin tokens unassign {serial}`)."
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use twofold_contract::{limits, method, OathParams, TokenSeed, TwofoldError};
+
+    use super::super::tests::service;
+    use super::super::Service;
+    use crate::authz::Grant;
+    use crate::otp::{self, Oath};
+
+    /// RFC 4226's seed, base32.
+    const RFC4226: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+    fn seed(serial: &str, algorithm: &str, digits: u32, period: u32, secret: &str) -> TokenSeed {
+        TokenSeed {
+            serial: serial.into(),
+            manufacturer: "Vendor".into(),
+            model: String::new(),
+            oath: OathParams {
+                algorithm: algorithm.into(),
+                digits,
+                period,
+                counter: 0,
+            },
+            secret: secret.into(),
+        }
+    }
+
+    fn everyone() -> Grant {
+        Grant::in_process_root("")
+    }
+
+    fn refusal(svc: &Service, seeds: &[TokenSeed]) -> String {
+        match svc.admin_import_tokens(&everyone(), seeds) {
+            Err(TwofoldError::InvalidArgument(m)) => m,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn imports_are_checked_whole_at_the_door() {
+        let svc = service();
+        let good = seed("T1", "SHA1", 6, 0, RFC4226);
+        assert_eq!(refusal(&svc, &[]), "No tokens to import.");
+        let too_many = vec![good.clone(); limits::MAX_TOKENS_PER_IMPORT + 1];
+        assert!(refusal(&svc, &too_many).contains("split the file"));
+        for (bad, says) in [
+            (seed("a b", "SHA1", 6, 0, RFC4226), "a token serial is"),
+            (
+                seed("T2", "MD5", 6, 0, RFC4226),
+                "Token T2: unsupported OATH algorithm",
+            ),
+            (
+                seed("T2", "SHA1", 7, 0, RFC4226),
+                "Token T2: codes have 6 or 8 digits",
+            ),
+            (
+                seed("T2", "SHA1", 6, 45, RFC4226),
+                "Token T2: TOTP steps are 30 or 60",
+            ),
+            (
+                seed("T2", "SHA1", 6, 0, "GEZDGNBVGY3TQOJ1"),
+                "Token T2: an imported secret",
+            ),
+            (
+                seed("T2", "SHA1", 6, 0, "GEZDGNBVGY3TQOJQGE"),
+                "Token T2: the seed has fewer",
+            ),
+        ] {
+            let said = refusal(&svc, &[good.clone(), bad]);
+            assert!(said.starts_with(says), "{said}");
+        }
+        let said = refusal(&svc, &[good.clone(), good.clone()]);
+        assert_eq!(said, "Token T1 is listed twice; nothing was imported.");
+        assert!(svc.admin_tokens(&everyone()).unwrap().is_empty(), "nothing");
+        let done = svc.admin_import_tokens(&everyone(), &[good]).unwrap();
+        assert_eq!((done.imported, done.skipped.len()), (1, 0));
+    }
+
+    #[test]
+    fn an_assigned_tokens_codes_pass_and_resync_finds_it_again() {
+        let svc = service();
+        let hotp = seed("FOB", "SHA1", 6, 0, RFC4226);
+        let clock = seed("CLOCK", "SHA512", 8, 60, RFC4226);
+        svc.admin_import_tokens(&everyone(), &[hotp, clock])
+            .unwrap();
+        let info = svc.admin_tokens(&everyone()).unwrap();
+        assert_eq!(
+            info.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>(),
+            [
+                limits::DEVICE_KIND_TOTP_TOKEN,
+                limits::DEVICE_KIND_HOTP_TOKEN
+            ]
+        );
+        let alice = Grant::in_process_root("alice");
+        svc.admin_assign_token(&alice, "FOB").unwrap();
+        let again = svc.admin_assign_token(&Grant::in_process_root("bob"), "FOB");
+        assert!(
+            matches!(&again, Err(TwofoldError::InvalidArgument(m)) if m.contains("assigned to alice")),
+            "{again:?}"
+        );
+        let secret = otp::from_base32(RFC4226).unwrap();
+        let hotp = Oath::new("SHA1", 6, 0).unwrap();
+        let code = |n: u64| hotp.code(&secret, n).unwrap().to_string();
+        let ctx = HashMap::new();
+        let verified = svc.verify(&alice, &code(0), &ctx).unwrap();
+        assert_eq!(verified.method, method::HOTP);
+        assert!(svc.verify(&alice, &code(0), &ctx).is_err(), "used");
+        // TOTP tokens have nothing to resync; an HOTP token is found 50 ahead.
+        let totp = svc.admin_resync_token(&everyone(), "CLOCK", "12345678", "12345678");
+        assert!(
+            matches!(&totp, Err(TwofoldError::InvalidArgument(m)) if m.contains("follows the clock")),
+            "{totp:?}"
+        );
+        let short = svc.admin_resync_token(&everyone(), "FOB", "1234", "5678");
+        assert!(matches!(short, Err(TwofoldError::InvalidArgument(_))));
+        let wrong = svc.admin_resync_token(&everyone(), "FOB", &code(51), &code(50));
+        assert!(
+            matches!(wrong, Err(TwofoldError::InvalidCode(_))),
+            "{wrong:?}"
+        );
+        let next = svc
+            .admin_resync_token(&everyone(), "FOB", &code(50), &code(51))
+            .unwrap();
+        assert_eq!(next, 52);
+        assert!(svc.verify(&alice, &code(51), &ctx).is_err());
+        assert!(svc.verify(&alice, &code(52), &ctx).is_ok());
+        // Alice's only device: a reset, not an unassignment.
+        let last = svc.admin_unassign_token(&everyone(), "FOB");
+        assert!(
+            matches!(&last, Err(TwofoldError::InvalidArgument(m)) if m.contains("twofold admin reset alice")),
+            "{last:?}"
+        );
+    }
+}
