@@ -186,6 +186,21 @@ fn rfc6030_files_import_and_a_wrong_key_imports_nothing() {
         stderr.contains("give its pre-shared key (--key-file)"),
         "{stderr}"
     );
+    // Not through a symbolic link (it could point anywhere), nor from a directory.
+    let link = env.dir.path().join("link.pskc");
+    std::os::unix::fs::symlink(rfc6030(3), &link).unwrap();
+    for (path, why) in [
+        (link.as_path(), "the file is a symbolic link"),
+        (env.dir.path(), "the file is not a regular file"),
+    ] {
+        let (out, _, stderr) = tokens(&env, &["import", path.to_str().unwrap()], "");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("twofold: {}: {why}", path.display())),
+            "{stderr}"
+        );
+    }
     assert!(listed(&env).is_empty(), "nothing was imported");
 
     // The right key: imported, unassigned; a dry run first changes nothing.
