@@ -161,14 +161,14 @@ pub enum Commands {
     )]
     Sessions(SessionsArgs),
 
-    /// Administer users: list them, reset or unlock one, import them, read the audit trail
+    /// Administer users: list, reset, unlock, import them; hardware tokens; the audit trail
     #[command(
         long_about = "Administer two-factor authentication for other users: list every \
         user the daemon knows or the policy requires, remove the two-factor authentication \
         of someone who lost both phone and backup codes (optionally with a one-time bypass \
         code so that they can log in once to enroll again), release a lockout, import the \
-        users of another two-factor PAM module, and read the audit trail of who did what, \
-        to whom, from where and when.\n\n\
+        users of another two-factor PAM module, import and assign hardware OATH tokens, \
+        and read the audit trail of who did what, to whom, from where and when.\n\n\
         Needs root, or the polkit permission org.twofold.administer. Check the person's \
         identity before a reset: the command cannot.",
         after_help = "Examples:\n  \
@@ -176,6 +176,7 @@ pub enum Commands {
         sudo twofold admin reset alice --reason \"lost phone; ID checked by J. Doe\" --bypass-code 24\n  \
         sudo twofold admin unlock alice\n  \
         sudo twofold admin import google-authenticator --all --dry-run\n  \
+        sudo twofold admin tokens assign 987654321 alice\n  \
         sudo twofold admin log --user alice --since 3d\n  \
         sudo twofold admin log --since 2026-11-27 --json"
     )]

@@ -267,8 +267,9 @@ pub trait Store: Send + Sync + SessionStore + TokenStore {
 
     /// Moves the replay watermark of the user's `device` to the step or counter value of
     /// `acceptance` if it is still below it, clears the failure counters of `sources` and
-    /// appends `audit`, atomically. False when another verification got there first (the
-    /// code was used) or the device is gone.
+    /// appends `audit`, atomically (an HOTP acceptance moves the counter of the hardware
+    /// token the device is, if one, in the same transaction). False when another
+    /// verification got there first (the code was used) or the device is gone.
     ///
     /// A TOTP acceptance is the one write that may be answered before it is durable
     /// (SQLite: synced right after). A store that does so keeps a replay fence (see
