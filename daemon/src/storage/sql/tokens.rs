@@ -1,6 +1,8 @@
 //! [`TokenStore`] once for every [`Backend`]. The token's row is locked (`FOR UPDATE`)
 //! by every change of its assignment, so that two assignments of one token, on one
-//! host or two, take turns and the second finds it taken.
+//! host or two, take turns and the second finds it taken. (An HOTP acceptance locks its
+//! device's row, then the token's; a change here locks the token's first: the rare
+//! deadlock of the two is retried by the store, see `Backend::write`.)
 
 use super::store::{insert_audit, insert_device, locked_devices, oath_of, NewDevice};
 use super::{args, Backend, DbResult, Durability, Row, Tx};
