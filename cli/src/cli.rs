@@ -161,14 +161,14 @@ pub enum Commands {
     )]
     Sessions(SessionsArgs),
 
-    /// Administer users: list them, reset or unlock one, import them, read the audit trail
+    /// Administer users: list, reset, unlock, import them; hardware tokens; the audit trail
     #[command(
         long_about = "Administer two-factor authentication for other users: list every \
         user the daemon knows or the policy requires, remove the two-factor authentication \
         of someone who lost both phone and backup codes (optionally with a one-time bypass \
         code so that they can log in once to enroll again), release a lockout, import the \
-        users of another two-factor PAM module, and read the audit trail of who did what, \
-        to whom, from where and when.\n\n\
+        users of another two-factor PAM module, import and assign hardware OATH tokens, \
+        and read the audit trail of who did what, to whom, from where and when.\n\n\
         Needs root, or the polkit permission org.twofold.administer. Check the person's \
         identity before a reset: the command cannot.",
         after_help = "Examples:\n  \
@@ -176,6 +176,7 @@ pub enum Commands {
         sudo twofold admin reset alice --reason \"lost phone; ID checked by J. Doe\" --bypass-code 24\n  \
         sudo twofold admin unlock alice\n  \
         sudo twofold admin import google-authenticator --all --dry-run\n  \
+        sudo twofold admin tokens assign 987654321 alice\n  \
         sudo twofold admin log --user alice --since 3d\n  \
         sudo twofold admin log --since 2026-11-27 --json"
     )]
@@ -481,6 +482,29 @@ pub enum AdminCommand {
         service, tty, rhost, detail (null when unknown or empty)."
     )]
     Log(AdminLogArgs),
+
+    /// Hardware OATH tokens: import a vendor's PSKC file, list, assign, unassign, resync
+    #[command(
+        long_about = "Hardware OATH tokens (key fobs showing HOTP or TOTP codes) whose \
+        seeds come from the vendor in a PSKC file (RFC 6030). Without a subcommand: lists \
+        every imported token, its kind, algorithm, digits, step or next counter value, whom \
+        it is assigned to and when it was last used. With --json: a list of objects with \
+        the keys serial, kind, manufacturer, model, algorithm, digits, period (null for \
+        HOTP), counter (null for TOTP), assigned_to (null when unassigned), imported_at, \
+        last_used.\n\n\
+        An assigned token is one of the user's devices, named by its serial (`twofold \
+        devices --user USER` lists it); a user not enrolled yet is enrolled with it. An \
+        HOTP token's counter stays with the token when its device goes, so that a code \
+        once used never passes again.",
+        after_help = "Examples:\n  \
+        sudo twofold admin tokens import tokens.pskc --key-file vendor.key --dry-run\n  \
+        sudo twofold admin tokens import tokens.pskc --key-file vendor.key\n  \
+        sudo twofold admin tokens\n  \
+        sudo twofold admin tokens assign 987654321 alice\n  \
+        sudo twofold admin tokens resync 987654321\n  \
+        sudo twofold admin tokens unassign 987654321"
+    )]
+    Tokens(TokensArgs),
 }
 
 /// `twofold admin reset`.
@@ -620,6 +644,86 @@ pub struct AdminLogArgs {
     /// At most N entries, the newest (default 100)
     #[arg(long, value_name = "N")]
     pub limit: Option<String>,
+}
+
+/// `twofold admin tokens`.
+#[derive(Debug, Clone, Args)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub command: Option<TokensCommand>,
+}
+
+/// The subcommands of `twofold admin tokens` (none: list).
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokensCommand {
+    /// List the imported tokens (the same as no subcommand)
+    List,
+
+    /// Import the tokens of a vendor's PSKC file (RFC 6030), unassigned
+    #[command(
+        long_about = "Import the tokens of a vendor's PSKC seed file (RFC 6030): plain, or \
+        encrypted with a pre-shared AES key (--key-file) or a password (--password-file; \
+        asked for on the terminal when the file needs one and neither is given). The file \
+        must be a regular file, not a symbolic link. A file that twofold cannot take whole \
+        (a wrong key, an unsupported algorithm) is refused with one line and nothing is \
+        imported. Tokens whose serial is known already are left alone and listed.\n\n\
+        With --json: {\"imported\": [serials], \"skipped\": [serials]} (with --dry-run: \
+        \"would_import\" in place of \"imported\")."
+    )]
+    Import(TokensImportArgs),
+
+    /// Make a token a device of USER (enrolling USER if needed)
+    Assign {
+        /// The token's serial
+        #[arg(value_name = "SERIAL")]
+        serial: String,
+        /// The user who gets it
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+
+    /// Take a token back: its device goes, its counter stays with the token
+    Unassign {
+        /// The token's serial
+        #[arg(value_name = "SERIAL")]
+        serial: String,
+    },
+
+    /// Find an HOTP token's counter again from two consecutive codes
+    #[command(
+        long_about = "Resynchronise an HOTP token whose button was pressed many times \
+        without a login (RFC 4226 section 7.4): give two consecutive codes it shows, \
+        within the next 10,000 presses. Asked for on standard input (one per line) unless \
+        given as arguments. TOTP tokens follow the clock and have nothing to resync."
+    )]
+    Resync {
+        /// The token's serial
+        #[arg(value_name = "SERIAL")]
+        serial: String,
+        /// A code the token shows, then the next one (asked for when not given)
+        #[arg(value_name = "CODE", num_args = 2)]
+        codes: Vec<String>,
+    },
+}
+
+/// `twofold admin tokens import`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TokensImportArgs {
+    /// The vendor's PSKC file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// File holding the pre-shared AES key, in hex, that the seeds are encrypted with
+    #[arg(long, value_name = "FILE", conflicts_with = "password_file")]
+    pub key_file: Option<PathBuf>,
+
+    /// File whose first line is the password the seeds' key is derived from
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Change nothing: print what would be imported
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The clap command, for man pages and shell completions.

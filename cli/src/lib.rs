@@ -17,7 +17,7 @@
 //! | words for daemon errors | `context` |
 //! | validated options | `options` (`admin`, `sessions`, `usage`) |
 //! | clap definitions | `cli` |
-//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config`, `secret_file`, `google_authenticator`, `oath_usersfile` |
+//! | leaf helpers | `json`, `output`, `error`, `text`, `time`, `codes`, `qr`, `pam_config`, `secret_file`, `google_authenticator`, `oath_usersfile`, `pskc` |
 
 mod bus;
 pub mod cli;
@@ -32,6 +32,7 @@ mod options;
 mod output;
 mod pam_config;
 mod prompt;
+pub mod pskc;
 mod qr;
 mod secret_file;
 mod text;

@@ -23,8 +23,10 @@ pub const DIRECT_SOCKET: &str = "/run/twofold/twofoldd.socket";
 pub const ERROR_PREFIX: &str = "org.twofold.Error";
 
 pub mod limits;
+pub mod tokens;
 pub mod wire;
 pub use limits::{MAX_CODE_LEN, MAX_USER_LEN};
+pub use tokens::{TokenInfo, TokenSeed, TokensImported};
 
 /// When this many backup codes or fewer remain, users are told to regenerate them.
 pub const BACKUP_CODES_LOW: u32 = 3;

@@ -46,6 +46,9 @@ pub const MAX_IMPORTED_BACKUP_CODES: usize = 10;
 pub const MAX_IMPORTED_BACKUP_CODE_LEN: usize = 20;
 /// Largest pam_oath usersfile imported, in bytes (some 10,000 users' lines).
 pub const MAX_OATH_USERSFILE_LEN: u64 = 1 << 20;
+/// Largest PSKC file (RFC 6030: a token vendor's seeds) imported, in bytes: some
+/// thousand encrypted keys, or several thousand plain ones.
+pub const MAX_PSKC_FILE_LEN: u64 = 1 << 20;
 /// Where an imported secret may come from (named in the audit trail).
 pub const IMPORT_SOURCES: &[&str] = &["google-authenticator", "pam_oath"];
 /// Longest device name (bytes; names are ASCII).
@@ -72,6 +75,15 @@ pub const TOTP_PERIODS: &[u64] = &[30, 60];
 pub const HOTP_LOOK_AHEAD: u64 = 20;
 /// Counter values searched by a resynchronisation from two consecutive codes.
 pub const HOTP_RESYNC_SPAN: u64 = 10_000;
+
+// ---- hardware OATH tokens
+
+/// Most hardware tokens the daemon keeps (imported, assigned or not).
+pub const MAX_TOKENS: u64 = 100_000;
+/// Most tokens one `AdminImportTokens` call brings (a PSKC file holds at most as many).
+pub const MAX_TOKENS_PER_IMPORT: usize = 10_000;
+/// Longest manufacturer or model name of a token (shown in listings).
+pub const MAX_TOKEN_LABEL_LEN: usize = 64;
 
 /// A value refused at the door; the text is one line for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +207,26 @@ pub fn oath_params(algorithm: &str, digits: u32, period: u64) -> Result<(), Inva
     Ok(())
 }
 
+/// A token's serial: the name of the device it becomes, so a valid [`device_name`].
+pub fn token_serial(serial: &str) -> Result<(), Invalid> {
+    device_name(serial).map_err(|_| {
+        Invalid(format!(
+            "a token serial is 1 to {MAX_DEVICE_NAME_LEN} letters, digits, '-', '_' or '.', \
+             starting with a letter or digit (the token becomes a device named so)"
+        ))
+    })
+}
+
+/// A token's manufacturer or model: at most [`MAX_TOKEN_LABEL_LEN`] bytes, one line.
+pub fn token_label(what: &str, text: &str) -> Result<(), Invalid> {
+    if text.len() > MAX_TOKEN_LABEL_LEN || has_control(text) {
+        return Err(Invalid(format!(
+            "a token's {what} is at most {MAX_TOKEN_LABEL_LEN} bytes, without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Anything else a caller sends as free text (a code, a password): bounded length.
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     if text.len() > max {
@@ -303,6 +335,19 @@ mod tests {
         assert!(device_name("my phone").is_err());
         assert!(device_name("t\u{e9}l\u{e9}phone").is_err());
         assert!(device_name("a\nb").is_err());
+    }
+
+    #[test]
+    fn token_serials_and_labels() {
+        assert!(token_serial("987654321").is_ok());
+        assert!(token_serial("SN-0001_a.b").is_ok());
+        assert!(token_serial("").is_err());
+        assert!(token_serial("has space").is_err());
+        assert!(token_serial(&"1".repeat(MAX_DEVICE_NAME_LEN + 1)).is_err());
+        assert!(token_label("model", "").is_ok());
+        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN)).is_ok());
+        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN + 1)).is_err());
+        assert!(token_label("model", "a\u{1b}[2J").is_err());
     }
 
     #[test]

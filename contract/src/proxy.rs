@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use crate::{
-    AdminUser, AuditEntry, DeviceInfo, Enrollment, ErrorKind, LoginState, SessionList, UserStatus,
-    Verified,
+    AdminUser, AuditEntry, DeviceInfo, Enrollment, ErrorKind, LoginState, SessionList, TokenInfo,
+    TokenSeed, TokensImported, UserStatus, Verified,
 };
 
 /// Every error `twofoldd` can answer with: one namespace, a closed set.
@@ -241,6 +241,32 @@ pub trait Twofold {
     /// another of their devices or a backup code (unless root or an administrator
     /// asks). The last device is not removed: that is `Disable`.
     fn remove_device(&self, user: &str, name: &str, proof: &str) -> Result<(), TwofoldError>;
+
+    // ---- hardware OATH tokens (administrators only)
+
+    /// Adds hardware tokens from a vendor's seed file, unassigned; serials known already
+    /// are left alone and listed.
+    fn admin_import_tokens(&self, tokens: &[TokenSeed]) -> Result<TokensImported, TwofoldError>;
+
+    /// Every imported token and whose device it is.
+    fn admin_tokens(&self) -> Result<Vec<TokenInfo>, TwofoldError>;
+
+    /// Makes token `serial` a device of `user` (named by the serial; a user not enrolled
+    /// yet is enrolled with it), starting at the token's counter.
+    fn admin_assign_token(&self, serial: &str, user: &str) -> Result<(), TwofoldError>;
+
+    /// Removes the device that token `serial` is (its counter stays with the token);
+    /// returns the user it was assigned to. Not a user's last device.
+    fn admin_unassign_token(&self, serial: &str) -> Result<String, TwofoldError>;
+
+    /// Resynchronises HOTP token `serial` from two consecutive codes it shows (RFC 4226
+    /// §7.4); returns the counter value the next code will have.
+    fn admin_resync_token(
+        &self,
+        serial: &str,
+        first: &str,
+        second: &str,
+    ) -> Result<u64, TwofoldError>;
 
     /// The daemon's version.
     #[zbus(property)]

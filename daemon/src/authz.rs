@@ -30,7 +30,8 @@ pub enum Action {
     Disable,
     /// The module's pre-prompt question about a login.
     BeginLogin,
-    /// Administration: list users, reset, unlock, import, read the audit trail.
+    /// Administration: list users, reset, unlock, import, hardware tokens, read the audit
+    /// trail.
     Administer,
     /// Register or close a login session (the PAM module's session hooks).
     RegisterSession,

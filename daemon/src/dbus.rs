@@ -17,6 +17,7 @@ use twofold_contract::{
     limits, AdminUser, AuditEntry, DeviceInfo, Enrollment, LoginState, SessionList, TwofoldError,
     UserStatus, Verified,
 };
+use twofold_contract::{TokenInfo, TokenSeed, TokensImported};
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
@@ -906,6 +907,84 @@ impl TwofoldInterface {
         let sessions = self.sessions.clone();
         blocking(grant.role(), move || {
             sessions.forget(grant.caller(), grant.user())
+        })
+        .await
+    }
+
+    // ---- hardware OATH tokens (see `service::tokens`)
+
+    /// Adds hardware tokens from a vendor's seed file.
+    async fn admin_import_tokens(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        tokens: Vec<TokenSeed>,
+    ) -> Result<TokensImported, TwofoldError> {
+        let grant = self.authorize(&header, Action::Administer, "").await?;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.admin_import_tokens(&grant, &tokens)
+        })
+        .await
+    }
+
+    /// Every token and whose device it is.
+    async fn admin_tokens(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<Vec<TokenInfo>, TwofoldError> {
+        let grant = self.authorize(&header, Action::Administer, "").await?;
+        let service = self.service.clone();
+        blocking(grant.role(), move || service.admin_tokens(&grant)).await
+    }
+
+    /// Makes a token a device of a user.
+    async fn admin_assign_token(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        serial: String,
+        user: &str,
+    ) -> Result<(), TwofoldError> {
+        if user.is_empty() {
+            return Err(TwofoldError::InvalidArgument(
+                "Name the user the token is for.".into(),
+            ));
+        }
+        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.admin_assign_token(&grant, &serial)
+        })
+        .await
+    }
+
+    /// Removes the device a token is; the user it was assigned to.
+    async fn admin_unassign_token(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        serial: String,
+    ) -> Result<String, TwofoldError> {
+        let grant = self.authorize(&header, Action::Administer, "").await?;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.admin_unassign_token(&grant, &serial)
+        })
+        .await
+    }
+
+    /// Finds an HOTP token's counter again from two consecutive codes.
+    async fn admin_resync_token(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        serial: String,
+        first: String,
+        second: String,
+    ) -> Result<u64, TwofoldError> {
+        let (first, second) = (Zeroizing::new(first), Zeroizing::new(second));
+        let grant = self.authorize(&header, Action::Administer, "").await?;
+        let service = self.service.clone();
+        blocking(grant.role(), move || {
+            service.admin_resync_token(&grant, &serial, &first, &second)
         })
         .await
     }

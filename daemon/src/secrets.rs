@@ -71,18 +71,26 @@ impl Keys {
 
     /// Encrypts a TOTP secret, bound to its user so that rows cannot be swapped.
     pub fn seal(&self, user: &str, secret: &[u8]) -> Vec<u8> {
+        self.seal_for(&aad(user), secret)
+    }
+
+    /// Encrypts a hardware token's seed, bound to its serial (no user's: an unassigned
+    /// token belongs to no one; a user's device gets its own copy sealed for them).
+    pub fn seal_token(&self, serial: &str, secret: &[u8]) -> Vec<u8> {
+        self.seal_for(&token_aad(serial), secret)
+    }
+
+    /// Decrypts a sealed token seed (see [`Keys::seal_token`]).
+    pub fn open_token(&self, serial: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.open_for(&token_aad(serial), sealed)
+    }
+
+    fn seal_for(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new(&(*self.aead_key).into());
         let mut nonce = [0u8; NONCE_LEN];
         os_random(&mut nonce);
-        let aad = aad(user);
         let ct = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: secret,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&XNonce::from(nonce), Payload { msg: secret, aad })
             .expect("XChaCha20Poly1305 encryption cannot fail for small inputs");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(SEALED_V1);
@@ -93,17 +101,20 @@ impl Keys {
 
     /// Decrypts a sealed TOTP secret; fails on a wrong key, a wrong user or tampering.
     pub fn open(&self, user: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.open_for(&aad(user), sealed)
+    }
+
+    fn open_for(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_V1 {
             return Err("stored secret has an unknown format".into());
         }
         let cipher = XChaCha20Poly1305::new(&(*self.aead_key).into());
-        let aad = aad(user);
         cipher
             .decrypt(
                 &XNonce::try_from(&sealed[1..1 + NONCE_LEN]).expect("length checked above"),
                 Payload {
                     msg: &sealed[1 + NONCE_LEN..],
-                    aad: &aad,
+                    aad,
                 },
             )
             .map(Zeroizing::new)
@@ -134,6 +145,13 @@ impl Keys {
         mac.update(second.as_bytes());
         mac.finalize().into_bytes()[..8].to_vec()
     }
+}
+
+/// A token's: a prefix of its own, so that no user's row opens as a token's or back.
+fn token_aad(serial: &str) -> Vec<u8> {
+    let mut aad = b"twofold/v1/token-secret\0".to_vec();
+    aad.extend_from_slice(serial.as_bytes());
+    aad
 }
 
 fn aad(user: &str) -> Vec<u8> {
@@ -223,6 +241,20 @@ mod tests {
             .open("alice", &sealed)
             .is_err());
         assert!(!sealed.windows(20).any(|w| w == b"0123456789abcdefghij"));
+    }
+
+    #[test]
+    fn a_tokens_seed_opens_as_that_tokens_only() {
+        let keys = Keys::from_master(&[7u8; 32]);
+        let sealed = keys.seal_token("987654321", b"12345678901234567890");
+        assert_eq!(
+            &keys.open_token("987654321", &sealed).unwrap()[..],
+            b"12345678901234567890"
+        );
+        assert!(keys.open_token("987654322", &sealed).is_err());
+        assert!(keys.open("987654321", &sealed).is_err());
+        let users = keys.seal("987654321", b"12345678901234567890");
+        assert!(keys.open_token("987654321", &users).is_err());
     }
 
     #[test]

@@ -1049,6 +1049,7 @@ impl Service {
 }
 
 mod devices;
+mod tokens;
 
 /// Why an attempt did not pass.
 enum Refused {

@@ -187,7 +187,7 @@ fn an_enrolled_users_secret_becomes_their_first_device_in_the_fleet() {
         .unwrap());
     assert_eq!(
         pg.psql(&db, "SELECT version FROM schema_version").trim(),
-        "4"
+        "5"
     );
 }
 
@@ -668,6 +668,39 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
         old.pam(&Login::new("bin", &bin.backup_codes[3])).result,
         pam::SUCCESS
     );
+    // A hardware token of USER's whose first code was used.
+    let pskc = old.dir.path().join("tokens.pskc");
+    std::fs::write(
+        &pskc,
+        "<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">
+           <KeyPackage><DeviceInfo><SerialNo>FOB-1</SerialNo></DeviceInfo>
+             <Key Id=\"1\" Algorithm=\"urn:ietf:params:xml:ns:keyprov:pskc:hotp\">
+               <Data><Secret><PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue></Secret>
+                 <Counter><PlainValue>0</PlainValue></Counter></Data></Key></KeyPackage>
+         </KeyContainer>",
+    )
+    .unwrap();
+    let out = old.cli(
+        &["admin", "tokens", "import", pskc.to_str().unwrap()],
+        None,
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = old.cli(&["admin", "tokens", "assign", "FOB-1", USER], None, "");
+    assert!(out.status.success(), "{out:?}");
+    let hotp = |n: u32| {
+        let out = Command::new("oathtool")
+            .args([
+                "--hotp",
+                "-c",
+                &n.to_string(),
+                "3132333435363738393031323334353637383930",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(old.pam(&Login::new(USER, &hotp(0))).result, pam::SUCCESS);
     old.stop_daemon();
 
     let db = new_database(&pg);
@@ -727,6 +760,13 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
             .result,
         pam::SUCCESS
     );
+    // The token, its counter and its assignment came along.
+    let tokens = json(&fleet.cli(&["admin", "tokens", "--json"], None, ""));
+    assert_eq!(tokens[0]["serial"], "FOB-1", "{tokens}");
+    assert_eq!(tokens[0]["assigned_to"], USER, "{tokens}");
+    assert_eq!(tokens[0]["counter"], 1, "{tokens}");
+    assert_eq!(fleet.pam(&Login::new(USER, &hotp(0))).result, pam::AUTH_ERR);
+    assert_eq!(fleet.pam(&Login::new(USER, &hotp(1))).result, pam::SUCCESS);
     let st = json(&fleet.cli(&["status", "--json", "--user", "bin"], None, ""));
     assert_eq!(st["backup_codes_left"], 8, "{st}");
     let log = json(&fleet.cli(&["admin", "log", "--user", USER, "--json"], None, ""));

@@ -484,6 +484,16 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     ("RevokeSession", "s", root_alone("InvalidArgument")),
     ("RevokeOtherSessions", "s", self_or_admin("ok")),
     ("SetSessionTimeout", "st", self_or_admin("ok")),
+    // Hardware tokens: an empty import, an unknown serial: refused at the door.
+    (
+        "AdminImportTokens",
+        "a(sss(suut)s)",
+        admin_alone("InvalidArgument"),
+    ),
+    ("AdminTokens", "", admin_alone("ok")),
+    ("AdminAssignToken", "ss", admin_alone("InvalidArgument")),
+    ("AdminUnassignToken", "s", admin_alone("InvalidArgument")),
+    ("AdminResyncToken", "sss", admin_alone("InvalidArgument")),
     ("ForgetRemembered", "s", self_or_admin("ok")),
 ];
 /// Readable properties and who may read them (everyone).
@@ -581,8 +591,25 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
             conn.call_method(dest, OBJECT_PATH, iface, method, &(user, ctx, 60u32))
                 .await
         }
-        "AdminUsers" => {
+        "AdminUsers" | "AdminTokens" => {
             conn.call_method(dest, OBJECT_PATH, iface, method, &())
+                .await
+        }
+        "AdminImportTokens" => {
+            let none: Vec<twofold_contract::TokenSeed> = Vec::new();
+            conn.call_method(dest, OBJECT_PATH, iface, method, &(none,))
+                .await
+        }
+        "AdminAssignToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch", user))
+                .await
+        }
+        "AdminUnassignToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch",))
+                .await
+        }
+        "AdminResyncToken" => {
+            conn.call_method(dest, OBJECT_PATH, iface, method, &("nosuch", "1", "2"))
                 .await
         }
         "AdminReset" => {

@@ -24,6 +24,7 @@ const CLI: Layers = &[
         "secret_file",
         "google_authenticator",
         "oath_usersfile",
+        "pskc",
     ],
 ];
 

@@ -78,7 +78,9 @@ pub async fn run(
                 ),
             )
         }
-        AdminAction::ImportGoogleAuthenticator(_) | AdminAction::ImportOath(_) => {
+        AdminAction::ImportGoogleAuthenticator(_)
+        | AdminAction::ImportOath(_)
+        | AdminAction::Tokens(_) => {
             unreachable!("commands::run runs it")
         }
         AdminAction::Log { user, since, limit } => {

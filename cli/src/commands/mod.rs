@@ -12,6 +12,7 @@ pub mod import;
 mod proof;
 pub mod sessions;
 pub mod status;
+pub mod tokens;
 
 use std::io;
 
@@ -66,6 +67,10 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
             action: AdminAction::ImportOath(import),
             ..
         } => import::oath(&daemon, import, json, &mut out).await?,
+        Action::Admin {
+            action: AdminAction::Tokens(action),
+            ..
+        } => tokens::run(&daemon, action, json, &mut out, &mut input).await?,
         Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
         Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
         Action::BackupCodesRegenerate { code_stdin, .. } => {

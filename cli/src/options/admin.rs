@@ -30,6 +30,7 @@ pub enum AdminAction {
     },
     ImportGoogleAuthenticator(GoogleAuthenticatorImport),
     ImportOath(OathImport),
+    Tokens(crate::options::tokens::TokensAction),
     Log {
         /// `None`: everyone.
         user: Option<String>,
@@ -97,6 +98,10 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
             }
             ImportCommand::Oath(args) => AdminAction::ImportOath(validate_oath(args)?),
         },
+        AdminCommand::Tokens(args) => {
+            let (user, action) = crate::options::tokens::validate(args)?;
+            return Ok((user, AdminAction::Tokens(action)));
+        }
         AdminCommand::Log(AdminLogArgs { user, since, limit }) => AdminAction::Log {
             user: user.map(|u| validate_name("--user", &u)).transpose()?,
             since: match since {
@@ -114,7 +119,8 @@ fn validate_at(args: AdminArgs, now: i64) -> Result<(Option<String>, AdminAction
         AdminAction::Log { user, .. } => user.clone(),
         AdminAction::Users
         | AdminAction::ImportGoogleAuthenticator(_)
-        | AdminAction::ImportOath(_) => None,
+        | AdminAction::ImportOath(_)
+        | AdminAction::Tokens(_) => None,
     };
     Ok((user, action))
 }

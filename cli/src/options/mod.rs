@@ -6,6 +6,7 @@ pub mod admin;
 pub mod devices;
 pub mod sessions;
 pub mod setup;
+pub mod tokens;
 pub mod usage;
 
 use std::fmt;

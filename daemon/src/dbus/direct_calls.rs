@@ -330,6 +330,38 @@ impl DirectCalls {
                 let (user,) = args::<(String,)>(call)?;
                 self.reply(call, interface.forget_remembered(header, &user).await)
             }
+            _ => self.tokens(call, member).await,
+        }
+    }
+
+    /// The interface's hardware token methods.
+    async fn tokens(&self, call: &Message, member: &str) -> Answer {
+        let (interface, header) = (&self.interface, self.header());
+        match member {
+            "AdminImportTokens" => {
+                let (tokens,) = args::<(Vec<twofold_contract::TokenSeed>,)>(call)?;
+                self.reply(call, interface.admin_import_tokens(header, tokens).await)
+            }
+            "AdminTokens" => {
+                args::<()>(call)?;
+                self.reply(call, interface.admin_tokens(header).await)
+            }
+            "AdminAssignToken" => {
+                let (serial, user) = args::<(String, String)>(call)?;
+                let result = interface.admin_assign_token(header, serial, &user).await;
+                self.reply(call, result)
+            }
+            "AdminUnassignToken" => {
+                let (serial,) = args::<(String,)>(call)?;
+                self.reply(call, interface.admin_unassign_token(header, serial).await)
+            }
+            "AdminResyncToken" => {
+                let (serial, first, second) = args::<(String, String, String)>(call)?;
+                let result = interface
+                    .admin_resync_token(header, serial, first, second)
+                    .await;
+                self.reply(call, result)
+            }
             _ => Err(unknown_method(member)),
         }
     }

@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod tokens;
+
 use super::{
     Acceptance, AuditEvent, AuthPass, DeviceAdded, DeviceRemoved, Pending, SessionRecord, Store,
     StoredBackupCode,
@@ -36,6 +38,8 @@ pub fn run_all(store: &dyn Store) {
     run.concurrent_failures_all_count(store);
     run.ceilings_survive_success_and_idle_counters_expire(store);
     run.a_power_loss_fences_what_it_may_have_undone(store);
+    run.tokens_are_imported_once_within_the_cap(store);
+    run.tokens_keep_their_counters_across_assignments(store);
     // Last: it deletes every old audit entry of the store.
     run.audit_retention(store);
 }

@@ -15,10 +15,13 @@ pub mod postgres;
 pub(crate) mod schema;
 pub(crate) mod sql;
 pub mod sqlite;
+pub mod tokens;
 
 use crate::lockout::{LockoutPolicy, Source, Throttle};
 use crate::otp::Oath;
 use twofold_contract::AuditEntry;
+
+pub use tokens::TokenStore;
 
 /// A storage failure: the request fails closed.
 #[derive(Debug)]
@@ -211,7 +214,7 @@ pub struct StoredBackupCode {
 }
 
 /// The daemon's durable state.
-pub trait Store: Send + Sync + SessionStore {
+pub trait Store: Send + Sync + SessionStore + TokenStore {
     /// Other hosts write to this store too (fleet mode): a row naming this host may have
     /// been written by another.
     fn shared(&self) -> bool {
@@ -264,8 +267,9 @@ pub trait Store: Send + Sync + SessionStore {
 
     /// Moves the replay watermark of the user's `device` to the step or counter value of
     /// `acceptance` if it is still below it, clears the failure counters of `sources` and
-    /// appends `audit`, atomically. False when another verification got there first (the
-    /// code was used) or the device is gone.
+    /// appends `audit`, atomically (an HOTP acceptance moves the counter of the hardware
+    /// token the device is, if one, in the same transaction). False when another
+    /// verification got there first (the code was used) or the device is gone.
     ///
     /// A TOTP acceptance is the one write that may be answered before it is durable
     /// (SQLite: synced right after). A store that does so keeps a replay fence (see

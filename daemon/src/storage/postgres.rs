@@ -42,6 +42,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Changes(schema::DEVICES),
     // 4: hardware tokens' algorithms, digits, steps and counters (SQLite's 9).
     Migration::Changes(schema::OATH_PARAMS),
+    // 5: hardware OATH tokens (SQLite's 10).
+    Migration::Changes(schema::TOKENS),
 ];
 
 /// The schema as the first `version` migrations left it, with its `schema_version`: a

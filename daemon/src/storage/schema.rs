@@ -128,18 +128,24 @@ impl Table {
         }
         let mut sql = format!("CREATE TABLE {} (\n{}\n);\n", self.name, lines.join(",\n"));
         for index in self.indexes {
-            let only_where = match index.only_where {
-                "" => String::new(),
-                cond => format!(" WHERE {}", dialect.text(cond)),
-            };
-            sql += &format!(
-                "CREATE INDEX {} ON {} ({}){only_where};\n",
-                index.name,
-                self.name,
-                dialect.text(index.columns)
-            );
+            sql += &index.create(self.name, dialect);
+            sql.push('\n');
         }
         sql
+    }
+}
+
+impl Index {
+    fn create(&self, table: &str, dialect: Dialect) -> String {
+        let only_where = match self.only_where {
+            "" => String::new(),
+            cond => format!(" WHERE {}", dialect.text(cond)),
+        };
+        format!(
+            "CREATE INDEX {} ON {table} ({}){only_where};",
+            self.name,
+            dialect.text(self.columns)
+        )
     }
 }
 
@@ -359,6 +365,8 @@ pub enum Change {
     },
     /// A new table.
     CreateTable(&'static Table),
+    /// A new index of an existing table.
+    AddIndex { table: &'static str, index: Index },
     /// Rows moved by a statement in the shared form of [`Dialect::text`].
     Data(&'static str),
 }
@@ -376,6 +384,7 @@ impl Change {
                 format!("ALTER TABLE {table} DROP COLUMN {};", dialect.text(column))
             }
             Change::CreateTable(table) => table.create(dialect),
+            Change::AddIndex { table, index } => index.create(table, dialect),
             Change::Data(sql) => format!("{};", dialect.text(sql)),
         }
     }
@@ -438,6 +447,46 @@ pub const OATH_PARAMS: &[Change] = &[
 const fn add_column(table: &'static str, column: Column) -> Change {
     Change::AddColumn { table, column }
 }
+
+/// Hardware OATH tokens imported from vendors' seed files, assigned or not (created by
+/// [`TOKENS`]). The seed is sealed for the token (see `secrets::Keys::seal_token`);
+/// `counter` is an HOTP token's next counter value, kept here so that it outlives the
+/// device the token is.
+pub const TOKENS_TABLE: Table = Table {
+    // A key column of its own would take NULL in SQLite.
+    key: "serial",
+    ..table(
+        "tokens",
+        &[
+            col("serial", Text, Required),
+            col("kind", Text, Required),
+            col("secret", Blob, Required),
+            col("algorithm", Text, Required),
+            col("digits", Int4, Required),
+            col("period", Int4, Required),
+            col("counter", Int, Default("0")),
+            col("manufacturer", Text, Default("''")),
+            col("model", Text, Default("''")),
+            col("imported_at", Int, Required),
+        ],
+    )
+};
+
+/// Hardware OATH tokens: their table, and on each device the serial of the token it is
+/// (NULL: not a token of the table). A token is assigned iff a device names it. SQLite
+/// migration 10, PostgreSQL migration 5.
+pub const TOKENS: &[Change] = &[
+    Change::CreateTable(&TOKENS_TABLE),
+    Change::AddColumn {
+        table: "devices",
+        column: col("token", Text, Optional),
+    },
+    // Whose device a token is: looked up by every assignment and listing.
+    Change::AddIndex {
+        table: "devices",
+        index: index("devices_by_token", "token", "token IS NOT NULL"),
+    },
+];
 
 /// When each throttle counter last counted a failure (idle ones are purged): SQLite
 /// migration 6, PostgreSQL migration 2.
@@ -664,6 +713,7 @@ mod tests {
         std::iter::once(&THROTTLE_UPDATED_AT)
             .chain(DEVICES)
             .chain(OATH_PARAMS)
+            .chain(TOKENS)
     }
 
     fn expected(table: &Table) -> Vec<ColumnInfo> {
@@ -701,6 +751,35 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn added_indexes_are_built_and_rendered_for_both_stores() {
+        let store = SqliteStore::in_memory();
+        let added: Vec<&str> = changes()
+            .filter_map(|c| match c {
+                Change::AddIndex { index, .. } => Some(index.name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(added, ["devices_by_token"]);
+        store
+            .read_raw(|conn| {
+                for name in &added {
+                    let found: i64 = conn.query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                        [name],
+                        |row| row.get(0),
+                    )?;
+                    assert_eq!(found, 1, "{name}");
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            TOKENS[2].sql(Dialect::Postgres),
+            "CREATE INDEX devices_by_token ON devices (token) WHERE token IS NOT NULL;"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod sessions;
 mod store;
+mod tokens;
 
 /// Statements `twofoldd migrate` shares with the store.
 #[cfg(feature = "postgres")]
@@ -237,6 +238,14 @@ impl Row {
 
     pub fn bool(&mut self, i: usize) -> DbResult<bool> {
         Ok(self.int(i)? != 0)
+    }
+
+    pub fn opt_text(&mut self, i: usize) -> DbResult<Option<String>> {
+        match self.take(i) {
+            Cell::Null => Ok(None),
+            Cell::Text(s) => Ok(Some(s)),
+            other => Err(Self::mismatch(i, "text", &other)),
+        }
     }
 
     pub fn text(&mut self, i: usize) -> DbResult<String> {

@@ -171,6 +171,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Changes(schema::DEVICES),
     // 9: hardware tokens' algorithms, digits, steps and counters (PostgreSQL's 4).
     Migration::Changes(schema::OATH_PARAMS),
+    // 10: hardware OATH tokens (PostgreSQL's 5).
+    Migration::Changes(schema::TOKENS),
 ];
 
 mod durability;

@@ -4,8 +4,9 @@
 //! Everything goes, single-use state included: users with their devices' sealed secrets
 //! (the fleet shares this host's key file) and replay watermarks, backup-code hashes with
 //! their tags and used marks, pending enrollments, throttle counters, bypass codes,
-//! first-seen times, session timeouts, sessions, remembered passes and the audit trail
-//! (entries without a host get this host's name).
+//! first-seen times, session timeouts, sessions, remembered passes, hardware tokens (with
+//! their counters, and which device each is) and the audit trail (entries without a host
+//! get this host's name).
 //!
 //! A user the fleet already has is merged only when it is the same enrollment (a device
 //! with the same sealed secret, e.g. a copied database): each such device's watermark
@@ -109,6 +110,7 @@ struct Export {
     sessions: Vec<Vec<Val>>,
     passes: Vec<Vec<Val>>,
     timeouts: Vec<Vec<Val>>,
+    tokens: Vec<Vec<Val>>,
 }
 
 fn export(source: &SqliteStore) -> Result<Export, StoreError> {
@@ -129,7 +131,7 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                              WHEN ((f.floor + 1) * 30 - 1) / period > coalesce(last_step, 0)
                              THEN ((f.floor + 1) * 30 - 1) / period
                              ELSE last_step END,
-                        last_used_at, algorithm, digits, period
+                        last_used_at, algorithm, digits, period, token
                  FROM devices,
                       (SELECT max(fence_step, CASE WHEN clean THEN 0 ELSE reserved_step END)
                               AS floor
@@ -168,6 +170,11 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                         tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
             )?,
             timeouts: rows(c, &Dialect::Sqlite.text(sql::SESSION_TIMEOUTS))?,
+            tokens: rows(
+                c,
+                "SELECT serial, kind, secret, algorithm, digits, period, counter, manufacturer,
+                        model, imported_at FROM tokens",
+            )?,
         })
     })
 }
@@ -210,6 +217,7 @@ pub fn migrate(
                 )
                 .await?;
                 let mut report = Report::default();
+                copy_tokens(&tx, &data).await?;
                 let users = copy_users(&tx, &data, &mut report).await?;
                 copy_user_state(&tx, &data, &users, &mut report).await?;
                 copy_counters(&tx, &data, now).await?;
@@ -268,10 +276,17 @@ async fn copy_users(
             )
             .await?;
             for d in devices {
+                // Which token it is, unless the fleet has that token on a device already.
+                let token = match &d[10] {
+                    Val::Text(serial) => Some(serial.as_str()),
+                    _ => None,
+                };
                 tx.execute(
                     "INSERT INTO devices (name, device, kind, secret, added_at, last_step,
-                            last_used_at, algorithm, digits, period)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                            last_used_at, algorithm, digits, period, token)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                                 CASE WHEN EXISTS (SELECT 1 FROM devices WHERE token = $11)
+                                      THEN NULL ELSE $11 END)",
                     &[
                         &name,
                         &text(&d[1]),
@@ -283,6 +298,7 @@ async fn copy_users(
                         &text(&d[7]),
                         &int(&d[8]).map(|v| v as i32),
                         &int(&d[9]).map(|v| v as i32),
+                        &token,
                     ],
                 )
                 .await?;
@@ -311,6 +327,34 @@ async fn copy_users(
         }
     }
     Ok(users)
+}
+
+/// Hardware tokens: a serial the fleet has keeps its row, with the later counter of the
+/// two (no code used on either side passes again).
+async fn copy_tokens(tx: &Transaction<'_>, data: &Export) -> Result<(), tokio_postgres::Error> {
+    for t in &data.tokens {
+        tx.execute(
+            "INSERT INTO tokens (serial, kind, secret, algorithm, digits, period, counter,
+                                 manufacturer, model, imported_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (serial) DO UPDATE
+                 SET counter = GREATEST(tokens.counter, EXCLUDED.counter)",
+            &[
+                &text(&t[0]),
+                &text(&t[1]),
+                &blob(&t[2]),
+                &text(&t[3]),
+                &int(&t[4]).map(|v| v as i32),
+                &int(&t[5]).map(|v| v as i32),
+                &int(&t[6]).unwrap_or(0),
+                &text(&t[7]),
+                &text(&t[8]),
+                &int(&t[9]).unwrap_or(0),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Backup codes, pending enrollments and bypass codes of the users copied or merged.

@@ -150,7 +150,7 @@ pub(crate) fn oath_of(row: &mut Row, first: usize) -> DbResult<Oath> {
 
 /// Names of the user's devices, locked against another host's change of them (the
 /// user's row first, so that hosts lock in one order).
-fn locked_devices(tx: &dyn Tx, user: &str) -> DbResult<Option<Vec<String>>> {
+pub(super) fn locked_devices(tx: &dyn Tx, user: &str) -> DbResult<Option<Vec<String>>> {
     let lock = tx.dialect().for_update();
     if tx
         .row(
@@ -488,6 +488,9 @@ impl<B: Backend> Store for B {
                 args![user, device, watermark, audit.at],
             )?;
             if moved == 1 {
+                if let Acceptance::Counter(_) = acceptance {
+                    super::tokens::advance_counter(tx, user, device, watermark)?;
+                }
                 record_success(tx, user, how, sources, audit)?;
             }
             Ok(moved == 1)
