@@ -195,6 +195,22 @@ pub fn oath_params(algorithm: &str, digits: u32, period: u64) -> Result<(), Inva
     Ok(())
 }
 
+/// The parameters of an enrollment or added device (an app, which counts time): as
+/// [`oath_params`], with a period (counters are hardware tokens', imported) and no
+/// counter.
+pub fn enrollment_oath(oath: &crate::OathParams) -> Result<(), Invalid> {
+    oath_params(&oath.algorithm, oath.digits, u64::from(oath.period))?;
+    if oath.period == 0 {
+        return Err(Invalid(
+            "an authenticator app counts time: the period is 30 or 60 seconds, not 0".into(),
+        ));
+    }
+    if oath.counter != 0 {
+        return Err(Invalid("an enrollment starts without a counter (0)".into()));
+    }
+    Ok(())
+}
+
 /// Anything else a caller sends as free text (a code, a password): bounded length.
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     if text.len() > max {

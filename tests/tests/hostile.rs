@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use twofold_tests::client::{connect, enroll_dbus, runtime};
-use twofold_tests::contract::{TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
+use twofold_tests::contract::{OathParams, TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
 use twofold_tests::root_only;
 use twofold_tests::uid_of;
 use twofold_tests::{
@@ -172,9 +172,10 @@ fn kill_9_under_mixed_load_loses_no_acknowledged_enrollment_and_accepts_no_code_
             let (ledger, stop, address) = (ledger.clone(), stop.clone(), env.address.clone());
             tasks.spawn(async move {
                 let (_c, proxy) = connect(&address).await;
+                let app = OathParams::app();
                 'load: while !stop.load(Ordering::SeqCst) {
                     for user in &mine {
-                        let Ok(e) = proxy.enroll_begin(user, "hostile", "").await else {
+                        let Ok(e) = proxy.enroll_begin(user, "hostile", "", &app).await else {
                             break 'load;
                         };
                         ledger
@@ -448,7 +449,11 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
         "sa{ss}",
         ["ok", "ok", "PermissionDenied", "PermissionDenied"],
     ),
-    ("EnrollBegin", "sss", ["ok", "ok", "PermissionDenied", "ok"]),
+    (
+        "EnrollBegin",
+        "sss(suut)",
+        ["ok", "ok", "PermissionDenied", "ok"],
+    ),
     (
         "EnrollConfirm",
         "ss",
@@ -483,7 +488,7 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     ("ListDevices", "s", ["ok", "ok", "PermissionDenied", "ok"]),
     (
         "AddDeviceBegin",
-        "ssss",
+        "ssss(suut)",
         [
             "NotEnrolled",
             "NotEnrolled",
@@ -531,7 +536,7 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     // An empty secret: refused before anything is imported.
     (
         "AdminImport",
-        "ssasss",
+        "ssasss(suut)",
         [
             "InvalidArgument",
             "PermissionDenied",
@@ -660,7 +665,8 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
                 .await
         }
         "EnrollBegin" => {
-            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "", ""))
+            let args = (user, "", "", OathParams::app());
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
         // Six digits, so that it is judged as a code (and, but for a 3-in-a-million
@@ -682,7 +688,8 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
                 .await
         }
         "AddDeviceBegin" => {
-            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "spare", "", ""))
+            let args = (user, "spare", "", "", OathParams::app());
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
         "AddDeviceConfirm" => {
@@ -714,7 +721,14 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
         }
         "AdminImport" => {
             let codes: Vec<&str> = Vec::new();
-            let args = (user, "", codes, "google-authenticator", "");
+            let args = (
+                user,
+                "",
+                codes,
+                "google-authenticator",
+                "",
+                OathParams::app(),
+            );
             conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
@@ -965,7 +979,10 @@ fn hostile_arguments_get_typed_errors_and_the_daemon_survives() {
             let r = match i % 6 {
                 0 => proxy.status(&user).await.map(|_| ()),
                 1 => proxy.verify(&user, &a, ctx).await.map(|_| ()),
-                2 => proxy.enroll_begin(&user, &a, &b).await.map(|_| ()),
+                2 => proxy
+                    .enroll_begin(&user, &a, &b, &OathParams::app())
+                    .await
+                    .map(|_| ()),
                 3 => proxy.enroll_confirm(&user, &a).await.map(|_| ()),
                 4 => proxy.regenerate_backup_codes(&user, &a).await.map(|_| ()),
                 _ => proxy.disable(&user, &a, &b).await.map(|_| ()),

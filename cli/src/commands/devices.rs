@@ -77,6 +77,7 @@ pub async fn run(
                 mode,
                 proof_stdin,
                 qr,
+                oath,
             } = setup;
             let req = enroll::Request {
                 device: Some(name),
@@ -84,6 +85,7 @@ pub async fn run(
                 mode,
                 proof_stdin: *proof_stdin,
                 qr,
+                oath,
                 json,
             };
             enroll::run(daemon, &req, out, input).await

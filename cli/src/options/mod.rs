@@ -11,6 +11,7 @@ pub mod usage;
 use std::fmt;
 use std::path::PathBuf;
 
+use twofold_contract::OathParams;
 use zbus::Address;
 
 use crate::cli::{
@@ -69,6 +70,8 @@ pub enum Action {
         /// Re-enrollment: the old device's code is on standard input (`--proof -`).
         proof_stdin: bool,
         qr: QrFiles,
+        /// How the app makes its codes.
+        oath: OathParams,
     },
     Status {
         user: Option<String>,
@@ -205,6 +208,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         mode,
         proof_stdin,
         qr,
+        oath,
     } = validate_setup(setup, "enroll", json)?;
     Ok(Action::Enroll {
         user,
@@ -212,6 +216,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         mode,
         proof_stdin,
         qr,
+        oath,
     })
 }
 
@@ -312,6 +317,7 @@ mod tests {
                 mode: EnrollMode::Interactive,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
         let o = parse(&["enroll", "--begin", "--issuer", " Example Corp ", "--json"]).unwrap();
@@ -324,6 +330,7 @@ mod tests {
                 mode: EnrollMode::Begin,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
         let o = parse(&["enroll", "--confirm", "-", "--user", "bob", "--json"]).unwrap();
@@ -335,6 +342,7 @@ mod tests {
                 mode: EnrollMode::Confirm,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
     }
@@ -490,6 +498,7 @@ mod tests {
                 mode: EnrollMode::Confirm,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
     }

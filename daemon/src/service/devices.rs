@@ -4,7 +4,7 @@
 //! has already (or a backup code); removing one needs proof from another (or a backup
 //! code); the last one is not removed, that is `Disable`.
 
-use twofold_contract::{limits, DeviceInfo, Enrollment, TwofoldError};
+use twofold_contract::{limits, DeviceInfo, Enrollment, OathParams, TwofoldError};
 
 use super::{internal, not_enrolled, Service};
 use crate::authz::Grant;
@@ -34,9 +34,12 @@ impl Service {
         name: &str,
         issuer: &str,
         proof: &str,
+        oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError> {
         let user = grant.user();
         limits::device_name(name)?;
+        limits::enrollment_oath(oath)?;
+        let oath = crate::otp::Oath::from_params(oath)?;
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
         } else {
@@ -61,7 +64,7 @@ impl Service {
             )));
         }
         self.require_proof(grant, proof)?;
-        self.new_pending_secret(grant, issuer, &format!(" device={name}"))
+        self.new_pending_secret(grant, issuer, &format!(" device={name}"), oath)
     }
 
     /// That the user has no device `name` and room for one more.
@@ -188,7 +191,7 @@ fn last_device(name: &str) -> TwofoldError {
 mod tests {
     use std::collections::HashMap;
 
-    use twofold_contract::{limits, method, TwofoldError};
+    use twofold_contract::{limits, method, OathParams, TwofoldError};
 
     use super::super::tests::{code_at, enroll, owner, service};
     use super::super::{now, Service};
@@ -197,7 +200,7 @@ mod tests {
 
     /// Adds device `name` for `user` as its owner, proven by `proof`; its secret.
     fn add(svc: &Service, user: &str, name: &str, proof: &str) -> Result<String, TwofoldError> {
-        let e = svc.add_device_begin(&owner(user), name, "", proof)?;
+        let e = svc.add_device_begin(&owner(user), name, "", proof, &OathParams::app())?;
         let step = otp::step_at(now() as u64) - 1;
         svc.add_device_confirm(&owner(user), name, &code_at(&e.secret, step))?;
         Ok(e.secret)
@@ -289,7 +292,9 @@ mod tests {
 
     fn add_as_root(svc: &Service, user: &str, name: &str) -> String {
         let root = Grant::in_process_root(user);
-        let e = svc.add_device_begin(&root, name, "", "").unwrap();
+        let e = svc
+            .add_device_begin(&root, name, "", "", &OathParams::app())
+            .unwrap();
         let step = otp::step_at(now() as u64) - 1;
         svc.add_device_confirm(&root, name, &code_at(&e.secret, step))
             .unwrap();
@@ -308,22 +313,28 @@ mod tests {
             &"a".repeat(limits::MAX_DEVICE_NAME_LEN + 1),
         ] {
             assert!(matches!(
-                svc.add_device_begin(&root, bad, "", ""),
+                svc.add_device_begin(&root, bad, "", "", &OathParams::app()),
                 Err(TwofoldError::InvalidArgument(_))
             ));
         }
         assert!(svc
-            .add_device_begin(&root, limits::FIRST_DEVICE, "", "")
+            .add_device_begin(&root, limits::FIRST_DEVICE, "", "", &OathParams::app())
             .is_err());
         for i in 1..limits::MAX_DEVICES {
             add_as_root(&svc, "carol", &format!("d{i}"));
         }
-        match svc.add_device_begin(&root, "onemore", "", "") {
+        match svc.add_device_begin(&root, "onemore", "", "", &OathParams::app()) {
             Err(TwofoldError::InvalidArgument(m)) => assert!(m.contains("most"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            svc.add_device_begin(&Grant::in_process_root("dave"), "phone", "", ""),
+            svc.add_device_begin(
+                &Grant::in_process_root("dave"),
+                "phone",
+                "",
+                "",
+                &OathParams::app()
+            ),
             Err(TwofoldError::NotEnrolled(_))
         ));
     }
