@@ -54,7 +54,7 @@ pub const UNKNOWN_USERS: &str = "";
 pub const SELF_SERVICE: &str = "self-service via D-Bus";
 
 /// How many recent step offsets `Status` reports.
-const RECENT_OFFSETS: u32 = 10;
+pub(crate) const RECENT_OFFSETS: u32 = 10;
 
 /// Seconds added to the system clock (`--clock-skew-seconds`, tests only).
 static CLOCK_SKEW_SECONDS: AtomicI64 = AtomicI64::new(0);
@@ -156,7 +156,10 @@ impl Service {
             Some(_) => self
                 .store
                 .recent_step_offsets(user, RECENT_OFFSETS)
-                .map_err(internal)?,
+                .map_err(internal)?
+                .into_iter()
+                .map(|o| o.offset)
+                .collect(),
             None => Vec::new(),
         };
         let record = record.as_ref();

@@ -92,6 +92,103 @@ fn sha256_8_digits_60_seconds_from_enrollment_to_login() {
         pam::AUTH_ERR,
         "a code works once: {replay:?}"
     );
+    second_device_status_and_doctor(&env);
+}
+
+/// A second device, SHA-512 with an app's digits and steps, added to USER; then each
+/// device is listed with its parameters, the last login names its device, and doctor
+/// judges each device's clock.
+fn second_device_status_and_doctor(env: &TestEnv) {
+    let out = env.cli(
+        &[
+            "devices",
+            "add",
+            "spare",
+            "--user",
+            USER,
+            "--begin",
+            "--json",
+            "--algorithm",
+            "SHA512",
+        ],
+        None,
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let begin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spare = begin["secret"].as_str().unwrap().to_string();
+    let sha512 = |offset: i64| {
+        let at = unix_now() as i64 + offset * 30;
+        let out = Command::new("oathtool")
+            .args(["--totp=sha512", "-b", "--now", &format!("@{at}"), &spare])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let out = env.cli(
+        &["devices", "add", "spare", "--user", USER, "--confirm", "-"],
+        None,
+        &format!("{}\n", sha512(-1)),
+    );
+    assert!(out.status.success(), "{out:?}");
+    // Devices are told apart by the second of their last use.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let login = env.pam(&Login::new(USER, &sha512(0)));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+
+    let out = env.cli(&["devices", "--user", USER], None, "");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("totp app (TOTP, SHA256, 8 digits, 60 s)")
+            && listed.contains("totp app (TOTP, SHA512, 6 digits, 30 s)"),
+        "{out:?}"
+    );
+    let out = env.cli(&["status", "--user", USER, "--json"], None, "");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["last_device"], "spare", "{status}");
+    assert_eq!(status["devices"][0]["digits"], 8, "{status}");
+    let out = env.cli(&["status", "--user", USER], None, "");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(device spare)"),
+        "{out:?}"
+    );
+
+    let none = env.dir.path().join("none");
+    let none = none.to_str().unwrap();
+    let args = [
+        "doctor",
+        "--json",
+        "--user",
+        USER,
+        "--assume-ntp-synced",
+        "yes",
+        "--pam-dir",
+        none,
+        "--sshd-config",
+        none,
+        "--daemon-config",
+        none,
+    ];
+    let out = env.cli(&args, None, "");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let clock = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "phone-clock")
+        .unwrap_or_else(|| panic!("no phone-clock check: {report}"));
+    let message = clock["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("device default: your phone's clock agrees")
+            && message.contains("; device spare: your phone's clock agrees"),
+        "{clock}"
+    );
+    assert_eq!(
+        clock["devices"][1]["samples"],
+        serde_json::json!([0]),
+        "{clock}"
+    );
 }
 
 #[test]

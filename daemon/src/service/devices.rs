@@ -6,22 +6,41 @@
 
 use twofold_contract::{limits, DeviceInfo, Enrollment, OathParams, TwofoldError};
 
-use super::{internal, not_enrolled, Service};
+use super::{internal, not_enrolled, Service, RECENT_OFFSETS};
 use crate::authz::Grant;
 use crate::logging::safe;
 use crate::storage::{DeviceAdded, DeviceRemoved};
 
 impl Service {
-    /// `ListDevices`: name, kind, when added and last used; never a secret.
+    /// `ListDevices`: name, kind, parameters, when added and last used, and its clock's
+    /// recent offsets; never a secret.
     pub fn list_devices(&self, grant: &Grant) -> Result<Vec<DeviceInfo>, TwofoldError> {
-        let devices = self.store.devices(grant.user()).map_err(internal)?;
+        let user = grant.user();
+        let devices = self.store.devices(user).map_err(internal)?;
+        let offsets = self
+            .store
+            .recent_step_offsets(user, RECENT_OFFSETS * limits::MAX_DEVICES)
+            .map_err(internal)?;
         Ok(devices
             .into_iter()
-            .map(|d| DeviceInfo {
-                name: d.name,
-                kind: d.kind,
-                added: d.added_at,
-                last_used: d.last_used_at.unwrap_or(0),
+            .map(|d| {
+                let params = d.oath.params(0);
+                let recent_step_offsets = offsets
+                    .iter()
+                    .filter(|o| o.device.as_deref() == Some(d.name.as_str()))
+                    .map(|o| o.offset)
+                    .take(RECENT_OFFSETS as usize)
+                    .collect();
+                DeviceInfo {
+                    name: d.name,
+                    kind: d.kind,
+                    added: d.added_at,
+                    last_used: d.last_used_at.unwrap_or(0),
+                    algorithm: params.algorithm,
+                    digits: params.digits,
+                    period: params.period,
+                    recent_step_offsets,
+                }
             })
             .collect())
     }
@@ -250,7 +269,19 @@ mod tests {
             .any(|e| e.event == "device_added" && e.detail == "device: spare"));
         // A backup code is proof too.
         add(&svc, "alice", "third", &codes[0]).unwrap();
-        assert_eq!(svc.list_devices(&root).unwrap().len(), 3);
+        let devices = svc.list_devices(&root).unwrap();
+        assert_eq!(devices.len(), 3);
+        // Each device's clock, from its own codes (newest first); the third has none yet.
+        let offsets: Vec<(&str, &[i32])> = devices
+            .iter()
+            .map(|d| (d.name.as_str(), d.recent_step_offsets.as_slice()))
+            .collect();
+        let expected: [(&str, &[i32]); 3] =
+            [("default", &[1, 0]), ("spare", &[1, 0]), ("third", &[])];
+        assert_eq!(offsets, expected);
+        assert!(devices
+            .iter()
+            .all(|d| (d.algorithm.as_str(), d.digits, d.period) == ("SHA1", 6, 30)));
     }
 
     #[test]
