@@ -348,6 +348,44 @@ mod tests {
     }
 
     #[test]
+    fn enroll_parameters_default_to_an_apps_and_are_checked() {
+        let o = parse(&[
+            "enroll",
+            "--algorithm",
+            "sha256",
+            "--digits",
+            "8",
+            "--period",
+            "60",
+        ])
+        .unwrap();
+        let Action::Enroll { oath, .. } = o.action else {
+            panic!("{:?}", o.action);
+        };
+        let expected = OathParams {
+            algorithm: "SHA256".into(),
+            digits: 8,
+            period: 60,
+            counter: 0,
+        };
+        assert_eq!(oath, expected);
+        for (flag, value) in [
+            ("--digits", "7"),
+            ("--period", "0"),
+            ("--period", "90"),
+            ("--algorithm", "MD5"),
+        ] {
+            let e = parse(&["enroll", flag, value]).unwrap_err();
+            assert!(e.0.starts_with(&format!("{flag}: ")), "{e}");
+            assert!(!e.0.contains('\n'), "{e}");
+        }
+        // They go with the start of an enrollment, not its confirmation.
+        assert!(
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "-", "--digits", "8"]).is_err()
+        );
+    }
+
+    #[test]
     fn enroll_proof_and_qr_files() {
         let o = parse(&[
             "enroll", "--proof", "-", "--qr-png", "a.png", "--qr-svg", "a.svg",
