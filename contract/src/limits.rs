@@ -211,6 +211,23 @@ pub fn enrollment_oath(oath: &crate::OathParams) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Largest counter value (HOTP) or step (TOTP) an import may carry: far beyond any
+/// token's life, and within what the database stores.
+pub const MAX_OATH_COUNTER: u64 = 1 << 48;
+
+/// The parameters of an imported device: as [`oath_params`], with a counter of at most
+/// [`MAX_OATH_COUNTER`].
+pub fn imported_oath(oath: &crate::OathParams) -> Result<(), Invalid> {
+    oath_params(&oath.algorithm, oath.digits, u64::from(oath.period))?;
+    if oath.counter > MAX_OATH_COUNTER {
+        return Err(Invalid(format!(
+            "the counter {} is too large (at most {MAX_OATH_COUNTER})",
+            oath.counter
+        )));
+    }
+    Ok(())
+}
+
 /// Anything else a caller sends as free text (a code, a password): bounded length.
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     if text.len() > max {

@@ -689,7 +689,7 @@ impl TwofoldInterface {
             ));
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
-        limits::oath_params(&oath.algorithm, oath.digits, u64::from(oath.period))?;
+        limits::imported_oath(&oath)?;
         let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         blocking(grant.role(), move || {

@@ -962,6 +962,7 @@ impl Service {
         limits::imported_backup_codes(codes)?;
         limits::import_source(source)?;
         limits::bounded("the last used code", last_used_code, limits::MAX_CODE_LEN)?;
+        limits::imported_oath(params)?;
         let oath = otp::Oath::from_params(params)?;
         if !last_used_code.is_empty() && !oath.fits(last_used_code) {
             return Err(TwofoldError::InvalidArgument(format!(
@@ -1393,6 +1394,15 @@ mod tests {
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
+        let huge = OathParams {
+            period: 0,
+            counter: u64::MAX,
+            ..OathParams::app()
+        };
+        assert!(matches!(
+            svc.admin_import(&root, good, &[], "pam_oath", "", &huge),
+            Err(TwofoldError::InvalidArgument(_))
+        ));
         assert!(refused_last_code("12345"));
         assert!(refused_last_code("12345a"));
         assert!(refused_last_code(&"1".repeat(limits::MAX_CODE_LEN + 1)));
