@@ -62,7 +62,12 @@ async fn enroll_from(
         };
         let t = Instant::now();
         let e = proxy
-            .enroll_begin(&user, "bench", "")
+            .enroll_begin(
+                &user,
+                "bench",
+                "",
+                &twofold_tests::contract::OathParams::app(),
+            )
             .await
             .expect("EnrollBegin");
         let secret = totp::decode_base32(&e.secret);

@@ -221,6 +221,19 @@ pub struct SetupArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "confirm")]
     pub qr_svg: Option<PathBuf>,
 
+    /// HMAC of the codes: SHA1 (what every app does, the default), SHA256 or SHA512;
+    /// some apps ignore it and then show wrong codes
+    #[arg(long, value_name = "ALG", conflicts_with = "confirm")]
+    pub algorithm: Option<String>,
+
+    /// Digits per code: 6 (the default) or 8; some apps ignore it
+    #[arg(long, value_name = "N", conflicts_with = "confirm")]
+    pub digits: Option<u32>,
+
+    /// Seconds per code: 30 (the default) or 60; some apps ignore it
+    #[arg(long, value_name = "SECONDS", conflicts_with = "confirm")]
+    pub period: Option<u32>,
+
     /// Only start: print the secret and URI, then exit (finish with --confirm -)
     #[arg(long, conflicts_with = "confirm")]
     pub begin: bool,

@@ -12,7 +12,7 @@
 //! No message here ever holds a field of a line: a line with a field out of place could
 //! put a secret or a PIN where a name was expected.
 
-use twofold_contract::limits;
+use twofold_contract::{limits, OathParams};
 use zeroize::Zeroizing;
 
 use crate::secret_file::{Owner, Rules};
@@ -25,9 +25,6 @@ pub const RULES: Rules = Rules {
     mode_rule: "a usersfile must be root's with mode 0600 or stricter",
 };
 
-/// The step and code length twofoldd uses.
-const STEP_SECONDS: u32 = 30;
-const DIGITS: u32 = 6;
 /// Bytes of the shortest secret twofoldd accepts (128 bits, RFC 4226 §4 R6).
 const MIN_SECRET_BYTES: usize = 16;
 /// Fields of the longest line: TYPE USER PIN SECRET COUNTER LASTOTP TIME.
@@ -46,18 +43,20 @@ pub struct Entry {
     pub token: Result<Token, String>,
 }
 
-/// A time-based token twofold can take.
+/// A token twofold can take.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Token {
     /// Base32, upper case, without padding.
     pub secret: Zeroizing<String>,
     /// The last code pam_oath accepted (so that it is not accepted again), if any.
     pub last_code: Option<String>,
+    /// How its codes are made; HOTP: `counter` is the line's (see [`token`]).
+    pub oath: OathParams,
     /// What twofold does differently, one line each.
     pub notes: Vec<String>,
 }
 
-/// The token types of liboath: None for a counter-based one, else the step.
+/// The token types of liboath: the step (None for a counter-based one) and the digits.
 fn token_type(text: &str) -> Option<(Option<u32>, u32)> {
     let (step, digits) = match text {
         "HOTP" | "HOTP/E" | "HOTP/E/6" => (None, 6),
@@ -160,26 +159,24 @@ fn token(kind: (Option<u32>, u32), fields: &[&str]) -> Result<Token, String> {
             )
         }
     }
-    match kind {
-        (None, _) => {
-            return Err(
-                "HOTP counter tokens are not supported yet: the user enrolls anew \
-                        with `twofold enroll`, or keeps pam_oath"
-                    .into(),
-            )
-        }
-        (Some(step), _) if step != STEP_SECONDS => {
-            return Err(format!(
-                "{step}-second steps are not supported: twofoldd uses 30-second steps"
-            ))
-        }
-        (_, digits) if digits != DIGITS => {
-            return Err(format!(
-                "{digits}-digit codes are not supported: twofoldd uses 6 digits"
-            ))
-        }
-        _ => {}
+    let (step, digits) = kind;
+    if !limits::OATH_DIGITS.contains(&digits) {
+        return Err(format!(
+            "{digits}-digit codes are not supported: twofoldd takes 6 or 8 digits"
+        ));
     }
+    // liboath writes, after a login, the counter of the code it accepted (HOTP) and that
+    // code: the code is passed on, and the daemon moves past it.
+    let counter = match step {
+        None => fields.get(4).and_then(|c| c.parse().ok()).unwrap_or(0),
+        Some(_) => 0,
+    };
+    let oath = OathParams {
+        period: step.unwrap_or(0),
+        digits,
+        counter,
+        ..OathParams::app()
+    };
     if secret.len() < MIN_SECRET_BYTES {
         return Err(format!(
             "the secret has {} bits, fewer than the 128 twofold accepts: the user enrolls \
@@ -196,10 +193,11 @@ fn token(kind: (Option<u32>, u32), fields: &[&str]) -> Result<Token, String> {
     }
     Ok(Token {
         secret,
-        // A code of another length was not one of this 6-digit token's.
+        // A code of another length was not one of this token's.
         last_code: last_code
-            .filter(|code| code.len() == DIGITS as usize)
+            .filter(|code| code.len() == digits as usize)
             .map(str::to_owned),
+        oath,
         notes,
     })
 }
@@ -300,13 +298,32 @@ mod tests {
     }
 
     #[test]
+    fn counter_tokens_60_second_steps_and_8_digits_are_taken() {
+        let text = format!(
+            "HOTP alice - {HEX} 5\nHOTP/E/8 bob - {HEX} 9 12345678 2026-11-30T10:00:00L\n\
+             HOTP/T60/8 carol - {HEX} 3 123456\nHOTP/T60 dave - {HEX}\n"
+        );
+        let tokens: Vec<Token> = parse(&text).into_iter().map(|e| e.token.unwrap()).collect();
+        let params = |t: &Token| (t.oath.period, t.oath.digits, t.oath.counter);
+        assert_eq!(params(&tokens[0]), (0, 6, 5));
+        assert_eq!(tokens[0].last_code, None);
+        assert_eq!(params(&tokens[1]), (0, 8, 9));
+        assert_eq!(tokens[1].last_code.as_deref(), Some("12345678"));
+        // A time-based line's counter means nothing; a 6-digit code is not an 8-digit
+        // token's.
+        assert_eq!(params(&tokens[2]), (60, 8, 0));
+        assert_eq!(tokens[2].last_code, None);
+        assert_eq!(params(&tokens[3]), (60, 6, 0));
+        assert!(tokens.iter().all(|t| t.oath.algorithm == "SHA1"));
+    }
+
+    #[test]
     fn what_twofold_cannot_take_is_refused_with_one_line_each() {
         let why = |kind: &str| refusal(&format!("{kind} alice - {HEX}"));
-        for kind in ["HOTP", "HOTP/E", "HOTP/E/8"] {
-            assert!(why(kind).starts_with("line 1: HOTP counter tokens are not supported yet"));
+        for kind in ["HOTP/E/7", "HOTP/T30/7", "HOTP/T60/7"] {
+            assert!(why(kind).starts_with("line 1: 7-digit codes are not supported"));
         }
-        assert!(why("HOTP/T60").contains("60-second steps"));
-        assert!(why("HOTP/T30/8").contains("8-digit codes"));
+        assert!(why("HOTP/T90").contains("not a pam_oath token line"));
         assert!(refusal(&format!("HOTP/T30 alice s3cret {HEX}")).contains("a PIN is set"));
         assert!(refusal("HOTP/T30 alice - 3132333435363738").contains("64 bits"));
         assert!(refusal(&format!("HOTP/T30 alice - {}", "ab".repeat(81))).contains("longer"));

@@ -1,5 +1,6 @@
 //! Text for people: messages on one line, suggested commands, tables, grouped secrets.
 
+use twofold_contract::OathParams;
 use zeroize::Zeroizing;
 
 /// `text` on one line, without control characters, at most 300 characters: for messages
@@ -15,6 +16,24 @@ pub fn one_line(text: &str) -> String {
         out.push(if c.is_control() { ' ' } else { c });
     }
     out
+}
+
+/// True when a device makes its codes as every app does (SHA1, 6 digits, 30 s).
+pub fn is_app(oath: &OathParams) -> bool {
+    let app = OathParams::app();
+    (&oath.algorithm, oath.digits, oath.period) == (&app.algorithm, app.digits, app.period)
+}
+
+/// How a device makes its codes, for people: `TOTP, SHA256, 8 digits, 60 s`, `HOTP,
+/// SHA1, 6 digits`.
+pub fn oath_summary(oath: &OathParams) -> String {
+    match oath.period {
+        0 => format!("HOTP, {}, {} digits", oath.algorithm, oath.digits),
+        period => format!(
+            "TOTP, {}, {} digits, {period} s",
+            oath.algorithm, oath.digits
+        ),
+    }
 }
 
 /// `text` with its first letter upper case: a reason worded to follow a colon, as a

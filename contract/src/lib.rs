@@ -387,12 +387,20 @@ impl OathParams {
 pub struct DeviceInfo {
     /// The user's name for it.
     pub name: String,
-    /// What it is ([`limits::DEVICE_KIND_TOTP_APP`]).
+    /// What it is ([`limits::DEVICE_KIND_TOTP_APP`], …).
     pub kind: String,
     /// Unix time it was added.
     pub added: i64,
     /// Unix time a code of it last passed; 0 when never.
     pub last_used: i64,
+    /// How it makes its codes: one of [`limits::OATH_ALGORITHMS`], digits and seconds
+    /// per step (0: an HOTP counter), as in [`OathParams`].
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: u32,
+    /// Step offsets (its clock minus the server's, in its steps) of its latest accepted
+    /// codes, newest first; none for a counter.
+    pub recent_step_offsets: Vec<i32>,
 }
 
 #[cfg(test)]

@@ -227,6 +227,39 @@ pub fn token_label(what: &str, text: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The parameters of an enrollment or added device (an app, which counts time): as
+/// [`oath_params`], with a period (counters are hardware tokens', imported) and no
+/// counter.
+pub fn enrollment_oath(oath: &crate::OathParams) -> Result<(), Invalid> {
+    oath_params(&oath.algorithm, oath.digits, u64::from(oath.period))?;
+    if oath.period == 0 {
+        return Err(Invalid(
+            "an authenticator app counts time: the period is 30 or 60 seconds, not 0".into(),
+        ));
+    }
+    if oath.counter != 0 {
+        return Err(Invalid("an enrollment starts without a counter (0)".into()));
+    }
+    Ok(())
+}
+
+/// Largest counter value (HOTP) or step (TOTP) an import may carry: far beyond any
+/// token's life, and within what the database stores.
+pub const MAX_OATH_COUNTER: u64 = 1 << 48;
+
+/// The parameters of an imported device: as [`oath_params`], with a counter of at most
+/// [`MAX_OATH_COUNTER`].
+pub fn imported_oath(oath: &crate::OathParams) -> Result<(), Invalid> {
+    oath_params(&oath.algorithm, oath.digits, u64::from(oath.period))?;
+    if oath.counter > MAX_OATH_COUNTER {
+        return Err(Invalid(format!(
+            "the counter {} is too large (at most {MAX_OATH_COUNTER})",
+            oath.counter
+        )));
+    }
+    Ok(())
+}
+
 /// Anything else a caller sends as free text (a code, a password): bounded length.
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), Invalid> {
     if text.len() > max {

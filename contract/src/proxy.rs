@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use crate::{
-    AdminUser, AuditEntry, DeviceInfo, Enrollment, ErrorKind, LoginState, SessionList, TokenInfo,
-    TokenSeed, TokensImported, UserStatus, Verified,
+    AdminUser, AuditEntry, DeviceInfo, Enrollment, ErrorKind, LoginState, OathParams, SessionList,
+    TokenInfo, TokenSeed, TokensImported, UserStatus, Verified,
 };
 
 /// Every error `twofoldd` can answer with: one namespace, a closed set.
@@ -108,11 +108,14 @@ pub trait Twofold {
     /// Starts an enrollment: a new secret, pending until confirmed. Re-enrolling an
     /// enrolled user (a new phone) needs `proof`, a current code or backup code, unless
     /// the caller is root; the old secret keeps working until the new one is confirmed.
+    /// `oath` is how the app makes its codes ([`OathParams::app`] unless the user asked
+    /// otherwise; time-based, `counter` 0).
     fn enroll_begin(
         &self,
         user: &str,
         issuer: &str,
         proof: &str,
+        oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError>;
 
     /// Confirms a pending enrollment with a current code; returns the new backup codes.
@@ -153,7 +156,9 @@ pub trait Twofold {
     /// module, and `backup_codes` (that module's unused scratch codes) as their backup
     /// codes; `source` names the module (one of [`crate::limits::IMPORT_SOURCES`]) for
     /// the audit trail. `last_used_code` ("" = none known) is the last code that module
-    /// accepted: if it is of a step still ahead, that step counts as used too. A user
+    /// accepted: if it is of a step still ahead, that step counts as used too. `oath` is
+    /// how the device makes its codes; its `counter` is, for HOTP, the next counter value,
+    /// for TOTP the first step (in its own steps) not yet used (0 = unknown). A user
     /// enrolled in twofold already is left alone (`AlreadyEnrolled`). Administrators
     /// only.
     fn admin_import(
@@ -163,6 +168,7 @@ pub trait Twofold {
         backup_codes: &[&str],
         source: &str,
         last_used_code: &str,
+        oath: &OathParams,
     ) -> Result<(), TwofoldError>;
 
     /// Clears `user`'s lockouts from every source.
@@ -225,13 +231,15 @@ pub trait Twofold {
     /// Starts adding device `name` to enrolled `user` ("" = the caller): like
     /// `EnrollBegin`, and `proof` is a current code of one of their devices or a backup
     /// code (unless root or an administrator asks; without one, `AlreadyEnrolled` says
-    /// it is needed, as `EnrollBegin` does). Confirmed by `AddDeviceConfirm`.
+    /// it is needed, as `EnrollBegin` does). `oath` as in `EnrollBegin`. Confirmed by
+    /// `AddDeviceConfirm`.
     fn add_device_begin(
         &self,
         user: &str,
         name: &str,
         issuer: &str,
         proof: &str,
+        oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError>;
 
     /// Adds the pending secret as device `name`, proven by its first `code`.

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use twofold_contract::{
-    limits, AdminUser, AuditEntry, DeviceInfo, Enrollment, LoginState, SessionList, TwofoldError,
-    UserStatus, Verified,
+    limits, AdminUser, AuditEntry, DeviceInfo, Enrollment, LoginState, OathParams, SessionList,
+    TwofoldError, UserStatus, Verified,
 };
 use twofold_contract::{TokenInfo, TokenSeed, TokensImported};
 use zbus::fdo::DBusProxy;
@@ -483,15 +483,17 @@ impl TwofoldInterface {
         user: &str,
         issuer: String,
         proof: String,
+        oath: OathParams,
     ) -> Result<Enrollment, TwofoldError> {
         let proof = Zeroizing::new(proof);
         // The issuer is checked by the service, on the value used (the host name when
         // "" is sent).
         let grant = self.authorize(&header, Action::Enroll, user).await?;
+        limits::enrollment_oath(&oath)?;
         let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         blocking(grant.role(), move || {
-            service.enroll_begin(&grant, &issuer, &proof)
+            service.enroll_begin(&grant, &issuer, &proof, &oath)
         })
         .await
     }
@@ -553,14 +555,16 @@ impl TwofoldInterface {
         name: String,
         issuer: String,
         proof: String,
+        oath: OathParams,
     ) -> Result<Enrollment, TwofoldError> {
         let proof = Zeroizing::new(proof);
         let grant = self.authorize(&header, Action::Devices, user).await?;
         limits::device_name(&name)?;
+        limits::enrollment_oath(&oath)?;
         let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         blocking(grant.role(), move || {
-            service.add_device_begin(&grant, &name, &issuer, &proof)
+            service.add_device_begin(&grant, &name, &issuer, &proof, &oath)
         })
         .await
     }
@@ -666,6 +670,8 @@ impl TwofoldInterface {
     }
 
     /// Enrolls a user with the secret and scratch codes of another PAM module.
+    // The interface's arguments, one each (zbus decodes the call into them).
+    #[allow(clippy::too_many_arguments)]
     async fn admin_import(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -674,6 +680,7 @@ impl TwofoldInterface {
         backup_codes: Vec<String>,
         source: String,
         last_used_code: String,
+        oath: OathParams,
     ) -> Result<(), TwofoldError> {
         let secret = Zeroizing::new(secret);
         let backup_codes = Zeroizing::new(backup_codes);
@@ -683,10 +690,18 @@ impl TwofoldInterface {
             ));
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
+        limits::imported_oath(&oath)?;
         let _serialized = self.user_locks.lock(grant.user()).await;
         let service = self.service.clone();
         blocking(grant.role(), move || {
-            service.admin_import(&grant, &secret, &backup_codes, &source, &last_used_code)
+            service.admin_import(
+                &grant,
+                &secret,
+                &backup_codes,
+                &source,
+                &last_used_code,
+                &oath,
+            )
         })
         .await
     }

@@ -12,8 +12,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use twofold_contract::{
-    context, limits, method, AdminUser, AuditEntry, Enrollment, LoginState, TwofoldError,
-    UserStatus, Verified,
+    context, limits, method, AdminUser, AuditEntry, Enrollment, LoginState, OathParams,
+    TwofoldError, UserStatus, Verified,
 };
 
 use crate::authz::Grant;
@@ -54,7 +54,7 @@ pub const UNKNOWN_USERS: &str = "";
 pub const SELF_SERVICE: &str = "self-service via D-Bus";
 
 /// How many recent step offsets `Status` reports.
-const RECENT_OFFSETS: u32 = 10;
+pub(crate) const RECENT_OFFSETS: u32 = 10;
 
 /// Seconds added to the system clock (`--clock-skew-seconds`, tests only).
 static CLOCK_SKEW_SECONDS: AtomicI64 = AtomicI64::new(0);
@@ -156,7 +156,10 @@ impl Service {
             Some(_) => self
                 .store
                 .recent_step_offsets(user, RECENT_OFFSETS)
-                .map_err(internal)?,
+                .map_err(internal)?
+                .into_iter()
+                .map(|o| o.offset)
+                .collect(),
             None => Vec::new(),
         };
         let record = record.as_ref();
@@ -665,7 +668,10 @@ impl Service {
         grant: &Grant,
         issuer: &str,
         proof: &str,
+        oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError> {
+        limits::enrollment_oath(oath)?;
+        let oath = otp::Oath::from_params(oath)?;
         let user = grant.user();
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
@@ -682,17 +688,19 @@ impl Service {
             }
             self.require_proof(grant, proof)?;
         }
-        self.new_pending_secret(grant, issuer, "")
+        self.new_pending_secret(grant, issuer, "", oath)
     }
 
     /// A new secret, pending until its first code confirms it (an enrollment, or a
-    /// device added): the one answer that carries a secret. `detail` goes into the audit
-    /// entry after the issuer.
+    /// device added) made as `oath` says: the one answer that carries a secret. `detail`
+    /// goes into the audit entry after the issuer (and the parameters, when not an
+    /// app's).
     fn new_pending_secret(
         &self,
         grant: &Grant,
         issuer: &str,
         detail: &str,
+        oath: otp::Oath,
     ) -> Result<Enrollment, TwofoldError> {
         let user = grant.user();
         let secret = otp::new_secret();
@@ -701,9 +709,17 @@ impl Service {
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: event.at + self.policy().enroll_pending_seconds,
-            oath: otp::Oath::APP,
+            oath,
         };
         event.detail = format!("issuer={}{detail}", safe(issuer));
+        if oath != otp::Oath::APP {
+            event.detail.push_str(&format!(
+                " oath={}/{}/{}",
+                oath.hash.name(),
+                oath.digits,
+                oath.period()
+            ));
+        }
         self.store
             .begin_enrollment(user, &pending, &event)
             .map_err(internal)?;
@@ -939,16 +955,20 @@ impl Service {
         codes: &[String],
         source: &str,
         last_used_code: &str,
+        params: &OathParams,
     ) -> Result<(), TwofoldError> {
         let user = grant.user();
         limits::imported_secret(secret_base32)?;
         limits::imported_backup_codes(codes)?;
         limits::import_source(source)?;
         limits::bounded("the last used code", last_used_code, limits::MAX_CODE_LEN)?;
-        if !last_used_code.is_empty() && !otp::looks_like_totp(last_used_code) {
-            return Err(TwofoldError::InvalidArgument(
-                "The last used code is not a 6-digit TOTP code.".into(),
-            ));
+        limits::imported_oath(params)?;
+        let oath = otp::Oath::from_params(params)?;
+        if !last_used_code.is_empty() && !oath.fits(last_used_code) {
+            return Err(TwofoldError::InvalidArgument(format!(
+                "The last used code is not a {}-digit code.",
+                oath.digits
+            )));
         }
         let secret = otp::from_base32(secret_base32).ok_or_else(|| {
             TwofoldError::InvalidArgument("The secret is not valid base32.".into())
@@ -992,34 +1012,23 @@ impl Service {
         let pending = Pending {
             secret_sealed: self.keys.seal(user, &secret),
             expires_at: begin.at + self.policy().enroll_pending_seconds,
-            oath: otp::Oath::APP,
+            oath,
         };
-        // The old module may have just accepted a code of this step, and nothing says
-        // which: the steps up to now count as used, so that no code seen at the old
-        // login can be replayed here. The next step's code (within a minute) passes,
-        // unless it is the old module's last used code.
-        let now_step = otp::step_at(begin.at.max(0) as u64);
-        let used_up_to = match last_used_code {
-            "" => now_step,
-            code => otp::matching_step(
-                &secret,
-                code,
-                now_step,
-                self.policy().totp_window,
-                Some(now_step),
-            )
-            .unwrap_or(now_step),
-        };
+        let used_up_to =
+            self.imported_used_up_to(&secret, oath, params.counter, last_used_code, begin.at);
         drop(secret);
         self.store
             .begin_enrollment(user, &pending, &begin)
             .map_err(internal)?;
         let mut confirm = self.event(grant, "enroll_confirm");
         confirm.detail = format!("{detail}, with {} backup codes", stored.len());
-        let used_up_to = used_up_to.max(otp::step_at(confirm.at.max(0) as u64));
+        let used_up_to = match oath.step_at(confirm.at.max(0) as u64) {
+            Some(now_step) => used_up_to.max(Some(now_step)),
+            None => used_up_to,
+        };
         if !self
             .store
-            .confirm_enrollment(user, &pending, Some(used_up_to), &stored, &confirm)
+            .confirm_enrollment(user, &pending, used_up_to, &stored, &confirm)
             .map_err(internal)?
         {
             return Err(TwofoldError::NoPendingEnrollment(
@@ -1032,6 +1041,37 @@ impl Service {
             safe(user)
         );
         Ok(())
+    }
+
+    /// The imported device's watermark: the last step or counter value that counts as
+    /// used. HOTP: the values below `counter` (the next one the old module expected).
+    /// TOTP: the old module may have just accepted a code of this step, and nothing says
+    /// which: the steps up to now count as used, so that no code seen at the old login
+    /// can be replayed here; so do those before `counter` (the first step the old module
+    /// had not seen used, 0 = unknown). Either way, the old module's `last_used_code`,
+    /// when it is of a step or counter value still ahead, moves the watermark to it. The
+    /// next step's code (within a minute) passes, unless one of those.
+    fn imported_used_up_to(
+        &self,
+        secret: &[u8],
+        oath: otp::Oath,
+        counter: u64,
+        last_used_code: &str,
+        now: i64,
+    ) -> Option<u64> {
+        let now = now.max(0) as u64;
+        let (used, window) = match oath.step_at(now) {
+            Some(now_step) => (
+                Some(now_step.max(counter.saturating_sub(1))),
+                self.policy().totp_window,
+            ),
+            None => (counter.checked_sub(1), limits::HOTP_LOOK_AHEAD),
+        };
+        if last_used_code.is_empty() {
+            return used;
+        }
+        oath.matching(secret, last_used_code, now, window, used)
+            .or(used)
     }
 
     /// `AuditLog`: newest first, of the grant's user ("" = everyone).
@@ -1146,7 +1186,7 @@ mod tests {
 
     pub(super) fn enroll(svc: &Service, user: &str) -> (String, Vec<String>) {
         let e = svc
-            .enroll_begin(&Grant::in_process_root(user), "", "")
+            .enroll_begin(&Grant::in_process_root(user), "", "", &OathParams::app())
             .unwrap();
         assert!(e.uri.contains("issuer=testhost"));
         let step = otp::step_at(now() as u64) - 1;
@@ -1159,6 +1199,7 @@ mod tests {
     #[test]
     fn an_imported_secret_and_its_scratch_codes_work_and_an_enrolled_user_is_left_alone() {
         let svc = service();
+        let app = OathParams::app();
         let root = Grant::in_process_root("alice");
         // google-authenticator's 128-bit secrets are 26 base32 symbols.
         let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
@@ -1168,7 +1209,7 @@ mod tests {
             "87654321".to_string(),
             "1234-5678".to_string(),
         ];
-        svc.admin_import(&root, secret, &codes, "google-authenticator", "")
+        svc.admin_import(&root, secret, &codes, "google-authenticator", "", &app)
             .unwrap();
         let ctx = HashMap::new();
         let step = otp::step_at(now() as u64);
@@ -1197,7 +1238,8 @@ mod tests {
                 "ABCDEFGHIJKLMNOPABCDEFGHIJ",
                 &[],
                 "google-authenticator",
-                ""
+                "",
+                &app
             ),
             Err(TwofoldError::AlreadyEnrolled(_))
         ));
@@ -1208,11 +1250,19 @@ mod tests {
     #[test]
     fn the_old_modules_last_code_of_a_step_ahead_is_not_accepted_again() {
         let svc = service();
+        let app = OathParams::app();
         let root = Grant::in_process_root("carol");
         let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
         let ahead = otp::step_at(now() as u64) + 1;
-        svc.admin_import(&root, secret, &[], "pam_oath", &code_at(secret, ahead))
-            .unwrap();
+        svc.admin_import(
+            &root,
+            secret,
+            &[],
+            "pam_oath",
+            &code_at(secret, ahead),
+            &app,
+        )
+        .unwrap();
         assert!(matches!(
             svc.verify(&root, &code_at(secret, ahead), &HashMap::new()),
             Err(TwofoldError::InvalidCode(_))
@@ -1220,13 +1270,111 @@ mod tests {
     }
 
     #[test]
+    fn an_imported_counter_carries_over_hotp_and_totp() {
+        let svc = service();
+        let ctx = HashMap::new();
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
+        let bytes = otp::from_base32(secret).unwrap();
+        // HOTP: the next value expected is 5; 4 was used by the old module.
+        let hotp = otp::Oath::new("SHA1", 6, 0).unwrap();
+        let root = Grant::in_process_root("erin");
+        svc.admin_import(
+            &root,
+            secret,
+            &[],
+            "google-authenticator",
+            "",
+            &hotp.params(5),
+        )
+        .unwrap();
+        let code = |n: u64| hotp.code(&bytes, n).unwrap().to_string();
+        assert!(matches!(
+            svc.verify(&root, &code(4), &ctx),
+            Err(TwofoldError::InvalidCode(_))
+        ));
+        assert!(svc.verify(&root, &code(5), &ctx).is_ok());
+        assert!(svc.verify(&root, &code(5), &ctx).is_err(), "replayed");
+        // TOTP with 60-second steps, 8 digits: the steps before `counter` count as used,
+        // even ahead of the clock (google-authenticator's DISALLOW_REUSE).
+        let totp = otp::Oath::new("SHA256", 8, 60).unwrap();
+        let root = Grant::in_process_root("frank");
+        let ahead = totp.step_at(now() as u64).unwrap() + 1;
+        svc.admin_import(
+            &root,
+            secret,
+            &[],
+            "google-authenticator",
+            "",
+            &totp.params(ahead + 1),
+        )
+        .unwrap();
+        let code = |n: u64| totp.code(&bytes, n).unwrap().to_string();
+        assert!(matches!(
+            svc.verify(&root, &code(ahead), &ctx),
+            Err(TwofoldError::InvalidCode(_))
+        ));
+        // A pam_oath HOTP line after a login: the counter of its last code, and that code.
+        let hcode = |n: u64| hotp.code(&bytes, n).unwrap().to_string();
+        let root = Grant::in_process_root("hank");
+        svc.admin_import(&root, secret, &[], "pam_oath", &hcode(9), &hotp.params(9))
+            .unwrap();
+        assert!(svc.verify(&root, &hcode(9), &ctx).is_err());
+        assert!(svc.verify(&root, &hcode(10), &ctx).is_ok());
+    }
+
+    #[test]
+    fn an_app_enrollment_counts_time() {
+        let svc = service();
+        let root = Grant::in_process_root("ivan");
+        for (alg, digits, period, counter) in [
+            ("SHA1", 6, 0, 0),
+            ("SHA1", 7, 30, 0),
+            ("MD5", 6, 30, 0),
+            ("SHA1", 6, 30, 3),
+        ] {
+            let oath = OathParams {
+                algorithm: alg.into(),
+                digits,
+                period,
+                counter,
+            };
+            assert!(
+                matches!(
+                    svc.enroll_begin(&root, "", "", &oath),
+                    Err(TwofoldError::InvalidArgument(_))
+                ),
+                "{oath:?}"
+            );
+        }
+        let oath = otp::Oath::new("SHA512", 8, 60).unwrap();
+        let e = svc.enroll_begin(&root, "", "", &oath.params(0)).unwrap();
+        assert!(
+            e.uri.contains("algorithm=SHA512&digits=8&period=60"),
+            "{}",
+            e.uri
+        );
+        let bytes = otp::from_base32(&e.secret).unwrap();
+        let step = oath.step_at(now() as u64).unwrap();
+        let six = otp::Oath::APP
+            .code(&bytes, otp::step_at(now() as u64))
+            .unwrap();
+        assert!(matches!(
+            svc.enroll_confirm(&root, &six),
+            Err(TwofoldError::InvalidArgument(_))
+        ));
+        svc.enroll_confirm(&root, &oath.code(&bytes, step).unwrap())
+            .unwrap();
+    }
+
+    #[test]
     fn imports_are_checked_at_the_door() {
         let svc = service();
+        let app = OathParams::app();
         let root = Grant::in_process_root("bob");
         let refused = |secret: &str, codes: &[&str], source: &str| {
             let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
             matches!(
-                svc.admin_import(&root, secret, &codes, source, ""),
+                svc.admin_import(&root, secret, &codes, source, "", &app),
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
@@ -1243,10 +1391,19 @@ mod tests {
         assert!(refused(good, &[], "pam_krb5"));
         let refused_last_code = |code: &str| {
             matches!(
-                svc.admin_import(&root, good, &[], "pam_oath", code),
+                svc.admin_import(&root, good, &[], "pam_oath", code, &app),
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
+        let huge = OathParams {
+            period: 0,
+            counter: u64::MAX,
+            ..OathParams::app()
+        };
+        assert!(matches!(
+            svc.admin_import(&root, good, &[], "pam_oath", "", &huge),
+            Err(TwofoldError::InvalidArgument(_))
+        ));
         assert!(refused_last_code("12345"));
         assert!(refused_last_code("12345a"));
         assert!(refused_last_code(&"1".repeat(limits::MAX_CODE_LEN + 1)));
@@ -1285,10 +1442,12 @@ mod tests {
             Err(TwofoldError::InvalidArgument(_))
         ));
         assert!(matches!(
-            svc.enroll_begin(&owner("alice"), "", ""),
+            svc.enroll_begin(&owner("alice"), "", "", &OathParams::app()),
             Err(TwofoldError::AlreadyEnrolled(_))
         ));
-        assert!(svc.enroll_begin(&owner("alice"), "", &codes[0]).is_ok());
+        assert!(svc
+            .enroll_begin(&owner("alice"), "", &codes[0], &OathParams::app())
+            .is_ok());
         // The old secret still works while the new one waits for its confirmation.
         assert!(svc.status_of("alice").unwrap().enrolled);
         assert!(svc

@@ -32,7 +32,12 @@ fn one_argon2_evaluation_per_backup_code_attempt() {
         passwords: PasswordChecker::default(),
     };
     let enrollment = service
-        .enroll_begin(&Grant::in_process_root("alice"), "", "")
+        .enroll_begin(
+            &Grant::in_process_root("alice"),
+            "",
+            "",
+            &twofold_contract::OathParams::app(),
+        )
         .unwrap();
     let secret = data_encoding::BASE32_NOPAD
         .decode(enrollment.secret.as_bytes())

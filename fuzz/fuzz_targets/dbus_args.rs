@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
+use twofold_contract::{limits, OathParams};
 use twofoldd::{backup_codes, logging, otp};
 use zbus::wire::serialized::{Context, Data};
 use zbus::wire::LE;
@@ -41,6 +42,15 @@ fn handle(user: &str, code: &str, other: &str) {
     let _ = otp::otpauth_uri(other, user, "JBSWY3DPEHPK3PXP", &otp::Oath::APP);
 }
 
+/// The parameters of an enrollment: checked at the door, then only good ones made.
+fn handle_oath(oath: &OathParams) {
+    if limits::enrollment_oath(oath).is_ok() {
+        let made = otp::Oath::from_params(oath).expect("checked parameters make an Oath");
+        assert!(!made.is_counter());
+        let _ = otp::otpauth_uri("i", "u", "JBSWY3DPEHPK3PXP", &made);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
@@ -56,18 +66,24 @@ fuzz_target!(|data: &[u8]| {
                 handle(&u, &c, m.keys().next().map_or("", |k| k.as_str()));
             }
         }
-        // AddDeviceBegin(s user, s name, s issuer, s proof)
+        // AddDeviceBegin(s user, s name, s issuer, s proof, (suut) oath)
         3 => {
-            if let Ok(((u, _name, issuer, proof), _)) =
-                body.deserialize::<(String, String, String, String)>()
+            if let Ok(((u, _name, issuer, proof, oath), _)) =
+                body.deserialize::<(String, String, String, String, OathParams)>()
             {
                 handle(&u, &proof, &issuer);
+                handle_oath(&oath);
             }
         }
-        // EnrollBegin(s, s, s) / Disable(s, s, s) / RemoveDevice(s, s, s) /
+        // EnrollBegin(s, s, s, (suut)) / Disable(s, s, s) / RemoveDevice(s, s, s) /
         // AddDeviceConfirm(s, s, s)
         1 => {
-            if let Ok(((u, a, b), _)) = body.deserialize::<(String, String, String)>() {
+            if let Ok(((u, a, b, oath), _)) =
+                body.deserialize::<(String, String, String, OathParams)>()
+            {
+                handle(&u, &a, &b);
+                handle_oath(&oath);
+            } else if let Ok(((u, a, b), _)) = body.deserialize::<(String, String, String)>() {
                 handle(&u, &a, &b);
             }
         }

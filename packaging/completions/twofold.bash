@@ -55,6 +55,9 @@ _twofold() {
             twofold__subcmd__admin,reset)
                 cmd="twofold__subcmd__admin__subcmd__reset"
                 ;;
+            twofold__subcmd__admin,tokens)
+                cmd="twofold__subcmd__admin__subcmd__tokens"
+                ;;
             twofold__subcmd__admin,unlock)
                 cmd="twofold__subcmd__admin__subcmd__unlock"
                 ;;
@@ -73,6 +76,9 @@ _twofold() {
             twofold__subcmd__admin__subcmd__help,reset)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__reset"
                 ;;
+            twofold__subcmd__admin__subcmd__help,tokens)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens"
+                ;;
             twofold__subcmd__admin__subcmd__help,unlock)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__unlock"
                 ;;
@@ -84,6 +90,21 @@ _twofold() {
                 ;;
             twofold__subcmd__admin__subcmd__help__subcmd__import,oath)
                 cmd="twofold__subcmd__admin__subcmd__help__subcmd__import__subcmd__oath"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__tokens,assign)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__assign"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__tokens,import)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__import"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__tokens,list)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__list"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__tokens,resync)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__resync"
+                ;;
+            twofold__subcmd__admin__subcmd__help__subcmd__tokens,unassign)
+                cmd="twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__unassign"
                 ;;
             twofold__subcmd__admin__subcmd__import,google-authenticator)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__google__subcmd__authenticator"
@@ -102,6 +123,42 @@ _twofold() {
                 ;;
             twofold__subcmd__admin__subcmd__import__subcmd__help,oath)
                 cmd="twofold__subcmd__admin__subcmd__import__subcmd__help__subcmd__oath"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,assign)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__assign"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,help)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,import)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__import"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,list)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__list"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,resync)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__resync"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens,unassign)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__unassign"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,assign)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__assign"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,help)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__help"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,import)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__import"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,list)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__list"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,resync)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__resync"
+                ;;
+            twofold__subcmd__admin__subcmd__tokens__subcmd__help,unassign)
+                cmd="twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__unassign"
                 ;;
             twofold__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__backup__subcmd__codes__subcmd__count"
@@ -181,6 +238,9 @@ _twofold() {
             twofold__subcmd__help__subcmd__admin,reset)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__reset"
                 ;;
+            twofold__subcmd__help__subcmd__admin,tokens)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens"
+                ;;
             twofold__subcmd__help__subcmd__admin,unlock)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__unlock"
                 ;;
@@ -192,6 +252,21 @@ _twofold() {
                 ;;
             twofold__subcmd__help__subcmd__admin__subcmd__import,oath)
                 cmd="twofold__subcmd__help__subcmd__admin__subcmd__import__subcmd__oath"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__tokens,assign)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__assign"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__tokens,import)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__import"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__tokens,list)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__list"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__tokens,resync)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__resync"
+                ;;
+            twofold__subcmd__help__subcmd__admin__subcmd__tokens,unassign)
+                cmd="twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__unassign"
                 ;;
             twofold__subcmd__help__subcmd__backup__subcmd__codes,count)
                 cmd="twofold__subcmd__help__subcmd__backup__subcmd__codes__subcmd__count"
@@ -275,7 +350,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin)
-            opts="-h -V --bus --json --help --version users reset unlock import log help"
+            opts="-h -V --bus --json --help --version users reset unlock import log tokens help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -293,7 +368,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__admin__subcmd__help)
-            opts="users reset unlock import log help"
+            opts="users reset unlock import log tokens help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -379,6 +454,90 @@ _twofold() {
         twofold__subcmd__admin__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens)
+            opts="list import assign unassign resync"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__assign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__resync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__help__subcmd__tokens__subcmd__unassign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -588,6 +747,220 @@ _twofold() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        twofold__subcmd__admin__subcmd__tokens)
+            opts="-h -V --bus --json --help --version list import assign unassign resync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__assign)
+            opts="-h -V --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help)
+            opts="list import assign unassign resync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__assign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__resync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__help__subcmd__unassign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__import)
+            opts="-h -V --key-file --password-file --dry-run --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__list)
+            opts="-h -V --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__resync)
+            opts="-h -V --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__admin__subcmd__tokens__subcmd__unassign)
+            opts="-h -V --bus --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         twofold__subcmd__admin__subcmd__unlock)
             opts="-h -V --bus --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -773,7 +1146,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__devices__subcmd__add)
-            opts="-h -V --issuer --proof --qr-png --qr-svg --begin --confirm --user --bus --json --help --version"
+            opts="-h -V --issuer --proof --qr-png --qr-svg --algorithm --digits --period --begin --confirm --user --bus --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -792,6 +1165,18 @@ _twofold() {
                     return 0
                     ;;
                 --qr-svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --algorithm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digits)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --period)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -981,7 +1366,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__enroll)
-            opts="-h -V --user --issuer --proof --qr-png --qr-svg --begin --confirm --bus --json --help --version"
+            opts="-h -V --user --issuer --proof --qr-png --qr-svg --algorithm --digits --period --begin --confirm --bus --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1004,6 +1389,18 @@ _twofold() {
                     return 0
                     ;;
                 --qr-svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --algorithm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digits)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --period)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1037,7 +1434,7 @@ _twofold() {
             return 0
             ;;
         twofold__subcmd__help__subcmd__admin)
-            opts="users reset unlock import log"
+            opts="users reset unlock import log tokens"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1109,6 +1506,90 @@ _twofold() {
         twofold__subcmd__help__subcmd__admin__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens)
+            opts="list import assign unassign resync"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__assign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__resync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        twofold__subcmd__help__subcmd__admin__subcmd__tokens__subcmd__unassign)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -35,13 +35,16 @@ complete -c twofold -n "__fish_twofold_needs_command" -f -a "backup-codes" -d 'C
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
+complete -c twofold -n "__fish_twofold_needs_command" -f -a "admin" -d 'Administer users: list, reset, unlock, import them; hardware tokens; the audit trail'
 complete -c twofold -n "__fish_twofold_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l user -d 'Act on USER instead of yourself (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l issuer -d 'Name shown in the authenticator app (default: this host\'s name)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l proof -d 'Re-enrolling (new phone) or adding a device: `-` reads a current code of a device you have, or a backup code, from standard input (without it, it is asked for)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-png -d 'Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)' -r -F
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l qr-svg -d 'Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)' -r -F
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l algorithm -d 'HMAC of the codes: SHA1 (what every app does, the default), SHA256 or SHA512; some apps ignore it and then show wrong codes' -r
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l digits -d 'Digits per code: 6 (the default) or 8; some apps ignore it' -r
+complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l period -d 'Seconds per code: 30 (the default) or 60; some apps ignore it' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l confirm -d 'Finish an enrollment started with --begin: `-` reads the current code from the app from standard input' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand enroll" -l begin -d 'Only start: print the secret and URI, then exit (finish with --confirm -)'
@@ -71,6 +74,9 @@ complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l proof -d 'Re-enrolling (new phone) or adding a device: `-` reads a current code of a device you have, or a backup code, from standard input (without it, it is asked for)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l qr-png -d 'Also write the QR code as a PNG image to FILE (it holds the secret: delete it after)' -r -F
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l qr-svg -d 'Also write the QR code as an SVG image to FILE (it holds the secret: delete it after)' -r -F
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l algorithm -d 'HMAC of the codes: SHA1 (what every app does, the default), SHA256 or SHA512; some apps ignore it and then show wrong codes' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l digits -d 'Digits per code: 6 (the default) or 8; some apps ignore it' -r
+complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l period -d 'Seconds per code: 30 (the default) or 60; some apps ignore it' -r
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l confirm -d 'Finish an enrollment started with --begin: `-` reads the current code from the app from standard input' -r
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l user -d 'Act on USER\'s devices (needs root or the administer permission)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand devices; and __fish_seen_subcommand_from add" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
@@ -161,16 +167,17 @@ complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_see
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "timeout" -d 'End sessions older than DURATION (30m, 8h, 1d, 1h30m), or `off`'
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "forget" -d 'Forget the remembered logins (the grace window starts afresh)'
 complete -c twofold -n "__fish_twofold_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -l json -d 'Print machine-readable JSON on standard output'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -s V -l version -d 'Print version'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
-complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "tokens" -d 'Hardware OATH tokens: import a vendor\'s PSKC file, list, assign, unassign, resync'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and not __fish_seen_subcommand_from users reset unlock import log tokens help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from users" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -199,11 +206,22 @@ complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_s
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -l json -d 'Print machine-readable JSON on standard output'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from log" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -l bus -d 'D-Bus address of the bus where twofoldd runs (default: the system bus)' -r
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -l json -d 'Print machine-readable JSON on standard output'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -s V -l version -d 'Print version'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "list" -d 'List the imported tokens (the same as no subcommand)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "import" -d 'Import the tokens of a vendor\'s PSKC file (RFC 6030), unassigned'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "assign" -d 'Make a token a device of USER (enrolling USER if needed)'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "unassign" -d 'Take a token back: its device goes, its counter stays with the token'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "resync" -d 'Find an HOTP token\'s counter again from two consecutive codes'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from tokens" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "users" -d 'List users: enrolled, required (and by when), last use, backup codes, lockout, sessions'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Remove a user\'s two-factor authentication so they enroll again (lost phone and codes)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
+complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "tokens" -d 'Hardware OATH tokens: import a vendor\'s PSKC file, list, assign, unassign, resync'
 complete -c twofold -n "__fish_twofold_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "enroll" -d 'Set up two-factor authentication with an authenticator app'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "status" -d 'Show whether two-factor authentication is on, backup codes left, last use and lockout'
@@ -212,7 +230,7 @@ complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_see
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "disable" -d 'Turn two-factor authentication off (needs your password and a code)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "doctor" -d 'Check the set-up: daemon, server clock, PAM and sshd, your phone\'s clock'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "sessions" -d 'See your login sessions (where from, since when) and end them'
-complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list them, reset or unlock one, import them, read the audit trail'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "admin" -d 'Administer users: list, reset, unlock, import them; hardware tokens; the audit trail'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and not __fish_seen_subcommand_from enroll status devices backup-codes disable doctor sessions admin help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from devices" -f -a "list" -d 'List the devices (the default)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from devices" -f -a "add" -d 'Add a device: its QR code, then its first code (needs a code of a device you have)'
@@ -228,3 +246,4 @@ complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_su
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "unlock" -d 'Release a user\'s lockout after too many wrong codes (from every source)'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "import" -d 'Enroll users with the secrets they already use with another PAM module'
 complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "log" -d 'Read the audit trail, newest first: who did what, to whom, from where, when'
+complete -c twofold -n "__fish_twofold_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "tokens" -d 'Hardware OATH tokens: import a vendor\'s PSKC file, list, assign, unassign, resync'

@@ -76,7 +76,7 @@ pub fn start_private_bus(dir: &Path, config: &str) -> Result<(Child, String), St
 
 /// D-Bus clients of the daemon for the end-to-end tests.
 pub mod client {
-    use crate::contract::{TwofoldError, TwofoldProxy};
+    use crate::contract::{OathParams, TwofoldError, TwofoldProxy};
     use crate::totp;
 
     /// A single-threaded runtime for a test's D-Bus calls.
@@ -105,7 +105,7 @@ pub mod client {
     /// codes).
     pub async fn enroll_dbus(proxy: &TwofoldProxy<'_>, user: &str) -> (String, Vec<String>) {
         let e = proxy
-            .enroll_begin(user, "hostile", "")
+            .enroll_begin(user, "hostile", "", &OathParams::app())
             .await
             .expect("EnrollBegin");
         for _ in 0..3 {

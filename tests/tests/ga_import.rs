@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, uid_of, with_private_mounts, Login, TestEnv};
+use twofold_tests::{
+    built, pam, totp, uid_of, unix_now, wait_for_fresh_step, with_private_mounts, Login, TestEnv,
+};
 
 const USER: &str = "daemon";
 const OTHER: &str = "bin";
@@ -72,12 +74,18 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
         stdout.starts_with("daemon: imported with 2 backup codes"),
         "{stdout}"
     );
-    for option in ["RATE_LIMIT 3 30", "WINDOW_SIZE 17", "DISALLOW_REUSE"] {
+    for option in ["RATE_LIMIT 3 30", "WINDOW_SIZE 17"] {
         assert!(
-            stdout.contains(&format!("{option}: twofold's policy applies")),
+            stdout.contains(&format!(
+                "{option}: not carried over: twofold's policy applies"
+            )),
             "{stdout}"
         );
     }
+    assert!(
+        stdout.contains("DISALLOW_REUSE: twofold never accepts a code twice"),
+        "{stdout}"
+    );
     assert!(path.exists(), "the file is kept without --remove-files");
 
     // The steps up to the import count as used (google-authenticator may have just
@@ -143,11 +151,11 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
     let target = ga_file(&env, "ga-target", OTHER, &totp_file(), 0o600);
     let link = env.dir.path().join("ga-link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let hotp = ga_file(
+    let odd_step = ga_file(
         &env,
-        "ga-hotp",
+        "ga-step",
         THIRD,
-        &format!("{SECRET}\n\" HOTP_COUNTER 1\n12345678\n"),
+        &format!("{SECRET}\n\" STEP_SIZE 45\n\" TOTP_AUTH\n12345678\n"),
         0o600,
     );
     let args = |dry: bool| {
@@ -157,7 +165,7 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
             "--file".to_string(),
             file_arg(OTHER, &link),
             "--file".to_string(),
-            file_arg(THIRD, &hotp),
+            file_arg(THIRD, &odd_step),
         ];
         if dry {
             args.push("--dry-run".into());
@@ -180,7 +188,7 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
             "{stdout}"
         );
         assert!(
-            lines[2].starts_with("sys: refused:") && lines[2].contains("HOTP"),
+            lines[2].starts_with("sys: refused:") && lines[2].contains("STEP_SIZE 45"),
             "{stdout}"
         );
         assert!(
@@ -286,4 +294,92 @@ fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
     assert!(!path.exists(), "--remove-files removed the imported file");
     let login = env.pam(&Login::new(USER, &totp(SECRET, 1)));
     assert_eq!(login.result, pam::SUCCESS, "{login:?}");
+}
+
+/// The HOTP code of base32 `secret` at counter value `counter`, by oathtool.
+fn hotp(secret: &str, counter: u64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--hotp", "-b", "-c", &counter.to_string(), secret])
+        .output()
+        .expect("oathtool must be installed (tests/run.sh installs it)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_counter_based_file_keeps_its_counter() {
+    root_only!();
+    let env = TestEnv::new();
+    // google-authenticator checks counters from HOTP_COUNTER on: 4 is used, 5 is next.
+    let text = format!("{SECRET}\n\" HOTP_COUNTER 5\n\" WINDOW_SIZE 3\n12345678\n");
+    let path = ga_file(&env, "ga-hotp", USER, &text, 0o600);
+    let (out, stdout) = import(&env, &["--dry-run", "--file", &file_arg(USER, &path)]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.starts_with(
+            "daemon: would be imported with 1 backup codes (dry run); HOTP, SHA1, 6 digits, \
+             next counter 5; WINDOW_SIZE 3: not carried over"
+        ),
+        "{stdout}"
+    );
+    let (out, _) = import(&env, &["--file", &file_arg(USER, &path)]);
+    assert!(out.status.success(), "{out:?}");
+    let below = env.pam(&Login::new(USER, &hotp(SECRET, 4)));
+    assert_eq!(below.result, pam::AUTH_ERR, "{below:?}");
+    let code = hotp(SECRET, 5);
+    let login = env.pam(&Login::new(USER, &code));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    let replayed = env.pam(&Login::new(USER, &code));
+    assert_eq!(replayed.result, pam::AUTH_ERR, "{replayed:?}");
+    let scratch = env.pam(&Login::new(USER, "12345678"));
+    assert_eq!(scratch.result, pam::SUCCESS, "{scratch:?}");
+    let devices = env.cli(&["devices", "--user", USER], None, "");
+    let listed = String::from_utf8_lossy(&devices.stdout);
+    assert!(listed.contains("hotp token"), "{devices:?}");
+}
+
+#[test]
+fn steps_disallowed_for_reuse_stay_used() {
+    root_only!();
+    let env = TestEnv::new();
+    // Room for the test in one step, so that "the step ahead" stays ahead.
+    wait_for_fresh_step(20);
+    let now = unix_now() / 30;
+    // google-authenticator took the code of the step ahead (a phone whose clock runs
+    // fast) and lists it; a user whose file lists nothing may use it.
+    let listed = format!(
+        "{SECRET}\n\" DISALLOW_REUSE {} {}\n\" TOTP_AUTH\n",
+        now,
+        now + 1
+    );
+    let path = ga_file(&env, "ga-listed", USER, &listed, 0o600);
+    let unlisted = ga_file(&env, "ga-unlisted", OTHER, &totp_file(), 0o600);
+    let (out, stdout) = import(
+        &env,
+        &[
+            "--file",
+            &file_arg(USER, &path),
+            "--file",
+            &file_arg(OTHER, &unlisted),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains(&format!(
+            "daemon: imported; TOTP, SHA1, 6 digits, 30 s, steps up to {} used; \
+             DISALLOW_REUSE: carried over",
+            now + 1
+        )),
+        "{stdout}"
+    );
+    let ahead = totp(SECRET, 1);
+    let refused = env.pam(&Login::new(USER, &ahead));
+    assert_eq!(refused.result, pam::AUTH_ERR, "{refused:?}");
+    let passes = env.pam(&Login::new(OTHER, &ahead));
+    assert_eq!(
+        passes.result,
+        pam::SUCCESS,
+        "{passes:?}\n{}",
+        env.log_text()
+    );
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use twofold_tests::client::{connect, enroll_dbus, runtime};
-use twofold_tests::contract::{TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
+use twofold_tests::contract::{OathParams, TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
 use twofold_tests::root_only;
 use twofold_tests::uid_of;
 use twofold_tests::{
@@ -172,9 +172,10 @@ fn kill_9_under_mixed_load_loses_no_acknowledged_enrollment_and_accepts_no_code_
             let (ledger, stop, address) = (ledger.clone(), stop.clone(), env.address.clone());
             tasks.spawn(async move {
                 let (_c, proxy) = connect(&address).await;
+                let app = OathParams::app();
                 'load: while !stop.load(Ordering::SeqCst) {
                     for user in &mine {
-                        let Ok(e) = proxy.enroll_begin(user, "hostile", "").await else {
+                        let Ok(e) = proxy.enroll_begin(user, "hostile", "", &app).await else {
                             break 'load;
                         };
                         ledger
@@ -457,13 +458,13 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     ("Status", "s", self_or_admin("ok")),
     ("Verify", "ssa{ss}", self_or_root("NotEnrolled")),
     ("BeginLogin", "sa{ss}", self_or_root("ok")),
-    ("EnrollBegin", "sss", self_or_admin("ok")),
+    ("EnrollBegin", "sss(suut)", self_or_admin("ok")),
     ("EnrollConfirm", "ss", self_or_admin("InvalidCode")),
     ("RegenerateBackupCodes", "ss", self_or_admin("NotEnrolled")),
     ("Disable", "sss", self_or_admin("NotEnrolled")),
     // Devices of a user who is not enrolled: none to list, none to add to or remove.
     ("ListDevices", "s", self_or_admin("ok")),
-    ("AddDeviceBegin", "ssss", self_or_admin("NotEnrolled")),
+    ("AddDeviceBegin", "ssss(suut)", self_or_admin("NotEnrolled")),
     // After EnrollBegin above: a pending secret, and a wrong first code for it.
     ("AddDeviceConfirm", "sss", self_or_admin("InvalidCode")),
     ("RemoveDevice", "sss", self_or_admin("NotEnrolled")),
@@ -471,7 +472,11 @@ const AUTHZ: &[(&str, &str, [&str; 4])] = &[
     // An empty reason: refused before anything is reset.
     ("AdminReset", "ssu", admin_alone("InvalidArgument")),
     // An empty secret: refused before anything is imported.
-    ("AdminImport", "ssasss", admin_alone("InvalidArgument")),
+    (
+        "AdminImport",
+        "ssasss(suut)",
+        admin_alone("InvalidArgument"),
+    ),
     ("AdminUnlock", "s", admin_alone("ok")),
     ("AuditLog", "sxu", admin_alone("ok")),
     // Session registration is the PAM module's, inside sshd/sudo/login: root only.
@@ -547,7 +552,8 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
                 .await
         }
         "EnrollBegin" => {
-            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "", ""))
+            let args = (user, "", "", OathParams::app());
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
         // Six digits, so that it is judged as a code (and, but for a 3-in-a-million
@@ -569,7 +575,8 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
                 .await
         }
         "AddDeviceBegin" => {
-            conn.call_method(dest, OBJECT_PATH, iface, method, &(user, "spare", "", ""))
+            let args = (user, "spare", "", "", OathParams::app());
+            conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
         "AddDeviceConfirm" => {
@@ -618,7 +625,14 @@ async fn matrix_call(conn: &zbus::Connection, method: &str, user: &str) -> Strin
         }
         "AdminImport" => {
             let codes: Vec<&str> = Vec::new();
-            let args = (user, "", codes, "google-authenticator", "");
+            let args = (
+                user,
+                "",
+                codes,
+                "google-authenticator",
+                "",
+                OathParams::app(),
+            );
             conn.call_method(dest, OBJECT_PATH, iface, method, &args)
                 .await
         }
@@ -869,7 +883,10 @@ fn hostile_arguments_get_typed_errors_and_the_daemon_survives() {
             let r = match i % 6 {
                 0 => proxy.status(&user).await.map(|_| ()),
                 1 => proxy.verify(&user, &a, ctx).await.map(|_| ()),
-                2 => proxy.enroll_begin(&user, &a, &b).await.map(|_| ()),
+                2 => proxy
+                    .enroll_begin(&user, &a, &b, &OathParams::app())
+                    .await
+                    .map(|_| ()),
                 3 => proxy.enroll_confirm(&user, &a).await.map(|_| ()),
                 4 => proxy.regenerate_backup_codes(&user, &a).await.map(|_| ()),
                 _ => proxy.disable(&user, &a, &b).await.map(|_| ()),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use twofold_tests::client::{connect, enroll_dbus, runtime};
-use twofold_tests::contract::{TwofoldError, TwofoldProxy, Verified};
+use twofold_tests::contract::{OathParams, TwofoldError, TwofoldProxy, Verified};
 use twofold_tests::TestEnv;
 use twofold_tests::{root_only, sqlite_integrity, totp, uid_of, unix_now, wait_for_fresh_step};
 
@@ -221,7 +221,10 @@ fn totp_verify_latency() {
         // Enrolled 10 steps back: steps -9..=+1 are 11 logins each.
         let mut secrets = Vec::new();
         for user in &users {
-            let e = proxy.enroll_begin(user, "latency", "").await.unwrap();
+            let e = proxy
+                .enroll_begin(user, "latency", "", &OathParams::app())
+                .await
+                .unwrap();
             proxy
                 .enroll_confirm(user, &totp(&e.secret, -10))
                 .await

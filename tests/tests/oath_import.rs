@@ -2,7 +2,8 @@
 //! usersfile as root, and the daemon enrolls each time-based user (`HOTP/T30`) with its
 //! hex secret. Then the real PAM stack accepts the next code oathtool computes from that
 //! hex secret, and refuses the code pam_oath recorded as its last, even one of a step
-//! still ahead. Counter-based users are listed as not imported, enrolled users are left
+//! still ahead. Counter-based (`HOTP`) and 60-second (`HOTP/T60`) tokens keep their
+//! counters and steps; 7-digit tokens are listed as not imported, enrolled users are left
 //! alone, and a file that is not root's 0600 is refused.
 
 use std::fs;
@@ -20,7 +21,7 @@ const USER: &str = "daemon";
 const AHEAD: &str = "bin";
 /// A user enrolled in twofold already.
 const ENROLLED: &str = "sys";
-/// A counter-based (HOTP) user.
+/// A user whose token twofold cannot take (7 digits).
 const COUNTER: &str = "games";
 /// RFC 6238's SHA-1 secret, in hex as pam_oath keeps it.
 const HEX: &str = "3132333435363738393031323334353637383930";
@@ -78,7 +79,7 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
          HOTP/T30\t{USER}\t-\t{HEX}\t3\t{last_code}\t2026-11-30T10:00:00L\n\
          HOTP/T30/6 {AHEAD} - {HEX_AHEAD} 7 {ahead_code} 2026-11-30T10:00:30L\n\
          HOTP/T30 {ENROLLED} - {HEX_ENROLLED}\n\
-         HOTP {COUNTER} - {HEX} 12\n"
+         HOTP/T30/7 {COUNTER} - {HEX} 12\n"
     );
     let path = usersfile(&env, "users.oath", &text, "root", 0o600);
     let file = path.to_str().unwrap();
@@ -88,11 +89,11 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
-            "daemon: would be imported (dry run)",
-            "bin: would be imported (dry run)",
+            "daemon: would be imported (dry run); TOTP, SHA1, 6 digits, 30 s",
+            "bin: would be imported (dry run); TOTP, SHA1, 6 digits, 30 s",
             "sys: already enrolled in twofold; left alone",
-            "games: refused: line 5: HOTP counter tokens are not supported yet: the user \
-             enrolls anew with `twofold enroll`, or keeps pam_oath",
+            "games: refused: line 5: 7-digit codes are not supported: twofoldd takes 6 or 8 \
+             digits",
         ],
         "{stdout}"
     );
@@ -130,6 +131,7 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
             "detail",
             "file",
             "notes",
+            "oath",
             "outcome",
             "removed",
             "user"
@@ -213,4 +215,86 @@ fn malformed_lines_are_named_by_number_without_their_secret() {
     );
     // Only the users named: sys, in the file, is not imported.
     assert!(!env.is_enrolled(USER) && !env.is_enrolled(ENROLLED));
+}
+
+/// The HOTP code of hex `secret` at counter value `counter`, `digits` long, by oathtool.
+fn hotp_hex(secret: &str, counter: u64, digits: u32) -> String {
+    let out = Command::new("oathtool")
+        .args([
+            "--hotp",
+            "-d",
+            &digits.to_string(),
+            "-c",
+            &counter.to_string(),
+            secret,
+        ])
+        .output()
+        .expect("oathtool must be installed (tests/run.sh installs it)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn counter_tokens_and_60_second_tokens_keep_their_counters_and_steps() {
+    root_only!();
+    let env = TestEnv::new();
+    // pam_oath writes, after a login, the counter of the code it accepted and that code:
+    // bin's next code is the one of counter 10.
+    let last = hotp_hex(HEX_AHEAD, 9, 8);
+    let text = format!(
+        "HOTP {USER} - {HEX} 5\n\
+         HOTP/E/8 {AHEAD} - {HEX_AHEAD} 9 {last} 2026-11-30T10:00:00L\n\
+         HOTP/T60 {ENROLLED} - {HEX_ENROLLED}\n"
+    );
+    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let file = path.to_str().unwrap();
+    let (out, stdout, _) = import(&env, &["--dry-run", file]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "daemon: would be imported (dry run); HOTP, SHA1, 6 digits, next counter 5",
+            "bin: would be imported (dry run); HOTP, SHA1, 8 digits, next counter 9",
+            "sys: would be imported (dry run); TOTP, SHA1, 6 digits, 60 s",
+        ],
+        "{stdout}"
+    );
+    let (out, stdout, _) = import(&env, &[file]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.starts_with("daemon: imported; HOTP, SHA1, 6 digits, next counter 5\n"),
+        "{stdout}"
+    );
+
+    // HOTP: a code below the counter is refused, the counter's passes once.
+    let below = env.pam(&Login::new(USER, &hotp_hex(HEX, 4, 6)));
+    assert_eq!(below.result, pam::AUTH_ERR, "{below:?}");
+    let code = hotp_hex(HEX, 5, 6);
+    let login = env.pam(&Login::new(USER, &code));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    let replayed = env.pam(&Login::new(USER, &code));
+    assert_eq!(replayed.result, pam::AUTH_ERR, "{replayed:?}");
+    // pam_oath's last code (8 digits) is not accepted again; the next one is.
+    let again = env.pam(&Login::new(AHEAD, &last));
+    assert_eq!(again.result, pam::AUTH_ERR, "{again:?}");
+    let next = env.pam(&Login::new(AHEAD, &hotp_hex(HEX_AHEAD, 10, 8)));
+    assert_eq!(next.result, pam::SUCCESS, "{next:?}\n{}", env.log_text());
+
+    // HOTP/T60: oathtool's 60-second code of the next step passes (the steps up to the
+    // import count as used).
+    let at = unix_now() + 60;
+    let out = Command::new("oathtool")
+        .args([
+            "--totp",
+            "-s",
+            "60",
+            "--now",
+            &format!("@{at}"),
+            HEX_ENROLLED,
+        ])
+        .output()
+        .unwrap();
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let login = env.pam(&Login::new(ENROLLED, &code));
+    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
 }

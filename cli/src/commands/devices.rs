@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
-use twofold_contract::{DeviceInfo, TwofoldError};
+use twofold_contract::{DeviceInfo, OathParams, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::commands::enroll;
@@ -13,7 +13,7 @@ use crate::error::Failure;
 use crate::json::write_json;
 use crate::options::{DevicesAction, Setup};
 use crate::output::write_out;
-use crate::text::{cell, suggest, table};
+use crate::text::{cell, is_app, oath_summary, suggest, table};
 use crate::time::{human_time, optional_iso8601};
 
 /// One device in `devices --json` (and `status --json`): times ISO 8601 UTC, `null`
@@ -24,6 +24,10 @@ pub struct DeviceJson<'a> {
     pub kind: &'a str,
     pub added: Option<String>,
     pub last_used: Option<String>,
+    pub algorithm: &'a str,
+    pub digits: u32,
+    /// Seconds per step; 0 for an HOTP counter.
+    pub period: u32,
 }
 
 impl<'a> From<&'a DeviceInfo> for DeviceJson<'a> {
@@ -33,7 +37,31 @@ impl<'a> From<&'a DeviceInfo> for DeviceJson<'a> {
             kind: &d.kind,
             added: optional_iso8601(d.added),
             last_used: optional_iso8601(d.last_used),
+            algorithm: &d.algorithm,
+            digits: d.digits,
+            period: d.period,
         }
+    }
+}
+
+/// How the device makes its codes, as its parameters.
+pub fn device_oath(d: &DeviceInfo) -> OathParams {
+    OathParams {
+        algorithm: d.algorithm.clone(),
+        digits: d.digits,
+        period: d.period,
+        counter: 0,
+    }
+}
+
+/// The device's kind, with its parameters when they are not an app's: `totp app`,
+/// `hotp token (HOTP, SHA1, 6 digits)`.
+fn kind_cell(d: &DeviceInfo) -> String {
+    let oath = device_oath(d);
+    if is_app(&oath) {
+        cell(&d.kind)
+    } else {
+        format!("{} ({})", cell(&d.kind), cell(&oath_summary(&oath)))
     }
 }
 
@@ -51,7 +79,7 @@ pub fn devices_table(devices: &[DeviceInfo]) -> String {
         .map(|d| {
             [
                 cell(&d.name),
-                cell(&d.kind),
+                kind_cell(d),
                 when(d.added),
                 when(d.last_used),
             ]
@@ -76,6 +104,7 @@ pub async fn run(
                 mode,
                 proof_stdin,
                 qr,
+                oath,
             } = setup;
             let req = enroll::Request {
                 device: Some(name),
@@ -83,6 +112,7 @@ pub async fn run(
                 mode,
                 proof_stdin: *proof_stdin,
                 qr,
+                oath,
                 json,
             };
             enroll::run(daemon, &req, out, input).await
@@ -175,6 +205,10 @@ mod tests {
             kind: "totp app".into(),
             added,
             last_used,
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            recent_step_offsets: vec![0],
         }
     }
 
@@ -203,7 +237,36 @@ mod tests {
                 "kind": "totp app",
                 "added": "2025-01-02T03:04:05Z",
                 "last_used": null,
+                "algorithm": "SHA1",
+                "digits": 6,
+                "period": 30,
             })
+        );
+    }
+
+    #[test]
+    fn parameters_are_shown_when_not_an_apps() {
+        let token = DeviceInfo {
+            kind: "hotp token".into(),
+            period: 0,
+            ..device("fob", 1_735_787_045, 0)
+        };
+        let long = DeviceInfo {
+            algorithm: "SHA256".into(),
+            digits: 8,
+            period: 60,
+            ..device("spare", 1_735_787_045, 0)
+        };
+        let t = devices_table(&[device("default", 1_735_787_045, 0), token, long]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(!lines[1].contains('('), "{t}");
+        assert!(
+            lines[2].contains("hotp token (HOTP, SHA1, 6 digits)"),
+            "{t}"
+        );
+        assert!(
+            lines[3].contains("totp app (TOTP, SHA256, 8 digits, 60 s)"),
+            "{t}"
         );
     }
 }

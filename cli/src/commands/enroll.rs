@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
-use twofold_contract::{Enrollment, TwofoldError};
+use twofold_contract::{Enrollment, OathParams, TwofoldError};
 use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
@@ -21,6 +21,12 @@ use crate::prompt::{
 use crate::qr;
 use crate::text::{capitalize_first, group_secret, suggest};
 use crate::time::{human_duration, human_time, now, optional_iso8601};
+
+/// Said (on standard error) when `--algorithm`, `--digits` or `--period` asks for other
+/// than an app's defaults.
+pub const PARAMETERS_WARNING: &str = "Warning: some authenticator apps (Google Authenticator \
+    among them, on some platforms) ignore --algorithm, --digits and --period and then show \
+    wrong codes; the confirmation code will tell.";
 
 /// `enroll --begin --json`.
 #[derive(Debug, Serialize)]
@@ -70,6 +76,8 @@ pub struct Request<'a> {
     /// The old device's code is on standard input (`--proof -`).
     pub proof_stdin: bool,
     pub qr: &'a QrFiles,
+    /// How the app makes its codes.
+    pub oath: &'a OathParams,
     pub json: bool,
 }
 
@@ -98,12 +106,12 @@ impl Request<'_> {
         match self.device {
             None => {
                 daemon
-                    .call(proxy.enroll_begin(user, self.issuer, proof))
+                    .call(proxy.enroll_begin(user, self.issuer, proof, self.oath))
                     .await
             }
             Some(name) => {
                 daemon
-                    .call(proxy.add_device_begin(user, name, self.issuer, proof))
+                    .call(proxy.add_device_begin(user, name, self.issuer, proof, self.oath))
                     .await
             }
         }
@@ -144,6 +152,9 @@ pub async fn run(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
+    if *req.mode != EnrollMode::Confirm && *req.oath != OathParams::app() {
+        eprintln!("{}", PARAMETERS_WARNING);
+    }
     match req.mode {
         EnrollMode::Begin => begin(daemon, req, out, input).await,
         EnrollMode::Confirm => {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use twofold_contract::TwofoldError;
+use twofold_contract::{OathParams, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::commands::admin::admin_failure;
@@ -19,7 +19,7 @@ use crate::options::admin::{GoogleAuthenticatorImport, ImportUsers, OathImport};
 use crate::output::write_out;
 use crate::prompt::is_root;
 use crate::secret_file::{self, Identity, Owner, Unreadable};
-use crate::text::one_line;
+use crate::text::{is_app, oath_summary, one_line};
 
 /// The sources named to the daemon (and in the audit trail).
 const GA_SOURCE: &str = "google-authenticator";
@@ -50,6 +50,8 @@ pub struct Row {
     /// What twofold's policy replaces.
     pub notes: Vec<String>,
     pub removed: bool,
+    /// How the device makes its codes (as imported, or would be); None when not read.
+    pub oath: Option<OathParams>,
 }
 
 impl Row {
@@ -62,6 +64,7 @@ impl Row {
             backup_codes: 0,
             notes: Vec::new(),
             removed: false,
+            oath: None,
         }
     }
 
@@ -77,6 +80,13 @@ impl Row {
             Outcome::Refused => format!("refused: {}", self.detail),
             Outcome::Failed => format!("failed: {}", self.detail),
         }];
+        // An app's parameters go without saying, except in a dry run.
+        let shown = |oath: &&OathParams| {
+            self.outcome == Outcome::WouldImport || !is_app(oath) || oath.counter != 0
+        };
+        if let Some(oath) = self.oath.as_ref().filter(shown) {
+            parts.push(import_parameters(oath));
+        }
         parts.extend(self.notes.iter().cloned());
         if self.removed {
             parts.push(format!("{} removed", self.file));
@@ -90,6 +100,18 @@ impl Row {
         };
         format!("{who}: {}\n", parts.join("; "))
     }
+}
+
+/// An imported device's parameters, for its line: `HOTP, SHA1, 6 digits, next counter
+/// 5`; `TOTP, SHA1, 6 digits, 30 s, steps up to 123 used`.
+fn import_parameters(oath: &OathParams) -> String {
+    let mut text = oath_summary(oath);
+    match (oath.period, oath.counter) {
+        (0, next) => text.push_str(&format!(", next counter {next}")),
+        (_, 0) => {}
+        (_, first_unused) => text.push_str(&format!(", steps up to {} used", first_unused - 1)),
+    }
+    text
 }
 
 /// The rows of a run: each line printed as it comes, or the JSON list at the end.
@@ -154,6 +176,7 @@ struct Enrollment<'a> {
     source: &'static str,
     /// "" when the old module's last used code is not known.
     last_used_code: &'a str,
+    oath: &'a OathParams,
 }
 
 /// Enrolls `user` (or, in a dry run, says whether it would): their row.
@@ -178,6 +201,7 @@ async fn enroll(
             &enrollment.backup_codes,
             enrollment.source,
             enrollment.last_used_code,
+            enrollment.oath,
         );
         match daemon.call(call).await? {
             Ok(()) => Ok(Outcome::Imported),
@@ -191,6 +215,7 @@ async fn enroll(
     };
     if row.outcome != Outcome::AlreadyEnrolled {
         row.backup_codes = enrollment.backup_codes.len();
+        row.oath = Some(enrollment.oath.clone());
     }
     Ok(row)
 }
@@ -283,6 +308,7 @@ async fn one_user(
         backup_codes: parsed.scratch_codes.iter().map(|c| c.as_str()).collect(),
         source: GA_SOURCE,
         last_used_code: "",
+        oath: &parsed.oath,
     };
     let mut row = enroll(daemon, user, &path, &enrollment, import.dry_run).await?;
     if row.outcome == Outcome::AlreadyEnrolled {
@@ -419,6 +445,7 @@ async fn oath_user(
         backup_codes: Vec::new(),
         source: OATH_SOURCE,
         last_used_code: token.last_code.as_deref().unwrap_or(""),
+        oath: &token.oath,
     };
     let mut row = enroll(daemon, user, path, &enrollment, dry_run).await?;
     if row.outcome != Outcome::AlreadyEnrolled {

@@ -42,6 +42,7 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
             mode,
             proof_stdin,
             qr,
+            oath,
             ..
         } => {
             let req = enroll::Request {
@@ -50,6 +51,7 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
                 mode,
                 proof_stdin: *proof_stdin,
                 qr,
+                oath,
                 json,
             };
             enroll::run(&daemon, &req, &mut out, &mut input).await?

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use twofold_contract::{method, UserStatus, BACKUP_CODES_LOW};
+use twofold_contract::{method, DeviceInfo, UserStatus, BACKUP_CODES_LOW};
 
 use crate::bus::Daemon;
 use crate::commands::backup_codes::low_warning;
@@ -28,12 +28,14 @@ pub struct StatusJson<'a> {
     pub backup_codes_low: bool,
     /// The last successful verification: ISO 8601, `null` when never.
     pub last_used: Option<String>,
-    /// `totp` or `backup_code`; `null` when never.
+    /// `totp`, `hotp` or `backup_code`; `null` when never.
     pub last_method: Option<&'a str>,
     /// PAM service (`sshd`, `sudo`, ...); `null` when unknown.
     pub last_service: Option<&'a str>,
     /// Remote host; `null` when local or unknown.
     pub last_rhost: Option<&'a str>,
+    /// The device whose code passed; `null` for a backup code, or when unknown.
+    pub last_device: Option<&'a str>,
     /// Device clock minus server clock, in 30-second steps, of recent logins, newest first.
     pub recent_step_offsets: &'a [i32],
     /// Policy requires two-factor authentication for this user.
@@ -63,6 +65,7 @@ impl<'a> From<&'a UserStatus> for StatusJson<'a> {
             last_method: non_empty(&s.last_method),
             last_service: non_empty(&s.last_service),
             last_rhost: non_empty(&s.last_rhost),
+            last_device: None,
             recent_step_offsets: &s.recent_step_offsets,
             required: s.required,
             enroll_deadline: optional_iso8601(s.enroll_deadline),
@@ -71,11 +74,29 @@ impl<'a> From<&'a UserStatus> for StatusJson<'a> {
     }
 }
 
+/// The device whose code passed the last successful use: the one last used then (a
+/// code's bookkeeping stamps the user and the device alike); None for a backup code, or
+/// when two devices were used within that second.
+pub fn last_device<'d>(s: &UserStatus, devices: &'d [DeviceInfo]) -> Option<&'d str> {
+    if s.last_used == 0 || ![method::TOTP, method::HOTP].contains(&s.last_method.as_str()) {
+        return None;
+    }
+    match devices
+        .iter()
+        .filter(|d| d.last_used == s.last_used)
+        .collect::<Vec<_>>()[..]
+    {
+        [device] => Some(device.name.as_str()),
+        _ => None,
+    }
+}
+
 /// "with a code from the app, for sshd from 192.0.2.7": how, where and from where the
 /// last successful use passed.
 pub fn last_use_details(s: &UserStatus) -> String {
     let how = match s.last_method.as_str() {
         method::TOTP => "with a code from the app".to_owned(),
+        method::HOTP => "with a code from a token".to_owned(),
         method::BACKUP_CODE => "with a backup code".to_owned(),
         "" => String::new(),
         other => format!("with {}", one_line(other)),
@@ -97,8 +118,9 @@ pub fn last_use_details(s: &UserStatus) -> String {
         .join(", ")
 }
 
-/// The status for people. `user` is the `--user` argument (for suggested commands).
-pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
+/// The status for people. `user` is the `--user` argument (for suggested commands);
+/// `devices` name the device of the last use.
+pub fn human(s: &UserStatus, devices: &[DeviceInfo], user: Option<&str>, now: i64) -> String {
     let mut lines = vec![format!("User:               {}", s.user)];
     if s.enrolled {
         let since = if s.enrolled_since > 0 {
@@ -109,8 +131,11 @@ pub fn human(s: &UserStatus, user: Option<&str>, now: i64) -> String {
         lines.push(format!("Two-factor auth:    on{since}"));
         lines.push(format!("Backup codes left:  {}", s.backup_codes_left));
         if s.last_used > 0 {
+            let device = last_device(s, devices)
+                .map(|name| format!(" (device {})", one_line(name)))
+                .unwrap_or_default();
             lines.push(format!(
-                "Last used:          {} ({} ago), {}",
+                "Last used:          {} ({} ago), {}{device}",
                 human_time(s.last_used),
                 human_duration(now - s.last_used),
                 last_use_details(s)
@@ -187,11 +212,12 @@ pub async fn run(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Resul
     if json {
         let json = StatusJson {
             devices: devices.iter().map(DeviceJson::from).collect(),
+            last_device: last_device(&status, &devices),
             ..StatusJson::from(&status)
         };
         return write_json(out, &json);
     }
-    let mut text = human(&status, daemon.context().user, now());
+    let mut text = human(&status, &devices, daemon.context().user, now());
     if !devices.is_empty() {
         text.push_str(
             "
@@ -233,6 +259,33 @@ mod tests {
     }
 
     #[test]
+    fn the_last_use_names_its_device() {
+        let s = status();
+        let device = |name: &str, last_used| DeviceInfo {
+            name: name.into(),
+            last_used,
+            ..DeviceInfo::default()
+        };
+        let devices = [
+            device("default", 1_735_787_045),
+            device("spare", s.last_used),
+        ];
+        assert_eq!(last_device(&s, &devices), Some("spare"));
+        let same_second = [device("default", s.last_used), device("spare", s.last_used)];
+        assert_eq!(last_device(&s, &same_second), None);
+        let text = human(&s, &devices, None, s.last_used + 60);
+        assert!(
+            text.contains("for sshd, from 192.0.2.7 (device spare)"),
+            "{text}"
+        );
+        let backup = UserStatus {
+            last_method: method::BACKUP_CODE.into(),
+            ..status()
+        };
+        assert_eq!(last_device(&backup, &devices), None);
+    }
+
+    #[test]
     fn json_shape() {
         let s = status();
         let v = serde_json::to_value(StatusJson::from(&s)).unwrap();
@@ -251,6 +304,7 @@ mod tests {
                 "last_method": "totp",
                 "last_service": "sshd",
                 "last_rhost": "192.0.2.7",
+                "last_device": null,
                 "recent_step_offsets": [-1, 0],
                 "required": false,
                 "enroll_deadline": null,
@@ -287,7 +341,7 @@ mod tests {
 
     #[test]
     fn last_use_in_words() {
-        let text = human(&status(), None, 1_735_790_645 + 7200);
+        let text = human(&status(), &[], None, 1_735_790_645 + 7200);
         assert!(
             text.contains(
                 "Last used:          2025-01-02 04:04 UTC (2 hours ago), with a code from the \
@@ -309,12 +363,12 @@ mod tests {
             last_used: 0,
             ..status()
         };
-        assert!(human(&never, None, 0).contains("Last used:          never"));
+        assert!(human(&never, &[], None, 0).contains("Last used:          never"));
     }
 
     #[test]
     fn human_enrolled() {
-        let text = human(&status(), None, 1_800_000_000);
+        let text = human(&status(), &[], None, 1_800_000_000);
         assert!(text.contains("on since 2025-01-02 03:04 UTC"), "{text}");
         assert!(text.contains("Backup codes left:  7"), "{text}");
         assert!(text.contains("not locked"), "{text}");
@@ -327,7 +381,7 @@ mod tests {
             backup_codes_left: 3,
             ..status()
         };
-        let text = human(&s, Some("bob"), 0);
+        let text = human(&s, &[], Some("bob"), 0);
         assert!(
             text.contains("Run `twofold backup-codes regenerate --user bob`"),
             "{text}"
@@ -336,7 +390,7 @@ mod tests {
             backup_codes_left: 4,
             ..status()
         };
-        assert!(!human(&s, None, 0).contains("Warning"));
+        assert!(!human(&s, &[], None, 0).contains("Warning"));
     }
 
     #[test]
@@ -349,7 +403,7 @@ mod tests {
             pending_enrollment: true,
             ..status()
         };
-        let text = human(&s, None, now);
+        let text = human(&s, &[], None, now);
         assert!(
             text.contains("off (set it up with `twofold enroll`)"),
             "{text}"
@@ -366,14 +420,14 @@ mod tests {
             ..s.clone()
         };
         assert!(
-            human(&required, None, now).contains(
+            human(&required, &[], None, now).contains(
                 "Required by policy: yes; enroll by 2025-01-05 03:04 UTC (in 3 days; until \
                  then logins work without a code)"
             ),
             "{}",
-            human(&required, None, now)
+            human(&required, &[], None, now)
         );
-        let overdue = human(&required, None, now + 4 * 86_400);
+        let overdue = human(&required, &[], None, now + 4 * 86_400);
         assert!(
             overdue.contains("the deadline to enroll passed 2025-01-05 03:04 UTC"),
             "{overdue}"
@@ -382,8 +436,8 @@ mod tests {
             required: true,
             ..status()
         };
-        assert!(human(&enrolled, None, now).contains("Required by policy: yes\n"));
+        assert!(human(&enrolled, &[], None, now).contains("Required by policy: yes\n"));
         // A lockout in the past is over.
-        assert!(human(&s, None, now + 301).contains("not locked"));
+        assert!(human(&s, &[], None, now + 301).contains("not locked"));
     }
 }

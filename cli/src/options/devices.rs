@@ -88,6 +88,7 @@ mod tests {
                         mode: EnrollMode::Begin,
                         proof_stdin: false,
                         qr: QrFiles::default(),
+                        oath: twofold_contract::OathParams::app(),
                     },
                 },
             }

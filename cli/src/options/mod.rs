@@ -12,6 +12,7 @@ pub mod usage;
 use std::fmt;
 use std::path::PathBuf;
 
+use twofold_contract::OathParams;
 use zbus::Address;
 
 use crate::cli::{
@@ -70,6 +71,8 @@ pub enum Action {
         /// Re-enrollment: the old device's code is on standard input (`--proof -`).
         proof_stdin: bool,
         qr: QrFiles,
+        /// How the app makes its codes.
+        oath: OathParams,
     },
     Status {
         user: Option<String>,
@@ -206,6 +209,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         mode,
         proof_stdin,
         qr,
+        oath,
     } = validate_setup(setup, "enroll", json)?;
     Ok(Action::Enroll {
         user,
@@ -213,6 +217,7 @@ fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
         mode,
         proof_stdin,
         qr,
+        oath,
     })
 }
 
@@ -314,6 +319,7 @@ mod tests {
                 mode: EnrollMode::Interactive,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
         let o = parse(&["enroll", "--begin", "--issuer", " Example Corp ", "--json"]).unwrap();
@@ -326,6 +332,7 @@ mod tests {
                 mode: EnrollMode::Begin,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
         let o = parse(&["enroll", "--confirm", "-", "--user", "bob", "--json"]).unwrap();
@@ -337,7 +344,46 @@ mod tests {
                 mode: EnrollMode::Confirm,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
+        );
+    }
+
+    #[test]
+    fn enroll_parameters_default_to_an_apps_and_are_checked() {
+        let o = parse(&[
+            "enroll",
+            "--algorithm",
+            "sha256",
+            "--digits",
+            "8",
+            "--period",
+            "60",
+        ])
+        .unwrap();
+        let Action::Enroll { oath, .. } = o.action else {
+            panic!("{:?}", o.action);
+        };
+        let expected = OathParams {
+            algorithm: "SHA256".into(),
+            digits: 8,
+            period: 60,
+            counter: 0,
+        };
+        assert_eq!(oath, expected);
+        for (flag, value) in [
+            ("--digits", "7"),
+            ("--period", "0"),
+            ("--period", "90"),
+            ("--algorithm", "MD5"),
+        ] {
+            let e = parse(&["enroll", flag, value]).unwrap_err();
+            assert!(e.0.starts_with(&format!("{flag}: ")), "{e}");
+            assert!(!e.0.contains('\n'), "{e}");
+        }
+        // They go with the start of an enrollment, not its confirmation.
+        assert!(
+            Cli::try_parse_from(["twofold", "enroll", "--confirm", "-", "--digits", "8"]).is_err()
         );
     }
 
@@ -492,6 +538,7 @@ mod tests {
                 mode: EnrollMode::Confirm,
                 proof_stdin: false,
                 qr: QrFiles::default(),
+                oath: OathParams::app(),
             }
         );
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use twofold_contract::limits;
+use twofold_contract::{limits, OathParams};
 use zeroize::Zeroizing;
 
 use crate::cli::SetupArgs;
@@ -37,6 +37,8 @@ pub struct Setup {
     /// The proof (a code of a device the user has) is on standard input (`--proof -`).
     pub proof_stdin: bool,
     pub qr: QrFiles,
+    /// How the app makes its codes (`--algorithm`, `--digits`, `--period`).
+    pub oath: OathParams,
 }
 
 /// The set-up flags of `command` (`enroll`, `devices add`).
@@ -46,10 +48,14 @@ pub fn validate_setup(args: SetupArgs, command: &str, json: bool) -> Result<Setu
         proof,
         qr_png,
         qr_svg,
+        algorithm,
+        digits,
+        period,
         begin,
         confirm,
     } = args;
     let issuer = validate_issuer(issuer)?;
+    let oath = validate_oath(algorithm, digits, period)?;
     let proof_stdin = from_stdin("--proof", proof, ", or leave it out to be asked")?;
     let qr = QrFiles {
         png: validate_output_file("--qr-png", qr_png)?,
@@ -83,7 +89,34 @@ pub fn validate_setup(args: SetupArgs, command: &str, json: bool) -> Result<Setu
         mode,
         proof_stdin,
         qr,
+        oath,
     })
+}
+
+/// `--algorithm`, `--digits`, `--period`: an app's defaults for those left out.
+fn validate_oath(
+    algorithm: Option<String>,
+    digits: Option<u32>,
+    period: Option<u32>,
+) -> Result<OathParams, UsageError> {
+    let app = OathParams::app();
+    let oath = OathParams {
+        algorithm: algorithm.map_or(app.algorithm, |a| a.trim().to_ascii_uppercase()),
+        digits: digits.unwrap_or(app.digits),
+        period: period.unwrap_or(app.period),
+        counter: 0,
+    };
+    limits::enrollment_oath(&oath).map_err(|e| {
+        let flag = if !limits::OATH_ALGORITHMS.contains(&oath.algorithm.as_str()) {
+            "--algorithm"
+        } else if !limits::OATH_DIGITS.contains(&oath.digits) {
+            "--digits"
+        } else {
+            "--period"
+        };
+        UsageError(format!("{flag}: {e}"))
+    })?;
+    Ok(oath)
 }
 
 fn validate_issuer(issuer: Option<String>) -> Result<String, UsageError> {

@@ -211,11 +211,11 @@ impl DirectCalls {
                 self.reply(call, interface.verify(header, &user, code, context).await)
             }
             "EnrollBegin" => {
-                let (user, issuer, proof) = args::<(String, String, String)>(call)?;
-                self.reply(
-                    call,
-                    interface.enroll_begin(header, &user, issuer, proof).await,
-                )
+                let (user, issuer, proof, oath) = args::<(String, String, String, _)>(call)?;
+                let result = interface
+                    .enroll_begin(header, &user, issuer, proof, oath)
+                    .await;
+                self.reply(call, result)
             }
             "RegenerateBackupCodes" => {
                 let (user, proof) = args::<(String, String)>(call)?;
@@ -240,9 +240,10 @@ impl DirectCalls {
                 self.reply(call, interface.list_devices(header, &user).await)
             }
             "AddDeviceBegin" => {
-                let (user, name, issuer, proof) = args::<(String, String, String, String)>(call)?;
+                let (user, name, issuer, proof, oath) =
+                    args::<(String, String, String, String, _)>(call)?;
                 let result = interface
-                    .add_device_begin(header, &user, name, issuer, proof)
+                    .add_device_begin(header, &user, name, issuer, proof, oath)
                     .await;
                 self.reply(call, result)
             }
@@ -272,10 +273,10 @@ impl DirectCalls {
                 self.reply(call, result)
             }
             "AdminImport" => {
-                let (user, secret, codes, source, last_code) =
-                    args::<(String, String, Vec<String>, String, String)>(call)?;
+                let (user, secret, codes, source, last_code, oath) =
+                    args::<(String, String, Vec<String>, String, String, _)>(call)?;
                 let result = interface
-                    .admin_import(header, &user, secret, codes, source, last_code)
+                    .admin_import(header, &user, secret, codes, source, last_code, oath)
                     .await;
                 self.reply(call, result)
             }

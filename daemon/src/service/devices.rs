@@ -4,24 +4,43 @@
 //! has already (or a backup code); removing one needs proof from another (or a backup
 //! code); the last one is not removed, that is `Disable`.
 
-use twofold_contract::{limits, DeviceInfo, Enrollment, TwofoldError};
+use twofold_contract::{limits, DeviceInfo, Enrollment, OathParams, TwofoldError};
 
-use super::{internal, not_enrolled, Service};
+use super::{internal, not_enrolled, Service, RECENT_OFFSETS};
 use crate::authz::Grant;
 use crate::logging::safe;
 use crate::storage::{DeviceAdded, DeviceRemoved};
 
 impl Service {
-    /// `ListDevices`: name, kind, when added and last used; never a secret.
+    /// `ListDevices`: name, kind, parameters, when added and last used, and its clock's
+    /// recent offsets; never a secret.
     pub fn list_devices(&self, grant: &Grant) -> Result<Vec<DeviceInfo>, TwofoldError> {
-        let devices = self.store.devices(grant.user()).map_err(internal)?;
+        let user = grant.user();
+        let devices = self.store.devices(user).map_err(internal)?;
+        let offsets = self
+            .store
+            .recent_step_offsets(user, RECENT_OFFSETS * limits::MAX_DEVICES)
+            .map_err(internal)?;
         Ok(devices
             .into_iter()
-            .map(|d| DeviceInfo {
-                name: d.name,
-                kind: d.kind,
-                added: d.added_at,
-                last_used: d.last_used_at.unwrap_or(0),
+            .map(|d| {
+                let params = d.oath.params(0);
+                let recent_step_offsets = offsets
+                    .iter()
+                    .filter(|o| o.device.as_deref() == Some(d.name.as_str()))
+                    .map(|o| o.offset)
+                    .take(RECENT_OFFSETS as usize)
+                    .collect();
+                DeviceInfo {
+                    name: d.name,
+                    kind: d.kind,
+                    added: d.added_at,
+                    last_used: d.last_used_at.unwrap_or(0),
+                    algorithm: params.algorithm,
+                    digits: params.digits,
+                    period: params.period,
+                    recent_step_offsets,
+                }
             })
             .collect())
     }
@@ -34,9 +53,12 @@ impl Service {
         name: &str,
         issuer: &str,
         proof: &str,
+        oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError> {
         let user = grant.user();
         limits::device_name(name)?;
+        limits::enrollment_oath(oath)?;
+        let oath = crate::otp::Oath::from_params(oath)?;
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
         } else {
@@ -61,7 +83,7 @@ impl Service {
             )));
         }
         self.require_proof(grant, proof)?;
-        self.new_pending_secret(grant, issuer, &format!(" device={name}"))
+        self.new_pending_secret(grant, issuer, &format!(" device={name}"), oath)
     }
 
     /// That the user has no device `name` and room for one more.
@@ -188,7 +210,7 @@ fn last_device(name: &str) -> TwofoldError {
 mod tests {
     use std::collections::HashMap;
 
-    use twofold_contract::{limits, method, TwofoldError};
+    use twofold_contract::{limits, method, OathParams, TwofoldError};
 
     use super::super::tests::{code_at, enroll, owner, service};
     use super::super::{now, Service};
@@ -197,7 +219,7 @@ mod tests {
 
     /// Adds device `name` for `user` as its owner, proven by `proof`; its secret.
     fn add(svc: &Service, user: &str, name: &str, proof: &str) -> Result<String, TwofoldError> {
-        let e = svc.add_device_begin(&owner(user), name, "", proof)?;
+        let e = svc.add_device_begin(&owner(user), name, "", proof, &OathParams::app())?;
         let step = otp::step_at(now() as u64) - 1;
         svc.add_device_confirm(&owner(user), name, &code_at(&e.secret, step))?;
         Ok(e.secret)
@@ -247,7 +269,19 @@ mod tests {
             .any(|e| e.event == "device_added" && e.detail == "device: spare"));
         // A backup code is proof too.
         add(&svc, "alice", "third", &codes[0]).unwrap();
-        assert_eq!(svc.list_devices(&root).unwrap().len(), 3);
+        let devices = svc.list_devices(&root).unwrap();
+        assert_eq!(devices.len(), 3);
+        // Each device's clock, from its own codes (newest first); the third has none yet.
+        let offsets: Vec<(&str, &[i32])> = devices
+            .iter()
+            .map(|d| (d.name.as_str(), d.recent_step_offsets.as_slice()))
+            .collect();
+        let expected: [(&str, &[i32]); 3] =
+            [("default", &[1, 0]), ("spare", &[1, 0]), ("third", &[])];
+        assert_eq!(offsets, expected);
+        assert!(devices
+            .iter()
+            .all(|d| (d.algorithm.as_str(), d.digits, d.period) == ("SHA1", 6, 30)));
     }
 
     #[test]
@@ -289,7 +323,9 @@ mod tests {
 
     fn add_as_root(svc: &Service, user: &str, name: &str) -> String {
         let root = Grant::in_process_root(user);
-        let e = svc.add_device_begin(&root, name, "", "").unwrap();
+        let e = svc
+            .add_device_begin(&root, name, "", "", &OathParams::app())
+            .unwrap();
         let step = otp::step_at(now() as u64) - 1;
         svc.add_device_confirm(&root, name, &code_at(&e.secret, step))
             .unwrap();
@@ -308,22 +344,28 @@ mod tests {
             &"a".repeat(limits::MAX_DEVICE_NAME_LEN + 1),
         ] {
             assert!(matches!(
-                svc.add_device_begin(&root, bad, "", ""),
+                svc.add_device_begin(&root, bad, "", "", &OathParams::app()),
                 Err(TwofoldError::InvalidArgument(_))
             ));
         }
         assert!(svc
-            .add_device_begin(&root, limits::FIRST_DEVICE, "", "")
+            .add_device_begin(&root, limits::FIRST_DEVICE, "", "", &OathParams::app())
             .is_err());
         for i in 1..limits::MAX_DEVICES {
             add_as_root(&svc, "carol", &format!("d{i}"));
         }
-        match svc.add_device_begin(&root, "onemore", "", "") {
+        match svc.add_device_begin(&root, "onemore", "", "", &OathParams::app()) {
             Err(TwofoldError::InvalidArgument(m)) => assert!(m.contains("most"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            svc.add_device_begin(&Grant::in_process_root("dave"), "phone", "", ""),
+            svc.add_device_begin(
+                &Grant::in_process_root("dave"),
+                "phone",
+                "",
+                "",
+                &OathParams::app()
+            ),
             Err(TwofoldError::NotEnrolled(_))
         ));
     }

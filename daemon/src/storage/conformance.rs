@@ -598,11 +598,19 @@ impl Run {
             store.audit_log(Some(&frank), 200, 1).unwrap().remove(0)
         };
         assert_eq!((anonymous.actor_uid, anonymous.actor_pid), (-1, -1));
-        assert_eq!(
-            store.recent_step_offsets(&frank, 10).unwrap(),
-            vec![1, 0, -1]
-        );
-        assert_eq!(store.recent_step_offsets(&frank, 2).unwrap(), vec![1, 0]);
+        let offsets = |limit| -> Vec<(Option<String>, i32)> {
+            let offsets = store.recent_step_offsets(&frank, limit).unwrap();
+            offsets.into_iter().map(|o| (o.device, o.offset)).collect()
+        };
+        assert_eq!(offsets(10), vec![(None, 1), (None, 0), (None, -1)]);
+        assert_eq!(offsets(2), vec![(None, 1), (None, 0)]);
+        // An accepted code's entry names its device.
+        let mut named = self.event(&frank, 300);
+        named.event = "verify_ok";
+        named.detail = "device: spare phone".into();
+        named.step_offset = Some(2);
+        store.append_audit(&named).unwrap();
+        assert_eq!(offsets(2), vec![(Some("spare phone".into()), 2), (None, 1)]);
     }
 
     fn session(&self, id: &str, user: &str, host: &str, started: i64) -> SessionRecord {

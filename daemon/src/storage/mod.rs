@@ -137,6 +137,14 @@ impl Pending {
     }
 }
 
+/// The step offset of an accepted TOTP code (device clock minus server clock, in the
+/// device's steps) and the device it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOffset {
+    pub device: Option<String>,
+    pub offset: i32,
+}
+
 /// A code accepted from a device: where its replay watermark moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acceptance {
@@ -293,8 +301,9 @@ pub trait Store: Send + Sync + SessionStore + TokenStore {
     /// An orderly stop: everything is made durable and recorded as such (no fence at the
     /// next start); every write after it is durable before it is answered.
     fn end_run(&self) -> StoreResult<()>;
-    /// Step offsets of the user's latest accepted TOTP codes, newest first.
-    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>>;
+    /// Step offsets of the user's latest accepted TOTP codes, newest first, each with the
+    /// device its audit entry names (None for entries from before devices had names).
+    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<StepOffset>>;
     /// Unused backup codes of the user with this lookup tag: `(id, hash)`.
     fn backup_code_candidates(&self, user: &str, tag: &[u8]) -> StoreResult<Vec<(i64, String)>>;
     /// Marks backup code `id` used if it still is unused, clears the failure counters of

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use twofold_contract::{TwofoldError, UserStatus, CHECK_CONFIG_TRUSTED_NETWORKS};
+use twofold_contract::{DeviceInfo, TwofoldError, UserStatus, CHECK_CONFIG_TRUSTED_NETWORKS};
 
 use crate::bus::Daemon;
 use crate::commands::backup_codes::low_warning;
@@ -537,10 +537,22 @@ fn demanding_services(checks: &[Check]) -> Vec<&'static str> {
 async fn user_checks(daemon: &Daemon<'_>, demanding: &[&str]) -> Vec<Check> {
     let ctx = daemon.context();
     match daemon.call(daemon.proxy().status(daemon.user_arg())).await {
-        Ok(Ok(s)) => vec![
-            account_check(&s, ctx.user, now(), demanding),
-            phone_clock_check(&s),
-        ],
+        Ok(Ok(s)) => {
+            // Without the list (an older daemon), the user's clock is judged as one.
+            let devices = match s.enrolled {
+                true => daemon
+                    .call(daemon.proxy().list_devices(daemon.user_arg()))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default(),
+                false => Vec::new(),
+            };
+            vec![
+                account_check(&s, ctx.user, now(), demanding),
+                phone_clock_check(&s, &devices),
+            ]
+        }
         Ok(Err(e)) => {
             let m = ctx.failure(&e).message().to_owned();
             vec![
@@ -620,31 +632,47 @@ pub fn account_check(s: &UserStatus, user: Option<&str>, now: i64, demanding: &[
         .with("locked", s.locked_until > now)
 }
 
-/// The device's clock, judged from the step offsets of recent logins.
-pub fn phone_clock_check(s: &UserStatus) -> Check {
-    let samples = s.recent_step_offsets.len().min(5);
+/// The devices' clocks, each judged from the step offsets of its recent logins (one
+/// device: the user's, older entries included); a counter-based token has none.
+pub fn phone_clock_check(s: &UserStatus, devices: &[DeviceInfo]) -> Check {
     let check = if !s.enrolled {
         Check::new("phone-clock", Level::Ok, "not enrolled: nothing to check")
+    } else if let [device] = devices {
+        let (level, message) = clock_verdict(&s.recent_step_offsets, device.period);
+        Check::new("phone-clock", level, message)
+    } else if devices.is_empty() {
+        let (level, message) = clock_verdict(&s.recent_step_offsets, 30);
+        Check::new("phone-clock", level, message)
     } else {
-        match clock::device_skew(&s.recent_step_offsets) {
-            None => Check::new(
-                "phone-clock",
-                Level::Ok,
-                "no login with a code from the app yet: nothing to judge your phone's \
-                 clock by",
-            ),
-            Some(0) => Check::new(
-                "phone-clock",
-                Level::Ok,
-                format!(
-                    "your phone's clock agrees with the server's (last {samples} {})",
-                    if samples == 1 { "login" } else { "logins" }
-                ),
-            ),
-            Some(steps) => Check::new("phone-clock", Level::Warn, clock::skew_hint(steps)),
-        }
+        let verdicts: Vec<(Level, String)> = devices
+            .iter()
+            .map(|d| {
+                let (level, message) = clock_verdict(&d.recent_step_offsets, d.period);
+                (level, format!("device {}: {message}", one_line(&d.name)))
+            })
+            .collect();
+        let level = if verdicts.iter().any(|(l, _)| *l == Level::Warn) {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        let messages: Vec<String> = verdicts.into_iter().map(|(_, m)| m).collect();
+        Check::new("phone-clock", level, messages.join("; "))
     };
     let skew = clock::device_skew(&s.recent_step_offsets);
+    let per_device: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            let skew = clock::device_skew(&d.recent_step_offsets).filter(|_| d.period > 0);
+            json!({
+                "name": d.name,
+                "period": d.period,
+                "skew_steps": skew,
+                "skew_seconds": skew.map(|v| i64::from(v) * i64::from(d.period)),
+                "samples": d.recent_step_offsets,
+            })
+        })
+        .collect();
     check
         .with("skew_steps", skew.map_or(Value::Null, Value::from))
         .with(
@@ -652,6 +680,38 @@ pub fn phone_clock_check(s: &UserStatus) -> Check {
             skew.map_or(Value::Null, |v| Value::from(i64::from(v) * 30)),
         )
         .with("samples", json!(s.recent_step_offsets))
+        .with("devices", Value::Array(per_device))
+}
+
+/// What the step `offsets` (newest first) of a device with `period`-second steps (0: a
+/// counter) say about its clock.
+fn clock_verdict(offsets: &[i32], period: u32) -> (Level, String) {
+    if period == 0 {
+        return (
+            Level::Ok,
+            "a counter-based token: no clock to check".to_owned(),
+        );
+    }
+    let samples = offsets.len().min(5);
+    match clock::device_skew(offsets) {
+        None => (
+            Level::Ok,
+            "no login with a code from the app yet: nothing to judge your phone's clock by"
+                .to_owned(),
+        ),
+        Some(0) => (
+            Level::Ok,
+            format!(
+                "your phone's clock agrees with the server's (last {samples} {})",
+                if samples == 1 { "login" } else { "logins" }
+            ),
+        ),
+        // The hint counts in 30-second steps.
+        Some(steps) => (
+            Level::Warn,
+            clock::skew_hint(steps * (period / 30).max(1) as i32),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -684,7 +744,7 @@ mod tests {
             recent_step_offsets: vec![-1, -1, 0],
             ..enrolled()
         };
-        let c = phone_clock_check(&s);
+        let c = phone_clock_check(&s, &[]);
         assert_eq!(c.status, Level::Warn);
         assert!(
             c.message.starts_with(
@@ -702,14 +762,57 @@ mod tests {
     }
 
     #[test]
+    fn each_devices_clock_is_judged_by_its_own_codes() {
+        let device = |name: &str, period: u32, offsets: Vec<i32>| DeviceInfo {
+            name: name.into(),
+            period,
+            recent_step_offsets: offsets,
+            ..DeviceInfo::default()
+        };
+        let s = UserStatus {
+            recent_step_offsets: vec![0, -1, 0, -1, -1],
+            ..enrolled()
+        };
+        let devices = [
+            device("default", 30, vec![0, 0]),
+            device("spare", 60, vec![-1, -1, -1]),
+            device("fob", 0, vec![]),
+        ];
+        let c = phone_clock_check(&s, &devices);
+        assert_eq!(c.status, Level::Warn);
+        assert_eq!(
+            c.message.split("; ").next().unwrap(),
+            "device default: your phone's clock agrees with the server's (last 2 logins)"
+        );
+        assert!(
+            c.message
+                .contains("device spare: your phone's clock seems about 60 s behind"),
+            "{}",
+            c.message
+        );
+        assert!(
+            c.message
+                .ends_with("device fob: a counter-based token: no clock to check"),
+            "{}",
+            c.message
+        );
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["devices"][1]["skew_seconds"], -60);
+        assert_eq!(v["devices"][2]["skew_steps"], Value::Null);
+        // One device: the user's samples, older ones included, in its own steps.
+        let one = phone_clock_check(&s, &devices[1..2]);
+        assert!(one.message.contains("about 60 s behind"), "{}", one.message);
+    }
+
+    #[test]
     fn phone_clock_ok_or_unknown() {
         let s = UserStatus {
             recent_step_offsets: vec![0],
             ..enrolled()
         };
-        assert_eq!(phone_clock_check(&s).status, Level::Ok);
-        assert_eq!(phone_clock_check(&enrolled()).status, Level::Ok);
-        let v = serde_json::to_value(phone_clock_check(&enrolled())).unwrap();
+        assert_eq!(phone_clock_check(&s, &[]).status, Level::Ok);
+        assert_eq!(phone_clock_check(&enrolled(), &[]).status, Level::Ok);
+        let v = serde_json::to_value(phone_clock_check(&enrolled(), &[])).unwrap();
         assert_eq!(v["skew_steps"], Value::Null);
     }
 

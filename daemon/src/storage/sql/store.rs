@@ -9,8 +9,8 @@ use super::{args, placeholders, Backend, DbResult, Durability, Row, Tx};
 use crate::lockout::{LockoutPolicy, Source, Throttle, CEILINGS_LIKE};
 use crate::otp::Oath;
 use crate::storage::{
-    Acceptance, AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, Store, StoreResult,
-    StoredBackupCode, UserRecord, PURGE_BATCH,
+    Acceptance, AuditEvent, Device, DeviceAdded, DeviceRemoved, Pending, StepOffset, Store,
+    StoreResult, StoredBackupCode, UserRecord, PURGE_BATCH,
 };
 use twofold_contract::{limits, method, AuditEntry};
 
@@ -513,16 +513,21 @@ impl<B: Backend> Store for B {
         self.stop_run()
     }
 
-    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<i32>> {
+    fn recent_step_offsets(&self, user: &str, limit: u32) -> StoreResult<Vec<StepOffset>> {
         self.read("audit", |tx| {
             tx.rows(
-                "SELECT step_offset FROM audit
+                "SELECT step_offset, detail FROM audit
                  WHERE username = $1 AND step_offset IS NOT NULL
                  ORDER BY id DESC LIMIT $2",
                 args![user, i64::from(limit)],
             )?
             .into_iter()
-            .map(|mut row| Ok(row.opt_i32(0)?.unwrap_or_default()))
+            .map(|mut row| {
+                let offset = row.opt_i32(0)?.unwrap_or_default();
+                // An accepted code's audit detail is `device: NAME` (see `Service::verify`).
+                let device = row.text(1)?.strip_prefix("device: ").map(str::to_owned);
+                Ok(StepOffset { device, offset })
+            })
             .collect()
         })
     }
