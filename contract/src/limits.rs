@@ -71,8 +71,10 @@ pub const OATH_DIGITS: &[u32] = &[6, 8];
 /// Seconds per TOTP step (0 in an [`crate::OathParams`]: an HOTP counter).
 pub const TOTP_PERIODS: &[u64] = &[30, 60];
 /// Counter values an HOTP code is looked for after the last one used (a button pressed
-/// this many times without a login still works).
-pub const HOTP_LOOK_AHEAD: u64 = 20;
+/// this many times without a login still works). Each is a code an attacker's guess may
+/// hit, so it is small (privacyIDEA's default); a token pressed further ahead is
+/// resynchronised by an administrator.
+pub const HOTP_LOOK_AHEAD: u64 = 10;
 /// Counter values searched by a resynchronisation from two consecutive codes.
 pub const HOTP_RESYNC_SPAN: u64 = 10_000;
 
