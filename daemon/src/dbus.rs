@@ -252,6 +252,37 @@ impl TwofoldInterface {
             })
     }
 
+    /// Runs the service's `op` for `grant` on the worker pool (see [`blocking`]).
+    async fn run<T: Send + 'static>(
+        &self,
+        grant: Grant,
+        op: impl FnOnce(&Service, &Grant) -> Result<T, TwofoldError> + Send + 'static,
+    ) -> Result<T, TwofoldError> {
+        let service = self.service.clone();
+        blocking(grant.role(), move || op(&service, &grant)).await
+    }
+
+    /// Runs `op` on the login sessions for `grant` on the worker pool.
+    async fn with_sessions<T: Send + 'static>(
+        &self,
+        grant: Grant,
+        op: impl FnOnce(&Sessions, &Grant) -> Result<T, TwofoldError> + Send + 'static,
+    ) -> Result<T, TwofoldError> {
+        let sessions = self.sessions.clone();
+        blocking(grant.role(), move || op(&sessions, &grant)).await
+    }
+
+    /// [`Self::run`] holding the grant's user lock: one change of a user at a time (an
+    /// enrollment and a verification of the same user never interleave).
+    async fn serialized<T: Send + 'static>(
+        &self,
+        grant: Grant,
+        op: impl FnOnce(&Service, &Grant) -> Result<T, TwofoldError> + Send + 'static,
+    ) -> Result<T, TwofoldError> {
+        let _serialized = self.user_locks.lock(grant.user()).await;
+        self.run(grant, op).await
+    }
+
     /// The one authorization decision, made before every method: who is calling (from
     /// D-Bus credentials only), which user the call is about ("" = the caller), and
     /// whether [`Action::rule`] allows it. An unprivileged caller is first charged to its
@@ -443,8 +474,8 @@ impl TwofoldInterface {
         user: &str,
     ) -> Result<UserStatus, TwofoldError> {
         let grant = self.authorize(&header, Action::Status, user).await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.status(&grant)).await
+        self.run(grant, move |service, grant| service.status(grant))
+            .await
     }
 
     /// Checks a TOTP code or a backup code; `context` names the login for the audit trail.
@@ -490,10 +521,8 @@ impl TwofoldInterface {
         // "" is sent).
         let grant = self.authorize(&header, Action::Enroll, user).await?;
         limits::enrollment_oath(&oath)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.enroll_begin(&grant, &issuer, &proof, &oath)
+        self.serialized(grant, move |service, grant| {
+            service.enroll_begin(grant, &issuer, &proof, &oath)
         })
         .await
     }
@@ -509,10 +538,8 @@ impl TwofoldInterface {
         let grant = self
             .authorize(&header, Action::RegenerateBackupCodes, user)
             .await?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.regenerate_backup_codes(&grant, &proof)
+        self.serialized(grant, move |service, grant| {
+            service.regenerate_backup_codes(grant, &proof)
         })
         .await
     }
@@ -528,10 +555,8 @@ impl TwofoldInterface {
         let (password, proof) = (Zeroizing::new(password), Zeroizing::new(proof));
         let grant = self.authorize(&header, Action::Disable, user).await?;
         limits::bounded("the password", &password, limits::MAX_PASSWORD_LEN)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.disable(&grant, &password, &proof)
+        self.serialized(grant, move |service, grant| {
+            service.disable(grant, &password, &proof)
         })
         .await
     }
@@ -543,8 +568,8 @@ impl TwofoldInterface {
         user: &str,
     ) -> Result<Vec<DeviceInfo>, TwofoldError> {
         let grant = self.authorize(&header, Action::Devices, user).await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.list_devices(&grant)).await
+        self.run(grant, move |service, grant| service.list_devices(grant))
+            .await
     }
 
     /// Starts adding a device; its secret and URI are returned to the user once.
@@ -561,10 +586,8 @@ impl TwofoldInterface {
         let grant = self.authorize(&header, Action::Devices, user).await?;
         limits::device_name(&name)?;
         limits::enrollment_oath(&oath)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.add_device_begin(&grant, &name, &issuer, &proof, &oath)
+        self.serialized(grant, move |service, grant| {
+            service.add_device_begin(grant, &name, &issuer, &proof, &oath)
         })
         .await
     }
@@ -580,10 +603,8 @@ impl TwofoldInterface {
         let code = Zeroizing::new(code);
         let grant = self.authorize(&header, Action::Devices, user).await?;
         limits::device_name(&name)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.add_device_confirm(&grant, &name, &code)
+        self.serialized(grant, move |service, grant| {
+            service.add_device_confirm(grant, &name, &code)
         })
         .await
     }
@@ -599,10 +620,8 @@ impl TwofoldInterface {
         let proof = Zeroizing::new(proof);
         let grant = self.authorize(&header, Action::Devices, user).await?;
         limits::device_name(&name)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.remove_device(&grant, &name, &proof)
+        self.serialized(grant, move |service, grant| {
+            service.remove_device(grant, &name, &proof)
         })
         .await
     }
@@ -616,9 +635,10 @@ impl TwofoldInterface {
     ) -> Result<Vec<String>, TwofoldError> {
         let code = Zeroizing::new(code);
         let grant = self.authorize(&header, Action::Enroll, user).await?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.enroll_confirm(&grant, &code)).await
+        self.serialized(grant, move |service, grant| {
+            service.enroll_confirm(grant, &code)
+        })
+        .await
     }
 
     /// The module's first question about a login, before it prompts.
@@ -633,8 +653,10 @@ impl TwofoldInterface {
             Err(e) => return Err(self.refused_login(&header, e, user, context).await),
         };
         let context = checked(context)?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.begin_login(&grant, &context)).await
+        self.run(grant, move |service, grant| {
+            service.begin_login(grant, &context)
+        })
+        .await
     }
 
     /// Every user the daemon knows or the policy requires.
@@ -643,8 +665,8 @@ impl TwofoldInterface {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<Vec<AdminUser>, TwofoldError> {
         let grant = self.authorize(&header, Action::Administer, "").await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.admin_users(&grant)).await
+        self.run(grant, move |service, grant| service.admin_users(grant))
+            .await
     }
 
     /// Removes a user's 2FA so they enroll again; optionally issues a bypass code.
@@ -661,10 +683,8 @@ impl TwofoldInterface {
             ));
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.admin_reset(&grant, &reason, bypass_hours)
+        self.serialized(grant, move |service, grant| {
+            service.admin_reset(grant, &reason, bypass_hours)
         })
         .await
     }
@@ -691,11 +711,9 @@ impl TwofoldInterface {
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
         limits::imported_oath(&oath)?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
+        self.serialized(grant, move |service, grant| {
             service.admin_import(
-                &grant,
+                grant,
                 &secret,
                 &backup_codes,
                 &source,
@@ -718,9 +736,8 @@ impl TwofoldInterface {
             ));
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.admin_unlock(&grant)).await
+        self.serialized(grant, move |service, grant| service.admin_unlock(grant))
+            .await
     }
 
     /// The audit trail, newest first.
@@ -732,9 +749,8 @@ impl TwofoldInterface {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, TwofoldError> {
         let grant = self.authorize(&header, Action::Administer, user).await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.audit_log(&grant, since, limit)
+        self.run(grant, move |service, grant| {
+            service.audit_log(grant, since, limit)
         })
         .await
     }
@@ -750,11 +766,11 @@ impl TwofoldInterface {
             .authorize(&header, Action::RegisterSession, user)
             .await?;
         let info = checked(info)?;
-        let sessions = self.sessions.clone();
-        let record = blocking(grant.role(), move || {
-            sessions.open(grant.caller(), grant.user(), &info)
-        })
-        .await?;
+        let record = self
+            .with_sessions(grant, move |sessions, grant| {
+                sessions.open(grant.caller(), grant.user(), &info)
+            })
+            .await?;
         if !record.rhost.is_empty() {
             // Reverse DNS may be slow: the login does not wait for it.
             let sessions = self.sessions.clone();
@@ -775,8 +791,7 @@ impl TwofoldInterface {
             .authorize(&header, Action::RegisterSession, user)
             .await?;
         let info = checked(info)?;
-        let sessions = self.sessions.clone();
-        blocking(grant.role(), move || {
+        self.with_sessions(grant, move |sessions, grant| {
             sessions.close(grant.caller(), grant.user(), &info)
         })
         .await
@@ -793,8 +808,7 @@ impl TwofoldInterface {
     ) -> Result<bool, TwofoldError> {
         let grant = self.authorize(&header, Action::CheckGrace, user).await?;
         let context = checked(context)?;
-        let sessions = self.sessions.clone();
-        blocking(grant.role(), move || {
+        self.with_sessions(grant, move |sessions, grant| {
             sessions.check_grace(grant.caller(), grant.user(), &context, seconds)
         })
         .await
@@ -808,8 +822,7 @@ impl TwofoldInterface {
         include_ended: bool,
     ) -> Result<SessionList, TwofoldError> {
         let grant = self.authorize(&header, Action::ListSessions, user).await?;
-        let sessions = self.sessions.clone();
-        blocking(grant.role(), move || {
+        self.with_sessions(grant, move |sessions, grant| {
             sessions.list(grant.caller(), grant.user(), include_ended)
         })
         .await
@@ -858,11 +871,11 @@ impl TwofoldInterface {
     ) -> Result<Vec<String>, TwofoldError> {
         let grant = self.authorize(&header, Action::RevokeSession, user).await?;
         let caller = grant.caller();
-        let sessions = self.sessions.clone();
-        let others = blocking(grant.role(), move || {
-            sessions.others(grant.caller(), grant.user())
-        })
-        .await?;
+        let others = self
+            .with_sessions(grant, move |sessions, grant| {
+                sessions.others(grant.caller(), grant.user())
+            })
+            .await?;
         let reason = format!("revoked by uid {} (--others)", caller.uid);
         let tasks: Vec<_> = others
             .into_iter()
@@ -903,8 +916,7 @@ impl TwofoldInterface {
                 limits::MAX_SESSION_TIMEOUT / 86_400
             )));
         }
-        let sessions = self.sessions.clone();
-        blocking(grant.role(), move || {
+        self.with_sessions(grant, move |sessions, grant| {
             sessions.set_timeout(grant.caller(), grant.user(), seconds)
         })
         .await
@@ -919,8 +931,7 @@ impl TwofoldInterface {
         let grant = self
             .authorize(&header, Action::SessionSettings, user)
             .await?;
-        let sessions = self.sessions.clone();
-        blocking(grant.role(), move || {
+        self.with_sessions(grant, move |sessions, grant| {
             sessions.forget(grant.caller(), grant.user())
         })
         .await
@@ -935,9 +946,8 @@ impl TwofoldInterface {
         tokens: Vec<TokenSeed>,
     ) -> Result<TokensImported, TwofoldError> {
         let grant = self.authorize(&header, Action::Administer, "").await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.admin_import_tokens(&grant, &tokens)
+        self.run(grant, move |service, grant| {
+            service.admin_import_tokens(grant, &tokens)
         })
         .await
     }
@@ -948,8 +958,8 @@ impl TwofoldInterface {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<Vec<TokenInfo>, TwofoldError> {
         let grant = self.authorize(&header, Action::Administer, "").await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || service.admin_tokens(&grant)).await
+        self.run(grant, move |service, grant| service.admin_tokens(grant))
+            .await
     }
 
     /// Makes a token a device of a user.
@@ -965,10 +975,8 @@ impl TwofoldInterface {
             ));
         }
         let grant = self.authorize(&header, Action::Administer, user).await?;
-        let _serialized = self.user_locks.lock(grant.user()).await;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.admin_assign_token(&grant, &serial)
+        self.serialized(grant, move |service, grant| {
+            service.admin_assign_token(grant, &serial)
         })
         .await
     }
@@ -980,9 +988,8 @@ impl TwofoldInterface {
         serial: String,
     ) -> Result<String, TwofoldError> {
         let grant = self.authorize(&header, Action::Administer, "").await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.admin_unassign_token(&grant, &serial)
+        self.run(grant, move |service, grant| {
+            service.admin_unassign_token(grant, &serial)
         })
         .await
     }
@@ -997,9 +1004,8 @@ impl TwofoldInterface {
     ) -> Result<u64, TwofoldError> {
         let (first, second) = (Zeroizing::new(first), Zeroizing::new(second));
         let grant = self.authorize(&header, Action::Administer, "").await?;
-        let service = self.service.clone();
-        blocking(grant.role(), move || {
-            service.admin_resync_token(&grant, &serial, &first, &second)
+        self.run(grant, move |service, grant| {
+            service.admin_resync_token(grant, &serial, &first, &second)
         })
         .await
     }
