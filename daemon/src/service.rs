@@ -1277,16 +1277,14 @@ mod tests {
         let bytes = otp::from_base32(secret).unwrap();
         // HOTP: the next value expected is 5; 4 was used by the old module.
         let hotp = otp::Oath::new("SHA1", 6, 0).unwrap();
-        let root = Grant::in_process_root("erin");
-        svc.admin_import(
-            &root,
-            secret,
-            &[],
-            "google-authenticator",
-            "",
-            &hotp.params(5),
-        )
-        .unwrap();
+        // Imports the secret for `user` from google-authenticator with `params`.
+        let import = |user: &str, params: &twofold_contract::OathParams| {
+            let root = Grant::in_process_root(user);
+            svc.admin_import(&root, secret, &[], "google-authenticator", "", params)
+                .unwrap();
+            root
+        };
+        let root = import("erin", &hotp.params(5));
         let code = |n: u64| hotp.code(&bytes, n).unwrap().to_string();
         assert!(matches!(
             svc.verify(&root, &code(4), &ctx),
@@ -1297,17 +1295,8 @@ mod tests {
         // TOTP with 60-second steps, 8 digits: the steps before `counter` count as used,
         // even ahead of the clock (google-authenticator's DISALLOW_REUSE).
         let totp = otp::Oath::new("SHA256", 8, 60).unwrap();
-        let root = Grant::in_process_root("frank");
         let ahead = totp.step_at(now() as u64).unwrap() + 1;
-        svc.admin_import(
-            &root,
-            secret,
-            &[],
-            "google-authenticator",
-            "",
-            &totp.params(ahead + 1),
-        )
-        .unwrap();
+        let root = import("frank", &totp.params(ahead + 1));
         let code = |n: u64| totp.code(&bytes, n).unwrap().to_string();
         assert!(matches!(
             svc.verify(&root, &code(ahead), &ctx),
