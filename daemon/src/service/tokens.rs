@@ -15,10 +15,6 @@ use crate::storage::tokens::{
     NewToken, StoredToken, TokenAssigned, TokenImport, TokenResynced, TokenUnassigned,
 };
 
-/// Highest HOTP counter value a token may be imported with: far above any token's life
-/// (a press a second for millions of years), far below the arithmetic's limits.
-const MAX_IMPORTED_COUNTER: u64 = 1 << 48;
-
 fn invalid(message: String) -> TwofoldError {
     TwofoldError::InvalidArgument(message)
 }
@@ -86,6 +82,8 @@ impl Service {
         let refused = |why: &dyn std::fmt::Display| invalid(format!("Token {serial}: {why}."));
         limits::token_label("manufacturer", &seed.manufacturer).map_err(|e| refused(&e))?;
         limits::token_label("model", &seed.model).map_err(|e| refused(&e))?;
+        // Parameters and a counter within `limits::MAX_OATH_COUNTER`, as any import's.
+        limits::imported_oath(&seed.oath).map_err(|e| refused(&e))?;
         let oath = Oath::from_params(&seed.oath).map_err(|e| refused(&e))?;
         limits::imported_secret(&seed.secret).map_err(|e| refused(&e))?;
         let secret = otp::from_base32(&seed.secret)
@@ -101,11 +99,6 @@ impl Service {
         } else {
             0
         };
-        if counter > MAX_IMPORTED_COUNTER {
-            return Err(refused(&format_args!(
-                "its counter is above {MAX_IMPORTED_COUNTER}"
-            )));
-        }
         Ok(NewToken {
             serial: serial.clone(),
             secret_sealed: self.keys.seal_token(serial, &secret),
