@@ -38,6 +38,9 @@ const PKCS5: &str = "http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#
 
 const HOTP_ALGORITHM: &str = "urn:ietf:params:xml:ns:keyprov:pskc:hotp";
 const TOTP_ALGORITHM: &str = "urn:ietf:params:xml:ns:keyprov:pskc:totp";
+/// A token's PIN (RFC 6030 §6.1): checked by the token itself or the provisioning
+/// system, never part of a code twofold sees; such keys are passed over.
+const PIN_ALGORITHM: &str = "urn:ietf:params:xml:ns:keyprov:pskc:pin";
 
 /// Most keys one file may hold.
 pub const MAX_KEYS: usize = 10_000;
@@ -193,7 +196,9 @@ pub fn read(xml: &str, key: Protection) -> Result<Vec<PskcToken>, PskcError> {
     let mut serials = HashSet::new();
     let mut tokens = Vec::with_capacity(packages.len());
     for (index, package) in packages.into_iter().enumerate() {
-        let token = read_package(package, index + 1, crypto.as_ref())?;
+        let Some(token) = read_package(package, index + 1, crypto.as_ref())? else {
+            continue;
+        };
         if !serials.insert(token.serial.clone()) {
             return refuse(format!(
                 "serial {} appears twice in this file (twofold names a token by its serial)",
@@ -201,6 +206,9 @@ pub fn read(xml: &str, key: Protection) -> Result<Vec<PskcToken>, PskcError> {
             ));
         }
         tokens.push(token);
+    }
+    if tokens.is_empty() {
+        return refuse("this PSKC file holds no HOTP or TOTP keys (only PINs)");
     }
     Ok(tokens)
 }
@@ -262,12 +270,12 @@ fn key_label(key: Node, index: usize) -> String {
     }
 }
 
-/// One `KeyPackage`: its device and its single key.
+/// One `KeyPackage`: its device and its single key; None for a PIN's.
 fn read_package(
     package: Node,
     index: usize,
     crypto: Option<&FileCrypto>,
-) -> Result<PskcToken, PskcError> {
+) -> Result<Option<PskcToken>, PskcError> {
     let mut keys = children(package, PSKC, "Key");
     let (Some(key), None) = (keys.next(), keys.next()) else {
         return refuse(format!(
@@ -279,6 +287,7 @@ fn read_package(
     let kind = match algorithm {
         HOTP_ALGORITHM => TokenKind::Hotp,
         TOTP_ALGORITHM => TokenKind::Totp,
+        PIN_ALGORITHM => return Ok(None),
         other => {
             return refuse(format!(
                 "{label}: its algorithm {} is not supported (only HOTP and TOTP)",
@@ -303,6 +312,7 @@ fn read_package(
         ));
     }
     let label = format!("token {serial}");
+    pin_checked_by_the_token(key, &label)?;
     let non_empty = |text: Option<&str>| text.filter(|t| !t.is_empty()).map(one_line);
     let (hash, digits) = algorithm_parameters(key, &label)?;
     let data = child(key, PSKC, "Data");
@@ -334,7 +344,7 @@ fn read_package(
             secret.len()
         ));
     }
-    Ok(PskcToken {
+    Ok(Some(PskcToken {
         manufacturer: non_empty(device_text("Manufacturer")),
         model: non_empty(device_text("Model")),
         serial,
@@ -345,7 +355,23 @@ fn read_package(
         counter,
         time_drift,
         secret,
-    })
+    }))
+}
+
+/// Refuses a key whose codes carry its PIN (`PINUsageMode` Prepend, Append or
+/// Algorithmic): the codes twofold checks are the OTP alone. A PIN the token checks
+/// itself (`Local`) is no concern of the server's.
+fn pin_checked_by_the_token(key: Node, label: &str) -> Result<(), PskcError> {
+    let mode = child(key, PSKC, "Policy")
+        .and_then(|p| child(p, PSKC, "PINPolicy"))
+        .and_then(|p| p.attribute("PINUsageMode"));
+    match mode {
+        None | Some("Local") => Ok(()),
+        Some(other) => refuse(format!(
+            "{label}: its codes carry its PIN (PINUsageMode {}), which twofold does not take",
+            one_line(other)
+        )),
+    }
 }
 
 /// The hash (`Suite`, SHA1 when absent) and the digits of a code (`ResponseFormat`).
@@ -788,11 +814,29 @@ mod tests {
     }
 
     #[test]
-    fn figure5s_pin_key_is_refused_by_its_algorithm() {
+    fn figure5s_token_imports_and_its_local_pin_is_passed_over() {
+        let tokens = read(FIGURE5, Protection::None).unwrap();
+        assert_eq!(tokens.len(), 1);
+        let token = &tokens[0];
         assert_eq!(
-            error(FIGURE5, Protection::None),
-            "key 123456781: its algorithm urn:ietf:params:xml:ns:keyprov:pskc:pin is not \
-             supported (only HOTP and TOTP)"
+            (token.serial.as_str(), token.kind),
+            ("987654321", TokenKind::Hotp)
+        );
+        assert_eq!((token.digits, token.counter), (8, 0));
+        assert_eq!(*token.secret, *b"12345678901234567890");
+        // A PIN sent with the codes cannot be taken; a file of PINs alone holds nothing.
+        let appended = FIGURE5.replace("PINUsageMode=\"Local\"", "PINUsageMode=\"Append\"");
+        assert_eq!(
+            error(&appended, Protection::None),
+            "token 987654321: its codes carry its PIN (PINUsageMode Append), which twofold \
+             does not take"
+        );
+        let start = FIGURE5.find("<KeyPackage>").unwrap();
+        let second = FIGURE5[start + 1..].find("<KeyPackage>").unwrap() + start + 1;
+        let pins_only = format!("{}{}", &FIGURE5[..start], &FIGURE5[second..]);
+        assert_eq!(
+            error(&pins_only, Protection::None),
+            "this PSKC file holds no HOTP or TOTP keys (only PINs)"
         );
     }
 
