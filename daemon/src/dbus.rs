@@ -340,6 +340,20 @@ impl TwofoldInterface {
         }
     }
 
+    /// [`Self::authorize`] for administering one user, who must be named: "" would mean
+    /// everyone. `unnamed` is the error's message when no user is.
+    async fn administer_one(
+        &self,
+        header: &Header<'_>,
+        user: &str,
+        unnamed: &str,
+    ) -> Result<Grant, TwofoldError> {
+        if user.is_empty() {
+            return Err(TwofoldError::InvalidArgument(unnamed.into()));
+        }
+        self.authorize(header, Action::Administer, user).await
+    }
+
     fn denied(&self, action: Action, rule: Rule, caller: Caller, user: &str) -> TwofoldError {
         log::warn!(
             "denied {action:?} on {} to uid {} (pid {:?})",
@@ -677,12 +691,9 @@ impl TwofoldInterface {
         reason: String,
         bypass_hours: u32,
     ) -> Result<String, TwofoldError> {
-        if user.is_empty() {
-            return Err(TwofoldError::InvalidArgument(
-                "Name the user to reset.".into(),
-            ));
-        }
-        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let grant = self
+            .administer_one(&header, user, "Name the user to reset.")
+            .await?;
         self.serialized(grant, move |service, grant| {
             service.admin_reset(grant, &reason, bypass_hours)
         })
@@ -704,12 +715,9 @@ impl TwofoldInterface {
     ) -> Result<(), TwofoldError> {
         let secret = Zeroizing::new(secret);
         let backup_codes = Zeroizing::new(backup_codes);
-        if user.is_empty() {
-            return Err(TwofoldError::InvalidArgument(
-                "Name the user to import.".into(),
-            ));
-        }
-        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let grant = self
+            .administer_one(&header, user, "Name the user to import.")
+            .await?;
         limits::imported_oath(&oath)?;
         self.serialized(grant, move |service, grant| {
             service.admin_import(
@@ -730,12 +738,9 @@ impl TwofoldInterface {
         #[zbus(header)] header: Header<'_>,
         user: &str,
     ) -> Result<(), TwofoldError> {
-        if user.is_empty() {
-            return Err(TwofoldError::InvalidArgument(
-                "Name the user to unlock.".into(),
-            ));
-        }
-        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let grant = self
+            .administer_one(&header, user, "Name the user to unlock.")
+            .await?;
         self.serialized(grant, move |service, grant| service.admin_unlock(grant))
             .await
     }
@@ -969,12 +974,9 @@ impl TwofoldInterface {
         serial: String,
         user: &str,
     ) -> Result<(), TwofoldError> {
-        if user.is_empty() {
-            return Err(TwofoldError::InvalidArgument(
-                "Name the user the token is for.".into(),
-            ));
-        }
-        let grant = self.authorize(&header, Action::Administer, user).await?;
+        let grant = self
+            .administer_one(&header, user, "Name the user the token is for.")
+            .await?;
         self.serialized(grant, move |service, grant| {
             service.admin_assign_token(grant, &serial)
         })
