@@ -61,9 +61,49 @@ pub(crate) fn accept(
     step: u64,
     ev: &AuditEvent,
 ) -> bool {
+    accept_as(store, user, device, Acceptance::totp(step), ev)
+}
+
+/// Accepts the code `acceptance` describes of the user's `device` from a local login.
+pub(crate) fn accept_as(
+    store: &dyn Store,
+    user: &str,
+    device: &str,
+    acceptance: Acceptance,
+    ev: &AuditEvent,
+) -> bool {
     store
-        .accept_code(user, device, Acceptance::totp(step), &local(), ev)
+        .accept_code(user, device, acceptance, &local(), ev)
         .unwrap()
+}
+
+/// Enrolls `user` with one backup code (tag [9; 8], hash "h") and watermark 50; `ev`
+/// is the audit entry of both steps.
+pub(crate) fn enroll(store: &dyn Store, user: &str, ev: &AuditEvent) {
+    let pending = Pending {
+        secret_sealed: vec![1, 2, 3],
+        expires_at: 2000,
+        oath: crate::otp::Oath::APP,
+    };
+    store.begin_enrollment(user, &pending, ev).unwrap();
+    let codes = vec![StoredBackupCode {
+        tag: vec![9; 8],
+        hash: "h".into(),
+    }];
+    assert!(store
+        .confirm_enrollment(user, &Pending::sealed(vec![1, 2, 3]), Some(50), &codes, ev)
+        .unwrap());
+}
+
+/// An audit entry about "alice" at `at`, for a backend's own unit tests.
+#[cfg(test)]
+pub(crate) fn alices_event(at: i64) -> AuditEvent {
+    AuditEvent {
+        at,
+        user: "alice".into(),
+        event: "test",
+        ..Default::default()
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -88,30 +128,10 @@ impl Run {
         }
     }
 
-    /// An enrolled user with one backup code (tag [9; 8], hash "h") and watermark 50.
+    /// An enrolled user (see [`enroll`]).
     fn enrolled(&self, store: &dyn Store, name: &str) -> String {
         let user = self.user(name);
-        let pending = Pending {
-            secret_sealed: vec![1, 2, 3],
-            expires_at: 2000,
-            oath: crate::otp::Oath::APP,
-        };
-        store
-            .begin_enrollment(&user, &pending, &self.event(&user, 1000))
-            .unwrap();
-        let codes = vec![StoredBackupCode {
-            tag: vec![9; 8],
-            hash: "h".into(),
-        }];
-        assert!(store
-            .confirm_enrollment(
-                &user,
-                &Pending::sealed(vec![1, 2, 3]),
-                Some(50),
-                &codes,
-                &self.event(&user, 1000)
-            )
-            .unwrap());
+        enroll(store, &user, &self.event(&user, 1000));
         user
     }
 

@@ -1,7 +1,7 @@
 //! Hardware tokens in the store: imported once, assigned to one user at a time, their
 //! HOTP counter kept across every way their device goes.
 
-use super::{local, Run, SEQ};
+use super::{accept_as, Run, SEQ};
 use crate::otp::Oath;
 use crate::storage::tokens::{
     NewToken, TokenAssigned, TokenImport, TokenResynced, TokenUnassigned,
@@ -127,15 +127,13 @@ impl Run {
         );
 
         // A code accepted moves the token's counter in the same transaction.
-        assert!(store
-            .accept_code(
-                &alice,
-                &fob.serial,
-                Acceptance::Counter(7),
-                &local(),
-                &ev(&alice, 1200)
-            )
-            .unwrap());
+        assert!(accept_as(
+            store,
+            &alice,
+            &fob.serial,
+            Acceptance::Counter(7),
+            &ev(&alice, 1200)
+        ));
         let listed = store.token(&fob.serial).unwrap().unwrap();
         assert_eq!(
             (
@@ -172,15 +170,13 @@ impl Run {
         );
         assert!(store.user(&carol).unwrap().is_some(), "enrolled with it");
         assert_eq!(self.the_watermark(store, &carol, &fob.serial), Some(7));
-        assert!(!store
-            .accept_code(
-                &carol,
-                &fob.serial,
-                Acceptance::Counter(7),
-                &local(),
-                &ev(&carol, 1401)
-            )
-            .unwrap());
+        assert!(!accept_as(
+            store,
+            &carol,
+            &fob.serial,
+            Acceptance::Counter(7),
+            &ev(&carol, 1401)
+        ));
         assert_eq!(
             store.unassign_token(&fob.serial, &ev("", 1402)).unwrap(),
             TokenUnassigned::Last(carol.clone())
