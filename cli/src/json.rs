@@ -20,6 +20,18 @@ pub fn write_json(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> Re
     write_out(out, &text)
 }
 
+/// Writes `items` as a JSON array, each in its `--json` form `J`.
+pub fn write_json_list<'a, T, J>(
+    out: &mut (impl Write + ?Sized),
+    items: &'a [T],
+) -> Result<(), Failure>
+where
+    J: Serialize + From<&'a T>,
+{
+    let rows: Vec<J> = items.iter().map(J::from).collect();
+    write_json(out, &rows)
+}
+
 /// A failure under `--json`: `{"error": …, "code": …}` on one line, for standard error,
 /// where scripts read one line per failure.
 pub fn failure_line(failure: &Failure) -> String {

@@ -10,7 +10,7 @@ use twofold_contract::{AdminUser, AuditEntry, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::error::Failure;
-use crate::json::write_json;
+use crate::json::{write_json, write_json_list};
 use crate::options::AdminAction;
 use crate::output::write_out;
 use crate::text::{cell, non_empty, one_line, table};
@@ -32,8 +32,7 @@ pub async fn run(
         AdminAction::Users => {
             let users = admin_call(daemon, proxy.admin_users()).await?;
             if json {
-                let rows: Vec<AdminUserJson<'_>> = users.iter().map(AdminUserJson::from).collect();
-                return write_json(out, &rows);
+                return write_json_list::<_, AdminUserJson<'_>>(out, &users);
             }
             write_out(out, &users_table(&users, now()))
         }
@@ -100,7 +99,7 @@ pub async fn run(
 }
 
 /// An admin call: a refusal says what permission is missing.
-async fn admin_call<T>(
+pub async fn admin_call<T>(
     daemon: &Daemon<'_>,
     call: impl std::future::Future<Output = Result<T, TwofoldError>>,
 ) -> Result<T, Failure> {

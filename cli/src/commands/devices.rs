@@ -10,8 +10,8 @@ use crate::bus::Daemon;
 use crate::commands::enroll;
 use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
-use crate::json::write_json;
-use crate::options::{DevicesAction, Setup};
+use crate::json::{write_json, write_json_list};
+use crate::options::DevicesAction;
 use crate::output::write_out;
 use crate::text::{cell, is_app, oath_summary, suggest, table};
 use crate::time::{human_time, optional_iso8601};
@@ -99,20 +99,9 @@ pub async fn run(
     match action {
         DevicesAction::List => list(daemon, json, out).await,
         DevicesAction::Add { name, setup } => {
-            let Setup {
-                issuer,
-                mode,
-                proof_stdin,
-                qr,
-                oath,
-            } = setup;
             let req = enroll::Request {
                 device: Some(name),
-                issuer,
-                mode,
-                proof_stdin: *proof_stdin,
-                qr,
-                oath,
+                setup,
                 json,
             };
             enroll::run(daemon, &req, out, input).await
@@ -128,8 +117,7 @@ async fn list(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(
         .run(daemon.proxy().list_devices(daemon.user_arg()))
         .await?;
     if json {
-        let devices: Vec<DeviceJson> = devices.iter().map(DeviceJson::from).collect();
-        return write_json(out, &devices);
+        return write_json_list::<_, DeviceJson>(out, &devices);
     }
     if devices.is_empty() {
         return Err(daemon

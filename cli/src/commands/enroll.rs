@@ -12,7 +12,7 @@ use crate::bus::Daemon;
 use crate::codes::{normalize_code, normalize_proof, uri_digits};
 use crate::error::Failure;
 use crate::json::write_json;
-use crate::options::{EnrollMode, QrFiles};
+use crate::options::{EnrollMode, QrFiles, Setup};
 use crate::output::write_out;
 use crate::prompt::{
     ask_until_accepted, code_from_stdin, proof_from_stdin, Checked, Unanswered, OLD_DEVICE_PROMPT,
@@ -71,13 +71,8 @@ impl From<Enrollment> for Secret {
 pub struct Request<'a> {
     /// `Some(name)`: add a device of this name (`devices add`), not enroll.
     pub device: Option<&'a str>,
-    pub issuer: &'a str,
-    pub mode: &'a EnrollMode,
-    /// The old device's code is on standard input (`--proof -`).
-    pub proof_stdin: bool,
-    pub qr: &'a QrFiles,
-    /// How the app makes its codes.
-    pub oath: &'a OathParams,
+    /// The issuer, mode, proof, QR files and code parameters asked for.
+    pub setup: &'a Setup,
     pub json: bool,
 }
 
@@ -106,12 +101,18 @@ impl Request<'_> {
         match self.device {
             None => {
                 daemon
-                    .call(proxy.enroll_begin(user, self.issuer, proof, self.oath))
+                    .call(proxy.enroll_begin(user, &self.setup.issuer, proof, &self.setup.oath))
                     .await
             }
             Some(name) => {
                 daemon
-                    .call(proxy.add_device_begin(user, name, self.issuer, proof, self.oath))
+                    .call(proxy.add_device_begin(
+                        user,
+                        name,
+                        &self.setup.issuer,
+                        proof,
+                        &self.setup.oath,
+                    ))
                     .await
             }
         }
@@ -152,10 +153,10 @@ pub async fn run(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
-    if *req.mode != EnrollMode::Confirm && *req.oath != OathParams::app() {
+    if req.setup.mode != EnrollMode::Confirm && req.setup.oath != OathParams::app() {
         eprintln!("{}", PARAMETERS_WARNING);
     }
-    match req.mode {
+    match &req.setup.mode {
         EnrollMode::Begin => begin(daemon, req, out, input).await,
         EnrollMode::Confirm => {
             let typed = code_from_stdin(input, "--confirm", "Code from your app: ")?;
@@ -180,7 +181,7 @@ fn given_proof(
     req: &Request<'_>,
     input: &mut impl BufRead,
 ) -> Result<Option<Zeroizing<String>>, Failure> {
-    if req.proof_stdin {
+    if req.setup.proof_stdin {
         proof_from_stdin(input, "--proof").map(Some)
     } else {
         Ok(None)
@@ -308,7 +309,7 @@ async fn begin(
     input: &mut impl BufRead,
 ) -> Result<(), Failure> {
     let s = begin_call(daemon, req, input).await?;
-    let files = write_qr_files(&s.uri, req.qr)?;
+    let files = write_qr_files(&s.uri, &req.setup.qr)?;
     if req.json {
         let begun = BeginJson {
             secret: &s.secret,
@@ -411,7 +412,7 @@ async fn interactive(
     let user = daemon.context().user;
     let s = interactive_begin_call(daemon, req, out, input).await?;
     let digits = uri_digits(&s.uri);
-    let files = write_qr_files(&s.uri, req.qr)?;
+    let files = write_qr_files(&s.uri, &req.setup.qr)?;
 
     let mut intro = Zeroizing::new(String::new());
     if let Some(u) = user {

@@ -37,21 +37,10 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
     let daemon = Daemon::connect(ctx).await?;
     let mut input = io::stdin().lock();
     match &options.action {
-        Action::Enroll {
-            issuer,
-            mode,
-            proof_stdin,
-            qr,
-            oath,
-            ..
-        } => {
+        Action::Enroll { setup, .. } => {
             let req = enroll::Request {
                 device: None,
-                issuer,
-                mode,
-                proof_stdin: *proof_stdin,
-                qr,
-                oath,
+                setup,
                 json,
             };
             enroll::run(&daemon, &req, &mut out, &mut input).await?

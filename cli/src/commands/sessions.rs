@@ -8,7 +8,7 @@ use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldErr
 
 use crate::bus::Daemon;
 use crate::error::Failure;
-use crate::json::write_json;
+use crate::json::{write_json, write_json_list};
 use crate::options::SessionsAction;
 use crate::output::write_out;
 use crate::pam_config::grace_configured;
@@ -28,9 +28,7 @@ pub async fn run(
         SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
             if json {
-                let rows: Vec<SessionJson<'_>> =
-                    list.sessions.iter().map(SessionJson::from).collect();
-                return write_json(out, &rows);
+                return write_json_list::<_, SessionJson<'_>>(out, &list.sessions);
             }
             let grace = grace_configured(pam_dir);
             write_out(out, &human(&list, *all, grace, now()))

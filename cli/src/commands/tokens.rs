@@ -12,9 +12,9 @@ use twofold_contract::{limits, OathParams, TokenInfo, TokenSeed, TwofoldError};
 use zeroize::Zeroizing;
 
 use crate::bus::Daemon;
-use crate::commands::admin::admin_failure;
+use crate::commands::admin::{admin_call, admin_failure};
 use crate::error::Failure;
-use crate::json::write_json;
+use crate::json::{write_json, write_json_list};
 use crate::options::tokens::{KeySource, TokensAction, TokensImport};
 use crate::output::write_out;
 use crate::prompt::{terminal_password, without_newline};
@@ -37,16 +37,15 @@ pub async fn run(
     let proxy = daemon.proxy();
     match action {
         TokensAction::List => {
-            let tokens = ask(daemon, proxy.admin_tokens()).await?;
+            let tokens = admin_call(daemon, proxy.admin_tokens()).await?;
             if json {
-                let rows: Vec<TokenJson<'_>> = tokens.iter().map(TokenJson::from).collect();
-                return write_json(out, &rows);
+                return write_json_list::<_, TokenJson<'_>>(out, &tokens);
             }
             write_out(out, &tokens_table(&tokens))
         }
         TokensAction::Import(import) => import_file(daemon, import, json, out).await,
         TokensAction::Assign { serial, user } => {
-            ask(daemon, proxy.admin_assign_token(serial, user)).await?;
+            admin_call(daemon, proxy.admin_assign_token(serial, user)).await?;
             if json {
                 return write_json(out, &serde_json::json!({ "serial": serial, "user": user }));
             }
@@ -59,7 +58,7 @@ pub async fn run(
             )
         }
         TokensAction::Unassign { serial } => {
-            let user = ask(daemon, proxy.admin_unassign_token(serial)).await?;
+            let user = admin_call(daemon, proxy.admin_unassign_token(serial)).await?;
             if json {
                 return write_json(out, &serde_json::json!({ "serial": serial, "user": user }));
             }
@@ -105,17 +104,6 @@ pub async fn run(
             )
         }
     }
-}
-
-/// An admin call: a refusal says what permission is missing.
-async fn ask<T>(
-    daemon: &Daemon<'_>,
-    call: impl std::future::Future<Output = Result<T, TwofoldError>>,
-) -> Result<T, Failure> {
-    daemon
-        .call(call)
-        .await?
-        .map_err(|e| admin_failure(daemon, &e))
 }
 
 /// One code, from a line of standard input (asked for on standard error at a terminal,
@@ -309,7 +297,7 @@ async fn import_file(
     let proxy = daemon.proxy();
     let (imported, skipped): (Vec<&str>, Vec<String>) = if import.dry_run {
         // What the daemon would leave alone: the serials it knows.
-        let known = ask(daemon, proxy.admin_tokens()).await?;
+        let known = admin_call(daemon, proxy.admin_tokens()).await?;
         let (skip, new): (Vec<&TokenSeed>, Vec<&TokenSeed>) = seeds
             .iter()
             .partition(|s| known.iter().any(|k| k.serial == s.serial));
@@ -318,7 +306,7 @@ async fn import_file(
             skip.iter().map(|s| s.serial.clone()).collect(),
         )
     } else {
-        let done = ask(daemon, proxy.admin_import_tokens(&seeds)).await?;
+        let done = admin_call(daemon, proxy.admin_import_tokens(&seeds)).await?;
         let new = seeds
             .iter()
             .map(|s| s.serial.as_str())

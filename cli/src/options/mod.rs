@@ -12,7 +12,6 @@ pub mod usage;
 use std::fmt;
 use std::path::PathBuf;
 
-use twofold_contract::OathParams;
 use zbus::Address;
 
 use crate::cli::{
@@ -65,14 +64,7 @@ pub struct DoctorOptions {
 pub enum Action {
     Enroll {
         user: Option<String>,
-        /// Empty: the daemon picks the host name.
-        issuer: String,
-        mode: EnrollMode,
-        /// Re-enrollment: the old device's code is on standard input (`--proof -`).
-        proof_stdin: bool,
-        qr: QrFiles,
-        /// How the app makes its codes.
-        oath: OathParams,
+        setup: Setup,
     },
     Status {
         user: Option<String>,
@@ -203,21 +195,9 @@ fn validate_bus(bus: Option<&str>) -> Result<BusTarget, UsageError> {
 
 fn validate_enroll(args: EnrollArgs, json: bool) -> Result<Action, UsageError> {
     let EnrollArgs { user, setup } = args;
-    let user = validate_user(user)?;
-    let Setup {
-        issuer,
-        mode,
-        proof_stdin,
-        qr,
-        oath,
-    } = validate_setup(setup, "enroll", json)?;
     Ok(Action::Enroll {
-        user,
-        issuer,
-        mode,
-        proof_stdin,
-        qr,
-        oath,
+        user: validate_user(user)?,
+        setup: validate_setup(setup, "enroll", json)?,
     })
 }
 
@@ -266,7 +246,7 @@ fn validate_disable(args: DisableArgs) -> Result<Action, UsageError> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use twofold_contract::limits;
+    use twofold_contract::{limits, OathParams};
 
     /// `twofold ARGS`, parsed by clap and checked (for the submodules' tests too).
     pub(super) fn parse(args: &[&str]) -> Result<Options, UsageError> {
@@ -315,11 +295,13 @@ mod tests {
             o.action,
             Action::Enroll {
                 user: None,
-                issuer: String::new(),
-                mode: EnrollMode::Interactive,
-                proof_stdin: false,
-                qr: QrFiles::default(),
-                oath: OathParams::app(),
+                setup: Setup {
+                    issuer: String::new(),
+                    mode: EnrollMode::Interactive,
+                    proof_stdin: false,
+                    qr: QrFiles::default(),
+                    oath: OathParams::app(),
+                },
             }
         );
         let o = parse(&["enroll", "--begin", "--issuer", " Example Corp ", "--json"]).unwrap();
@@ -328,11 +310,13 @@ mod tests {
             o.action,
             Action::Enroll {
                 user: None,
-                issuer: "Example Corp".into(),
-                mode: EnrollMode::Begin,
-                proof_stdin: false,
-                qr: QrFiles::default(),
-                oath: OathParams::app(),
+                setup: Setup {
+                    issuer: "Example Corp".into(),
+                    mode: EnrollMode::Begin,
+                    proof_stdin: false,
+                    qr: QrFiles::default(),
+                    oath: OathParams::app(),
+                },
             }
         );
         let o = parse(&["enroll", "--confirm", "-", "--user", "bob", "--json"]).unwrap();
@@ -340,11 +324,13 @@ mod tests {
             o.action,
             Action::Enroll {
                 user: Some("bob".into()),
-                issuer: String::new(),
-                mode: EnrollMode::Confirm,
-                proof_stdin: false,
-                qr: QrFiles::default(),
-                oath: OathParams::app(),
+                setup: Setup {
+                    issuer: String::new(),
+                    mode: EnrollMode::Confirm,
+                    proof_stdin: false,
+                    qr: QrFiles::default(),
+                    oath: OathParams::app(),
+                },
             }
         );
     }
@@ -361,9 +347,10 @@ mod tests {
             "60",
         ])
         .unwrap();
-        let Action::Enroll { oath, .. } = o.action else {
+        let Action::Enroll { setup, .. } = o.action else {
             panic!("{:?}", o.action);
         };
+        let Setup { oath, .. } = setup;
         let expected = OathParams {
             algorithm: "SHA256".into(),
             digits: 8,
@@ -394,12 +381,10 @@ mod tests {
         ])
         .unwrap();
         match o.action {
-            Action::Enroll {
-                proof_stdin, qr, ..
-            } => {
-                assert!(proof_stdin);
-                assert_eq!(qr.png, Some(PathBuf::from("a.png")));
-                assert_eq!(qr.svg, Some(PathBuf::from("a.svg")));
+            Action::Enroll { setup, .. } => {
+                assert!(setup.proof_stdin);
+                assert_eq!(setup.qr.png, Some(PathBuf::from("a.png")));
+                assert_eq!(setup.qr.svg, Some(PathBuf::from("a.svg")));
             }
             other => panic!("{other:?}"),
         }
@@ -534,11 +519,13 @@ mod tests {
             parse(&["enroll", "--confirm", "-"]).unwrap().action,
             Action::Enroll {
                 user: None,
-                issuer: String::new(),
-                mode: EnrollMode::Confirm,
-                proof_stdin: false,
-                qr: QrFiles::default(),
-                oath: OathParams::app(),
+                setup: Setup {
+                    issuer: String::new(),
+                    mode: EnrollMode::Confirm,
+                    proof_stdin: false,
+                    qr: QrFiles::default(),
+                    oath: OathParams::app(),
+                },
             }
         );
     }
