@@ -597,7 +597,7 @@ mod tests {
     use super::*;
     use crate::lockout::{LockoutPolicy, Throttle};
     use crate::otp;
-    use crate::storage::conformance::{accept, alices_event, enroll, local};
+    use crate::storage::conformance::{accept, alices_event as event, enroll, local};
     use crate::storage::sql::args;
     use crate::storage::{AuditEvent, Pending, Store};
 
@@ -684,7 +684,7 @@ mod tests {
         let rec = store.user("alice").unwrap().unwrap();
         assert_eq!((rec.enrolled_at, rec.last_used_at), (1000, Some(2000)));
         // The watermark holds: its step is used, the next passes once.
-        let ev = alices_event(3000);
+        let ev = event(3000);
         assert!(!accept(&store, "alice", FIRST_DEVICE, 77, &ev));
         assert!(accept(&store, "alice", FIRST_DEVICE, 78, &ev));
     }
@@ -697,7 +697,7 @@ mod tests {
         };
         let ev = AuditEvent {
             user: user.into(),
-            ..alices_event(1)
+            ..event(1)
         };
         store.begin_enrollment(user, &pending, &ev).unwrap();
         assert!(store
@@ -732,7 +732,7 @@ mod tests {
         // The first acceptance reserves the steps ahead (synced), the next ones cost none.
         let ev = |at| AuditEvent {
             user: "alice".into(),
-            ..alices_event(at)
+            ..event(at)
         };
         assert!(accept(&store, "alice", FIRST_DEVICE, step, &ev(now)));
         assert!(synced_all(&store));
@@ -767,7 +767,7 @@ mod tests {
         enroll_at(&store, "alice", step - 1);
         let ev = AuditEvent {
             user: "alice".into(),
-            ..alices_event(now)
+            ..event(now)
         };
         assert!(accept(&store, "alice", FIRST_DEVICE, step, &ev));
         std::thread::sleep(durability::LAZY_SYNC_DELAY * 3);
@@ -828,7 +828,7 @@ mod tests {
 
     fn enrolled() -> SqliteStore {
         let store = SqliteStore::in_memory();
-        enroll(&store, "alice", &alices_event(1000));
+        enroll(&store, "alice", &event(1000));
         store
     }
 
@@ -836,34 +836,10 @@ mod tests {
     fn watermark_moves_forward_only() {
         let store = enrolled();
         assert_eq!(store.devices("alice").unwrap()[0].last_step, Some(50));
-        assert!(!accept(
-            &store,
-            "alice",
-            FIRST_DEVICE,
-            50,
-            &alices_event(1001)
-        ));
-        assert!(accept(
-            &store,
-            "alice",
-            FIRST_DEVICE,
-            51,
-            &alices_event(1001)
-        ));
-        assert!(!accept(
-            &store,
-            "alice",
-            FIRST_DEVICE,
-            51,
-            &alices_event(1001)
-        ));
-        assert!(!accept(
-            &store,
-            "bob",
-            FIRST_DEVICE,
-            99,
-            &alices_event(1001)
-        ));
+        assert!(!accept(&store, "alice", FIRST_DEVICE, 50, &event(1001)));
+        assert!(accept(&store, "alice", FIRST_DEVICE, 51, &event(1001)));
+        assert!(!accept(&store, "alice", FIRST_DEVICE, 51, &event(1001)));
+        assert!(!accept(&store, "bob", FIRST_DEVICE, 99, &event(1001)));
     }
 
     #[test]
@@ -873,13 +849,13 @@ mod tests {
         assert_eq!(cands.len(), 1);
         assert_eq!(
             store
-                .consume_backup_code("alice", cands[0].0, &local(), &alices_event(1))
+                .consume_backup_code("alice", cands[0].0, &local(), &event(1))
                 .unwrap(),
             Some(0)
         );
         assert_eq!(
             store
-                .consume_backup_code("alice", cands[0].0, &local(), &alices_event(1))
+                .consume_backup_code("alice", cands[0].0, &local(), &event(1))
                 .unwrap(),
             None
         );
@@ -897,36 +873,16 @@ mod tests {
             expires_at: 100,
             oath: crate::otp::Oath::APP,
         };
-        store
-            .begin_enrollment("bob", &pending, &alices_event(10))
-            .unwrap();
+        store.begin_enrollment("bob", &pending, &event(10)).unwrap();
         assert!(!store
-            .confirm_enrollment(
-                "bob",
-                &Pending::sealed(vec![8]),
-                Some(1),
-                &[],
-                &alices_event(20)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![8]), Some(1), &[], &event(20))
             .unwrap());
         assert!(!store
-            .confirm_enrollment(
-                "bob",
-                &Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &alices_event(100)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![7]), Some(1), &[], &event(100))
             .unwrap());
         assert!(store.pending("bob", 100).unwrap().is_none());
         assert!(store
-            .confirm_enrollment(
-                "bob",
-                &Pending::sealed(vec![7]),
-                Some(1),
-                &[],
-                &alices_event(99)
-            )
+            .confirm_enrollment("bob", &Pending::sealed(vec![7]), Some(1), &[], &event(99))
             .unwrap());
     }
 
@@ -937,18 +893,12 @@ mod tests {
         let mut t = Throttle::default();
         for _ in 0..5 {
             t = store
-                .record_failure("alice", &local(), &policy, &alices_event(500))
+                .record_failure("alice", &local(), &policy, &event(500))
                 .unwrap();
         }
         assert_eq!(t.locked_for(500), Some(30));
         assert_eq!(store.throttle("alice", &local()).unwrap(), t);
-        assert!(accept(
-            &store,
-            "alice",
-            FIRST_DEVICE,
-            60,
-            &alices_event(600)
-        ));
+        assert!(accept(&store, "alice", FIRST_DEVICE, 60, &event(600)));
         assert_eq!(
             store.throttle("alice", &local()).unwrap(),
             Throttle::default()

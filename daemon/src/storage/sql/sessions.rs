@@ -311,7 +311,7 @@ impl<B: Backend> SessionStore for B {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::conformance::alices_event;
+    use crate::storage::conformance::alices_event as event;
     use crate::storage::sqlite::SqliteStore;
 
     fn session(id: &str, started: i64) -> SessionRecord {
@@ -331,21 +331,17 @@ mod tests {
     fn sessions_open_end_once_and_list() {
         let store = SqliteStore::in_memory();
         assert!(store
-            .insert_session(&session("a1", 10), &alices_event(10))
+            .insert_session(&session("a1", 10), &event(10))
             .unwrap());
         assert!(!store
-            .insert_session(&session("a1", 11), &alices_event(11))
+            .insert_session(&session("a1", 11), &event(11))
             .unwrap());
         assert!(store
-            .insert_session(&session("b2", 20), &alices_event(20))
+            .insert_session(&session("b2", 20), &event(20))
             .unwrap());
         assert_eq!(store.live_session_count("alice").unwrap(), 2);
-        assert!(store
-            .end_session("a1", 30, "closed", &alices_event(30))
-            .unwrap());
-        assert!(!store
-            .end_session("a1", 31, "again", &alices_event(31))
-            .unwrap());
+        assert!(store.end_session("a1", 30, "closed", &event(30)).unwrap());
+        assert!(!store.end_session("a1", 31, "again", &event(31)).unwrap());
         let live = store.user_sessions("alice", None).unwrap();
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].id, "b2");
@@ -374,23 +370,18 @@ mod tests {
         store.record_auth_pass(&pass).unwrap();
         assert_eq!(store.auth_passes("alice", 50).unwrap(), vec![pass]);
         assert!(store.auth_passes("alice", 101).unwrap().is_empty());
-        assert_eq!(
-            store.forget_auth_passes("alice", &alices_event(1)).unwrap(),
-            1
-        );
+        assert_eq!(store.forget_auth_passes("alice", &event(1)).unwrap(), 1);
         assert!(store.auth_passes("alice", 0).unwrap().is_empty());
         assert_eq!(store.session_timeout("alice").unwrap(), None);
         store
-            .set_session_timeout("alice", Some(600), &alices_event(1))
+            .set_session_timeout("alice", Some(600), &event(1))
             .unwrap();
         assert_eq!(store.session_timeout("alice").unwrap(), Some(600));
         assert_eq!(
             store.session_timeouts().unwrap(),
             vec![("alice".into(), 600)]
         );
-        store
-            .set_session_timeout("alice", None, &alices_event(1))
-            .unwrap();
+        store.set_session_timeout("alice", None, &event(1)).unwrap();
         assert_eq!(store.session_timeout("alice").unwrap(), None);
     }
 }
