@@ -52,8 +52,8 @@ fn validate_name(name: &str) -> Result<String, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::tests::parse;
-    use crate::options::{Action, EnrollMode, QrFiles};
+    use crate::options::tests::{parse, plain_setup};
+    use crate::options::{Action, EnrollMode};
 
     #[test]
     fn list_is_the_default() {
@@ -83,13 +83,7 @@ mod tests {
                 user: None,
                 action: DevicesAction::Add {
                     name: "spare".into(),
-                    setup: Setup {
-                        issuer: String::new(),
-                        mode: EnrollMode::Begin,
-                        proof_stdin: false,
-                        qr: QrFiles::default(),
-                        oath: twofold_contract::OathParams::app(),
-                    },
+                    setup: plain_setup(EnrollMode::Begin),
                 },
             }
         );

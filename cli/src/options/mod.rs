@@ -255,6 +255,17 @@ mod tests {
         Options::from_cli(Cli::try_parse_from(argv).expect("clap accepts"))
     }
 
+    /// The set-up `mode` gets without other flags (for the submodules' tests too).
+    pub(super) fn plain_setup(mode: EnrollMode) -> Setup {
+        Setup {
+            issuer: String::new(),
+            mode,
+            proof_stdin: false,
+            qr: QrFiles::default(),
+            oath: OathParams::app(),
+        }
+    }
+
     #[test]
     fn defaults() {
         let o = parse(&["status"]).unwrap();
@@ -295,13 +306,7 @@ mod tests {
             o.action,
             Action::Enroll {
                 user: None,
-                setup: Setup {
-                    issuer: String::new(),
-                    mode: EnrollMode::Interactive,
-                    proof_stdin: false,
-                    qr: QrFiles::default(),
-                    oath: OathParams::app(),
-                },
+                setup: plain_setup(EnrollMode::Interactive),
             }
         );
         let o = parse(&["enroll", "--begin", "--issuer", " Example Corp ", "--json"]).unwrap();
@@ -312,10 +317,7 @@ mod tests {
                 user: None,
                 setup: Setup {
                     issuer: "Example Corp".into(),
-                    mode: EnrollMode::Begin,
-                    proof_stdin: false,
-                    qr: QrFiles::default(),
-                    oath: OathParams::app(),
+                    ..plain_setup(EnrollMode::Begin)
                 },
             }
         );
@@ -324,13 +326,7 @@ mod tests {
             o.action,
             Action::Enroll {
                 user: Some("bob".into()),
-                setup: Setup {
-                    issuer: String::new(),
-                    mode: EnrollMode::Confirm,
-                    proof_stdin: false,
-                    qr: QrFiles::default(),
-                    oath: OathParams::app(),
-                },
+                setup: plain_setup(EnrollMode::Confirm),
             }
         );
     }
@@ -519,13 +515,7 @@ mod tests {
             parse(&["enroll", "--confirm", "-"]).unwrap().action,
             Action::Enroll {
                 user: None,
-                setup: Setup {
-                    issuer: String::new(),
-                    mode: EnrollMode::Confirm,
-                    proof_stdin: false,
-                    qr: QrFiles::default(),
-                    oath: OathParams::app(),
-                },
+                setup: plain_setup(EnrollMode::Confirm),
             }
         );
     }
