@@ -81,36 +81,28 @@ async fn describe(bus: &zbus::Connection, path: &OwnedObjectPath) -> zbus::Resul
     Ok(LogindSession { id, uid, leader })
 }
 
-fn session_path(reply: zbus::Message) -> zbus::Result<OwnedObjectPath> {
-    reply.body().deserialize::<OwnedObjectPath>()
+/// The logind session the manager's `method` finds for `args`.
+async fn find_session<A>(
+    bus: &zbus::Connection,
+    method: &str,
+    args: &A,
+) -> zbus::Result<LogindSession>
+where
+    A: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    let reply = bus
+        .call_method(Some(LOGIN1), MANAGER_PATH, Some(MANAGER), method, args)
+        .await?;
+    let path = reply.body().deserialize::<OwnedObjectPath>()?;
+    describe(bus, &path).await
 }
 
 /// The logind session process `pid` runs in (`GetSessionByPID`).
 pub async fn session_of_pid(bus: &zbus::Connection, pid: u32) -> zbus::Result<LogindSession> {
-    let reply = bus
-        .call_method(
-            Some(LOGIN1),
-            MANAGER_PATH,
-            Some(MANAGER),
-            "GetSessionByPID",
-            &(pid,),
-        )
-        .await?;
-    let path = session_path(reply)?;
-    describe(bus, &path).await
+    find_session(bus, "GetSessionByPID", &(pid,)).await
 }
 
 /// The logind session with this id (`GetSession`).
 pub async fn session_by_id(bus: &zbus::Connection, id: &str) -> zbus::Result<LogindSession> {
-    let reply = bus
-        .call_method(
-            Some(LOGIN1),
-            MANAGER_PATH,
-            Some(MANAGER),
-            "GetSession",
-            &(id,),
-        )
-        .await?;
-    let path = session_path(reply)?;
-    describe(bus, &path).await
+    find_session(bus, "GetSession", &(id,)).await
 }
