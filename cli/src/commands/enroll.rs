@@ -98,21 +98,16 @@ impl Request<'_> {
         proof: &str,
     ) -> Result<Result<Enrollment, TwofoldError>, Failure> {
         let (proxy, user) = (daemon.proxy(), daemon.user_arg());
+        let Setup { issuer, oath, .. } = self.setup;
         match self.device {
             None => {
                 daemon
-                    .call(proxy.enroll_begin(user, &self.setup.issuer, proof, &self.setup.oath))
+                    .call(proxy.enroll_begin(user, issuer, proof, oath))
                     .await
             }
             Some(name) => {
                 daemon
-                    .call(proxy.add_device_begin(
-                        user,
-                        name,
-                        &self.setup.issuer,
-                        proof,
-                        &self.setup.oath,
-                    ))
+                    .call(proxy.add_device_begin(user, name, issuer, proof, oath))
                     .await
             }
         }
