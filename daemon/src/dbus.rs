@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 pub use crate::authz::Action;
 use crate::authz::{self, Decision, Grant, RateLimiter, Role, Rule, UserLocks};
 use crate::logging::safe;
-use crate::service::{Caller, Service};
+use crate::service::{no_such_user, Caller, Service};
 use crate::sessions::Sessions;
 
 mod direct_calls;
@@ -471,10 +471,7 @@ fn resolve(caller: Caller, requested: String) -> Result<(String, u32), TwofoldEr
     }
     match nix::unistd::User::from_name(&requested) {
         Ok(Some(u)) => Ok((u.name, u.uid.as_raw())),
-        Ok(None) => Err(TwofoldError::UnknownUser(format!(
-            "There is no user named {}.",
-            safe(&requested)
-        ))),
+        Ok(None) => Err(no_such_user(&requested)),
         Err(e) => Err(TwofoldError::Internal(format!("user lookup failed: {e}"))),
     }
 }

@@ -316,8 +316,7 @@ impl Service {
         let (mut event, sources) = self.attempt(grant, ctx, &policy);
         event.event = "unknown_user";
         event.detail = format!("name: {}", safe(requested));
-        let unknown =
-            TwofoldError::UnknownUser(format!("There is no user named {}.", safe(requested)));
+        let unknown = no_such_user(requested);
         match self
             .store
             .record_failure(UNKNOWN_USERS, &sources, &policy.lockout, &event)
@@ -1134,6 +1133,11 @@ fn safe_long(text: &str) -> String {
         .take(500)
         .flat_map(char::escape_debug)
         .collect()
+}
+
+/// A login or admin call about a name that no account has.
+pub(crate) fn no_such_user(requested: &str) -> TwofoldError {
+    TwofoldError::UnknownUser(format!("There is no user named {}.", safe(requested)))
 }
 
 fn not_enrolled(user: &str) -> TwofoldError {
