@@ -20,16 +20,12 @@ pub fn write_json(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> Re
     write_out(out, &text)
 }
 
-/// Writes `items` as a JSON array, each in its `--json` form `J`.
-pub fn write_json_list<'a, T, J>(
+/// Writes `rows` as a JSON array.
+pub fn write_json_list<J: Serialize>(
     out: &mut (impl Write + ?Sized),
-    items: &'a [T],
-) -> Result<(), Failure>
-where
-    J: Serialize + From<&'a T>,
-{
-    let rows: Vec<J> = items.iter().map(J::from).collect();
-    write_json(out, &rows)
+    rows: impl IntoIterator<Item = J>,
+) -> Result<(), Failure> {
+    write_json(out, &rows.into_iter().collect::<Vec<J>>())
 }
 
 /// A failure under `--json`: `{"error": …, "code": …}` on one line, for standard error,

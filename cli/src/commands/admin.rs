@@ -32,7 +32,7 @@ pub async fn run(
         AdminAction::Users => {
             let users = admin_call(daemon, proxy.admin_users()).await?;
             if json {
-                return write_json_list::<_, AdminUserJson<'_>>(out, &users);
+                return write_json_list(out, users.iter().map(AdminUserJson::from));
             }
             write_out(out, &users_table(&users, now()))
         }
@@ -87,11 +87,8 @@ pub async fn run(
             let entries = admin_call(daemon, proxy.audit_log(who, *since, *limit)).await?;
             let mut names = Names::default();
             if json {
-                let rows: Vec<AuditJson<'_>> = entries
-                    .iter()
-                    .map(|e| AuditJson::new(e, &mut names))
-                    .collect();
-                return write_json(out, &rows);
+                let rows = entries.iter().map(|e| AuditJson::new(e, &mut names));
+                return write_json_list(out, rows);
             }
             write_out(out, &log_table(&entries, *limit, &mut names))
         }

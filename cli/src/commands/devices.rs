@@ -117,7 +117,7 @@ async fn list(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(
         .run(daemon.proxy().list_devices(daemon.user_arg()))
         .await?;
     if json {
-        return write_json_list::<_, DeviceJson>(out, &devices);
+        return write_json_list(out, devices.iter().map(DeviceJson::from));
     }
     if devices.is_empty() {
         return Err(daemon

@@ -28,7 +28,7 @@ pub async fn run(
         SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
             if json {
-                return write_json_list::<_, SessionJson<'_>>(out, &list.sessions);
+                return write_json_list(out, list.sessions.iter().map(SessionJson::from));
             }
             let grace = grace_configured(pam_dir);
             write_out(out, &human(&list, *all, grace, now()))

@@ -39,7 +39,7 @@ pub async fn run(
         TokensAction::List => {
             let tokens = admin_call(daemon, proxy.admin_tokens()).await?;
             if json {
-                return write_json_list::<_, TokenJson<'_>>(out, &tokens);
+                return write_json_list(out, tokens.iter().map(TokenJson::from));
             }
             write_out(out, &tokens_table(&tokens))
         }
