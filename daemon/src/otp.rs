@@ -96,6 +96,19 @@ impl Oath {
         Oath::new(&params.algorithm, params.digits, u64::from(params.period))
     }
 
+    /// The parameters of an enrollment or an added device: an app's kind of
+    /// parameters ([`limits::enrollment_oath`]).
+    pub fn enrolled(params: &OathParams) -> Result<Oath, Invalid> {
+        limits::enrollment_oath(params)?;
+        Oath::from_params(params)
+    }
+
+    /// The parameters of an imported device or token ([`limits::imported_oath`]).
+    pub fn imported(params: &OathParams) -> Result<Oath, Invalid> {
+        limits::imported_oath(params)?;
+        Oath::from_params(params)
+    }
+
     /// Seconds per step; 0 for a counter (as stored).
     pub fn period(&self) -> u64 {
         match self.moving {

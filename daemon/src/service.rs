@@ -669,8 +669,7 @@ impl Service {
         proof: &str,
         oath: &OathParams,
     ) -> Result<Enrollment, TwofoldError> {
-        limits::enrollment_oath(oath)?;
-        let oath = otp::Oath::from_params(oath)?;
+        let oath = otp::Oath::enrolled(oath)?;
         let user = grant.user();
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
@@ -961,8 +960,7 @@ impl Service {
         limits::imported_backup_codes(codes)?;
         limits::import_source(source)?;
         limits::bounded("the last used code", last_used_code, limits::MAX_CODE_LEN)?;
-        limits::imported_oath(params)?;
-        let oath = otp::Oath::from_params(params)?;
+        let oath = otp::Oath::imported(params)?;
         if !last_used_code.is_empty() && !oath.fits(last_used_code) {
             return Err(TwofoldError::InvalidArgument(format!(
                 "The last used code is not a {}-digit code.",

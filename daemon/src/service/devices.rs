@@ -57,8 +57,7 @@ impl Service {
     ) -> Result<Enrollment, TwofoldError> {
         let user = grant.user();
         limits::device_name(name)?;
-        limits::enrollment_oath(oath)?;
-        let oath = crate::otp::Oath::from_params(oath)?;
+        let oath = crate::otp::Oath::enrolled(oath)?;
         let issuer = if issuer.is_empty() {
             self.hostname.as_str()
         } else {

@@ -82,9 +82,7 @@ impl Service {
         let refused = |why: &dyn std::fmt::Display| invalid(format!("Token {serial}: {why}."));
         limits::token_label("manufacturer", &seed.manufacturer).map_err(|e| refused(&e))?;
         limits::token_label("model", &seed.model).map_err(|e| refused(&e))?;
-        // Parameters and a counter within `limits::MAX_OATH_COUNTER`, as any import's.
-        limits::imported_oath(&seed.oath).map_err(|e| refused(&e))?;
-        let oath = Oath::from_params(&seed.oath).map_err(|e| refused(&e))?;
+        let oath = Oath::imported(&seed.oath).map_err(|e| refused(&e))?;
         limits::imported_secret(&seed.secret).map_err(|e| refused(&e))?;
         let secret = otp::from_base32(&seed.secret)
             .ok_or_else(|| refused(&"the seed is not valid base32"))?;
