@@ -10,7 +10,9 @@ use pam::constants::PamResultCode;
 use twofold_contract::{method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
-use crate::client::{check_user, CallError, Connector, Daemon, Level, Logger, LoginContext};
+use crate::client::{
+    check_user, CallError, Connector, Daemon, Level, Logger, LoginContext, Request,
+};
 use crate::options::{FailMode, Options};
 use crate::text::{safe_bytes, safe_str, truncate_ceil};
 
@@ -279,7 +281,7 @@ where
         log.inner.log(Level::Warning, &line);
     }
     log.debug("phase 1: connected, asking about this login");
-    let answer = daemon.begin_login(user, ctx.to_map(), deadline);
+    let answer = daemon.begin_login(Request::new(user, ctx.to_map(), deadline));
     let mut daemon = match before_the_prompt(opts, conv, &mut log, daemon, answer) {
         Ok(daemon) => daemon,
         Err(rc) => return rc,
@@ -472,7 +474,7 @@ fn verify_anew<K: Connector>(
     let mut daemon = connector
         .connect(opts, deadline)
         .map_err(CallError::Unavailable)?;
-    daemon.verify(user, code, ctx.to_map(), deadline)
+    daemon.verify(Request::new(user, ctx.to_map(), deadline), code)
 }
 
 /// With `forward_pass`, a module that steps aside before its prompt (`PAM_IGNORE`) still

@@ -16,7 +16,6 @@
 //! "unavailable"). Unique names are never reused, so both messages concern the same
 //! connection, and nothing is ever sent to the well-known name.
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
@@ -29,7 +28,7 @@ use twofold_contract::{ErrorKind, LoginState, Verified, BUS_NAME, INTERFACE, OBJ
 use zbus::Type;
 use zeroize::Zeroizing;
 
-use crate::client::{CallError, Connector, Daemon};
+use crate::client::{CallError, Connector, Daemon, Request};
 use crate::options::{parse_bus_address, Options, SocketTarget};
 use twofold_contract::wire::{self, Message, Target, FIXED_HEADER_LEN};
 
@@ -39,6 +38,34 @@ const DBUS: Target<'static> = Target {
     path: "/org/freedesktop/DBus",
     interface: "org.freedesktop.DBus",
 };
+
+/// A method of `twofoldd`'s interface: its member name, and what the module is doing
+/// while it waits for the reply (for the log).
+#[derive(Debug, Clone, Copy)]
+struct Method {
+    member: &'static str,
+    what: &'static str,
+}
+
+impl Method {
+    const fn new(member: &'static str, what: &'static str) -> Method {
+        Method { member, what }
+    }
+}
+
+const BEGIN_LOGIN: Method = Method::new("BeginLogin", "asking about the login");
+const VERIFY: Method = Method::new("Verify", "verifying the code");
+const OPEN_SESSION: Method = Method::new("OpenSession", "registering the session");
+const CLOSE_SESSION: Method = Method::new("CloseSession", "closing the session");
+const CHECK_GRACE: Method = Method::new("CheckGrace", "checking the grace window");
+
+/// The arguments of a method call: serialized into its body.
+trait Args: Serialize + Type {}
+impl<T: Serialize + Type> Args for T {}
+
+/// The body of a method return: deserialized from it.
+trait Body: DeserializeOwned + Type {}
+impl<T: DeserializeOwned + Type> Body for T {}
 
 /// Longest line of the authentication exchange the module reads.
 const MAX_AUTH_LINE: usize = 512;
@@ -189,7 +216,7 @@ fn start_daemon(wire: &mut Wire, bus: &str, deadline: Instant) -> Result<String,
 }
 
 /// The body of a method return, or the error this reply is.
-fn ok_body<T: DeserializeOwned + Type>(reply: &Message) -> Result<T, CallError> {
+fn ok_body<T: Body>(reply: &Message) -> Result<T, CallError> {
     let Some(name) = &reply.error else {
         return reply
             .body::<T>()
@@ -231,22 +258,17 @@ fn is_transport(name: &str) -> bool {
 impl BusDaemon {
     /// Runs one daemon call under `deadline`, on the bus instead when the direct socket
     /// turned this connection away before any answer (see [`open_direct`]).
-    fn call<A, R>(
+    fn call<A: Args, R: Body>(
         &mut self,
-        member: &str,
+        method: Method,
         args: &A,
         deadline: Instant,
-        what: &str,
-    ) -> Result<R, CallError>
-    where
-        A: Serialize + Type,
-        R: DeserializeOwned + Type,
-    {
-        let result = self.call_here(member, args, deadline, what);
+    ) -> Result<R, CallError> {
+        let result = self.call_here(method, args, deadline);
         let Some(bus) = self.bus_fallback.take() else {
-            return result;
+            return ok_body(&result?);
         };
-        match result {
+        let reply = match result {
             Err(CallError::Unavailable(direct)) if !self.wire.authenticated => {
                 let on_bus = open_bus(&bus, self.daemon_uid, deadline).map_err(|e| match e {
                     CallError::Unavailable(bus) => unavailable(format!("{direct}; {bus}")),
@@ -259,26 +281,24 @@ impl BusDaemon {
                 // Whatever the call carries, the bus's owner is checked first (a
                 // fallback is rare; a code must never go along with the check).
                 self.check_owner_alone(deadline)?;
-                self.call_here(member, args, deadline, what)
+                self.call_here(method, args, deadline)
             }
             other => other,
-        }
+        };
+        ok_body(&reply?)
     }
 
-    /// Runs one daemon call under `deadline` on this connection. Until the owner's uid
-    /// is known to be right, the call goes alongside the check and its answer waits for
-    /// (and depends on) the check's outcome, which is kept for the following calls.
-    fn call_here<A, R>(
+    /// Runs one daemon call under `deadline` on this connection: its reply. Until the
+    /// owner's uid is known to be right, the call goes alongside the check and its reply
+    /// waits for (and depends on) the check's outcome, which is kept for the following
+    /// calls.
+    fn call_here<A: Args>(
         &mut self,
-        member: &str,
+        method: Method,
         args: &A,
         deadline: Instant,
-        what: &str,
-    ) -> Result<R, CallError>
-    where
-        A: Serialize + Type,
-        R: DeserializeOwned + Type,
-    {
+    ) -> Result<Message, CallError> {
+        let Method { member, what } = method;
         let check = match &self.owner_uid {
             OwnerUid::Refused(reason) => return Err(unavailable(reason)),
             OwnerUid::Expected => None,
@@ -304,10 +324,10 @@ impl BusDaemon {
                 return Err(unavailable(reason));
             }
             if let Some(answer) = answer {
-                return ok_body(&answer);
+                return Ok(answer);
             }
         }
-        ok_body(&self.wire.reply_to(call, deadline, what)?)
+        self.wire.reply_to(call, deadline, what)
     }
 
     /// Sends `GetConnectionUnixUser(owner)`.
@@ -351,78 +371,26 @@ impl Daemon for BusDaemon {
         self.impostor.clone()
     }
 
-    fn begin_login(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<LoginState, CallError> {
-        self.call(
-            "BeginLogin",
-            &(user, context),
-            deadline,
-            "asking about the login",
-        )
+    fn begin_login(&mut self, req: Request<'_>) -> Result<LoginState, CallError> {
+        self.call(BEGIN_LOGIN, &(req.user, req.context), req.deadline)
     }
 
-    fn verify(
-        &mut self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<Verified, CallError> {
+    fn verify(&mut self, req: Request<'_>, code: &str) -> Result<Verified, CallError> {
         // A code goes only to an owner already checked: never alongside the check.
-        self.check_owner_alone(deadline)?;
-        self.call(
-            "Verify",
-            &(user, code, context),
-            deadline,
-            "verifying the code",
-        )
+        self.check_owner_alone(req.deadline)?;
+        self.call(VERIFY, &(req.user, code, req.context), req.deadline)
     }
 
-    fn open_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<String, CallError> {
-        self.call(
-            "OpenSession",
-            &(user, info),
-            deadline,
-            "registering the session",
-        )
+    fn open_session(&mut self, req: Request<'_>) -> Result<String, CallError> {
+        self.call(OPEN_SESSION, &(req.user, req.context), req.deadline)
     }
 
-    fn close_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<(), CallError> {
-        self.call(
-            "CloseSession",
-            &(user, info),
-            deadline,
-            "closing the session",
-        )
+    fn close_session(&mut self, req: Request<'_>) -> Result<(), CallError> {
+        self.call(CLOSE_SESSION, &(req.user, req.context), req.deadline)
     }
 
-    fn check_grace(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        seconds: u32,
-        deadline: Instant,
-    ) -> Result<bool, CallError> {
-        self.call(
-            "CheckGrace",
-            &(user, context, seconds),
-            deadline,
-            "checking the grace window",
-        )
+    fn check_grace(&mut self, req: Request<'_>, seconds: u32) -> Result<bool, CallError> {
+        self.call(CHECK_GRACE, &(req.user, req.context, seconds), req.deadline)
     }
 }
 
@@ -528,7 +496,7 @@ impl Wire {
     }
 
     /// Sends a method call; returns its serial.
-    fn send<A: Serialize + Type>(
+    fn send<A: Args>(
         &mut self,
         to: Target<'_>,
         member: &str,

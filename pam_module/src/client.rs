@@ -63,61 +63,47 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// A connection to a verified `twofoldd`. Each call must return by `deadline`.
+/// What every daemon call carries: the user it is about, the login's dictionary (the PAM
+/// items of [`LoginContext::to_map`], with the pid for the session calls) and the time by
+/// which it must have returned.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The checked user name ([`check_user`]).
+    pub user: &'a str,
+    /// The `context` (or `info`) dictionary.
+    pub context: HashMap<String, String>,
+    /// The call fails as "unavailable" when no answer came by then.
+    pub deadline: Instant,
+}
+
+impl<'a> Request<'a> {
+    /// A request about `user` with `context`, due by `deadline`.
+    pub fn new(user: &'a str, context: HashMap<String, String>, deadline: Instant) -> Self {
+        Request {
+            user,
+            context,
+            deadline,
+        }
+    }
+}
+
+/// A connection to a verified `twofoldd`. Each call must return by its request's deadline.
 pub trait Daemon {
     /// Set when the connection is the fallback because something else than the daemon
     /// (another uid) listened on the direct socket: why, for the log.
     fn impostor(&self) -> Option<String> {
         None
     }
-    /// `Status(user)`.
-    fn begin_login(
-        &mut self,
-        user: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<LoginState, CallError>;
+    /// `BeginLogin(user, context)`.
+    fn begin_login(&mut self, req: Request<'_>) -> Result<LoginState, CallError>;
     /// `Verify(user, code, context)`.
-    fn verify(
-        &mut self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<Verified, CallError>;
-
+    fn verify(&mut self, req: Request<'_>, code: &str) -> Result<Verified, CallError>;
     /// `OpenSession(user, info)`: the session id.
-    fn open_session(
-        &mut self,
-        _user: &str,
-        _info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<String, CallError> {
-        Err(CallError::Unavailable(
-            "OpenSession is not supported".into(),
-        ))
-    }
+    fn open_session(&mut self, req: Request<'_>) -> Result<String, CallError>;
     /// `CloseSession(user, info)`.
-    fn close_session(
-        &mut self,
-        _user: &str,
-        _info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<(), CallError> {
-        Err(CallError::Unavailable(
-            "CloseSession is not supported".into(),
-        ))
-    }
+    fn close_session(&mut self, req: Request<'_>) -> Result<(), CallError>;
     /// `CheckGrace(user, context, seconds)`.
-    fn check_grace(
-        &mut self,
-        _user: &str,
-        _context: HashMap<String, String>,
-        _seconds: u32,
-        _deadline: Instant,
-    ) -> Result<bool, CallError> {
-        Err(CallError::Unavailable("CheckGrace is not supported".into()))
-    }
+    fn check_grace(&mut self, req: Request<'_>, seconds: u32) -> Result<bool, CallError>;
 }
 
 /// Opens a [`Daemon`] connection to the owner of the bus name, by `deadline`.
@@ -188,3 +174,6 @@ pub fn check_user(raw: &[u8]) -> Result<&str, &'static str> {
     limits::user_name(name).map_err(|_| "not a user name: empty or with control characters")?;
     Ok(name)
 }
+
+#[cfg(test)]
+pub(crate) mod mock;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use pam::constants::PamResultCode;
 use twofold_contract::context;
 
-use crate::client::{check_user, Connector, Daemon, Level, Logger, LoginContext};
+use crate::client::{check_user, Connector, Daemon, Level, Logger, LoginContext, Request};
 use crate::options::Options;
 use crate::text::{safe_bytes, safe_str};
 
@@ -85,11 +85,10 @@ where
             return PamResultCode::PAM_IGNORE;
         }
     };
+    let req = Request::new(user, ctx.to_map(), deadline);
     let result = match hook {
-        Hook::Open => daemon.open_session(user, ctx.to_map(), deadline),
-        Hook::Close => daemon
-            .close_session(user, ctx.to_map(), deadline)
-            .map(|()| String::new()),
+        Hook::Open => daemon.open_session(req),
+        Hook::Close => daemon.close_session(req).map(|()| String::new()),
     };
     drop(daemon);
     match result {
@@ -135,7 +134,8 @@ where
     D: Daemon,
     L: Logger + ?Sized,
 {
-    match daemon.check_grace(user, ctx.to_map(), opts.grace, deadline) {
+    let req = Request::new(user, ctx.to_map(), deadline);
+    match daemon.check_grace(req, opts.grace) {
         Ok(yes) => yes,
         Err(e) => {
             let reason = e.to_string();

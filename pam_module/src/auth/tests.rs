@@ -3,13 +3,14 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pam::constants::PamResultCode;
 use twofold_contract::{method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::client::mock::{MockConnector, MockLog, Record};
 use crate::client::MAX_ITEM_LEN;
 use crate::options::{FailMode, Options};
 
@@ -65,134 +66,6 @@ impl AuthTok for MockConv {
         } else {
             Ok(())
         }
-    }
-}
-
-#[derive(Default)]
-struct MockLog {
-    lines: Vec<(Level, String)>,
-}
-
-impl Logger for MockLog {
-    fn log(&mut self, level: Level, msg: &str) {
-        self.lines.push((level, msg.to_owned()));
-    }
-}
-
-impl MockLog {
-    fn has(&self, level: Level, needle: &str) -> bool {
-        self.lines
-            .iter()
-            .any(|(l, m)| *l == level && m.contains(needle))
-    }
-}
-
-#[derive(Default)]
-struct Record {
-    connects: usize,
-    connect_budget: Option<Duration>,
-    statuses: Vec<String>,
-    verifies: Vec<(String, String, HashMap<String, String>)>,
-    verify_budget: Option<Duration>,
-    dropped: bool,
-    /// Daemon connections open now.
-    open: usize,
-    /// How many were open at each prompt.
-    open_at_prompts: Vec<usize>,
-}
-
-/// Scripted connections: the first gets the `BeginLogin` answer, the next the `Verify`
-/// answer (the module closes the first before it prompts).
-struct MockConnector {
-    connect: Result<(), String>,
-    /// The outcome of the connections after the first (None: as `connect`).
-    reconnect: Option<Result<(), String>>,
-    /// The connections are the fallback from a socket served by another uid.
-    impostor: Option<String>,
-    status: Option<Result<LoginState, CallError>>,
-    verify: Option<Result<Verified, CallError>>,
-    grace: Option<bool>,
-    record: Rc<RefCell<Record>>,
-}
-
-struct MockDaemon {
-    status: Option<Result<LoginState, CallError>>,
-    verify: Option<Result<Verified, CallError>>,
-    /// `CheckGrace`'s answer; None: not supported (the trait's default).
-    grace: Option<bool>,
-    impostor: Option<String>,
-    record: Rc<RefCell<Record>>,
-}
-
-impl Connector for MockConnector {
-    type Daemon = MockDaemon;
-    fn connect(&mut self, _opts: &Options, deadline: Instant) -> Result<MockDaemon, String> {
-        let mut r = self.record.borrow_mut();
-        r.connects += 1;
-        r.connect_budget = Some(deadline.saturating_duration_since(Instant::now()));
-        let first = r.connects == 1;
-        match (first, &self.reconnect) {
-            (false, Some(outcome)) => outcome.clone()?,
-            _ => self.connect.clone()?,
-        }
-        r.open += 1;
-        let (status, verify) = if first {
-            (self.status.take(), None)
-        } else {
-            (None, self.verify.take())
-        };
-        Ok(MockDaemon {
-            status,
-            verify,
-            grace: self.grace,
-            impostor: self.impostor.clone(),
-            record: self.record.clone(),
-        })
-    }
-}
-
-impl Daemon for MockDaemon {
-    fn impostor(&self) -> Option<String> {
-        self.impostor.clone()
-    }
-    fn begin_login(
-        &mut self,
-        user: &str,
-        _context: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<LoginState, CallError> {
-        self.record.borrow_mut().statuses.push(user.to_owned());
-        self.status.take().expect("unexpected BeginLogin call")
-    }
-    fn verify(
-        &mut self,
-        user: &str,
-        code: &str,
-        context: HashMap<String, String>,
-        deadline: Instant,
-    ) -> Result<Verified, CallError> {
-        let mut r = self.record.borrow_mut();
-        r.verifies.push((user.to_owned(), code.to_owned(), context));
-        r.verify_budget = Some(deadline.saturating_duration_since(Instant::now()));
-        self.verify.take().expect("unexpected Verify call")
-    }
-    fn check_grace(
-        &mut self,
-        _user: &str,
-        _context: HashMap<String, String>,
-        _seconds: u32,
-        _deadline: Instant,
-    ) -> Result<bool, CallError> {
-        self.grace
-            .ok_or_else(|| CallError::Unavailable("CheckGrace is not supported".into()))
-    }
-}
-
-impl Drop for MockDaemon {
-    fn drop(&mut self) {
-        let mut record = self.record.borrow_mut();
-        record.dropped = true;
-        record.open -= 1;
     }
 }
 
@@ -312,8 +185,9 @@ impl Case {
             impostor: self.impostor,
             status: self.status,
             verify: self.verify,
-            grace: self.grace,
+            grace: self.grace.map(Ok),
             record: record.clone(),
+            ..MockConnector::new()
         };
         let mut log = MockLog::default();
         let code = authenticate(

@@ -15,7 +15,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::auth::{authenticate, AuthTok, AuthTokError, ConvError, Conversation};
-use crate::client::{Level, Logger, LoginContext};
+use crate::client::mock::MockLog;
+use crate::client::{Level, LoginContext};
 use crate::options::{FailMode, Options};
 
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
@@ -219,8 +220,13 @@ fn test_context() -> HashMap<String, String> {
     [("service".to_owned(), "test".to_owned())].into()
 }
 
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(5)
+/// A request about `user` in the test's context, due in five seconds.
+fn about(user: &str) -> Request<'_> {
+    Request::new(
+        user,
+        test_context(),
+        Instant::now() + Duration::from_secs(5),
+    )
 }
 
 fn connect(opts: &Options) -> Result<BusDaemon, String> {
@@ -233,16 +239,14 @@ fn status_and_verify_through_a_real_bus() {
     let _service = Service::start(&bus);
     let mut d = connect(&opts(&bus.address)).expect("connect");
 
-    let state = d
-        .begin_login("alice", test_context(), soon())
-        .expect("begin_login");
+    let state = d.begin_login(about("alice")).expect("begin_login");
     assert!(state.enrolled);
     assert!(matches!(
-        d.begin_login("bob", test_context(), soon()),
+        d.begin_login(about("bob")),
         Err(CallError::Daemon(ErrorKind::NotEnrolled, _))
     ));
     assert!(matches!(
-        d.begin_login("carol", test_context(), soon()),
+        d.begin_login(about("carol")),
         Err(CallError::Daemon(ErrorKind::UnknownUser, _))
     ));
     alices_codes_right_and_wrong(&mut d);
@@ -300,11 +304,7 @@ fn status_and_verify_on_a_direct_socket() {
         ..opts("unix:abstract=unused")
     };
     let mut d = connect(&o).expect("connect");
-    assert!(
-        d.begin_login("alice", test_context(), soon())
-            .expect("begin_login")
-            .enrolled
-    );
+    assert!(d.begin_login(about("alice")).expect("begin_login").enrolled);
     alices_codes_right_and_wrong(&mut d);
     drop(d);
     stop.store(true, Ordering::Relaxed);
@@ -314,12 +314,10 @@ fn status_and_verify_on_a_direct_socket() {
 
 /// The fake's alice: her code passes, another does not.
 fn alices_codes_right_and_wrong(d: &mut BusDaemon) {
-    let ok = d
-        .verify("alice", "123456", test_context(), soon())
-        .expect("verify");
+    let ok = d.verify(about("alice"), "123456").expect("verify");
     assert_eq!(ok.method, method::TOTP);
     assert!(matches!(
-        d.verify("alice", "000000", test_context(), soon()),
+        d.verify(about("alice"), "000000"),
         Err(CallError::Daemon(ErrorKind::InvalidCode, _))
     ));
 }
@@ -343,13 +341,13 @@ fn wrong_owner_uid_is_unavailable() {
 
     // Connecting stops before the check: it is the first call that fails.
     let mut d = connect(&o).expect("connect");
-    assert_wrong_uid(d.begin_login("bob", test_context(), soon()));
-    assert_wrong_uid(d.verify("alice", "123456", test_context(), soon()));
-    assert_wrong_uid(d.begin_login("alice", test_context(), soon()));
+    assert_wrong_uid(d.begin_login(about("bob")));
+    assert_wrong_uid(d.verify(about("alice"), "123456"));
+    assert_wrong_uid(d.begin_login(about("alice")));
     drop(d);
 
     let mut d = connect(&o).expect("connect");
-    assert_wrong_uid(d.verify("alice", "123456", test_context(), soon()));
+    assert_wrong_uid(d.verify(about("alice"), "123456"));
     drop(d);
 
     // Through the whole flow: "not enrolled" under nullok would be PAM_IGNORE.
@@ -359,13 +357,7 @@ fn wrong_owner_uid_is_unavailable() {
     assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     // The user is told the service is unavailable, not why (that is for the log).
     assert_eq!(said, [crate::auth::UNAVAILABLE_TEXT], "{said:?}");
-    assert!(
-        log.0
-            .iter()
-            .any(|(l, m)| *l == Level::Err && m.contains("runs as uid")),
-        "{:?}",
-        log.0
-    );
+    assert!(log.has(Level::Err, "runs as uid"), "{:?}", log.lines);
     assert_no_stray_threads();
 }
 
@@ -414,12 +406,8 @@ fn slow_verify_times_out() {
     let _service = Service::start(&bus);
     let mut d = connect(&opts(&bus.address)).expect("connect");
     let start = Instant::now();
-    let r = d.verify(
-        "alice",
-        "slow",
-        test_context(),
-        Instant::now() + Duration::from_millis(300),
-    );
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let r = d.verify(Request::new("alice", test_context(), deadline), "slow");
     let took = start.elapsed();
     assert!(
         matches!(&r, Err(CallError::Unavailable(m)) if m.contains("within the timeout")),
@@ -455,22 +443,13 @@ impl AuthTok for Typing {
     }
 }
 
-#[derive(Default)]
-struct Lines(Vec<(Level, String)>);
-
-impl Logger for Lines {
-    fn log(&mut self, level: Level, msg: &str) {
-        self.0.push((level, msg.to_owned()));
-    }
-}
-
-fn run(o: &Options, user: &str, typed: &'static str) -> (PamResultCode, Vec<String>, Lines) {
+fn run(o: &Options, user: &str, typed: &'static str) -> (PamResultCode, Vec<String>, MockLog) {
     let ctx = LoginContext {
         service: Some("test".into()),
         ..LoginContext::default()
     };
     let mut conv = Typing(vec![typed], Vec::new());
-    let mut log = Lines::default();
+    let mut log = MockLog::default();
     let code = authenticate(
         o,
         user.as_bytes(),
@@ -504,10 +483,7 @@ fn authenticate_over_a_real_bus() {
     slow.timeout = Duration::from_millis(300);
     let (code, _, log) = run(&slow, "alice", "slow");
     assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
-    assert!(log
-        .0
-        .iter()
-        .any(|(l, m)| *l == Level::Err && m.contains("timeout")));
+    assert!(log.has(Level::Err, "timeout"));
     slow.failmode = FailMode::Safe;
     assert_eq!(run(&slow, "alice", "slow").0, PamResultCode::PAM_IGNORE);
 
@@ -691,7 +667,7 @@ fn the_first_call_travels_with_the_check_and_waits_for_it() {
                 }
             },
             |d| {
-                let first = d.begin_login("alice", test_context(), soon());
+                let first = d.begin_login(about("alice"));
                 (first, matches!(d.owner_uid, OwnerUid::Expected))
             },
         );
@@ -719,8 +695,8 @@ fn a_failed_check_drops_the_answer() {
                 peer.reply(check, &1000u32);
             },
             |d| {
-                let first = d.begin_login("alice", test_context(), soon());
-                let second = d.verify("alice", "123456", test_context(), soon());
+                let first = d.begin_login(about("alice"));
+                let second = d.verify(about("alice"), "123456");
                 (first, second)
             },
         );
@@ -755,7 +731,7 @@ fn a_code_waits_for_the_check() {
             };
             peer.reply(call, &ok);
         },
-        |d| d.verify("alice", "123456", test_context(), soon()),
+        |d| d.verify(about("alice"), "123456"),
     );
     assert_eq!(r.expect("verify").backup_codes_left, 3);
 }
@@ -797,7 +773,7 @@ fn error_replies_are_sorted_by_name() {
                 peer.reply(check, &7u32);
                 peer.send(3, call, Some(name), &("said",));
             },
-            |d| d.begin_login("alice", test_context(), soon()),
+            |d| d.begin_login(about("alice")),
         );
         let e = r.expect_err(name);
         assert!(expected(&e), "{name}: {e:?}");
@@ -822,7 +798,7 @@ fn a_reply_from_another_sender_is_refused() {
                     peer.send_as(":1.666", 2, call, None, &state());
                 }
             },
-            |d| d.begin_login("alice", test_context(), soon()),
+            |d| d.begin_login(about("alice")),
         );
         let from_where = if forge_the_check { ":1.42" } else { ":1.666" };
         assert!(
@@ -843,7 +819,7 @@ fn a_reply_of_the_wrong_shape_is_unexpected() {
             peer.reply(check, &7u32);
             peer.reply(call, &true);
         },
-        |d| d.begin_login("alice", test_context(), soon()),
+        |d| d.begin_login(about("alice")),
     );
     assert!(
         matches!(&r, Err(CallError::Unexpected(m)) if m.contains("signature")),
@@ -934,13 +910,8 @@ fn a_login_sends_five_method_calls() {
     let mut monitor = Monitor::start(&bus);
 
     let mut d = connect(&opts(&bus.address)).expect("connect");
-    assert!(
-        d.begin_login("alice", test_context(), soon())
-            .expect("begin_login")
-            .enrolled
-    );
-    d.verify("alice", "123456", test_context(), soon())
-        .expect("verify");
+    assert!(d.begin_login(about("alice")).expect("begin_login").enrolled);
+    d.verify(about("alice"), "123456").expect("verify");
     drop(d);
 
     // The module's connection: a NameOwnerChanged when it gets its unique name, another

@@ -1,26 +1,15 @@
 //! The session hooks and the grace question against a scripted daemon.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pam::constants::PamResultCode;
-use twofold_contract::{context, ErrorKind, LoginState, Verified};
+use twofold_contract::{context, ErrorKind};
 
 use super::*;
+use crate::client::mock::{MockConnector, MockLog};
 use crate::client::CallError;
 
-#[derive(Default)]
-struct Record {
-    connects: usize,
-    budget: Option<Duration>,
-    opened: Vec<(String, HashMap<String, String>)>,
-    closed: Vec<(String, HashMap<String, String>)>,
-    graces: Vec<(String, u32)>,
-    dropped: bool,
-}
-
+/// How the scripted daemon answers the session calls and the grace question.
 #[derive(Clone)]
 enum Reply {
     Ok,
@@ -28,37 +17,9 @@ enum Reply {
     Denied,
 }
 
-struct MockConnector {
-    connect: Result<(), String>,
-    reply: Reply,
-    grace: bool,
-    record: Rc<RefCell<Record>>,
-}
-
-struct MockDaemon {
-    reply: Reply,
-    grace: bool,
-    record: Rc<RefCell<Record>>,
-}
-
-impl Connector for MockConnector {
-    type Daemon = MockDaemon;
-    fn connect(&mut self, _opts: &Options, deadline: Instant) -> Result<MockDaemon, String> {
-        let mut r = self.record.borrow_mut();
-        r.connects += 1;
-        r.budget = Some(deadline.saturating_duration_since(Instant::now()));
-        self.connect.clone()?;
-        Ok(MockDaemon {
-            reply: self.reply.clone(),
-            grace: self.grace,
-            record: self.record.clone(),
-        })
-    }
-}
-
-impl MockDaemon {
+impl Reply {
     fn answer<T>(&self, ok: T) -> Result<T, CallError> {
-        match self.reply {
+        match self {
             Reply::Ok => Ok(ok),
             Reply::Unavailable => Err(CallError::Unavailable(
                 "no answer within the timeout".into(),
@@ -68,75 +29,15 @@ impl MockDaemon {
     }
 }
 
-impl Daemon for MockDaemon {
-    fn begin_login(
-        &mut self,
-        _user: &str,
-        _context: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<LoginState, CallError> {
-        unreachable!("no login questions in session hooks")
-    }
-    fn verify(
-        &mut self,
-        _user: &str,
-        _code: &str,
-        _context: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<Verified, CallError> {
-        unreachable!("no codes in session hooks")
-    }
-    fn open_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<String, CallError> {
-        self.record.borrow_mut().opened.push((user.into(), info));
-        self.answer("0badc0de".into())
-    }
-    fn close_session(
-        &mut self,
-        user: &str,
-        info: HashMap<String, String>,
-        _deadline: Instant,
-    ) -> Result<(), CallError> {
-        self.record.borrow_mut().closed.push((user.into(), info));
-        self.answer(())
-    }
-    fn check_grace(
-        &mut self,
-        user: &str,
-        _context: HashMap<String, String>,
-        seconds: u32,
-        _deadline: Instant,
-    ) -> Result<bool, CallError> {
-        self.record.borrow_mut().graces.push((user.into(), seconds));
-        self.answer(self.grace)
-    }
-}
-
-impl Drop for MockDaemon {
-    fn drop(&mut self) {
-        self.record.borrow_mut().dropped = true;
-    }
-}
-
-#[derive(Default)]
-struct MockLog(Vec<(Level, String)>);
-
-impl Logger for MockLog {
-    fn log(&mut self, level: Level, msg: &str) {
-        self.0.push((level, msg.to_owned()));
-    }
-}
-
-fn connector(connect: Result<(), String>, reply: Reply) -> MockConnector {
+/// Connections that fail with `connect`'s error, or answer every call with `reply`
+/// (`CheckGrace`: with `grace`).
+fn connector(connect: Result<(), String>, reply: Reply, grace: bool) -> MockConnector {
     MockConnector {
         connect,
-        reply,
-        grace: false,
-        record: Rc::default(),
+        open: Some(reply.answer("0badc0de".into())),
+        close: Some(reply.answer(())),
+        grace: Some(reply.answer(grace)),
+        ..MockConnector::new()
     }
 }
 
@@ -156,7 +57,7 @@ fn run(hook: Hook, user: &[u8], k: &mut MockConnector) -> (PamResultCode, MockLo
 
 #[test]
 fn open_registers_with_items_and_pid() {
-    let mut k = connector(Ok(()), Reply::Ok);
+    let mut k = connector(Ok(()), Reply::Ok, false);
     let (rc, log) = run(Hook::Open, b"alice", &mut k);
     assert_eq!(rc, PamResultCode::PAM_SUCCESS);
     let r = k.record.borrow();
@@ -173,13 +74,13 @@ fn open_registers_with_items_and_pid() {
         r.dropped,
         "the connection must be gone when the hook returns"
     );
-    assert!(r.budget.unwrap() <= Options::default().timeout);
-    assert!(log.0.iter().any(|(_, l)| l.contains("0badc0de")));
+    assert!(r.connect_budget.unwrap() <= Options::default().timeout);
+    assert!(log.lines.iter().any(|(_, l)| l.contains("0badc0de")));
 }
 
 #[test]
 fn close_reports_to_the_daemon() {
-    let mut k = connector(Ok(()), Reply::Ok);
+    let mut k = connector(Ok(()), Reply::Ok, false);
     let (rc, _) = run(Hook::Close, b"alice", &mut k);
     assert_eq!(rc, PamResultCode::PAM_SUCCESS);
     assert_eq!(k.record.borrow().closed.len(), 1);
@@ -193,14 +94,14 @@ fn never_breaks_a_login() {
         (Ok(()), Reply::Denied),
     ] {
         for hook in [Hook::Open, Hook::Close] {
-            let mut k = connector(connect.clone(), reply.clone());
+            let mut k = connector(connect.clone(), reply.clone(), false);
             let (rc, log) = run(hook, b"alice", &mut k);
             assert_eq!(rc, PamResultCode::PAM_IGNORE);
-            assert!(!log.0.is_empty(), "a failure is logged");
+            assert!(!log.lines.is_empty(), "a failure is logged");
         }
     }
     // A bad user name never reaches the daemon.
-    let mut k = connector(Ok(()), Reply::Ok);
+    let mut k = connector(Ok(()), Reply::Ok, false);
     let (rc, _) = run(Hook::Open, b"", &mut k);
     assert_eq!(rc, PamResultCode::PAM_IGNORE);
     assert_eq!(k.record.borrow().connects, 0);
@@ -226,10 +127,7 @@ fn grace_answers_and_failures_mean_ask_for_a_code() {
         (Reply::Unavailable, true, false),
         (Reply::Denied, true, false),
     ] {
-        let mut k = MockConnector {
-            grace,
-            ..connector(Ok(()), reply)
-        };
+        let mut k = connector(Ok(()), reply, grace);
         let mut d = k.connect(&opts, deadline).unwrap();
         let mut log = MockLog::default();
         assert_eq!(
