@@ -76,12 +76,11 @@ where
     let mut daemon = match connector.connect(opts, deadline) {
         Ok(d) => d,
         Err(reason) => {
-            let line = format!(
-                "session {what} for \"{}\" not recorded: twofoldd unavailable: {}",
-                safe_str(user, 32),
-                safe_str(&reason, 256)
-            );
-            log.log(Level::Err, &line);
+            log_failure(log, Level::Err, user, &reason, |user, reason| {
+                format!(
+                    "session {what} for \"{user}\" not recorded: twofoldd unavailable: {reason}"
+                )
+            });
             return PamResultCode::PAM_IGNORE;
         }
     };
@@ -107,13 +106,9 @@ where
             PamResultCode::PAM_SUCCESS
         }
         Err(e) => {
-            let reason = e.to_string();
-            let line = format!(
-                "session {what} for \"{}\" not recorded: {}",
-                safe_str(user, 32),
-                safe_str(&reason, 256)
-            );
-            log.log(Level::Warning, &line);
+            log_failure(log, Level::Warning, user, &e.to_string(), |user, reason| {
+                format!("session {what} for \"{user}\" not recorded: {reason}")
+            });
             PamResultCode::PAM_IGNORE
         }
     }
@@ -138,16 +133,25 @@ where
     match daemon.check_grace(req, opts.grace) {
         Ok(yes) => yes,
         Err(e) => {
-            let reason = e.to_string();
-            let line = format!(
-                "grace window not checked for \"{}\": {}; asking for a code",
-                safe_str(user, 32),
-                safe_str(&reason, 256)
-            );
-            log.log(Level::Warning, &line);
+            log_failure(log, Level::Warning, user, &e.to_string(), |user, reason| {
+                format!("grace window not checked for \"{user}\": {reason}; asking for a code")
+            });
             false
         }
     }
+}
+
+/// Logs at `level` why a call about `user` failed: `say` words the line from the user's
+/// name and the reason, both escaped and cut to a bound.
+fn log_failure<L: Logger + ?Sized>(
+    log: &mut L,
+    level: Level,
+    user: &str,
+    reason: &str,
+    say: impl FnOnce(String, String) -> String,
+) {
+    let line = say(safe_str(user, 32), safe_str(reason, 256));
+    log.log(level, &line);
 }
 
 #[cfg(test)]

@@ -101,6 +101,18 @@ fn backup(left: u32) -> Verified {
     }
 }
 
+/// Not enrolled, in a `require_groups` group whose enrollment deadline is `deadline`,
+/// with the daemon's `message`.
+fn required(deadline: i64, message: &str) -> LoginState {
+    LoginState {
+        enrolled: false,
+        required: true,
+        enroll_deadline: deadline,
+        message: message.into(),
+        ..Default::default()
+    }
+}
+
 /// Not enrolled, with a bypass code from an administrator's reset waiting.
 fn bypass_pending() -> LoginState {
     LoginState {
@@ -248,6 +260,11 @@ impl Outcome {
             }
         }
     }
+    /// The login ended with `code` in phase 1: no prompt, no `Verify`.
+    fn assert_ended_unprompted(&self, code: PamResultCode) {
+        assert_eq!(self.code, code);
+        self.assert_not_prompted();
+    }
     fn assert_not_prompted(&self) {
         assert!(self.conv.prompts.is_empty(), "{:?}", self.conv.prompts);
         assert!(self.record.verifies.is_empty());
@@ -338,8 +355,7 @@ fn invalid_argument_and_permission_denied_fail() {
         CallError::daemon(ErrorKind::PermissionDenied, "no"),
     ] {
         let out = Case::new().status(Err(e)).run();
-        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(PamResultCode::PAM_AUTH_ERR);
     }
 }
 
@@ -351,8 +367,7 @@ fn locked_in_phase_1_by_status() {
             ..enrolled()
         }))
         .run();
-    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_MAXTRIES);
     assert_eq!(out.conv.errors.len(), 1);
     let msg = &out.conv.errors[0];
     assert!(
@@ -376,37 +391,42 @@ fn no_lock_means_a_prompt() {
 #[test]
 fn required_within_grace_steps_aside_with_the_deadline() {
     let out = Case::new()
-        .status(Ok(LoginState {
-            enrolled: false,
-            required: true,
-            enroll_deadline: now_unix() + 86_400,
-            message: "required from 2030-01-01; run `twofold enroll`".into(),
-            ..Default::default()
-        }))
+        .status(Ok(required(
+            now_unix() + 86_400,
+            "required from 2030-01-01; run `twofold enroll`",
+        )))
         .run();
-    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_IGNORE);
     assert_eq!(
         out.conv.infos,
         ["required from 2030-01-01; run `twofold enroll`"]
     );
 }
 
+/// Refused in phase 1 in the daemon's own words: past the enrollment deadline (even
+/// with nullok), or locked out (by an error).
 #[test]
-fn required_after_grace_is_refused_even_with_nullok() {
-    let out = Case::new()
+fn refused_before_the_prompt_in_the_daemons_words() {
+    let past_deadline = Case::new()
         .opts(|o| o.nullok = true)
-        .status(Ok(LoginState {
-            enrolled: false,
-            required: true,
-            enroll_deadline: now_unix() - 1,
-            message: "Ask the help desk.".into(),
-            ..Default::default()
-        }))
-        .run();
-    assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
-    out.assert_not_prompted();
-    assert_eq!(out.conv.errors, ["Ask the help desk."]);
+        .status(Ok(required(now_unix() - 1, "Ask the help desk.")));
+    let locked = Case::new().status(refused(ErrorKind::Locked, "Locked for 30 more seconds."));
+    for (case, code, said) in [
+        (
+            past_deadline,
+            PamResultCode::PAM_AUTH_ERR,
+            "Ask the help desk.",
+        ),
+        (
+            locked,
+            PamResultCode::PAM_MAXTRIES,
+            "Locked for 30 more seconds.",
+        ),
+    ] {
+        let out = case.run();
+        out.assert_ended_unprompted(code);
+        assert_eq!(out.conv.errors, [said]);
+    }
 }
 
 #[test]
@@ -417,16 +437,6 @@ fn bypass_code_is_prompted_for_and_explained() {
         .run();
     assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
     assert!(out.conv.infos[0].contains("twofold enroll"));
-}
-
-#[test]
-fn locked_in_phase_1_by_error() {
-    let out = Case::new()
-        .status(refused(ErrorKind::Locked, "Locked for 30 more seconds."))
-        .run();
-    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
-    out.assert_not_prompted();
-    assert_eq!(out.conv.errors, ["Locked for 30 more seconds."]);
 }
 
 #[test]
@@ -462,8 +472,7 @@ fn not_enrolled_without_nullok_fails_without_prompt() {
         refused(ErrorKind::NotEnrolled, "not enrolled"),
     ] {
         let out = Case::new().status(status).run();
-        assert_eq!(out.code, PamResultCode::PAM_AUTH_ERR);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(PamResultCode::PAM_AUTH_ERR);
         assert!(out.log.has(Level::Notice, "not enrolled"));
     }
 }
@@ -475,8 +484,7 @@ fn not_enrolled_with_nullok_is_ignored() {
         refused(ErrorKind::NotEnrolled, "not enrolled"),
     ] {
         let out = Case::new().opts(|o| o.nullok = true).status(status).run();
-        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(PamResultCode::PAM_IGNORE);
     }
 }
 
@@ -493,11 +501,9 @@ fn not_enrolled_in_phase_3() {
 fn unknown_user() {
     let e = || refused(ErrorKind::UnknownUser, "no such user");
     let out = Case::new().status(e()).run();
-    assert_eq!(out.code, PamResultCode::PAM_USER_UNKNOWN);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_USER_UNKNOWN);
     let out = Case::new().opts(|o| o.nullok = true).status(e()).run();
-    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_IGNORE);
 }
 
 #[test]
@@ -505,16 +511,14 @@ fn unavailable_connect_secure_and_safe() {
     let mut case = Case::new();
     case.connect = Err("owner of org.twofold.Twofold1 runs as uid 1000, expected 0".into());
     let out = case.run();
-    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(out.record.statuses.is_empty());
     assert!(out.log.has(Level::Err, "twofoldd unavailable for user \"alice\" (service sshd, rhost 192.0.2.7): owner of org.twofold.Twofold1 runs as uid 1000, expected 0; failing closed"));
 
     let mut case = Case::new().opts(|o| o.failmode = FailMode::Safe);
     case.connect = Err("connection refused".into());
     let out = case.run();
-    assert_eq!(out.code, PamResultCode::PAM_IGNORE);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_IGNORE);
     assert!(out.log.has(Level::Err, "failmode=safe"));
 }
 
@@ -546,16 +550,14 @@ fn broken_answers() -> Vec<CallError> {
 fn unavailable_status_secure_and_safe() {
     for e in transport_errors().into_iter().chain(broken_answers()) {
         let out = Case::new().status(Err(e)).run();
-        assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(PamResultCode::PAM_AUTHINFO_UNAVAIL);
     }
     for e in transport_errors() {
         let out = Case::new()
             .opts(|o| o.failmode = FailMode::Safe)
             .status(Err(e))
             .run();
-        assert_eq!(out.code, PamResultCode::PAM_IGNORE);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(PamResultCode::PAM_IGNORE);
         assert!(out.log.has(Level::Err, "twofoldd unavailable"));
     }
 }
@@ -1017,8 +1019,7 @@ fn forward_pass_lockout_fails_without_handing_anything_on() {
             ..enrolled()
         }))
         .run();
-    assert_eq!(out.code, PamResultCode::PAM_MAXTRIES);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_MAXTRIES);
     assert!(out.conv.authtoks.is_empty());
 
     let out = fwd("hunter2123456")
@@ -1060,12 +1061,7 @@ fn forward_pass_not_enrolled_with_nullok_hands_the_whole_answer_on() {
 fn forward_pass_refusals_before_the_prompt_are_unchanged() {
     // Not enrolled without nullok, unknown user, enrollment deadline passed: the same
     // result as without forward_pass, no prompt, nothing handed on.
-    let after_deadline = LoginState {
-        enrolled: false,
-        required: true,
-        enroll_deadline: now_unix() - 1,
-        ..Default::default()
-    };
+    let after_deadline = required(now_unix() - 1, "");
     for (status, nullok, expected) in [
         (
             Ok(not_enrolled_status()),
@@ -1088,8 +1084,7 @@ fn forward_pass_refusals_before_the_prompt_are_unchanged() {
             .opts(|o| o.nullok = nullok)
             .status(status)
             .run();
-        assert_eq!(out.code, expected);
-        out.assert_not_prompted();
+        out.assert_ended_unprompted(expected);
         assert!(out.conv.authtoks.is_empty());
     }
 }
@@ -1097,13 +1092,7 @@ fn forward_pass_refusals_before_the_prompt_are_unchanged() {
 #[test]
 fn forward_pass_required_within_enrollment_grace_hands_the_whole_answer_on() {
     let out = fwd("hunter2")
-        .status(Ok(LoginState {
-            enrolled: false,
-            required: true,
-            enroll_deadline: now_unix() + 86_400,
-            message: "run `twofold enroll`".into(),
-            ..Default::default()
-        }))
+        .status(Ok(required(now_unix() + 86_400, "run `twofold enroll`")))
         .run();
     assert_eq!(out.code, PamResultCode::PAM_IGNORE);
     assert_eq!(out.conv.infos, ["run `twofold enroll`"]);
@@ -1117,12 +1106,10 @@ fn forward_pass_daemon_unavailable_secure_and_safe() {
     let mut case = fwd("hunter2123456");
     case.connect = Err("connection refused".into());
     let out = case.run();
-    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(out.conv.authtoks.is_empty());
     let out = fwd("hunter2123456").status(Err(unavailable_err())).run();
-    assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_AUTHINFO_UNAVAIL);
     let out = fwd("hunter2123456").verify(Err(unavailable_err())).run();
     assert_eq!(out.code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(out.conv.authtoks.is_empty());
@@ -1216,8 +1203,7 @@ fn forward_pass_within_the_grace_window_asks_the_password_only() {
 
     // Without forward_pass the grace window still asks nothing.
     let out = Case::new().opts(|o| o.grace = 300).run_with_grace(true);
-    assert_eq!(out.code, PamResultCode::PAM_SUCCESS);
-    out.assert_not_prompted();
+    out.assert_ended_unprompted(PamResultCode::PAM_SUCCESS);
 }
 
 impl Case {

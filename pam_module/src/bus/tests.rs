@@ -50,6 +50,17 @@ fn assert_no_stray_threads() {
     }
 }
 
+/// Starts `command` with its standard output piped to the test (nothing on its standard
+/// input, its errors dropped).
+fn spawn_piped(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()))
+}
+
 /// A private bus on an abstract socket.
 struct Bus {
     child: Child,
@@ -64,14 +75,11 @@ impl Bus {
             "{DBUS_DAEMON} is required for these tests (tests/run.sh installs it)"
         );
         let address = format!("unix:abstract={}", unique_name("bus"));
-        let mut child = Command::new(DBUS_DAEMON)
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-            .arg(format!("--address={address}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dbus-daemon");
+        let mut child = spawn_piped(
+            Command::new(DBUS_DAEMON)
+                .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+                .arg(format!("--address={address}")),
+        );
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -621,18 +629,35 @@ fn reply_bytes<B: serde::Serialize + zbus::Type>(
     reply.data().bytes().to_vec()
 }
 
+/// The uid the daemon of [`scripted`] must run as: the check passes when the peer
+/// answers it.
+const DAEMON_UID: u32 = 7;
+
 /// Runs `script` as the bus end while the daemon does `call`.
 fn scripted<T: Send + 'static>(
-    daemon_uid: u32,
     script: impl FnOnce(&mut Peer) + Send + 'static,
     call: impl FnOnce(&mut BusDaemon) -> T,
 ) -> T {
-    let (mut daemon, mut peer) = Peer::pair(daemon_uid);
+    let (mut daemon, mut peer) = Peer::pair(DAEMON_UID);
     let thread = std::thread::spawn(move || script(&mut peer));
     let result = call(&mut daemon);
     drop(daemon);
     thread.join().expect("script");
     result
+}
+
+/// [`scripted`], with a peer that reads the uid check and the call that travels with it,
+/// then answers as `answer` says (given their serials).
+fn answering<T: Send + 'static>(
+    answer: impl FnOnce(&mut Peer, u32, u32) + Send + 'static,
+    call: impl FnOnce(&mut BusDaemon) -> T,
+) -> T {
+    let script = move |peer: &mut Peer| {
+        let (check, _, _) = peer.read_call();
+        let (call, _, _) = peer.read_call();
+        answer(peer, check, call);
+    };
+    scripted(script, call)
 }
 
 fn state() -> LoginState {
@@ -649,7 +674,6 @@ fn state() -> LoginState {
 fn the_first_call_travels_with_the_check_and_waits_for_it() {
     for call_first in [true, false] {
         let r = scripted(
-            7,
             move |peer| {
                 let (check, member, to) = peer.read_call();
                 assert_eq!(
@@ -660,9 +684,9 @@ fn the_first_call_travels_with_the_check_and_waits_for_it() {
                 assert_eq!((member.as_str(), to.as_str()), ("BeginLogin", ":1.42"));
                 if call_first {
                     peer.reply(call, &state());
-                    peer.reply(check, &7u32);
+                    peer.reply(check, &DAEMON_UID);
                 } else {
-                    peer.reply(check, &7u32);
+                    peer.reply(check, &DAEMON_UID);
                     peer.reply(call, &state());
                 }
             },
@@ -684,11 +708,8 @@ fn the_first_call_travels_with_the_check_and_waits_for_it() {
 #[test]
 fn a_failed_check_drops_the_answer() {
     for call_first in [true, false] {
-        let r = scripted(
-            7,
-            move |peer| {
-                let (check, _, _) = peer.read_call();
-                let (call, _, _) = peer.read_call();
+        let r = answering(
+            move |peer, check, call| {
                 if call_first {
                     peer.reply(call, &state());
                 }
@@ -710,7 +731,6 @@ fn a_failed_check_drops_the_answer() {
 #[test]
 fn a_code_waits_for_the_check() {
     let r = scripted(
-        7,
         |peer| {
             let (check, member, _) = peer.read_call();
             assert_eq!(member, "GetConnectionUnixUser");
@@ -721,7 +741,7 @@ fn a_code_waits_for_the_check() {
             let early = std::io::Read::read(&mut peer.0, &mut byte);
             assert!(early.is_err(), "Verify was sent before the check's answer");
             peer.0.set_read_timeout(None).expect("timeout");
-            peer.reply(check, &7u32);
+            peer.reply(check, &DAEMON_UID);
             let (call, member, _) = peer.read_call();
             assert_eq!(member, "Verify");
             let ok = Verified {
@@ -765,12 +785,9 @@ fn error_replies_are_sorted_by_name() {
         }),
     ];
     for (name, expected) in cases {
-        let r = scripted(
-            7,
-            move |peer| {
-                let (check, _, _) = peer.read_call();
-                let (call, _, _) = peer.read_call();
-                peer.reply(check, &7u32);
+        let r = answering(
+            move |peer, check, call| {
+                peer.reply(check, &DAEMON_UID);
                 peer.send(3, call, Some(name), &("said",));
             },
             |d| d.begin_login(about("alice")),
@@ -785,22 +802,16 @@ fn error_replies_are_sorted_by_name() {
 /// even if it did not).
 #[test]
 fn a_reply_from_another_sender_is_refused() {
-    for forge_the_check in [true, false] {
-        let r = scripted(
-            7,
-            move |peer| {
-                let (check, _, _) = peer.read_call();
-                let (call, _, _) = peer.read_call();
-                if forge_the_check {
-                    peer.send_as(":1.42", 2, check, None, &7u32);
-                } else {
-                    peer.reply(check, &7u32);
-                    peer.send_as(":1.666", 2, call, None, &state());
-                }
-            },
-            |d| d.begin_login(about("alice")),
-        );
-        let from_where = if forge_the_check { ":1.42" } else { ":1.666" };
+    type Forgery = fn(&mut Peer, u32, u32);
+    let forged_check: Forgery = |peer, check, _| {
+        peer.send_as(":1.42", 2, check, None, &DAEMON_UID);
+    };
+    let forged_answer: Forgery = |peer, check, call| {
+        peer.reply(check, &DAEMON_UID);
+        peer.send_as(":1.666", 2, call, None, &state());
+    };
+    for (forgery, from_where) in [(forged_check, ":1.42"), (forged_answer, ":1.666")] {
+        let r = answering(forgery, |d| d.begin_login(about("alice")));
         assert!(
             matches!(&r, Err(CallError::Unexpected(m)) if m.contains(from_where)),
             "{r:?}"
@@ -811,12 +822,9 @@ fn a_reply_from_another_sender_is_refused() {
 /// A reply of another shape than the call's is never taken for an answer.
 #[test]
 fn a_reply_of_the_wrong_shape_is_unexpected() {
-    let r = scripted(
-        7,
-        |peer| {
-            let (check, _, _) = peer.read_call();
-            let (call, _, _) = peer.read_call();
-            peer.reply(check, &7u32);
+    let r = answering(
+        |peer, check, call| {
+            peer.reply(check, &DAEMON_UID);
             peer.reply(call, &true);
         },
         |d| d.begin_login(about("alice")),
@@ -841,13 +849,8 @@ impl Monitor {
             std::path::Path::new(DBUS_MONITOR).exists(),
             "{DBUS_MONITOR} is required for these tests (tests/run.sh installs it)"
         );
-        let mut child = Command::new(DBUS_MONITOR)
-            .args(["--profile", "--address", &bus.address])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dbus-monitor");
+        let mut child =
+            spawn_piped(Command::new(DBUS_MONITOR).args(["--profile", "--address", &bus.address]));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std::sync::mpsc::channel();
         let reader = std::thread::Builder::new()
