@@ -263,6 +263,17 @@ mod tests {
         Context { bus, user: None }
     }
 
+    /// A bus where no daemon answers.
+    fn nope_bus() -> BusTarget {
+        BusTarget::Address("unix:path=/nope".into())
+    }
+
+    /// The error of a daemon that refused the connection.
+    fn connection_refused() -> TwofoldError {
+        let io = io::Error::from(io::ErrorKind::ConnectionRefused);
+        TwofoldError::ZBus(zbus::Error::InputOutput(Arc::new(io)))
+    }
+
     #[test]
     fn daemon_errors_are_friendly() {
         let bus = BusTarget::System;
@@ -309,10 +320,9 @@ mod tests {
 
     #[test]
     fn unreachable_daemon() {
-        let bus = BusTarget::Address("unix:path=/nope".into());
+        let bus = nope_bus();
         let c = ctx(&bus);
-        let io = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let m = c.failure(&TwofoldError::ZBus(zbus::Error::InputOutput(Arc::new(io))));
+        let m = c.failure(&connection_refused());
         assert_eq!(
             m.message(),
             "The twofold daemon is not reachable on the bus at unix:path=/nope: \
@@ -333,7 +343,7 @@ mod tests {
     }
     #[test]
     fn a_daemon_that_cannot_start_points_to_its_log() {
-        let bus = BusTarget::Address("unix:path=/nope".into());
+        let bus = nope_bus();
         let c = ctx(&bus);
         let spawn = zbus::Error::MethodError(
             zbus::names::OwnedErrorName::try_from("org.freedesktop.DBus.Error.Spawn.ChildExited")
@@ -359,11 +369,9 @@ mod tests {
 
     #[test]
     fn failures_carry_their_kind() {
-        let bus = BusTarget::Address("unix:path=/nope".into());
+        let bus = nope_bus();
         let c = ctx(&bus);
-        let io = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let m = c.failure(&TwofoldError::ZBus(zbus::Error::InputOutput(Arc::new(io))));
-        assert_eq!(m.code(), "unavailable");
+        assert_eq!(c.failure(&connection_refused()).code(), "unavailable");
         assert_eq!(
             c.failure(&TwofoldError::Locked("x".into())).code(),
             "locked"

@@ -302,28 +302,19 @@ mod tests {
     fn password_from_terminal() {
         let mut out = Vec::new();
         let mut input = io::Cursor::new(Vec::new());
+        let mut from_terminal = |ask: &mut dyn FnMut(&str) -> io::Result<String>, who: &str| {
+            read_password(PasswordSource::Terminal(ask), &mut input, &mut out, who)
+        };
         let mut seen = String::new();
         let mut ask = |prompt: &str| {
             seen = prompt.to_owned();
             Ok("hunter2".to_owned())
         };
-        let p = read_password(
-            PasswordSource::Terminal(&mut ask),
-            &mut input,
-            &mut out,
-            "user bob",
-        )
-        .unwrap();
+        let p = from_terminal(&mut ask, "user bob").unwrap();
         assert_eq!(p.as_str(), "hunter2");
         assert_eq!(seen, "Password of user bob: ");
         let mut no_tty = |_: &str| Err(io::Error::from_raw_os_error(libc::ENXIO));
-        let e = read_password(
-            PasswordSource::Terminal(&mut no_tty),
-            &mut input,
-            &mut out,
-            "x",
-        )
-        .unwrap_err();
+        let e = from_terminal(&mut no_tty, "x").unwrap_err();
         assert!(e.message().contains("--password-stdin"), "{e}");
     }
 

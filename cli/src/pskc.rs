@@ -976,27 +976,25 @@ mod tests {
     #[test]
     fn files_too_large_or_not_pskc_are_refused() {
         let large = " ".repeat(usize::try_from(limits::MAX_PSKC_FILE_LEN).unwrap() + 1);
-        assert_eq!(
-            error(&large, Protection::None),
-            "this PSKC file is larger than 1024 KiB: split it"
-        );
         assert!(
             error("not xml", Protection::None).starts_with("this is not a PSKC file: not XML (")
         );
-        assert_eq!(
-            error("<KeyContainer Version='1.0'/>", Protection::None),
-            "this is not a PSKC file: it is XML, but not a PSKC KeyContainer"
-        );
         let no_keys = "<KeyContainer Version='1.0' xmlns='urn:ietf:params:xml:ns:keyprov:pskc'/>";
-        assert_eq!(
-            error(no_keys, Protection::None),
-            "this PSKC file holds no keys"
-        );
         let version_2 = FIGURE3.replace("Version=\"1.0\"", "Version=\"2.0\"");
-        assert_eq!(
-            error(&version_2, Protection::None),
-            "PSKC version 2.0 is not supported (only 1.0)"
-        );
+        for (file, message) in [
+            (
+                large.as_str(),
+                "this PSKC file is larger than 1024 KiB: split it",
+            ),
+            (
+                "<KeyContainer Version='1.0'/>",
+                "this is not a PSKC file: it is XML, but not a PSKC KeyContainer",
+            ),
+            (no_keys, "this PSKC file holds no keys"),
+            (&version_2, "PSKC version 2.0 is not supported (only 1.0)"),
+        ] {
+            assert_eq!(error(file, Protection::None), message);
+        }
     }
 
     /// An entity of the file's own (or an external one: XXE) needs a DTD, refused.

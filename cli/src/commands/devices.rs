@@ -208,15 +208,11 @@ mod tests {
         ];
         let t = devices_table(&devices);
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].starts_with("NAME"), "{t}");
-        assert!(
-            lines[1].starts_with("default") && lines[1].ends_with("never"),
-            "{t}"
-        );
-        assert!(
-            lines[2].starts_with("spare") && lines[2].contains("totp app"),
-            "{t}"
-        );
+        for (i, first) in ["NAME", "default", "spare"].into_iter().enumerate() {
+            assert!(lines[i].starts_with(first), "{t}");
+        }
+        assert!(lines[1].ends_with("never"), "{t}");
+        assert!(lines[2].contains("totp app"), "{t}");
         let v = serde_json::to_value(DeviceJson::from(&devices[0])).unwrap();
         assert_eq!(
             v,

@@ -230,33 +230,39 @@ mod tests {
         }
     }
 
+    /// `admin import KIND ARGS…` parsed.
+    fn parse_import(kind: &str, args: &[&str]) -> Result<AdminAction, UsageError> {
+        let argv: Vec<&str> = ["import", kind].iter().chain(args).copied().collect();
+        parse(&argv)
+    }
+
+    /// Whether clap itself refuses `admin import KIND ARGS…`.
+    fn clap_refuses_import(kind: &str, args: &[&str]) -> bool {
+        let head = ["twofold", "admin", "import", kind];
+        Cli::try_parse_from(head.iter().chain(args)).is_err()
+    }
+
     #[test]
     fn google_authenticator_imports_parse() {
-        let import = |args: &[&str]| {
-            let mut argv = vec!["import", "google-authenticator"];
-            argv.extend_from_slice(args);
-            match parse(&argv) {
-                Ok(AdminAction::ImportGoogleAuthenticator(i)) => Ok(i),
-                Ok(other) => panic!("{other:?}"),
-                Err(e) => Err(e),
-            }
-        };
+        let import = |args: &[&str]| parse_import("google-authenticator", args);
         assert_eq!(
             import(&["--all", "--dry-run"]).unwrap(),
-            GoogleAuthenticatorImport {
+            AdminAction::ImportGoogleAuthenticator(GoogleAuthenticatorImport {
                 users: ImportUsers::All,
                 remove_files: false,
                 dry_run: true
-            }
+            })
         );
         assert_eq!(
-            import(&["alice", "--file", "carol=/srv/ga/carol", "--remove-files"])
-                .unwrap()
-                .users,
-            ImportUsers::Named(vec![
-                ("alice".into(), None),
-                ("carol".into(), Some(PathBuf::from("/srv/ga/carol")))
-            ])
+            import(&["alice", "--file", "carol=/srv/ga/carol", "--remove-files"]).unwrap(),
+            AdminAction::ImportGoogleAuthenticator(GoogleAuthenticatorImport {
+                users: ImportUsers::Named(vec![
+                    ("alice".into(), None),
+                    ("carol".into(), Some(PathBuf::from("/srv/ga/carol")))
+                ]),
+                remove_files: true,
+                dry_run: false
+            })
         );
         assert!(import(&[]).unwrap_err().0.contains("--all"));
         assert!(import(&["--file", "carol"])
@@ -265,47 +271,35 @@ mod tests {
             .contains("USER=PATH"));
         assert!(import(&["--file", "=/x"]).is_err());
         assert!(import(&["alice", "--file", "alice=/x"]).is_err());
-        let clap_refuses = |args: &[&str]| {
-            let mut argv = vec!["twofold", "admin", "import", "google-authenticator"];
-            argv.extend_from_slice(args);
-            Cli::try_parse_from(argv).is_err()
-        };
+        let clap_refuses = |args: &[&str]| clap_refuses_import("google-authenticator", args);
         assert!(clap_refuses(&["--all", "alice"]));
         assert!(clap_refuses(&["--dry-run", "--remove-files", "alice"]));
     }
 
     #[test]
     fn oath_imports_parse() {
-        let import = |args: &[&str]| {
-            let mut argv = vec!["import", "oath"];
-            argv.extend_from_slice(args);
-            match parse(&argv) {
-                Ok(AdminAction::ImportOath(i)) => Ok(i),
-                Ok(other) => panic!("{other:?}"),
-                Err(e) => Err(e),
-            }
-        };
+        let import = |args: &[&str]| parse_import("oath", args);
         assert_eq!(
             import(&["/etc/users.oath", "--dry-run"]).unwrap(),
-            OathImport {
+            AdminAction::ImportOath(OathImport {
                 file: PathBuf::from("/etc/users.oath"),
                 users: Vec::new(),
                 dry_run: true
-            }
+            })
         );
         assert_eq!(
-            import(&["/etc/users.oath", "alice", "bob"]).unwrap().users,
-            ["alice", "bob"]
+            import(&["/etc/users.oath", "alice", "bob"]).unwrap(),
+            AdminAction::ImportOath(OathImport {
+                file: PathBuf::from("/etc/users.oath"),
+                users: vec!["alice".into(), "bob".into()],
+                dry_run: false
+            })
         );
         assert!(import(&["/etc/users.oath", "alice", "alice"])
             .unwrap_err()
             .0
             .contains("twice"));
-        let clap_refuses = |args: &[&str]| {
-            let mut argv = vec!["twofold", "admin", "import", "oath"];
-            argv.extend_from_slice(args);
-            Cli::try_parse_from(argv).is_err()
-        };
+        let clap_refuses = |args: &[&str]| clap_refuses_import("oath", args);
         assert!(clap_refuses(&[]));
         assert!(clap_refuses(&["/etc/users.oath", "--remove-files"]));
     }

@@ -718,6 +718,11 @@ fn clock_verdict(offsets: &[i32], period: u32) -> (Level, String) {
 mod tests {
     use super::*;
 
+    /// Asserts that the check's message holds `words`.
+    fn assert_says(check: &Check, words: &str) {
+        assert!(check.message.contains(words), "{}", check.message);
+    }
+
     fn enrolled() -> UserStatus {
         UserStatus {
             user: "alice".into(),
@@ -784,11 +789,9 @@ mod tests {
             c.message.split("; ").next().unwrap(),
             "device default: your phone's clock agrees with the server's (last 2 logins)"
         );
-        assert!(
-            c.message
-                .contains("device spare: your phone's clock seems about 60 s behind"),
-            "{}",
-            c.message
+        assert_says(
+            &c,
+            "device spare: your phone's clock seems about 60 s behind",
         );
         assert!(
             c.message
@@ -801,7 +804,7 @@ mod tests {
         assert_eq!(v["devices"][2]["skew_steps"], Value::Null);
         // One device: the user's samples, older ones included, in its own steps.
         let one = phone_clock_check(&s, &devices[1..2]);
-        assert!(one.message.contains("about 60 s behind"), "{}", one.message);
+        assert_says(&one, "about 60 s behind");
     }
 
     #[test]
@@ -825,7 +828,7 @@ mod tests {
         };
         let c = account_check(&low, None, 0, &[]);
         assert_eq!(c.status, Level::Warn);
-        assert!(c.message.contains("Only 2 backup codes"), "{}", c.message);
+        assert_says(&c, "Only 2 backup codes");
         let locked = UserStatus {
             locked_until: 100,
             failures: 5,
@@ -840,17 +843,10 @@ mod tests {
         // Not enrolled while sudo asks everyone for a code: a warning that says so.
         let c = account_check(&UserStatus::default(), Some("root"), 0, &["sudo"]);
         assert_eq!(c.status, Level::Warn);
-        assert!(
-            c.message.contains("user root cannot log in there") && c.message.contains("sudo"),
-            "{}",
-            c.message
-        );
+        assert_says(&c, "user root cannot log in there");
+        assert_says(&c, "sudo");
         let locked = account_check(&locked, None, 50, &[]);
-        assert!(
-            locked.message.contains("too many wrong codes"),
-            "{}",
-            locked.message
-        );
+        assert_says(&locked, "too many wrong codes");
     }
 
     #[test]
@@ -865,18 +861,14 @@ mod tests {
         let (c, used) = pam_check(d.path(), "sshd");
         assert!(used);
         assert_eq!(c.status, Level::Ok);
-        assert!(c.message.contains("through"), "{}", c.message);
+        assert_says(&c, "through");
         let (c, used) = pam_check(d.path(), "sudo");
         assert!(!used);
         assert_eq!(c.status, Level::Ok, "{}", c.message);
         std::fs::write(d.path().join("sudo"), "auth required pam_unix.so\n").unwrap();
         let (c, _) = pam_check(d.path(), "sudo");
         assert_eq!(c.status, Level::Warn);
-        assert!(
-            c.message.contains("does not ask for a code"),
-            "{}",
-            c.message
-        );
+        assert_says(&c, "does not ask for a code");
     }
 
     #[test]

@@ -243,28 +243,27 @@ mod tests {
     #[test]
     fn first_value_wins_and_includes_come_in_place() {
         let d = tempfile::tempdir().unwrap();
-        let conf_d = d.path().join("sshd_config.d");
-        fs::create_dir(&conf_d).unwrap();
-        fs::write(
-            conf_d.join("10-twofold.conf"),
-            "KbdInteractiveAuthentication yes\n",
-        )
-        .unwrap();
-        fs::write(
-            conf_d.join("20-other.conf"),
-            "KbdInteractiveAuthentication no\n",
-        )
-        .unwrap();
-        fs::write(conf_d.join("ignored.txt"), "UsePAM no\n").unwrap();
-        let main = d.path().join("sshd_config");
-        fs::write(
-            &main,
-            "# comment\nInclude sshd_config.d/*.conf\nKbdInteractiveAuthentication no\n\
-             UsePAM=yes\nAuthenticationMethods \"publickey,keyboard-interactive\"\n\
-             Match User backup\n  AuthenticationMethods publickey\n",
-        )
-        .unwrap();
-        let s = parse_config(&main).unwrap();
+        fs::create_dir(d.path().join("sshd_config.d")).unwrap();
+        for (name, text) in [
+            (
+                "sshd_config.d/10-twofold.conf",
+                "KbdInteractiveAuthentication yes\n",
+            ),
+            (
+                "sshd_config.d/20-other.conf",
+                "KbdInteractiveAuthentication no\n",
+            ),
+            ("sshd_config.d/ignored.txt", "UsePAM no\n"),
+            (
+                "sshd_config",
+                "# comment\nInclude sshd_config.d/*.conf\nKbdInteractiveAuthentication no\n\
+                 UsePAM=yes\nAuthenticationMethods \"publickey,keyboard-interactive\"\n\
+                 Match User backup\n  AuthenticationMethods publickey\n",
+            ),
+        ] {
+            fs::write(d.path().join(name), text).unwrap();
+        }
+        let s = parse_config(&d.path().join("sshd_config")).unwrap();
         assert_eq!(s.use_pam, Some(true));
         assert_eq!(s.kbd_interactive, Some(true));
         assert_eq!(
@@ -315,9 +314,13 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard("*.conf", "10-a.conf"));
-        assert!(!wildcard("*.conf", "10-a.conf.bak"));
-        assert!(wildcard("a?c*", "abcdef"));
-        assert!(!wildcard("a?c", "ac"));
+        for (pattern, name, matches) in [
+            ("*.conf", "10-a.conf", true),
+            ("*.conf", "10-a.conf.bak", false),
+            ("a?c*", "abcdef", true),
+            ("a?c", "ac", false),
+        ] {
+            assert_eq!(wildcard(pattern, name), matches, "{pattern} {name}");
+        }
     }
 }
