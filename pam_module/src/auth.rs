@@ -204,6 +204,11 @@ impl<L: Logger> Log<'_, L> {
         let line = format!("{what} for {}", self.who);
         self.inner.log(level, &line);
     }
+    /// `WHAT for WHO: DETAIL`, the shape of every trouble line.
+    fn trouble(&mut self, level: Level, what: &str, detail: std::fmt::Arguments<'_>) {
+        let line = format!("{what} for {}: {detail}", self.who);
+        self.inner.log(level, &line);
+    }
 }
 
 /// Runs the whole `pam_sm_authenticate` flow for `user` (the raw `PAM_USER` bytes):
@@ -273,12 +278,11 @@ where
         }
     };
     if let Some(why) = daemon.impostor() {
-        let line = format!(
-            "twofoldd's socket refused for {}: {}; using the bus",
-            log.who,
-            safe_str(&why, LOG_TEXT_CHARS * 2)
+        log.trouble(
+            Level::Warning,
+            "twofoldd's socket refused",
+            format_args!("{}; using the bus", safe_str(&why, LOG_TEXT_CHARS * 2)),
         );
-        log.inner.log(Level::Warning, &line);
     }
     log.debug("phase 1: connected, asking about this login");
     let answer = daemon.begin_login(Request::new(user, ctx.to_map(), deadline));
@@ -541,11 +545,11 @@ fn hand_on<C: AuthTok, L: Logger>(
             rc
         }
         Err(AuthTokError(code)) => {
-            let line = format!(
-                "cannot hand the password on for {}: pam_set_item(PAM_AUTHTOK) returned {code}",
-                log.who
+            log.trouble(
+                Level::Err,
+                "cannot hand the password on",
+                format_args!("pam_set_item(PAM_AUTHTOK) returned {code}"),
             );
-            log.inner.log(Level::Err, &line);
             PamResultCode::PAM_SYSTEM_ERR
         }
     }
@@ -599,12 +603,14 @@ fn broken<C: Conversation, L: Logger>(
     reason: &str,
 ) -> PamResultCode {
     conv.error(SERVICE_FAILED_TEXT);
-    let line = format!(
-        "twofoldd failed for {}: {}; failing closed whatever failmode says",
-        log.who,
-        safe_str(reason, LOG_TEXT_CHARS * 2)
+    log.trouble(
+        Level::Err,
+        "twofoldd failed",
+        format_args!(
+            "{}; failing closed whatever failmode says",
+            safe_str(reason, LOG_TEXT_CHARS * 2)
+        ),
     );
-    log.inner.log(Level::Err, &line);
     PamResultCode::PAM_AUTHINFO_UNAVAIL
 }
 
@@ -624,12 +630,11 @@ fn unavailable<C: Conversation, L: Logger>(
             "failmode=safe: ignoring this module",
         ),
     };
-    let line = format!(
-        "twofoldd unavailable for {}: {}; {verdict}",
-        log.who,
-        safe_str(reason, LOG_TEXT_CHARS * 2)
+    log.trouble(
+        Level::Err,
+        "twofoldd unavailable",
+        format_args!("{}; {verdict}", safe_str(reason, LOG_TEXT_CHARS * 2)),
     );
-    log.inner.log(Level::Err, &line);
     code
 }
 
