@@ -1,14 +1,16 @@
 //! Steps that the tests of imports, hardware tokens, enrollment parameters, logins and
 //! policy share: oathtool's codes for any token parameters, files of the test owned by a
-//! user, an import whose output must show no secret, a login that must end one way and
-//! the audit trail's word on a user.
+//! user, a daemon with a user enrolled, a CLI command whose output must show no secret,
+//! logins that must end one way, and what the admin commands take and show (the audit
+//! trail, a required-groups config, `admin reset`'s arguments, a table's header).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-use crate::{stderr, stdout, uid_of, unix_now, Login, PamOutcome, TestEnv};
+use crate::{pam, stderr, stdout, uid_of, unix_now, Enrolled, Login, PamOutcome, TestEnv};
 
 /// RFC 4226's (and RFC 6238's SHA-1) seed "12345678901234567890", in hex as oathtool
 /// and pam_oath take it.
@@ -52,6 +54,13 @@ pub fn write_owned(path: &Path, text: &str, owner: &str, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A test's bus and daemon, with `user` enrolled (see [`TestEnv::enroll`]).
+pub fn env_with_enrolled(user: &str) -> (TestEnv, Enrolled) {
+    let env = TestEnv::new();
+    let enrolled = env.enroll(user);
+    (env, enrolled)
+}
+
 /// `twofold COMMAND ARGS` as root with `stdin`: the output and its standard output and
 /// error as text, neither of which may show any of `secrets`.
 pub fn cli_showing_none_of(
@@ -78,6 +87,18 @@ pub fn cli_showing_none_of(
 pub fn login_ends(env: &TestEnv, login: &Login, expected: i32, why: &str) -> PamOutcome {
     let out = env.pam(login);
     assert_eq!(out.result, expected, "{why}: {out:?}\n{}", env.log_text());
+    out
+}
+
+/// Runs `login`, which must end in `pam::AUTHINFO_UNAVAIL` (the daemon cannot be asked)
+/// within `within` and without a prompt: its outcome.
+pub fn unavailable_at_once(env: &TestEnv, login: &Login, within: Duration) -> PamOutcome {
+    let started = Instant::now();
+    let out = env.pam(login);
+    let took = started.elapsed();
+    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
+    assert!(took < within, "took {took:?}");
+    assert_eq!(out.prompts(), 0, "{out:?}");
     out
 }
 
@@ -114,4 +135,17 @@ pub fn assert_table_header(table: &str, columns: &str) {
         columns,
         "{table}"
     );
+}
+
+/// The arguments of `twofold admin reset USER --reason REASON --bypass-code HOURS`.
+pub fn admin_reset<'a>(user: &'a str, reason: &'a str, hours: &'a str) -> [&'a str; 7] {
+    [
+        "admin",
+        "reset",
+        user,
+        "--reason",
+        reason,
+        "--bypass-code",
+        hours,
+    ]
 }

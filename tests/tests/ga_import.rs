@@ -183,18 +183,17 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 3, "{stdout}");
-        assert!(
-            lines[0].starts_with("daemon: refused:") && lines[0].contains("mode 0640"),
-            "{stdout}"
-        );
-        assert!(
-            lines[1].starts_with("bin: refused:") && lines[1].contains("symbolic link"),
-            "{stdout}"
-        );
-        assert!(
-            lines[2].starts_with("sys: refused:") && lines[2].contains("STEP_SIZE 45"),
-            "{stdout}"
-        );
+        let refusals = [
+            ("daemon", "mode 0640"),
+            ("bin", "symbolic link"),
+            ("sys", "STEP_SIZE 45"),
+        ];
+        for (line, (user, why)) in lines.iter().zip(refusals) {
+            assert!(
+                line.starts_with(&format!("{user}: refused:")) && line.contains(why),
+                "{stdout}"
+            );
+        }
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("3 of 3 users were not imported"),
             "{out:?}"
