@@ -25,6 +25,7 @@ mod bus;
 /// The command line and transaction that pamdriver and sessiondriver share.
 pub mod driver;
 mod env;
+pub mod flows;
 mod host;
 pub mod layers;
 /// A writer of tiny MaxMind DB (GeoIP) files for the session tests.

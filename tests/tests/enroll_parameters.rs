@@ -4,24 +4,19 @@
 //! oathtool's codes made with them, once each; parameters outside the supported set get a
 //! one-line error.
 
-use std::process::Command;
-
+use twofold_tests::flows::{login_ends, logins_end, totp_with};
 use twofold_tests::root_only;
-use twofold_tests::{pam, unix_now, zbar_decode, Login, TestEnv};
+use twofold_tests::{json, pam, zbar_decode, Login, TestEnv};
 
 const USER: &str = "daemon";
+
+/// The parameters the test enrolls with: SHA-256, 8 digits, 60-second steps.
+const PARAMETERS: [&str; 6] = ["--algorithm", "sha256", "--digits", "8", "--period", "60"];
 
 /// oathtool's SHA-256, 8-digit, 60-second code of base32 `secret`, `offset` steps from
 /// now.
 fn code(secret: &str, offset: i64) -> String {
-    let at = unix_now() as i64 + offset * 60;
-    let out = Command::new("oathtool")
-        .args(["--totp=sha256", "-d", "8", "-s", "60", "-b"])
-        .args(["--now", &format!("@{at}"), secret])
-        .output()
-        .expect("oathtool must be installed (tests/run.sh installs it)");
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    totp_with(&["--totp=sha256", "-d", "8", "-b"], 60, secret, offset)
 }
 
 #[test]
@@ -30,21 +25,8 @@ fn sha256_8_digits_60_seconds_from_enrollment_to_login() {
     let env = TestEnv::new();
     let png = env.dir.path().join("qr.png");
     let png_arg = png.to_str().unwrap();
-    let args = [
-        "enroll",
-        "--begin",
-        "--json",
-        "--user",
-        USER,
-        "--algorithm",
-        "sha256",
-        "--digits",
-        "8",
-        "--period",
-        "60",
-        "--qr-png",
-        png_arg,
-    ];
+    let begin = ["enroll", "--begin", "--json", "--user", USER];
+    let args = [&begin[..], &PARAMETERS, &["--qr-png", png_arg]].concat();
     let out = env.cli(&args, None, "");
     assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -84,13 +66,12 @@ fn sha256_8_digits_60_seconds_from_enrollment_to_login() {
     assert!(out.status.success(), "{out:?}");
 
     let fresh = code(secret, 0);
-    let login = env.pam(&Login::new(USER, &fresh));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
-    let replay = env.pam(&Login::new(USER, &fresh));
-    assert_eq!(
-        replay.result,
-        pam::AUTH_ERR,
-        "a code works once: {replay:?}"
+    logins_end(
+        &env,
+        &[
+            (USER, &fresh, pam::SUCCESS, "the current step's code"),
+            (USER, &fresh, pam::AUTH_ERR, "a code works once"),
+        ],
     );
     second_device_status_and_doctor(&env);
 }
@@ -99,42 +80,25 @@ fn sha256_8_digits_60_seconds_from_enrollment_to_login() {
 /// device is listed with its parameters, the last login names its device, and doctor
 /// judges each device's clock.
 fn second_device_status_and_doctor(env: &TestEnv) {
-    let out = env.cli(
-        &[
-            "devices",
-            "add",
-            "spare",
-            "--user",
-            USER,
-            "--begin",
-            "--json",
-            "--algorithm",
-            "SHA512",
-        ],
+    // `devices add spare --user USER` and the step's options.
+    let add = ["devices", "add", "spare", "--user", USER];
+    let begin = json(&env.cli(
+        &[&add[..], &["--begin", "--json", "--algorithm", "SHA512"]].concat(),
         None,
         "",
-    );
-    assert!(out.status.success(), "{out:?}");
-    let begin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    ));
     let spare = begin["secret"].as_str().unwrap().to_string();
-    let sha512 = |offset: i64| {
-        let at = unix_now() as i64 + offset * 30;
-        let out = Command::new("oathtool")
-            .args(["--totp=sha512", "-b", "--now", &format!("@{at}"), &spare])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let sha512 = |offset: i64| totp_with(&["--totp=sha512", "-b"], 30, &spare, offset);
     let out = env.cli(
-        &["devices", "add", "spare", "--user", USER, "--confirm", "-"],
+        &[&add[..], &["--confirm", "-"]].concat(),
         None,
         &format!("{}\n", sha512(-1)),
     );
     assert!(out.status.success(), "{out:?}");
     // Devices are told apart by the second of their last use.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let login = env.pam(&Login::new(USER, &sha512(0)));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    let with_spare = Login::new(USER, &sha512(0));
+    login_ends(env, &with_spare, pam::SUCCESS, "the spare's code");
 
     let out = env.cli(&["devices", "--user", USER], None, "");
     let listed = String::from_utf8_lossy(&out.stdout);

@@ -7,13 +7,13 @@
 //! once.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use twofold_tests::flows::{assert_audited, logins_end, oathtool, owned_file, write_owned};
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, pam, totp, uid_of, unix_now, wait_for_fresh_step, with_private_mounts, Login, TestEnv,
+    built, pam, totp, unix_now, wait_for_fresh_step, with_private_mounts, Login, TestEnv,
 };
 
 const USER: &str = "daemon";
@@ -25,12 +25,7 @@ const SCRATCH_CODES: [&str; 2] = ["12345678", "87654321"];
 
 /// A google-authenticator file of `user` in the test's directory, mode `mode`.
 fn ga_file(env: &TestEnv, name: &str, user: &str, text: &str, mode: u32) -> PathBuf {
-    let path = env.dir.path().join(name);
-    fs::write(&path, text).unwrap();
-    let uid = uid_of(user).expect("system user");
-    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    path
+    owned_file(env, name, text, user, mode)
 }
 
 fn totp_file() -> String {
@@ -38,6 +33,11 @@ fn totp_file() -> String {
         "{SECRET}\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n{}\n",
         SCRATCH_CODES.join("\n")
     )
+}
+
+/// google-authenticator files of [`totp_file`], one for each `(name, user, mode)`.
+fn totp_files<const N: usize>(env: &TestEnv, files: [(&str, &str, u32); N]) -> [PathBuf; N] {
+    files.map(|(name, user, mode)| ga_file(env, name, user, &totp_file(), mode))
 }
 
 fn import(env: &TestEnv, args: &[&str]) -> (Output, String) {
@@ -90,19 +90,25 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
 
     // The steps up to the import count as used (google-authenticator may have just
     // taken a code of them): the previous step's code is refused, the next one's passes.
-    let before = env.pam(&Login::new(USER, &totp(SECRET, -1)));
-    assert_eq!(before.result, pam::AUTH_ERR, "{before:?}");
-    let code = totp(SECRET, 1);
-    let login = env.pam(&Login::new(USER, &code));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    logins_end(
+        &env,
+        &[
+            (
+                USER,
+                &totp(SECRET, -1),
+                pam::AUTH_ERR,
+                "the previous step's code",
+            ),
+            (USER, &totp(SECRET, 1), pam::SUCCESS, "the next step's code"),
+        ],
+    );
     for scratch in SCRATCH_CODES {
-        let once = env.pam(&Login::new(USER, scratch));
-        assert_eq!(once.result, pam::SUCCESS, "{once:?}\n{}", env.log_text());
-        let twice = env.pam(&Login::new(USER, scratch));
-        assert_eq!(
-            twice.result,
-            pam::AUTH_ERR,
-            "a scratch code works once: {twice:?}"
+        logins_end(
+            &env,
+            &[
+                (USER, scratch, pam::SUCCESS, "a scratch code"),
+                (USER, scratch, pam::AUTH_ERR, "a scratch code works once"),
+            ],
         );
     }
 
@@ -136,19 +142,17 @@ fn an_imported_file_keeps_its_secret_and_each_scratch_code_works_once() {
     let other_code = env.pam(&Login::new(USER, &totp("JBSWY3DPEHPK3PXPJBSWY3DPEA", 1)));
     assert_eq!(other_code.result, pam::AUTH_ERR, "{other_code:?}");
 
-    let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
-    assert!(
-        String::from_utf8_lossy(&log.stdout).contains("imported from google-authenticator"),
-        "{log:?}"
-    );
+    assert_audited(&env, USER, "imported from google-authenticator");
 }
 
 #[test]
 fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() {
     root_only!();
     let env = TestEnv::new();
-    let open = ga_file(&env, "ga-open", USER, &totp_file(), 0o640);
-    let target = ga_file(&env, "ga-target", OTHER, &totp_file(), 0o600);
+    let [open, target] = totp_files(
+        &env,
+        [("ga-open", USER, 0o640), ("ga-target", OTHER, 0o600)],
+    );
     let link = env.dir.path().join("ga-link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let odd_step = ga_file(
@@ -179,18 +183,17 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 3, "{stdout}");
-        assert!(
-            lines[0].starts_with("daemon: refused:") && lines[0].contains("mode 0640"),
-            "{stdout}"
-        );
-        assert!(
-            lines[1].starts_with("bin: refused:") && lines[1].contains("symbolic link"),
-            "{stdout}"
-        );
-        assert!(
-            lines[2].starts_with("sys: refused:") && lines[2].contains("STEP_SIZE 45"),
-            "{stdout}"
-        );
+        let refusals = [
+            ("daemon", "mode 0640"),
+            ("bin", "symbolic link"),
+            ("sys", "STEP_SIZE 45"),
+        ];
+        for (line, (user, why)) in lines.iter().zip(refusals) {
+            assert!(
+                line.starts_with(&format!("{user}: refused:")) && line.contains(why),
+                "{stdout}"
+            );
+        }
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("3 of 3 users were not imported"),
             "{out:?}"
@@ -205,8 +208,7 @@ fn files_google_authenticator_would_refuse_or_twofold_cannot_take_are_refused() 
 fn remove_files_removes_each_file_only_after_its_import() {
     root_only!();
     let env = TestEnv::new();
-    let good = ga_file(&env, "ga-good", USER, &totp_file(), 0o600);
-    let open = ga_file(&env, "ga-open", OTHER, &totp_file(), 0o644);
+    let [good, open] = totp_files(&env, [("ga-good", USER, 0o600), ("ga-open", OTHER, 0o644)]);
     let (out, stdout) = import(
         &env,
         &[
@@ -246,10 +248,7 @@ fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
     let test_home = env.dir.path().join("home");
     fs::create_dir(&test_home).unwrap();
     let path = test_home.join(".google_authenticator");
-    fs::write(&path, totp_file()).unwrap();
-    let uid = uid_of(USER).unwrap();
-    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    write_owned(&path, &totp_file(), USER, 0o600);
     // The CLI, with the test's directory mounted over the user's home directory.
     let run = |extra: &str| {
         let mut args = vec![
@@ -298,12 +297,7 @@ fn all_finds_the_file_in_the_home_directory_of_the_user_database() {
 
 /// The HOTP code of base32 `secret` at counter value `counter`, by oathtool.
 fn hotp(secret: &str, counter: u64) -> String {
-    let out = std::process::Command::new("oathtool")
-        .args(["--hotp", "-b", "-c", &counter.to_string(), secret])
-        .output()
-        .expect("oathtool must be installed (tests/run.sh installs it)");
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    oathtool(&["--hotp", "-b", "-c", &counter.to_string(), secret])
 }
 
 #[test]
@@ -324,15 +318,16 @@ fn a_counter_based_file_keeps_its_counter() {
     );
     let (out, _) = import(&env, &["--file", &file_arg(USER, &path)]);
     assert!(out.status.success(), "{out:?}");
-    let below = env.pam(&Login::new(USER, &hotp(SECRET, 4)));
-    assert_eq!(below.result, pam::AUTH_ERR, "{below:?}");
     let code = hotp(SECRET, 5);
-    let login = env.pam(&Login::new(USER, &code));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
-    let replayed = env.pam(&Login::new(USER, &code));
-    assert_eq!(replayed.result, pam::AUTH_ERR, "{replayed:?}");
-    let scratch = env.pam(&Login::new(USER, "12345678"));
-    assert_eq!(scratch.result, pam::SUCCESS, "{scratch:?}");
+    logins_end(
+        &env,
+        &[
+            (USER, &hotp(SECRET, 4), pam::AUTH_ERR, "below the counter"),
+            (USER, &code, pam::SUCCESS, "the counter's code"),
+            (USER, &code, pam::AUTH_ERR, "once"),
+            (USER, "12345678", pam::SUCCESS, "a scratch code"),
+        ],
+    );
     let devices = env.cli(&["devices", "--user", USER], None, "");
     let listed = String::from_utf8_lossy(&devices.stdout);
     assert!(listed.contains("hotp token"), "{devices:?}");
@@ -373,13 +368,11 @@ fn steps_disallowed_for_reuse_stay_used() {
         "{stdout}"
     );
     let ahead = totp(SECRET, 1);
-    let refused = env.pam(&Login::new(USER, &ahead));
-    assert_eq!(refused.result, pam::AUTH_ERR, "{refused:?}");
-    let passes = env.pam(&Login::new(OTHER, &ahead));
-    assert_eq!(
-        passes.result,
-        pam::SUCCESS,
-        "{passes:?}\n{}",
-        env.log_text()
+    logins_end(
+        &env,
+        &[
+            (USER, &ahead, pam::AUTH_ERR, "the step ahead is listed"),
+            (OTHER, &ahead, pam::SUCCESS, "nothing is listed"),
+        ],
     );
 }

@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use twofold_tests::flows::{self, env_with_enrolled};
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, pam, pamdriver_with_mounts, private_shadow, repo_root, totp, with_private_mounts,
+    built, json, pam, pamdriver_with_mounts, private_shadow, repo_root, totp, with_private_mounts,
     wrong_code, PamOutcome, TestEnv,
 };
 
@@ -146,8 +147,7 @@ fn profile_on(env: &TestEnv) -> PrivatePam {
 #[test]
 fn a_lockout_ends_with_admin_unlock() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let private = profile_on(&env);
     let good = totp(&enrolled.secret, 0);
     let wrong = wrong_code(&enrolled.secret);
@@ -180,22 +180,8 @@ fn a_lost_phone_ends_with_the_bypass_code_of_admin_reset() {
     let env = TestEnv::new();
     env.enroll(USER);
     let private = profile_on(&env);
-    let out = env.cli(
-        &[
-            "admin",
-            "reset",
-            USER,
-            "--reason",
-            "lost phone; ID checked",
-            "--bypass-code",
-            "24",
-            "--json",
-        ],
-        None,
-        "",
-    );
-    assert!(out.status.success(), "{out:?}");
-    let reset: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reset = flows::admin_reset(USER, "lost phone; ID checked", "24");
+    let reset = json(&env.cli(&[&reset[..], &["--json"]].concat(), None, ""));
     let code = reset["bypass_code"].as_str().expect("a bypass code");
 
     let out = private.login(USER, &[PASSWORD, code]);
@@ -272,10 +258,7 @@ fn a_daemon_that_is_down_is_said_and_failmode_safe_or_pam_auth_update_disable_le
 
 /// `require_groups` with `enroll_grace` days and a contact, as in the README's example.
 fn required_policy(grace_days: u32) -> String {
-    format!(
-        "require_groups = [\"{REQUIRED}\"]\nenroll_grace = {grace_days}\n\
-         admin_contact = \"the help desk, extension 4242\"\n"
-    )
+    flows::required_policy(REQUIRED, grace_days, "the help desk, extension 4242")
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use twofold_tests::flows::{env_with_enrolled, login_ends, unavailable_at_once};
 use twofold_tests::root_only;
 use twofold_tests::{
     pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, wrong_code, Login,
@@ -23,8 +24,7 @@ fn no_thread_left(outcome: &twofold_tests::PamOutcome) {
 #[test]
 fn right_code_passes_once_and_wrong_code_fails() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let code = totp(&enrolled.secret, 0);
 
     let ok = env.pam(&Login::new(USER, &code));
@@ -46,18 +46,26 @@ fn right_code_passes_once_and_wrong_code_fails() {
     no_thread_left(&bad);
 
     // The next step's code is fresh, so it still works (window ±1).
-    let next = env.pam(&Login::new(USER, &totp(&enrolled.secret, 1)));
-    assert_eq!(next.result, pam::SUCCESS, "{next:?}");
+    let next = Login::new(USER, &totp(&enrolled.secret, 1));
+    login_ends(&env, &next, pam::SUCCESS, "the next step's code");
 }
 
 #[test]
-fn custom_prompt_is_used() {
+fn module_arguments_daemon_uid_and_prompt_are_obeyed() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let out = env.pam(&Login::new(USER, &totp(&enrolled.secret, 0)).args("prompt=Code:"));
-    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
-    assert_eq!(out.messages[0].text, "Code:");
+    let (env, enrolled) = env_with_enrolled(USER);
+    // (the module's arguments, the result, the prompt shown): a daemon of another owner
+    // is not asked (the code stays unused); a custom prompt is shown.
+    for (args, expected, prompt) in [
+        ("daemon_uid=4242", pam::AUTHINFO_UNAVAIL, None),
+        ("prompt=Code:", pam::SUCCESS, Some("Code:")),
+    ] {
+        let login = Login::new(USER, &totp(&enrolled.secret, 0)).args(args);
+        let out = login_ends(&env, &login, expected, args);
+        if let Some(prompt) = prompt {
+            assert_eq!(out.messages[0].text, prompt);
+        }
+    }
 }
 
 #[test]
@@ -107,8 +115,7 @@ fn five_wrong_codes_lock_and_the_lock_survives_a_restart() {
 #[test]
 fn backup_code_works_once_and_the_count_drops() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     assert_eq!(enrolled.backup_codes.len(), 10);
     let code = &enrolled.backup_codes[3];
 
@@ -136,8 +143,7 @@ fn backup_code_works_once_and_the_count_drops() {
 #[test]
 fn low_backup_codes_warn() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     for code in &enrolled.backup_codes[..7] {
         assert_eq!(env.pam(&Login::new(USER, code)).result, pam::SUCCESS);
     }
@@ -171,15 +177,8 @@ fn daemon_absent_is_reported_at_once() {
     root_only!();
     let mut env = TestEnv::new();
     env.stop_daemon();
-    let started = Instant::now();
-    let out = env.pam(&Login::new(USER, "123456").args("timeout=5"));
-    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_eq!(out.prompts(), 0);
+    let login = Login::new(USER, "123456").args("timeout=5");
+    let out = unavailable_at_once(&env, &login, Duration::from_secs(2));
     no_thread_left(&out);
 
     // No bus at all: the same.
@@ -243,19 +242,9 @@ fn failmode_safe_lets_the_stack_continue() {
 }
 
 #[test]
-fn wrong_daemon_owner_uid_is_refused() {
-    root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let out = env.pam(&Login::new(USER, &totp(&enrolled.secret, 0)).args("daemon_uid=4242"));
-    assert_eq!(out.result, pam::AUTHINFO_UNAVAIL, "{out:?}");
-}
-
-#[test]
 fn non_root_caller_cannot_verify_or_enroll_another_user() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
 
     // Through the module, running as nobody (as a screen locker would).
     let mut login = Login::new(USER, &totp(&enrolled.secret, 0));
@@ -288,10 +277,8 @@ fn non_root_caller_cannot_verify_or_enroll_another_user() {
 #[test]
 fn hostile_bus_address_in_the_environment_is_ignored() {
     root_only!();
-    let env = TestEnv::new();
-    let hostile = TestEnv::new();
-    let real = env.enroll(USER);
-    let fake = hostile.enroll(USER);
+    let (env, real) = env_with_enrolled(USER);
+    let (hostile, fake) = env_with_enrolled(USER);
     let hostile_env = vec![
         (
             "DBUS_SYSTEM_BUS_ADDRESS".to_string(),
@@ -303,22 +290,23 @@ fn hostile_bus_address_in_the_environment_is_ignored() {
         ),
         ("TWOFOLD_BUS_ADDRESS".to_string(), hostile.address.clone()),
     ];
-    let with_fake_code = Login {
+    // A login whose environment names the hostile bus everywhere.
+    let in_hostile_env = |code: &str| Login {
         env: hostile_env.clone(),
-        ..Login::new(USER, &totp(&fake.secret, 0))
+        ..Login::new(USER, code)
     };
-    let out = env.pam(&with_fake_code);
-    assert_eq!(
-        out.result,
+    let with_fake_code = in_hostile_env(&totp(&fake.secret, 0));
+    login_ends(
+        &env,
+        &with_fake_code,
         pam::AUTH_ERR,
-        "the hostile daemon was asked: {out:?}"
+        "the hostile daemon was asked",
     );
 
     // Without bus= the module uses the system bus socket, never the environment.
     let no_bus_arg = Login {
         bus_arg: Some(String::new()),
-        env: hostile_env.clone(),
-        ..Login::new(USER, &totp(&fake.secret, 1))
+        ..in_hostile_env(&totp(&fake.secret, 1))
     };
     let out = env.pam(&no_bus_arg);
     assert_ne!(
@@ -332,19 +320,19 @@ fn hostile_bus_address_in_the_environment_is_ignored() {
         hostile.log_text()
     );
 
-    let with_real_code = Login {
-        env: hostile_env,
-        ..Login::new(USER, &totp(&real.secret, 0))
-    };
-    let out = env.pam(&with_real_code);
-    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+    let with_real_code = in_hostile_env(&totp(&real.secret, 0));
+    login_ends(
+        &env,
+        &with_real_code,
+        pam::SUCCESS,
+        "the real daemon's code",
+    );
 }
 
 #[test]
 fn fifty_parallel_verifications_of_one_code_give_one_success() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     wait_for_fresh_step(10);
     let code = totp(&enrolled.secret, 0);
     let results: Vec<i32> = std::thread::scope(|s| {
@@ -363,8 +351,7 @@ fn fifty_parallel_verifications_of_one_code_give_one_success() {
 #[test]
 fn state_files_are_private_and_hold_no_plain_secret() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let code = totp(&enrolled.secret, 0);
     assert_eq!(env.pam(&Login::new(USER, &code)).result, pam::SUCCESS);
     assert_eq!(
@@ -419,8 +406,7 @@ fn state_files_are_private_and_hold_no_plain_secret() {
 #[test]
 fn bad_input_is_refused_counted_and_survived() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let long = "9".repeat(300);
     for bad in [
         "",
@@ -497,8 +483,7 @@ fn data_encoding_decode(base32: &str) -> Vec<u8> {
 #[test]
 fn guessing_user_names_is_throttled_per_source() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let from = |user: &str, code: &str| Login {
         rhost: Some("203.0.113.99".into()),
         ..Login::new(user, code)
@@ -654,8 +639,7 @@ fn refusals_say_why_and_the_same_after_a_right_or_wrong_password() {
 fn forward_pass_one_prompt_for_password_and_code() {
     root_only!();
     const PASSWORD: &str = "c0rrect horse";
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = env_with_enrolled(USER);
     let shadow = private_shadow(env.dir.path(), &[(USER, PASSWORD), ("bin", "bin-pass")]);
     wait_for_fresh_step(15);
     let verified = || env.log_text().matches("verified by totp").count();

@@ -6,13 +6,14 @@
 //! counters and steps; 7-digit tokens are listed as not imported, enrolled users are left
 //! alone, and a file that is not root's 0600 is refused.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use twofold_tests::flows::{
+    assert_audited, cli_showing_none_of, logins_end, oathtool, owned_file, totp_with,
+    RFC4226_SEED_HEX,
+};
 use twofold_tests::root_only;
-use twofold_tests::{pam, uid_of, unix_now, wait_for_fresh_step, Login, TestEnv};
+use twofold_tests::{pam, wait_for_fresh_step, TestEnv};
 
 /// A time-based user whose last code pam_oath took is of the current step.
 const USER: &str = "daemon";
@@ -24,45 +25,20 @@ const ENROLLED: &str = "sys";
 /// A user whose token twofold cannot take (7 digits).
 const COUNTER: &str = "games";
 /// RFC 6238's SHA-1 secret, in hex as pam_oath keeps it.
-const HEX: &str = "3132333435363738393031323334353637383930";
+const HEX: &str = RFC4226_SEED_HEX;
 /// Other 160-bit secrets.
 const HEX_AHEAD: &str = "00112233445566778899aabbccddeeff00112233";
 const HEX_ENROLLED: &str = "ffeeddccbbaa99887766554433221100ffeeddcc";
 
 /// The TOTP code of hex `secret` at the current step plus `offset` steps, by oathtool.
 fn totp_hex(secret: &str, offset: i64) -> String {
-    let at = unix_now() as i64 + offset * 30;
-    let out = Command::new("oathtool")
-        .args(["--totp", "--now", &format!("@{at}"), secret])
-        .output()
-        .expect("oathtool must be installed (tests/run.sh installs it)");
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    totp_with(&["--totp"], 30, secret, offset)
 }
 
-/// A usersfile in the test's directory: `text`, owned by `owner`, mode `mode`.
-fn usersfile(env: &TestEnv, name: &str, text: &str, owner: &str, mode: u32) -> PathBuf {
-    let path = env.dir.path().join(name);
-    fs::write(&path, text).unwrap();
-    let uid = uid_of(owner).expect("system user");
-    std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    path
-}
-
+/// `twofold admin import oath ARGS` as root; stdout and stderr checked for secrets.
 fn import(env: &TestEnv, args: &[&str]) -> (Output, String, String) {
-    let mut argv = vec!["admin", "import", "oath"];
-    argv.extend_from_slice(args);
-    let out = env.cli(&argv, None, "");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    for secret in [HEX, HEX_AHEAD, HEX_ENROLLED] {
-        assert!(
-            !stdout.contains(secret) && !stderr.contains(secret),
-            "a secret is printed: {out:?}"
-        );
-    }
-    (out, stdout, stderr)
+    let secrets = [HEX, HEX_AHEAD, HEX_ENROLLED];
+    cli_showing_none_of(env, &secrets, &["admin", "import", "oath"], args, "")
 }
 
 #[test]
@@ -81,7 +57,7 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
          HOTP/T30 {ENROLLED} - {HEX_ENROLLED}\n\
          HOTP/T30/7 {COUNTER} - {HEX} 12\n"
     );
-    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let path = owned_file(&env, "users.oath", &text, "root", 0o600);
     let file = path.to_str().unwrap();
 
     let (out, stdout, stderr) = import(&env, &["--dry-run", file]);
@@ -141,26 +117,29 @@ fn time_based_users_are_imported_with_their_last_code_used_and_others_listed() {
 
     // The next code from the same hex secret logs in; the code pam_oath took last is
     // refused, here and for the user whose last code is of the step still ahead.
-    let used = env.pam(&Login::new(USER, &last_code));
-    assert_eq!(used.result, pam::AUTH_ERR, "{used:?}");
-    let replayed = env.pam(&Login::new(AHEAD, &ahead_code));
-    assert_eq!(
-        replayed.result,
-        pam::AUTH_ERR,
-        "pam_oath's last code, of the step ahead, is not accepted again: {replayed:?}"
+    // The enrolled user keeps their own secret.
+    logins_end(
+        &env,
+        &[
+            (USER, &last_code, pam::AUTH_ERR, "pam_oath's last code"),
+            (
+                AHEAD,
+                &ahead_code,
+                pam::AUTH_ERR,
+                "pam_oath's last code, of the step ahead, is not accepted again",
+            ),
+            (USER, &totp_hex(HEX, 1), pam::SUCCESS, "the next code"),
+            (
+                ENROLLED,
+                &totp_hex(HEX_ENROLLED, 1),
+                pam::AUTH_ERR,
+                "own secret",
+            ),
+        ],
     );
-    let next = env.pam(&Login::new(USER, &totp_hex(HEX, 1)));
-    assert_eq!(next.result, pam::SUCCESS, "{next:?}\n{}", env.log_text());
-    // The enrolled user keeps their own secret; the counter user stays out.
-    let other = env.pam(&Login::new(ENROLLED, &totp_hex(HEX_ENROLLED, 1)));
-    assert_eq!(other.result, pam::AUTH_ERR, "{other:?}");
+    // The counter user stays out.
     assert!(!env.is_enrolled(COUNTER));
-
-    let log = env.cli(&["admin", "log", "--user", USER, "--json"], None, "");
-    assert!(
-        String::from_utf8_lossy(&log.stdout).contains("imported from pam_oath"),
-        "{log:?}"
-    );
+    assert_audited(&env, USER, "imported from pam_oath");
 }
 
 #[test]
@@ -168,11 +147,11 @@ fn a_usersfile_that_is_not_roots_0600_is_refused_with_one_line() {
     root_only!();
     let env = TestEnv::new();
     let text = format!("HOTP/T30 {USER} - {HEX}\n");
-    let open = usersfile(&env, "open.oath", &text, "root", 0o644);
-    let good = usersfile(&env, "good.oath", &text, "root", 0o600);
+    let open = owned_file(&env, "open.oath", &text, "root", 0o644);
+    let good = owned_file(&env, "good.oath", &text, "root", 0o600);
     let link = env.dir.path().join("link.oath");
     std::os::unix::fs::symlink(&good, &link).unwrap();
-    let users = usersfile(&env, "users.oath", &text, USER, 0o600);
+    let users = owned_file(&env, "users.oath", &text, USER, 0o600);
     for (path, why) in [
         (&open, "the file is open to group or others (mode 0644)"),
         (&link, "the file is a symbolic link"),
@@ -200,7 +179,7 @@ fn malformed_lines_are_named_by_number_without_their_secret() {
          HOTP/T30 {HEX} - 00\n\
          HOTP/T30 {ENROLLED} - {HEX_ENROLLED}\n"
     );
-    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let path = owned_file(&env, "users.oath", &text, "root", 0o600);
     let file = path.to_str().unwrap();
     let (out, stdout, _) = import(&env, &[file, USER, AHEAD]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -219,19 +198,8 @@ fn malformed_lines_are_named_by_number_without_their_secret() {
 
 /// The HOTP code of hex `secret` at counter value `counter`, `digits` long, by oathtool.
 fn hotp_hex(secret: &str, counter: u64, digits: u32) -> String {
-    let out = Command::new("oathtool")
-        .args([
-            "--hotp",
-            "-d",
-            &digits.to_string(),
-            "-c",
-            &counter.to_string(),
-            secret,
-        ])
-        .output()
-        .expect("oathtool must be installed (tests/run.sh installs it)");
-    assert!(out.status.success(), "oathtool failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let (digits, counter) = (digits.to_string(), counter.to_string());
+    oathtool(&["--hotp", "-d", &digits, "-c", &counter, secret])
 }
 
 #[test]
@@ -246,7 +214,7 @@ fn counter_tokens_and_60_second_tokens_keep_their_counters_and_steps() {
          HOTP/E/8 {AHEAD} - {HEX_AHEAD} 9 {last} 2026-11-30T10:00:00L\n\
          HOTP/T60 {ENROLLED} - {HEX_ENROLLED}\n"
     );
-    let path = usersfile(&env, "users.oath", &text, "root", 0o600);
+    let path = owned_file(&env, "users.oath", &text, "root", 0o600);
     let file = path.to_str().unwrap();
     let (out, stdout, _) = import(&env, &["--dry-run", file]);
     assert!(out.status.success(), "{out:?}");
@@ -267,34 +235,34 @@ fn counter_tokens_and_60_second_tokens_keep_their_counters_and_steps() {
     );
 
     // HOTP: a code below the counter is refused, the counter's passes once.
-    let below = env.pam(&Login::new(USER, &hotp_hex(HEX, 4, 6)));
-    assert_eq!(below.result, pam::AUTH_ERR, "{below:?}");
-    let code = hotp_hex(HEX, 5, 6);
-    let login = env.pam(&Login::new(USER, &code));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
-    let replayed = env.pam(&Login::new(USER, &code));
-    assert_eq!(replayed.result, pam::AUTH_ERR, "{replayed:?}");
     // pam_oath's last code (8 digits) is not accepted again; the next one is.
-    let again = env.pam(&Login::new(AHEAD, &last));
-    assert_eq!(again.result, pam::AUTH_ERR, "{again:?}");
-    let next = env.pam(&Login::new(AHEAD, &hotp_hex(HEX_AHEAD, 10, 8)));
-    assert_eq!(next.result, pam::SUCCESS, "{next:?}\n{}", env.log_text());
-
     // HOTP/T60: oathtool's 60-second code of the next step passes (the steps up to the
     // import count as used).
-    let at = unix_now() + 60;
-    let out = Command::new("oathtool")
-        .args([
-            "--totp",
-            "-s",
-            "60",
-            "--now",
-            &format!("@{at}"),
-            HEX_ENROLLED,
-        ])
-        .output()
-        .unwrap();
-    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let login = env.pam(&Login::new(ENROLLED, &code));
-    assert_eq!(login.result, pam::SUCCESS, "{login:?}\n{}", env.log_text());
+    let code = hotp_hex(HEX, 5, 6);
+    logins_end(
+        &env,
+        &[
+            (
+                USER,
+                &hotp_hex(HEX, 4, 6),
+                pam::AUTH_ERR,
+                "below the counter",
+            ),
+            (USER, &code, pam::SUCCESS, "the counter's code"),
+            (USER, &code, pam::AUTH_ERR, "once"),
+            (AHEAD, &last, pam::AUTH_ERR, "pam_oath's last code"),
+            (
+                AHEAD,
+                &hotp_hex(HEX_AHEAD, 10, 8),
+                pam::SUCCESS,
+                "the next one",
+            ),
+            (
+                ENROLLED,
+                &totp_with(&["--totp"], 60, HEX_ENROLLED, 1),
+                pam::SUCCESS,
+                "the next 60-second step",
+            ),
+        ],
+    );
 }

@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+use twofold_tests::flows::{
+    admin_reset, assert_table_header, env_with_enrolled, login_ends, required_policy,
+};
 use twofold_tests::root_only;
 use twofold_tests::{
     json, one_line_failure, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv,
@@ -19,10 +22,7 @@ const REQUIRED: &str = "bin";
 const FREE: &str = "daemon";
 
 fn config(grace_days: u32) -> String {
-    format!(
-        "require_groups = [\"{REQUIRED}\"]\nenroll_grace = {grace_days}\n\
-         admin_contact = \"the help desk (ext. 4242)\"\n"
-    )
+    required_policy(REQUIRED, grace_days, "the help desk (ext. 4242)")
 }
 
 #[test]
@@ -129,8 +129,7 @@ fn admin_methods_need_root_or_polkit() {
 #[test]
 fn reset_with_a_bypass_code_lets_the_user_in_once() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
+    let (env, enrolled) = env_with_enrolled(FREE);
     let code = env.with_proxy(|p| {
         Box::pin(async move {
             p.admin_reset(FREE, "lost phone and codes; ID checked by J. Doe", 1)
@@ -153,15 +152,18 @@ fn reset_with_a_bypass_code_lets_the_user_in_once() {
     );
     // The user enrolls again.
     let again = env.enroll(FREE);
-    let out = env.pam(&Login::new(FREE, &totp(&again.secret, 0)));
-    assert_eq!(out.result, pam::SUCCESS, "{out:?}");
+    login_ends(
+        &env,
+        &Login::new(FREE, &totp(&again.secret, 0)),
+        pam::SUCCESS,
+        "enrolled again",
+    );
 }
 
 #[test]
 fn every_action_is_audited_with_its_actor() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
+    let (env, enrolled) = env_with_enrolled(FREE);
     env.pam(&Login::new(FREE, &totp(&enrolled.secret, 0)));
     env.pam(&Login::new(FREE, "000000"));
     env.pam(&Login::new(FREE, &enrolled.backup_codes[0]));
@@ -253,8 +255,7 @@ fn config_errors_name_key_and_line_and_sighup_keeps_a_good_config() {
 #[test]
 fn remote_failures_do_not_lock_the_local_console() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
+    let (env, enrolled) = env_with_enrolled(FREE);
     let from = |rhost: Option<&str>, tty: &str, code: &str| Login {
         rhost: rhost.map(str::to_string),
         tty: Some(tty.to_string()),
@@ -331,18 +332,10 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
     let out = env.cli(&["admin", "users"], None, "");
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
-    let header = text.lines().next().unwrap();
-    for column in [
-        "USER",
-        "ENROLLED",
-        "REQUIRED",
-        "LAST USE",
-        "BACKUP CODES",
-        "LOCKED UNTIL",
-        "SESSIONS",
-    ] {
-        assert!(header.contains(column), "{text}");
-    }
+    assert_table_header(
+        &text,
+        "USER ENROLLED REQUIRED LAST USE BACKUP CODES LOCKED UNTIL SESSIONS",
+    );
     let free_line = text.lines().find(|l| l.starts_with(FREE)).expect(&text);
     let cells: Vec<&str> = free_line.split("  ").filter(|c| !c.is_empty()).collect();
     assert_eq!(cells[1].trim(), "yes", "{free_line}");
@@ -363,23 +356,10 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
 #[test]
 fn cli_admin_reset_with_a_bypass_code_logs_in_once() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(FREE);
+    let (env, enrolled) = env_with_enrolled(FREE);
     let before = twofold_tests::unix_now();
-    let reset = json(&env.cli(
-        &[
-            "admin",
-            "reset",
-            FREE,
-            "--reason",
-            "lost phone and codes; ID checked by J. Doe",
-            "--bypass-code",
-            "2",
-            "--json",
-        ],
-        None,
-        "",
-    ));
+    let reset = admin_reset(FREE, "lost phone and codes; ID checked by J. Doe", "2");
+    let reset = json(&env.cli(&[&reset[..], &["--json"]].concat(), None, ""));
     assert_eq!(reset["user"], FREE, "{reset}");
     let code = reset["bypass_code"].as_str().expect("a code").to_string();
     let expires = reset["expires"].as_str().expect("an expiry");
@@ -405,19 +385,8 @@ fn cli_admin_reset_with_a_bypass_code_logs_in_once() {
 
     // For people: the code once, when it expires, and the identity advice.
     let again = env.enroll(REQUIRED);
-    let out = env.cli(
-        &[
-            "admin",
-            "reset",
-            REQUIRED,
-            "--reason",
-            "new phone lost in transit",
-            "--bypass-code",
-            "1",
-        ],
-        None,
-        "",
-    );
+    let reset = admin_reset(REQUIRED, "new phone lost in transit", "1");
+    let out = env.cli(&reset, None, "");
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
     assert!(
@@ -561,18 +530,7 @@ fn cli_admin_log_shows_actor_and_filters() {
     // The table for people.
     let out = env.cli(&["admin", "log", "--user", FREE], None, "");
     let text = stdout(&out);
-    let header = text.lines().next().unwrap();
-    for column in [
-        "WHEN",
-        "ACTOR",
-        "USER",
-        "EVENT",
-        "SERVICE",
-        "TTY/RHOST",
-        "DETAIL",
-    ] {
-        assert!(header.contains(column), "{text}");
-    }
+    assert_table_header(&text, "WHEN ACTOR USER EVENT SERVICE TTY/RHOST HOST DETAIL");
     let line = text
         .lines()
         .find(|l| l.contains("verify_failed"))
@@ -591,20 +549,13 @@ fn cli_admin_needs_root_or_polkit() {
     root_only!();
     let env = TestEnv::new();
     let enrolled = enrolled_and_locked_out(&env, FREE);
+    let reset = admin_reset(FREE, "test", "1");
     let commands: [&[&str]; 5] = [
         &["admin", "users"],
         &["admin", "users", "--json"],
         &["admin", "unlock", FREE],
         &["admin", "log", "--since", "1d"],
-        &[
-            "admin",
-            "reset",
-            FREE,
-            "--reason",
-            "test",
-            "--bypass-code",
-            "1",
-        ],
+        &reset,
     ];
     let refusal = "twofold: This needs an administrator: run it as root, or ask for the \
                    org.twofold.administer permission.\n";
@@ -653,20 +604,7 @@ fn cli_admin_needs_root_or_polkit() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(unlock["actor_uid"], u64::from(NOBODY), "{unlock}");
     assert_eq!(unlock["actor"], "nobody", "{unlock}");
-    let reset = json(&env.cli(
-        &[
-            "admin",
-            "reset",
-            FREE,
-            "--reason",
-            "test",
-            "--bypass-code",
-            "1",
-            "--json",
-        ],
-        Some(NOBODY),
-        "",
-    ));
+    let reset = json(&env.cli(&[&reset[..], &["--json"]].concat(), Some(NOBODY), ""));
     assert!(reset["bypass_code"].is_string(), "{reset}");
 }
 

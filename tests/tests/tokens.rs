@@ -9,27 +9,49 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use twofold_tests::flows::{cli_showing_none_of, oathtool, totp_with, RFC4226_SEED_HEX};
 use twofold_tests::root_only;
-use twofold_tests::{pam, unix_now, wait_for_fresh_step, Login, TestEnv};
+use twofold_tests::{pam, wait_for_fresh_step, Login, TestEnv};
 
 /// Users of the test host (not enrolled when a test starts).
 const USER: &str = "daemon";
 const OTHER: &str = "bin";
 const THIRD: &str = "sys";
 
-/// RFC 4226's (and RFC 6238's SHA-1) seed "12345678901234567890", hex and base64.
-const HEX_SHA1: &str = "3132333435363738393031323334353637383930";
-const B64_SHA1: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=";
+/// An RFC's seed: the hash it goes with (oathtool's name and PSKC's suite), and the
+/// seed in hex (for oathtool) and base64 (for PSKC files).
+struct Seed {
+    hash: &'static str,
+    suite: &'static str,
+    hex: &'static str,
+    b64: &'static str,
+}
+
+/// RFC 4226's (and RFC 6238's SHA-1) seed "12345678901234567890".
+const SHA1: Seed = Seed {
+    hash: "sha1",
+    suite: "HMAC-SHA1",
+    hex: RFC4226_SEED_HEX,
+    b64: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=",
+};
 /// RFC 6238's SHA-256 seed (32 bytes of "1234567890…").
-const HEX_SHA256: &str = "3132333435363738393031323334353637383930313233343536373839303132";
-const B64_SHA256: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=";
+const SHA256: Seed = Seed {
+    hash: "sha256",
+    suite: "HMAC-SHA256",
+    hex: "3132333435363738393031323334353637383930313233343536373839303132",
+    b64: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=",
+};
 /// RFC 6238's SHA-512 seed (64 bytes of "1234567890…").
-const HEX_SHA512: &str = "31323334353637383930313233343536373839303132333435363738393031323334\
-                          353637383930313233343536373839303132333435363738393031323334";
-const B64_SHA512: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4\
-                          OTAxMjM0NTY3ODkwMTIzNA==";
+const SHA512: Seed = Seed {
+    hash: "sha512",
+    suite: "HMAC-SHA512",
+    hex: "31323334353637383930313233343536373839303132333435363738393031323334\
+          353637383930313233343536373839303132333435363738393031323334",
+    b64: "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4\
+          OTAxMjM0NTY3ODkwMTIzNA==",
+};
 
 /// RFC 6030 Figure 6's pre-shared key.
 const FIGURE6_KEY: &str = "12345678901234567890123456789012";
@@ -42,32 +64,15 @@ fn rfc6030(figure: u32) -> PathBuf {
         .join(format!("figure{figure}.pskcxml"))
 }
 
-fn oathtool(args: &[&str]) -> String {
-    let out = Command::new("oathtool")
-        .args(args)
-        .output()
-        .expect("oathtool must be installed (tests/run.sh installs it)");
-    assert!(out.status.success(), "oathtool {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// RFC 4226's code of counter value `n` (6 digits).
 fn hotp(n: u64) -> String {
-    oathtool(&["--hotp", "-c", &n.to_string(), HEX_SHA1])
+    oathtool(&["--hotp", "-c", &n.to_string(), SHA1.hex])
 }
 
-/// The 8-digit TOTP code of `hex` with `hash` (sha1, sha256, sha512), `offset` steps
-/// from now.
-fn totp8(hash: &str, hex: &str, offset: i64) -> String {
-    let at = unix_now() as i64 + offset * 30;
-    oathtool(&[
-        &format!("--totp={hash}"),
-        "-d",
-        "8",
-        "--now",
-        &format!("@{at}"),
-        hex,
-    ])
+/// The 8-digit TOTP code of `seed` with its hash, `offset` steps from now.
+fn totp8(seed: &Seed, offset: i64) -> String {
+    let hash = format!("--totp={}", seed.hash);
+    totp_with(&[&hash, "-d", "8"], 30, seed.hex, offset)
 }
 
 /// One `KeyPackage`: serial, `hotp` or `totp`, suite, digits, base64 seed, counter.
@@ -117,18 +122,8 @@ fn private_file(env: &TestEnv, name: &str, text: &str) -> PathBuf {
 /// `twofold admin tokens ARGS` as root, with `stdin`; stdout and stderr checked for
 /// seeds.
 fn tokens(env: &TestEnv, args: &[&str], stdin: &str) -> (Output, String, String) {
-    let mut argv = vec!["admin", "tokens"];
-    argv.extend_from_slice(args);
-    let out = env.cli(&argv, None, stdin);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    for seed in [B64_SHA1, HEX_SHA1, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"] {
-        assert!(
-            !stdout.contains(seed) && !stderr.contains(seed),
-            "a seed is printed: {out:?}"
-        );
-    }
-    (out, stdout, stderr)
+    let seeds = [SHA1.b64, SHA1.hex, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"];
+    cli_showing_none_of(env, &seeds, &["admin", "tokens"], args, stdin)
 }
 
 fn listed(env: &TestEnv) -> Vec<serde_json::Value> {
@@ -262,7 +257,7 @@ fn rfc6030_files_import_and_a_wrong_key_imports_nothing() {
     // The decrypted seed is RFC 4226's: its 8-digit codes pass once assigned.
     let (out, _, _) = tokens(&env, &["assign", RFC6030_SERIAL, USER], "");
     assert!(out.status.success(), "{out:?}");
-    let code = oathtool(&["--hotp", "-d", "8", "-c", "0", HEX_SHA1]);
+    let code = oathtool(&["--hotp", "-d", "8", "-c", "0", SHA1.hex]);
     assert_eq!(login(&env, USER, &code), pam::SUCCESS, "{}", env.log_text());
     assert_eq!(login(&env, USER, &code), pam::AUTH_ERR, "used once");
 }
@@ -275,7 +270,7 @@ fn hotp_codes_pass_in_order_and_resync_recovers_a_token_pressed_ahead() {
     let file = pskc_file(
         &env,
         "hotp.pskc",
-        &[key_package(SERIAL, "hotp", "HMAC-SHA1", 6, B64_SHA1)],
+        &[key_package(SERIAL, "hotp", SHA1.suite, 6, SHA1.b64)],
     );
     let (out, _, _) = tokens(&env, &["import", file.to_str().unwrap()], "");
     assert!(out.status.success(), "{out:?}");
@@ -378,27 +373,13 @@ fn totp_tokens_with_sha1_sha256_and_sha512_and_8_digits_pass() {
     root_only!();
     let env = TestEnv::new();
     let tokens_of = [
-        ("TOTP-SHA1", "HMAC-SHA1", B64_SHA1, "sha1", HEX_SHA1, USER),
-        (
-            "TOTP-SHA256",
-            "HMAC-SHA256",
-            B64_SHA256,
-            "sha256",
-            HEX_SHA256,
-            OTHER,
-        ),
-        (
-            "TOTP-SHA512",
-            "HMAC-SHA512",
-            B64_SHA512,
-            "sha512",
-            HEX_SHA512,
-            THIRD,
-        ),
+        ("TOTP-SHA1", &SHA1, USER),
+        ("TOTP-SHA256", &SHA256, OTHER),
+        ("TOTP-SHA512", &SHA512, THIRD),
     ];
     let packages: Vec<String> = tokens_of
         .iter()
-        .map(|(serial, suite, b64, ..)| key_package(serial, "totp", suite, 8, b64))
+        .map(|(serial, seed, _)| key_package(serial, "totp", seed.suite, 8, seed.b64))
         .collect();
     let file = pskc_file(&env, "totp.pskc", &packages);
     let (out, stdout, _) = tokens(&env, &["import", file.to_str().unwrap()], "");
@@ -412,11 +393,11 @@ fn totp_tokens_with_sha1_sha256_and_sha512_and_8_digits_pass() {
     assert!(stderr.contains("it follows the clock"), "{stderr}");
     // Room for every login within one step.
     wait_for_fresh_step(15);
-    for (serial, _, _, hash, hex, user) in tokens_of {
+    for (serial, seed, user) in tokens_of {
         let (out, _, _) = tokens(&env, &["assign", serial, user], "");
         assert!(out.status.success(), "{out:?}");
         // The steps up to the assignment count as used: the next one passes.
-        let code = totp8(hash, hex, 1);
+        let code = totp8(seed, 1);
         assert_eq!(
             login(&env, user, &code),
             pam::SUCCESS,
