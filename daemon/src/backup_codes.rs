@@ -159,7 +159,7 @@ mod tests {
     }
 
     /// Asserts that none of `typed` is read as a code.
-    fn refused(typed: &[&str]) {
+    fn not_codes(typed: &[&str]) {
         for typed in typed {
             assert!(normalize(typed).is_none(), "{typed:?}");
         }
@@ -177,7 +177,7 @@ mod tests {
             assert_eq!(normalize(typed).unwrap(), canonical, "{typed}");
         }
         assert_eq!(normalize("oIl0-0000-00").unwrap().as_str(), "0110000000");
-        refused(&[
+        not_codes(&[
             "k7qm-x2fp-9",
             "k7qm-x2fp-9dd",
             "k7qm-x2fp-9u",
@@ -191,7 +191,7 @@ mod tests {
         for typed in ["12345678", " 1234 5678 "] {
             assert_eq!(normalize(typed).unwrap().as_str(), "12345678", "{typed}");
         }
-        refused(&["1234567", "123456789", "1234567a", "abcdefgh"]);
+        not_codes(&["1234567", "123456789", "1234567a", "abcdefgh"]);
     }
 
     #[test]
