@@ -23,6 +23,16 @@ pub fn user_names(count: usize) -> Vec<String> {
     (0..count).map(user_name).collect()
 }
 
+/// Runs `command` to its end; an error names `what` (when it cannot start), or `what`
+/// and `target` with the exit status (when it fails).
+pub fn run(command: &mut Command, what: &str, target: &str) -> Result<(), String> {
+    let status = command.status().map_err(|e| format!("{what}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{what} {target}: {status}"));
+    }
+    Ok(())
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
@@ -33,15 +43,11 @@ fn cstr(s: &str) -> CString {
 /// `useradd` & co. replace `/etc/passwd` by rename. Must run before any thread starts.
 pub fn enter_namespace(dir: &Path, users: usize, private_log: bool) -> Result<(), String> {
     let etc = dir.join("etc");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg("/etc")
-        .arg(&etc)
-        .status()
-        .map_err(|e| format!("cp -a /etc: {e}"))?;
-    if !status.success() {
-        return Err(format!("cp -a /etc {}: {status}", etc.display()));
-    }
+    run(
+        Command::new("cp").arg("-a").arg("/etc").arg(&etc),
+        "cp -a /etc",
+        &etc.display().to_string(),
+    )?;
     let passwd = etc.join("passwd");
     let mut out = fs::OpenOptions::new()
         .append(true)
@@ -119,15 +125,14 @@ fn hashed_passwd(dir: &Path, etc: &Path) -> Result<Option<PathBuf>, String> {
         { printf "0%u ", cnt++; print }
         /^[^#]/ { printf ".%s ", $1; print; printf "=%s ", $3; print }' "$1" |
         makedb --quiet -o "$2" -"#;
-    let status = Command::new("sh")
-        .args(["-c", script, "sh"])
-        .arg(etc.join("passwd"))
-        .arg(misc.join("passwd.db"))
-        .status()
-        .map_err(|e| format!("makedb: {e}"))?;
-    if !status.success() {
-        return Err(format!("makedb passwd.db: {status}"));
-    }
+    run(
+        Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(etc.join("passwd"))
+            .arg(misc.join("passwd.db")),
+        "makedb",
+        "passwd.db",
+    )?;
     let nsswitch = etc.join("nsswitch.conf");
     let conf = fs::read_to_string(&nsswitch).unwrap_or_default();
     let mut out: String = conf

@@ -36,6 +36,11 @@ impl Samples {
         self.pct(99.0)
     }
 
+    /// Prints [`Self::line`].
+    pub fn print(&self, name: &str) {
+        println!("{}", self.line(name));
+    }
+
     pub fn line(&self, name: &str) -> String {
         format!(
             "{name:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms  >10ms {:<4} n={:<5} failed={}",

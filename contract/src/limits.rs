@@ -317,13 +317,25 @@ pub fn import_source(source: &str) -> Result<(), Invalid> {
 mod tests {
     use super::*;
 
+    /// Asserts what `valid` makes of each case: (input, accepted).
+    fn accepts<T, E>(valid: impl Fn(&str) -> Result<T, E>, cases: &[(&str, bool)]) {
+        for (input, accepted) in cases {
+            assert_eq!(valid(input).is_ok(), *accepted, "{input:?}");
+        }
+    }
+
     #[test]
     fn user_names() {
-        assert!(user_name("alice").is_ok());
-        assert!(user_name("").is_err());
-        assert!(user_name("al\nice").is_err());
-        assert!(user_name(&"a".repeat(MAX_USER_LEN + 1)).is_err());
-        assert!(user_name(&"a".repeat(MAX_USER_LEN)).is_ok());
+        accepts(
+            user_name,
+            &[
+                ("alice", true),
+                ("", false),
+                ("al\nice", false),
+                (&"a".repeat(MAX_USER_LEN + 1), false),
+                (&"a".repeat(MAX_USER_LEN), true),
+            ],
+        );
     }
 
     #[test]
@@ -348,58 +360,88 @@ mod tests {
 
     #[test]
     fn issuers_reasons_and_ids() {
-        assert!(issuer(&"é".repeat(MAX_ISSUER_LEN)).is_ok());
-        assert!(issuer(&"x".repeat(MAX_ISSUER_LEN + 1)).is_err());
-        assert!(issuer("a:b").is_err());
-        assert!(reason("  ").is_err());
-        assert!(reason("lost phone").is_ok());
-        assert!(reason("two\nlines").is_err());
-        assert!(session_id("ab12").is_ok());
-        assert!(session_id("../x").is_err());
+        accepts(
+            issuer,
+            &[
+                (&"é".repeat(MAX_ISSUER_LEN), true),
+                (&"x".repeat(MAX_ISSUER_LEN + 1), false),
+                ("a:b", false),
+            ],
+        );
+        accepts(
+            reason,
+            &[("  ", false), ("lost phone", true), ("two\nlines", false)],
+        );
+        accepts(session_id, &[("ab12", true), ("../x", false)]);
         assert!(bounded("the code", &"1".repeat(MAX_CODE_LEN + 1), MAX_CODE_LEN).is_err());
     }
 
     #[test]
     fn device_names() {
-        assert!(device_name(FIRST_DEVICE).is_ok());
-        assert!(device_name("phone-2_old.x").is_ok());
-        assert!(device_name(&"a".repeat(MAX_DEVICE_NAME_LEN)).is_ok());
-        assert!(device_name(&"a".repeat(MAX_DEVICE_NAME_LEN + 1)).is_err());
-        assert!(device_name("").is_err());
-        assert!(device_name("-rf").is_err());
-        assert!(device_name("my phone").is_err());
-        assert!(device_name("t\u{e9}l\u{e9}phone").is_err());
-        assert!(device_name("a\nb").is_err());
+        accepts(
+            device_name,
+            &[
+                (FIRST_DEVICE, true),
+                ("phone-2_old.x", true),
+                (&"a".repeat(MAX_DEVICE_NAME_LEN), true),
+                (&"a".repeat(MAX_DEVICE_NAME_LEN + 1), false),
+                ("", false),
+                ("-rf", false),
+                ("my phone", false),
+                ("t\u{e9}l\u{e9}phone", false),
+                ("a\nb", false),
+            ],
+        );
     }
 
     #[test]
     fn token_serials_and_labels() {
-        assert!(token_serial("987654321").is_ok());
-        assert!(token_serial("SN-0001_a.b").is_ok());
-        assert!(token_serial("").is_err());
-        assert!(token_serial("has space").is_err());
-        assert!(token_serial(&"1".repeat(MAX_DEVICE_NAME_LEN + 1)).is_err());
-        assert!(token_label("model", "").is_ok());
-        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN)).is_ok());
-        assert!(token_label("model", &"m".repeat(MAX_TOKEN_LABEL_LEN + 1)).is_err());
-        assert!(token_label("model", "a\u{1b}[2J").is_err());
+        accepts(
+            token_serial,
+            &[
+                ("987654321", true),
+                ("SN-0001_a.b", true),
+                ("", false),
+                ("has space", false),
+                (&"1".repeat(MAX_DEVICE_NAME_LEN + 1), false),
+            ],
+        );
+        accepts(
+            |label| token_label("model", label),
+            &[
+                ("", true),
+                (&"m".repeat(MAX_TOKEN_LABEL_LEN), true),
+                (&"m".repeat(MAX_TOKEN_LABEL_LEN + 1), false),
+                ("a\u{1b}[2J", false),
+            ],
+        );
     }
 
     #[test]
     fn imports() {
-        assert!(imported_secret("JBSWY3DPEHPK3PXP").is_ok());
-        assert!(imported_secret("jbswy3dpehpk3pxp").is_ok());
-        assert!(imported_secret("JBSWY3DPEHPK3PX").is_err());
-        assert!(imported_secret("JBSWY3DPEHPK3PX1").is_err());
-        assert!(imported_secret("JBSWY3DPEHPK3PX=").is_err());
-        assert!(imported_secret(&"A".repeat(MAX_IMPORTED_SECRET_LEN)).is_ok());
-        assert!(imported_secret(&"A".repeat(MAX_IMPORTED_SECRET_LEN + 1)).is_err());
+        accepts(
+            imported_secret,
+            &[
+                ("JBSWY3DPEHPK3PXP", true),
+                ("jbswy3dpehpk3pxp", true),
+                ("JBSWY3DPEHPK3PX", false),
+                ("JBSWY3DPEHPK3PX1", false),
+                ("JBSWY3DPEHPK3PX=", false),
+                (&"A".repeat(MAX_IMPORTED_SECRET_LEN), true),
+                (&"A".repeat(MAX_IMPORTED_SECRET_LEN + 1), false),
+            ],
+        );
         assert!(imported_backup_codes(&["12345678"; MAX_IMPORTED_BACKUP_CODES]).is_ok());
         assert!(imported_backup_codes(&["12345678"; MAX_IMPORTED_BACKUP_CODES + 1]).is_err());
         assert!(imported_backup_codes(&[""]).is_err());
         assert!(imported_backup_codes(&["1".repeat(MAX_IMPORTED_BACKUP_CODE_LEN + 1)]).is_err());
-        assert!(import_source("google-authenticator").is_ok());
-        assert!(import_source("pam_oath").is_ok());
-        assert!(import_source("pam_krb5").is_err());
+        accepts(
+            import_source,
+            &[
+                ("google-authenticator", true),
+                ("pam_oath", true),
+                ("pam_krb5", false),
+            ],
+        );
     }
 }

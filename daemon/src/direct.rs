@@ -341,23 +341,21 @@ fn guid() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{refused, temp_path};
 
     #[test]
     fn binds_0600_replaces_a_stale_socket_and_refuses_a_live_one_or_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run/twofoldd.socket");
+        let (dir, path) = temp_path("run/twofoldd.socket");
         let first = bind(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let err = bind(&path).unwrap_err();
-        assert!(err.contains("another twofoldd"), "{err}");
+        refused(bind(&path), "another twofoldd");
         drop(first); // the file stays, nobody answers: stale
         bind(&path).unwrap();
 
         let file = dir.path().join("run/file");
         fs::write(&file, "").unwrap();
-        let err = bind(&file).unwrap_err();
-        assert!(err.contains("not a socket"), "{err}");
+        refused(bind(&file), "not a socket");
         assert!(bind(Path::new("relative.socket")).is_err());
     }
 }

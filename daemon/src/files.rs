@@ -23,9 +23,8 @@ fn our_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// Checks that `path` is a regular file (not a link), owned by us, and not readable or
-/// writable by group or others.
-pub fn check_private_file(path: &Path) -> Result<(), UnsafeFile> {
+/// The metadata of `path` itself, which must not be a symbolic link.
+fn not_a_link(path: &Path) -> Result<fs::Metadata, UnsafeFile> {
     let meta = fs::symlink_metadata(path)
         .map_err(|e| UnsafeFile(format!("{}: cannot inspect: {e}", path.display())))?;
     if meta.file_type().is_symlink() {
@@ -34,6 +33,13 @@ pub fn check_private_file(path: &Path) -> Result<(), UnsafeFile> {
             path.display()
         )));
     }
+    Ok(meta)
+}
+
+/// Checks that `path` is a regular file (not a link), owned by us, and not readable or
+/// writable by group or others.
+pub fn check_private_file(path: &Path) -> Result<(), UnsafeFile> {
+    let meta = not_a_link(path)?;
     if !meta.file_type().is_file() {
         return Err(UnsafeFile(format!(
             "{} is not a regular file",
@@ -128,44 +134,34 @@ pub fn ensure_runtime_dir(dir: &Path) -> Result<(), UnsafeFile> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(UnsafeFile(format!("{}: cannot create: {e}", dir.display()))),
     }
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| UnsafeFile(format!("{}: cannot inspect: {e}", dir.display())))?;
-    if meta.file_type().is_symlink() {
-        return Err(UnsafeFile(format!(
-            "{} is a symbolic link; refusing to use it",
-            dir.display()
-        )));
-    }
+    not_a_link(dir)?;
     ensure_private_dir(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{refused, temp_path};
     use std::os::unix::fs::symlink;
 
     #[test]
     fn refuses_links_and_loose_modes() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("good");
+        let (dir, good) = temp_path("good");
         drop(create_private_file(&good).unwrap());
         check_private_file(&good).unwrap();
 
         let link = dir.path().join("link");
         symlink(&good, &link).unwrap();
-        let err = check_private_file(&link).unwrap_err();
-        assert!(err.0.contains("symbolic link"), "{err}");
+        refused(check_private_file(&link), "symbolic link");
         assert!(create_private_file(&link).is_err());
 
         fs::set_permissions(&good, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = check_private_file(&good).unwrap_err();
-        assert!(err.0.contains("0644"), "{err}");
+        refused(check_private_file(&good), "0644");
     }
 
     #[test]
     fn refuses_a_state_directory_others_can_write_sticky_or_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
+        let (_dir, state) = temp_path("state");
         ensure_private_dir(&state).unwrap();
         for mode in [0o1777, 0o777, 0o1770, 0o1733, 0o0720] {
             fs::set_permissions(&state, fs::Permissions::from_mode(mode)).unwrap();
@@ -183,8 +179,7 @@ mod tests {
 
     #[test]
     fn the_runtime_directory_is_created_listable_and_refused_as_a_link_or_loose() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
+        let (dir, run) = temp_path("run");
         ensure_runtime_dir(&run).unwrap();
         let meta = fs::metadata(&run).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
@@ -192,11 +187,9 @@ mod tests {
 
         let link = dir.path().join("link");
         symlink(&run, &link).unwrap();
-        let err = ensure_runtime_dir(&link).unwrap_err();
-        assert!(err.0.contains("symbolic link"), "{err}");
+        refused(ensure_runtime_dir(&link), "symbolic link");
 
         fs::set_permissions(&run, fs::Permissions::from_mode(0o777)).unwrap();
-        let err = ensure_runtime_dir(&run).unwrap_err();
-        assert!(err.0.contains("writable by group or others"), "{err}");
+        refused(ensure_runtime_dir(&run), "writable by group or others");
     }
 }

@@ -18,3 +18,5 @@ pub mod secrets;
 pub mod service;
 pub mod sessions;
 pub mod storage;
+#[cfg(test)]
+mod testing;

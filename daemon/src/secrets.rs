@@ -200,6 +200,7 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::temp_path;
 
     /// What the daemon stored before the move to chacha20poly1305 0.11, hmac 0.13 and
     /// sha2 0.11 still opens and matches: a secret sealed and a backup-code tag made by
@@ -228,30 +229,32 @@ mod tests {
         );
     }
 
+    type Seal = fn(&Keys, &str, &[u8]) -> Vec<u8>;
+    type Open = fn(&Keys, &str, &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
+
+    /// A secret sealed for one owner (a user, a token) opens for that owner, under that
+    /// key, only; its text does not show.
     #[test]
-    fn seal_binds_user_and_key() {
+    fn seal_binds_owner_and_key() {
         let keys = Keys::from_master(&[7u8; 32]);
-        let sealed = keys.seal("alice", b"0123456789abcdefghij");
-        assert_eq!(
-            &keys.open("alice", &sealed).unwrap()[..],
-            b"0123456789abcdefghij"
-        );
-        assert!(keys.open("bob", &sealed).is_err());
-        assert!(Keys::from_master(&[8u8; 32])
-            .open("alice", &sealed)
-            .is_err());
-        assert!(!sealed.windows(20).any(|w| w == b"0123456789abcdefghij"));
+        let users: (Seal, Open) = (Keys::seal, Keys::open);
+        let tokens: (Seal, Open) = (Keys::seal_token, Keys::open_token);
+        for ((seal, open), owner, other, secret) in [
+            (users, "alice", "bob", b"0123456789abcdefghij"),
+            (tokens, "987654321", "987654322", b"12345678901234567890"),
+        ] {
+            let sealed = seal(&keys, owner, secret);
+            assert_eq!(&open(&keys, owner, &sealed).unwrap()[..], secret);
+            assert!(open(&keys, other, &sealed).is_err());
+            assert!(open(&Keys::from_master(&[8u8; 32]), owner, &sealed).is_err());
+            assert!(!sealed.windows(20).any(|w| w == secret));
+        }
     }
 
     #[test]
     fn a_tokens_seed_opens_as_that_tokens_only() {
         let keys = Keys::from_master(&[7u8; 32]);
         let sealed = keys.seal_token("987654321", b"12345678901234567890");
-        assert_eq!(
-            &keys.open_token("987654321", &sealed).unwrap()[..],
-            b"12345678901234567890"
-        );
-        assert!(keys.open_token("987654322", &sealed).is_err());
         assert!(keys.open("987654321", &sealed).is_err());
         let users = keys.seal("987654321", b"12345678901234567890");
         assert!(keys.open_token("987654321", &users).is_err());
@@ -259,8 +262,7 @@ mod tests {
 
     #[test]
     fn key_file_is_created_private_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/secret.key");
+        let (_dir, path) = temp_path("sub/secret.key");
         let a = Keys::load_or_create(&path).unwrap();
         files::check_private_file(&path).unwrap();
         let b = Keys::load_or_create(&path).unwrap();

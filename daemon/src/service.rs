@@ -1158,6 +1158,9 @@ mod tests {
 
     use crate::authz::Role;
 
+    /// A secret as google-authenticator makes them: 128 bits, 26 base32 symbols.
+    const GA_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
+
     /// An unprivileged caller (uid 1000) acting on its own account.
     pub(super) fn owner(user: &str) -> Grant {
         let caller = Caller {
@@ -1203,25 +1206,25 @@ mod tests {
         let svc = service();
         let app = OathParams::app();
         let root = Grant::in_process_root("alice");
-        // google-authenticator's 128-bit secrets are 26 base32 symbols.
-        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
         // The first code twice (a hand-edited file): it still works once.
         let codes = vec![
             "12345678".to_string(),
             "87654321".to_string(),
             "1234-5678".to_string(),
         ];
-        svc.admin_import(&root, secret, &codes, "google-authenticator", "", &app)
+        svc.admin_import(&root, GA_SECRET, &codes, "google-authenticator", "", &app)
             .unwrap();
         let ctx = HashMap::new();
         let step = otp::step_at(now() as u64);
         // The steps up to the import count as used (the old module may have taken
         // them): a code from before is refused, the next step's passes.
         assert!(matches!(
-            svc.verify(&root, &code_at(secret, step - 1), &ctx),
+            svc.verify(&root, &code_at(GA_SECRET, step - 1), &ctx),
             Err(TwofoldError::InvalidCode(_))
         ));
-        assert!(svc.verify(&root, &code_at(secret, step + 1), &ctx).is_ok());
+        assert!(svc
+            .verify(&root, &code_at(GA_SECRET, step + 1), &ctx)
+            .is_ok());
         let used = svc.verify(&root, "1234 5678", &ctx).unwrap();
         assert_eq!(used.method, method::BACKUP_CODE);
         assert_eq!(used.backup_codes_left, 1);
@@ -1254,19 +1257,18 @@ mod tests {
         let svc = service();
         let app = OathParams::app();
         let root = Grant::in_process_root("carol");
-        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
         let ahead = otp::step_at(now() as u64) + 1;
         svc.admin_import(
             &root,
-            secret,
+            GA_SECRET,
             &[],
             "pam_oath",
-            &code_at(secret, ahead),
+            &code_at(GA_SECRET, ahead),
             &app,
         )
         .unwrap();
         assert!(matches!(
-            svc.verify(&root, &code_at(secret, ahead), &HashMap::new()),
+            svc.verify(&root, &code_at(GA_SECRET, ahead), &HashMap::new()),
             Err(TwofoldError::InvalidCode(_))
         ));
     }
@@ -1275,14 +1277,13 @@ mod tests {
     fn an_imported_counter_carries_over_hotp_and_totp() {
         let svc = service();
         let ctx = HashMap::new();
-        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
-        let bytes = otp::from_base32(secret).unwrap();
+        let bytes = otp::from_base32(GA_SECRET).unwrap();
         // HOTP: the next value expected is 5; 4 was used by the old module.
         let hotp = otp::Oath::new("SHA1", 6, 0).unwrap();
         // Imports the secret for `user` from google-authenticator with `params`.
         let import = |user: &str, params: &twofold_contract::OathParams| {
             let root = Grant::in_process_root(user);
-            svc.admin_import(&root, secret, &[], "google-authenticator", "", params)
+            svc.admin_import(&root, GA_SECRET, &[], "google-authenticator", "", params)
                 .unwrap();
             root
         };
@@ -1307,8 +1308,15 @@ mod tests {
         // A pam_oath HOTP line after a login: the counter of its last code, and that code.
         let hcode = |n: u64| hotp.code(&bytes, n).unwrap().to_string();
         let root = Grant::in_process_root("hank");
-        svc.admin_import(&root, secret, &[], "pam_oath", &hcode(9), &hotp.params(9))
-            .unwrap();
+        svc.admin_import(
+            &root,
+            GA_SECRET,
+            &[],
+            "pam_oath",
+            &hcode(9),
+            &hotp.params(9),
+        )
+        .unwrap();
         assert!(svc.verify(&root, &hcode(9), &ctx).is_err());
         assert!(svc.verify(&root, &hcode(10), &ctx).is_ok());
     }
@@ -1369,7 +1377,6 @@ mod tests {
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
-        let good = "JBSWY3DPEHPK3PXPJBSWY3DPEH";
         // 80 bits (old google-authenticator files): below RFC 4226's minimum.
         assert!(refused("JBSWY3DPEHPK3PXP", &[], "google-authenticator"));
         assert!(refused(
@@ -1377,12 +1384,16 @@ mod tests {
             &[],
             "google-authenticator"
         ));
-        assert!(refused(good, &["1234567"], "google-authenticator"));
-        assert!(refused(good, &["12345678"; 11], "google-authenticator"));
-        assert!(refused(good, &[], "pam_krb5"));
+        assert!(refused(GA_SECRET, &["1234567"], "google-authenticator"));
+        assert!(refused(
+            GA_SECRET,
+            &["12345678"; 11],
+            "google-authenticator"
+        ));
+        assert!(refused(GA_SECRET, &[], "pam_krb5"));
         let refused_last_code = |code: &str| {
             matches!(
-                svc.admin_import(&root, good, &[], "pam_oath", code, &app),
+                svc.admin_import(&root, GA_SECRET, &[], "pam_oath", code, &app),
                 Err(TwofoldError::InvalidArgument(_))
             )
         };
@@ -1392,7 +1403,7 @@ mod tests {
             ..OathParams::app()
         };
         assert!(matches!(
-            svc.admin_import(&root, good, &[], "pam_oath", "", &huge),
+            svc.admin_import(&root, GA_SECRET, &[], "pam_oath", "", &huge),
             Err(TwofoldError::InvalidArgument(_))
         ));
         assert!(refused_last_code("12345"));
@@ -1492,37 +1503,33 @@ mod tests {
         ])
     }
 
+    /// sshd's (root's) first question about a login of `user` from `rhost` on `tty`.
+    fn root_login(svc: &Service, user: &str, rhost: &str, tty: &str) -> LoginState {
+        svc.begin_login(&Grant::in_process_root(user), &ctx(rhost, tty))
+            .unwrap()
+    }
+
+    /// A wrong code for `user` through sshd (root), from `rhost` on `tty`.
+    fn wrong_code(svc: &Service, user: &str, rhost: &str, tty: &str) {
+        let _ = svc.verify(&Grant::in_process_root(user), "000000", &ctx(rhost, tty));
+    }
+
     #[test]
     fn remote_guessing_does_not_lock_the_console() {
         let svc = service();
         enroll(&svc, "alice");
         for _ in 0..5 {
-            let _ = svc.verify(
-                &Grant::in_process_root("alice"),
-                "000000",
-                &ctx("203.0.113.7", "ssh"),
-            );
+            wrong_code(&svc, "alice", "203.0.113.7", "ssh");
         }
-        let remote = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("203.0.113.7", "ssh"))
-            .unwrap();
+        let remote = root_login(&svc, "alice", "203.0.113.7", "ssh");
         assert!(remote.locked_for > 0);
-        let other_host = svc
-            .begin_login(
-                &Grant::in_process_root("alice"),
-                &ctx("198.51.100.1", "ssh"),
-            )
-            .unwrap();
+        let other_host = root_login(&svc, "alice", "198.51.100.1", "ssh");
         assert_eq!(other_host.locked_for, 0);
-        let console = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
-            .unwrap();
+        let console = root_login(&svc, "alice", "", "tty1");
         assert_eq!(console.locked_for, 0, "the console stays usable");
         // Unlock clears every source and is audited with its actor.
         svc.admin_unlock(&Grant::in_process_root("alice")).unwrap();
-        let remote = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("203.0.113.7", "ssh"))
-            .unwrap();
+        let remote = root_login(&svc, "alice", "203.0.113.7", "ssh");
         assert_eq!(remote.locked_for, 0);
         let log = svc
             .audit_log(&Grant::in_process_root("alice"), 0, 100)
@@ -1537,22 +1544,14 @@ mod tests {
         let svc = service();
         enroll(&svc, "alice");
         for host in 0..20 {
-            let _ = svc.verify(
-                &Grant::in_process_root("alice"),
-                "000000",
-                &ctx(&format!("198.51.100.{host}"), ""),
-            );
+            wrong_code(&svc, "alice", &format!("198.51.100.{host}"), "");
         }
-        let fresh_host = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("192.0.2.1", ""))
-            .unwrap();
+        let fresh_host = root_login(&svc, "alice", "192.0.2.1", "");
         assert!(
             fresh_host.locked_for > 0,
             "remote logins are capped per user"
         );
-        let console = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
-            .unwrap();
+        let console = root_login(&svc, "alice", "", "tty1");
         assert_eq!(console.locked_for, 0);
     }
 
@@ -1585,9 +1584,7 @@ mod tests {
             assert_eq!((e.actor_uid, e.actor_pid), (1000, 4242));
         }
         // The login service's context is still believed: root's console is not locked.
-        let console = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
-            .unwrap();
+        let console = root_login(&svc, "alice", "", "tty1");
         assert_eq!(console.locked_for, 0);
     }
 
@@ -1668,13 +1665,9 @@ mod tests {
             trusting("[[trusted_networks_for]]\ngroup = \"root\"\nnetworks = [\"192.0.2.0/24\"]\n");
         enroll(&svc, "root");
         enroll(&svc, "alice");
-        let member = svc
-            .begin_login(&Grant::in_process_root("root"), &ctx("192.0.2.7", "ssh"))
-            .unwrap();
+        let member = root_login(&svc, "root", "192.0.2.7", "ssh");
         assert!(member.required && !member.enrolled, "{member:?}");
-        let other = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("192.0.2.7", "ssh"))
-            .unwrap();
+        let other = root_login(&svc, "alice", "192.0.2.7", "ssh");
         assert!(other.enrolled && !other.required, "{other:?}");
         let skips = trusted_skips(&svc);
         assert_eq!(skips.len(), 1);
@@ -1715,9 +1708,7 @@ mod tests {
             ..Policy::default()
         };
         svc.set_policy(policy.clone());
-        let within = svc
-            .begin_login(&Grant::in_process_root("root"), &ctx("", "tty1"))
-            .unwrap();
+        let within = root_login(&svc, "root", "", "tty1");
         assert!(within.required && !within.enrolled);
         assert!(within.enroll_deadline > now());
         assert!(
@@ -1727,15 +1718,11 @@ mod tests {
         );
         assert!(svc.status_of("root").unwrap().required);
         // A user outside the group is not required.
-        let outside = svc
-            .begin_login(&Grant::in_process_root("daemon"), &ctx("", "tty1"))
-            .unwrap();
+        let outside = root_login(&svc, "daemon", "", "tty1");
         assert!(!outside.required);
         policy.enroll_grace = 0;
         svc.set_policy(policy);
-        let after = svc
-            .begin_login(&Grant::in_process_root("root"), &ctx("", "tty1"))
-            .unwrap();
+        let after = root_login(&svc, "root", "", "tty1");
         assert!(after.required && after.enroll_deadline <= now());
         assert!(
             after.message.contains("your system administrator"),
@@ -1756,9 +1743,7 @@ mod tests {
             )
             .unwrap();
         assert!(!svc.status_of("alice").unwrap().enrolled);
-        let state = svc
-            .begin_login(&Grant::in_process_root("alice"), &ctx("", "tty1"))
-            .unwrap();
+        let state = root_login(&svc, "alice", "", "tty1");
         assert!(state.bypass_pending);
         let ok = svc
             .verify(&Grant::in_process_root("alice"), &code, &ctx("", "tty1"))

@@ -65,7 +65,7 @@ pub fn phase(world: &mut World, ctx: &Ctx, victim: &str, fresh_user: (&str, &[u8
         cases.push((label.to_string(), refusals(svc, victim)));
     }
     for (label, s) in &cases {
-        println!("{}", s.line(&format!("{label} -> AUTHINFO_UNAVAIL")));
+        s.print(&format!("{label} -> AUTHINFO_UNAVAIL"));
     }
     let activation = world.activation_bus().map(|bus| {
         let svc = Service::new(

@@ -117,12 +117,9 @@ pub fn phase(ctx: &Ctx, world: &mut World, compared: &Compared) -> Option<Big> {
     let mut m = small_twofold(ctx, "twofold-big", enrolled);
     m.last_step.fill(step);
     m.passes(args.steps);
-    println!(
-        "{}",
-        small
-            .samples
-            .line(&format!("pam_twofold, {} users enrolled", args.small))
-    );
+    small
+        .samples
+        .print(&format!("pam_twofold, {} users enrolled", args.small));
     println!(
         "{}   ({:.2}x)",
         m.samples.line(&format!(

@@ -24,10 +24,7 @@ pub struct Calibration {
 pub fn phase(ctx: &Ctx, world: &World) -> Calibration {
     println!("\n== calibration");
     let fsync = fsync_cost(&ctx.dir);
-    println!(
-        "{}",
-        fsync.line("4 KiB write + fdatasync on the state disk")
-    );
+    fsync.print("4 KiB write + fdatasync on the state disk");
     let argon2_cpu = argon2_cpu_seconds();
     println!(
         "{:<44} {:.1} ms CPU (in-process, the daemon's parameters)",
@@ -45,19 +42,10 @@ pub fn phase(ctx: &Ctx, world: &World) -> Calibration {
         }
         s
     });
-    println!(
-        "{}",
-        ping.line("Peer.Ping to twofoldd via the bus (open conn.)")
-    );
+    ping.print("Peer.Ping to twofoldd via the bus (open conn.)");
     let (ping_p2p, ping_p2p_fresh) = p2p::latency(&world.direct_socket());
-    println!(
-        "{}",
-        ping_p2p.line("Peer.Ping on the direct socket (open conn.)")
-    );
-    println!(
-        "{}",
-        ping_p2p_fresh.line("  connect + AUTH + Ping + close, direct")
-    );
+    ping_p2p.print("Peer.Ping on the direct socket (open conn.)");
+    ping_p2p_fresh.print("  connect + AUTH + Ping + close, direct");
     Calibration {
         fsync,
         argon2_cpu,

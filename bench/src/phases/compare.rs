@@ -89,7 +89,7 @@ fn enrollment(ctx: &Ctx) -> (HashMap<String, Enrolled>, f64) {
     let t = Instant::now();
     let (enrolled, lat) = rt.block_on(enroll(address, small_users.clone(), 4));
     let small_wall = t.elapsed().as_secs_f64();
-    println!("{}", lat.line("one enrollment (latency, 4 in flight)"));
+    lat.print("one enrollment (latency, 4 in flight)");
     let per_enroll = small_wall / args.small.max(1) as f64;
     println!(
         "{:<44} {:.1} enrollments/s; 100,000 users would take {:.1} h",
@@ -108,12 +108,9 @@ fn small_run(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>) -> (Module, Sample
     println!("\n== twofold with {} enrolled users", args.small);
     let mut small = small_twofold(ctx, "twofold", enrolled);
     small.passes(args.steps);
-    println!(
-        "{}",
-        small
-            .samples
-            .line(&format!("pam_twofold, {} users", args.small))
-    );
+    small
+        .samples
+        .print(&format!("pam_twofold, {} users", args.small));
     // The bus-fallback path alone (`bus=` only), the same users, one more step.
     let mut bus_path = Module::new(
         "twofold-bus",
@@ -122,12 +119,9 @@ fn small_run(ctx: &Ctx, enrolled: &HashMap<String, Enrolled>) -> (Module, Sample
     );
     bus_path.last_step = small.last_step.clone();
     bus_path.passes(1);
-    println!(
-        "{}",
-        bus_path
-            .samples
-            .line(&format!("pam_twofold, bus fallback, {} users", args.small))
-    );
+    bus_path
+        .samples
+        .print(&format!("pam_twofold, bus fallback, {} users", args.small));
 
     (small, bus_path.samples)
 }
@@ -321,20 +315,12 @@ fn write_secret_file(path: &Path, text: String) {
 /// Prints where a twofold login's time goes.
 fn print_breakdown(whole: &Samples, b: &Breakdown, cal: &Calibration) {
     println!("\n-- where a twofold login's time goes");
-    println!("{}", whole.line("whole PAM login (start+auth+end)"));
-    println!(
-        "{}",
-        b.status
-            .line("  PAM login up to Status (user not enrolled)")
-    );
-    println!(
-        "{}",
-        b.early.line("  PAM transaction, no bus traffic (bad name)")
-    );
-    println!(
-        "{}",
-        b.verify.line("  Verify alone on an open bus connection")
-    );
-    println!("{}", cal.fsync.line("  one fdatasync on the state disk"));
-    println!("{}", cal.ping.line("  one bus round trip (Ping)"));
+    whole.print("whole PAM login (start+auth+end)");
+    b.status
+        .print("  PAM login up to Status (user not enrolled)");
+    b.early
+        .print("  PAM transaction, no bus traffic (bad name)");
+    b.verify.print("  Verify alone on an open bus connection");
+    cal.fsync.print("  one fdatasync on the state disk");
+    cal.ping.print("  one bus round trip (Ping)");
 }

@@ -91,10 +91,7 @@ fn print(ctx: &Ctx, fleet: &Result<Samples, String>, small: &Samples) {
     let args = ctx.args;
     match fleet {
         Ok(s) => {
-            println!(
-                "{}",
-                small.line(&format!("pam_twofold, SQLite store, {} users", args.small))
-            );
+            small.print(&format!("pam_twofold, SQLite store, {} users", args.small));
             println!(
                 "{}   ({:.2} × SQLite)",
                 s.line(&format!(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::env;
 use crate::logins::Samples;
 
 /// The hidden argument that makes the bench binary take one load sample and exit.
@@ -46,14 +47,11 @@ pub fn sample_and_exit(module: &str) -> ! {
 pub fn stripped_copy(built: &Path, dir: &Path) -> Result<PathBuf, String> {
     let copy = dir.join(built.file_name().unwrap());
     std::fs::copy(built, &copy).map_err(|e| format!("copy {}: {e}", built.display()))?;
-    let status = Command::new("strip")
-        .arg("--strip-unneeded")
-        .arg(&copy)
-        .status()
-        .map_err(|e| format!("strip: {e}"))?;
-    if !status.success() {
-        return Err(format!("strip {}: {status}", copy.display()));
-    }
+    env::run(
+        Command::new("strip").arg("--strip-unneeded").arg(&copy),
+        "strip",
+        &copy.display().to_string(),
+    )?;
     Ok(copy)
 }
 

@@ -1,5 +1,9 @@
 use super::*;
+use crate::testing::temp_path;
 use std::sync::Arc;
+
+/// The sinks' retry interval where a test does not wait for it.
+const RETRY: Duration = Duration::from_secs(60);
 
 /// A stand-in for stderr that the test can read.
 #[derive(Clone, Default)]
@@ -36,10 +40,33 @@ fn receive(socket: &UnixDatagram) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-fn syslog_sinks(path: &Path, retry: Duration) -> (Sinks, Captured) {
+/// [`Sinks::new`] with a stderr the test reads.
+fn captured_sinks(
+    journal: Option<&Path>,
+    syslog: &Path,
+    copy_to_stderr: bool,
+    retry: Duration,
+) -> (Sinks, Captured) {
     let stderr = Captured::default();
-    let sinks = Sinks::new(None, path, false, Box::new(stderr.clone()), retry);
+    let sinks = Sinks::new(
+        journal,
+        syslog,
+        copy_to_stderr,
+        Box::new(stderr.clone()),
+        retry,
+    );
     (sinks, stderr)
+}
+
+/// Writes `text` to `sinks` and asserts that `syslog` receives it.
+fn delivered(sinks: &mut Sinks, level: Level, text: &str, syslog: &UnixDatagram) {
+    sinks.write(level, text);
+    let line = receive(syslog);
+    assert!(line.ends_with(text), "{line:?}");
+}
+
+fn syslog_sinks(path: &Path, retry: Duration) -> (Sinks, Captured) {
+    captured_sinks(None, path, false, retry)
 }
 
 #[test]
@@ -51,28 +78,22 @@ fn safe_escapes_and_truncates() {
 
 #[test]
 fn a_restarted_syslog_gets_the_next_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
+    let (_dir, path) = temp_path("log");
     let syslog = listen(&path);
-    let (mut sinks, stderr) = syslog_sinks(&path, Duration::from_secs(60));
-    sinks.write(Level::Warn, "before the restart");
-    let line = receive(&syslog);
-    assert!(line.ends_with("before the restart"), "{line:?}");
+    let (mut sinks, stderr) = syslog_sinks(&path, RETRY);
+    delivered(&mut sinks, Level::Warn, "before the restart", &syslog);
 
     // rsyslog restarts: its socket closes, a new one is bound at the same path.
     drop(syslog);
     std::fs::remove_file(&path).unwrap();
     let syslog = listen(&path);
-    sinks.write(Level::Warn, "after the restart");
-    let line = receive(&syslog);
-    assert!(line.ends_with("after the restart"), "{line:?}");
+    delivered(&mut sinks, Level::Warn, "after the restart", &syslog);
     assert_eq!(stderr.text(), "", "nothing fell back to stderr");
 }
 
 #[test]
 fn without_syslog_lines_go_to_stderr_until_it_appears() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
+    let (_dir, path) = temp_path("log");
     let retry = Duration::from_millis(300);
     let (mut sinks, stderr) = syslog_sinks(&path, retry);
     sinks.write(Level::Error, "no syslog yet");
@@ -80,9 +101,7 @@ fn without_syslog_lines_go_to_stderr_until_it_appears() {
 
     let syslog = listen(&path);
     std::thread::sleep(retry + Duration::from_millis(50));
-    sinks.write(Level::Info, "syslog is back");
-    let line = receive(&syslog);
-    assert!(line.ends_with("syslog is back"), "{line:?}");
+    delivered(&mut sinks, Level::Info, "syslog is back", &syslog);
     assert!(
         !stderr.text().contains("syslog is back"),
         "{}",
@@ -92,9 +111,8 @@ fn without_syslog_lines_go_to_stderr_until_it_appears() {
 
 #[test]
 fn an_unreachable_socket_is_not_retried_on_every_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let (mut sinks, stderr) = syslog_sinks(&path, Duration::from_secs(60));
+    let (_dir, path) = temp_path("log");
+    let (mut sinks, stderr) = syslog_sinks(&path, RETRY);
     let syslog = listen(&path);
     // Within the retry interval the new socket is not tried: the line goes to stderr.
     sinks.write(Level::Info, "still resting");
@@ -105,11 +123,10 @@ fn an_unreachable_socket_is_not_retried_on_every_line() {
 
 #[test]
 fn a_full_syslog_socket_never_stalls_the_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
+    let (_dir, path) = temp_path("log");
     // A syslog daemon that never reads: its queue fills up.
     let _stuck = listen(&path);
-    let (mut sinks, stderr) = syslog_sinks(&path, Duration::from_secs(60));
+    let (mut sinks, stderr) = syslog_sinks(&path, RETRY);
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for n in 0..5000 {
@@ -144,16 +161,13 @@ fn syslog_lines_are_rfc3164_authpriv() {
 
 #[test]
 fn journal_entries_carry_structured_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal_path = dir.path().join("journal");
+    let (dir, journal_path) = temp_path("journal");
     let journal = listen(&journal_path);
-    let stderr = Captured::default();
-    let mut sinks = Sinks::new(
+    let (mut sinks, stderr) = captured_sinks(
         Some(&journal_path),
         &dir.path().join("no-syslog"),
         true,
-        Box::new(stderr.clone()),
-        Duration::from_secs(60),
+        RETRY,
     );
     let message =
         "verification failed (wrong code): user=alice service=sshd rhost=192.0.2.1 tty=ssh";
@@ -197,19 +211,15 @@ fn journal_values_with_newlines_use_the_binary_form() {
 
 #[test]
 fn without_the_journal_lines_go_to_syslog() {
-    let dir = tempfile::tempdir().unwrap();
-    let syslog_path = dir.path().join("log");
+    let (dir, syslog_path) = temp_path("log");
     let syslog = listen(&syslog_path);
-    let stderr = Captured::default();
-    let mut sinks = Sinks::new(
+    let (mut sinks, stderr) = captured_sinks(
         Some(&dir.path().join("no-journal")),
         &syslog_path,
         false,
-        Box::new(stderr.clone()),
-        Duration::from_secs(60),
+        RETRY,
     );
-    sinks.write(Level::Info, "journald is down");
-    assert!(receive(&syslog).ends_with("journald is down"));
+    delivered(&mut sinks, Level::Info, "journald is down", &syslog);
     assert_eq!(stderr.text(), "");
 }
 

@@ -57,8 +57,7 @@ fn terminal_login() -> Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
     panic!("setsid did not make {pid} a session leader");
 }
 
@@ -69,6 +68,25 @@ fn leader() -> Child {
         .process_group(0)
         .spawn()
         .unwrap()
+}
+
+/// A session of `user` for `service`, opened by root for a new [`leader`].
+fn led_session(s: &Sessions, user: &str, service: &str) -> (Child, SessionRecord) {
+    let child = leader();
+    let record = s
+        .open(
+            root(child.id()),
+            user,
+            &info(&[(context::SERVICE, service)]),
+        )
+        .unwrap();
+    (child, record)
+}
+
+/// Kills a test's process and reaps it.
+fn end(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
@@ -106,8 +124,7 @@ fn open_list_close() {
         .is_empty());
     let all = s.list(root(me), "alice", true).unwrap();
     assert_eq!(all.sessions[0].end_reason, "closed");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
 }
 
 #[test]
@@ -186,8 +203,7 @@ fn grace_needs_same_service_and_terminal_login_or_remote_host() {
     // The same terminal name in another terminal login (a reused pty): no.
     let mut child = terminal_login();
     assert!(!s.check_grace(root(child.id()), "dave", &sudo, 60).unwrap());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
     // sshd's "ssh" is no terminal; the remote host counts instead.
     let ssh = info(&[
         (context::SERVICE, "sshd"),
@@ -203,25 +219,16 @@ fn grace_needs_same_service_and_terminal_login_or_remote_host() {
     assert_eq!(list.remembered.len(), 3);
     assert!(s.forget(root(me), "dave").unwrap() >= 3);
     assert!(!s.check_grace(root(me), "dave", &sudo, 60).unwrap());
-    shell.kill().unwrap();
-    shell.wait().unwrap();
+    end(&mut shell);
 }
 
 #[test]
 fn reaper_closes_sessions_whose_leader_is_gone() {
     let s = sessions();
-    let mut child = leader();
-    let rec = s
-        .open(
-            root(child.id()),
-            "frank",
-            &info(&[(context::SERVICE, "sshd")]),
-        )
-        .unwrap();
+    let (mut child, rec) = led_session(&s, "frank", "sshd");
     assert!(s.reap_once().is_empty());
     assert_eq!(s.list(root(1), "frank", false).unwrap().sessions.len(), 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
     assert!(s.reap_once().is_empty());
     let all = s.list(root(1), "frank", true).unwrap();
     assert_eq!(all.sessions.len(), 1);
@@ -236,14 +243,7 @@ fn reaper_closes_sessions_whose_leader_is_gone() {
 #[test]
 fn sessions_from_before_a_reboot_are_closed_as_such() {
     let before = sessions();
-    let mut child = leader();
-    let rec = before
-        .open(
-            root(child.id()),
-            "gina",
-            &info(&[(context::SERVICE, "login")]),
-        )
-        .unwrap();
+    let (mut child, rec) = led_session(&before, "gina", "login");
     // The same store after a reboot: a new boot id. The old leader's pid may even be
     // alive again (pid reuse); the boot id alone decides.
     let mut after = Sessions::new(before.service.clone(), None);
@@ -257,8 +257,7 @@ fn sessions_from_before_a_reboot_are_closed_as_such() {
         "{:?}",
         all.sessions[0]
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
 }
 
 #[test]
@@ -273,18 +272,11 @@ fn timeouts_take_the_shorter_of_user_and_admin() {
     assert_eq!(s.timeout_for(None), Some(600));
     assert_eq!(s.timeout_for(Some(30)), Some(30));
     assert_eq!(s.timeout_for(Some(6000)), Some(600));
-    let mut child = leader();
-    s.open(
-        root(child.id()),
-        "gina",
-        &info(&[(context::SERVICE, "sshd")]),
-    )
-    .unwrap();
+    let (mut child, _) = led_session(&s, "gina", "sshd");
     s.set_timeout(root(1), "gina", 1).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(s.reap_once().len(), 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
 }
 
 #[test]
@@ -292,22 +284,14 @@ fn a_timeout_warning_waits_for_the_sessions_terminal() {
     // sshd records the session before its child takes the pty: a pass of the reaper that
     // comes in between must not use up the one warning on a session it cannot reach yet.
     let s = sessions();
-    let mut child = leader();
-    let id = s
-        .open(
-            root(child.id()),
-            "gina",
-            &info(&[(context::SERVICE, "sshd")]),
-        )
-        .unwrap()
-        .id;
+    let (mut child, record) = led_session(&s, "gina", "sshd");
+    let id = record.id;
     s.set_timeout(root(1), "gina", 30).unwrap();
     assert!(s.reap_once().is_empty());
     let live = s.service.store.host_live_sessions("testhost").unwrap();
     let row = live.iter().find(|r| r.id == id).unwrap();
     assert!(!row.warned, "warned before its terminal was found");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,8 +353,7 @@ fn tty_less_grace_does_not_cross_login_sessions() {
     assert!(!names_this_host("203.0.113.9", "testhost"));
     assert!(!names_this_host("otherhost", "testhost"));
     for child in [&mut one, &mut two] {
-        child.kill().unwrap();
-        child.wait().unwrap();
+        end(child);
     }
 }
 
@@ -541,8 +524,7 @@ async fn a_row_this_daemon_did_not_write_cannot_make_it_signal_root() {
         victim.try_wait().unwrap().is_none(),
         "a process was signalled on a forged row"
     );
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    end(&mut victim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,14 +532,7 @@ async fn a_local_session_recorded_before_a_restart_can_still_be_ended() {
     // The local store is root's file, written only by this host's twofoldd: a session
     // of this boot is its own even when a restarted daemon did not see it open.
     let before = sessions();
-    let mut child = leader();
-    let rec = before
-        .open(
-            root(child.id()),
-            "root",
-            &info(&[(context::SERVICE, "sudo")]),
-        )
-        .unwrap();
+    let (mut child, rec) = led_session(&before, "root", "sudo");
     let restarted = Arc::new(Sessions::new(before.service.clone(), None));
     let record = restarted.get(&rec.id).unwrap().unwrap();
     restarted
@@ -572,17 +547,9 @@ fn a_leader_that_dies_of_a_revocation_is_not_reaped_as_gone() {
     // The revocation marks the session, signals, and records "revoked" once the leader
     // is gone; a reaper pass in between must leave the record to it.
     let s = sessions();
-    let mut child = leader();
-    let rec = s
-        .open(
-            root(child.id()),
-            "root",
-            &info(&[(context::SERVICE, "sshd")]),
-        )
-        .unwrap();
+    let (mut child, rec) = led_session(&s, "root", "sshd");
     s.revoking.lock().unwrap().insert(rec.id.clone());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    end(&mut child);
     assert!(s.reap_once().is_empty());
     assert!(s.get(&rec.id).unwrap().unwrap().ended.is_none());
     // Once the revocation is over (say it failed), the reaper closes it as usual.
