@@ -77,6 +77,16 @@ pub(crate) fn accept_as(
         .unwrap()
 }
 
+/// The user's devices, oldest first: each one's name and watermark.
+pub(crate) fn watermarks(store: &dyn Store, user: &str) -> Vec<(String, Option<u64>)> {
+    store
+        .devices(user)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.name, d.last_step))
+        .collect()
+}
+
 /// Enrolls `user` with one backup code (tag [9; 8], hash "h") and watermark 50; `ev`
 /// is the audit entry of both steps.
 pub(crate) fn enroll(store: &dyn Store, user: &str, ev: &AuditEvent) {
@@ -242,13 +252,13 @@ impl Run {
     fn devices_have_their_own_watermarks(&self, store: &dyn Store) {
         let alice = self.enrolled(store, "twodev");
         assert_eq!(self.add(store, &alice, "spare", 4, 40), DeviceAdded::Added);
-        let names: Vec<String> = store
-            .devices(&alice)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        assert_eq!(names, [FIRST_DEVICE, "spare"]);
+        let both = |first: u64, spare: u64| {
+            [
+                (FIRST_DEVICE.to_string(), Some(first)),
+                ("spare".to_string(), Some(spare)),
+            ]
+        };
+        assert_eq!(watermarks(store, &alice), both(50, 40));
         let ev = self.event(&alice, 1200);
         assert!(accept(store, &alice, "spare", 45, &ev));
         assert!(!accept(store, &alice, "spare", 45, &ev));
@@ -256,13 +266,7 @@ impl Run {
         assert!(accept(store, &alice, FIRST_DEVICE, 51, &ev));
         assert!(accept(store, &alice, "spare", 51, &ev));
         assert!(!accept(store, &alice, "gone", 99, &ev));
-        let steps: Vec<Option<u64>> = store
-            .devices(&alice)
-            .unwrap()
-            .iter()
-            .map(|d| d.last_step)
-            .collect();
-        assert_eq!(steps, [Some(51), Some(51)]);
+        assert_eq!(watermarks(store, &alice), both(51, 51));
         // A new enrollment replaces every device.
         let bob_like = Pending {
             secret_sealed: vec![5],

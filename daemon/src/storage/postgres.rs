@@ -174,7 +174,7 @@ impl PostgresStore {
     /// Connects (migrating the schema when needed): for the start-up message.
     pub fn check(&self) -> StoreResult<()> {
         self.db
-            .read("connect", |tx| tx.exec("SELECT 1", &[]).map(drop))
+            .statements("connect", false, |tx| tx.exec("SELECT 1", &[]).map(drop))
     }
 
     /// `host:port/dbname`, for messages.
@@ -191,7 +191,7 @@ impl Backend for PostgresStore {
     }
 
     fn read<T>(&self, what: &str, op: impl FnMut(&dyn Tx) -> DbResult<T>) -> StoreResult<T> {
-        self.db.read(what, op)
+        self.db.statements(what, false, op)
     }
 
     fn write<T>(
@@ -200,7 +200,7 @@ impl Backend for PostgresStore {
         _durability: Durability,
         op: impl FnMut(&dyn Tx) -> DbResult<T>,
     ) -> StoreResult<T> {
-        self.db.write(what, op)
+        self.db.statements(what, true, op)
     }
 
     fn start_run(&self, _boot_id: &str) -> StoreResult<Option<u64>> {

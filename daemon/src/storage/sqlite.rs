@@ -599,7 +599,7 @@ mod tests {
     use crate::otp;
     use crate::storage::conformance::{accept, alices_event as event, enroll, local};
     use crate::storage::sql::args;
-    use crate::storage::{AuditEvent, Pending, Store};
+    use crate::storage::{AuditEvent, Device, Pending, Store};
 
     #[test]
     fn every_write_is_synced_and_concurrent_writes_share_syncs() {
@@ -668,19 +668,30 @@ mod tests {
         )
         .unwrap();
         let store = SqliteStore::open(&path).unwrap();
-        let alice = store.devices("alice").unwrap();
-        assert_eq!(alice.len(), 1);
-        let d = &alice[0];
+        // Each user's devices: name, sealed secret, added, watermark, last use.
+        let devices = |user: &str| {
+            let each = |d: Device| {
+                (
+                    d.name,
+                    d.secret_sealed,
+                    d.added_at,
+                    d.last_step,
+                    d.last_used_at,
+                )
+            };
+            store
+                .devices(user)
+                .unwrap()
+                .into_iter()
+                .map(each)
+                .collect::<Vec<_>>()
+        };
+        let first = FIRST_DEVICE.to_string();
         assert_eq!(
-            (d.name.as_str(), d.secret_sealed.as_slice()),
-            (FIRST_DEVICE, &[1u8, 2, 3][..])
+            devices("alice"),
+            [(first.clone(), vec![1, 2, 3], 1000, Some(77), Some(2000))]
         );
-        assert_eq!(
-            (d.added_at, d.last_step, d.last_used_at),
-            (1000, Some(77), Some(2000))
-        );
-        let bob = &store.devices("bob").unwrap()[0];
-        assert_eq!((bob.last_step, bob.last_used_at), (None, None));
+        assert_eq!(devices("bob"), [(first, vec![4, 5], 1100, None, None)]);
         let rec = store.user("alice").unwrap().unwrap();
         assert_eq!((rec.enrolled_at, rec.last_used_at), (1000, Some(2000)));
         // The watermark holds: its step is used, the next passes once.

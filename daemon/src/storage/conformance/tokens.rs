@@ -1,7 +1,7 @@
 //! Hardware tokens in the store: imported once, assigned to one user at a time, their
 //! HOTP counter kept across every way their device goes.
 
-use super::{accept_as, Run, SEQ};
+use super::{accept_as, watermarks, Run, SEQ};
 use crate::otp::Oath;
 use crate::storage::tokens::{
     NewToken, TokenAssigned, TokenImport, TokenResynced, TokenUnassigned,
@@ -27,13 +27,11 @@ impl Run {
     }
 
     fn the_watermark(&self, store: &dyn Store, user: &str, device: &str) -> Option<u64> {
-        store
-            .devices(user)
-            .unwrap()
+        watermarks(store, user)
             .into_iter()
-            .find(|d| d.name == device)
+            .find(|(name, _)| name == device)
             .expect("the device is there")
-            .last_step
+            .1
     }
 
     /// Imported once (known serials left alone), within the cap, with their parameters.

@@ -421,36 +421,32 @@ impl Db {
         })
     }
 
-    /// Runs `op` outside a transaction, each statement on its own.
-    pub fn read<T>(
-        &self,
-        what: &str,
-        mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
-    ) -> StoreResult<T> {
-        self.run(what, true, |client, deadline| {
-            op(&PgTx {
-                db: self,
-                conn: &*client,
-                deadline,
-            })
-        })
+    /// The statements of the shared logic on `conn`, due by `deadline`.
+    fn tx<'a, C>(&'a self, conn: &'a C, deadline: Instant) -> PgTx<'a, C> {
+        PgTx {
+            db: self,
+            conn,
+            deadline,
+        }
     }
 
-    /// Runs `op` in one transaction: committed before this returns, or rolled back.
-    pub fn write<T>(
+    /// Runs `op` in one transaction, committed before this returns or rolled back
+    /// (`atomic`: a write), or else outside any, each statement on its own (a read: run
+    /// again on another connection when this one breaks).
+    pub fn statements<T>(
         &self,
         what: &str,
+        atomic: bool,
         mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
     ) -> StoreResult<T> {
-        self.run(what, false, |client, deadline| {
+        self.run(what, !atomic, |client, deadline| {
+            if !atomic {
+                return op(&self.tx(&*client, deadline));
+            }
             let tx = self
                 .block(deadline, client.transaction())?
                 .map_err(|e| classify(&e))?;
-            let out = op(&PgTx {
-                db: self,
-                conn: &tx,
-                deadline,
-            })?;
+            let out = op(&self.tx(&tx, deadline))?;
             self.block(deadline, tx.commit())?
                 .map_err(|e| classify(&e))?;
             Ok(out)

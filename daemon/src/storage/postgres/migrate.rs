@@ -19,7 +19,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, ToStatement, Transaction};
 
 use super::PostgresStore;
 use crate::storage::sql::{self, Dialect};
@@ -98,19 +99,157 @@ fn blob(v: &Val) -> Vec<u8> {
     }
 }
 
+/// How a column of the source becomes a parameter of the fleet's statement: the value
+/// of the PostgreSQL type that column has there.
+#[derive(Debug, Clone, Copy)]
+enum Param {
+    /// TEXT.
+    Text,
+    /// TEXT or NULL (a text only: a token's serial).
+    OptText,
+    /// TEXT naming a host: "" (written before hosts were recorded) is this host.
+    Host,
+    /// BYTEA.
+    Blob,
+    /// BIGINT or NULL.
+    Int,
+    /// BIGINT NOT NULL: NULL is 0.
+    Int0,
+    /// BIGINT NOT NULL: NULL is now.
+    IntOrNow,
+    /// INTEGER or NULL.
+    Int4,
+    /// BOOLEAN, from SQLite's 0/1.
+    Bool,
+}
+
+use Param::{Blob, Bool, Host, Int, Int0, Int4, IntOrNow, OptText, Text};
+
+/// What a parameter of [`Param::Host`] and [`Param::IntOrNow`] takes.
+struct Here<'a> {
+    host: &'a str,
+    now: i64,
+}
+
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// The parameters of a source row whose columns are `columns`.
+fn params(row: &[Val], columns: &[Param], here: &Here) -> Params {
+    row.iter()
+        .zip(columns)
+        .map(|(v, column)| -> Box<dyn ToSql + Sync + Send> {
+            match column {
+                Text => Box::new(text(v)),
+                OptText => Box::new(match v {
+                    Val::Text(s) => Some(s.clone()),
+                    _ => None,
+                }),
+                Host => Box::new(
+                    Some(text(v))
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| here.host.to_string()),
+                ),
+                Blob => Box::new(blob(v)),
+                Int => Box::new(int(v)),
+                Int0 => Box::new(int(v).unwrap_or(0)),
+                IntOrNow => Box::new(int(v).unwrap_or(here.now)),
+                Int4 => Box::new(int(v).map(|i| i as i32)),
+                Bool => Box::new(int(v).unwrap_or(0) != 0),
+            }
+        })
+        .collect()
+}
+
+/// Runs `statement` with the parameters of `row` (see [`params`]); how many rows it
+/// changed.
+async fn insert(
+    tx: &Transaction<'_>,
+    statement: &(impl ToStatement + ?Sized),
+    row: &[Val],
+    columns: &[Param],
+    here: &Here<'_>,
+) -> Result<u64, tokio_postgres::Error> {
+    tx.execute_raw(statement, params(row, columns, here)).await
+}
+
+/// A table copied row by row as it is: read from the source with `select`, written
+/// into the fleet with `insert`, whose parameters are `columns`.
+struct AsIs {
+    /// In the shared form of [`Dialect::text`].
+    select: &'static str,
+    insert: &'static str,
+    columns: &'static [Param],
+    /// The rows of a user enrolled differently in the fleet go too.
+    of_conflicts_too: bool,
+}
+
+/// Pending enrollments and bypass codes (but a user's enrolled differently in the fleet),
+/// throttle counters (the stricter of the two), first-seen times, session timeouts and
+/// remembered passes (without a host: this host's).
+const AS_IS: [AsIs; 6] = [
+    AsIs {
+        select: "SELECT name, secret, expires_at FROM pending_enrollments",
+        insert: "INSERT INTO pending_enrollments (name, secret, expires_at)
+                 VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        columns: &[Text, Blob, Int0],
+        of_conflicts_too: false,
+    },
+    AsIs {
+        select: "SELECT name, hash, expires_at FROM bypass_codes",
+        insert: "INSERT INTO bypass_codes (name, hash, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+        columns: &[Text, Text, Int0],
+        of_conflicts_too: false,
+    },
+    AsIs {
+        select: "SELECT name, source, failures, lockouts, locked_until, updated_at FROM throttle",
+        insert: "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
+                                       updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (name, source) DO UPDATE SET
+                    failures = GREATEST(throttle.failures, EXCLUDED.failures),
+                    lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
+                    locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until),
+                    updated_at = GREATEST(throttle.updated_at, EXCLUDED.updated_at)",
+        columns: &[Text, Text, Int0, Int0, Int0, Int0],
+        of_conflicts_too: true,
+    },
+    AsIs {
+        select: "SELECT name, at FROM first_seen",
+        insert: "INSERT INTO first_seen (name, at) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET at = LEAST(first_seen.at, EXCLUDED.at)",
+        columns: &[Text, IntOrNow],
+        of_conflicts_too: true,
+    },
+    AsIs {
+        select: sql::SESSION_TIMEOUTS,
+        insert: "INSERT INTO session_timeouts (name, seconds) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+        columns: &[Text, Int0],
+        of_conflicts_too: true,
+    },
+    AsIs {
+        select: "SELECT username, service, tty, rhost, at, method, caller_pid, caller_ppid,
+                        tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
+        insert: sql::INSERT_AUTH_PASS,
+        columns: &[
+            Text, Text, Text, Text, Int0, Text, Int0, Int0, Int0, Int0, Host, Text,
+        ],
+        of_conflicts_too: true,
+    },
+];
+
+type Rows = Vec<Vec<Val>>;
+
 struct Export {
-    users: Vec<Vec<Val>>,
-    devices: Vec<Vec<Val>>,
-    pending: Vec<Vec<Val>>,
-    backup_codes: Vec<Vec<Val>>,
-    throttle: Vec<Vec<Val>>,
-    first_seen: Vec<Vec<Val>>,
-    bypass: Vec<Vec<Val>>,
-    audit: Vec<Vec<Val>>,
-    sessions: Vec<Vec<Val>>,
-    passes: Vec<Vec<Val>>,
-    timeouts: Vec<Vec<Val>>,
-    tokens: Vec<Vec<Val>>,
+    users: Rows,
+    devices: Rows,
+    backup_codes: Rows,
+    audit: Rows,
+    sessions: Rows,
+    tokens: Rows,
+    /// The rows of each of [`AS_IS`].
+    as_is: Vec<Rows>,
 }
 
 fn export(source: &SqliteStore) -> Result<Export, StoreError> {
@@ -138,20 +277,10 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                        FROM run_state) AS f
                  ORDER BY name, added_at",
             )?,
-            pending: rows(
-                c,
-                "SELECT name, secret, expires_at FROM pending_enrollments",
-            )?,
             backup_codes: rows(
                 c,
                 "SELECT name, tag, hash, used_at FROM backup_codes ORDER BY id",
             )?,
-            throttle: rows(
-                c,
-                "SELECT name, source, failures, lockouts, locked_until, updated_at FROM throttle",
-            )?,
-            first_seen: rows(c, "SELECT name, at FROM first_seen")?,
-            bypass: rows(c, "SELECT name, hash, expires_at FROM bypass_codes")?,
             audit: rows(
                 c,
                 "SELECT at, actor_uid, actor_pid, user, event, service, tty, rhost, detail,
@@ -164,17 +293,15 @@ fn export(source: &SqliteStore) -> Result<Export, StoreError> {
                         end_reason, rhost_name, location, country_code, warned,
                         revoke_requested FROM sessions",
             )?,
-            passes: rows(
-                c,
-                "SELECT user, service, tty, rhost, at, method, caller_pid, caller_ppid,
-                        tty_sid, tty_sid_start, host, boot_id FROM auth_passes ORDER BY id",
-            )?,
-            timeouts: rows(c, &Dialect::Sqlite.text(sql::SESSION_TIMEOUTS))?,
             tokens: rows(
                 c,
                 "SELECT serial, kind, secret, algorithm, digits, period, counter, manufacturer,
                         model, imported_at FROM tokens",
             )?,
+            as_is: AS_IS
+                .iter()
+                .map(|table| rows(c, &Dialect::Sqlite.text(table.select)))
+                .collect::<rusqlite::Result<_>>()?,
         })
     })
 }
@@ -217,11 +344,12 @@ pub fn migrate(
                 )
                 .await?;
                 let mut report = Report::default();
-                copy_tokens(&tx, &data).await?;
-                let users = copy_users(&tx, &data, &mut report).await?;
-                copy_user_state(&tx, &data, &users, &mut report).await?;
-                copy_counters(&tx, &data, now).await?;
-                copy_history(&tx, &data, host, &mut report).await?;
+                let here = Here { host, now };
+                copy_tokens(&tx, &data, &here).await?;
+                let users = copy_users(&tx, &data, &here, &mut report).await?;
+                copy_backup_codes(&tx, &data, &users, &mut report).await?;
+                copy_as_is(&tx, &data, &here, &report.conflicts).await?;
+                copy_history(&tx, &data, &here, &mut report).await?;
                 tx.commit().await?;
                 Ok(Ok(report))
             },
@@ -247,6 +375,7 @@ struct CopiedUsers {
 async fn copy_users(
     tx: &Transaction<'_>,
     data: &Export,
+    here: &Here<'_>,
     report: &mut Report,
 ) -> Result<CopiedUsers, tokio_postgres::Error> {
     let mut users = CopiedUsers::default();
@@ -261,45 +390,30 @@ async fn copy_users(
             .query_opt("SELECT 1 FROM users WHERE name = $1 FOR UPDATE", &[&name])
             .await?;
         if existing.is_none() {
-            tx.execute(
+            insert(
+                tx,
                 "INSERT INTO users (name, enrolled_at, last_used_at, last_method,
                         last_service, last_rhost)
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &name,
-                    &int(&u[1]).unwrap_or(0),
-                    &int(&u[2]),
-                    &text(&u[3]),
-                    &text(&u[4]),
-                    &text(&u[5]),
-                ],
+                u,
+                &[Text, Int0, Int, Text, Text, Text],
+                here,
             )
             .await?;
             for d in devices {
-                // Which token it is, unless the fleet has that token on a device already.
-                let token = match &d[10] {
-                    Val::Text(serial) => Some(serial.as_str()),
-                    _ => None,
-                };
-                tx.execute(
+                // Its token (`OptText`), unless the fleet has that token on a device already.
+                insert(
+                    tx,
                     "INSERT INTO devices (name, device, kind, secret, added_at, last_step,
                             last_used_at, algorithm, digits, period, token)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
                                  CASE WHEN EXISTS (SELECT 1 FROM devices WHERE token = $11)
                                       THEN NULL ELSE $11 END)",
+                    d,
                     &[
-                        &name,
-                        &text(&d[1]),
-                        &text(&d[2]),
-                        &blob(&d[3]),
-                        &int(&d[4]).unwrap_or(0),
-                        &int(&d[5]),
-                        &int(&d[6]),
-                        &text(&d[7]),
-                        &int(&d[8]).map(|v| v as i32),
-                        &int(&d[9]).map(|v| v as i32),
-                        &token,
+                        Text, Text, Text, Blob, Int0, Int, Int, Text, Int4, Int4, OptText,
                     ],
+                    here,
                 )
                 .await?;
             }
@@ -331,34 +445,30 @@ async fn copy_users(
 
 /// Hardware tokens: a serial the fleet has keeps its row, with the later counter of the
 /// two (no code used on either side passes again).
-async fn copy_tokens(tx: &Transaction<'_>, data: &Export) -> Result<(), tokio_postgres::Error> {
+async fn copy_tokens(
+    tx: &Transaction<'_>,
+    data: &Export,
+    here: &Here<'_>,
+) -> Result<(), tokio_postgres::Error> {
     for t in &data.tokens {
-        tx.execute(
+        insert(
+            tx,
             "INSERT INTO tokens (serial, kind, secret, algorithm, digits, period, counter,
                                  manufacturer, model, imported_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (serial) DO UPDATE
                  SET counter = GREATEST(tokens.counter, EXCLUDED.counter)",
-            &[
-                &text(&t[0]),
-                &text(&t[1]),
-                &blob(&t[2]),
-                &text(&t[3]),
-                &int(&t[4]).map(|v| v as i32),
-                &int(&t[5]).map(|v| v as i32),
-                &int(&t[6]).unwrap_or(0),
-                &text(&t[7]),
-                &text(&t[8]),
-                &int(&t[9]).unwrap_or(0),
-            ],
+            t,
+            &[Text, Text, Blob, Text, Int4, Int4, Int0, Text, Text, Int0],
+            here,
         )
         .await?;
     }
     Ok(())
 }
 
-/// Backup codes, pending enrollments and bypass codes of the users copied or merged.
-async fn copy_user_state(
+/// Backup codes of the users copied or merged.
+async fn copy_backup_codes(
     tx: &Transaction<'_>,
     data: &Export,
     users: &CopiedUsers,
@@ -385,173 +495,61 @@ async fn copy_user_state(
             .await?;
         }
     }
-    for p in &data.pending {
-        let name = text(&p[0]);
-        if report.conflicts.contains(&name) {
-            continue;
-        }
-        tx.execute(
-            "INSERT INTO pending_enrollments (name, secret, expires_at)
-                 VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            &[&name, &blob(&p[1]), &int(&p[2]).unwrap_or(0)],
-        )
-        .await?;
-    }
-    for b in &data.bypass {
-        let name = text(&b[0]);
-        if report.conflicts.contains(&name) {
-            continue;
-        }
-        tx.execute(
-            "INSERT INTO bypass_codes (name, hash, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO NOTHING",
-            &[&name, &text(&b[1]), &int(&b[2]).unwrap_or(0)],
-        )
-        .await?;
-    }
     Ok(())
 }
 
-/// Throttle counters, first-seen times and session timeouts.
-async fn copy_counters(
+/// The tables of [`AS_IS`] (but the rows of `conflicts`, the users enrolled differently
+/// in the fleet, where they stay).
+async fn copy_as_is(
     tx: &Transaction<'_>,
     data: &Export,
-    now: i64,
+    here: &Here<'_>,
+    conflicts: &[String],
 ) -> Result<(), tokio_postgres::Error> {
-    // Counters: the stricter of the two.
-    for t in &data.throttle {
-        tx.execute(
-            "INSERT INTO throttle (name, source, failures, lockouts, locked_until,
-                                       updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (name, source) DO UPDATE SET
-                    failures = GREATEST(throttle.failures, EXCLUDED.failures),
-                    lockouts = GREATEST(throttle.lockouts, EXCLUDED.lockouts),
-                    locked_until = GREATEST(throttle.locked_until, EXCLUDED.locked_until),
-                    updated_at = GREATEST(throttle.updated_at, EXCLUDED.updated_at)",
-            &[
-                &text(&t[0]),
-                &text(&t[1]),
-                &int(&t[2]).unwrap_or(0),
-                &int(&t[3]).unwrap_or(0),
-                &int(&t[4]).unwrap_or(0),
-                &int(&t[5]).unwrap_or(0),
-            ],
-        )
-        .await?;
-    }
-    for f in &data.first_seen {
-        tx.execute(
-            "INSERT INTO first_seen (name, at) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET at = LEAST(first_seen.at, EXCLUDED.at)",
-            &[&text(&f[0]), &int(&f[1]).unwrap_or(now)],
-        )
-        .await?;
-    }
-    for t in &data.timeouts {
-        tx.execute(
-            "INSERT INTO session_timeouts (name, seconds) VALUES ($1, $2)
-                 ON CONFLICT (name) DO NOTHING",
-            &[&text(&t[0]), &int(&t[1]).unwrap_or(0)],
-        )
-        .await?;
+    for (table, rows) in AS_IS.iter().zip(&data.as_is) {
+        for row in rows {
+            if table.of_conflicts_too || !conflicts.contains(&text(&row[0])) {
+                insert(tx, table.insert, row, table.columns, here).await?;
+            }
+        }
     }
     Ok(())
 }
 
-/// The audit trail, sessions and remembered passes (without a host: `host`'s).
+/// The audit trail and sessions (without a host: this host's).
 async fn copy_history(
     tx: &Transaction<'_>,
     data: &Export,
-    host: &str,
+    here: &Here<'_>,
     report: &mut Report,
 ) -> Result<(), tokio_postgres::Error> {
-    let or_host = |v: &Val| {
-        let h = text(v);
-        if h.is_empty() {
-            host.to_string()
-        } else {
-            h
-        }
-    };
     let audit = tx.prepare(sql::INSERT_AUDIT).await?;
     for a in &data.audit {
-        let step_offset = int(&a[9]).map(|o| o as i32);
-        tx.execute(
-            &audit,
-            &[
-                &int(&a[0]).unwrap_or(0),
-                &int(&a[1]),
-                &int(&a[2]),
-                &text(&a[3]),
-                &text(&a[4]),
-                &text(&a[5]),
-                &text(&a[6]),
-                &text(&a[7]),
-                &text(&a[8]),
-                &step_offset,
-                &or_host(&a[10]),
-            ],
-        )
-        .await?;
+        let columns = [
+            Int0, Int, Int, Text, Text, Text, Text, Text, Text, Int4, Host,
+        ];
+        insert(tx, &audit, a, &columns, here).await?;
         report.audit += 1;
     }
     for s in &data.sessions {
-        let n = tx
-            .execute(
-                "INSERT INTO sessions (id, username, service, tty, rhost, ruser,
-                        host, boot_id, leader_pid, leader_start, logind_session,
-                        auth_method, auth_at, started, ended, end_reason, rhost_name,
-                        location, country_code, warned, revoke_requested)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                        $14, $15, $16, $17, $18, $19, $20, $21)
-                     ON CONFLICT (id) DO NOTHING",
-                &[
-                    &text(&s[0]),
-                    &text(&s[1]),
-                    &text(&s[2]),
-                    &text(&s[3]),
-                    &text(&s[4]),
-                    &text(&s[5]),
-                    &or_host(&s[6]),
-                    &text(&s[7]),
-                    &int(&s[8]).unwrap_or(0),
-                    &int(&s[9]).unwrap_or(0),
-                    &text(&s[10]),
-                    &text(&s[11]),
-                    &int(&s[12]).unwrap_or(0),
-                    &int(&s[13]).unwrap_or(0),
-                    &int(&s[14]),
-                    &text(&s[15]),
-                    &text(&s[16]),
-                    &text(&s[17]),
-                    &text(&s[18]),
-                    &(int(&s[19]).unwrap_or(0) != 0),
-                    &text(&s[20]),
-                ],
-            )
-            .await?;
-        report.sessions += n as usize;
-    }
-    for p in &data.passes {
-        tx.execute(
-            sql::INSERT_AUTH_PASS,
+        let n = insert(
+            tx,
+            "INSERT INTO sessions (id, username, service, tty, rhost, ruser,
+                    host, boot_id, leader_pid, leader_start, logind_session,
+                    auth_method, auth_at, started, ended, end_reason, rhost_name,
+                    location, country_code, warned, revoke_requested)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                    $14, $15, $16, $17, $18, $19, $20, $21)
+                 ON CONFLICT (id) DO NOTHING",
+            s,
             &[
-                &text(&p[0]),
-                &text(&p[1]),
-                &text(&p[2]),
-                &text(&p[3]),
-                &int(&p[4]).unwrap_or(0),
-                &text(&p[5]),
-                &int(&p[6]).unwrap_or(0),
-                &int(&p[7]).unwrap_or(0),
-                &int(&p[8]).unwrap_or(0),
-                &int(&p[9]).unwrap_or(0),
-                &or_host(&p[10]),
-                &text(&p[11]),
+                Text, Text, Text, Text, Text, Text, Host, Text, Int0, Int0, Text, Text, Int0, Int0,
+                Int, Text, Text, Text, Text, Bool, Text,
             ],
+            here,
         )
         .await?;
+        report.sessions += n as usize;
     }
     Ok(())
 }
