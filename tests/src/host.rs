@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Directory holding the built binaries (`target/debug`), found from the test binary.
@@ -207,7 +207,16 @@ pub fn free_port() -> u16 {
 pub const NOBODY: u32 = 65534;
 
 /// Waits up to `limit` for `f` to give Some.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn wait_for<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(Duration::from_millis(100), limit, f)
+}
+
+/// Asks `f` every `interval` until it gives Some, for up to `limit`.
+fn poll_every<T>(
+    interval: Duration,
+    limit: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -216,6 +225,18 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         if Instant::now() >= deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
+}
+
+/// Waits up to `limit` for `child` to exit; past it, kills and reaps it and gives None.
+pub fn exit_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let status = poll_every(Duration::from_millis(20), limit, || {
+        child.try_wait().unwrap()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }
