@@ -48,6 +48,13 @@ impl TestEnv {
         Self::default()
     }
 
+    /// A bus and a daemon (as [`TestEnv::new`]) with `user` enrolled.
+    pub fn with_enrolled(user: &str) -> (TestEnv, Enrolled) {
+        let env = TestEnv::new();
+        let enrolled = env.enroll(user);
+        (env, enrolled)
+    }
+
     /// A bus and a daemon whose `twofoldd.toml` holds `config`.
     pub fn with_config(config: &str) -> TestEnv {
         let mut env = Self::without_daemon(config, false);

@@ -2,6 +2,7 @@
 //! processes.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -192,6 +193,19 @@ pub fn backup_codes_of(answer: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Checks that the program behind `out` failed, saying `says` on standard error.
+pub fn assert_failed_saying(out: &Output, says: &str) {
+    assert!(!out.status.success(), "{out:?}");
+    assert!(stderr(out).contains(says), "{out:?}");
+}
+
+/// The first line `out` gives (with its newline).
+pub fn first_line(out: impl Read) -> String {
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    line
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on.

@@ -7,17 +7,17 @@
 //! with `require`: every TLS mode the daemon offers carries real logins.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, json, pam, totp, wait_for_fresh_step, wrong_code, Login, PgServer, TestEnv,
+    assert_failed_saying, built, json, opened_session, pam, totp, wait_for_fresh_step, wrong_code,
+    Login, PgServer, TestEnv,
 };
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
@@ -416,45 +416,15 @@ fn failures_spread_over_hosts_lock_the_user_everywhere() {
 
 /// sessiondriver (the session leader) with `pam_twofold.so`'s session hook on `env`.
 fn open_session(env: &TestEnv, user: &str) -> Child {
-    let confdir = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap()
-        .keep();
-    std::fs::write(
-        confdir.join("twofold-session"),
-        format!(
-            "session optional {} bus={} daemon_uid=0 timeout=3\n",
-            built("libpam_twofold.so").display(),
-            env.address
-        ),
+    let stack = format!(
+        "session optional {} bus={} daemon_uid=0 timeout=3\n",
+        built("libpam_twofold.so").display(),
+        env.address
+    );
+    opened_session(
+        env.session_driver(&stack, user, &["--tty", "/dev/pts/77"])
+            .process_group(0),
     )
-    .unwrap();
-    let mut child = Command::new(built("sessiondriver"))
-        .arg("--confdir")
-        .arg(&confdir)
-        .args([
-            "--service",
-            "twofold-session",
-            "--user",
-            user,
-            "--tty",
-            "/dev/pts/77",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sessiondriver");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("open 0 "), "sessiondriver said {line:?}");
-    child
 }
 
 #[test]
@@ -802,9 +772,5 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
         .arg(stray.dir.path().join("stray/twofoldd.socket"))
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("key file"),
-        "{out:?}"
-    );
+    assert_failed_saying(&out, "key file");
 }

@@ -140,8 +140,7 @@ fn tty_context(tty: &str) -> HashMap<String, String> {
 fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
     root_only!();
     let started = Instant::now();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let mut wrong = WrongCodes::new(&enrolled.secret);
     let ptys = open_ptys(1000);
 
@@ -199,8 +198,7 @@ fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
 #[test]
 fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let mut wrong = WrongCodes::new(&enrolled.secret);
     // Loopback addresses other than 127.0.0.1: each one a remote host to the daemon.
     let contexts = (0..1000)
@@ -246,8 +244,7 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
 #[test]
 fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let mut wrong = WrongCodes::new(&enrolled.secret);
     let uid = uid_of(USER).expect("the test user");
     for i in 0..60 {
@@ -276,8 +273,7 @@ fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() 
 #[test]
 fn long_context_values_do_not_make_stored_keys_grow() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let mut wrong = WrongCodes::new(&enrolled.secret);
     // As long as the door lets through.
     let long = |c: char| c.to_string().repeat(limits::MAX_CONTEXT_VALUE_LEN);

@@ -37,8 +37,7 @@ fn listen_in(env: &TestEnv, name: &str) -> (PathBuf, UnixDatagram) {
 
 /// A test environment with USER enrolled, and a wrong code of theirs.
 fn enrolled_env() -> (TestEnv, String) {
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let wrong = totp(&enrolled.secret, 1000);
     (env, wrong)
 }

@@ -444,23 +444,7 @@ fn open_driver_session(
     extra: &[&str],
     as_uid: Option<u32>,
 ) -> (Child, String, BufReader<ChildStdout>) {
-    let confdir = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap()
-        .keep();
-    fs::set_permissions(&confdir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(confdir.join("twofold-session"), lines).unwrap();
-    let mut cmd = Command::new(built("sessiondriver"));
-    cmd.arg("--confdir")
-        .arg(&confdir)
-        .args(["--service", "twofold-session", "--user", user])
-        .args(extra)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    let mut cmd = env.session_driver(lines, user, extra);
     if let Some(uid) = as_uid {
         cmd.uid(uid).gid(uid);
     }
@@ -644,8 +628,7 @@ fn a_session_timeout_promises_only_what_the_daemon_does() {
 #[test]
 fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll("daemon");
+    let (env, enrolled) = TestEnv::with_enrolled("daemon");
     let login = twofold_tests::Login::new("daemon", &totp(&enrolled.secret, 0));
     let out = env.pam(&login);
     assert_eq!(out.result, twofold_tests::pam::SUCCESS, "{out:?}");

@@ -142,8 +142,7 @@ fn a_groups_network_spares_only_its_members() {
 #[test]
 fn sighup_turns_trusted_networks_on_and_a_bad_network_keeps_the_old_policy() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let wrong = wrong_code(&enrolled.secret);
     let out = login(&env, USER, Some("192.0.2.10"), &wrong);
     assert_eq!(
