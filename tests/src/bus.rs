@@ -144,13 +144,8 @@ impl TestEnv {
 
     /// Calls a method of twofoldd with `dbus-send` as `uid`; (success, output).
     pub fn dbus_send_as(&self, uid: u32, method: &str, args: &[&str]) -> (bool, String) {
-        let mut cmd = Command::new("dbus-send");
-        cmd.arg(format!("--bus={}", self.address))
-            .args([
-                "--print-reply",
-                "--dest=org.twofold.Twofold1",
-                "/org/twofold/Twofold1",
-            ])
+        let mut cmd = dbus_send_to(&self.address, "org.twofold.Twofold1");
+        cmd.arg("/org/twofold/Twofold1")
             .arg(format!("org.twofold.Twofold1.{method}"))
             .args(args)
             .uid(uid)
@@ -176,13 +171,8 @@ pub fn mock_logind_session<'a>(
 ) -> (Child, impl Fn(&[&str]) -> Output + 'a) {
     let mock = spawn_dbusmock(env, "logind");
     let dbus_send = move |args: &[&str]| {
-        Command::new("dbus-send")
-            .arg(format!("--bus={}", env.address))
-            .args([
-                "--print-reply",
-                "--dest=org.freedesktop.login1",
-                "/org/freedesktop/login1",
-            ])
+        dbus_send_to(&env.address, "org.freedesktop.login1")
+            .arg("/org/freedesktop/login1")
             .args(args)
             .output()
             .unwrap()
@@ -206,16 +196,21 @@ pub fn mock_logind_session<'a>(
     (mock, dbus_send)
 }
 
+/// `dbus-send --print-reply` to `dest` on the bus at `address`; the caller adds any
+/// other option, then the object path, the method and its arguments.
+pub fn dbus_send_to(address: &str, dest: &str) -> Command {
+    let mut cmd = Command::new("dbus-send");
+    cmd.arg(format!("--bus={address}"))
+        .arg("--print-reply")
+        .arg(format!("--dest={dest}"));
+    cmd
+}
+
 /// The bus daemon at `address`'s reply (as `dbus-send --print-reply` prints it) to
 /// `method` of org.freedesktop.DBus about org.twofold.Twofold1.
 pub fn ask_bus_about_our_name(address: &str, method: &str) -> String {
-    let out = Command::new("dbus-send")
-        .arg(format!("--bus={address}"))
-        .args([
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-        ])
+    let out = dbus_send_to(address, "org.freedesktop.DBus")
+        .arg("/org/freedesktop/DBus")
         .arg(format!("org.freedesktop.DBus.{method}"))
         .arg("string:org.twofold.Twofold1")
         .output()

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::bus::{name_has_owner_on, owner_pid_on, private_bus_config_with, start_private_bus};
 use crate::host::{
-    backup_codes_of, built, process_state, run_with_stdin, signal, totp, wait_for_fresh_step,
+    backup_codes_of, built, exit_or_kill, process_state, run_with_stdin, signal, totp,
+    wait_for_fresh_step,
 };
 
 /// What `twofold enroll --begin/--confirm` gave.
@@ -45,6 +46,13 @@ impl TestEnv {
     /// A bus and a daemon with default policy.
     pub fn new() -> TestEnv {
         Self::default()
+    }
+
+    /// A bus and a daemon (as [`TestEnv::new`]) with `user` enrolled.
+    pub fn with_enrolled(user: &str) -> (TestEnv, Enrolled) {
+        let env = TestEnv::new();
+        let enrolled = env.enroll(user);
+        (env, enrolled)
     }
 
     /// A bus and a daemon whose `twofoldd.toml` holds `config`.
@@ -322,21 +330,28 @@ impl TestEnv {
             .expect("spawn twofoldd")
     }
 
-    /// twofoldd's arguments for this environment.
+    /// twofoldd's arguments for this environment: [`TestEnv::daemon_place_args`], its
+    /// SQLite database, logging to standard error.
     pub fn daemon_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = self.daemon_place_args();
+        args.extend(["--db".into(), self.db.clone().into(), "--log-stderr".into()]);
+        args
+    }
+
+    /// The arguments that place twofoldd in this environment, whatever its storage and
+    /// logging: the bus, key, config, and its own direct socket (never the host's
+    /// /run/twofold, nor another test's).
+    pub fn daemon_place_args(&self) -> Vec<std::ffi::OsString> {
         let address = self.address.split(',').next().unwrap_or_default();
         [
             "--bus".as_ref(),
             address.as_ref(),
-            "--db".as_ref(),
-            self.db.as_os_str(),
             "--key".as_ref(),
             self.key.as_os_str(),
             "--config".as_ref(),
             self.config.as_os_str(),
             "--socket".as_ref(),
             self.socket.as_os_str(),
-            "--log-stderr".as_ref(),
         ]
         .iter()
         .map(|a: &&std::ffi::OsStr| a.to_os_string())
@@ -358,17 +373,8 @@ impl TestEnv {
     pub fn expect_refusal(&self, case: &str) -> String {
         let before = self.log_text().len();
         let mut child = self.spawn_daemon();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{case}: twofoldd started anyway:\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = exit_or_kill(&mut child, Duration::from_secs(20)) else {
+            panic!("{case}: twofoldd started anyway:\n{}", self.log_text());
         };
         assert!(!status.success(), "{case}: exit status {status}");
         self.log_text()[before..].to_string()

@@ -2,8 +2,9 @@
 //! processes.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Directory holding the built binaries (`target/debug`), found from the test binary.
@@ -194,6 +195,19 @@ pub fn backup_codes_of(answer: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Checks that the program behind `out` failed, saying `says` on standard error.
+pub fn assert_failed_saying(out: &Output, says: &str) {
+    assert!(!out.status.success(), "{out:?}");
+    assert!(stderr(out).contains(says), "{out:?}");
+}
+
+/// The first line `out` gives (with its newline).
+pub fn first_line(out: impl Read) -> String {
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    line
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -207,7 +221,16 @@ pub fn free_port() -> u16 {
 pub const NOBODY: u32 = 65534;
 
 /// Waits up to `limit` for `f` to give Some.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn wait_for<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(Duration::from_millis(100), limit, f)
+}
+
+/// Asks `f` every `interval` until it gives Some, for up to `limit`.
+fn poll_every<T>(
+    interval: Duration,
+    limit: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -216,6 +239,18 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         if Instant::now() >= deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
+}
+
+/// Waits up to `limit` for `child` to exit; past it, kills and reaps it and gives None.
+pub fn exit_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let status = poll_every(Duration::from_millis(20), limit, || {
+        child.try_wait().unwrap()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }

@@ -42,7 +42,8 @@ pub use bus::*;
 pub use env::*;
 pub use host::*;
 pub use pam::{
-    pamdriver_with_mounts, private_shadow, with_private_mounts, Login, PamMessage, PamOutcome,
+    opened_session, pamdriver_with_mounts, private_shadow, with_private_mounts, Login, PamMessage,
+    PamOutcome,
 };
 pub use polkit::*;
 pub use postgres::*;

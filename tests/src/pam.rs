@@ -5,12 +5,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use serde::Deserialize;
 
 use crate::env::TestEnv;
-use crate::host::built;
+use crate::host::{built, first_line};
 use crate::process_state::ProcessState;
 
 // PAM result codes the tests look for (Linux-PAM values).
@@ -144,14 +144,40 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("pamdriver output {out:?}: {e}"))
     }
 
-    /// The private PAM config directory for `login` (world-readable for non-root runs).
-    pub fn pam_confdir(&self, login: &Login) -> PathBuf {
+    /// A new private PAM config directory in this environment (world-readable for
+    /// non-root runs) with a file for each `(service, stack)`.
+    pub fn new_pam_dir(&self, services: &[(&str, &str)]) -> PathBuf {
         let confdir = tempfile::Builder::new()
             .prefix("pam.d")
             .tempdir_in(self.dir.path())
             .unwrap()
             .keep();
         fs::set_permissions(&confdir, fs::Permissions::from_mode(0o755)).unwrap();
+        for (service, stack) in services {
+            fs::write(confdir.join(service), stack).unwrap();
+        }
+        confdir
+    }
+
+    /// sessiondriver opening a session of `user` (then `args`) with a `twofold-session`
+    /// service of `stack` in a new PAM directory; its standard input and output piped
+    /// (it is the session leader until its standard input closes).
+    pub fn session_driver(&self, stack: &str, user: &str, args: &[&str]) -> Command {
+        let confdir = self.new_pam_dir(&[("twofold-session", stack)]);
+        let mut cmd = Command::new(built("sessiondriver"));
+        cmd.arg("--confdir")
+            .arg(&confdir)
+            .args(["--service", "twofold-session", "--user", user])
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        cmd
+    }
+
+    /// The private PAM config directory for `login`.
+    pub fn pam_confdir(&self, login: &Login) -> PathBuf {
         let bus = login
             .bus_arg
             .clone()
@@ -162,9 +188,16 @@ impl TestEnv {
             login.module_args,
             login.stack_after
         );
-        fs::write(confdir.join("twofold-test"), line).unwrap();
-        confdir
+        self.new_pam_dir(&[("twofold-test", &line)])
     }
+}
+
+/// Starts `driver` (a [`TestEnv::session_driver`]) and checks that it opened the session.
+pub fn opened_session(driver: &mut Command) -> Child {
+    let mut leader = driver.spawn().expect("sessiondriver");
+    let line = first_line(leader.stdout.as_mut().unwrap());
+    assert!(line.starts_with("open 0 "), "sessiondriver said {line:?}");
+    leader
 }
 
 /// A copy of the host's /etc/shadow in which each `(user, password)` has that password

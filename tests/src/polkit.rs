@@ -3,6 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bus::dbus_send_to;
 use crate::env::TestEnv;
 
 /// A python-dbusmock polkitd on a test bus; killed on drop.
@@ -39,11 +40,8 @@ impl PolkitMock {
     }
 
     fn owned(&self) -> bool {
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
+        let out = dbus_send_to(&self.address, "org.freedesktop.DBus")
             .args([
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
                 "/org/freedesktop/DBus",
                 "org.freedesktop.DBus.NameHasOwner",
                 "string:org.freedesktop.PolicyKit1",
@@ -56,11 +54,8 @@ impl PolkitMock {
     /// Makes the mock answer yes for `actions` (and no for every other).
     pub fn allow(&self, actions: &[&str]) {
         let list = format!("array:string:{}", actions.join(","));
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
+        let out = dbus_send_to(&self.address, "org.freedesktop.PolicyKit1")
             .args([
-                "--print-reply",
-                "--dest=org.freedesktop.PolicyKit1",
                 "/org/freedesktop/PolicyKit1/Authority",
                 "org.freedesktop.DBus.Mock.SetAllowed",
                 &list,

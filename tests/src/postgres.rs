@@ -80,27 +80,27 @@ fn make_certificates(dir: &Path, server: &Path) -> Result<PathBuf, String> {
     let csr = dir.join("server.csr");
     let ext = dir.join("san.ext");
     fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").map_err(io(&ext))?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(Command::new("openssl")
-        .args(["req", "-x509", "-days", "2", "-subj", "/CN=twofold test CA"])
-        .args(ec)
-        .arg("-keyout")
-        .arg(&ca_key)
-        .arg("-out")
-        .arg(&ca_cert))?;
-    run(Command::new("openssl")
-        .args(["req", "-subj", "/CN=127.0.0.1"])
-        .args(ec)
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr))?;
+    // `openssl req` (`what`: what it makes, into `out`) with a new unencrypted P-256 key
+    // into `key`.
+    let with_new_key = |what: &[&str], key: &Path, out: &Path| {
+        run(Command::new("openssl")
+            .arg("req")
+            .args(what)
+            .args([
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(out))
+    };
+    let ca_subject = ["-x509", "-days", "2", "-subj", "/CN=twofold test CA"];
+    with_new_key(&ca_subject, &ca_key, &ca_cert)?;
+    with_new_key(&["-subj", "/CN=127.0.0.1"], &key, &csr)?;
     run(Command::new("openssl")
         .args(["x509", "-req", "-days", "2", "-in"])
         .arg(&csr)
@@ -332,14 +332,7 @@ impl TestEnv {
             .open(&self.log)
             .unwrap();
         let child = Command::new(built("twofoldd"))
-            .arg("--bus")
-            .arg(&self.address)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--socket")
-            .arg(&self.socket)
+            .args(self.daemon_place_args())
             .arg("--log-stderr")
             .stdout(Stdio::null())
             .stderr(log)

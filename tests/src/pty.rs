@@ -114,6 +114,12 @@ impl Pty {
         }
     }
 
+    /// Waits for `prompt` (as [`Pty::expect`]), then types `answer` and Enter.
+    pub fn answer(&mut self, prompt: &str, answer: &str, timeout: Duration) {
+        self.expect(prompt, timeout);
+        self.send_line(answer);
+    }
+
     /// Types `line` and Enter.
     pub fn send_line(&mut self, line: &str) {
         use std::io::Write;

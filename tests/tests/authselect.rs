@@ -716,21 +716,27 @@ fn auth_features<'a>(features: &'a BTreeSet<String>, text: &str) -> Vec<&'a str>
         .collect()
 }
 
+/// Checks the auth stack of `profile`'s `file` under every selection of the features on
+/// its auth lines: `problems_of` finds none.
+fn assert_every_selection(profile: &str, file: &str, problems_of: fn(&[Line]) -> Vec<String>) {
+    let text = template(profile, file);
+    let features = profile_features(profile);
+    for selection in subsets(&auth_features(&features, &text)) {
+        let out = render(&text, &as_refs(&selection));
+        let problems = problems_of(&stack(&out, "auth"));
+        assert!(
+            problems.is_empty(),
+            "{profile}/{file} with {selection:?}:\n{out}\n{}",
+            problems.join("\n")
+        );
+    }
+}
+
 #[test]
 fn every_feature_combination_asks_for_the_code_and_keeps_faillock_counting() {
     for profile in PROFILES {
-        let features = profile_features(profile);
         for file in PAM_FILES {
-            let text = template(profile, file);
-            for selection in subsets(&auth_features(&features, &text)) {
-                let out = render(&text, &as_refs(&selection));
-                let problems = auth_stack_problems(&stack(&out, "auth"));
-                assert!(
-                    problems.is_empty(),
-                    "{profile}/{file} with {selection:?}:\n{out}\n{}",
-                    problems.join("\n")
-                );
-            }
+            assert_every_selection(profile, file, auth_stack_problems);
         }
     }
 }
@@ -739,17 +745,7 @@ fn every_feature_combination_asks_for_the_code_and_keeps_faillock_counting() {
 fn twofold_password_checks_the_password_alone() {
     // twofoldd's password check (packaging/rpm/twofold-password) includes password-auth.
     for profile in PROFILES {
-        let text = template(profile, "password-auth");
-        let features = profile_features(profile);
-        for selection in subsets(&auth_features(&features, &text)) {
-            let out = render(&text, &as_refs(&selection));
-            let problems = password_check_problems(&stack(&out, "auth"));
-            assert!(
-                problems.is_empty(),
-                "{profile}/password-auth with {selection:?}:\n{out}\n{}",
-                problems.join("\n")
-            );
-        }
+        assert_every_selection(profile, "password-auth", password_check_problems);
     }
     let rpm_service =
         fs::read_to_string(repo_root().join("packaging/rpm/twofold-password")).unwrap();

@@ -62,8 +62,7 @@ fn login(env: &TestEnv, code: &str) -> i32 {
 #[test]
 fn two_devices_work_independently_and_each_ones_code_once() {
     root_only!();
-    let env = TestEnv::new();
-    let first = env.enroll("nobody");
+    let (env, first) = TestEnv::with_enrolled("nobody");
     assert_eq!(device_names(&env), ["default"]);
     wait_for_fresh_step(20);
 
@@ -150,8 +149,7 @@ fn two_devices_work_independently_and_each_ones_code_once() {
 #[test]
 fn removing_needs_another_devices_code_and_the_last_device_stays() {
     root_only!();
-    let env = TestEnv::new();
-    let first = env.enroll("nobody");
+    let (env, first) = TestEnv::with_enrolled("nobody");
     // Root adds one without proof.
     let spare = add_confirm(&env, "spare", &add_begin(&env, "spare", None, None), None);
     wait_for_fresh_step(20);

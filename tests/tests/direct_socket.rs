@@ -11,7 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wait_for, Login, TestEnv, NOBODY};
+use twofold_tests::{
+    assert_failed_saying, built, dbus_send_to, first_line, pam, totp, wait_for, Login, TestEnv,
+    NOBODY,
+};
 
 const USER: &str = "daemon";
 const OTHER: &str = "bin";
@@ -90,10 +93,7 @@ while True:
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(child.stdout.take().unwrap());
         assert_eq!(line.trim(), "ready");
         (Impostor { child, received }, path)
     }
@@ -113,8 +113,7 @@ impl Drop for Impostor {
 #[test]
 fn a_socket_served_by_another_uid_gets_nothing_and_the_bus_is_used() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let (impostor, path) = Impostor::listen(&env);
 
     // The bus is there: the login goes through it.
@@ -141,8 +140,7 @@ fn a_socket_served_by_another_uid_gets_nothing_and_the_bus_is_used() {
 #[test]
 fn without_the_socket_the_bus_is_used() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let absent = env.dir.path().join("absent/twofoldd.socket");
     let transport = format!("socket={} bus={}", absent.display(), env.address);
     let ok = env.pam(&login(USER, &totp(&enrolled.secret, 0), transport));
@@ -157,12 +155,9 @@ fn the_first_login_starts_a_stopped_activatable_daemon() {
     // Activated once to enroll (as install.sh does, with the bus's own generous limit:
     // a debug build on a loaded machine may take longer than the CLI's timeout), then
     // stopped.
-    let started = Command::new("dbus-send")
-        .arg(format!("--bus={}", env.address))
+    let started = dbus_send_to(&env.address, "org.freedesktop.DBus")
         .args([
-            "--print-reply",
             "--reply-timeout=30000",
-            "--dest=org.freedesktop.DBus",
             "/org/freedesktop/DBus",
             "org.freedesktop.DBus.StartServiceByName",
             "string:org.twofold.Twofold1",
@@ -206,8 +201,7 @@ impl Drop for Waiting {
 fn three_hundred_waiting_prompts_block_nobody_else() {
     root_only!();
     const WAITING: usize = 300;
-    let env = TestEnv::new();
-    let victim = env.enroll(USER);
+    let (env, victim) = TestEnv::with_enrolled(USER);
     env.enroll(OTHER);
     let transport = format!("socket={} bus={}", env.socket.display(), env.address);
     let confdir = env.pam_confdir(&login(OTHER, "", transport.clone()));
@@ -266,8 +260,7 @@ fn read_once(mut stream: impl Read) -> std::io::Result<usize> {
 #[test]
 fn direct_connections_are_capped_and_idle_ones_closed() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let open: Vec<UnixStream> = (0..64)
         .map(|_| UnixStream::connect(&env.socket).unwrap())
         .collect();
@@ -304,18 +297,13 @@ fn direct_connections_are_capped_and_idle_ones_closed() {
         .gid(NOBODY)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
-        "{out:?}"
-    );
+    assert_failed_saying(&out, "Permission denied");
 }
 
 #[test]
 fn a_peer_that_is_not_root_gets_no_login_service_rights() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     // Loosened by hand (twofoldd makes it 0600): the caller is who connects, whatever
     // the socket's mode lets in.
     std::fs::set_permissions(
@@ -388,8 +376,7 @@ fn spawn_socket_activated(env: &TestEnv, passed: &std::path::Path, for_us: bool)
 #[test]
 fn a_socket_passed_by_systemd_is_served() {
     root_only!();
-    let mut env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (mut env, enrolled) = TestEnv::with_enrolled(USER);
     env.stop_daemon();
     std::fs::remove_file(&env.socket).unwrap();
     let passed = env.dir.path().join("passed.socket");
@@ -539,10 +526,7 @@ fn the_direct_socket_serves_every_method_the_bus_serves() {
     }
     // A method of no interface ours, and an object that is not there.
     let out = dbus_send(&env, true, "org.example.Nope.Nothing", &[]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("UnknownInterface"),
-        "{out:?}"
-    );
+    assert_failed_saying(&out, "UnknownInterface");
 }
 
 #[test]

@@ -7,17 +7,17 @@
 //! with `require`: every TLS mode the daemon offers carries real logins.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
 use twofold_tests::root_only;
 use twofold_tests::{
-    built, json, pam, totp, wait_for_fresh_step, wrong_code, Login, PgServer, TestEnv,
+    assert_failed_saying, built, json, opened_session, pam, require_root, totp,
+    wait_for_fresh_step, wrong_code, Enrolled, Login, PgServer, TestEnv,
 };
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
@@ -74,8 +74,12 @@ struct Fleet {
     _keydir: tempfile::TempDir,
 }
 
-/// `n` hosts on one new database of a new server.
+/// `n` hosts on one new database of a new server; None (the test skips, with a
+/// message) when the test may not run as root or PostgreSQL is not installed.
 fn fleet(test: &str, n: usize) -> Option<Fleet> {
+    if !require_root(test) {
+        return None;
+    }
     let pg = PgServer::start(test)?;
     let db = new_database(&pg);
     let keydir = tempfile::tempdir().unwrap();
@@ -92,6 +96,13 @@ fn fleet(test: &str, n: usize) -> Option<Fleet> {
         hosts,
         _keydir: keydir,
     })
+}
+
+/// A [`fleet`] of `n` hosts with USER enrolled on the first.
+fn fleet_with_user(test: &str, n: usize) -> Option<(Fleet, Enrolled)> {
+    let f = fleet(test, n)?;
+    let enrolled = f.hosts[0].enroll(USER);
+    Some((f, enrolled))
 }
 
 fn settings(pg: &PgServer, db: &str, sslmode: SslMode, rootcert: bool) -> Settings {
@@ -261,11 +272,9 @@ fn store_settings_are_checked() {
 
 #[test]
 fn enroll_on_one_host_log_in_on_another_replay_refused_on_a_third() {
-    root_only!();
-    let Some(f) = fleet(module_path!(), 3) else {
+    let Some((f, enrolled)) = fleet_with_user(module_path!(), 3) else {
         return;
     };
-    let enrolled = f.hosts[0].enroll(USER);
     let code = totp(&enrolled.secret, 0);
     let ok = f.hosts[1].pam(&Login::new(USER, &code));
     assert_eq!(
@@ -318,11 +327,9 @@ fn enroll_on_one_host_log_in_on_another_replay_refused_on_a_third() {
 
 #[test]
 fn a_thousand_parallel_verifications_of_one_code_over_three_hosts_pass_once() {
-    root_only!();
-    let Some(f) = fleet(module_path!(), 3) else {
+    let Some((f, enrolled)) = fleet_with_user(module_path!(), 3) else {
         return;
     };
-    let enrolled = f.hosts[0].enroll(USER);
     wait_for_fresh_step(20);
     let code = totp(&enrolled.secret, 0);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -380,11 +387,9 @@ fn a_thousand_parallel_verifications_of_one_code_over_three_hosts_pass_once() {
 
 #[test]
 fn failures_spread_over_hosts_lock_the_user_everywhere() {
-    root_only!();
-    let Some(f) = fleet(module_path!(), 3) else {
+    let Some((f, enrolled)) = fleet_with_user(module_path!(), 3) else {
         return;
     };
-    let enrolled = f.hosts[0].enroll(USER);
     let good = totp(&enrolled.secret, 0);
     let wrong = wrong_code(&enrolled.secret);
     let from = |code: &str| Login {
@@ -416,50 +421,19 @@ fn failures_spread_over_hosts_lock_the_user_everywhere() {
 
 /// sessiondriver (the session leader) with `pam_twofold.so`'s session hook on `env`.
 fn open_session(env: &TestEnv, user: &str) -> Child {
-    let confdir = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap()
-        .keep();
-    std::fs::write(
-        confdir.join("twofold-session"),
-        format!(
-            "session optional {} bus={} daemon_uid=0 timeout=3\n",
-            built("libpam_twofold.so").display(),
-            env.address
-        ),
+    let stack = format!(
+        "session optional {} bus={} daemon_uid=0 timeout=3\n",
+        built("libpam_twofold.so").display(),
+        env.address
+    );
+    opened_session(
+        env.session_driver(&stack, user, &["--tty", "/dev/pts/77"])
+            .process_group(0),
     )
-    .unwrap();
-    let mut child = Command::new(built("sessiondriver"))
-        .arg("--confdir")
-        .arg(&confdir)
-        .args([
-            "--service",
-            "twofold-session",
-            "--user",
-            user,
-            "--tty",
-            "/dev/pts/77",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sessiondriver");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("open 0 "), "sessiondriver said {line:?}");
-    child
 }
 
 #[test]
 fn revoke_on_host_one_ends_a_session_of_host_two() {
-    root_only!();
     let Some(f) = fleet(module_path!(), 2) else {
         return;
     };
@@ -513,7 +487,6 @@ fn revoke_on_host_one_ends_a_session_of_host_two() {
 
 #[test]
 fn revoke_others_on_host_one_ends_sessions_on_every_host() {
-    root_only!();
     let Some(f) = fleet(module_path!(), 2) else {
         return;
     };
@@ -571,26 +544,25 @@ fn server_pids(pg: &PgServer) -> Vec<i32> {
 
 #[test]
 fn database_down_or_hung_fails_closed_in_time_then_recovers() {
-    root_only!();
-    let Some(f) = fleet(module_path!(), 1) else {
+    let Some((f, enrolled)) = fleet_with_user(module_path!(), 1) else {
         return;
     };
     let env = &f.hosts[0];
-    let enrolled = env.enroll(USER);
+    // A login with `code` and a 5 s timeout, and how long it took.
+    let timed_login = |code: &str| {
+        let started = Instant::now();
+        let out = env.pam(&Login::new(USER, code).args("timeout=5"));
+        (out, started.elapsed())
+    };
     wait_for_fresh_step(25);
     let used = totp(&enrolled.secret, 0);
     assert_eq!(env.pam(&Login::new(USER, &used)).result, pam::SUCCESS);
 
     // Stopped: refused at once.
     f.pg.stop_server();
-    let started = Instant::now();
-    let down = env.pam(&Login::new(USER, &totp(&enrolled.secret, 1)).args("timeout=5"));
+    let (down, took) = timed_login(&totp(&enrolled.secret, 1));
     assert_eq!(down.result, pam::AUTHINFO_UNAVAIL, "{down:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
     assert_eq!(down.prompts(), 0);
 
     // Back: the daemon reconnects by itself; what it acknowledged is still there.
@@ -614,9 +586,7 @@ fn database_down_or_hung_fails_closed_in_time_then_recovers() {
     for pid in &pids {
         twofold_tests::signal(*pid, libc::SIGSTOP);
     }
-    let started = Instant::now();
-    let hung = env.pam(&Login::new(USER, &enrolled.backup_codes[1]).args("timeout=5"));
-    let took = started.elapsed();
+    let (hung, took) = timed_login(&enrolled.backup_codes[1]);
     // Any SIGCONT continues a stopped process (CI once saw twofoldd continued by one
     // not ours): a server running again by now makes this run say nothing.
     let continued: Vec<i32> = pids
@@ -802,9 +772,5 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
         .arg(stray.dir.path().join("stray/twofoldd.socket"))
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("key file"),
-        "{out:?}"
-    );
+    assert_failed_saying(&out, "key file");
 }

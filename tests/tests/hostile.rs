@@ -92,8 +92,7 @@ fn exactly_one_success(counts: &BTreeMap<String, usize>, method: &str) {
 #[test]
 fn thousand_parallel_verifications_of_one_totp_code_yield_one_success() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     wait_for_fresh_step(5);
     let code = totp(&enrolled.secret, 0);
     let counts = runtime().block_on(async {
@@ -111,8 +110,7 @@ fn thousand_parallel_verifications_of_one_totp_code_yield_one_success() {
 #[test]
 fn thousand_parallel_verifications_of_one_backup_code_yield_one_success() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let code = enrolled.backup_codes[0].clone();
     let counts = runtime().block_on(async {
         tokio::time::timeout(
@@ -303,8 +301,7 @@ fn kill_9_under_mixed_load_loses_no_acknowledged_enrollment_and_accepts_no_code_
 #[test]
 fn full_disk_fails_closed_corrupts_nothing_and_recovers() {
     root_only!();
-    let mut env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (mut env, enrolled) = TestEnv::with_enrolled(USER);
     let (state, mounted) = env.state_on_a_small_tmpfs();
 
     // Fill the disk to the last byte.

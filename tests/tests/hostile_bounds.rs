@@ -152,10 +152,7 @@ async fn flood(address: &str, length: Duration) -> BTreeMap<String, usize> {
 fn made_up_terminals_do_not_multiply_an_unprivileged_callers_guesses() {
     root_only!();
     let env = TestEnv::new();
-    runtime().block_on(async {
-        let (_c, proxy) = connect(&env.address).await;
-        enroll_dbus(&proxy, ATTACKER).await;
-    });
+    env.with_proxy(|p| Box::pin(enroll_dbus(p, ATTACKER)));
     let answers = as_attacker(&env.address, "forged-terminals");
     eprintln!("{answers:?}");
     let wrong = answers.get("InvalidCode").copied().unwrap_or(0);
@@ -169,16 +166,14 @@ fn made_up_terminals_do_not_multiply_an_unprivileged_callers_guesses() {
     assert_eq!(wrong + locked + limited, 60, "{answers:?}");
     assert!(locked > 0, "{answers:?}");
     // Its claims are not in the trail: every entry is self-service, without tty or host.
-    runtime().block_on(async {
-        let (_c, proxy) = connect(&env.address).await;
-        let log = proxy.audit_log(ATTACKER, 0, 1000).await.unwrap();
-        let failed: Vec<_> = log.iter().filter(|e| e.event == "verify_failed").collect();
-        assert!(!failed.is_empty());
-        for e in failed {
-            assert!(e.tty.is_empty() && e.rhost.is_empty(), "{e:?}");
-            assert_ne!(e.service, "sudo", "{e:?}");
-        }
-    });
+    let log =
+        env.with_proxy(|p| Box::pin(async move { p.audit_log(ATTACKER, 0, 1000).await.unwrap() }));
+    let failed: Vec<_> = log.iter().filter(|e| e.event == "verify_failed").collect();
+    assert!(!failed.is_empty());
+    for e in failed {
+        assert!(e.tty.is_empty() && e.rhost.is_empty(), "{e:?}");
+        assert_ne!(e.service, "sudo", "{e:?}");
+    }
 }
 
 /// Root's failed-login round trips for the victim (BeginLogin, then a wrong code, from a

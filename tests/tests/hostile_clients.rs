@@ -23,8 +23,7 @@ fn status_json(env: &TestEnv) -> serde_json::Value {
 #[test]
 fn codes_on_the_command_line_are_refused_before_anything_is_sent() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let backup = enrolled.backup_codes[0].as_str();
     let code = totp(&enrolled.secret, 0);
     // As root, each of these would act at once if the code were taken from argv.
@@ -111,8 +110,7 @@ fn login_then_permit(env: &TestEnv, login: &Login) -> PamOutcome {
 #[test]
 fn a_full_store_fails_closed_under_failmode_safe() {
     root_only!();
-    let mut env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (mut env, enrolled) = TestEnv::with_enrolled(USER);
     let safe = |code: &str| Login::new(USER, code).args("failmode=safe");
 
     // The stack is one where stepping aside lets anyone in: with the daemon gone,

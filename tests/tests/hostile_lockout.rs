@@ -16,7 +16,7 @@ use twofold_tests::client::{connect, runtime};
 use twofold_tests::contract::{context, limits, TwofoldError};
 use twofold_tests::root_only;
 use twofold_tests::uid_of;
-use twofold_tests::{pam, totp, unix_now, Login, TestEnv};
+use twofold_tests::{pam, totp, unix_now, Enrolled, Login, TestEnv};
 use twofoldd::lockout::{LockoutPolicy, MAX_SOURCE_KEY};
 
 /// The user that the tests enroll (uid 1 on Debian).
@@ -129,6 +129,24 @@ fn guesses_checked(env: &TestEnv) -> usize {
     log.iter().filter(|e| e.event == "verify_failed").count()
 }
 
+/// A test environment with USER enrolled, and wrong codes of theirs to guess with.
+fn guessing_env() -> (TestEnv, Enrolled, WrongCodes) {
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
+    let wrong = WrongCodes::new(&enrolled.secret);
+    (env, enrolled, wrong)
+}
+
+/// Checks that the daemon checked no more than `ceiling` guesses (made from `from`);
+/// gives how many it checked.
+fn assert_guesses_within(env: &TestEnv, ceiling: usize, from: &str) -> usize {
+    let checked = guesses_checked(env);
+    assert!(
+        checked <= ceiling,
+        "{checked} guesses checked from {from}; the ceiling is {ceiling}"
+    );
+    checked
+}
+
 fn tty_context(tty: &str) -> HashMap<String, String> {
     HashMap::from([
         (context::SERVICE.to_string(), "sudo".to_string()),
@@ -140,9 +158,7 @@ fn tty_context(tty: &str) -> HashMap<String, String> {
 fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
     root_only!();
     let started = Instant::now();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let mut wrong = WrongCodes::new(&enrolled.secret);
+    let (env, enrolled, mut wrong) = guessing_env();
     let ptys = open_ptys(1000);
 
     // The first terminals through the real PAM stack, as sudo on each would.
@@ -166,13 +182,8 @@ fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
     let answers = guess_over_dbus(&env, &mut wrong, contexts);
     eprintln!("answers over D-Bus: {answers:?}");
 
-    let checked = guesses_checked(&env);
     let ceiling = local_ceiling();
-    assert!(
-        checked <= ceiling,
-        "{checked} guesses checked from {} terminals; the ceiling is {ceiling}",
-        ptys.len()
-    );
+    let checked = assert_guesses_within(&env, ceiling, &format!("{} terminals", ptys.len()));
     assert_eq!(checked, ceiling, "the ceiling is reached, not undercut");
 
     // The right code from yet another terminal is refused too: the user is locked.
@@ -199,9 +210,7 @@ fn a_thousand_terminals_get_no_more_guesses_than_the_local_ceiling() {
 #[test]
 fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let mut wrong = WrongCodes::new(&enrolled.secret);
+    let (env, enrolled, mut wrong) = guessing_env();
     // Loopback addresses other than 127.0.0.1: each one a remote host to the daemon.
     let contexts = (0..1000)
         .map(|i| {
@@ -217,12 +226,7 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
         .collect();
     let answers = guess_over_dbus(&env, &mut wrong, contexts);
     eprintln!("answers: {answers:?}");
-    let checked = guesses_checked(&env);
-    let ceiling = remote_ceiling();
-    assert!(
-        checked <= ceiling,
-        "{checked} guesses checked from 1,000 addresses; the ceiling is {ceiling}"
-    );
+    assert_guesses_within(&env, remote_ceiling(), "1,000 addresses");
     // A remote login with the right code is locked now; the console is not.
     let out = env.pam(&Login {
         tty: Some("ssh".into()),
@@ -246,9 +250,7 @@ fn a_thousand_remote_addresses_are_capped_and_never_lock_the_console() {
 #[test]
 fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let mut wrong = WrongCodes::new(&enrolled.secret);
+    let (env, _, mut wrong) = guessing_env();
     let uid = uid_of(USER).expect("the test user");
     for i in 0..60 {
         let (_, said) = env.dbus_send_as(
@@ -265,20 +267,13 @@ fn a_user_making_up_terminals_over_dbus_gets_no_more_guesses_than_the_ceiling() 
             "guess {i}: {said}"
         );
     }
-    let checked = guesses_checked(&env);
-    let ceiling = local_ceiling();
-    assert!(
-        checked <= ceiling,
-        "{checked} guesses checked from 60 made-up terminals; the ceiling is {ceiling}"
-    );
+    assert_guesses_within(&env, local_ceiling(), "60 made-up terminals");
 }
 
 #[test]
 fn long_context_values_do_not_make_stored_keys_grow() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let mut wrong = WrongCodes::new(&enrolled.secret);
+    let (env, _, mut wrong) = guessing_env();
     // As long as the door lets through.
     let long = |c: char| c.to_string().repeat(limits::MAX_CONTEXT_VALUE_LEN);
     let contexts = vec![

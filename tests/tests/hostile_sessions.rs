@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ChildStdout, Command, Output, Stdio};
@@ -16,7 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 use twofold_tests::root_only;
 use twofold_tests::wait_for;
-use twofold_tests::{built, signal, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv};
+use twofold_tests::{
+    built, opened_session, signal, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
+};
 
 /// The ordinary user of the attacks (uid 1 on Debian).
 const USER: &str = "daemon";
@@ -87,31 +88,24 @@ fn read_pids(out: &mut BufReader<ChildStdout>, names: &[&str]) -> Vec<u32> {
 fn revoking_ones_session_spares_the_root_job_that_shares_its_group() {
     root_only!();
     let env = TestEnv::new();
-    let pamd = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap();
-    fs::set_permissions(pamd.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(
-        pamd.path().join("runuser"),
-        format!(
-            "auth sufficient pam_rootok.so\naccount required pam_permit.so\n{}\
-             session required pam_permit.so\n",
-            session_line(&env)
+    let runuser = format!(
+        "auth sufficient pam_rootok.so\naccount required pam_permit.so\n{}\
+         session required pam_permit.so\n",
+        session_line(&env)
+    );
+    let pamd = env.new_pam_dir(&[
+        ("runuser", &runuser),
+        (
+            "other",
+            "auth required pam_deny.so\naccount required pam_deny.so\n",
         ),
-    )
-    .unwrap();
-    fs::write(
-        pamd.path().join("other"),
-        "auth required pam_deny.so\naccount required pam_deny.so\n",
-    )
-    .unwrap();
+    ]);
     let script = format!(
         "mount --bind {} /etc/pam.d || exit 1\n\
          sleep 900 & echo ROOT_SLEEP $!\n\
          runuser -u {USER} -- sleep 900 & echo RUNUSER $!\n\
          echo SCRIPT $$\nwait\n",
-        pamd.path().display()
+        pamd.display()
     );
     // The root job leads its own process group, as a shell script started from cron or
     // a service does; runuser runs in that group.
@@ -185,32 +179,12 @@ fn a_forged_xdg_session_id_is_ignored() {
     root_only!();
     let env = TestEnv::new();
     let (mut mock, dbus_send) = twofold_tests::mock_logind_session(&env, "c42", 0, "root");
-    let confdir = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap();
-    fs::set_permissions(confdir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(
-        confdir.path().join("twofold-session"),
-        session_line(&env) + "session required pam_permit.so\n",
-    )
-    .unwrap();
-    let mut leader = Command::new(built("sessiondriver"))
-        .arg("--confdir")
-        .arg(confdir.path())
-        .args(["--service", "twofold-session", "--user", USER])
-        .args(["--tty", "tty5", "--env", "XDG_SESSION_ID=c42"])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sessiondriver");
-    let mut line = String::new();
-    BufReader::new(leader.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("open 0 "), "sessiondriver said {line:?}");
+    let stack = session_line(&env) + "session required pam_permit.so\n";
+    let mut leader = opened_session(&mut env.session_driver(
+        &stack,
+        USER,
+        &["--tty", "tty5", "--env", "XDG_SESSION_ID=c42"],
+    ));
     let session = one_live_session(&env, USER);
     let recorded = session["logind_session"].clone();
     let out = revoke_as_user(&env, session["id"].as_str().unwrap());
@@ -270,8 +244,7 @@ fn tty_less_logins(env: &TestEnv, confdir: &Path, codes: &[&str]) -> Vec<PamOutc
 #[test]
 fn tty_less_grace_does_not_cross_login_sessions() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let confdir = env.pam_confdir(&Login::new(USER, "").args("daemon_uid=0 grace=300"));
     wait_for_fresh_step(10);
     let code = totp(&enrolled.secret, 0);

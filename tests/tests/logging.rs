@@ -28,6 +28,31 @@ fn listen(path: &Path) -> UnixDatagram {
     socket
 }
 
+/// A private syslog (or journal) socket `name` in `env`'s directory: its path, the socket.
+fn listen_in(env: &TestEnv, name: &str) -> (PathBuf, UnixDatagram) {
+    let path = env.dir.path().join(name);
+    let socket = listen(&path);
+    (path, socket)
+}
+
+/// A test environment with USER enrolled, and a wrong code of theirs.
+fn enrolled_env() -> (TestEnv, String) {
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
+    let wrong = totp(&enrolled.secret, 1000);
+    (env, wrong)
+}
+
+/// A login of USER with the `wrong` code, over ssh from `rhost` or, without one, on
+/// tty1: it fails.
+fn fail_a_login(env: &TestEnv, wrong: &str, rhost: Option<&str>) {
+    let out = env.pam(&Login {
+        tty: Some(if rhost.is_some() { "ssh" } else { "tty1" }.into()),
+        rhost: rhost.map(Into::into),
+        ..Login::new(USER, wrong)
+    });
+    assert_ne!(out.result, 0, "a wrong code succeeded: {out:?}");
+}
+
 /// The first line received within 10 s that contains `needle`.
 fn receive_line(socket: &UnixDatagram, needle: &str) -> Option<String> {
     receive_line_within(socket, needle, Duration::from_secs(10))
@@ -89,17 +114,9 @@ impl Daemon {
         let bwrap = bwrap
             .args(["--die-with-parent", "--"])
             .arg(built("twofoldd"))
-            .arg("--bus")
-            .arg(&env.address)
+            .args(env.daemon_place_args())
             .arg("--db")
             .arg(&env.db)
-            .arg("--key")
-            .arg(&env.key)
-            .arg("--config")
-            .arg(&env.config)
-            // Its own direct socket: never the host's /run/twofold, nor another test's.
-            .arg("--socket")
-            .arg(&env.socket)
             .stdout(Stdio::null())
             .stderr(stderr_file)
             .spawn()
@@ -127,9 +144,15 @@ impl Daemon {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Makes the daemon log "SIGHUP: configuration reloaded".
-    fn reload(&self) {
+    /// Makes the daemon log "SIGHUP: configuration reloaded" and checks that `syslog`
+    /// gets that line (`lost`: what its loss means).
+    fn assert_reload_reaches(&self, syslog: &UnixDatagram, lost: &str) {
         signal(self.pid, libc::SIGHUP);
+        assert!(
+            receive_line(syslog, "SIGHUP: configuration reloaded").is_some(),
+            "{lost}; stderr: {}",
+            self.stderr_text()
+        );
     }
 }
 
@@ -147,8 +170,7 @@ impl Drop for Daemon {
 fn a_restarted_syslog_still_gets_the_daemons_lines() {
     root_only!();
     let mut env = TestEnv::new();
-    let path = env.dir.path().join("syslog.sock");
-    let syslog = listen(&path);
+    let (path, syslog) = listen_in(&env, "syslog.sock");
     let daemon = Daemon::start(&mut env, &path);
     let line = receive_line(&syslog, "serving org.twofold.Twofold1");
     let line = line.expect("the start line reaches syslog");
@@ -159,12 +181,7 @@ fn a_restarted_syslog_still_gets_the_daemons_lines() {
     drop(syslog);
     fs::remove_file(&path).unwrap();
     let syslog = listen(&path);
-    daemon.reload();
-    assert!(
-        receive_line(&syslog, "SIGHUP: configuration reloaded").is_some(),
-        "the line after the restart was lost; stderr: {}",
-        daemon.stderr_text()
-    );
+    daemon.assert_reload_reaches(&syslog, "the line after the restart was lost");
 }
 
 #[test]
@@ -183,31 +200,18 @@ fn without_syslog_the_daemon_logs_to_stderr_until_syslog_appears() {
 
     let syslog = listen(&path);
     std::thread::sleep(RETRY_WAIT);
-    daemon.reload();
-    assert!(
-        receive_line(&syslog, "SIGHUP: configuration reloaded").is_some(),
-        "the syslog that appeared later got nothing; stderr: {}",
-        daemon.stderr_text()
-    );
+    daemon.assert_reload_reaches(&syslog, "the syslog that appeared later got nothing");
 }
 
 #[test]
 fn under_systemd_a_failure_goes_to_the_journal_with_its_fields() {
     root_only!();
-    let mut env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let journal_path = env.dir.path().join("journal.sock");
-    let journal = listen(&journal_path);
-    let syslog_path = env.dir.path().join("syslog.sock");
-    let syslog = listen(&syslog_path);
+    let (mut env, wrong) = enrolled_env();
+    let (journal_path, journal) = listen_in(&env, "journal.sock");
+    let (syslog_path, syslog) = listen_in(&env, "syslog.sock");
     let daemon = Daemon::start_with_journal(&mut env, &syslog_path, Some(&journal_path));
 
-    let out = env.pam(&Login {
-        tty: Some("ssh".into()),
-        rhost: Some("127.0.0.7".into()),
-        ..Login::new(USER, &totp(&enrolled.secret, 1000))
-    });
-    assert_ne!(out.result, 0, "a wrong code succeeded: {out:?}");
+    fail_a_login(&env, &wrong, Some("127.0.0.7"));
     let entry = receive_line(&journal, "MESSAGE=verification failed")
         .unwrap_or_else(|| panic!("no journal entry; stderr: {}", daemon.stderr_text()));
     let fields: Vec<&str> = entry.lines().collect();
@@ -235,21 +239,13 @@ fn under_systemd_a_failure_goes_to_the_journal_with_its_fields() {
 #[test]
 fn the_fail2ban_filter_matches_the_daemons_remote_failure_line() {
     root_only!();
-    let mut env = TestEnv::new();
-    let enrolled = env.enroll(USER);
-    let path = env.dir.path().join("syslog.sock");
-    let syslog = listen(&path);
+    let (mut env, wrong) = enrolled_env();
+    let (path, syslog) = listen_in(&env, "syslog.sock");
     let _daemon = Daemon::start(&mut env, &path);
 
-    let wrong = totp(&enrolled.secret, 1000);
     let mut log = String::new();
     for rhost in [Some("127.0.0.7"), None] {
-        let out = env.pam(&Login {
-            tty: Some(if rhost.is_some() { "ssh" } else { "tty1" }.into()),
-            rhost: rhost.map(Into::into),
-            ..Login::new(USER, &wrong)
-        });
-        assert_ne!(out.result, 0, "a wrong code succeeded: {out:?}");
+        fail_a_login(&env, &wrong, rhost);
         let line = receive_line(&syslog, "verification failed").expect("failure line");
         log.push_str(&as_written_by_syslog(&line));
         log.push('\n');

@@ -25,7 +25,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use twofold_tests::{built, free_port, repo_root, require_root, target_dir};
+use twofold_tests::{built, exit_or_kill, free_port, repo_root, require_root, target_dir};
 
 const USER: &str = "tfpkg";
 const PASSWORD: &str = "Pkg-test-pw-1";
@@ -46,11 +46,17 @@ fn module_path() -> String {
 // ---------------------------------------------------------------------------------------
 // Preconditions and the packages under test
 
-/// True when the tools `test` needs are installed. Outside CI a missing tool skips the
-/// test with a message; under CI=true it fails (tests/run.sh installs them).
-fn require_tools(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
+/// True when `test` may run: as root, with the tools that build the packages
+/// (cargo-deb, rpmbuild: see [`packages`]) and the other `tools` it needs installed.
+/// Outside CI a missing tool skips the test with a message; under CI=true it fails
+/// (tests/run.sh installs them).
+fn may_build_packages(test: &str, tools: &[&str]) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    let missing: Vec<&str> = ["cargo-deb", "rpmbuild"]
         .iter()
+        .chain(tools)
         .copied()
         .filter(|t| {
             !Command::new("sh")
@@ -275,21 +281,12 @@ impl ThrowawayRoot {
         let mut input = child.stdin.take().unwrap();
         let _ = input.write_all(stdin.as_bytes());
         drop(input);
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "timed out after {timeout:?}: {script}\n--- stdout\n{}\n--- stderr\n{}",
-                    fs::read_to_string(&out_path).unwrap_or_default(),
-                    fs::read_to_string(&err_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = exit_or_kill(&mut child, timeout) else {
+            panic!(
+                "timed out after {timeout:?}: {script}\n--- stdout\n{}\n--- stderr\n{}",
+                fs::read_to_string(&out_path).unwrap_or_default(),
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
         };
         Output {
             status,
@@ -556,25 +553,21 @@ rm -rf /etc/twofold /var/lib/twofold /usr/sbin/twofoldd /usr/bin/twofold \
 #[test]
 fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
     let test = "deb_end_to_end";
-    if !require_root(test)
-        || !require_tools(
-            test,
-            &[
-                "cargo-deb",
-                "rpmbuild",
-                "unshare",
-                "nsenter",
-                "dpkg",
-                "dpkg-architecture",
-                "sshd",
-                "ssh",
-                "sudo",
-                "oathtool",
-                "pamtester",
-                "dbus-daemon",
-            ],
-        )
-    {
+    if !may_build_packages(
+        test,
+        &[
+            "unshare",
+            "nsenter",
+            "dpkg",
+            "dpkg-architecture",
+            "sshd",
+            "ssh",
+            "sudo",
+            "oathtool",
+            "pamtester",
+            "dbus-daemon",
+        ],
+    ) {
         return;
     }
     let host_pam_before = snapshot(Path::new("/etc/pam.d"));
@@ -735,14 +728,50 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let sshd_err = || fs::read_to_string(sshd_log.with_extension("err")).unwrap_or_default();
+        // ssh with key, password and `code` gets in (`what` says when); the prompts it saw.
+        let ssh_gets_in = |code: &str, what: &str| {
+            let (out, prompts) = ssh_login(&root, port, code);
+            assert!(
+                out.status.success() && text(&out.stdout).trim() == USER,
+                "{what}: {}\nprompts {prompts:?}\nsshd:\n{}",
+                show(&out),
+                fs::read_to_string(sshd_log.with_extension("err")).unwrap_or_default()
+            );
+            prompts
+        };
+        // sudo -S with `input` runs the command as root (`what` says when).
+        let sudo_runs = |input: &str, what: &str| {
+            let out = sudo(&root, input);
+            assert!(
+                out.status.success() && text(&out.stdout).trim() == "0",
+                "{what}: {}",
+                show(&out)
+            );
+            out
+        };
+        // `twofold status` as root still knows USER.
+        let assert_still_enrolled = || {
+            let status = root.sh(&format!("twofold status --json --user {USER}"));
+            let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+            assert_eq!(
+                status["enrolled"],
+                serde_json::Value::Bool(true),
+                "{status}"
+            );
+        };
+        // /etc/pam.d is as before the install (`when`: after which purge).
+        let assert_pam_as_before = |when: &str| {
+            let purged = root.snapshot("/etc/pam.d");
+            assert!(
+                purged == pam_before,
+                "/etc/pam.d differs after {when}: {:#?}",
+                differences(&pam_before, &purged)
+            );
+        };
 
-        let (out, prompts) = ssh_login(&root, port, &code_at_step(&secret, step));
-        assert!(
-            out.status.success() && text(&out.stdout).trim() == USER,
-            "ssh with key, password and code: {}\nprompts {prompts:?}\nsshd:\n{}",
-            show(&out),
-            sshd_err()
+        let prompts = ssh_gets_in(
+            &code_at_step(&secret, step),
+            "ssh with key, password and code",
         );
         assert!(
             prompts.iter().any(|p| p.contains("Verification code")),
@@ -759,11 +788,9 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
 
         // sudo -S: password, then code.
         let next = code_at_step(&secret, step + 1);
-        let out = sudo(&root, &format!("{PASSWORD}\n{next}\n"));
-        assert!(
-            out.status.success() && text(&out.stdout).trim() == "0",
-            "sudo with password and code: {}",
-            show(&out)
+        let out = sudo_runs(
+            &format!("{PASSWORD}\n{next}\n"),
+            "sudo with password and code",
         );
         assert!(
             text(&out.stderr).contains("Verification code"),
@@ -789,25 +816,14 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
             pid(&root).is_empty(),
             "the upgrade left twofoldd {old_pid} running"
         );
-        let status = root.sh(&format!("twofold status --json --user {USER}"));
-        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-        assert_eq!(
-            status["enrolled"],
-            serde_json::Value::Bool(true),
-            "{status}"
-        );
+        assert_still_enrolled();
         assert_ne!(pid(&root), old_pid);
 
         // Purge: the profile leaves /etc/pam.d before the module goes, everything is as
         // before, the daemon is gone; the enrollments are kept unless asked.
         let out = root.sh("dpkg --purge twofold 2>&1");
         assert!(out.contains("kept the enrollments"), "{out}");
-        let purged = root.snapshot("/etc/pam.d");
-        assert!(
-            purged == pam_before,
-            "/etc/pam.d differs after purge: {:#?}",
-            differences(&pam_before, &purged)
-        );
+        assert_pam_as_before("purge");
         let module = module_path();
         for gone in [
             module.as_str(),
@@ -823,19 +839,8 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         assert!(ps.trim().is_empty(), "twofoldd still runs: {ps}");
 
         // Nobody is locked out: sudo with the password alone, ssh with key and password.
-        let out = sudo(&root, &format!("{PASSWORD}\n"));
-        assert!(
-            out.status.success() && text(&out.stdout).trim() == "0",
-            "sudo after purge: {}",
-            show(&out)
-        );
-        let (out, prompts) = ssh_login(&root, port, "unused");
-        assert!(
-            out.status.success() && text(&out.stdout).trim() == USER,
-            "ssh after purge: {}\nprompts {prompts:?}\nsshd:\n{}",
-            show(&out),
-            sshd_err()
-        );
+        sudo_runs(&format!("{PASSWORD}\n"), "sudo after purge");
+        let prompts = ssh_gets_in("unused", "ssh after purge");
         assert!(
             !prompts.iter().any(|p| p.contains("Verification")),
             "{prompts:?}"
@@ -844,13 +849,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         // Reinstalled, the kept state still knows the user; purged with
         // TWOFOLD_PURGE_STATE=yes, the state goes too.
         root.sh("dpkg -i /tmp/twofold.deb >/dev/null");
-        let status = root.sh(&format!("twofold status --json --user {USER}"));
-        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-        assert_eq!(
-            status["enrolled"],
-            serde_json::Value::Bool(true),
-            "{status}"
-        );
+        assert_still_enrolled();
         // A line added by hand stays (pam-auth-update removes only its own): prerm names
         // the file.
         root.sh("cp /etc/pam.d/login /tmp/login.orig && echo 'auth required pam_twofold.so' >> /etc/pam.d/login");
@@ -867,12 +866,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
         root.sh("cp /tmp/login.orig /etc/pam.d/login");
         assert!(!root.path("/var/lib/twofold").exists());
         assert!(!root.path("/etc/twofold").exists());
-        let purged = root.snapshot("/etc/pam.d");
-        assert!(
-            purged == pam_before,
-            "/etc/pam.d differs after the second purge: {:#?}",
-            differences(&pam_before, &purged)
-        );
+        assert_pam_as_before("the second purge");
     }
     let host_pam_after = snapshot(Path::new("/etc/pam.d"));
     assert!(
@@ -885,7 +879,7 @@ fn deb_installs_enables_logs_in_through_sshd_and_sudo_and_purges_cleanly() {
 #[test]
 fn deb_has_no_lintian_errors_or_warnings() {
     let test = "deb_lintian";
-    if !require_root(test) || !require_tools(test, &["cargo-deb", "rpmbuild", "lintian"]) {
+    if !may_build_packages(test, &["lintian"]) {
         return;
     }
     let out = Command::new("lintian")
@@ -948,7 +942,7 @@ fn gunzip(bytes: &[u8]) -> String {
 #[test]
 fn deb_relations_docs_and_copyright() {
     let test = "deb_docs";
-    if !require_root(test) || !require_tools(test, &["cargo-deb", "rpmbuild", "dpkg-deb"]) {
+    if !may_build_packages(test, &["dpkg-deb"]) {
         return;
     }
     let deb = &packages().deb;
@@ -1163,12 +1157,7 @@ fn scriptlet_output(out: &str) -> String {
 #[test]
 fn rpm_puts_files_in_place_and_its_scriptlets_guard_pam() {
     let test = "rpm_scriptlets";
-    if !require_root(test)
-        || !require_tools(
-            test,
-            &["cargo-deb", "rpmbuild", "rpm", "unshare", "nsenter"],
-        )
-    {
+    if !may_build_packages(test, &["rpm", "unshare", "nsenter"]) {
         return;
     }
     let rpm = &packages().rpm;
@@ -1383,56 +1372,93 @@ fn assert_has_line(what: &str, text: &str, line: &str) {
     );
 }
 
+/// The whole lines each packaging file must carry: what the file is (for the message),
+/// its path under packaging/, the lines.
+const PROMISED_LINES: &[(&str, &str, &[&str])] = &[
+    (
+        "the unit",
+        "systemd/twofoldd.service",
+        &[
+            "Type=dbus",
+            "BusName=org.twofold.Twofold1",
+            "ExecStart=/usr/sbin/twofoldd",
+            "StateDirectory=twofold",
+            "StateDirectoryMode=0700",
+            "ReadWritePaths=/etc/twofold",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "PrivateDevices=yes",
+            "NoNewPrivileges=yes",
+            "SystemCallFilter=@system-service",
+            "CapabilityBoundingSet=CAP_KILL",
+            "RuntimeDirectory=twofold",
+            "RuntimeDirectoryMode=0755",
+            "RuntimeDirectoryPreserve=yes",
+            "Sockets=twofoldd.socket",
+        ],
+    ),
+    // The direct socket: root's alone, in a directory others may list but not write.
+    (
+        "the socket unit",
+        "systemd/twofoldd.socket",
+        &[
+            "ListenStream=/run/twofold/twofoldd.socket",
+            "SocketUser=root",
+            "SocketMode=0600",
+            "DirectoryMode=0755",
+            "Accept=no",
+            "WantedBy=sockets.target",
+        ],
+    ),
+    (
+        "the activation file",
+        "dbus/org.twofold.Twofold1.service",
+        &[
+            "Name=org.twofold.Twofold1",
+            "Exec=/usr/sbin/twofoldd",
+            "User=root",
+            "SystemdService=twofoldd.service",
+        ],
+    ),
+    (
+        "the profile",
+        "pam-configs/twofold",
+        &[
+            "Default: no",
+            "Auth-Type: Additional",
+            "Session-Type: Additional",
+            // Interactive sessions only, and after pam_systemd (Priority 0;
+            // pam-auth-update sorts by descending priority, then descending name, so 0
+            // would put twofold first).
+            "Session-Interactive-Only: yes",
+            "Priority: -1",
+        ],
+    ),
+    // twofold-password takes every password logins take (common-auth); the profile
+    // skips the code for it, on the line right before the module's.
+    (
+        "twofold-password",
+        "pam.d/twofold-password",
+        &["@include common-auth"],
+    ),
+];
+
 #[test]
 fn packaging_files_carry_what_the_package_promises() {
     let read = |p: &str| fs::read_to_string(repo_root().join("packaging").join(p)).unwrap();
+    for (what, file, lines) in PROMISED_LINES {
+        let text = read(file);
+        for line in *lines {
+            assert_has_line(what, &text, line);
+        }
+    }
     let unit = read("systemd/twofoldd.service");
-    for line in [
-        "Type=dbus",
-        "BusName=org.twofold.Twofold1",
-        "ExecStart=/usr/sbin/twofoldd",
-        "StateDirectory=twofold",
-        "StateDirectoryMode=0700",
-        "ReadWritePaths=/etc/twofold",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "PrivateDevices=yes",
-        "NoNewPrivileges=yes",
-        "SystemCallFilter=@system-service",
-        "CapabilityBoundingSet=CAP_KILL",
-        "RuntimeDirectory=twofold",
-        "RuntimeDirectoryMode=0755",
-        "RuntimeDirectoryPreserve=yes",
-        "Sockets=twofoldd.socket",
-    ] {
-        assert_has_line("the unit", &unit, line);
-    }
-    // The direct socket: root's alone, in a directory others may list but not write.
     let socket = read("systemd/twofoldd.socket");
-    for line in [
-        "ListenStream=/run/twofold/twofoldd.socket",
-        "SocketUser=root",
-        "SocketMode=0600",
-        "DirectoryMode=0755",
-        "Accept=no",
-        "WantedBy=sockets.target",
-    ] {
-        assert_has_line("the socket unit", &socket, line);
-    }
     assert!(socket.contains(twofold_contract::DIRECT_SOCKET));
     assert!(unit
         .lines()
         .any(|l| l.starts_with("RestrictAddressFamilies=AF_UNIX")));
-    let activation = read("dbus/org.twofold.Twofold1.service");
-    for line in [
-        "Name=org.twofold.Twofold1",
-        "Exec=/usr/sbin/twofoldd",
-        "User=root",
-        "SystemdService=twofoldd.service",
-    ] {
-        assert_has_line("the activation file", &activation, line);
-    }
     let policy = read("polkit/org.twofold.policy");
     // Self-service is decided by uid and proof, not polkit: no action that nothing checks.
     assert!(
@@ -1446,24 +1472,8 @@ fn packaging_files_carry_what_the_package_promises() {
     let body = &policy[start..start + policy[start..].find("</action>").unwrap()];
     assert!(body.contains("<allow_any>"), "{action} lacks allow_any");
     let profile = read("pam-configs/twofold");
-    for line in [
-        "Default: no",
-        "Auth-Type: Additional",
-        "Session-Type: Additional",
-        // Interactive sessions only, and after pam_systemd (Priority 0; pam-auth-update
-        // sorts by descending priority, then descending name, so 0 would put twofold
-        // first).
-        "Session-Interactive-Only: yes",
-        "Priority: -1",
-    ] {
-        assert_has_line("the profile", &profile, line);
-    }
     assert!(profile.contains("\trequired\tpam_twofold.so"));
     assert!(profile.contains("\toptional\tpam_twofold.so"));
-    // twofold-password takes every password logins take (common-auth); the profile
-    // skips the code for it, on the line right before the module's.
-    let password = read("pam.d/twofold-password");
-    assert_has_line("twofold-password", &password, "@include common-auth");
     let auth: Vec<&str> = profile
         .lines()
         .skip_while(|l| *l != "Auth:")

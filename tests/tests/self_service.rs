@@ -192,8 +192,7 @@ fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
     let good = totp(&secret, 0);
     pty.send_line(&wrong_code(&secret));
     pty.expect("did not match", PROMPT_WAIT);
-    pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
-    pty.send_line(&good);
+    pty.answer("Enter the 6-digit code from your app: ", &good, PROMPT_WAIT);
     let (status, transcript) = pty.wait(PROMPT_WAIT);
     assert!(status.success(), "{transcript}");
     assert!(
@@ -224,8 +223,7 @@ fn terminal_enrollment_shows_a_readable_qr_code_and_turns_on_2fa() {
 #[test]
 fn each_backup_code_works_once_whatever_its_formatting() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let codes = &enrolled.backup_codes;
     assert_eq!(codes.len(), 10);
     let typed = [
@@ -329,14 +327,10 @@ fn a_user_regenerates_reenrolls_and_disables_with_password_and_code() {
     // secret works until the new one is confirmed, then only the new one does.
     wait_for_fresh_step(20);
     let mut pty = Pty::spawn(env.cli_command(&["enroll"]), me);
-    pty.expect(
-        "Enter a current code or a backup code from your old device: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("000000");
+    let old_device = "Enter a current code or a backup code from your old device: ";
+    pty.answer(old_device, "000000", PROMPT_WAIT);
     pty.expect("did not match", PROMPT_WAIT);
-    pty.expect("from your old device: ", PROMPT_WAIT);
-    pty.send_line(&third[0]);
+    pty.answer("from your old device: ", &third[0], PROMPT_WAIT);
     let intro = pty.expect("Enter the 6-digit code from your app: ", PROMPT_WAIT);
     let new_secret = secret_of(&uri_in(&intro));
     assert_ne!(new_secret, old.secret);
@@ -420,23 +414,17 @@ fn disable_on_a_terminal(
     code: &str,
 ) -> (std::process::ExitStatus, String) {
     let mut pty = Pty::spawn(env.cli_command(&["disable"]), uid);
-    pty.expect(
-        "Type 'disable' to turn off two-factor authentication: ",
-        PROMPT_WAIT,
-    );
-    pty.send_line("disable");
-    pty.expect("Password of your account: ", PROMPT_WAIT);
-    pty.send_line(PASSWORD);
-    pty.expect("Enter a current code or a backup code: ", PROMPT_WAIT);
-    pty.send_line(code);
+    let confirm = "Type 'disable' to turn off two-factor authentication: ";
+    pty.answer(confirm, "disable", PROMPT_WAIT);
+    pty.answer("Password of your account: ", PASSWORD, PROMPT_WAIT);
+    pty.answer("Enter a current code or a backup code: ", code, PROMPT_WAIT);
     pty.wait(PROMPT_WAIT)
 }
 
 #[test]
 fn root_disables_another_user_without_password_or_code() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let out = env.cli(&["disable", "--user", USER, "--json"], None, "disable\n");
     let v = json(&out);
     assert_eq!(v["enrolled"], false);
@@ -516,6 +504,14 @@ fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {id} check in {report}"))
 }
 
+/// Checks that `report`'s check `id` came out `status`, its message saying `says`.
+fn assert_check_says(report: &serde_json::Value, id: &str, status: &str, says: &str) {
+    let check = check(report, id);
+    assert_eq!(check["status"], status, "{report}");
+    let message = check["message"].as_str().unwrap();
+    assert!(message.contains(says), "{report}");
+}
+
 #[test]
 fn doctor_checks_daemon_pam_and_sshd() {
     root_only!();
@@ -548,15 +544,7 @@ fn doctor_checks_daemon_pam_and_sshd() {
     let out = doctor(&env, "bin", &pam_dir, &sshd, true);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let account = check(&report, "account");
-    assert_eq!(account["status"], "warn", "{report}");
-    assert!(
-        account["message"]
-            .as_str()
-            .unwrap()
-            .contains("user bin cannot log in there"),
-        "{report}"
-    );
+    assert_check_says(&report, "account", "warn", "user bin cannot log in there");
 
     // sudo without the module, sshd as Debian ships it, an unsynchronized clock.
     fs::write(
@@ -590,11 +578,7 @@ fn doctor_checks_daemon_pam_and_sshd() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
     assert_eq!(check(&report, "pam-sudo")["status"], "warn", "{report}");
-    assert_eq!(check(&report, "sshd")["status"], "fail", "{report}");
-    assert!(check(&report, "sshd")["message"]
-        .as_str()
-        .unwrap()
-        .contains("KbdInteractiveAuthentication yes"));
+    assert_check_says(&report, "sshd", "fail", "KbdInteractiveAuthentication yes");
     assert_eq!(check(&report, "server-clock")["status"], "fail");
 
     // twofoldd's configuration, checked by twofoldd itself: a wrong type fails, naming
@@ -603,15 +587,8 @@ fn doctor_checks_daemon_pam_and_sshd() {
     fs::write(&config, "[lockout]\nmax_failures = \"five\"\n").unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&doctor(&env, "bin", &pam_dir, &sshd, true).stdout).unwrap();
-    let c = check(&report, "config");
-    assert_eq!(c["status"], "fail", "{report}");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("line 2: lockout.max_failures: invalid type"),
-        "{report}"
-    );
+    let says = "line 2: lockout.max_failures: invalid type";
+    assert_check_says(&report, "config", "fail", says);
     fs::write(&config, "require_groups = [\"no-such-group-xyz\"]\n").unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&doctor(&env, "bin", &pam_dir, &sshd, true).stdout).unwrap();

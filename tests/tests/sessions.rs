@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use twofold_tests::root_only;
 use twofold_tests::wait_for;
-use twofold_tests::{built, free_port, mmdb, signal, totp, wait_for_fresh_step, TestEnv, NOBODY};
+use twofold_tests::{
+    built, free_port, mmdb, signal, totp, wait_for_fresh_step, Enrolled, TestEnv, NOBODY,
+};
 
 // ------------------------------------------------------------------ helpers
 
@@ -444,23 +446,7 @@ fn open_driver_session(
     extra: &[&str],
     as_uid: Option<u32>,
 ) -> (Child, String, BufReader<ChildStdout>) {
-    let confdir = tempfile::Builder::new()
-        .prefix("pam.d")
-        .tempdir_in(env.dir.path())
-        .unwrap()
-        .keep();
-    fs::set_permissions(&confdir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(confdir.join("twofold-session"), lines).unwrap();
-    let mut cmd = Command::new(built("sessiondriver"));
-    cmd.arg("--confdir")
-        .arg(&confdir)
-        .args(["--service", "twofold-session", "--user", user])
-        .args(extra)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    let mut cmd = env.session_driver(lines, user, extra);
     if let Some(uid) = as_uid {
         cmd.uid(uid).gid(uid);
     }
@@ -470,6 +456,16 @@ fn open_driver_session(
     out.read_line(&mut line).unwrap();
     assert!(line.starts_with("open "), "sessiondriver said {line:?}");
     (child, line, out)
+}
+
+/// A new test user on an environment whose twofoldd.toml holds `config`, enrolled, and
+/// an sshd for them.
+fn enrolled_user_with_sshd(config: &str) -> (TestEnv, TestUser, Enrolled, Sshd) {
+    let env = TestEnv::with_config(config);
+    let user = TestUser::new();
+    let enrolled = env.enroll(&user.name);
+    let sshd = Sshd::start(&env, &user, "");
+    (env, user, enrolled, sshd)
 }
 
 fn open_rc(line: &str) -> i32 {
@@ -483,10 +479,8 @@ fn ssh_session_is_listed_with_its_origin_and_revoke_closes_the_connection() {
     root_only!();
     let geo = tempfile::tempdir().unwrap();
     let db = geoip_db(geo.path());
-    let env = TestEnv::with_config(&format!("geoip_db = \"{}\"\n", db.display()));
-    let user = TestUser::new();
-    let enrolled = env.enroll(&user.name);
-    let sshd = Sshd::start(&env, &user, "");
+    let (env, user, enrolled, sshd) =
+        enrolled_user_with_sshd(&format!("geoip_db = \"{}\"\n", db.display()));
     // Inside the session, the user's own `twofold sessions` marks it as current.
     let inside = format!(
         "{} --bus {} sessions --json; echo READY; exec sleep 600",
@@ -554,10 +548,7 @@ fn ssh_session_is_listed_with_its_origin_and_revoke_closes_the_connection() {
 #[test]
 fn session_timeout_warns_on_the_terminal_and_ends_the_session() {
     root_only!();
-    let env = TestEnv::new();
-    let user = TestUser::new();
-    let enrolled = env.enroll(&user.name);
-    let sshd = Sshd::start(&env, &user, "");
+    let (env, user, enrolled, sshd) = enrolled_user_with_sshd("");
     let out = env.cli(&["sessions", "timeout", "8s"], Some(user.uid), "");
     assert!(out.status.success(), "timeout: {out:?}");
     // It promises what happens below: a warning at once (not "a minute before").
@@ -644,12 +635,15 @@ fn a_session_timeout_promises_only_what_the_daemon_does() {
 #[test]
 fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll("daemon");
+    let (env, enrolled) = TestEnv::with_enrolled("daemon");
     let login = twofold_tests::Login::new("daemon", &totp(&enrolled.secret, 0));
     let out = env.pam(&login);
     assert_eq!(out.result, twofold_tests::pam::SUCCESS, "{out:?}");
-    let listed = |pam_dir: &Path| {
+    let pam_dir = env.dir.path().join("pam.d-grace");
+    fs::create_dir(&pam_dir).unwrap();
+    // What `twofold sessions` shows once `file` in pam_dir holds `stack`.
+    let listed_after = |file: &str, stack: &str| {
+        fs::write(pam_dir.join(file), stack).unwrap();
         let dir = pam_dir.to_str().unwrap();
         let out = env.cli(
             &["sessions", "--user", "daemon", "--pam-dir", dir],
@@ -659,24 +653,18 @@ fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let pam_dir = env.dir.path().join("pam.d-grace");
-    fs::create_dir(&pam_dir).unwrap();
-    fs::write(
-        pam_dir.join("common-auth"),
+    let without = listed_after(
+        "common-auth",
         "auth required pam_unix.so\nauth required pam_twofold.so nullok\n",
-    )
-    .unwrap();
-    let without = listed(&pam_dir);
+    );
     assert!(
         !without.contains("Remembered"),
         "no grace= anywhere:\n{without}"
     );
-    fs::write(
-        pam_dir.join("sudo"),
+    let with = listed_after(
+        "sudo",
         "@include common-auth\nauth required pam_twofold.so grace=300\n",
-    )
-    .unwrap();
-    let with = listed(&pam_dir);
+    );
     assert!(
         with.contains("Remembered logins") && with.contains("twofold-test locally"),
         "grace=300 in sudo:\n{with}"
@@ -686,10 +674,7 @@ fn remembered_logins_are_shown_only_where_a_grace_window_is_configured() {
 #[test]
 fn kill_9_of_the_sessions_sshd_leaves_no_stale_record() {
     root_only!();
-    let env = TestEnv::new();
-    let user = TestUser::new();
-    let enrolled = env.enroll(&user.name);
-    let sshd = Sshd::start(&env, &user, "");
+    let (env, user, enrolled, sshd) = enrolled_user_with_sshd("");
     let (client, session) = ssh_login(
         &env,
         &sshd,

@@ -5,7 +5,7 @@
 
 use twofold_contract::AuditEntry;
 use twofold_tests::root_only;
-use twofold_tests::{built, pam, totp, wrong_code, Login, PamOutcome, TestEnv};
+use twofold_tests::{built, pam, totp, wrong_code, Enrolled, Login, PamOutcome, TestEnv};
 
 /// Enrolled, and in no group below. `bin` is the only member of group `bin`.
 const USER: &str = "daemon";
@@ -31,6 +31,21 @@ fn login(env: &TestEnv, user: &str, rhost: Option<&str>, code: &str) -> PamOutco
     })
 }
 
+/// An environment with CONFIG's trusted networks, `user` enrolled there, and a wrong code
+/// of theirs.
+fn trusting(user: &str) -> (TestEnv, Enrolled, String) {
+    let env = TestEnv::with_config(CONFIG);
+    let enrolled = env.enroll(user);
+    let wrong = wrong_code(&enrolled.secret);
+    (env, enrolled, wrong)
+}
+
+/// USER, from an untrusted host, is asked for the code once, and the right one passes.
+fn assert_asked_and_passed_from_elsewhere(env: &TestEnv, enrolled: &Enrolled) {
+    let out = login(env, USER, Some("203.0.113.7"), &totp(&enrolled.secret, 0));
+    assert_eq!((out.result, out.prompts()), (pam::SUCCESS, 1), "{out:?}");
+}
+
 fn skips(env: &TestEnv, user: &'static str) -> Vec<AuditEntry> {
     let log = env.with_proxy(|p| Box::pin(async move { p.audit_log(user, 0, 500).await.unwrap() }));
     log.into_iter()
@@ -41,9 +56,7 @@ fn skips(env: &TestEnv, user: &'static str) -> Vec<AuditEntry> {
 #[test]
 fn a_trusted_rhost_is_not_asked_and_the_skip_is_audited() {
     root_only!();
-    let env = TestEnv::with_config(CONFIG);
-    let enrolled = env.enroll(USER);
-    let wrong = wrong_code(&enrolled.secret);
+    let (env, enrolled, wrong) = trusting(USER);
     for rhost in [
         "192.0.2.10",
         "::ffff:192.0.2.11",
@@ -89,16 +102,13 @@ fn a_trusted_rhost_is_not_asked_and_the_skip_is_audited() {
         "{log}"
     );
     // Still enrolled, and the code still works from elsewhere.
-    let out = login(&env, USER, Some("203.0.113.7"), &totp(&enrolled.secret, 0));
-    assert_eq!((out.result, out.prompts()), (pam::SUCCESS, 1), "{out:?}");
+    assert_asked_and_passed_from_elsewhere(&env, &enrolled);
 }
 
 #[test]
 fn an_untrusted_an_empty_and_a_host_name_rhost_are_asked() {
     root_only!();
-    let env = TestEnv::with_config(CONFIG);
-    let enrolled = env.enroll(USER);
-    let wrong = wrong_code(&enrolled.secret);
+    let (env, enrolled, wrong) = trusting(USER);
     for rhost in [
         None,
         Some(""),
@@ -120,16 +130,14 @@ fn an_untrusted_an_empty_and_a_host_name_rhost_are_asked() {
     }
     assert_eq!(skips(&env, USER), []);
     // The right code from an untrusted host passes as always.
-    let out = login(&env, USER, Some("203.0.113.7"), &totp(&enrolled.secret, 0));
-    assert_eq!((out.result, out.prompts()), (pam::SUCCESS, 1), "{out:?}");
+    assert_asked_and_passed_from_elsewhere(&env, &enrolled);
 }
 
 #[test]
 fn a_groups_network_spares_only_its_members() {
     root_only!();
-    let env = TestEnv::with_config(CONFIG);
-    let bin = env.enroll(BIN);
-    let out = login(&env, BIN, Some("198.51.100.7"), &wrong_code(&bin.secret));
+    let (env, _, wrong) = trusting(BIN);
+    let out = login(&env, BIN, Some("198.51.100.7"), &wrong);
     assert_eq!((out.result, out.prompts()), (pam::SUCCESS, 0), "{out:?}");
     let skips = skips(&env, BIN);
     assert_eq!(skips.len(), 1, "{skips:?}");
@@ -142,8 +150,7 @@ fn a_groups_network_spares_only_its_members() {
 #[test]
 fn sighup_turns_trusted_networks_on_and_a_bad_network_keeps_the_old_policy() {
     root_only!();
-    let env = TestEnv::new();
-    let enrolled = env.enroll(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let wrong = wrong_code(&enrolled.secret);
     let out = login(&env, USER, Some("192.0.2.10"), &wrong);
     assert_eq!(
