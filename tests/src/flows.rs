@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::{pam, stderr, stdout, uid_of, unix_now, Enrolled, Login, PamOutcome, TestEnv};
+use crate::{pam, stderr, stdout, uid_of, unix_now, Login, PamOutcome, TestEnv};
 
 /// RFC 4226's (and RFC 6238's SHA-1) seed "12345678901234567890", in hex as oathtool
 /// and pam_oath take it.
@@ -52,13 +52,6 @@ pub fn write_owned(path: &Path, text: &str, owner: &str, mode: u32) {
     let id = uid_of(owner).expect("system user");
     std::os::unix::fs::chown(path, Some(id), Some(id)).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// A test's bus and daemon, with `user` enrolled (see [`TestEnv::enroll`]).
-pub fn env_with_enrolled(user: &str) -> (TestEnv, Enrolled) {
-    let env = TestEnv::new();
-    let enrolled = env.enroll(user);
-    (env, enrolled)
 }
 
 /// `twofold COMMAND ARGS` as root with `stdin`: the output and its standard output and

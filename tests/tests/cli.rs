@@ -1,6 +1,5 @@
 //! The `twofold` CLI against the real twofoldd on a private bus.
 
-use twofold_tests::flows::env_with_enrolled;
 use twofold_tests::root_only;
 use twofold_tests::{
     one_line_failure, pam, stderr, stdout, totp, wait_for_fresh_step, wrong_code, Login, TestEnv,
@@ -122,7 +121,7 @@ fn interactive_enrollment_gives_up_after_three_tries() {
 #[test]
 fn begin_confirm_and_status_json() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     assert!(
         enrolled.uri.starts_with("otpauth://totp/"),
         "{}",

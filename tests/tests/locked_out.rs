@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use twofold_tests::flows::{self, env_with_enrolled};
+use twofold_tests::flows;
 use twofold_tests::root_only;
 use twofold_tests::{
     built, json, pam, pamdriver_with_mounts, private_shadow, repo_root, totp, with_private_mounts,
@@ -147,7 +147,7 @@ fn profile_on(env: &TestEnv) -> PrivatePam {
 #[test]
 fn a_lockout_ends_with_admin_unlock() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let private = profile_on(&env);
     let good = totp(&enrolled.secret, 0);
     let wrong = wrong_code(&enrolled.secret);

@@ -5,7 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use twofold_tests::flows::{env_with_enrolled, login_ends, unavailable_at_once};
+use twofold_tests::flows::{login_ends, unavailable_at_once};
 use twofold_tests::root_only;
 use twofold_tests::{
     pam, pamdriver_with_mounts, private_shadow, totp, wait_for_fresh_step, wrong_code, Login,
@@ -24,7 +24,7 @@ fn no_thread_left(outcome: &twofold_tests::PamOutcome) {
 #[test]
 fn right_code_passes_once_and_wrong_code_fails() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let code = totp(&enrolled.secret, 0);
 
     let ok = env.pam(&Login::new(USER, &code));
@@ -53,7 +53,7 @@ fn right_code_passes_once_and_wrong_code_fails() {
 #[test]
 fn module_arguments_daemon_uid_and_prompt_are_obeyed() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     // (the module's arguments, the result, the prompt shown): a daemon of another owner
     // is not asked (the code stays unused); a custom prompt is shown.
     for (args, expected, prompt) in [
@@ -115,7 +115,7 @@ fn five_wrong_codes_lock_and_the_lock_survives_a_restart() {
 #[test]
 fn backup_code_works_once_and_the_count_drops() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     assert_eq!(enrolled.backup_codes.len(), 10);
     let code = &enrolled.backup_codes[3];
 
@@ -143,7 +143,7 @@ fn backup_code_works_once_and_the_count_drops() {
 #[test]
 fn low_backup_codes_warn() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     for code in &enrolled.backup_codes[..7] {
         assert_eq!(env.pam(&Login::new(USER, code)).result, pam::SUCCESS);
     }
@@ -244,7 +244,7 @@ fn failmode_safe_lets_the_stack_continue() {
 #[test]
 fn non_root_caller_cannot_verify_or_enroll_another_user() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
 
     // Through the module, running as nobody (as a screen locker would).
     let mut login = Login::new(USER, &totp(&enrolled.secret, 0));
@@ -277,8 +277,8 @@ fn non_root_caller_cannot_verify_or_enroll_another_user() {
 #[test]
 fn hostile_bus_address_in_the_environment_is_ignored() {
     root_only!();
-    let (env, real) = env_with_enrolled(USER);
-    let (hostile, fake) = env_with_enrolled(USER);
+    let (env, real) = TestEnv::with_enrolled(USER);
+    let (hostile, fake) = TestEnv::with_enrolled(USER);
     let hostile_env = vec![
         (
             "DBUS_SYSTEM_BUS_ADDRESS".to_string(),
@@ -332,7 +332,7 @@ fn hostile_bus_address_in_the_environment_is_ignored() {
 #[test]
 fn fifty_parallel_verifications_of_one_code_give_one_success() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     wait_for_fresh_step(10);
     let code = totp(&enrolled.secret, 0);
     let results: Vec<i32> = std::thread::scope(|s| {
@@ -351,7 +351,7 @@ fn fifty_parallel_verifications_of_one_code_give_one_success() {
 #[test]
 fn state_files_are_private_and_hold_no_plain_secret() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let code = totp(&enrolled.secret, 0);
     assert_eq!(env.pam(&Login::new(USER, &code)).result, pam::SUCCESS);
     assert_eq!(
@@ -406,7 +406,7 @@ fn state_files_are_private_and_hold_no_plain_secret() {
 #[test]
 fn bad_input_is_refused_counted_and_survived() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let long = "9".repeat(300);
     for bad in [
         "",
@@ -483,7 +483,7 @@ fn data_encoding_decode(base32: &str) -> Vec<u8> {
 #[test]
 fn guessing_user_names_is_throttled_per_source() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let from = |user: &str, code: &str| Login {
         rhost: Some("203.0.113.99".into()),
         ..Login::new(user, code)
@@ -639,7 +639,7 @@ fn refusals_say_why_and_the_same_after_a_right_or_wrong_password() {
 fn forward_pass_one_prompt_for_password_and_code() {
     root_only!();
     const PASSWORD: &str = "c0rrect horse";
-    let (env, enrolled) = env_with_enrolled(USER);
+    let (env, enrolled) = TestEnv::with_enrolled(USER);
     let shadow = private_shadow(env.dir.path(), &[(USER, PASSWORD), ("bin", "bin-pass")]);
     wait_for_fresh_step(15);
     let verified = || env.log_text().matches("verified by totp").count();

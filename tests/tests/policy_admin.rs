@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use twofold_tests::flows::{
-    admin_reset, assert_table_header, env_with_enrolled, login_ends, required_policy,
-};
+use twofold_tests::flows::{admin_reset, assert_table_header, login_ends, required_policy};
 use twofold_tests::root_only;
 use twofold_tests::{
     json, one_line_failure, pam, stdout, totp, wrong_code, Enrolled, Login, PolkitMock, TestEnv,
@@ -129,7 +127,7 @@ fn admin_methods_need_root_or_polkit() {
 #[test]
 fn reset_with_a_bypass_code_lets_the_user_in_once() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(FREE);
+    let (env, enrolled) = TestEnv::with_enrolled(FREE);
     let code = env.with_proxy(|p| {
         Box::pin(async move {
             p.admin_reset(FREE, "lost phone and codes; ID checked by J. Doe", 1)
@@ -163,7 +161,7 @@ fn reset_with_a_bypass_code_lets_the_user_in_once() {
 #[test]
 fn every_action_is_audited_with_its_actor() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(FREE);
+    let (env, enrolled) = TestEnv::with_enrolled(FREE);
     env.pam(&Login::new(FREE, &totp(&enrolled.secret, 0)));
     env.pam(&Login::new(FREE, "000000"));
     env.pam(&Login::new(FREE, &enrolled.backup_codes[0]));
@@ -255,7 +253,7 @@ fn config_errors_name_key_and_line_and_sighup_keeps_a_good_config() {
 #[test]
 fn remote_failures_do_not_lock_the_local_console() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(FREE);
+    let (env, enrolled) = TestEnv::with_enrolled(FREE);
     let from = |rhost: Option<&str>, tty: &str, code: &str| Login {
         rhost: rhost.map(str::to_string),
         tty: Some(tty.to_string()),
@@ -356,7 +354,7 @@ fn cli_admin_users_lists_enrolled_and_required_users() {
 #[test]
 fn cli_admin_reset_with_a_bypass_code_logs_in_once() {
     root_only!();
-    let (env, enrolled) = env_with_enrolled(FREE);
+    let (env, enrolled) = TestEnv::with_enrolled(FREE);
     let before = twofold_tests::unix_now();
     let reset = admin_reset(FREE, "lost phone and codes; ID checked by J. Doe", "2");
     let reset = json(&env.cli(&[&reset[..], &["--json"]].concat(), None, ""));
