@@ -19,17 +19,9 @@ cd "$(dirname "$0")/.."
 # libnss-db: hashed passwd lookups for the 100,000 bench accounts (see bench/src/env.rs).
 packages=(libpam0g-dev dbus-daemon dbus-bin oathtool libpam-google-authenticator libpam-oath
     postgresql libnss-db)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "bench/run.sh: installing ${missing[*]}"
-    env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-. packaging/rust-env.sh
-command -v cargo >/dev/null || { echo "bench/run.sh: cargo not found; install Rust (rustup.rs)" >&2; exit 1; }
+. packaging/build-env.sh
+need_packages bench/run.sh "${packages[@]}"
+need_cargo bench/run.sh
 cargo build --release --locked -p twofoldd -p twofold-bench
 # The module on its own, as the packages build it (packaging/build-packages.sh): its zbus
 # is then only the wire format.

@@ -17,21 +17,10 @@ fi
 
 # What building needs (dpkg-dev: cargo-deb computes the package's dependencies with
 # dpkg-shlibdeps), and what the package depends on.
-need=()
-for p in libpam0g-dev gcc pkg-config binutils dpkg-dev dbus dbus-daemon dbus-bin libpam-runtime; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-    say "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
-. packaging/rust-env.sh
-command -v cargo >/dev/null || { say "cargo not found; install Rust >= 1.89 (rustup.rs)" >&2; exit 1; }
-if ! command -v cargo-deb >/dev/null; then
-    say "installing cargo-deb (cargo install --locked cargo-deb@3.8.0)"
-    cargo install --locked --quiet cargo-deb@3.8.0
-fi
+. packaging/build-env.sh
+need_packages install.sh libpam0g-dev gcc pkg-config binutils dpkg-dev dbus dbus-daemon dbus-bin libpam-runtime
+need_cargo install.sh
+need_cargo_deb install.sh
 
 say "building the .deb (release)"
 deb=$(packaging/build-packages.sh --deb)

@@ -19,28 +19,12 @@ packages+=(systemd)
 packages+=(postgresql postgresql-client openssl libssl-dev)
 # tests/tests/logging.rs: fail2ban-regex checks packaging/fail2ban/twofold.conf.
 packages+=(fail2ban)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "tests/run.sh: installing ${missing[*]}"
-    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-. packaging/rust-env.sh
-command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust >= 1.89 (rustup.rs)" >&2; exit 1; }
-
+. packaging/build-env.sh
+need_packages tests/run.sh "${packages[@]}"
+need_cargo tests/run.sh
 # The package tests build the .deb with cargo-deb (pinned: its output is tested); the
 # .rpm with rpmbuild (package rpm).
-for tool in cargo-deb@3.8.0; do
-    if ! command -v "${tool%@*}" >/dev/null; then
-        echo "tests/run.sh: installing $tool"
-        cargo install --locked --quiet "$tool"
-    fi
-done
+need_cargo_deb tests/run.sh
 
 cargo build --workspace --all-targets --locked
 # The SQLite-only daemon (no PostgreSQL, GeoIP or reverse DNS: no OpenSSL) builds and
