@@ -22,6 +22,15 @@ pub struct Enrolled {
     pub backup_codes: Vec<String>,
 }
 
+impl Enrolled {
+    /// The current code, once at least `seconds` of its 30-second step are left (waiting
+    /// into the next step when fewer are), so that it is still current when it is sent.
+    pub fn code_lasting(&self, seconds: u64) -> String {
+        crate::wait_for_fresh_step(seconds);
+        crate::totp(&self.secret, 0)
+    }
+}
+
 /// A private bus with a twofoldd on it.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,

@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use twofold_tests::contract::{TwofoldError, TwofoldProxy};
+use twofold_tests::flows::admin_reset;
 use twofold_tests::root_only;
 use twofold_tests::{
-    assert_failed_saying, built, json, opened_session, pam, require_root, totp,
-    wait_for_fresh_step, wrong_code, Enrolled, Login, PgServer, TestEnv,
+    assert_failed_saying, built, json, opened_session, pam, require_root, totp, wrong_code,
+    Enrolled, Login, PgServer, TestEnv,
 };
 use twofoldd::storage::postgres::{PostgresStore, Settings, SslMode};
 
@@ -330,8 +331,7 @@ fn a_thousand_parallel_verifications_of_one_code_over_three_hosts_pass_once() {
     let Some((f, enrolled)) = fleet_with_user(module_path!(), 3) else {
         return;
     };
-    wait_for_fresh_step(20);
-    let code = totp(&enrolled.secret, 0);
+    let code = enrolled.code_lasting(20);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -554,8 +554,7 @@ fn database_down_or_hung_fails_closed_in_time_then_recovers() {
         let out = env.pam(&Login::new(USER, code).args("timeout=5"));
         (out, started.elapsed())
     };
-    wait_for_fresh_step(25);
-    let used = totp(&enrolled.secret, 0);
+    let used = enrolled.code_lasting(25);
     assert_eq!(env.pam(&Login::new(USER, &used)).result, pam::SUCCESS);
 
     // Stopped: refused at once.
@@ -627,12 +626,12 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
     let Some(pg) = PgServer::start(module_path!()) else {
         return;
     };
-    // A host on SQLite, with two users who used codes.
-    let mut old = TestEnv::with_config("hostname = \"oldhost\"\n");
+    // A host on SQLite, with two users who used codes (nobody, in nogroup, is required to
+    // enroll: the host records when it first saw them).
+    let mut old = TestEnv::with_config("hostname = \"oldhost\"\nrequire_groups = [\"nogroup\"]\n");
     let daemon = old.enroll(USER);
     let bin = old.enroll("bin");
-    wait_for_fresh_step(25);
-    let used = totp(&daemon.secret, 0);
+    let used = daemon.code_lasting(25);
     assert_eq!(old.pam(&Login::new(USER, &used)).result, pam::SUCCESS);
     assert_eq!(
         old.pam(&Login::new("bin", &bin.backup_codes[3])).result,
@@ -671,6 +670,25 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     assert_eq!(old.pam(&Login::new(USER, &hotp(0))).result, pam::SUCCESS);
+    // A row in each table the migration copies as it is: a failed attempt (throttle), a
+    // bypass code, a started enrollment, a required user seen, a session timeout.
+    let wrong = Login::new("bin", &wrong_code(&bin.secret));
+    assert_eq!(old.pam(&wrong).result, pam::AUTH_ERR);
+    old.enroll("games");
+    let reset = admin_reset("games", "migration test", "2");
+    let reset = json(&old.cli(&[&reset[..], &["--json"]].concat(), None, ""));
+    let bypass = reset["bypass_code"]
+        .as_str()
+        .expect("a bypass code")
+        .to_string();
+    let out = old.cli(&["enroll", "--begin", "--user", "sys"], None, "");
+    assert!(out.status.success(), "{out:?}");
+    assert_ne!(
+        old.pam(&Login::new("nobody", "123456")).result,
+        pam::SUCCESS
+    );
+    let out = old.cli(&["sessions", "timeout", "1h", "--user", "bin"], None, "");
+    assert!(out.status.success(), "{out:?}");
     old.stop_daemon();
 
     let db = new_database(&pg);
@@ -710,6 +728,18 @@ fn migrate_from_sqlite_keeps_every_user_and_their_used_codes() {
     // The fleet (with the migrated host's key) knows both users and their used codes.
     let config = pg.storage_config(&db, "newhost", "verify-full");
     let fleet = TestEnv::fleet_host(&config, &old.key);
+    for table in [
+        "throttle",
+        "bypass_codes",
+        "pending_enrollments",
+        "first_seen",
+        "session_timeouts",
+    ] {
+        let rows = pg.psql(&db, &format!("SELECT count(*) FROM {table}"));
+        assert_ne!(rows.trim(), "0", "{table} was not carried over");
+    }
+    let with_bypass = fleet.pam(&Login::new("games", &bypass)).result;
+    assert_eq!(with_bypass, pam::SUCCESS, "the bypass code came along");
     assert_eq!(
         fleet.pam(&Login::new(USER, &used)).result,
         pam::AUTH_ERR,

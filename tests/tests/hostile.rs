@@ -17,10 +17,7 @@ use twofold_tests::client::{connect, enroll_dbus, runtime};
 use twofold_tests::contract::{OathParams, TwofoldError, BUS_NAME, INTERFACE, OBJECT_PATH};
 use twofold_tests::root_only;
 use twofold_tests::uid_of;
-use twofold_tests::{
-    pam, repo_root, sqlite_integrity, totp, unix_now, wait_for_fresh_step, Login, PolkitMock,
-    TestEnv,
-};
+use twofold_tests::{pam, repo_root, sqlite_integrity, totp, unix_now, Login, PolkitMock, TestEnv};
 
 /// The user that the tests enroll (uid 1 on Debian).
 const USER: &str = "daemon";
@@ -93,8 +90,7 @@ fn exactly_one_success(counts: &BTreeMap<String, usize>, method: &str) {
 fn thousand_parallel_verifications_of_one_totp_code_yield_one_success() {
     root_only!();
     let (env, enrolled) = TestEnv::with_enrolled(USER);
-    wait_for_fresh_step(5);
-    let code = totp(&enrolled.secret, 0);
+    let code = enrolled.code_lasting(5);
     let counts = runtime().block_on(async {
         tokio::time::timeout(
             Duration::from_secs(120),
@@ -306,8 +302,7 @@ fn full_disk_fails_closed_corrupts_nothing_and_recovers() {
 
     // Fill the disk to the last byte.
     let filler = twofold_tests::fill(&state);
-    wait_for_fresh_step(5);
-    let code = totp(&enrolled.secret, 0);
+    let code = enrolled.code_lasting(5);
     let full = env.pam(&Login::new(USER, &code));
     let log = env.log_text();
     assert_eq!(

@@ -15,9 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use twofold_tests::root_only;
 use twofold_tests::wait_for;
-use twofold_tests::{
-    built, opened_session, signal, totp, wait_for_fresh_step, Login, PamOutcome, TestEnv,
-};
+use twofold_tests::{built, opened_session, signal, Login, PamOutcome, TestEnv};
 
 /// The ordinary user of the attacks (uid 1 on Debian).
 const USER: &str = "daemon";
@@ -246,8 +244,7 @@ fn tty_less_grace_does_not_cross_login_sessions() {
     root_only!();
     let (env, enrolled) = TestEnv::with_enrolled(USER);
     let confdir = env.pam_confdir(&Login::new(USER, "").args("daemon_uid=0 grace=300"));
-    wait_for_fresh_step(10);
-    let code = totp(&enrolled.secret, 0);
+    let code = enrolled.code_lasting(10);
     // Session one: a code, then (same session) no code needed.
     let one = tty_less_logins(&env, &confdir, &[&code, "000000"]);
     assert_eq!(one.len(), 2, "{one:?}");

@@ -333,8 +333,7 @@ fn hostile_bus_address_in_the_environment_is_ignored() {
 fn fifty_parallel_verifications_of_one_code_give_one_success() {
     root_only!();
     let (env, enrolled) = TestEnv::with_enrolled(USER);
-    wait_for_fresh_step(10);
-    let code = totp(&enrolled.secret, 0);
+    let code = enrolled.code_lasting(10);
     let results: Vec<i32> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50)
             .map(|_| s.spawn(|| env.pam(&Login::new(USER, &code)).result))
