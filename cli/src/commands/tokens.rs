@@ -239,7 +239,7 @@ fn seed_of(token: &PskcToken) -> TokenSeed {
             period: if hotp { 0 } else { token.period },
             counter: if hotp { token.counter } else { 0 },
         },
-        secret: data_encoding::BASE32_NOPAD.encode(&token.secret),
+        secret: data_encoding::BASE32_NOPAD.encode(&token.secret).into(),
     }
 }
 
