@@ -14,7 +14,9 @@ use crate::commands::cx::Cx;
 use crate::error::Failure;
 use crate::options::AdminAction;
 use crate::text::{cell, non_empty, one_line, table_of};
-use crate::time::{human_time, human_time_seconds, in_hours, iso8601, now, optional_iso8601};
+use crate::time::{
+    human_time, human_time_or_never, human_time_seconds, in_hours, iso8601, now, optional_iso8601,
+};
 
 /// The one-line answer to a caller who is not an administrator.
 pub const NOT_ADMIN: &str = "This needs an administrator: run it as root, or ask for the \
@@ -154,11 +156,7 @@ pub fn users_table(users: &[AdminUser], now: i64) -> String {
             cell(&u.user),
             if u.enrolled { "yes" } else { "no" }.to_owned(),
             required_cell(u, now),
-            if u.last_used > 0 {
-                human_time(u.last_used)
-            } else {
-                "never".to_owned()
-            },
+            human_time_or_never(u.last_used),
             if u.enrolled {
                 u.backup_codes_left.to_string()
             } else {

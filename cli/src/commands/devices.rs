@@ -10,7 +10,7 @@ use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
 use crate::options::DevicesAction;
 use crate::text::{cell, is_app, oath_summary, suggest, table};
-use crate::time::{human_time, optional_iso8601};
+use crate::time::{human_time_or_never, optional_iso8601};
 
 /// One device in `devices --json` (and `status --json`): times ISO 8601 UTC, `null`
 /// when never.
@@ -63,21 +63,14 @@ fn kind_cell(d: &DeviceInfo) -> String {
 
 /// The devices as a table for people: name, kind, added, last used.
 pub fn devices_table(devices: &[DeviceInfo]) -> String {
-    let when = |t: i64| {
-        if t > 0 {
-            human_time(t)
-        } else {
-            "never".to_owned()
-        }
-    };
     let rows: Vec<[String; 4]> = devices
         .iter()
         .map(|d| {
             [
                 cell(&d.name),
                 kind_cell(d),
-                when(d.added),
-                when(d.last_used),
+                human_time_or_never(d.added),
+                human_time_or_never(d.last_used),
             ]
         })
         .collect();

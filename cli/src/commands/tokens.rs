@@ -21,7 +21,7 @@ use crate::prompt::{terminal_password, without_newline};
 use crate::pskc::{self, Hash, Protection, PskcToken, TokenKind};
 use crate::secret_file::{self, Owner, Rules, Unreadable};
 use crate::text::{cell, table_of};
-use crate::time::{human_time, iso8601, optional_iso8601};
+use crate::time::{human_time_or_never, iso8601, optional_iso8601};
 
 /// Largest key or password file read, in bytes.
 const MAX_KEY_FILE_LEN: u64 = 4096;
@@ -33,29 +33,29 @@ pub async fn run(cx: &mut Cx<'_>, action: &TokensAction) -> Result<(), Failure> 
     match action {
         TokensAction::List => {
             let tokens = admin_call(daemon, proxy.admin_tokens()).await?;
-            cx.out
-                .list(tokens.iter().map(TokenJson::from), || tokens_table(&tokens))
+            let rows = tokens.iter().map(TokenJson::from);
+            cx.out.list(rows, || tokens_table(&tokens))
         }
         TokensAction::Import(import) => import_file(cx, import).await,
         TokensAction::Assign { serial, user } => {
             admin_call(daemon, proxy.admin_assign_token(serial, user)).await?;
-            cx.out
-                .answer(&json!({ "serial": serial, "user": user }), || {
-                    format!(
-                        "Token {serial} is now a device of {user}, named {serial}: its codes pass \
-                     their logins.\n"
-                    )
-                })
+            let assigned = json!({ "serial": serial, "user": user });
+            cx.out.answer(&assigned, || {
+                format!(
+                    "Token {serial} is now a device of {user}, named {serial}: its codes \
+                     pass their logins.\n"
+                )
+            })
         }
         TokensAction::Unassign { serial } => {
             let user = admin_call(daemon, proxy.admin_unassign_token(serial)).await?;
-            cx.out
-                .answer(&json!({ "serial": serial, "user": user }), || {
-                    format!(
-                        "Token {serial} is no longer a device of {user}; it keeps its counter and \
-                     can be assigned again.\n"
-                    )
-                })
+            let unassigned = json!({ "serial": serial, "user": user });
+            cx.out.answer(&unassigned, || {
+                format!(
+                    "Token {serial} is no longer a device of {user}; it keeps its counter \
+                     and can be assigned again.\n"
+                )
+            })
         }
         TokensAction::Resync { serial, codes } => {
             let (first, second) = match codes.as_slice() {
@@ -405,11 +405,7 @@ fn tokens_table(tokens: &[TokenInfo]) -> String {
                 p => format!("{p} s"),
             },
             cell(&t.assigned_to),
-            if t.last_used > 0 {
-                human_time(t.last_used)
-            } else {
-                "never".to_owned()
-            },
+            human_time_or_never(t.last_used),
             cell([t.manufacturer.as_str(), t.model.as_str()].join(" ").trim()),
         ]
     })
