@@ -13,6 +13,10 @@ use crate::options::BusTarget;
 /// Longest wait for connecting and for each call.
 pub const TIMEOUT: Duration = Duration::from_secs(25);
 
+/// What a call gives: the daemon's answer, its error kept as [`TwofoldError`] for the
+/// caller to react to (a wrong code); or the call's own failure (a timeout).
+pub type Reply<T> = Result<Result<T, TwofoldError>, Failure>;
+
 /// A connected client of the daemon.
 pub struct Daemon<'a> {
     proxy: TwofoldProxy<'static>,
@@ -53,10 +57,7 @@ impl<'a> Daemon<'a> {
 
     /// Runs one call with the timeout; errors stay [`TwofoldError`] so that callers can
     /// react to some (a wrong code), and [`Context::failure`] words the rest.
-    pub async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<T, TwofoldError>>,
-    ) -> Result<Result<T, TwofoldError>, Failure> {
+    pub async fn call<T>(&self, call: impl Future<Output = Result<T, TwofoldError>>) -> Reply<T> {
         tokio::time::timeout(TIMEOUT, call)
             .await
             .map_err(|_| self.ctx.timed_out(TIMEOUT))

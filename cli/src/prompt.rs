@@ -24,7 +24,7 @@ pub const DISABLE_WORD: &str = "disable";
 
 /// One answer read from `input` after printing `prompt`; `None` at end of input.
 pub fn read_answer(
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     out: &mut (impl Write + ?Sized),
     prompt: &str,
 ) -> Result<Option<Zeroizing<String>>, Failure> {
@@ -60,7 +60,7 @@ pub enum Unanswered {
 /// answer the reason is said (as a sentence) and, when `count_down`, how many tries are
 /// left.
 pub async fn ask_until_accepted<T>(
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     out: &mut (impl Write + ?Sized),
     prompt: &str,
     count_down: bool,
@@ -96,7 +96,7 @@ fn tries_left(n: usize) -> String {
 /// checks its form). On a terminal the person is asked first, on standard error so that
 /// standard output stays for the result.
 pub fn code_from_stdin(
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     flag: &str,
     prompt: &str,
 ) -> Result<Zeroizing<String>, Failure> {
@@ -120,7 +120,7 @@ pub fn code_from_stdin(
 
 /// A current code or backup code given with `FLAG -` on standard input, checked.
 pub fn proof_from_stdin(
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     flag: &str,
 ) -> Result<Zeroizing<String>, Failure> {
     let typed = code_from_stdin(input, flag, PROOF_PROMPT)?;
@@ -146,7 +146,7 @@ pub enum PasswordSource<'a> {
 /// Asks for the account password of `who` ("your account", "user alice").
 pub fn read_password(
     source: PasswordSource<'_>,
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     out: &mut (impl Write + ?Sized),
     who: &str,
 ) -> Result<Zeroizing<String>, Failure> {
@@ -194,7 +194,7 @@ pub fn terminal_password(prompt: &str) -> io::Result<String> {
 
 /// Asks for the typed confirmation of `twofold disable`; true when confirmed.
 pub fn confirm_disable(
-    input: &mut impl BufRead,
+    input: &mut (impl BufRead + ?Sized),
     out: &mut (impl Write + ?Sized),
 ) -> Result<bool, Failure> {
     let answer = read_answer(

@@ -25,6 +25,7 @@ use data_encoding::Encoding;
 use hmac::{Hmac, KeyInit, Mac};
 use roxmltree::{Document, Node, ParsingOptions};
 use twofold_contract::limits;
+use twofold_contract::tokens::Hidden;
 use zeroize::Zeroizing;
 
 use crate::text::one_line;
@@ -66,7 +67,8 @@ static BASE64_XML: LazyLock<Encoding> = LazyLock::new(|| {
         .expect("base64 with white space ignored is a valid encoding")
 });
 
-/// One token read from the file.
+/// One token read from the file (`Debug` shows everything but the secret).
+#[derive(Debug)]
 pub struct PskcToken {
     /// `DeviceInfo/SerialNo`: valid as a device name (twofold names the device by it).
     pub serial: String,
@@ -83,25 +85,7 @@ pub struct PskcToken {
     /// `Data/TimeDrift`: the token clock's drift in steps, as the vendor measured it.
     pub time_drift: i64,
     /// The seed: [`MIN_SECRET_BYTES`] to [`MAX_SECRET_BYTES`] bytes.
-    pub secret: Zeroizing<Vec<u8>>,
-}
-
-/// Everything but the secret.
-impl fmt::Debug for PskcToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PskcToken")
-            .field("serial", &self.serial)
-            .field("manufacturer", &self.manufacturer)
-            .field("model", &self.model)
-            .field("kind", &self.kind)
-            .field("hash", &self.hash)
-            .field("digits", &self.digits)
-            .field("period", &self.period)
-            .field("counter", &self.counter)
-            .field("time_drift", &self.time_drift)
-            .field("secret", &"(hidden)")
-            .finish()
-    }
+    pub secret: Hidden<Zeroizing<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,7 +338,7 @@ fn read_package(
         period,
         counter,
         time_drift,
-        secret,
+        secret: Hidden(secret),
     }))
 }
 
@@ -823,7 +807,7 @@ mod tests {
             ("987654321", TokenKind::Hotp)
         );
         assert_eq!((token.digits, token.counter), (8, 0));
-        assert_eq!(*token.secret, *b"12345678901234567890");
+        assert_eq!(**token.secret, *b"12345678901234567890");
         // A PIN sent with the codes cannot be taken; a file of PINs alone holds nothing.
         let appended = FIGURE5.replace("PINUsageMode=\"Local\"", "PINUsageMode=\"Append\"");
         assert_eq!(

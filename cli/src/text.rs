@@ -97,6 +97,20 @@ pub fn table<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
     out
 }
 
+/// `items` as a [`table`] under `header`, a row each made by `row`; `none` when there
+/// are no items.
+pub fn table_of<T, R: AsRef<[String]>>(
+    items: &[T],
+    none: &str,
+    header: &[&str],
+    row: impl FnMut(&T) -> R,
+) -> String {
+    if items.is_empty() {
+        return none.to_owned();
+    }
+    table(header, &items.iter().map(row).collect::<Vec<R>>())
+}
+
 /// The secret in groups of four, `ABCD EFGH IJ`, for typing it into an app by hand.
 pub fn group_secret(secret: &str) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(secret.len() + secret.len() / 4));
@@ -142,6 +156,9 @@ mod tests {
             table(&["USER", "ENROLLED", "NOTE"], &rows),
             "USER   ENROLLED  NOTE\nalice  yes       x\nbob    no\n"
         );
+        let of = |names: &[&str]| table_of(names, "None.\n", &["NAME"], |n| [n.to_string()]);
+        assert_eq!(of(&["alice", "bob"]), "NAME\nalice\nbob\n");
+        assert_eq!(of(&[]), "None.\n");
     }
 
     #[test]

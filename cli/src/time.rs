@@ -32,6 +32,15 @@ pub fn human_time(unix: i64) -> String {
     utc(unix, "%Y-%m-%d %H:%M UTC")
 }
 
+/// For people, "never" for the "not yet" value 0: when a device was last used.
+pub fn human_time_or_never(unix: i64) -> String {
+    if unix > 0 {
+        human_time(unix)
+    } else {
+        "never".to_owned()
+    }
+}
+
 /// For people, to the second (an audit trail): `2025-01-02 03:04:05 UTC`.
 pub fn human_time_seconds(unix: i64) -> String {
     utc(unix, "%Y-%m-%d %H:%M:%S UTC")
@@ -162,6 +171,8 @@ mod tests {
         assert_eq!(iso8601(1_735_787_045), "2025-01-02T03:04:05Z");
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59Z");
         assert_eq!(human_time(1_735_787_045), "2025-01-02 03:04 UTC");
+        assert_eq!(human_time_or_never(1_735_787_045), "2025-01-02 03:04 UTC");
+        assert_eq!(human_time_or_never(0), "never");
         assert_eq!(human_time_seconds(1_735_787_045), "2025-01-02 03:04:05 UTC");
         assert_eq!(optional_iso8601(0), None);
         // Nonsense from the wire must not panic.

@@ -1,15 +1,18 @@
 //! Hardware OATH tokens (key fobs whose seeds come from the vendor in a PSKC file): the
 //! shapes of `AdminImportTokens` and `AdminTokens`.
 
+use std::fmt;
+use std::ops::Deref;
+
 use serde::{Deserialize, Serialize};
-use zbus::Type;
+use zbus::{Signature, Type};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::OathParams;
 
 /// One token to import (`AdminImportTokens`): its serial, who made it, how it makes its
 /// codes and its seed. The seed is wiped when the value is dropped and never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Zeroize, ZeroizeOnDrop)]
 pub struct TokenSeed {
     /// The serial printed on the token (valid as a device name: the token becomes a
     /// device named so; see [`crate::limits::token_serial`]).
@@ -25,19 +28,48 @@ pub struct TokenSeed {
     #[zeroize(skip)]
     pub oath: OathParams,
     /// The seed, base32 (RFC 4648, no padding).
-    pub secret: String,
+    pub secret: Hidden<String>,
 }
 
-/// Everything but the seed.
-impl std::fmt::Debug for TokenSeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSeed")
-            .field("serial", &self.serial)
-            .field("manufacturer", &self.manufacturer)
-            .field("model", &self.model)
-            .field("oath", &self.oath)
-            .field("secret", &"(hidden)")
-            .finish()
+/// A seed: itself on the wire and to the code that uses it (through `Deref`), but
+/// `"(hidden)"` to `Debug`, so that a struct holding one can derive `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hidden<T>(pub T);
+
+impl<T> fmt::Debug for Hidden<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt("(hidden)", f)
+    }
+}
+
+impl<T> Deref for Hidden<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> From<T> for Hidden<T> {
+    fn from(seed: T) -> Self {
+        Hidden(seed)
+    }
+}
+
+impl From<&str> for Hidden<String> {
+    fn from(seed: &str) -> Self {
+        Hidden(seed.to_owned())
+    }
+}
+
+impl<T: Type> Type for Hidden<T> {
+    const SIGNATURE: &'static Signature = T::SIGNATURE;
+}
+
+impl<T: Zeroize> Zeroize for Hidden<T> {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
     }
 }
 
@@ -72,4 +104,51 @@ pub struct TokenInfo {
     pub imported_at: i64,
     /// Unix time a code of it last passed since its assignment; 0 when never.
     pub last_used: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> TokenSeed {
+        TokenSeed {
+            serial: "987654321".into(),
+            manufacturer: "Manufacturer".into(),
+            model: String::new(),
+            oath: OathParams::app(),
+            secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_seed() {
+        let shown = format!("{:?}", seed());
+        assert!(
+            shown.starts_with("TokenSeed { serial: \"987654321\""),
+            "{shown}"
+        );
+        assert!(shown.ends_with("secret: \"(hidden)\" }"), "{shown}");
+        assert!(!shown.contains("GEZDGNBV"), "{shown}");
+    }
+
+    #[test]
+    fn a_hidden_seed_is_the_seed_on_the_wire() {
+        let seed = seed();
+        let plain = (
+            seed.serial.as_str(),
+            seed.manufacturer.as_str(),
+            seed.model.as_str(),
+            &seed.oath,
+            seed.secret.as_str(),
+        );
+        assert_eq!(
+            TokenSeed::SIGNATURE,
+            <(String, String, String, OathParams, String)>::SIGNATURE
+        );
+        let ctx = zbus::wire::serialized::Context::new(zbus::wire::LE, 0);
+        assert_eq!(
+            &*zbus::wire::to_bytes(ctx, &seed).unwrap(),
+            &*zbus::wire::to_bytes(ctx, &plain).unwrap()
+        );
+    }
 }

@@ -2,39 +2,35 @@
 //! permission `org.twofold.administer` (the daemon decides; this only asks and words
 //! the answers).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Write;
 
 use serde::Serialize;
+use serde_json::json;
 use twofold_contract::{AdminUser, AuditEntry, TwofoldError};
 
 use crate::bus::Daemon;
+use crate::commands::cx::Cx;
 use crate::error::Failure;
-use crate::json::{write_json, write_json_list};
 use crate::options::AdminAction;
-use crate::output::write_out;
-use crate::text::{cell, non_empty, one_line, table};
-use crate::time::{human_time, human_time_seconds, in_hours, iso8601, now, optional_iso8601};
+use crate::text::{cell, non_empty, one_line, table_of};
+use crate::time::{
+    human_time, human_time_or_never, human_time_seconds, in_hours, iso8601, now, optional_iso8601,
+};
 
 /// The one-line answer to a caller who is not an administrator.
 pub const NOT_ADMIN: &str = "This needs an administrator: run it as root, or ask for the \
                              org.twofold.administer permission.";
 
 /// Runs the action.
-pub async fn run(
-    daemon: &Daemon<'_>,
-    action: &AdminAction,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>, action: &AdminAction) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let proxy = daemon.proxy();
     match action {
         AdminAction::Users => {
             let users = admin_call(daemon, proxy.admin_users()).await?;
-            if json {
-                return write_json_list(out, users.iter().map(AdminUserJson::from));
-            }
-            write_out(out, &users_table(&users, now()))
+            let rows = users.iter().map(AdminUserJson::from);
+            cx.out.list(rows, || users_table(&users, now()))
         }
         AdminAction::Reset {
             user,
@@ -60,22 +56,14 @@ pub async fn run(
                 bypass_code: (!code.is_empty()).then_some(code.as_str()),
                 expires: (!code.is_empty()).then(|| issued + i64::from(*bypass_hours) * 3600),
             };
-            if json {
-                return write_json(out, &ResetJson::from(&reset));
-            }
-            write_out(out, &reset_text(&reset, issued))
+            cx.out
+                .answer(&ResetJson::from(&reset), || reset_text(&reset, issued))
         }
         AdminAction::Unlock { user } => {
             admin_call(daemon, proxy.admin_unlock(user)).await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "user": user, "unlocked": true }));
-            }
-            write_out(
-                out,
-                &format!(
-                    "Unlocked user {user}: the failed attempts from every source are cleared.\n"
-                ),
-            )
+            cx.out.answer(&json!({ "user": user, "unlocked": true }), || {
+                format!("Unlocked user {user}: the failed attempts from every source are cleared.\n")
+            })
         }
         AdminAction::ImportGoogleAuthenticator(_)
         | AdminAction::ImportOath(_)
@@ -85,12 +73,9 @@ pub async fn run(
         AdminAction::Log { user, since, limit } => {
             let who = user.as_deref().unwrap_or("");
             let entries = admin_call(daemon, proxy.audit_log(who, *since, *limit)).await?;
-            let mut names = Names::default();
-            if json {
-                let rows = entries.iter().map(|e| AuditJson::new(e, &mut names));
-                return write_json_list(out, rows);
-            }
-            write_out(out, &log_table(&entries, *limit, &mut names))
+            let names = Names::default();
+            let rows = entries.iter().map(|e| AuditJson::new(e, &names));
+            cx.out.list(rows, || log_table(&entries, *limit, &names))
         }
     }
 }
@@ -156,48 +141,35 @@ fn required_cell(u: &AdminUser, now: i64) -> String {
 
 /// The `admin users` table.
 pub fn users_table(users: &[AdminUser], now: i64) -> String {
-    if users.is_empty() {
-        return "No users yet: nobody has enrolled, and no required group has members.\n"
-            .to_owned();
-    }
-    let rows: Vec<Vec<String>> = users
-        .iter()
-        .map(|u| {
-            vec![
-                cell(&u.user),
-                if u.enrolled { "yes" } else { "no" }.to_owned(),
-                required_cell(u, now),
-                if u.last_used > 0 {
-                    human_time(u.last_used)
-                } else {
-                    "never".to_owned()
-                },
-                if u.enrolled {
-                    u.backup_codes_left.to_string()
-                } else {
-                    "-".to_owned()
-                },
-                if u.locked_until > now {
-                    human_time(u.locked_until)
-                } else {
-                    "-".to_owned()
-                },
-                u.live_sessions.to_string(),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "USER",
-            "ENROLLED",
-            "REQUIRED",
-            "LAST USE",
-            "BACKUP CODES",
-            "LOCKED UNTIL",
-            "SESSIONS",
-        ],
-        &rows,
-    )
+    let none = "No users yet: nobody has enrolled, and no required group has members.\n";
+    let header = [
+        "USER",
+        "ENROLLED",
+        "REQUIRED",
+        "LAST USE",
+        "BACKUP CODES",
+        "LOCKED UNTIL",
+        "SESSIONS",
+    ];
+    table_of(users, none, &header, |u| {
+        [
+            cell(&u.user),
+            if u.enrolled { "yes" } else { "no" }.to_owned(),
+            required_cell(u, now),
+            human_time_or_never(u.last_used),
+            if u.enrolled {
+                u.backup_codes_left.to_string()
+            } else {
+                "-".to_owned()
+            },
+            if u.locked_until > now {
+                human_time(u.locked_until)
+            } else {
+                "-".to_owned()
+            },
+            u.live_sessions.to_string(),
+        ]
+    })
 }
 
 // ---- admin reset ----
@@ -252,16 +224,17 @@ pub fn reset_text(r: &Reset<'_>, now: i64) -> String {
 
 // ---- admin log ----
 
-/// Uid to user name through NSS, asked once per uid.
+/// Uid to user name through NSS, asked once per uid (by the JSON rows or the table).
 #[derive(Debug, Default)]
-struct Names(HashMap<i64, Option<String>>);
+struct Names(RefCell<HashMap<i64, Option<String>>>);
 
 impl Names {
-    fn get(&mut self, uid: i64) -> Option<String> {
+    fn get(&self, uid: i64) -> Option<String> {
         if uid < 0 {
             return None;
         }
-        self.0.entry(uid).or_insert_with(|| user_name(uid)).clone()
+        let mut known = self.0.borrow_mut();
+        known.entry(uid).or_insert_with(|| user_name(uid)).clone()
     }
 }
 
@@ -291,7 +264,7 @@ pub struct AuditJson<'a> {
 }
 
 impl<'a> AuditJson<'a> {
-    fn new(e: &'a AuditEntry, names: &mut Names) -> Self {
+    fn new(e: &'a AuditEntry, names: &Names) -> Self {
         AuditJson {
             at: iso8601(e.at),
             actor_uid: (e.actor_uid >= 0).then_some(e.actor_uid),
@@ -308,7 +281,7 @@ impl<'a> AuditJson<'a> {
 }
 
 /// "root", "uid 1234" (no name), "-" (unknown).
-fn actor_cell(uid: i64, names: &mut Names) -> String {
+fn actor_cell(uid: i64, names: &Names) -> String {
     match names.get(uid) {
         Some(name) => one_line(&name),
         None if uid >= 0 => format!("uid {uid}"),
@@ -326,39 +299,30 @@ fn place_cell(e: &AuditEntry) -> String {
     }
 }
 
-fn log_table(entries: &[AuditEntry], limit: u32, names: &mut Names) -> String {
-    if entries.is_empty() {
-        return "No audit entries match.\n".to_owned();
-    }
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                human_time_seconds(e.at),
-                actor_cell(e.actor_uid, names),
-                cell(&e.user),
-                cell(&e.event),
-                cell(&e.service),
-                place_cell(e),
-                cell(&e.host),
-                cell(&e.detail),
-            ]
-        })
-        .collect();
-    let mut text = table(
-        &[
-            "WHEN",
-            "ACTOR",
-            "USER",
-            "EVENT",
-            "SERVICE",
-            "TTY/RHOST",
-            "HOST",
-            "DETAIL",
-        ],
-        &rows,
-    );
-    if entries.len() >= limit as usize {
+fn log_table(entries: &[AuditEntry], limit: u32, names: &Names) -> String {
+    let header = [
+        "WHEN",
+        "ACTOR",
+        "USER",
+        "EVENT",
+        "SERVICE",
+        "TTY/RHOST",
+        "HOST",
+        "DETAIL",
+    ];
+    let mut text = table_of(entries, "No audit entries match.\n", &header, |e| {
+        [
+            human_time_seconds(e.at),
+            actor_cell(e.actor_uid, names),
+            cell(&e.user),
+            cell(&e.event),
+            cell(&e.service),
+            place_cell(e),
+            cell(&e.host),
+            cell(&e.detail),
+        ]
+    });
+    if !entries.is_empty() && entries.len() >= limit as usize {
         text.push_str(&format!(
             "(the newest {limit} entries; --limit N or --since T shows others)\n"
         ));
@@ -520,8 +484,8 @@ mod tests {
                 ..entry()
             },
         ];
-        let mut names = Names::default();
-        let text = log_table(&entries, 100, &mut names);
+        let names = Names::default();
+        let text = log_table(&entries, 100, &names);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].starts_with("WHEN"), "{text}");
@@ -539,10 +503,10 @@ mod tests {
             ],
         );
         assert!(!text.contains("--limit"), "{text}");
-        assert!(log_table(&entries, 3, &mut names).contains("the newest 3 entries"));
-        assert_eq!(log_table(&[], 100, &mut names), "No audit entries match.\n");
+        assert!(log_table(&entries, 3, &names).contains("the newest 3 entries"));
+        assert_eq!(log_table(&[], 100, &names), "No audit entries match.\n");
 
-        let v = serde_json::to_value(AuditJson::new(&entries[0], &mut names)).unwrap();
+        let v = serde_json::to_value(AuditJson::new(&entries[0], &names)).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
@@ -558,7 +522,7 @@ mod tests {
                 "host": "web1",
             })
         );
-        let v = serde_json::to_value(AuditJson::new(&entries[1], &mut names)).unwrap();
+        let v = serde_json::to_value(AuditJson::new(&entries[1], &names)).unwrap();
         assert_eq!(v["actor_uid"], serde_json::Value::Null);
         assert_eq!(v["actor"], serde_json::Value::Null);
         assert_eq!(v["service"], serde_json::Value::Null);

@@ -1,16 +1,12 @@
 //! `twofold backup-codes count` and `twofold backup-codes regenerate`.
 
-use std::io::{BufRead, Write};
-
 use serde::Serialize;
 use twofold_contract::{UserStatus, BACKUP_CODES_LOW};
 
-use crate::bus::Daemon;
+use crate::commands::cx::Cx;
 use crate::commands::enroll::write_backup_codes;
 use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
-use crate::json::write_json;
-use crate::output::write_out;
 use crate::prompt::PROOF_PROMPT;
 use crate::text::suggest;
 
@@ -52,35 +48,28 @@ pub fn count_text(s: &UserStatus, user: Option<&str>) -> String {
 }
 
 /// Runs `twofold backup-codes count`.
-pub async fn count(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
-    let s = daemon.enrolled_status().await?;
-    if json {
-        let count = CountJson {
-            user: &s.user,
-            backup_codes_left: s.backup_codes_left,
-            low: s.backup_codes_left <= BACKUP_CODES_LOW,
-        };
-        return write_json(out, &count);
-    }
-    write_out(out, &count_text(&s, daemon.context().user))
+pub async fn count(cx: &mut Cx<'_>) -> Result<(), Failure> {
+    let s = cx.daemon.enrolled_status().await?;
+    let count = CountJson {
+        user: &s.user,
+        backup_codes_left: s.backup_codes_left,
+        low: s.backup_codes_left <= BACKUP_CODES_LOW,
+    };
+    let user = cx.daemon.context().user;
+    cx.out.answer(&count, || count_text(&s, user))
 }
 
 /// Runs `twofold backup-codes regenerate`: the proof from standard input (`--code -`),
 /// else asked for when the daemon says this caller needs one.
-pub async fn regenerate(
-    daemon: &Daemon<'_>,
-    code_stdin: bool,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+pub async fn regenerate(cx: &mut Cx<'_>, code_stdin: bool) -> Result<(), Failure> {
     let words = ProofWords {
         prompt: PROOF_PROMPT,
         mismatch: "That code did not match. Check that your phone sets its time automatically, \
                    or use a backup code.\n",
         not_done: "the backup codes were not changed",
     };
-    let codes = with_proof(daemon, code_stdin, json, out, input, words, async |proof| {
+    let daemon = cx.daemon;
+    let codes = with_proof(cx, code_stdin, words, async |proof| {
         let user = daemon.user_arg();
         daemon.proxy().regenerate_backup_codes(user, proof).await
     })
@@ -89,7 +78,7 @@ pub async fn regenerate(
         "New backup codes for {}. The old ones no longer work.",
         daemon.context().who()
     );
-    write_backup_codes(codes, &headline, json, out)
+    write_backup_codes(&mut cx.out, codes, &headline)
 }
 
 #[cfg(test)]

@@ -1,20 +1,16 @@
 //! `twofold devices`: list, add (the enrollment's flow, see [`crate::commands::enroll`]),
 //! remove.
 
-use std::io::{BufRead, Write};
-
 use serde::Serialize;
 use twofold_contract::{DeviceInfo, OathParams, TwofoldError};
 
-use crate::bus::Daemon;
+use crate::commands::cx::Cx;
 use crate::commands::enroll;
 use crate::commands::proof::{with_proof, ProofWords};
 use crate::error::Failure;
-use crate::json::{write_json, write_json_list};
 use crate::options::DevicesAction;
-use crate::output::write_out;
 use crate::text::{cell, is_app, oath_summary, suggest, table};
-use crate::time::{human_time, optional_iso8601};
+use crate::time::{human_time_or_never, optional_iso8601};
 
 /// One device in `devices --json` (and `status --json`): times ISO 8601 UTC, `null`
 /// when never.
@@ -67,21 +63,14 @@ fn kind_cell(d: &DeviceInfo) -> String {
 
 /// The devices as a table for people: name, kind, added, last used.
 pub fn devices_table(devices: &[DeviceInfo]) -> String {
-    let when = |t: i64| {
-        if t > 0 {
-            human_time(t)
-        } else {
-            "never".to_owned()
-        }
-    };
     let rows: Vec<[String; 4]> = devices
         .iter()
         .map(|d| {
             [
                 cell(&d.name),
                 kind_cell(d),
-                when(d.added),
-                when(d.last_used),
+                human_time_or_never(d.added),
+                human_time_or_never(d.last_used),
             ]
         })
         .collect();
@@ -89,47 +78,38 @@ pub fn devices_table(devices: &[DeviceInfo]) -> String {
 }
 
 /// Runs `twofold devices`.
-pub async fn run(
-    daemon: &Daemon<'_>,
-    action: &DevicesAction,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>, action: &DevicesAction) -> Result<(), Failure> {
     match action {
-        DevicesAction::List => list(daemon, json, out).await,
+        DevicesAction::List => list(cx).await,
         DevicesAction::Add { name, setup } => {
             let req = enroll::Request {
                 device: Some(name),
                 setup,
-                json,
             };
-            enroll::run(daemon, &req, out, input).await
+            enroll::run(cx, &req).await
         }
-        DevicesAction::Remove { name, code_stdin } => {
-            remove(daemon, name, *code_stdin, json, out, input).await
-        }
+        DevicesAction::Remove { name, code_stdin } => remove(cx, name, *code_stdin).await,
     }
 }
 
-async fn list(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
+async fn list(cx: &mut Cx<'_>) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let devices = daemon
         .run(daemon.proxy().list_devices(daemon.user_arg()))
         .await?;
-    if json {
-        return write_json_list(out, devices.iter().map(DeviceJson::from));
-    }
-    if devices.is_empty() {
+    if devices.is_empty() && !cx.out.json {
         return Err(daemon
             .context()
             .failure(&TwofoldError::NotEnrolled(String::new())));
     }
-    let mut text = devices_table(&devices);
-    text.push_str(&format!(
-        "\nA code from any of them works. Add one with `{}`.\n",
-        suggest("devices add NAME", daemon.context().user)
-    ));
-    write_out(out, &text)
+    cx.out.list(devices.iter().map(DeviceJson::from), || {
+        let mut text = devices_table(&devices);
+        text.push_str(&format!(
+            "\nA code from any of them works. Add one with `{}`.\n",
+            suggest("devices add NAME", daemon.context().user)
+        ));
+        text
+    })
 }
 
 /// `devices remove NAME --json`.
@@ -141,14 +121,7 @@ struct RemovedJson<'a> {
 
 /// Removes device `name`: the proof from standard input (`--code -`), else asked for
 /// when the daemon says this caller needs one.
-async fn remove(
-    daemon: &Daemon<'_>,
-    name: &str,
-    code_stdin: bool,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+async fn remove(cx: &mut Cx<'_>, name: &str, code_stdin: bool) -> Result<(), Failure> {
     let prompt = format!("Enter a current code of a device other than {name}, or a backup code: ");
     let mismatch = format!(
         "That code did not match. Use a code of another device than {name}, or a backup \
@@ -160,27 +133,22 @@ async fn remove(
         mismatch: &mismatch,
         not_done: &not_done,
     };
-    with_proof(daemon, code_stdin, json, out, input, words, async |proof| {
+    let daemon = cx.daemon;
+    with_proof(cx, code_stdin, words, async |proof| {
         let user = daemon.user_arg();
         daemon.proxy().remove_device(user, name, proof).await
     })
     .await?;
-    if json {
-        return write_json(
-            out,
-            &RemovedJson {
-                device: name,
-                removed: true,
-            },
-        );
-    }
-    write_out(
-        out,
-        &format!(
+    let removed = RemovedJson {
+        device: name,
+        removed: true,
+    };
+    cx.out.answer(&removed, || {
+        format!(
             "Device {name} removed for {}: its codes no longer work.\n",
             daemon.context().who()
-        ),
-    )
+        )
+    })
 }
 
 #[cfg(test)]

@@ -1,17 +1,13 @@
 //! `twofold disable`: a typed confirmation, the account password, and a current code or
 //! backup code; then the daemon checks both and removes the secret and the backup codes.
 
-use std::io::{BufRead, Write};
-
 use serde::Serialize;
 use twofold_contract::TwofoldError;
 use zeroize::Zeroizing;
 
-use crate::bus::Daemon;
 use crate::codes::normalize_proof;
+use crate::commands::cx::Cx;
 use crate::error::Failure;
-use crate::json::write_json;
-use crate::output::write_out;
 use crate::prompt::{
     confirm_disable, proof_from_stdin, read_answer, read_password, PasswordSource, PROOF_PROMPT,
 };
@@ -30,17 +26,15 @@ pub struct Request {
     pub password_stdin: bool,
     /// The code is on standard input (`--code -`), after the password if that is too.
     pub code_stdin: bool,
-    pub json: bool,
 }
 
 /// Runs `twofold disable`. `ask_password` reads a hidden password from the terminal.
 pub async fn run(
-    daemon: &Daemon<'_>,
+    cx: &mut Cx<'_>,
     req: &Request,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
     ask_password: &mut dyn FnMut(&str) -> std::io::Result<String>,
 ) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let ctx = daemon.context();
     let user = daemon.user_arg();
     let status = daemon.run(daemon.proxy().status(user)).await?;
@@ -50,9 +44,7 @@ pub async fn run(
             ctx.who()
         )));
     }
-    // With --json, standard output is for the JSON alone: prompts go to standard error.
-    let mut stderr = std::io::stderr();
-    let prompts: &mut dyn Write = if req.json { &mut stderr } else { out };
+    let (input, prompts) = cx.input_and_prompts();
 
     // The confirmation first: the code comes last and is checked at once, so a wrong
     // one is said right after it was typed, never after a confirmation.
@@ -106,21 +98,19 @@ pub async fn run(
         }
         Err(e) => return Err(ctx.failure(&e)),
     }
-    if req.json {
-        let disabled = DisableJson {
-            user: &status.user,
-            enrolled: false,
-        };
-        return write_json(out, &disabled);
-    }
-    let text = format!(
-        "Two-factor authentication is now off for {}. The authenticator app's entry \
+    let disabled = DisableJson {
+        user: &status.user,
+        enrolled: false,
+    };
+    cx.out.answer(&disabled, || {
+        format!(
+            "Two-factor authentication is now off for {}. The authenticator app's entry \
              and the backup codes no longer work; you may delete them. To turn it on \
              again: `{}`.\n",
-        ctx.who(),
-        suggest("enroll", ctx.user)
-    );
-    write_out(out, &text)
+            ctx.who(),
+            suggest("enroll", ctx.user)
+        )
+    })
 }
 
 #[cfg(test)]

@@ -2,18 +2,18 @@
 //! input: never on the command line). `twofold devices add NAME` runs the same, for a
 //! further device.
 
-use std::io::{BufRead, Write};
+use std::future::Future;
+use std::io::BufRead;
 
 use serde::Serialize;
 use twofold_contract::{Enrollment, OathParams, TwofoldError};
 use zeroize::Zeroizing;
 
-use crate::bus::Daemon;
+use crate::bus::{Daemon, Reply};
 use crate::codes::{normalize_code, normalize_proof, uri_digits};
+use crate::commands::cx::{Cx, Out};
 use crate::error::Failure;
-use crate::json::write_json;
 use crate::options::{EnrollMode, QrFiles, Setup};
-use crate::output::write_out;
 use crate::prompt::{
     ask_until_accepted, code_from_stdin, proof_from_stdin, Checked, Unanswered, OLD_DEVICE_PROMPT,
     PROOF_PROMPT, TRIES,
@@ -73,7 +73,6 @@ pub struct Request<'a> {
     pub device: Option<&'a str>,
     /// The issuer, mode, proof, QR files and code parameters asked for.
     pub setup: &'a Setup,
-    pub json: bool,
 }
 
 /// What a confirmed secret gave: an enrollment's backup codes, or a device added.
@@ -91,45 +90,48 @@ impl Request<'_> {
         }
     }
 
-    /// Asks the daemon for the new secret (`proof`: a code of a device the user has).
-    async fn start(
+    /// Calls the daemon: `enroll` for an enrollment, `add(name)` for `devices add NAME`.
+    async fn call<T>(
         &self,
         daemon: &Daemon<'_>,
-        proof: &str,
-    ) -> Result<Result<Enrollment, TwofoldError>, Failure> {
-        let (proxy, user) = (daemon.proxy(), daemon.user_arg());
-        let Setup { issuer, oath, .. } = self.setup;
+        enroll: impl Future<Output = Result<T, TwofoldError>>,
+        add: impl AsyncFnOnce(&str) -> Result<T, TwofoldError>,
+    ) -> Reply<T> {
         match self.device {
-            None => {
-                daemon
-                    .call(proxy.enroll_begin(user, issuer, proof, oath))
-                    .await
-            }
-            Some(name) => {
-                daemon
-                    .call(proxy.add_device_begin(user, name, issuer, proof, oath))
-                    .await
-            }
+            None => daemon.call(enroll).await,
+            Some(name) => daemon.call(add(name)).await,
         }
     }
 
-    /// Confirms the new secret with its first code.
-    async fn finish(
-        &self,
-        daemon: &Daemon<'_>,
-        code: &str,
-    ) -> Result<Result<Finished, TwofoldError>, Failure> {
+    /// Asks the daemon for the new secret (`proof`: a code of a device the user has).
+    async fn start(&self, daemon: &Daemon<'_>, proof: &str) -> Reply<Enrollment> {
         let (proxy, user) = (daemon.proxy(), daemon.user_arg());
-        Ok(match self.device {
-            None => daemon
-                .call(proxy.enroll_confirm(user, code))
-                .await?
-                .map(Finished::BackupCodes),
-            Some(name) => daemon
-                .call(proxy.add_device_confirm(user, name, code))
-                .await?
-                .map(|()| Finished::DeviceAdded),
-        })
+        let Setup { issuer, oath, .. } = self.setup;
+        let enroll = proxy.enroll_begin(user, issuer, proof, oath);
+        let add = async |name: &str| {
+            proxy
+                .add_device_begin(user, name, issuer, proof, oath)
+                .await
+        };
+        self.call(daemon, enroll, add).await
+    }
+
+    /// Confirms the new secret with its first code.
+    async fn finish(&self, daemon: &Daemon<'_>, code: &str) -> Reply<Finished> {
+        let (proxy, user) = (daemon.proxy(), daemon.user_arg());
+        let enroll = async {
+            proxy
+                .enroll_confirm(user, code)
+                .await
+                .map(Finished::BackupCodes)
+        };
+        let add = async |name: &str| {
+            proxy
+                .add_device_confirm(user, name, code)
+                .await
+                .map(|()| Finished::DeviceAdded)
+        };
+        self.call(daemon, enroll, add).await
     }
 
     /// What is not done when the code never came.
@@ -142,19 +144,14 @@ impl Request<'_> {
 }
 
 /// Runs `twofold enroll`.
-pub async fn run(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>, req: &Request<'_>) -> Result<(), Failure> {
     if req.setup.mode != EnrollMode::Confirm && req.setup.oath != OathParams::app() {
         eprintln!("{}", PARAMETERS_WARNING);
     }
     match &req.setup.mode {
-        EnrollMode::Begin => begin(daemon, req, out, input).await,
+        EnrollMode::Begin => begin(cx, req).await,
         EnrollMode::Confirm => {
-            let typed = code_from_stdin(input, "--confirm", "Code from your app: ")?;
+            let typed = code_from_stdin(cx.input, "--confirm", "Code from your app: ")?;
             let code = normalize_code(&typed, None).map_err(|e| {
                 Failure::new(format!(
                     "--confirm -: {e}. {}.",
@@ -162,19 +159,19 @@ pub async fn run(
                 ))
             })?;
             let finished = req
-                .finish(daemon, &code)
+                .finish(cx.daemon, &code)
                 .await?
-                .map_err(|e| daemon.context().failure(&e))?;
-            print_finished(daemon, req, finished, req.json, out)
+                .map_err(|e| cx.daemon.context().failure(&e))?;
+            print_finished(cx, req, finished)
         }
-        EnrollMode::Interactive => interactive(daemon, req, out, input).await,
+        EnrollMode::Interactive => interactive(cx, req).await,
     }
 }
 
 /// The old device's code when `--proof -` gave one on standard input.
 fn given_proof(
     req: &Request<'_>,
-    input: &mut impl BufRead,
+    input: &mut dyn BufRead,
 ) -> Result<Option<Zeroizing<String>>, Failure> {
     if req.setup.proof_stdin {
         proof_from_stdin(input, "--proof").map(Some)
@@ -183,12 +180,9 @@ fn given_proof(
     }
 }
 
-async fn begin_call(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    input: &mut impl BufRead,
-) -> Result<Secret, Failure> {
-    let proof = given_proof(req, input)?;
+async fn begin_call(cx: &mut Cx<'_>, req: &Request<'_>) -> Result<Secret, Failure> {
+    let daemon = cx.daemon;
+    let proof = given_proof(req, cx.input)?;
     let proof = proof.as_deref().map_or("", String::as_str);
     req.start(daemon, proof)
         .await?
@@ -211,13 +205,9 @@ async fn begin_call(
 
 /// Starts an interactive enrollment. A user who is enrolled already (a new phone) is
 /// asked for a current code or backup code of the old device, unless `--proof -` gave one.
-async fn interactive_begin_call(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<Secret, Failure> {
-    let proof = given_proof(req, input)?;
+async fn interactive_begin_call(cx: &mut Cx<'_>, req: &Request<'_>) -> Result<Secret, Failure> {
+    let daemon = cx.daemon;
+    let proof = given_proof(req, cx.input)?;
     let first = req
         .start(daemon, proof.as_deref().map_or("", String::as_str))
         .await?;
@@ -244,8 +234,9 @@ async fn interactive_begin_call(
             PROOF_PROMPT,
         ),
     };
-    write_out(out, &why)?;
-    let answered = ask_until_accepted(input, out, prompt, true, async |answer| {
+    cx.out.say(&why)?;
+    let (input, prompts) = cx.input_and_prompts();
+    let answered = ask_until_accepted(input, prompts, prompt, true, async |answer| {
         let proof = match normalize_proof(&answer) {
             Ok(proof) => proof,
             Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
@@ -297,89 +288,70 @@ fn write_qr_files(uri: &str, files: &QrFiles) -> Result<String, Failure> {
     Ok(told)
 }
 
-async fn begin(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
-    let s = begin_call(daemon, req, input).await?;
+async fn begin(cx: &mut Cx<'_>, req: &Request<'_>) -> Result<(), Failure> {
+    let s = begin_call(cx, req).await?;
     let files = write_qr_files(&s.uri, &req.setup.qr)?;
-    if req.json {
-        let begun = BeginJson {
-            secret: &s.secret,
-            uri: &s.uri,
-            expires: optional_iso8601(s.expires),
-        };
-        return write_json(out, &begun);
-    }
-    let mut text = Zeroizing::new(format!(
-        "Secret:  {}\nURI:     {}\n",
-        *group_secret(&s.secret),
-        *s.uri
-    ));
-    if s.expires > 0 {
-        text.push_str(&format!("Expires: {}\n", human_time(s.expires)));
-    }
-    text.push_str(&files);
-    text.push_str(&format!(
-        "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
-        suggest(
-            &format!("{} --confirm -", req.command()),
-            daemon.context().user
-        )
-    ));
-    write_out(out, &text)
+    let begun = BeginJson {
+        secret: &s.secret,
+        uri: &s.uri,
+        expires: optional_iso8601(s.expires),
+    };
+    let user = cx.daemon.context().user;
+    cx.out.answer(&begun, || {
+        let mut text = Zeroizing::new(format!(
+            "Secret:  {}\nURI:     {}\n",
+            *group_secret(&s.secret),
+            *s.uri
+        ));
+        if s.expires > 0 {
+            text.push_str(&format!("Expires: {}\n", human_time(s.expires)));
+        }
+        text.push_str(&files);
+        text.push_str(&format!(
+            "Add it to your authenticator app, then run `{}` and type the code it shows.\n",
+            suggest(&format!("{} --confirm -", req.command()), user)
+        ));
+        text
+    })
 }
 
 /// What a confirmed secret gave: the backup codes of an enrollment, once, or that the
 /// device was added.
-fn print_finished(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    finished: Finished,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
-    let who = daemon.context().who();
-    match (finished, req.device) {
-        (Finished::BackupCodes(codes), _) => {
+fn print_finished(cx: &mut Cx<'_>, req: &Request<'_>, finished: Finished) -> Result<(), Failure> {
+    let who = cx.daemon.context().who();
+    match finished {
+        Finished::BackupCodes(codes) => {
             let headline = format!("Two-factor authentication is now on for {who}.");
-            write_backup_codes(codes, &headline, json, out)
+            write_backup_codes(&mut cx.out, codes, &headline)
         }
-        (Finished::DeviceAdded, Some(device)) if json => write_json(
-            out,
-            &DeviceAddedJson {
+        Finished::DeviceAdded => {
+            let device = req.device.unwrap_or_default();
+            let added = DeviceAddedJson {
                 device,
                 added: true,
-            },
-        ),
-        (Finished::DeviceAdded, device) => write_out(
-            out,
-            &format!(
-                "Device {} added for {who}: a code from any of the devices now works.\n",
-                device.unwrap_or_default()
-            ),
-        ),
+            };
+            cx.out.answer(&added, || {
+                format!(
+                    "Device {device} added for {who}: a code from any of the devices now \
+                     works.\n"
+                )
+            })
+        }
     }
 }
 
 /// Prints a new set of backup codes, once: JSON `{"backup_codes": [...]}`, or for people
 /// the `headline`, the advice and one code a line.
 pub fn write_backup_codes(
+    out: &mut Out<'_>,
     codes: Vec<String>,
     headline: &str,
-    json: bool,
-    out: &mut impl Write,
 ) -> Result<(), Failure> {
     let codes = Zeroizing::new(codes);
-    if json {
-        let json = BackupCodesJson {
-            backup_codes: &codes,
-        };
-        return write_json(out, &json);
-    }
-    write_out(out, &backup_codes_text(&codes, headline))
+    let json = BackupCodesJson {
+        backup_codes: &codes,
+    };
+    out.answer(&json, || backup_codes_text(&codes, headline))
 }
 
 /// The message with the backup codes, for people.
@@ -398,14 +370,10 @@ pub fn backup_codes_text(codes: &[String], headline: &str) -> Zeroizing<String> 
     t
 }
 
-async fn interactive(
-    daemon: &Daemon<'_>,
-    req: &Request<'_>,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+async fn interactive(cx: &mut Cx<'_>, req: &Request<'_>) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let user = daemon.context().user;
-    let s = interactive_begin_call(daemon, req, out, input).await?;
+    let s = interactive_begin_call(cx, req).await?;
     let digits = uri_digits(&s.uri);
     let files = write_qr_files(&s.uri, &req.setup.qr)?;
 
@@ -450,14 +418,15 @@ async fn interactive(
             human_time(s.expires)
         ));
     }
-    write_out(out, &intro)?;
+    cx.out.say(&intro)?;
     drop(intro);
 
     let prompt = format!("Enter the {digits}-digit code from your app: ");
     let confirm_later = suggest(&format!("{} --confirm -", req.command()), user);
     let start_over = suggest(&req.command(), user);
     let not_done = req.not_done();
-    let answered = ask_until_accepted(input, out, &prompt, true, async |answer| {
+    let (input, prompts) = cx.input_and_prompts();
+    let answered = ask_until_accepted(input, prompts, &prompt, true, async |answer| {
         let code = match normalize_code(&answer, Some(digits)) {
             Ok(code) => code,
             Err(e) => return Ok(Checked::Refused(format!("{e}.\n"))),
@@ -474,8 +443,8 @@ async fn interactive(
     .await?;
     match answered {
         Ok(finished) => {
-            write_out(out, "\n")?;
-            print_finished(daemon, req, finished, false, out)
+            cx.out.say("\n")?;
+            print_finished(cx, req, finished)
         }
         Err(Unanswered::EndOfInput) => Err(Failure::new(format!(
             "No code was entered (end of input), so {not_done}. \
@@ -515,7 +484,7 @@ mod tests {
     fn backup_codes_json_shape() {
         let codes = vec!["1111-2222".to_owned(), "3333-4444".to_owned()];
         let mut out = Vec::new();
-        write_backup_codes(codes, "unused", true, &mut out).unwrap();
+        write_backup_codes(&mut Out::new(true, &mut out), codes, "unused").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\n  \"backup_codes\": [\n    \"1111-2222\",\n    \"3333-4444\"\n  ]\n}\n"

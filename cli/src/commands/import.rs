@@ -3,7 +3,6 @@
 //! them (`AdminImport`). One line (or JSON object) per user: imported, already enrolled,
 //! or refused and why.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -11,12 +10,11 @@ use twofold_contract::{OathParams, TwofoldError};
 
 use crate::bus::Daemon;
 use crate::commands::admin::admin_failure;
+use crate::commands::cx::{Cx, Out};
 use crate::error::Failure;
 use crate::google_authenticator as ga;
-use crate::json::write_json;
 use crate::oath_usersfile::{self as oath_file, Entry};
 use crate::options::admin::{GoogleAuthenticatorImport, ImportUsers, OathImport};
-use crate::output::write_out;
 use crate::prompt::is_root;
 use crate::secret_file::{self, Identity, Owner, Unreadable};
 use crate::text::{is_app, oath_summary, one_line};
@@ -115,22 +113,15 @@ fn import_parameters(oath: &OathParams) -> String {
 }
 
 /// The rows of a run: each line printed as it comes, or the JSON list at the end.
+#[derive(Default)]
 struct Report {
-    json: bool,
     rows: Vec<Row>,
 }
 
 impl Report {
-    fn new(json: bool) -> Report {
-        Report {
-            json,
-            rows: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, row: Row, out: &mut impl Write) -> Result<(), Failure> {
-        if !self.json {
-            write_out(out, &row.line())?;
+    fn add(&mut self, row: Row, out: &mut Out<'_>) -> Result<(), Failure> {
+        if !out.json {
+            out.say(&row.line())?;
         }
         self.rows.push(row);
         Ok(())
@@ -138,11 +129,11 @@ impl Report {
 
     /// Ends the run: the JSON list, or `none` when there was no row; a failure when a
     /// user was refused or failed.
-    fn finish(self, out: &mut impl Write, none: &str) -> Result<(), Failure> {
-        if self.json {
-            write_json(out, &self.rows)?;
+    fn finish(self, out: &mut Out<'_>, none: &str) -> Result<(), Failure> {
+        if out.json {
+            out.write_json(&self.rows)?;
         } else if self.rows.is_empty() {
-            write_out(out, none)?;
+            out.say(none)?;
         }
         let not_imported = self
             .rows
@@ -239,10 +230,8 @@ async fn refused(
 
 /// Imports google-authenticator's files.
 pub async fn google_authenticator(
-    daemon: &Daemon<'_>,
+    cx: &mut Cx<'_>,
     import: &GoogleAuthenticatorImport,
-    json: bool,
-    out: &mut impl Write,
 ) -> Result<(), Failure> {
     require_root("the users' files")?;
     let (users, named) = match &import.users {
@@ -255,14 +244,14 @@ pub async fn google_authenticator(
         ),
         ImportUsers::Named(users) => (users.clone(), true),
     };
-    let mut report = Report::new(json);
+    let mut report = Report::default();
     for (user, file) in &users {
-        if let Some(row) = one_user(daemon, import, user, file.as_deref(), named).await? {
-            report.add(row, out)?;
+        if let Some(row) = one_user(cx.daemon, import, user, file.as_deref(), named).await? {
+            report.add(row, &mut cx.out)?;
         }
     }
     let none = format!("No user of the user database has a ~/{}.\n", ga::FILE_NAME);
-    report.finish(out, &none)
+    report.finish(&mut cx.out, &none)
 }
 
 /// One user: None when `--all` passes over them (no file).
@@ -362,12 +351,7 @@ fn remove(row: &mut Row, path: &Path, read_as: Identity) {
 // ---- pam_oath ----
 
 /// Imports pam_oath's usersfile: its users, or those named.
-pub async fn oath(
-    daemon: &Daemon<'_>,
-    import: &OathImport,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
+pub async fn oath(cx: &mut Cx<'_>, import: &OathImport) -> Result<(), Failure> {
     require_root("pam_oath's usersfile")?;
     let path = import.file.as_path();
     let text = match secret_file::read(path, oath_file::RULES) {
@@ -381,11 +365,11 @@ pub async fn oath(
     };
     let entries = oath_file::parse(&text);
     drop(text);
-    let mut report = Report::new(json);
+    let mut report = Report::default();
     // Lines that name no user are the file's own trouble: shown whoever is imported.
     for entry in entries.iter().filter(|e| e.user.is_none()) {
         let why = entry.token.as_ref().err().cloned().unwrap_or_default();
-        report.add(Row::new("", path, Outcome::Refused, why), out)?;
+        report.add(Row::new("", path, Outcome::Refused, why), &mut cx.out)?;
     }
     let mut users: Vec<&str> = import.users.iter().map(String::as_str).collect();
     if users.is_empty() {
@@ -400,10 +384,13 @@ pub async fn oath(
             .iter()
             .filter(|e| e.user.as_deref() == Some(user))
             .collect();
-        let row = oath_user(daemon, import.dry_run, path, user, &lines).await?;
-        report.add(row, out)?;
+        let row = oath_user(cx.daemon, import.dry_run, path, user, &lines).await?;
+        report.add(row, &mut cx.out)?;
     }
-    report.finish(out, &format!("{} has no token lines.\n", path.display()))
+    report.finish(
+        &mut cx.out,
+        &format!("{} has no token lines.\n", path.display()),
+    )
 }
 
 /// One user of the usersfile, with their lines.

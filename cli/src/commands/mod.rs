@@ -1,9 +1,10 @@
 //! The commands: each runs its action against the daemon and renders the answer, as text
-//! for people or JSON (through [`crate::json`]). They read validated [`Options`] and the
-//! helpers below them; nothing below imports a command.
+//! for people or JSON (through [`cx::Out`]), with the context [`cx::Cx`]. They read
+//! validated [`Options`] and the helpers below them; nothing below imports a command.
 
 pub mod admin;
 pub mod backup_codes;
+pub mod cx;
 pub mod devices;
 pub mod disable;
 pub mod doctor;
@@ -17,6 +18,7 @@ pub mod tokens;
 use std::io;
 
 use crate::bus::Daemon;
+use crate::commands::cx::{Cx, Out};
 use crate::context::Context;
 use crate::error::Failure;
 use crate::options::{Action, AdminAction, Options};
@@ -29,43 +31,40 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
         bus: &options.bus,
         user: options.user(),
     };
-    let json = options.json;
-    let mut out = io::stdout().lock();
+    let mut stdout = io::stdout().lock();
+    let mut out = Out::new(options.json, &mut stdout);
     if let Action::Doctor { doctor, .. } = &options.action {
-        return doctor::run(ctx, doctor, json, &mut out).await;
+        return doctor::run(ctx, doctor, &mut out).await;
     }
     let daemon = Daemon::connect(ctx).await?;
     let mut input = io::stdin().lock();
+    let cx = &mut Cx {
+        daemon: &daemon,
+        input: &mut input,
+        out,
+    };
     match &options.action {
         Action::Enroll { setup, .. } => {
             let req = enroll::Request {
                 device: None,
                 setup,
-                json,
             };
-            enroll::run(&daemon, &req, &mut out, &mut input).await?
+            enroll::run(cx, &req).await?
         }
-        Action::Status { .. } => status::run(&daemon, json, &mut out).await?,
-        Action::Sessions { action, .. } => sessions::run(&daemon, action, json, &mut out).await?,
-        Action::Devices { action, .. } => {
-            devices::run(&daemon, action, json, &mut out, &mut input).await?
-        }
-        Action::Admin {
-            action: AdminAction::ImportGoogleAuthenticator(import),
-            ..
-        } => import::google_authenticator(&daemon, import, json, &mut out).await?,
-        Action::Admin {
-            action: AdminAction::ImportOath(import),
-            ..
-        } => import::oath(&daemon, import, json, &mut out).await?,
-        Action::Admin {
-            action: AdminAction::Tokens(action),
-            ..
-        } => tokens::run(&daemon, action, json, &mut out, &mut input).await?,
-        Action::Admin { action, .. } => admin::run(&daemon, action, json, &mut out).await?,
-        Action::BackupCodesCount { .. } => backup_codes::count(&daemon, json, &mut out).await?,
+        Action::Status { .. } => status::run(cx).await?,
+        Action::Sessions { action, .. } => sessions::run(cx, action).await?,
+        Action::Devices { action, .. } => devices::run(cx, action).await?,
+        Action::Admin { action, .. } => match action {
+            AdminAction::ImportGoogleAuthenticator(import) => {
+                import::google_authenticator(cx, import).await?
+            }
+            AdminAction::ImportOath(import) => import::oath(cx, import).await?,
+            AdminAction::Tokens(action) => tokens::run(cx, action).await?,
+            _ => admin::run(cx, action).await?,
+        },
+        Action::BackupCodesCount { .. } => backup_codes::count(cx).await?,
         Action::BackupCodesRegenerate { code_stdin, .. } => {
-            backup_codes::regenerate(&daemon, *code_stdin, json, &mut out, &mut input).await?
+            backup_codes::regenerate(cx, *code_stdin).await?
         }
         Action::Disable {
             yes,
@@ -77,10 +76,8 @@ pub async fn run(options: &Options) -> Result<Verdict, Failure> {
                 yes: *yes,
                 password_stdin: *password_stdin,
                 code_stdin: *code_stdin,
-                json,
             };
-            let mut ask = prompt::terminal_password;
-            disable::run(&daemon, &req, &mut out, &mut input, &mut ask).await?
+            disable::run(cx, &req, &mut prompt::terminal_password).await?
         }
         Action::Doctor { .. } => unreachable!("handled above"),
     }

@@ -1,12 +1,10 @@
 //! A change that may need a proof of possession (a current code or a backup code):
 //! `backup-codes regenerate` and `devices remove`.
 
-use std::io::{BufRead, Write};
-
 use twofold_contract::TwofoldError;
 
-use crate::bus::Daemon;
 use crate::codes::normalize_proof;
+use crate::commands::cx::Cx;
 use crate::error::Failure;
 use crate::prompt::{ask_until_accepted, proof_from_stdin, Checked, Unanswered, TRIES};
 
@@ -24,24 +22,20 @@ pub struct ProofWords<'w> {
 /// when `code_stdin`; else with none when the daemon says this caller needs none; else
 /// with a proof asked for until one is accepted (on standard error with `--json`).
 pub async fn with_proof<T>(
-    daemon: &Daemon<'_>,
+    cx: &mut Cx<'_>,
     code_stdin: bool,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
     words: ProofWords<'_>,
     change: impl AsyncFn(&str) -> Result<T, TwofoldError>,
 ) -> Result<T, Failure> {
+    let daemon = cx.daemon;
     if code_stdin {
-        let proof = proof_from_stdin(input, "--code")?;
+        let proof = proof_from_stdin(cx.input, "--code")?;
         return daemon.run(change(&proof)).await;
     }
     if !daemon.enrolled_status().await?.proof_required {
         return daemon.run(change("")).await;
     }
-    // With --json, standard output is for the JSON alone: prompts go to standard error.
-    let mut stderr = std::io::stderr();
-    let prompts: &mut dyn Write = if json { &mut stderr } else { out };
+    let (input, prompts) = cx.input_and_prompts();
     let answered = ask_until_accepted(input, prompts, words.prompt, false, async |answer| {
         let proof = match normalize_proof(&answer) {
             Ok(proof) => proof,

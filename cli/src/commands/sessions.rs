@@ -1,37 +1,30 @@
 //! `twofold sessions`: list, revoke, timeout, forget.
 
-use std::io::Write;
-
 use serde::Serialize;
+use serde_json::json;
 use twofold_contract::limits::SESSION_TIMEOUT_WARNING;
 use twofold_contract::{auth_method, method, SessionInfo, SessionList, TwofoldError};
 
-use crate::bus::Daemon;
+use crate::commands::cx::Cx;
 use crate::error::Failure;
-use crate::json::{write_json, write_json_list};
 use crate::options::SessionsAction;
-use crate::output::write_out;
 use crate::pam_config::grace_configured;
 use crate::text::table;
 use crate::time::{human_duration, human_time, iso8601, now, optional_iso8601};
 
 /// Runs the action.
-pub async fn run(
-    daemon: &Daemon<'_>,
-    action: &SessionsAction,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>, action: &SessionsAction) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let user = daemon.user_arg();
     let proxy = daemon.proxy();
     match action {
         SessionsAction::List { all, pam_dir } => {
             let list = daemon.run(proxy.list_sessions(user, *all)).await?;
-            if json {
-                return write_json_list(out, list.sessions.iter().map(SessionJson::from));
-            }
-            let grace = grace_configured(pam_dir);
-            write_out(out, &human(&list, *all, grace, now()))
+            let rows = list.sessions.iter().map(SessionJson::from);
+            cx.out.list(rows, || {
+                let grace = grace_configured(pam_dir);
+                human(&list, *all, grace, now())
+            })
         }
         SessionsAction::Revoke { id } => {
             match daemon.call(proxy.revoke_session(id)).await? {
@@ -41,34 +34,31 @@ pub async fn run(
                 }
                 Err(e) => return Err(daemon.context().failure(&e)),
             }
-            if json {
-                return write_json(out, &serde_json::json!({ "revoked": [id] }));
-            }
-            write_out(out, &format!("Session {id} ended.\n"))
+            cx.out.answer(&json!({ "revoked": [id] }), || {
+                format!("Session {id} ended.\n")
+            })
         }
         SessionsAction::RevokeOthers => {
             let ended = daemon.run(proxy.revoke_other_sessions(user)).await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "revoked": ended }));
-            }
-            let text = if ended.is_empty() {
-                "No other session to end.\n".to_string()
-            } else {
-                format!(
-                    "Ended {} session{}: {}\n",
-                    ended.len(),
-                    if ended.len() == 1 { "" } else { "s" },
-                    ended.join(", ")
-                )
-            };
-            write_out(out, &text)
+            cx.out.answer(&json!({ "revoked": ended }), || {
+                if ended.is_empty() {
+                    "No other session to end.\n".to_string()
+                } else {
+                    format!(
+                        "Ended {} session{}: {}\n",
+                        ended.len(),
+                        if ended.len() == 1 { "" } else { "s" },
+                        ended.join(", ")
+                    )
+                }
+            })
         }
         SessionsAction::Timeout { seconds } => {
             daemon
                 .run(proxy.set_session_timeout(user, *seconds))
                 .await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "timeout": seconds }));
+            if cx.out.json {
+                return cx.out.write_json(&json!({ "timeout": seconds }));
             }
             let text = if *seconds == 0 {
                 "No session timeout of your own any more (the administrator's default still applies).\n"
@@ -94,18 +84,16 @@ pub async fn run(
                     older,
                 )
             };
-            write_out(out, &text)
+            cx.out.say(&text)
         }
         SessionsAction::Forget => {
             let n = daemon.run(proxy.forget_remembered(user)).await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "forgotten": n }));
-            }
-            let text = format!(
-                "Forgot {n} remembered login{}: the next login asks for a code again.\n",
-                if n == 1 { "" } else { "s" }
-            );
-            write_out(out, &text)
+            cx.out.answer(&json!({ "forgotten": n }), || {
+                format!(
+                    "Forgot {n} remembered login{}: the next login asks for a code again.\n",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
         }
     }
 }

@@ -1,16 +1,13 @@
 //! `twofold status`.
 
-use std::io::Write;
-
 use serde::Serialize;
 use twofold_contract::{method, DeviceInfo, UserStatus, BACKUP_CODES_LOW};
 
 use crate::bus::Daemon;
 use crate::commands::backup_codes::low_warning;
+use crate::commands::cx::Cx;
 use crate::commands::devices::{devices_table, DeviceJson};
 use crate::error::Failure;
-use crate::json::write_json;
-use crate::output::write_out;
 use crate::text::{non_empty, one_line, suggest};
 use crate::time::{human_duration, human_time, now, optional_iso8601};
 
@@ -200,7 +197,29 @@ pub fn human(s: &UserStatus, devices: &[DeviceInfo], user: Option<&str>, now: i6
 }
 
 /// Runs `twofold status`.
-pub async fn run(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>) -> Result<(), Failure> {
+    let (status, devices) = status_and_devices(cx.daemon).await?;
+    let json = StatusJson {
+        devices: devices.iter().map(DeviceJson::from).collect(),
+        last_device: last_device(&status, &devices),
+        ..StatusJson::from(&status)
+    };
+    let user = cx.daemon.context().user;
+    cx.out.answer(&json, || {
+        let mut text = human(&status, &devices, user, now());
+        if !devices.is_empty() {
+            text.push_str("\nDevices:\n");
+            for line in devices_table(&devices).lines() {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
+        text
+    })
+}
+
+/// The status of the user the command is about, and their devices (none when not
+/// enrolled).
+async fn status_and_devices(daemon: &Daemon<'_>) -> Result<(UserStatus, Vec<DeviceInfo>), Failure> {
     let status = daemon.run(daemon.proxy().status(daemon.user_arg())).await?;
     let devices = if status.enrolled {
         daemon
@@ -209,29 +228,7 @@ pub async fn run(daemon: &Daemon<'_>, json: bool, out: &mut impl Write) -> Resul
     } else {
         Vec::new()
     };
-    if json {
-        let json = StatusJson {
-            devices: devices.iter().map(DeviceJson::from).collect(),
-            last_device: last_device(&status, &devices),
-            ..StatusJson::from(&status)
-        };
-        return write_json(out, &json);
-    }
-    let mut text = human(&status, &devices, daemon.context().user, now());
-    if !devices.is_empty() {
-        text.push_str(
-            "
-Devices:
-",
-        );
-        for line in devices_table(&devices).lines() {
-            text.push_str(&format!(
-                "  {line}
-"
-            ));
-        }
-    }
-    write_out(out, &text)
+    Ok((status, devices))
 }
 
 #[cfg(test)]

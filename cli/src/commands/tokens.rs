@@ -3,72 +3,59 @@
 //! unassign and resync ask the daemon, which decides (administrators only).
 
 use std::fs::File;
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::Serialize;
+use serde_json::json;
 use twofold_contract::{limits, OathParams, TokenInfo, TokenSeed, TwofoldError};
 use zeroize::Zeroizing;
 
-use crate::bus::Daemon;
 use crate::commands::admin::{admin_call, admin_failure};
+use crate::commands::cx::Cx;
 use crate::error::Failure;
-use crate::json::{write_json, write_json_list};
 use crate::options::tokens::{KeySource, TokensAction, TokensImport};
 use crate::output::write_out;
 use crate::prompt::{terminal_password, without_newline};
 use crate::pskc::{self, Hash, Protection, PskcToken, TokenKind};
 use crate::secret_file::{self, Owner, Rules, Unreadable};
-use crate::text::{cell, table};
-use crate::time::{human_time, iso8601, optional_iso8601};
+use crate::text::{cell, table_of};
+use crate::time::{human_time_or_never, iso8601, optional_iso8601};
 
 /// Largest key or password file read, in bytes.
 const MAX_KEY_FILE_LEN: u64 = 4096;
 
 /// Runs the action.
-pub async fn run(
-    daemon: &Daemon<'_>,
-    action: &TokensAction,
-    json: bool,
-    out: &mut impl Write,
-    input: &mut impl BufRead,
-) -> Result<(), Failure> {
+pub async fn run(cx: &mut Cx<'_>, action: &TokensAction) -> Result<(), Failure> {
+    let daemon = cx.daemon;
     let proxy = daemon.proxy();
     match action {
         TokensAction::List => {
             let tokens = admin_call(daemon, proxy.admin_tokens()).await?;
-            if json {
-                return write_json_list(out, tokens.iter().map(TokenJson::from));
-            }
-            write_out(out, &tokens_table(&tokens))
+            let rows = tokens.iter().map(TokenJson::from);
+            cx.out.list(rows, || tokens_table(&tokens))
         }
-        TokensAction::Import(import) => import_file(daemon, import, json, out).await,
+        TokensAction::Import(import) => import_file(cx, import).await,
         TokensAction::Assign { serial, user } => {
             admin_call(daemon, proxy.admin_assign_token(serial, user)).await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "serial": serial, "user": user }));
-            }
-            write_out(
-                out,
-                &format!(
-                    "Token {serial} is now a device of {user}, named {serial}: its codes pass \
-                     their logins.\n"
-                ),
-            )
+            let assigned = json!({ "serial": serial, "user": user });
+            cx.out.answer(&assigned, || {
+                format!(
+                    "Token {serial} is now a device of {user}, named {serial}: its codes \
+                     pass their logins.\n"
+                )
+            })
         }
         TokensAction::Unassign { serial } => {
             let user = admin_call(daemon, proxy.admin_unassign_token(serial)).await?;
-            if json {
-                return write_json(out, &serde_json::json!({ "serial": serial, "user": user }));
-            }
-            write_out(
-                out,
-                &format!(
-                    "Token {serial} is no longer a device of {user}; it keeps its counter and \
-                     can be assigned again.\n"
-                ),
-            )
+            let unassigned = json!({ "serial": serial, "user": user });
+            cx.out.answer(&unassigned, || {
+                format!(
+                    "Token {serial} is no longer a device of {user}; it keeps its counter \
+                     and can be assigned again.\n"
+                )
+            })
         }
         TokensAction::Resync { serial, codes } => {
             let (first, second) = match codes.as_slice() {
@@ -77,8 +64,8 @@ pub async fn run(
                     Zeroizing::new(second.clone()),
                 ),
                 _ => (
-                    read_code(input, &format!("A code of token {serial}: "))?,
-                    read_code(input, "The next code (press the button again): ")?,
+                    read_code(cx.input, &format!("A code of token {serial}: "))?,
+                    read_code(cx.input, "The next code (press the button again): ")?,
                 ),
             };
             let next = match daemon
@@ -92,23 +79,17 @@ pub async fn run(
                 }
                 Err(e) => return Err(admin_failure(daemon, &e)),
             };
-            if json {
-                return write_json(
-                    out,
-                    &serde_json::json!({ "serial": serial, "counter": next }),
-                );
-            }
-            write_out(
-                out,
-                &format!("Token {serial} is in step again: its next code is number {next}.\n"),
-            )
+            cx.out
+                .answer(&json!({ "serial": serial, "counter": next }), || {
+                    format!("Token {serial} is in step again: its next code is number {next}.\n")
+                })
         }
     }
 }
 
 /// One code, from a line of standard input (asked for on standard error at a terminal,
 /// so that standard output stays for the result).
-fn read_code(input: &mut impl BufRead, prompt: &str) -> Result<Zeroizing<String>, Failure> {
+fn read_code(input: &mut dyn BufRead, prompt: &str) -> Result<Zeroizing<String>, Failure> {
     if io::stdin().is_terminal() {
         write_out(&mut io::stderr(), prompt)?;
     }
@@ -258,7 +239,7 @@ fn seed_of(token: &PskcToken) -> TokenSeed {
             period: if hotp { 0 } else { token.period },
             counter: if hotp { token.counter } else { 0 },
         },
-        secret: data_encoding::BASE32_NOPAD.encode(&token.secret),
+        secret: data_encoding::BASE32_NOPAD.encode(&token.secret).into(),
     }
 }
 
@@ -266,18 +247,13 @@ fn seed_of(token: &PskcToken) -> TokenSeed {
 #[derive(Debug, Serialize)]
 struct ImportJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    imported: Option<Vec<&'a str>>,
+    imported: Option<&'a [&'a str]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    would_import: Option<Vec<&'a str>>,
-    skipped: Vec<&'a str>,
+    would_import: Option<&'a [&'a str]>,
+    skipped: &'a [String],
 }
 
-async fn import_file(
-    daemon: &Daemon<'_>,
-    import: &TokensImport,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
+async fn import_file(cx: &mut Cx<'_>, import: &TokensImport) -> Result<(), Failure> {
     let xml = read_pskc_file(&import.file)?;
     let secret = key_of(import, &xml)?;
     let protection = match &secret {
@@ -294,6 +270,7 @@ async fn import_file(
     drop(xml);
     let seeds: Vec<TokenSeed> = tokens.iter().map(seed_of).collect();
     drop(tokens);
+    let daemon = cx.daemon;
     let proxy = daemon.proxy();
     let (imported, skipped): (Vec<&str>, Vec<String>) = if import.dry_run {
         // What the daemon would leave alone: the serials it knows.
@@ -314,26 +291,19 @@ async fn import_file(
             .collect();
         (new, done.skipped)
     };
-    if json {
-        let skipped = skipped.iter().map(String::as_str).collect();
-        let (done, would) = if import.dry_run {
-            (None, Some(imported))
-        } else {
-            (Some(imported), None)
-        };
-        return write_json(
-            out,
-            &ImportJson {
-                imported: done,
-                would_import: would,
-                skipped,
-            },
-        );
-    }
-    write_out(
-        out,
-        &import_text(&seeds, &imported, &skipped, import.dry_run),
-    )
+    let (done, would) = if import.dry_run {
+        (None, Some(imported.as_slice()))
+    } else {
+        (Some(imported.as_slice()), None)
+    };
+    let summary = ImportJson {
+        imported: done,
+        would_import: would,
+        skipped: &skipped,
+    };
+    cx.out.answer(&summary, || {
+        import_text(&seeds, &imported, &skipped, import.dry_run)
+    })
 }
 
 fn import_text(
@@ -415,40 +385,28 @@ impl<'a> From<&'a TokenInfo> for TokenJson<'a> {
 }
 
 fn tokens_table(tokens: &[TokenInfo]) -> String {
-    if tokens.is_empty() {
-        return "No tokens imported yet: twofold admin tokens import FILE.pskc\n".to_owned();
-    }
-    let rows: Vec<Vec<String>> = tokens
-        .iter()
-        .map(|t| {
-            vec![
-                cell(&t.serial),
-                cell(&t.kind),
-                format!("{} {}", t.algorithm, t.digits),
-                match t.period {
-                    0 => format!("counter {}", t.counter),
-                    p => format!("{p} s"),
-                },
-                cell(&t.assigned_to),
-                if t.last_used > 0 {
-                    human_time(t.last_used)
-                } else {
-                    "never".to_owned()
-                },
-                cell([t.manufacturer.as_str(), t.model.as_str()].join(" ").trim()),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "SERIAL",
-            "KIND",
-            "CODES",
-            "STEP",
-            "ASSIGNED TO",
-            "LAST USE",
-            "MADE BY",
-        ],
-        &rows,
-    )
+    let none = "No tokens imported yet: twofold admin tokens import FILE.pskc\n";
+    let header = [
+        "SERIAL",
+        "KIND",
+        "CODES",
+        "STEP",
+        "ASSIGNED TO",
+        "LAST USE",
+        "MADE BY",
+    ];
+    table_of(tokens, none, &header, |t| {
+        [
+            cell(&t.serial),
+            cell(&t.kind),
+            format!("{} {}", t.algorithm, t.digits),
+            match t.period {
+                0 => format!("counter {}", t.counter),
+                p => format!("{p} s"),
+            },
+            cell(&t.assigned_to),
+            human_time_or_never(t.last_used),
+            cell([t.manufacturer.as_str(), t.model.as_str()].join(" ").trim()),
+        ]
+    })
 }

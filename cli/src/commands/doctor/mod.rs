@@ -4,7 +4,6 @@
 pub mod clock;
 pub mod sshd;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,11 +14,11 @@ use twofold_contract::{DeviceInfo, TwofoldError, UserStatus, CHECK_CONFIG_TRUSTE
 
 use crate::bus::Daemon;
 use crate::commands::backup_codes::low_warning;
+use crate::commands::cx::Out;
 use crate::context::Context;
 use crate::error::Failure;
-use crate::json::write_json;
 use crate::options::DoctorOptions;
-use crate::output::{write_out, Verdict};
+use crate::output::Verdict;
 use crate::pam_config::{self as pam, PAM_DIR};
 use crate::prompt::is_root;
 use crate::text::{one_line, suggest};
@@ -123,8 +122,7 @@ pub fn human(checks: &[Check]) -> String {
 pub async fn run(
     ctx: Context<'_>,
     opts: &DoctorOptions,
-    json: bool,
-    out: &mut impl Write,
+    out: &mut Out<'_>,
 ) -> Result<Verdict, Failure> {
     let mut checks = Vec::new();
     let daemon = match Daemon::connect(ctx).await {
@@ -161,15 +159,11 @@ pub async fn run(
         }
     }
     let ok = checks.iter().all(|c| c.status == Level::Ok);
-    if json {
-        let report = Report {
-            ok,
-            checks: &checks,
-        };
-        write_json(out, &report)?;
-    } else {
-        write_out(out, &human(&checks))?;
-    }
+    let report = Report {
+        ok,
+        checks: &checks,
+    };
+    out.answer(&report, || human(&checks))?;
     Ok(verdict(&checks))
 }
 
