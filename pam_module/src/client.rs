@@ -174,6 +174,3 @@ pub fn check_user(raw: &[u8]) -> Result<&str, &'static str> {
     limits::user_name(name).map_err(|_| "not a user name: empty or with control characters")?;
     Ok(name)
 }
-
-#[cfg(test)]
-pub(crate) mod mock;

@@ -21,8 +21,9 @@
 //! `tests/tests/layers.rs`): this file (the hooks); [`auth`], the whole login flow
 //! (generic over the conversation, the daemon and the log, unit-tested with mocks);
 //! [`session`], the session hooks and the grace question; [`bus`], the real daemon
-//! connection, and `ffi` (the only `unsafe`: `pam_syslog`, `PAM_AUTHTOK`); [`client`],
-//! what the flows ask of a daemon connection; [`options`]; [`text`].
+//! connection, and `ffi` (the only `unsafe`: `pam_syslog`, `PAM_AUTHTOK`); `mock`, the
+//! scripted daemon and log of the unit tests; [`client`], what the flows ask of a daemon
+//! connection; [`options`]; [`text`].
 #![deny(unsafe_code)]
 
 use std::ffi::CStr;
@@ -39,6 +40,8 @@ pub mod auth;
 pub mod bus;
 pub mod client;
 mod ffi;
+#[cfg(test)]
+mod mock;
 pub mod options;
 pub mod session;
 pub mod text;

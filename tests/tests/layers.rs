@@ -28,12 +28,14 @@ const CLI: Layers = &[
     ],
 ];
 
-/// pam_module/src: the hooks, the two flows, the transport, what they share, the leaves.
+/// pam_module/src: the hooks, the two flows, the transport, the tests' scripted daemon,
+/// what they share, the leaves.
 const PAM_MODULE: Layers = &[
     &["lib"],
     &["auth"],
     &["session"],
     &["bus", "ffi"],
+    &["mock"],
     &["client"],
     &["options"],
     &["text"],

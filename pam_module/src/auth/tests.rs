@@ -10,8 +10,8 @@ use twofold_contract::{method, ErrorKind, LoginState, Verified, MAX_CODE_LEN};
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::client::mock::{MockConnector, MockLog, Record};
 use crate::client::MAX_ITEM_LEN;
+use crate::mock::{MockConnector, MockLog, Record};
 use crate::options::{FailMode, Options};
 
 // ---------------------------------------------------------------- mocks

@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::auth::{authenticate, AuthTok, AuthTokError, ConvError, Conversation};
-use crate::client::mock::MockLog;
 use crate::client::{Level, LoginContext};
+use crate::mock::MockLog;
 use crate::options::{FailMode, Options};
 
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";

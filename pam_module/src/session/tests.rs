@@ -6,8 +6,8 @@ use pam::constants::PamResultCode;
 use twofold_contract::{context, ErrorKind};
 
 use super::*;
-use crate::client::mock::{MockConnector, MockLog};
 use crate::client::CallError;
+use crate::mock::{MockConnector, MockLog};
 
 /// How the scripted daemon answers the session calls and the grace question.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use twofold_contract::{LoginState, Verified};
 
-use super::{CallError, Connector, Daemon, Level, Logger, Request};
+use crate::client::{CallError, Connector, Daemon, Level, Logger, Request};
 use crate::options::Options;
 
 /// What the daemon connections were asked, and how they were used.
