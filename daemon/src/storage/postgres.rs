@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 pub use super::pg_settings::{is_postgres_url, Settings, SslMode};
+use conn::Commit;
 pub use conn::{check_url, OP_TIMEOUT};
 
 use super::schema::{self, Migration};
@@ -173,8 +174,9 @@ impl PostgresStore {
 
     /// Connects (migrating the schema when needed): for the start-up message.
     pub fn check(&self) -> StoreResult<()> {
-        self.db
-            .statements("connect", false, |tx| tx.exec("SELECT 1", &[]).map(drop))
+        self.db.statements("connect", Commit::EachOnItsOwn, |tx| {
+            tx.exec("SELECT 1", &[]).map(drop)
+        })
     }
 
     /// `host:port/dbname`, for messages.
@@ -191,7 +193,7 @@ impl Backend for PostgresStore {
     }
 
     fn read<T>(&self, what: &str, op: impl FnMut(&dyn Tx) -> DbResult<T>) -> StoreResult<T> {
-        self.db.statements(what, false, op)
+        self.db.statements(what, Commit::EachOnItsOwn, op)
     }
 
     fn write<T>(
@@ -200,7 +202,7 @@ impl Backend for PostgresStore {
         _durability: Durability,
         op: impl FnMut(&dyn Tx) -> DbResult<T>,
     ) -> StoreResult<T> {
-        self.db.statements(what, true, op)
+        self.db.statements(what, Commit::Together, op)
     }
 
     fn start_run(&self, _boot_id: &str) -> StoreResult<Option<u64>> {

@@ -218,6 +218,16 @@ fn set_time_limit(config: &mut tokio_postgres::Config, limit: Duration) {
         ));
 }
 
+/// How the statements of one [`Db::statements`] call commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Outside any transaction, each on its own (a read): run again on another
+    /// connection when this one breaks.
+    EachOnItsOwn,
+    /// In one transaction (a write), committed before the call returns or rolled back.
+    Together,
+}
+
 impl Db {
     /// Checks the settings (URL, password file, certificates); does not connect.
     /// Connections are driven by `runtime`, which must be a multi-thread runtime (its
@@ -430,17 +440,16 @@ impl Db {
         }
     }
 
-    /// Runs `op` in one transaction, committed before this returns or rolled back
-    /// (`atomic`: a write), or else outside any, each statement on its own (a read: run
-    /// again on another connection when this one breaks).
+    /// Runs `op`'s statements as `commit` says.
     pub fn statements<T>(
         &self,
         what: &str,
-        atomic: bool,
+        commit: Commit,
         mut op: impl FnMut(&dyn Tx) -> DbResult<T>,
     ) -> StoreResult<T> {
-        self.run(what, !atomic, |client, deadline| {
-            if !atomic {
+        let alone = commit == Commit::EachOnItsOwn;
+        self.run(what, alone, |client, deadline| {
+            if alone {
                 return op(&self.tx(&*client, deadline));
             }
             let tx = self
